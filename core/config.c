@@ -1,0 +1,349 @@
+/*
+ * config - the core's configuration: defaults and the scenario spelling
+ *
+ * SYNOPSIS
+ *   #include "mta.h"
+ *
+ *   void mta_config_defaults(struct mta_config *cfg);
+ *   int mta_config_set(struct mta_config *cfg, const char *key,
+ *                      const char *value, char *err, size_t errsz);
+ *   extern const char *const mta_config_keys[];
+ *   mta_usec_t mta_parse_duration(const char *s);
+ *
+ * DESCRIPTION
+ *   One table row per option (name, kind, where it lives in struct
+ *   mta_config, smallest and largest accepted value, default) is the only
+ *   place an option is described; the defaults, the parser, the key list
+ *   and "did you mean" all read it.  Adding an option is one struct field
+ *   and one row.
+ *
+ *   mta_config_defaults() fills every field with the documented default
+ *   (the Momentum defaults from API-NOTES, Postfix's SMTP client timeouts).
+ *
+ *   mta_config_set() sets one option.  Keys are matched case-insensitively
+ *   against the struct field names (Max_Outbound_Connections works, as it
+ *   is written in the Momentum documentation).  Values:
+ *     duration  a number and a unit us, ms, s, m, h or d ("40ms", "1.5s");
+ *               a bare number means seconds.  The result must be a whole
+ *               number of microseconds.
+ *     count     a whole decimal number; max_retries also takes "auto" (0).
+ *   Nothing is changed when the value is rejected.
+ *
+ *   mta_parse_duration() is the duration syntax on its own, for the
+ *   scenario parser and the CLI.
+ *
+ * DIAGNOSTICS
+ *   mta_config_set() returns -1 and writes one line (no trailing newline)
+ *   into err: "unknown config key 'x'" with "; did you mean 'y'?" when a
+ *   known key is within two edits, or what was wrong with the value and
+ *   what was expected.  mta_parse_duration() returns -1 for anything it
+ *   does not accept: empty, a sign, garbage, an unknown unit, a fraction
+ *   finer than a microsecond, or more than fits in mta_usec_t.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mta.h"
+
+#define USEC_PER_MS 1000LL
+#define USEC_PER_S MTA_USEC_PER_SEC
+
+enum config_kind {
+    CONFIG_DURATION,        /* mta_usec_t */
+    CONFIG_COUNT,           /* int */
+    CONFIG_COUNT_OR_AUTO,   /* int; "auto" = 0 */
+};
+
+struct config_option {
+    const char *name;
+    enum config_kind kind;
+    size_t offset;
+    int64_t minimum;        /* usec for durations */
+    int64_t maximum;
+    int64_t default_value;
+};
+
+#define DURATION(field, min, def) \
+    { #field, CONFIG_DURATION, offsetof(struct mta_config, field), (min), INT64_MAX, (def) }
+#define COUNT(field, min, max, def) \
+    { #field, CONFIG_COUNT, offsetof(struct mta_config, field), (min), (max), (def) }
+
+/*
+ * Minimums keep the simulation finite: a zero retry interval or scan
+ * interval would make the event loop spin at one virtual instant.  Zero is
+ * allowed where it has a documented meaning (0 = unlimited / auto / expire
+ * at the first failure / do not cache).
+ */
+static const struct config_option options[] = {
+    COUNT(max_outbound_connections, 1, INT_MAX, 32),
+    DURATION(retry_interval, 1, 1200 * USEC_PER_S),
+    DURATION(max_retry_interval, 1, 43200 * USEC_PER_S),
+    DURATION(message_expiration, 0, 86400 * USEC_PER_S),
+    { "max_retries", CONFIG_COUNT_OR_AUTO, offsetof(struct mta_config, max_retries),
+      0, INT_MAX, 0 },
+    COUNT(mx_failures_to_delay, 1, INT_MAX, 50),
+    DURATION(host_failure_retry, 1, 120 * USEC_PER_S),
+    DURATION(connect_timeout, 1, 300 * USEC_PER_S),
+    DURATION(idle_timeout, 0, 5 * USEC_PER_S),
+    COUNT(max_deliveries_per_connection, 0, INT_MAX, 0),
+    DURATION(delayed_queue_scan_interval, 1 * USEC_PER_MS, 15 * USEC_PER_S),
+    DURATION(dns_cache_ttl_max, 0, 86400 * USEC_PER_S),
+    DURATION(timeout_banner, 1, 300 * USEC_PER_S),
+    DURATION(timeout_ehlo, 1, 300 * USEC_PER_S),
+    DURATION(timeout_mail, 1, 300 * USEC_PER_S),
+    DURATION(timeout_rcpt, 1, 300 * USEC_PER_S),
+    DURATION(timeout_data, 1, 120 * USEC_PER_S),
+    DURATION(timeout_data_transfer, 1, 180 * USEC_PER_S),
+    DURATION(timeout_dot, 1, 600 * USEC_PER_S),
+    DURATION(timeout_quit, 1, 300 * USEC_PER_S),
+    COUNT(smtp_port, 1, 65535, 25),
+};
+#define NOPTIONS ((int)(sizeof options / sizeof options[0]))
+
+const char *const mta_config_keys[] = {
+    "max_outbound_connections", "retry_interval", "max_retry_interval",
+    "message_expiration", "max_retries", "mx_failures_to_delay",
+    "host_failure_retry", "connect_timeout", "idle_timeout",
+    "max_deliveries_per_connection", "delayed_queue_scan_interval",
+    "dns_cache_ttl_max", "timeout_banner", "timeout_ehlo", "timeout_mail",
+    "timeout_rcpt", "timeout_data", "timeout_data_transfer", "timeout_dot",
+    "timeout_quit", "smtp_port", NULL,
+};
+
+/* Duration units; a suffix is compared whole, so "ms" never reads as "m". */
+static const struct duration_unit {
+    const char *name;
+    int64_t usec;
+} units[] = {
+    { "us", 1 },
+    { "ms", USEC_PER_MS },
+    { "s", USEC_PER_S },
+    { "m", 60 * USEC_PER_S },
+    { "h", 3600 * USEC_PER_S },
+    { "d", 86400 * USEC_PER_S },
+};
+
+/* field_int - the int a count option lives in */
+static int *field_int(struct mta_config *cfg, const struct config_option *o)
+{
+    assert(o->kind != CONFIG_DURATION);
+    return (int *)((char *)cfg + o->offset);
+}
+
+/* field_usec - the mta_usec_t a duration option lives in */
+static mta_usec_t *field_usec(struct mta_config *cfg, const struct config_option *o)
+{
+    assert(o->kind == CONFIG_DURATION);
+    return (mta_usec_t *)((char *)cfg + o->offset);
+}
+
+/* mta_config_defaults - every option at its documented default */
+void mta_config_defaults(struct mta_config *cfg)
+{
+    assert(cfg != NULL);
+    /* The key list and the table must describe the same options. */
+    assert(sizeof mta_config_keys / sizeof mta_config_keys[0] == (size_t)NOPTIONS + 1);
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < NOPTIONS; i++) {
+        const struct config_option *o = &options[i];
+        assert(strcmp(o->name, mta_config_keys[i]) == 0);
+        if (o->kind == CONFIG_DURATION)
+            *field_usec(cfg, o) = o->default_value;
+        else
+            *field_int(cfg, o) = (int)o->default_value;
+    }
+}
+
+/* parse_decimal - a run of digits into *out; the end, or NULL on overflow */
+static const char *parse_decimal(const char *s, int64_t *out, int *ndigits)
+{
+    int64_t v = 0;
+    int n = 0;
+    while (isdigit((unsigned char)*s)) {
+        int d = *s - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return NULL;
+        v = v * 10 + d;
+        s++;
+        n++;
+    }
+    *out = v;
+    *ndigits = n;
+    return s;
+}
+
+/* mta_parse_duration - "40ms", "1.5s", "300" (seconds) into microseconds */
+mta_usec_t mta_parse_duration(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    int64_t whole, frac = 0;
+    int nwhole, nfrac = 0;
+    const char *p = parse_decimal(s, &whole, &nwhole);
+    if (p == NULL || nwhole == 0)
+        return -1;
+    if (*p == '.') {
+        /* At most 6 fraction digits: "1.000001s" is as fine as time gets,
+         * and frac < 10^6 keeps frac * unit (unit <= 8.64e10) in range. */
+        p = parse_decimal(p + 1, &frac, &nfrac);
+        if (p == NULL || nfrac == 0 || nfrac > 6)
+            return -1;
+    }
+    int64_t unit = USEC_PER_S;          /* a bare number means seconds */
+    if (*p != '\0') {
+        unit = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strcmp(p, units[i].name) == 0)
+                unit = units[i].usec;
+        if (unit == 0)
+            return -1;
+    }
+    if (whole > INT64_MAX / unit)
+        return -1;
+    int64_t usec = whole * unit;
+    if (nfrac > 0) {
+        int64_t scale = 1;
+        for (int i = 0; i < nfrac; i++)
+            scale *= 10;
+        /* frac < scale, so the part is less than one unit.  Insist on a
+         * whole microsecond rather than rounding silently. */
+        int64_t product = frac * unit;
+        if (product % scale != 0)
+            return -1;
+        int64_t part = (int64_t)(product / scale);
+        if (usec > INT64_MAX - part)
+            return -1;
+        usec += part;
+    }
+    return usec;
+}
+
+/* edit_distance - Levenshtein distance, case-insensitive, bounded length */
+static int edit_distance(const char *a, const char *b)
+{
+    enum { MAXLEN = 64 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > MAXLEN || lb > MAXLEN)
+        return INT_MAX;
+    int row[MAXLEN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            int best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* closest_key - the known key nearest to key, if it is a likely typo */
+static const char *closest_key(const char *key)
+{
+    const char *best = NULL;
+    int best_d = INT_MAX;
+    for (int i = 0; mta_config_keys[i] != NULL; i++) {
+        int d = edit_distance(key, mta_config_keys[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = mta_config_keys[i];
+        }
+    }
+    /* Two edits catch transpositions and a missing underscore; more would
+     * suggest unrelated keys for short typos. */
+    return best_d <= 2 && (size_t)best_d < strlen(key) ? best : NULL;
+}
+
+/* set_error - format the one-line reason; tolerate a missing buffer */
+static int set_error(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_error(char *err, size_t errsz, const char *fmt, ...)
+{
+    if (err != NULL && errsz > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* describe_usec - a duration as the shortest exact "Nunit" */
+static void describe_usec(int64_t usec, char *buf, size_t bufsz)
+{
+    for (int i = (int)(sizeof units / sizeof units[0]) - 1; i >= 0; i--)
+        if (usec != 0 && usec % units[i].usec == 0) {
+            snprintf(buf, bufsz, "%lld%s", (long long)(usec / units[i].usec), units[i].name);
+            return;
+        }
+    snprintf(buf, bufsz, "%lldus", (long long)usec);
+}
+
+/* mta_config_set - set one option from its scenario spelling */
+int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
+                   char *err, size_t errsz)
+{
+    assert(cfg != NULL);
+    if (key == NULL || value == NULL)
+        return set_error(err, errsz, "config needs a key and a value");
+
+    const struct config_option *o = NULL;
+    for (int i = 0; i < NOPTIONS && o == NULL; i++)
+        if (strcasecmp(key, options[i].name) == 0)
+            o = &options[i];
+    if (o == NULL) {
+        const char *hint = closest_key(key);
+        if (hint != NULL)
+            return set_error(err, errsz, "unknown config key '%s'; did you mean '%s'?", key, hint);
+        return set_error(err, errsz, "unknown config key '%s'", key);
+    }
+
+    if (o->kind == CONFIG_DURATION) {
+        mta_usec_t v = mta_parse_duration(value);
+        if (v < 0)
+            return set_error(err, errsz,
+                             "bad duration '%s' for %s: expected a number with a unit us, ms, s, m, h or d",
+                             value, o->name);
+        if (v < o->minimum) {
+            char least[32];
+            describe_usec(o->minimum, least, sizeof least);
+            return set_error(err, errsz, "%s must be at least %s, not '%s'", o->name, least, value);
+        }
+        *field_usec(cfg, o) = v;
+        return 0;
+    }
+
+    if (o->kind == CONFIG_COUNT_OR_AUTO && strcasecmp(value, "auto") == 0) {
+        *field_int(cfg, o) = 0;
+        return 0;
+    }
+    int64_t v;
+    int ndigits;
+    const char *end = parse_decimal(value, &v, &ndigits);
+    if (end == NULL || ndigits == 0 || *end != '\0' || v > o->maximum || v < o->minimum) {
+        const char *also = o->kind == CONFIG_COUNT_OR_AUTO ? " or 'auto'" : "";
+        if (o->maximum == INT_MAX)
+            return set_error(err, errsz, "bad value '%s' for %s: expected a whole number >= %lld%s",
+                             value, o->name, (long long)o->minimum, also);
+        return set_error(err, errsz, "bad value '%s' for %s: expected a whole number from %lld to %lld%s",
+                         value, o->name, (long long)o->minimum, (long long)o->maximum, also);
+    }
+    *field_int(cfg, o) = (int)v;
+    return 0;
+}

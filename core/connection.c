@@ -1,0 +1,218 @@
+/*
+ * connection - initiate_connection and initiate_connection_smtp
+ *
+ * SYNOPSIS
+ *   See connection.h.
+ *
+ * DESCRIPTION
+ *   initiate_connection() decides, in this order:
+ *     1. the domain's MX state: a lookup is started or still running ->
+ *        MX_LOOKUP_PENDING; it failed -> MX_LOOKUP_FAILED|PURGE_DOMAIN
+ *        (permanent for NXDOMAIN, transient for SERVFAIL or a timeout; the
+ *        failure is reported once, the next attempt looks up again); a
+ *        null MX -> SMTP_NULL_MX|PURGE_DOMAIN (permanent);
+ *     2. Max_Outbound_Connections for the domain -> HOST_MAX_REACHED;
+ *     3. the first address, in MX preference order, that has not failed
+ *        within Host_Failure_Retry; none -> NO_MXS_REACHABLE|REQUEUE1;
+ *     4. the environment's connect: a synchronous failure maps errno to
+ *        SOCKET (EMFILE, ENFILE), BIND (EADDRNOTAVAIL), CONNECT_NETWORK
+ *        (ENETUNREACH, EHOSTUNREACH) or CONNECT (ECONNREFUSED); SOCKET and
+ *        BIND requeue one message, the connect errors exclude the address
+ *        so the maintainer's next call tries the next one.
+ *   A connect that fails later (refused, unreachable) or does not finish
+ *   within Connect_Timeout reaches the finish / timeout callbacks; the
+ *   descriptor was valid, so post_initiate_connection_smtp saw it.
+ *
+ *   initiate_connection_smtp() calls post_initiate_connection_smtp with
+ *   the descriptor or CONN_ERROR(err) first, so a provider that peeks at
+ *   the active queue sees the message the attempt was for, then carries
+ *   out the CONN_ACTION flags.
+ *
+ *   CONN_ERR_PROHIBITED_IP and CONN_ERR_IOCTL are defined but this slice
+ *   has no prohibited ranges and no ioctl that can fail.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hooks/core/log_client_connection_failure.h"
+#include "hooks/core/post_initiate_connection_smtp.h"
+#include "hooks/core/veto_host_connection.h"
+#include "mta_internal.h"
+
+static void format_addr(uint32_t a, char *buf, size_t size)
+{
+    snprintf(buf, size, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+/* mx_state_error - the CONN_ERR answer for a domain that is not resolved, or 0 */
+static int mx_state_error(struct mta_domain *d)
+{
+    struct mta *m = d->m;
+    if ((d->mx_state == MX_RESOLVED || d->mx_state == MX_NULL) && mta_now(m) >= d->mx_expires)
+        d->mx_state = MX_UNRESOLVED;
+    switch (d->mx_state) {
+    case MX_UNRESOLVED:
+        domain_resolve(d);
+        return CONN_ERR_MX_LOOKUP_PENDING;
+    case MX_PENDING:
+        return CONN_ERR_MX_LOOKUP_PENDING;
+    case MX_FAILED_PERM:
+        d->purge_kind = PURGE_PERMANENT;
+        snprintf(d->purge_note, sizeof d->purge_note, "%s", d->mx_note);
+        d->mx_state = MX_UNRESOLVED;
+        return CONN_ERR_MX_LOOKUP_FAILED | CONN_ACTION_PURGE_DOMAIN;
+    case MX_FAILED_TEMP:
+        d->purge_kind = PURGE_TRANSIENT;
+        snprintf(d->purge_note, sizeof d->purge_note, "%s", d->mx_note);
+        d->mx_state = MX_UNRESOLVED;
+        return CONN_ERR_MX_LOOKUP_FAILED | CONN_ACTION_PURGE_DOMAIN;
+    case MX_NULL:
+        d->purge_kind = PURGE_PERMANENT;
+        snprintf(d->purge_note, sizeof d->purge_note, "%s", d->mx_note);
+        return CONN_ERR_SMTP_NULL_MX | CONN_ACTION_PURGE_DOMAIN;
+    case MX_RESOLVED:
+        return 0;
+    }
+    return 0;
+}
+
+/* pick_address - the first usable address in MX order; 0 if none
+ *
+ * A host a veto_host_connection provider forbids is skipped like a host
+ * that failed recently. */
+static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const char **host)
+{
+    for (int i = 0; i < d->pub.mx_count; i++) {
+        const struct mx_host *h = &d->pub.mxs[i];
+        if (h->naddrs == 0)
+            continue;
+        if (call_core_veto_host_connection_hook(h->name, &d->pub, slot,
+                                                d->m->cfg.max_outbound_connections,
+                                                d->conns_total)) {
+            snprintf(d->last_error, sizeof d->last_error, "connections to %s are vetoed", h->name);
+            continue;
+        }
+        for (int j = 0; j < h->naddrs; j++)
+            if (!host_failure_active(d->m, h->addrs[j])) {
+                *addr = h->addrs[j];
+                *host = h->name;
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/* connect_errno_to_err - a synchronous connect failure as CONN_ERR|ACTION */
+static int connect_errno_to_err(int e)
+{
+    switch (e) {
+    case EADDRNOTAVAIL:
+        return CONN_ERR_BIND | CONN_ACTION_REQUEUE1;
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+        return CONN_ERR_CONNECT_NETWORK;
+    case ECONNREFUSED:
+        return CONN_ERR_CONNECT;
+    default:    /* EMFILE, ENFILE, ENOBUFS: no socket to be had */
+        return CONN_ERR_SOCKET | CONN_ACTION_REQUEUE1;
+    }
+}
+
+/* initiate_connection - open a connection for (dr, binding); see connection.h */
+connection_handle *initiate_connection(domain_record *dr, int slot, struct timeval *now,
+                                       connection_finish_cb finish_connect_cb,
+                                       connection_timeout_cb timeout_cb,
+                                       void *user_data, int *error)
+{
+    struct mta_domain *d = mta_dom(dr);
+    struct mta *m = d->m;
+    *error = 0;
+    if (slot < 0 || slot >= m->nbindings)
+        mta_panic("initiate_connection", "binding slot %d out of range", slot);
+    int err = mx_state_error(d);
+    if (err) {
+        *error = err;
+        return NULL;
+    }
+    if (d->conns_total >= m->cfg.max_outbound_connections) {
+        *error = CONN_ERR_HOST_MAX_REACHED;
+        return NULL;
+    }
+    uint32_t addr;
+    const char *host;
+    if (!pick_address(d, slot, &addr, &host)) {
+        if (d->last_error[0] == '\0')
+            snprintf(d->last_error, sizeof d->last_error, "no address of any MX host of %s is usable",
+                     d->pub.domain);
+        *error = CONN_ERR_NO_MXS_REACHABLE | CONN_ACTION_REQUEUE1;
+        return NULL;
+    }
+    struct mta_conn *c = smtp_conn_create(m, d, slot, addr, host);
+    const binding *b = &m->bindings[slot];
+    d->pub.attempts++;
+    int fd = m->env->tcp_connect(m->env, b->source_addr, addr, (uint16_t)m->cfg.smtp_port,
+                                 smtp_conn_tcp_event, c);
+    if (fd < 0) {
+        smtp_conn_destroy(c);
+        err = connect_errno_to_err(-fd);
+        char a[16];
+        format_addr(addr, a, sizeof a);
+        snprintf(d->last_error, sizeof d->last_error, "connect to %s (%s): %s", a, host,
+                 strerror(-fd));
+        if ((err & CONN_ERR_MASK) == CONN_ERR_CONNECT ||
+            (err & CONN_ERR_MASK) == CONN_ERR_CONNECT_NETWORK)
+            host_failure_mark(m, addr);
+        call_core_log_client_connection_failure_hook(addr, err, dr, slot, now);
+        *error = err;
+        return NULL;
+    }
+    d->conns[slot]++;
+    d->conns_total++;
+    if (d->conns_total > m->stats.max_concurrent_per_domain)
+        m->stats.max_concurrent_per_domain = d->conns_total;
+    m->stats.connections_opened++;
+    smtp_conn_start(c, fd, finish_connect_cb, timeout_cb, user_data);
+    return smtp_conn_handle(c);
+}
+
+/* requeue_one - CONN_ACTION_REQUEUE1: the first active message of (d, slot) waits */
+static void requeue_one(struct mta_domain *d, int slot)
+{
+    struct mta_msg *msg = d->active[slot].head;
+    if (msg == NULL)
+        return;
+    queue_remove_active(msg);
+    queue_fail_message(msg, OUTCOME_TRANSIENT, 0, d->last_error);
+}
+
+/* purge_domain - CONN_ACTION_PURGE_DOMAIN: every active message of d, all bindings */
+static void purge_domain(struct mta_domain *d)
+{
+    enum rcpt_outcome o = d->purge_kind == PURGE_PERMANENT ? OUTCOME_PERMANENT : OUTCOME_TRANSIENT;
+    for (int slot = 0; slot < d->m->nbindings; slot++) {
+        struct mta_msg *msg;
+        while ((msg = d->active[slot].head) != NULL) {
+            queue_remove_active(msg);
+            queue_fail_message(msg, o, 0, d->purge_note);
+        }
+    }
+}
+
+/* initiate_connection_smtp - start an SMTP session; see connection.h */
+int initiate_connection_smtp(domain_record *dr, int slot, struct timeval *now)
+{
+    int err = 0;
+    connection_handle *ch = initiate_connection(dr, slot, now, smtp_client_finish_cb,
+                                                smtp_client_timeout_cb, NULL, &err);
+    if (ch != NULL) {
+        call_core_post_initiate_connection_smtp_hook(dr, slot, now, ch->fd);
+        return 0;
+    }
+    call_core_post_initiate_connection_smtp_hook(dr, slot, now, CONN_ERROR(err));
+    if (err & CONN_ACTION_REQUEUE1)
+        requeue_one(mta_dom(dr), slot);
+    if (err & CONN_ACTION_PURGE_DOMAIN)
+        purge_domain(mta_dom(dr));
+    return CONN_ERROR(err);
+}

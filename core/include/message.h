@@ -1,0 +1,44 @@
+/*
+ * message.h - what plugins see of a queued message
+ *
+ * A message is one envelope for one destination domain.  A scenario's
+ * injection to recipients at several domains becomes several messages that
+ * share the injection's id.  Each recipient carries its own state, so one
+ * message can end with some recipients delivered and others bounced.
+ */
+#ifndef MTASIM_MESSAGE_H
+#define MTASIM_MESSAGE_H
+
+#include <stddef.h>
+#include <sys/time.h>
+
+enum rcpt_state {
+    RCPT_PENDING = 0,       /* not yet delivered nor failed for good */
+    RCPT_DELIVERED,         /* the remote accepted it (2xx after the data) */
+    RCPT_BOUNCED,           /* failed permanently (5xx, null MX, no such domain) */
+    RCPT_EXPIRED,           /* Message_Expiration or Max_Retries reached */
+};
+
+struct message_rcpt {
+    char *address;          /* without angle brackets */
+    enum rcpt_state state;
+    int last_code;          /* last SMTP reply code seen for it, 0 if none */
+    char *last_note;        /* last reply text or failure reason */
+};
+
+typedef struct message {
+    unsigned long id;           /* the injection's id, shared across domains */
+    char *mail_from;            /* without angle brackets; "" for the null sender */
+    const char *domain;         /* destination domain */
+    int binding_slot;
+    int rcpt_count;
+    struct message_rcpt *rcpts;
+    const char *body;           /* the message as injected, shared, LF or CRLF */
+    size_t body_len;
+    struct timeval injected;
+    struct timeval next_attempt;
+    int attempts;               /* delivery attempts so far */
+    int log_rcpt;               /* index of the recipient a log_* hook is about, -1 for all */
+} message;
+
+#endif

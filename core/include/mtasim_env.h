@@ -1,0 +1,132 @@
+/*
+ * mtasim_env.h - the boundary between the MTA core and the world
+ *
+ * The core never reads a clock, never resolves a name, never opens a
+ * socket and never writes a file.  Everything it needs from outside goes
+ * through one struct mta_env: a table of function pointers plus an opaque
+ * implementation pointer.  sim/ implements it with a virtual clock and
+ * simulated hosts; a live backend can implement it with epoll and real
+ * sockets.  Same core, two worlds (cf. Redis ae.c and its backends).
+ *
+ * Contract for every implementation:
+ *   - now() never goes backwards.
+ *   - Callbacks (timers, DNS answers, TCP events) are never invoked from
+ *     inside the call that requested them; they run later, from the
+ *     implementation's event loop.
+ *   - tcp_connect() returns a descriptor >= 0 or a negative errno for a
+ *     synchronous failure (-EMFILE, -EADDRNOTAVAIL, -ENETUNREACH).
+ *     An asynchronous outcome arrives as one MTA_TCP_CONNECTED or
+ *     MTA_TCP_CONNECT_FAILED event.
+ *   - After tcp_close(fd) no callback for fd runs again.  The core closes
+ *     every descriptor it opened exactly once, whatever happened to the
+ *     peer.
+ *   - trace() copies what it needs; the record is only valid during the
+ *     call.
+ */
+#ifndef MTASIM_ENV_H
+#define MTASIM_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Microseconds since the Unix epoch (virtual in the simulator). */
+typedef int64_t mta_usec_t;
+typedef uint64_t mta_timer_id;
+
+#define MTA_USEC_PER_SEC 1000000LL
+
+/* ---- DNS ------------------------------------------------------------ */
+enum mta_dns_type { MTA_DNS_A = 1, MTA_DNS_CNAME = 5, MTA_DNS_MX = 15 };
+
+enum mta_dns_rcode {
+    MTA_DNS_NOERROR = 0,  /* an answer, possibly with no records (NODATA) */
+    MTA_DNS_NXDOMAIN,     /* the name does not exist */
+    MTA_DNS_SERVFAIL,     /* the server failed to answer */
+    MTA_DNS_TIMEOUT,      /* no answer before the resolver gave up */
+};
+
+#define MTA_DNS_MAX_RR 16       /* records kept from one answer */
+#define MTA_DNS_NAME_MAX 256    /* including the terminating NUL */
+
+struct mta_dns_rr {
+    enum mta_dns_type type;
+    uint16_t pref;                  /* MX preference */
+    char name[MTA_DNS_NAME_MAX];    /* MX exchange or CNAME target; "" or "." for a null MX */
+    uint32_t addr;                  /* A record, host byte order */
+    uint32_t ttl;                   /* seconds */
+};
+
+struct mta_dns_answer {
+    enum mta_dns_rcode rcode;
+    int count;                      /* 0 .. MTA_DNS_MAX_RR */
+    struct mta_dns_rr rr[MTA_DNS_MAX_RR];
+};
+
+typedef void (*mta_dns_cb)(void *arg, const char *name, enum mta_dns_type type,
+                           const struct mta_dns_answer *answer);
+
+/* ---- TCP ------------------------------------------------------------ */
+enum mta_tcp_event {
+    MTA_TCP_CONNECTED,      /* the three-way handshake completed */
+    MTA_TCP_CONNECT_FAILED, /* err = ECONNREFUSED or EHOSTUNREACH */
+    MTA_TCP_DATA,           /* data, len > 0, in stream order */
+    MTA_TCP_EOF,            /* the peer closed its side (FIN) */
+    MTA_TCP_RESET,          /* the peer reset the connection (RST) */
+};
+
+typedef void (*mta_tcp_cb)(void *arg, int fd, enum mta_tcp_event ev,
+                           const char *data, size_t len, int err);
+
+/* ---- trace ---------------------------------------------------------- */
+/*
+ * A trace record is "<kind> <name> key=value ...".  The environment stamps
+ * it with the virtual time and a sequence number.  A field carries its
+ * display string and, when it is a number, the number too, so expectations
+ * can compare numerically (conn_fd>=0) or by name (conn_fd=CONN_ERR_BIND).
+ */
+#define MTA_TRACE_MAX_FIELDS 16
+
+struct mta_trace_field {
+    const char *key;
+    const char *str;        /* display value, not necessarily NUL-terminated */
+    size_t len;             /* length of str */
+    int64_t num;
+    int has_num;
+};
+
+struct mta_trace_rec {
+    const char *kind;       /* "hook", "smtp", "conn", "queue", "dns", ... */
+    const char *name;
+    int nfields;
+    struct mta_trace_field field[MTA_TRACE_MAX_FIELDS];
+};
+
+/* ---- the environment -------------------------------------------------- */
+struct mta_env {
+    void *impl;
+
+    mta_usec_t (*now)(struct mta_env *env);
+
+    /* Run fn(arg) at absolute time at (>= now()).  Returns an id != 0. */
+    mta_timer_id (*timer_start)(struct mta_env *env, mta_usec_t at,
+                                void (*fn)(void *arg), void *arg);
+    /* Cancel a pending timer; harmless if it already ran. */
+    void (*timer_cancel)(struct mta_env *env, mta_timer_id id);
+
+    /* Resolve name; cb runs later with the answer (never synchronously). */
+    void (*dns_query)(struct mta_env *env, const char *name,
+                      enum mta_dns_type type, mta_dns_cb cb, void *arg);
+
+    /* Open a TCP connection from src to dst:port (host byte order). */
+    int (*tcp_connect)(struct mta_env *env, uint32_t src, uint32_t dst,
+                       uint16_t port, mta_tcp_cb cb, void *arg);
+    /* Queue len bytes for sending.  0, or a negative errno (-EPIPE). */
+    int (*tcp_write)(struct mta_env *env, int fd, const void *buf, size_t len);
+    /* Orderly close (FIN) and release of fd. */
+    void (*tcp_close)(struct mta_env *env, int fd);
+
+    /* Record one trace event; NULL when tracing is off. */
+    void (*trace)(struct mta_env *env, const struct mta_trace_rec *rec);
+};
+
+#endif

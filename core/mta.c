@@ -1,0 +1,294 @@
+/*
+ * mta - the core instance: bindings, injection, shutdown, statistics
+ *
+ * SYNOPSIS
+ *   See mta.h.
+ *
+ * DESCRIPTION
+ *   mta_create() makes the instance current (the hook API is global, so
+ *   exactly one core runs at a time); mta_destroy() releases it and
+ *   empties every hook list.  mta_inject() splits an injection by
+ *   recipient domain into one message per domain, in first-seen order, and
+ *   puts each on the active queue of its (domain, binding); the maintainer
+ *   then runs for each domain at the current virtual instant.
+ *
+ * DIAGNOSTICS
+ *   A broken invariant calls mta_panic(), which names the function and
+ *   aborts: a core bug must never turn into a quietly wrong trace.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hook_registry.h"
+#include "mta_internal.h"
+#include "trace.h"
+
+struct mta *mta_current;
+
+/* mta_panic - report a broken invariant and stop */
+void mta_panic(const char *func, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "mtasim: internal error in %s: ", func);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (p == NULL)
+        mta_panic("xcalloc", "out of memory");
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (p == NULL)
+        mta_panic("xstrdup", "out of memory");
+    return p;
+}
+
+/* binding_by_slot - the binding in slot of the running core, or NULL */
+const binding *binding_by_slot(int slot)
+{
+    if (mta_current == NULL || slot < 0 || slot >= mta_current->nbindings)
+        return NULL;
+    return &mta_current->bindings[slot];
+}
+
+/* mta_create - a core talking to env, made current */
+struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg)
+{
+    if (mta_current != NULL)
+        mta_panic("mta_create", "a core is already running");
+    struct mta *m = xcalloc(1, sizeof *m);
+    m->env = env;
+    m->cfg = *cfg;
+    mta_current = m;
+    /* 192.0.2.1 is TEST-NET-1: never a real address. */
+    mta_add_binding(m, "default", 0xC0000201u, "mtasim.test");
+    return m;
+}
+
+/* mta_add_binding - define or redefine a named binding; returns its slot */
+int mta_add_binding(struct mta *m, const char *name, uint32_t source_addr,
+                    const char *ehlo_name)
+{
+    int slot = mta_binding_slot(m, name);
+    if (slot < 0) {
+        if (m->nbindings >= MTA_MAX_BINDINGS)
+            return -1;
+        slot = m->nbindings++;
+        m->binding_names[slot] = xstrdup(name);
+    }
+    free(m->binding_ehlo[slot]);
+    m->binding_ehlo[slot] = xstrdup(ehlo_name ? ehlo_name : "mtasim.test");
+    binding *b = &m->bindings[slot];
+    b->slot = slot;
+    b->name = m->binding_names[slot];
+    b->source_addr = source_addr;
+    b->ehlo_name = m->binding_ehlo[slot];
+    return slot;
+}
+
+/* mta_binding_slot - the slot of a binding by name, or -1 */
+int mta_binding_slot(const struct mta *m, const char *name)
+{
+    for (int i = 0; i < m->nbindings; i++)
+        if (strcmp(m->binding_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *addr_domain(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    return (at && at[1]) ? at + 1 : NULL;
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* new_message - one message for the recipients of rcpts at domain */
+static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *from,
+                                   struct mta_domain *d, const char *const *rcpts,
+                                   int nrcpts, const char *body, size_t body_len,
+                                   int slot)
+{
+    struct mta_msg *msg = xcalloc(1, sizeof *msg);
+    int count = 0;
+    for (int i = 0; i < nrcpts; i++) {
+        char dom[MTA_DNS_NAME_MAX];
+        snprintf(dom, sizeof dom, "%s", addr_domain(rcpts[i]));
+        lower(dom);
+        if (strcmp(dom, d->pub.domain) == 0)
+            count++;
+    }
+    assert(count > 0);
+    msg->pub.rcpts = xcalloc((size_t)count, sizeof *msg->pub.rcpts);
+    for (int i = 0; i < nrcpts; i++) {
+        char dom[MTA_DNS_NAME_MAX];
+        snprintf(dom, sizeof dom, "%s", addr_domain(rcpts[i]));
+        lower(dom);
+        if (strcmp(dom, d->pub.domain) != 0)
+            continue;
+        struct message_rcpt *r = &msg->pub.rcpts[msg->pub.rcpt_count++];
+        r->address = xstrdup(rcpts[i]);
+        r->state = RCPT_PENDING;
+    }
+    mta_usec_t now = mta_now(m);
+    msg->pub.id = id;
+    msg->pub.mail_from = xstrdup(from);
+    msg->pub.domain = d->pub.domain;
+    msg->pub.binding_slot = slot;
+    msg->pub.body = body;
+    msg->pub.body_len = body_len;
+    msg->pub.injected = mta_tv(now);
+    msg->pub.next_attempt = mta_tv(now);
+    msg->pub.log_rcpt = -1;
+    msg->dom = d;
+    msg->where = MSG_NEW;
+    msg->seq = m->next_seq++;
+    msg->expires_at = now + m->cfg.message_expiration;
+    msg->done_at = -1;
+    return msg;
+}
+
+/* mta_inject - split by domain, queue, and wake the maintainer */
+int mta_inject(struct mta *m, unsigned long id, const char *from,
+               const char *const *rcpts, int nrcpts,
+               const char *body, size_t body_len, int binding_slot)
+{
+    if (binding_slot < 0 || binding_slot >= m->nbindings || nrcpts <= 0)
+        return -1;
+    for (int i = 0; i < nrcpts; i++)
+        if (addr_domain(rcpts[i]) == NULL || strlen(addr_domain(rcpts[i])) >= MTA_DNS_NAME_MAX)
+            return -1;
+    /* One message per domain, in the order domains first appear. */
+    for (int i = 0; i < nrcpts; i++) {
+        char dom[MTA_DNS_NAME_MAX];
+        snprintf(dom, sizeof dom, "%s", addr_domain(rcpts[i]));
+        lower(dom);
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) {
+            char other[MTA_DNS_NAME_MAX];
+            snprintf(other, sizeof other, "%s", addr_domain(rcpts[j]));
+            lower(other);
+            seen = strcmp(dom, other) == 0;
+        }
+        if (seen)
+            continue;
+        struct mta_domain *d = domain_get(m, dom);
+        struct mta_msg *msg = new_message(m, id, from, d, rcpts, nrcpts, body, body_len,
+                                          binding_slot);
+        if (m->nmsgs == m->msgs_cap) {
+            m->msgs_cap = m->msgs_cap ? m->msgs_cap * 2 : 64;
+            m->msgs = realloc(m->msgs, m->msgs_cap * sizeof *m->msgs);
+            if (m->msgs == NULL)
+                mta_panic("mta_inject", "out of memory");
+        }
+        m->msgs[m->nmsgs++] = msg;
+        if (mta_tracing()) {
+            struct mta_tb tb;
+            mta_tb_begin(&tb, "queue", "inject");
+            mta_tb_int(&tb, "msg", (int64_t)id);
+            mta_tb_str(&tb, "domain", d->pub.domain);
+            mta_tb_binding(&tb, binding_slot);
+            mta_tb_str(&tb, "from", msg->pub.mail_from);
+            mta_tb_int(&tb, "rcpts", msg->pub.rcpt_count);
+            mta_tb_int(&tb, "size", (int64_t)body_len);
+            mta_tb_emit(&tb);
+        }
+        queue_append_active(msg);
+        maintain_soon(d);
+    }
+    return 0;
+}
+
+/* mta_shutdown - the run is over: close connections, cancel timers */
+void mta_shutdown(struct mta *m)
+{
+    m->shutting_down = 1;
+    smtp_conn_abort_all(m);
+    for (int i = 0; i < m->ndomains; i++) {
+        struct mta_domain *d = m->domains[i];
+        if (d->maintain_pending) {
+            m->env->timer_cancel(m->env, d->maintain_timer);
+            d->maintain_pending = 0;
+        }
+    }
+    if (m->delayed_timer) {
+        m->env->timer_cancel(m->env, m->delayed_timer);
+        m->delayed_timer = 0;
+    }
+}
+
+/* mta_destroy - free everything and stop being the current core */
+void mta_destroy(struct mta *m)
+{
+    if (m == NULL)
+        return;
+    if (!m->shutting_down)
+        mta_shutdown(m);
+    queue_free_all(m);
+    for (size_t i = 0; i < m->nmsgs; i++) {
+        struct mta_msg *msg = m->msgs[i];
+        for (int r = 0; r < msg->pub.rcpt_count; r++) {
+            free(msg->pub.rcpts[r].address);
+            free(msg->pub.rcpts[r].last_note);
+        }
+        free(msg->pub.rcpts);
+        free(msg->pub.mail_from);
+        free(msg);
+    }
+    free(m->msgs);
+    dns_pending_free_all(m);
+    domain_free_all(m);
+    free(m->host_failures);
+    for (int i = 0; i < m->nbindings; i++) {
+        free(m->binding_names[i]);
+        free(m->binding_ehlo[i]);
+    }
+    if (mta_current == m)
+        mta_current = NULL;
+    hooks_reset_all();
+    free(m);
+}
+
+/* mta_foreach_message - visit messages in creation order */
+void mta_foreach_message(const struct mta *m, void (*fn)(void *arg, const message *msg),
+                         void *arg)
+{
+    for (size_t i = 0; i < m->nmsgs; i++)
+        fn(arg, &m->msgs[i]->pub);
+}
+
+void mta_get_stats(const struct mta *m, struct mta_stats *st)
+{
+    *st = m->stats;
+}
+
+/* mta_message_info - where a message stands */
+void mta_message_info(const message *pub, struct mta_msg_info *info)
+{
+    static const char *const where[] = { "new", "active", "delayed", "inflight", "done" };
+    const struct mta_msg *msg = (const struct mta_msg *)pub;
+    info->where = where[msg->where];
+    info->held = msg->where == MSG_ACTIVE || msg->where == MSG_DELAYED ||
+                 msg->where == MSG_INFLIGHT;
+    info->done_at = msg->done_at;
+    info->next_attempt = (mta_usec_t)pub->next_attempt.tv_sec * MTA_USEC_PER_SEC +
+                         pub->next_attempt.tv_usec;
+}

@@ -1,0 +1,116 @@
+/*
+ * mta - the MTA core as a library
+ *
+ * SYNOPSIS
+ *   struct mta_config cfg;  mta_config_defaults(&cfg);
+ *   mta_config_set(&cfg, "retry_interval", "300s", err, sizeof err);
+ *   struct mta *m = mta_create(env, &cfg);
+ *   int slot = mta_add_binding(m, "default", src_addr, "mta.example");
+ *   mta_inject(m, id, from, rcpts, n, body, len, slot);
+ *   ... the environment's event loop runs ...
+ *   mta_shutdown(m);             closes what is open, cancels timers
+ *   mta_foreach_message(m, fn, arg);
+ *   mta_destroy(m);
+ *
+ * DESCRIPTION
+ *   One core runs at a time in a process (the hook API is global).  The core
+ *   talks to the world only through its struct mta_env.  Everything it
+ *   decides (queueing, retries, MX choice, SMTP) is a function of its
+ *   configuration, its inputs and the environment's answers, so the same
+ *   inputs at the same virtual times give the same trace.
+ */
+#ifndef MTASIM_MTA_H
+#define MTASIM_MTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtasim_env.h"
+#include "domain.h"
+#include "message.h"
+
+/* Configuration, with the documented defaults (see mta_config_defaults). */
+struct mta_config {
+    int max_outbound_connections;        /* per domain: 32 */
+    mta_usec_t retry_interval;           /* first retry: 1200 s, doubling */
+    mta_usec_t max_retry_interval;       /* cap: 43200 s */
+    mta_usec_t message_expiration;       /* 86400 s */
+    int max_retries;                     /* 0 = "auto": expiration decides */
+    int mx_failures_to_delay;            /* 50 */
+    mta_usec_t host_failure_retry;       /* 120 s */
+    mta_usec_t connect_timeout;          /* 300 s */
+    mta_usec_t idle_timeout;             /* 5 s */
+    int max_deliveries_per_connection;   /* 0 = unlimited */
+    mta_usec_t delayed_queue_scan_interval; /* 15 s */
+    mta_usec_t dns_cache_ttl_max;        /* cap on a cached answer's TTL: 86400 s */
+    /* SMTP client timeouts per phase (Postfix's documented values). */
+    mta_usec_t timeout_banner;           /* 300 s */
+    mta_usec_t timeout_ehlo;             /* 300 s */
+    mta_usec_t timeout_mail;             /* 300 s */
+    mta_usec_t timeout_rcpt;             /* 300 s */
+    mta_usec_t timeout_data;             /* 120 s: DATA command */
+    mta_usec_t timeout_data_transfer;    /* 180 s */
+    mta_usec_t timeout_dot;              /* 600 s: reply to the final dot */
+    mta_usec_t timeout_quit;             /* 300 s */
+    int smtp_port;                       /* 25 */
+};
+
+void mta_config_defaults(struct mta_config *cfg);
+/*
+ * mta_config_set - set one option from its scenario spelling
+ *
+ * key is case-insensitive (retry_interval, Retry_Interval).  Durations take
+ * a unit (us, ms, s, m, h, d); a bare number means seconds.  Returns 0, or
+ * -1 with a one-line reason in err.
+ */
+int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
+                   char *err, size_t errsz);
+/* Each known key, NULL-terminated (for docs and "did you mean"). */
+extern const char *const mta_config_keys[];
+
+/* Parse "40ms", "5m", "300" (seconds) into microseconds; -1 on error. */
+mta_usec_t mta_parse_duration(const char *s);
+
+struct mta;
+
+struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg);
+/* Add a binding; "default" (slot 0) exists from the start and may be
+ * redefined.  Returns the slot, or -1 if the table is full. */
+int mta_add_binding(struct mta *m, const char *name, uint32_t source_addr,
+                    const char *ehlo_name);
+int mta_binding_slot(const struct mta *m, const char *name);
+/* Inject a message now.  rcpts are addresses without angle brackets.
+ * Returns 0, or -1 if an address has no domain. */
+int mta_inject(struct mta *m, unsigned long id, const char *from,
+               const char *const *rcpts, int nrcpts,
+               const char *body, size_t body_len, int binding_slot);
+/* Close every open connection and cancel every timer: the run is over. */
+void mta_shutdown(struct mta *m);
+void mta_destroy(struct mta *m);
+
+/* Every message in injection order (then by domain in first-seen order). */
+void mta_foreach_message(const struct mta *m,
+                         void (*fn)(void *arg, const message *msg), void *arg);
+
+/* Where a message stands, for invariant checks and results. */
+struct mta_msg_info {
+    const char *where;          /* "new", "active", "delayed", "inflight", "done" */
+    int held;                   /* the core still holds it: active, delayed or in flight */
+    mta_usec_t done_at;         /* when its last recipient became final; -1 if not */
+    mta_usec_t next_attempt;    /* for a delayed message */
+};
+void mta_message_info(const message *msg, struct mta_msg_info *info);
+
+/* Counters for invariant checks and summaries. */
+struct mta_stats {
+    unsigned long connections_opened;
+    unsigned long connections_closed;
+    unsigned long connections_established;
+    unsigned long inc_outbound;          /* inc_outbound_connections calls */
+    unsigned long dec_outbound;
+    int max_concurrent_per_domain;       /* the highest seen */
+    unsigned long duplicate_outcomes;    /* a final recipient given another outcome */
+};
+void mta_get_stats(const struct mta *m, struct mta_stats *st);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * mta_internal - the core's private structures, shared by its modules
+ *
+ * The public structures plugins see (domain_record, message,
+ * connection_handle) are embedded first in the private ones, so the core
+ * converts with a cast and plugins never see private state.
+ *
+ * Module map (one concern per file):
+ *   mta.c          the instance: create, bindings, inject, shutdown, stats
+ *   domain.c       domain records and their MX/A resolution
+ *   queue.c        active queues per (domain, binding), the delayed queue,
+ *                  per-recipient outcomes and the retry schedule
+ *   maintainer.c   the mail queue maintainer: when and how many connections
+ *   connection.c   initiate_connection / initiate_connection_smtp, CONN_ERR
+ *   smtp_client.c  the outbound SMTP session state machine
+ *   smtp_reply.c   the SMTP reply parser
+ *   config.c       configuration keys and defaults
+ *   trace.c        trace records
+ */
+#ifndef MTASIM_MTA_INTERNAL_H
+#define MTASIM_MTA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connection.h"
+#include "domain.h"
+#include "message.h"
+#include "mta.h"
+#include "mtasim_env.h"
+
+#define MTA_MAX_BINDINGS 64
+#define MTA_MAX_MX 16
+#define MTA_NOTE_MAX 512
+
+struct mta_msg;
+
+/* A FIFO of messages (the active queue of one (domain, binding)). */
+struct mta_msg_list {
+    struct mta_msg *head, *tail;
+    unsigned long count;
+};
+
+enum mta_mx_state {
+    MX_UNRESOLVED,      /* never looked up, or the answer expired */
+    MX_PENDING,         /* MX or A lookups in flight */
+    MX_RESOLVED,        /* pub.mxs holds the hosts and addresses */
+    MX_FAILED_TEMP,     /* SERVFAIL or timeout: retry later */
+    MX_FAILED_PERM,     /* NXDOMAIN: the domain does not exist */
+    MX_NULL,            /* a null MX: the domain accepts no mail */
+};
+
+struct mta_domain {
+    domain_record pub;                  /* must stay first */
+    struct mta *m;
+    enum mta_mx_state mx_state;
+    mta_usec_t mx_expires;              /* when MX_RESOLVED ends */
+    unsigned mx_generation;             /* stale DNS answers are ignored */
+    int a_pending;                      /* A lookups still in flight */
+    struct mx_host mx_storage[MTA_MAX_MX];
+    char mx_note[MTA_NOTE_MAX];         /* why the lookup failed */
+    char last_error[MTA_NOTE_MAX];      /* the last connection failure, for notes */
+    struct mta_msg_list active[MTA_MAX_BINDINGS];
+    int conns[MTA_MAX_BINDINGS];        /* connecting or open, per binding */
+    int conns_total;
+    enum rcpt_outcome_kind { PURGE_TRANSIENT, PURGE_PERMANENT } purge_kind;
+    char purge_note[MTA_NOTE_MAX];      /* why the domain's queue is purged */
+    int maintain_pending;               /* a maintenance pass is scheduled */
+    mta_timer_id maintain_timer;
+};
+
+enum mta_msg_where { MSG_NEW, MSG_ACTIVE, MSG_DELAYED, MSG_INFLIGHT, MSG_DONE };
+
+struct mta_msg {
+    message pub;                        /* must stay first */
+    struct mta_domain *dom;
+    enum mta_msg_where where;
+    struct mta_msg *next, *prev;        /* in an active list */
+    size_t heap_index;                  /* in the delayed heap */
+    uint64_t seq;                       /* creation order: ties in the heap */
+    mta_usec_t expires_at;              /* injected + Message_Expiration */
+    mta_usec_t done_at;                 /* when the last recipient became final */
+};
+
+/* A host address that failed, not to be tried again before until. */
+struct mta_host_failure {
+    uint32_t addr;
+    mta_usec_t until;
+};
+
+struct mta_conn;
+
+struct mta {
+    struct mta_env *env;
+    struct mta_config cfg;
+    binding bindings[MTA_MAX_BINDINGS];
+    char *binding_names[MTA_MAX_BINDINGS];
+    char *binding_ehlo[MTA_MAX_BINDINGS];
+    int nbindings;
+
+    struct mta_domain **domains;        /* creation order */
+    int ndomains, domains_cap;
+
+    struct mta_msg **msgs;              /* creation order */
+    size_t nmsgs, msgs_cap;
+    uint64_t next_seq;
+
+    struct mta_msg **delayed;           /* min-heap on (next_attempt, seq) */
+    size_t ndelayed, delayed_cap;
+    mta_timer_id delayed_timer;
+    mta_usec_t delayed_timer_at;
+
+    struct mta_host_failure *host_failures;
+    int nhost_failures, host_failures_cap;
+
+    struct mta_conn *conns;             /* every live connection */
+    struct mta_dns_ctx *dns_pending;    /* lookups awaiting an answer */
+
+    struct mta_stats stats;
+    int shutting_down;
+};
+
+/* The core that is running (the hook API is global). */
+extern struct mta *mta_current;
+
+static inline mta_usec_t mta_now(struct mta *m) { return m->env->now(m->env); }
+static inline struct timeval mta_tv(mta_usec_t t)
+{
+    struct timeval tv = { (time_t)(t / MTA_USEC_PER_SEC), (suseconds_t)(t % MTA_USEC_PER_SEC) };
+    return tv;
+}
+static inline struct mta_domain *mta_dom(domain_record *dr) { return (struct mta_domain *)dr; }
+static inline struct mta_msg *mta_msg_of(message *msg) { return (struct mta_msg *)msg; }
+
+/* mta.c */
+void mta_panic(const char *func, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+
+/* domain.c */
+struct mta_domain *domain_lookup(struct mta *m, const char *name);
+struct mta_domain *domain_get(struct mta *m, const char *name);     /* creates */
+void domain_resolve(struct mta_domain *d);                         /* start lookups */
+void domain_free_all(struct mta *m);
+void dns_pending_free_all(struct mta *m);
+void host_failure_mark(struct mta *m, uint32_t addr);
+int host_failure_active(struct mta *m, uint32_t addr);
+
+/* queue.c */
+void queue_append_active(struct mta_msg *msg);
+struct mta_msg *queue_pop_active(struct mta_domain *d, int slot);
+void queue_remove_active(struct mta_msg *msg);
+/* Outcome of one recipient (index i) of an in-flight or active message. */
+enum rcpt_outcome { OUTCOME_DELIVERED, OUTCOME_TRANSIENT, OUTCOME_PERMANENT };
+void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int code,
+                        const char *note);
+/* The message's attempt is over: requeue what is pending, or finish it. */
+void queue_attempt_done(struct mta_msg *msg);
+/* Every pending recipient gets outcome o, then the attempt is over. */
+void queue_fail_message(struct mta_msg *msg, enum rcpt_outcome o, int code, const char *note);
+void queue_delayed_rearm(struct mta *m);
+void queue_free_all(struct mta *m);
+
+/* maintainer.c */
+void maintain_soon(struct mta_domain *d);
+void maintain_domain(struct mta_domain *d);
+
+/* smtp_client.c */
+struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
+                                  uint32_t addr, const char *host);
+void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
+                     connection_timeout_cb timeout, void *user_data);
+void smtp_conn_abort_all(struct mta *m);
+connection_handle *smtp_conn_handle(struct mta_conn *c);
+void smtp_conn_destroy(struct mta_conn *c);
+void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data,
+                         size_t len, int err);
+void smtp_client_finish_cb(connection_handle *ch, int err, void *user_data);
+void smtp_client_timeout_cb(connection_handle *ch, void *user_data);
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * queue - active and delayed queues, recipient outcomes, retry schedule
+ *
+ * SYNOPSIS
+ *   queue_append_active(msg);         msg is ready for a connection
+ *   msg = queue_pop_active(d, slot);  a session takes the next message
+ *   queue_rcpt_outcome(msg, i, OUTCOME_TRANSIENT, 451, "451 4.7.1 later");
+ *   queue_attempt_done(msg);          requeue what is pending, or finish
+ *
+ * DESCRIPTION
+ *   A message is in exactly one place: an active list of its (domain,
+ *   binding), the delayed heap, in flight on a connection, or done.
+ *
+ *   Each recipient has its own state.  An attempt ends with some
+ *   recipients delivered, some bounced and some still pending; the log
+ *   hooks run once per recipient outcome (message.log_rcpt names it).
+ *   If any recipient is pending the message goes to the delayed queue:
+ *
+ *     next attempt = now + Retry_Interval * 2^(attempts - 1),
+ *                    capped by Max_Retry_Interval,
+ *
+ *   and never later than its expiry (injected + Message_Expiration).
+ *   When Max_Retries (non-zero) attempts have failed, or the expiry is
+ *   reached, the pending recipients expire: a permanent failure, logged
+ *   with log_permanent_failure_v1 and recorded as a bounce.
+ *
+ *   The delayed queue is a min-heap on (next attempt, creation sequence).
+ *   Like Momentum's, it is scanned every delayed_queue_scan_interval: a
+ *   message becomes active at the first scan tick at or after its next
+ *   attempt.  Only one timer is armed, at the tick that releases the
+ *   earliest message, so an idle queue costs nothing.
+ *
+ * DIAGNOSTICS
+ *   Giving a final recipient another outcome is counted in
+ *   stats.duplicate_outcomes (an invariant violation), not applied.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hook_registry.h"
+#include "hooks/core/log_delivery_v1.h"
+#include "hooks/core/log_permanent_failure_v1.h"
+#include "hooks/core/log_transient_failure_v1.h"
+#include "mta_internal.h"
+#include "trace.h"
+
+static mta_usec_t tv_usec(struct timeval tv)
+{
+    return (mta_usec_t)tv.tv_sec * MTA_USEC_PER_SEC + tv.tv_usec;
+}
+
+/* ---- active lists ---------------------------------------------------- */
+
+/* queue_append_active - put msg at the tail of its (domain, binding) list */
+void queue_append_active(struct mta_msg *msg)
+{
+    assert(msg->where != MSG_ACTIVE && msg->where != MSG_DONE);
+    struct mta_domain *d = msg->dom;
+    struct mta_msg_list *l = &d->active[msg->pub.binding_slot];
+    msg->next = NULL;
+    msg->prev = l->tail;
+    if (l->tail)
+        l->tail->next = msg;
+    else
+        l->head = msg;
+    l->tail = msg;
+    l->count++;
+    d->pub.active_count++;
+    msg->where = MSG_ACTIVE;
+}
+
+/* queue_remove_active - take msg out of its active list */
+void queue_remove_active(struct mta_msg *msg)
+{
+    assert(msg->where == MSG_ACTIVE);
+    struct mta_domain *d = msg->dom;
+    struct mta_msg_list *l = &d->active[msg->pub.binding_slot];
+    if (msg->prev)
+        msg->prev->next = msg->next;
+    else
+        l->head = msg->next;
+    if (msg->next)
+        msg->next->prev = msg->prev;
+    else
+        l->tail = msg->prev;
+    msg->next = msg->prev = NULL;
+    assert(l->count > 0 && d->pub.active_count > 0);
+    l->count--;
+    d->pub.active_count--;
+    msg->where = MSG_NEW;
+}
+
+/* queue_pop_active - the next message of (d, slot) for a session, in flight */
+struct mta_msg *queue_pop_active(struct mta_domain *d, int slot)
+{
+    struct mta_msg *msg = d->active[slot].head;
+    if (msg == NULL)
+        return NULL;
+    queue_remove_active(msg);
+    msg->where = MSG_INFLIGHT;
+    return msg;
+}
+
+/* ---- the delayed heap ------------------------------------------------ */
+
+static int heap_less(const struct mta_msg *a, const struct mta_msg *b)
+{
+    mta_usec_t ta = tv_usec(a->pub.next_attempt), tb = tv_usec(b->pub.next_attempt);
+    if (ta != tb)
+        return ta < tb;
+    return a->seq < b->seq;
+}
+
+static void heap_set(struct mta *m, size_t i, struct mta_msg *msg)
+{
+    m->delayed[i] = msg;
+    msg->heap_index = i;
+}
+
+static void heap_up(struct mta *m, size_t i)
+{
+    struct mta_msg *msg = m->delayed[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!heap_less(msg, m->delayed[parent]))
+            break;
+        heap_set(m, i, m->delayed[parent]);
+        i = parent;
+    }
+    heap_set(m, i, msg);
+}
+
+static void heap_down(struct mta *m, size_t i)
+{
+    struct mta_msg *msg = m->delayed[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, best = i;
+        const struct mta_msg *bestmsg = msg;
+        if (l < m->ndelayed && heap_less(m->delayed[l], bestmsg))
+            best = l, bestmsg = m->delayed[l];
+        if (r < m->ndelayed && heap_less(m->delayed[r], bestmsg))
+            best = r;
+        if (best == i)
+            break;
+        heap_set(m, i, m->delayed[best]);
+        i = best;
+    }
+    heap_set(m, i, msg);
+}
+
+static void heap_push(struct mta *m, struct mta_msg *msg)
+{
+    if (m->ndelayed == m->delayed_cap) {
+        m->delayed_cap = m->delayed_cap ? m->delayed_cap * 2 : 64;
+        m->delayed = realloc(m->delayed, m->delayed_cap * sizeof *m->delayed);
+        if (m->delayed == NULL)
+            mta_panic("heap_push", "out of memory");
+    }
+    m->delayed[m->ndelayed++] = msg;
+    heap_up(m, m->ndelayed - 1);
+}
+
+static struct mta_msg *heap_pop(struct mta *m)
+{
+    assert(m->ndelayed > 0);
+    struct mta_msg *top = m->delayed[0];
+    m->ndelayed--;
+    if (m->ndelayed > 0) {
+        heap_set(m, 0, m->delayed[m->ndelayed]);
+        heap_down(m, 0);
+    }
+    return top;
+}
+
+static void delayed_scan(void *arg);
+
+/* queue_delayed_rearm - arm the scan timer for the earliest message */
+void queue_delayed_rearm(struct mta *m)
+{
+    if (m->shutting_down)
+        return;
+    if (m->ndelayed == 0) {
+        if (m->delayed_timer) {
+            m->env->timer_cancel(m->env, m->delayed_timer);
+            m->delayed_timer = 0;
+        }
+        return;
+    }
+    mta_usec_t due = tv_usec(m->delayed[0]->pub.next_attempt);
+    mta_usec_t tick = m->cfg.delayed_queue_scan_interval;
+    if (tick > 0)
+        due = (due + tick - 1) / tick * tick;   /* the first scan at or after it */
+    mta_usec_t now = mta_now(m);
+    if (due < now)
+        due = now;
+    if (m->delayed_timer && m->delayed_timer_at == due)
+        return;
+    if (m->delayed_timer)
+        m->env->timer_cancel(m->env, m->delayed_timer);
+    m->delayed_timer = m->env->timer_start(m->env, due, delayed_scan, m);
+    m->delayed_timer_at = due;
+}
+
+static void trace_msg(const char *name, const struct mta_msg *msg)
+{
+    if (!mta_tracing())
+        return;
+    struct mta_tb tb;
+    mta_tb_begin(&tb, "queue", name);
+    mta_tb_int(&tb, "msg", (int64_t)msg->pub.id);
+    mta_tb_str(&tb, "domain", msg->dom->pub.domain);
+    mta_tb_int(&tb, "attempts", msg->pub.attempts);
+    mta_tb_emit(&tb);
+}
+
+static void expire_pending(struct mta_msg *msg, const char *why);
+static void finish_if_done(struct mta_msg *msg);
+
+/* delayed_scan - release every message whose next attempt has come */
+static void delayed_scan(void *arg)
+{
+    struct mta *m = arg;
+    m->delayed_timer = 0;
+    mta_usec_t now = mta_now(m);
+    while (m->ndelayed > 0 && tv_usec(m->delayed[0]->pub.next_attempt) <= now) {
+        struct mta_msg *msg = heap_pop(m);
+        assert(msg->where == MSG_DELAYED);
+        assert(msg->dom->pub.delayed_count > 0);
+        msg->dom->pub.delayed_count--;
+        msg->where = MSG_NEW;
+        if (now >= msg->expires_at) {
+            msg->where = MSG_INFLIGHT;      /* expire_pending works on a held message */
+            expire_pending(msg, "message expired: Message_Expiration reached");
+            finish_if_done(msg);
+            continue;
+        }
+        trace_msg("active", msg);
+        queue_append_active(msg);
+        maintain_soon(msg->dom);
+    }
+    queue_delayed_rearm(m);
+}
+
+/* ---- outcomes -------------------------------------------------------- */
+
+static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const char *note)
+{
+    struct mta *m = msg->dom->m;
+    struct timeval now = mta_tv(mta_now(m));
+    msg->pub.log_rcpt = i;
+    if (mta_tracing()) {
+        static const char *const names[] = { "delivered", "transient", "bounced" };
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "queue", names[o]);
+        mta_tb_int(&tb, "msg", (int64_t)msg->pub.id);
+        mta_tb_str(&tb, "rcpt", msg->pub.rcpts[i].address);
+        mta_tb_str(&tb, "note", note);
+        mta_tb_emit(&tb);
+    }
+    int len = (int)strlen(note);
+    switch (o) {
+    case OUTCOME_DELIVERED:
+        call_core_log_delivery_v1_hook(&msg->pub, &msg->dom->pub, &now, note, len);
+        break;
+    case OUTCOME_TRANSIENT:
+        call_core_log_transient_failure_v1_hook(&msg->pub, &msg->dom->pub, &now, note, len);
+        break;
+    case OUTCOME_PERMANENT:
+        call_core_log_permanent_failure_v1_hook(&msg->pub, &msg->dom->pub, &now, note, len);
+        break;
+    }
+    msg->pub.log_rcpt = -1;
+}
+
+/* queue_rcpt_outcome - record what happened to recipient i in this attempt */
+void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int code,
+                        const char *note)
+{
+    struct mta *m = msg->dom->m;
+    assert(i >= 0 && i < msg->pub.rcpt_count);
+    struct message_rcpt *r = &msg->pub.rcpts[i];
+    if (r->state != RCPT_PENDING) {
+        m->stats.duplicate_outcomes++;
+        return;
+    }
+    r->last_code = code;
+    free(r->last_note);
+    r->last_note = strdup(note ? note : "");
+    switch (o) {
+    case OUTCOME_DELIVERED:
+        r->state = RCPT_DELIVERED;
+        msg->dom->pub.deliveries++;
+        msg->dom->pub.last_delivery = mta_tv(mta_now(m));
+        break;
+    case OUTCOME_TRANSIENT:
+        msg->dom->pub.transients++;
+        break;
+    case OUTCOME_PERMANENT:
+        r->state = RCPT_BOUNCED;
+        msg->dom->pub.failures++;
+        break;
+    }
+    log_outcome(msg, i, o, note ? note : "");
+}
+
+static int pending_count(const struct mta_msg *msg)
+{
+    int n = 0;
+    for (int i = 0; i < msg->pub.rcpt_count; i++)
+        n += msg->pub.rcpts[i].state == RCPT_PENDING;
+    return n;
+}
+
+/* expire_pending - every pending recipient fails for good */
+static void expire_pending(struct mta_msg *msg, const char *why)
+{
+    for (int i = 0; i < msg->pub.rcpt_count; i++) {
+        struct message_rcpt *r = &msg->pub.rcpts[i];
+        if (r->state != RCPT_PENDING)
+            continue;
+        r->state = RCPT_EXPIRED;
+        msg->dom->pub.failures++;
+        char note[MTA_NOTE_MAX];
+        snprintf(note, sizeof note, "%s after %d attempts%s%s", why, msg->pub.attempts,
+                 r->last_note && r->last_note[0] ? "; last error: " : "",
+                 r->last_note ? r->last_note : "");
+        free(r->last_note);
+        r->last_note = strdup(note);
+        log_outcome(msg, i, OUTCOME_PERMANENT, note);
+    }
+}
+
+/* finish_if_done - a message with no pending recipient is done */
+static void finish_if_done(struct mta_msg *msg)
+{
+    if (pending_count(msg) > 0)
+        return;
+    struct mta *m = msg->dom->m;
+    msg->where = MSG_DONE;
+    msg->done_at = mta_now(m);
+    if (mta_tracing()) {
+        int delivered = 0;
+        for (int i = 0; i < msg->pub.rcpt_count; i++)
+            delivered += msg->pub.rcpts[i].state == RCPT_DELIVERED;
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "queue", "done");
+        mta_tb_int(&tb, "msg", (int64_t)msg->pub.id);
+        mta_tb_str(&tb, "domain", msg->dom->pub.domain);
+        mta_tb_int(&tb, "delivered", delivered);
+        mta_tb_int(&tb, "failed", msg->pub.rcpt_count - delivered);
+        mta_tb_emit(&tb);
+    }
+}
+
+/* queue_attempt_done - the attempt is over: requeue, expire or finish */
+void queue_attempt_done(struct mta_msg *msg)
+{
+    struct mta *m = msg->dom->m;
+    assert(msg->where == MSG_INFLIGHT || msg->where == MSG_NEW);
+    msg->pub.attempts++;
+    if (pending_count(msg) == 0) {
+        finish_if_done(msg);
+        return;
+    }
+    mta_usec_t now = mta_now(m);
+    if (m->cfg.max_retries > 0 && msg->pub.attempts > m->cfg.max_retries) {
+        expire_pending(msg, "Max_Retries reached");
+        finish_if_done(msg);
+        return;
+    }
+    if (now >= msg->expires_at) {
+        expire_pending(msg, "message expired: Message_Expiration reached");
+        finish_if_done(msg);
+        return;
+    }
+    mta_usec_t delay = m->cfg.retry_interval;
+    for (int i = 1; i < msg->pub.attempts && delay < m->cfg.max_retry_interval; i++)
+        delay *= 2;
+    if (delay > m->cfg.max_retry_interval)
+        delay = m->cfg.max_retry_interval;
+    mta_usec_t next = now + delay;
+    if (next > msg->expires_at)
+        next = msg->expires_at;
+    msg->pub.next_attempt = mta_tv(next);
+    msg->where = MSG_DELAYED;
+    msg->dom->pub.delayed_count++;
+    heap_push(m, msg);
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "queue", "delayed");
+        mta_tb_int(&tb, "msg", (int64_t)msg->pub.id);
+        mta_tb_str(&tb, "domain", msg->dom->pub.domain);
+        mta_tb_int(&tb, "attempts", msg->pub.attempts);
+        mta_tb_int(&tb, "retry_in_s", (next - now) / MTA_USEC_PER_SEC);
+        mta_tb_emit(&tb);
+    }
+    queue_delayed_rearm(m);
+}
+
+/* queue_fail_message - every pending recipient gets outcome o; attempt over */
+void queue_fail_message(struct mta_msg *msg, enum rcpt_outcome o, int code, const char *note)
+{
+    for (int i = 0; i < msg->pub.rcpt_count; i++)
+        if (msg->pub.rcpts[i].state == RCPT_PENDING)
+            queue_rcpt_outcome(msg, i, o, code, note);
+    queue_attempt_done(msg);
+}
+
+void queue_free_all(struct mta *m)
+{
+    free(m->delayed);
+    m->delayed = NULL;
+    m->ndelayed = 0;
+}

@@ -1,0 +1,146 @@
+/*
+ * trace - how the core describes what it does (see trace.h)
+ *
+ * The builder writes numbers and derived strings into its own buffer and
+ * references caller strings until emit.  Records go to the current core's
+ * environment; with no core or no sink, mta_tracing() is false and callers
+ * build nothing.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mta_internal.h"
+#include "trace.h"
+
+int mta_tracing(void)
+{
+    return mta_current != NULL && mta_current->env->trace != NULL;
+}
+
+void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name)
+{
+    tb->rec.kind = kind;
+    tb->rec.name = name;
+    tb->rec.nfields = 0;
+    tb->used = 0;
+}
+
+static struct mta_trace_field *add_field(struct mta_tb *tb, const char *key)
+{
+    if (tb->rec.nfields >= MTA_TRACE_MAX_FIELDS)
+        return NULL;
+    struct mta_trace_field *f = &tb->rec.field[tb->rec.nfields++];
+    f->key = key;
+    f->str = "";
+    f->len = 0;
+    f->num = 0;
+    f->has_num = 0;
+    return f;
+}
+
+/* Copy text into the builder's buffer; returns NULL when it is full. */
+static const char *keep(struct mta_tb *tb, const char *s, size_t len, size_t *outlen)
+{
+    size_t room = sizeof tb->buf - tb->used;
+    if (len > room)
+        len = room;
+    char *dst = tb->buf + tb->used;
+    memcpy(dst, s, len);
+    tb->used += len;
+    *outlen = len;
+    return dst;
+}
+
+void mta_tb_str(struct mta_tb *tb, const char *key, const char *s)
+{
+    mta_tb_strn(tb, key, s ? s : "", s ? strlen(s) : 0);
+}
+
+void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len)
+{
+    struct mta_trace_field *f = add_field(tb, key);
+    if (f) {
+        f->str = s ? s : "";
+        f->len = s ? len : 0;
+    }
+}
+
+void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym)
+{
+    struct mta_trace_field *f = add_field(tb, key);
+    if (!f)
+        return;
+    f->str = keep(tb, sym, strlen(sym), &f->len);
+    f->num = num;
+    f->has_num = 1;
+}
+
+void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v)
+{
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    mta_tb_sym(tb, key, v, tmp);
+}
+
+void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
+{
+    char tmp[16];
+    snprintf(tmp, sizeof tmp, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    mta_tb_sym(tb, key, a, tmp);
+}
+
+void mta_tb_connfd(struct mta_tb *tb, const char *key, int conn_fd)
+{
+    if (conn_fd >= 0) {
+        mta_tb_int(tb, key, conn_fd);
+        return;
+    }
+    const char *name = conn_err_name(-conn_fd);
+    if (name)
+        mta_tb_sym(tb, key, conn_fd, name);
+    else
+        mta_tb_int(tb, key, conn_fd);
+}
+
+void mta_tb_connerr(struct mta_tb *tb, const char *key, int err)
+{
+    char tmp[96];
+    mta_tb_sym(tb, key, err, conn_err_format(err, tmp, sizeof tmp));
+}
+
+void mta_tb_domain(struct mta_tb *tb, const domain_record *dr)
+{
+    mta_tb_str(tb, "domain", dr ? dr->domain : "");
+}
+
+void mta_tb_binding(struct mta_tb *tb, int slot)
+{
+    const binding *b = binding_by_slot(slot);
+    mta_tb_sym(tb, "binding", slot, b ? b->name : "?");
+}
+
+void mta_tb_message(struct mta_tb *tb, const message *msg)
+{
+    if (!msg)
+        return;
+    mta_tb_int(tb, "msg", (int64_t)msg->id);
+    if (msg->log_rcpt >= 0 && msg->log_rcpt < msg->rcpt_count)
+        mta_tb_str(tb, "rcpt", msg->rcpts[msg->log_rcpt].address);
+}
+
+void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch)
+{
+    if (!ch)
+        return;
+    mta_tb_int(tb, "conn", ch->fd);
+    mta_tb_ipv4(tb, "addr", ch->addr);
+    if (ch->dr)
+        mta_tb_domain(tb, ch->dr);
+}
+
+void mta_tb_emit(struct mta_tb *tb)
+{
+    if (mta_tracing())
+        mta_current->env->trace(mta_current->env, &tb->rec);
+}

@@ -1,0 +1,56 @@
+/*
+ * trace - how the core describes what it does
+ *
+ * SYNOPSIS
+ *   struct mta_tb tb;
+ *   if (mta_tracing()) {
+ *       mta_tb_begin(&tb, "queue", "delivered");
+ *       mta_tb_int(&tb, "msg", id);
+ *       mta_tb_emit(&tb);
+ *   }
+ *
+ * DESCRIPTION
+ *   A trace builder collects up to MTA_TRACE_MAX_FIELDS fields of one record
+ *   on the stack and hands it to the environment's trace() function, which
+ *   stamps it with the virtual time and copies it.  Numbers are formatted
+ *   into the builder's own buffer; strings are referenced, not copied, until
+ *   mta_tb_emit().  Adding more fields than fit, or more text than the
+ *   buffer holds, truncates (never overflows) and marks the record.
+ *
+ *   mta_tracing() is false when no core is running or the environment has
+ *   no trace sink; callers skip building records then.
+ */
+#ifndef MTASIM_TRACE_H
+#define MTASIM_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtasim_env.h"
+#include "domain.h"
+#include "message.h"
+#include "connection.h"
+
+struct mta_tb {
+    struct mta_trace_rec rec;
+    size_t used;
+    char buf[1024];
+};
+
+int mta_tracing(void);
+void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name);
+void mta_tb_str(struct mta_tb *tb, const char *key, const char *s);
+void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len);
+void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v);
+/* A number shown by name, e.g. num=-10 shown as CONN_ERR_CONNECT. */
+void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym);
+void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t addr);
+void mta_tb_connfd(struct mta_tb *tb, const char *key, int conn_fd);
+void mta_tb_connerr(struct mta_tb *tb, const char *key, int err);
+void mta_tb_domain(struct mta_tb *tb, const domain_record *dr);
+void mta_tb_binding(struct mta_tb *tb, int slot);
+void mta_tb_message(struct mta_tb *tb, const message *msg);
+void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch);
+void mta_tb_emit(struct mta_tb *tb);
+
+#endif

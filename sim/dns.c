@@ -1,0 +1,420 @@
+/*
+ * dns - the simulated resolver and its zone data
+ *
+ * SYNOPSIS
+ *   See dns.h.
+ *
+ * DESCRIPTION
+ *   Zone data is a list of records in the order they were added; names are
+ *   stored normalised (lower case, one trailing dot removed) so every
+ *   comparison is a plain strcmp.  Lookups scan the lists in order: zones
+ *   in a scenario are small, and a scan can never depend on hashing.
+ *
+ *   The answer is computed when the query is made (a snapshot of the zone
+ *   at that instant) and delivered by a scheduler event after the
+ *   resolver latency, or after the resolver timeout for TIMEOUT.
+ *
+ *   CNAME chasing for A queries follows at most SIM_DNS_MAX_CNAME_HOPS
+ *   aliases; a longer chain or a loop answers SERVFAIL, as a recursive
+ *   resolver does.  A failure set on a name along the chain applies to
+ *   the whole answer.  MX targets and CNAME targets are returned as they
+ *   were written (a null MX keeps its ".").
+ *
+ * DIAGNOSTICS
+ *   A record whose name or target does not fit MTA_DNS_NAME_MAX, or
+ *   exceeding a table bound, prints "sim_dns_<fn>: ..." and aborts.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+
+#define SIM_DNS_MAX_RECORDS 65536
+#define SIM_DNS_MAX_FAILURES 65536
+#define SIM_DNS_MAX_COUNTERS 65536
+#define SIM_DNS_MAX_PENDING 65536
+#define SIM_DNS_MAX_CNAME_HOPS 8
+
+struct dns_record {
+    char name[MTA_DNS_NAME_MAX];        /* normalised */
+    enum mta_dns_type type;
+    uint16_t pref;
+    char target[MTA_DNS_NAME_MAX];      /* as written */
+    uint32_t addr;
+    uint32_t ttl;
+};
+
+struct dns_failure {
+    char name[MTA_DNS_NAME_MAX];        /* normalised */
+    int type;                           /* 0 = every type */
+    enum mta_dns_rcode rcode;
+};
+
+struct dns_counter {
+    char name[MTA_DNS_NAME_MAX];        /* normalised */
+    enum mta_dns_type type;
+    unsigned long count;
+};
+
+struct dns_pending {
+    struct sim_dns *dns;
+    struct dns_pending *prev, *next;
+    sim_event_id event;
+    mta_dns_cb cb;
+    void *arg;
+    enum mta_dns_type type;
+    char *name;                         /* as the caller asked */
+    struct mta_dns_answer answer;
+};
+
+struct sim_dns {
+    struct sim_sched *sched;
+    sim_usec latency;
+    sim_usec timeout;
+    struct dns_record *records;
+    size_t nrecords;
+    struct dns_failure *failures;
+    size_t nfailures;
+    struct dns_counter *counters;
+    size_t ncounters;
+    struct dns_pending *first, *last;   /* in query order */
+    size_t npending;
+};
+
+/* dns_die - report a broken contract and stop loudly */
+static void dns_die(const char *fn, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", fn, what);
+    abort();
+}
+
+/* dns_xrealloc - realloc that treats exhaustion as fatal */
+static void *dns_xrealloc(void *p, size_t n, size_t size)
+{
+    void *q;
+
+    if (n != 0 && size > SIZE_MAX / n)
+        dns_die("sim_dns", "allocation overflow");
+    q = realloc(p, n * size);
+    if (q == NULL && n * size != 0)
+        dns_die("sim_dns", "out of memory");
+    return q;
+}
+
+/* dns_normalise - lower-case name into out, one trailing dot dropped; -1 if too long */
+static int dns_normalise(const char *name, char out[MTA_DNS_NAME_MAX])
+{
+    size_t len = strnlen(name, MTA_DNS_NAME_MAX);
+    size_t i;
+
+    if (len >= MTA_DNS_NAME_MAX)
+        return -1;
+    /* "." stays the root; "example.com." is "example.com". */
+    if (len > 1 && name[len - 1] == '.')
+        len--;
+    for (i = 0; i < len; i++)
+        out[i] = (char) tolower((unsigned char) name[i]);
+    out[len] = '\0';
+    return 0;
+}
+
+/* sim_dns_create - a resolver answering after latency, giving up after timeout */
+struct sim_dns *sim_dns_create(struct sim_sched *s, sim_usec latency, sim_usec timeout)
+{
+    struct sim_dns *d = calloc(1, sizeof *d);
+
+    assert(s != NULL);
+    assert(latency >= 0 && timeout >= 0);
+    if (d == NULL)
+        dns_die("sim_dns_create", "out of memory");
+    d->sched = s;
+    d->latency = latency;
+    d->timeout = timeout;
+    return d;
+}
+
+/* sim_dns_destroy - free the resolver; unanswered queries are dropped */
+void sim_dns_destroy(struct sim_dns *d)
+{
+    size_t bound;
+
+    if (d == NULL)
+        return;
+    bound = d->npending;
+    while (d->first != NULL) {
+        struct dns_pending *p = d->first;
+
+        assert(bound-- > 0);
+        d->first = p->next;
+        sim_sched_cancel(d->sched, p->event);
+        free(p->name);
+        free(p);
+    }
+    free(d->records);
+    free(d->failures);
+    free(d->counters);
+    free(d);
+}
+
+/* sim_dns_add - add one record (copied) */
+void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
+{
+    struct dns_record *r;
+
+    assert(rec != NULL && rec->name != NULL);
+    assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME);
+    if (d->nrecords >= SIM_DNS_MAX_RECORDS)
+        dns_die("sim_dns_add", "too many records");
+    d->records = dns_xrealloc(d->records, d->nrecords + 1, sizeof *d->records);
+    r = &d->records[d->nrecords];
+    memset(r, 0, sizeof *r);
+    if (dns_normalise(rec->name, r->name) < 0)
+        dns_die("sim_dns_add", "name too long");
+    r->type = rec->type;
+    r->pref = rec->pref;
+    if (rec->type != MTA_DNS_A) {
+        if (rec->target == NULL || strnlen(rec->target, MTA_DNS_NAME_MAX) >= MTA_DNS_NAME_MAX)
+            dns_die("sim_dns_add", "missing or too long target");
+        strcpy(r->target, rec->target);
+    }
+    r->addr = rec->addr;
+    r->ttl = rec->ttl;
+    d->nrecords++;
+}
+
+/* sim_dns_fail - make (name, type) fail; type 0 = every type; last call wins */
+void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode)
+{
+    char norm[MTA_DNS_NAME_MAX];
+    size_t i;
+
+    assert(name != NULL);
+    assert(rcode == MTA_DNS_NXDOMAIN || rcode == MTA_DNS_SERVFAIL || rcode == MTA_DNS_TIMEOUT);
+    if (dns_normalise(name, norm) < 0)
+        dns_die("sim_dns_fail", "name too long");
+    for (i = 0; i < d->nfailures; i++) {
+        if (d->failures[i].type == type && strcmp(d->failures[i].name, norm) == 0) {
+            d->failures[i].rcode = rcode;
+            return;
+        }
+    }
+    if (d->nfailures >= SIM_DNS_MAX_FAILURES)
+        dns_die("sim_dns_fail", "too many failures");
+    d->failures = dns_xrealloc(d->failures, d->nfailures + 1, sizeof *d->failures);
+    strcpy(d->failures[d->nfailures].name, norm);
+    d->failures[d->nfailures].type = type;
+    d->failures[d->nfailures].rcode = rcode;
+    d->nfailures++;
+}
+
+/* dns_failure_for - the failure set for (name, type): exact type first, then any */
+static int dns_failure_for(const struct sim_dns *d, const char *norm, enum mta_dns_type type,
+                           enum mta_dns_rcode *rcode)
+{
+    const struct dns_failure *any = NULL;
+    size_t i;
+
+    for (i = 0; i < d->nfailures; i++) {
+        const struct dns_failure *f = &d->failures[i];
+
+        if (strcmp(f->name, norm) != 0)
+            continue;
+        if (f->type == (int) type) {
+            *rcode = f->rcode;
+            return 1;
+        }
+        if (f->type == 0 && any == NULL)
+            any = f;
+    }
+    if (any != NULL) {
+        *rcode = any->rcode;
+        return 1;
+    }
+    return 0;
+}
+
+/* dns_rr_from - an answer record from zone data */
+static void dns_rr_from(struct mta_dns_rr *rr, const struct dns_record *r)
+{
+    memset(rr, 0, sizeof *rr);
+    rr->type = r->type;
+    rr->pref = r->pref;
+    rr->addr = r->addr;
+    rr->ttl = r->ttl;
+    /* Both buffers are MTA_DNS_NAME_MAX and target is NUL-terminated. */
+    memcpy(rr->name, r->target, sizeof rr->name);
+}
+
+/* dns_collect - append records of (name, type) to the answer; count of any type seen */
+static size_t dns_collect(const struct sim_dns *d, const char *norm, enum mta_dns_type type,
+                          struct mta_dns_answer *a, const struct dns_record **cname)
+{
+    size_t i, any = 0;
+
+    *cname = NULL;
+    for (i = 0; i < d->nrecords; i++) {
+        const struct dns_record *r = &d->records[i];
+
+        if (strcmp(r->name, norm) != 0)
+            continue;
+        any++;
+        if (r->type == MTA_DNS_CNAME && *cname == NULL)
+            *cname = r;
+        if (r->type != type)
+            continue;
+        if (a->count < MTA_DNS_MAX_RR)
+            dns_rr_from(&a->rr[a->count++], r);
+    }
+    return any;
+}
+
+/* dns_resolve - compute the answer to (name, type) from the zone data now */
+static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_type type,
+                        struct mta_dns_answer *a)
+{
+    char norm[MTA_DNS_NAME_MAX];
+    const struct dns_record *cname;
+    enum mta_dns_rcode rcode;
+    int hops;
+
+    memset(a, 0, sizeof *a);
+    if (dns_normalise(name, norm) < 0) {
+        a->rcode = MTA_DNS_NXDOMAIN;    /* no such name can exist */
+        return;
+    }
+    /* Each hop either answers or moves to a CNAME target; the hop bound
+     * ends loops (a -> b -> a) as well as long chains. */
+    for (hops = 0; hops <= SIM_DNS_MAX_CNAME_HOPS; hops++) {
+        int before = a->count;
+        size_t any;
+
+        if (dns_failure_for(d, norm, type, &rcode)) {
+            a->rcode = rcode;
+            a->count = 0;
+            return;
+        }
+        any = dns_collect(d, norm, type, a, &cname);
+        if (a->count > before)
+            return;                             /* records of the type */
+        if (type == MTA_DNS_A && cname != NULL) {
+            char next[MTA_DNS_NAME_MAX];
+
+            if (a->count < MTA_DNS_MAX_RR)
+                dns_rr_from(&a->rr[a->count++], cname);
+            if (dns_normalise(cname->target, next) < 0) {
+                a->rcode = MTA_DNS_SERVFAIL;
+                a->count = 0;
+                return;
+            }
+            memcpy(norm, next, sizeof norm);
+            continue;
+        }
+        if (any == 0) {
+            /* The first name does not exist: NXDOMAIN.  A CNAME target
+             * that does not exist is NXDOMAIN too, as a resolver says. */
+            a->rcode = MTA_DNS_NXDOMAIN;
+            a->count = 0;
+            return;
+        }
+        a->rcode = MTA_DNS_NOERROR;             /* NODATA */
+        return;
+    }
+    a->rcode = MTA_DNS_SERVFAIL;
+    a->count = 0;
+}
+
+/* dns_count - one more query for (name, type) */
+static void dns_count(struct sim_dns *d, const char *name, enum mta_dns_type type)
+{
+    char norm[MTA_DNS_NAME_MAX];
+    size_t i;
+
+    if (dns_normalise(name, norm) < 0)
+        return;     /* unanswerable names are not counted by name */
+    for (i = 0; i < d->ncounters; i++) {
+        if (d->counters[i].type == type && strcmp(d->counters[i].name, norm) == 0) {
+            d->counters[i].count++;
+            return;
+        }
+    }
+    if (d->ncounters >= SIM_DNS_MAX_COUNTERS)
+        dns_die("sim_dns_query", "too many distinct names queried");
+    d->counters = dns_xrealloc(d->counters, d->ncounters + 1, sizeof *d->counters);
+    strcpy(d->counters[d->ncounters].name, norm);
+    d->counters[d->ncounters].type = type;
+    d->counters[d->ncounters].count = 1;
+    d->ncounters++;
+}
+
+/* dns_answer_event - deliver one answer and forget the query */
+static void dns_answer_event(void *arg)
+{
+    struct dns_pending *p = arg;
+    struct sim_dns *d = p->dns;
+
+    /* Unlink first: the callback may well ask another question. */
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        d->first = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        d->last = p->prev;
+    assert(d->npending > 0);
+    d->npending--;
+    p->cb(p->arg, p->name, p->type, &p->answer);
+    free(p->name);
+    free(p);
+}
+
+/* sim_dns_query - ask; cb runs later from the scheduler */
+void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
+                   mta_dns_cb cb, void *arg)
+{
+    struct dns_pending *p;
+    sim_usec delay;
+
+    assert(name != NULL && cb != NULL);
+    if (d->npending >= SIM_DNS_MAX_PENDING)
+        dns_die("sim_dns_query", "too many queries in flight");
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        dns_die("sim_dns_query", "out of memory");
+    p->name = strdup(name);
+    if (p->name == NULL)
+        dns_die("sim_dns_query", "out of memory");
+    p->dns = d;
+    p->cb = cb;
+    p->arg = arg;
+    p->type = type;
+    dns_count(d, name, type);
+    dns_resolve(d, name, type, &p->answer);
+    delay = p->answer.rcode == MTA_DNS_TIMEOUT ? d->timeout : d->latency;
+    p->prev = d->last;
+    if (d->last)
+        d->last->next = p;
+    else
+        d->first = p;
+    d->last = p;
+    d->npending++;
+    p->event = sim_sched_after(d->sched, delay, dns_answer_event, p);
+}
+
+/* sim_dns_query_count - queries made so far for (name, type) */
+unsigned long sim_dns_query_count(const struct sim_dns *d, const char *name,
+                                  enum mta_dns_type type)
+{
+    char norm[MTA_DNS_NAME_MAX];
+    size_t i;
+
+    if (dns_normalise(name, norm) < 0)
+        return 0;
+    for (i = 0; i < d->ncounters; i++)
+        if (d->counters[i].type == type && strcmp(d->counters[i].name, norm) == 0)
+            return d->counters[i].count;
+    return 0;
+}

@@ -1,0 +1,397 @@
+/*
+ * expect - checking a scenario's expectations against what happened
+ *
+ * See expect.h.  Matching never allocates per record: regular
+ * expressions are compiled once per check.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expect.h"
+
+#define DIFF_CONTEXT 12         /* records shown after the last match */
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 512;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL)
+            abort();
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* expect_duration_str - the shortest exact spelling of d */
+const char *expect_duration_str(mta_usec_t d, char buf[32])
+{
+    static const struct { const char *unit; int64_t us; } units[] = {
+        { "d", 86400000000LL }, { "h", 3600000000LL }, { "m", 60000000LL },
+        { "s", 1000000LL }, { "ms", 1000LL }, { "us", 1LL },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (d % units[i].us == 0) {
+            snprintf(buf, 32, "%" PRId64 "%s", d / units[i].us, units[i].unit);
+            return buf;
+        }
+    snprintf(buf, 32, "%" PRId64 "us", d);
+    return buf;
+}
+
+static int value_needs_quotes(const char *v)
+{
+    if (*v == '\0')
+        return 1;
+    for (; *v; v++)
+        if (*v == ' ' || *v == '\t' || *v == '"' || *v == '#')
+            return 1;
+    return 0;
+}
+
+/* expect_pattern_text - "name key=value ..." as a scenario would say it */
+char *expect_pattern_text(const struct scn_pattern *p)
+{
+    struct sbuf b = { 0 };
+    if (p->kind && strcmp(p->kind, "hook") != 0)
+        sb_printf(&b, "%s ", p->kind);
+    sb_printf(&b, "%s", p->name);
+    for (int i = 0; i < p->nmatchers; i++) {
+        const struct scn_matcher *m = &p->matchers[i];
+        if (value_needs_quotes(m->value))
+            sb_printf(&b, " %s%s\"%s\"", m->key, scn_op_str(m->op), m->value);
+        else
+            sb_printf(&b, " %s%s%s", m->key, scn_op_str(m->op), m->value);
+    }
+    return b.p;
+}
+
+static int holds_with(const struct scn_matcher *m, const regex_t *re, const struct trace_rec *r)
+{
+    const struct trace_field *f = trace_rec_field(r, m->key);
+    if (f == NULL)
+        return 0;
+    int numeric = m->is_num && f->has_num;
+    switch (m->op) {
+    case SCN_OP_EQ:
+        return numeric ? f->num == m->num : strcmp(f->str, m->value) == 0;
+    case SCN_OP_NE:
+        return numeric ? f->num != m->num : strcmp(f->str, m->value) != 0;
+    case SCN_OP_LT: return numeric && f->num < m->num;
+    case SCN_OP_LE: return numeric && f->num <= m->num;
+    case SCN_OP_GT: return numeric && f->num > m->num;
+    case SCN_OP_GE: return numeric && f->num >= m->num;
+    case SCN_OP_RE:
+        return re != NULL && regexec(re, f->str, 0, NULL, 0) == 0;
+    }
+    return 0;
+}
+
+/* expect_matcher_holds - does m hold for r (compiles a regex if needed) */
+int expect_matcher_holds(const struct scn_matcher *m, const struct trace_rec *r)
+{
+    if (m->op != SCN_OP_RE)
+        return holds_with(m, NULL, r);
+    regex_t re;
+    if (regcomp(&re, m->value, REG_EXTENDED | REG_NOSUB) != 0)
+        return 0;
+    int ok = holds_with(m, &re, r);
+    regfree(&re);
+    return ok;
+}
+
+struct compiled {
+    const struct scn_pattern *p;
+    regex_t re[SCN_MAX_MATCHERS];
+    int has_re[SCN_MAX_MATCHERS];
+};
+
+/* first_failing - index of the first matcher of c that fails on r, -1 if all hold */
+static int first_failing(const struct compiled *c, const struct trace_rec *r)
+{
+    for (int i = 0; i < c->p->nmatchers; i++)
+        if (!holds_with(&c->p->matchers[i], c->has_re[i] ? &c->re[i] : NULL, r))
+            return i;
+    return -1;
+}
+
+/* same_event - r is of the pattern's kind and name */
+static int same_event(const struct trace_rec *r, const struct scn_pattern *p)
+{
+    return strcmp(r->kind, p->kind ? p->kind : "hook") == 0 && strcmp(r->name, p->name) == 0;
+}
+
+/* in_scope - r is of a kind the expectation talks about (for "what happened") */
+static int in_scope(const struct trace_rec *r, const struct scn_expect *e)
+{
+    for (int i = 0; i < e->npatterns; i++)
+        if (strcmp(r->kind, e->patterns[i].kind ? e->patterns[i].kind : "hook") == 0)
+            return 1;
+    return 0;
+}
+
+static void show_record(struct sbuf *b, const char *tag, const struct trace_store *ts,
+                        const struct trace_rec *r, int with_kind)
+{
+    char t[32];
+    char *text = trace_rec_text(r, with_kind);
+    sb_printf(b, "  %-4s %s  %s\n", tag, trace_time_str(r->time - trace_store_epoch(ts), t), text);
+    free(text);
+}
+
+/* check_in_order - greedy earliest subsequence match over hook or any records */
+static int check_in_order(const struct scn_expect *e, const struct trace_store *ts,
+                          struct exp_result *out)
+{
+    int with_kind = e->kind == SCN_EXPECT_TRACE_IN_ORDER;
+    int n = e->npatterns;
+    struct compiled *c = calloc((size_t)(n ? n : 1), sizeof *c);
+    size_t *at = calloc((size_t)(n ? n : 1), sizeof *at);
+    if (c == NULL || at == NULL)
+        abort();
+    for (int i = 0; i < n; i++) {
+        c[i].p = &e->patterns[i];
+        for (int k = 0; k < c[i].p->nmatchers; k++)
+            if (c[i].p->matchers[k].op == SCN_OP_RE)
+                c[i].has_re[k] = regcomp(&c[i].re[k], c[i].p->matchers[k].value,
+                                         REG_EXTENDED | REG_NOSUB) == 0;
+    }
+    size_t count = trace_store_count(ts);
+    size_t pos = 0;
+    int matched = 0;
+    for (; matched < n; matched++) {
+        const struct scn_pattern *p = c[matched].p;
+        size_t i = pos;
+        for (; i < count; i++) {
+            const struct trace_rec *r = trace_store_get(ts, i);
+            if (same_event(r, p) && first_failing(&c[matched], r) < 0)
+                break;
+        }
+        if (i == count)
+            break;
+        at[matched] = i;
+        pos = i + 1;
+    }
+    out->passed = matched == n;
+    if (!out->passed) {
+        struct sbuf b = { 0 };
+        char t[32];
+        for (int k = 0; k < matched; k++)
+            show_record(&b, "ok", ts, trace_store_get(ts, at[k]), with_kind);
+        const struct scn_pattern *miss = c[matched].p;
+        char *want = expect_pattern_text(miss);
+        const char *after = matched > 0
+            ? trace_time_str(trace_store_get(ts, at[matched - 1])->time - trace_store_epoch(ts), t)
+            : NULL;
+        sb_printf(&b, "  MISS %s   (line %d) never happened%s%s\n", want, miss->pos.line,
+                  after ? " after " : "", after ? after : "");
+        free(want);
+        /* The closest candidate: the first later call of the same hook. */
+        for (size_t i = pos; i < count; i++) {
+            const struct trace_rec *r = trace_store_get(ts, i);
+            if (!same_event(r, miss))
+                continue;
+            int k = first_failing(&c[matched], r);
+            assert(k >= 0);
+            const struct scn_matcher *m = &miss->matchers[k];
+            const struct trace_field *f = trace_rec_field(r, m->key);
+            char *text = trace_rec_text(r, with_kind);
+            sb_printf(&b, "       closest: %s  %s\n",
+                      trace_time_str(r->time - trace_store_epoch(ts), t), text);
+            if (f)
+                sb_printf(&b, "       but %s=%s, wanted %s%s%s\n", m->key, f->str, m->key,
+                          scn_op_str(m->op), m->value);
+            else
+                sb_printf(&b, "       but it has no %s argument\n", m->key);
+            free(text);
+            break;
+        }
+        for (int k = matched + 1; k < n; k++) {
+            char *rest = expect_pattern_text(c[k].p);
+            sb_printf(&b, "  ...  %s   (line %d) not checked\n", rest, c[k].p->pos.line);
+            free(rest);
+        }
+        sb_printf(&b, "  what happened %s%s:\n", after ? "after " : "from the start",
+                  after ? after : "");
+        int shown = 0, more = 0;
+        for (size_t i = pos; i < count; i++) {
+            const struct trace_rec *r = trace_store_get(ts, i);
+            if (!in_scope(r, e))
+                continue;
+            if (shown < DIFF_CONTEXT) {
+                show_record(&b, "", ts, r, with_kind);
+                shown++;
+            } else {
+                more++;
+            }
+        }
+        if (shown == 0)
+            sb_printf(&b, "       (nothing of that kind)\n");
+        if (more)
+            sb_printf(&b, "       ... and %d more (see --trace)\n", more);
+        out->diff = b.p;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c[i].p->nmatchers; k++)
+            if (c[i].has_re[k])
+                regfree(&c[i].re[k]);
+    free(c);
+    free(at);
+    return out->passed;
+}
+
+static int check_message(const struct scn_expect *e, const struct trace_store *ts,
+                         const struct msg_summary *msgs, int nmsgs, struct exp_result *out)
+{
+    const struct msg_summary *s = NULL;
+    for (int i = 0; i < nmsgs; i++)
+        if (msgs[i].id == e->msg_id)
+            s = &msgs[i];
+    const char *want = scn_fate_str(e->fate);
+    mta_usec_t epoch = trace_store_epoch(ts);
+    char t[32], d[32];
+    struct sbuf b = { 0 };
+    if (s == NULL) {
+        sb_printf(&b, "  message %lu was never injected\n", e->msg_id);
+        out->passed = 0;
+    } else if (strcmp(s->fate, want) != 0) {
+        sb_printf(&b, "  message %lu: expected %s, got %s", e->msg_id, want, s->fate);
+        if (s->done_at >= 0)
+            sb_printf(&b, " at %s", trace_time_str(s->done_at - epoch, t));
+        sb_printf(&b, " (%d recipient%s: %d delivered, %d failed, %d pending; %d attempt%s)\n",
+                  s->nrcpts, s->nrcpts == 1 ? "" : "s", s->delivered, s->failed, s->pending,
+                  s->attempts, s->attempts == 1 ? "" : "s");
+        if (s->last_note[0])
+            sb_printf(&b, "  last error: %s\n", s->last_note);
+        out->passed = 0;
+    } else if (e->within >= 0 && e->fate != SCN_FATE_DEFERRED && s->done_at > epoch + e->within) {
+        sb_printf(&b, "  message %lu: %s at %s, later than within %s\n", e->msg_id, want,
+                  trace_time_str(s->done_at - epoch, t), expect_duration_str(e->within, d));
+        out->passed = 0;
+    } else {
+        out->passed = 1;
+    }
+    if (!out->passed)
+        out->diff = b.p;
+    else
+        free(b.p);
+    return out->passed;
+}
+
+/* find_rec - the first record of kind/name whose field key equals value */
+static const struct trace_rec *find_rec(const struct trace_store *ts, const char *kind,
+                                        const char *name, const char *key, const char *value)
+{
+    for (size_t i = 0; i < trace_store_count(ts); i++) {
+        const struct trace_rec *r = trace_store_get(ts, i);
+        if (strcmp(r->kind, kind) != 0 || strcmp(r->name, name) != 0)
+            continue;
+        const struct trace_field *f = trace_rec_field(r, key);
+        if (f && strcmp(f->str, value) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* check_intact - some remote received exactly the body that was injected */
+static int check_intact(const struct scn_expect *e, const struct trace_store *ts,
+                        struct exp_result *out)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lu", e->msg_id);
+    const struct trace_rec *inj = find_rec(ts, "inject", "message", "msg", id);
+    const struct trace_field *sha = inj ? trace_rec_field(inj, "body_sha256") : NULL;
+    struct sbuf b = { 0 };
+    if (sha == NULL) {
+        sb_printf(&b, "  message %lu was never injected\n", e->msg_id);
+        out->passed = 0;
+        out->diff = b.p;
+        return 0;
+    }
+    if (find_rec(ts, "remote", "message", "body_sha256", sha->str)) {
+        out->passed = 1;
+        return 1;
+    }
+    const struct trace_field *size = trace_rec_field(inj, "size");
+    sb_printf(&b, "  message %lu: no remote received its body intact\n", e->msg_id);
+    sb_printf(&b, "  injected:  size=%s body_sha256=%.16s...\n", size ? size->str : "?", sha->str);
+    int shown = 0;
+    char t[32];
+    for (size_t i = 0; i < trace_store_count(ts); i++) {
+        const struct trace_rec *r = trace_store_get(ts, i);
+        if (strcmp(r->kind, "remote") != 0 || strcmp(r->name, "message") != 0)
+            continue;
+        const struct trace_field *rs = trace_rec_field(r, "size");
+        const struct trace_field *rh = trace_rec_field(r, "body_sha256");
+        const struct trace_field *ra = trace_rec_field(r, "remote");
+        sb_printf(&b, "  received:  size=%s body_sha256=%.16s... by %s at %s\n", rs ? rs->str : "?",
+                  rh ? rh->str : "?", ra ? ra->str : "?",
+                  trace_time_str(r->time - trace_store_epoch(ts), t));
+        shown++;
+    }
+    if (!shown)
+        sb_printf(&b, "  no remote accepted any message\n");
+    out->passed = 0;
+    out->diff = b.p;
+    return 0;
+}
+
+/* expect_check - evaluate one expectation */
+int expect_check(const struct scn_expect *e, const struct trace_store *ts,
+                 const struct msg_summary *msgs, int nmsgs, struct exp_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->line = e->pos.line;
+    struct sbuf w = { 0 };
+    char d[32];
+    switch (e->kind) {
+    case SCN_EXPECT_HOOKS_IN_ORDER:
+    case SCN_EXPECT_TRACE_IN_ORDER:
+        sb_printf(&w, "expect %s in order", e->kind == SCN_EXPECT_HOOKS_IN_ORDER ? "hooks" : "trace");
+        out->what = w.p;
+        return check_in_order(e, ts, out);
+    case SCN_EXPECT_INTACT:
+        sb_printf(&w, "expect message %lu intact", e->msg_id);
+        out->what = w.p;
+        return check_intact(e, ts, out);
+    case SCN_EXPECT_MESSAGE:
+        sb_printf(&w, "expect message %lu %s", e->msg_id, scn_fate_str(e->fate));
+        if (e->within >= 0)
+            sb_printf(&w, " within %s", expect_duration_str(e->within, d));
+        out->what = w.p;
+        return check_message(e, ts, msgs, nmsgs, out);
+    }
+    assert(0 && "unknown expectation kind");
+    return 0;
+}
+
+void expect_result_free(struct exp_result *r)
+{
+    free(r->what);
+    free(r->diff);
+    r->what = r->diff = NULL;
+}

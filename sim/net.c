@@ -1,0 +1,726 @@
+/*
+ * net - simulated hosts and TCP connections
+ *
+ * SYNOPSIS
+ *   See net.h.
+ *
+ * DESCRIPTION
+ *   A connection (struct sim_conn) has two directions, client->server (0)
+ *   and server->client (1).  Everything that crosses the wire in a
+ *   direction - SYN, SYN-ACK, refusal RST, ICMP, data, FIN, RST - is a
+ *   segment in that direction's FIFO with one scheduler event for its
+ *   arrival.  Arrival times never decrease within a direction and equal
+ *   times run in scheduling order, so the FIFO head is always the segment
+ *   whose event fires; segment_arrive() asserts it.
+ *
+ *   Sequence numbers for the observer are relative, ISN 0 on both sides:
+ *   snd_nxt[d] is the next sequence number the sender of direction d uses,
+ *   rcv_nxt[d] the next one its receiver expects.  SYN and FIN consume one
+ *   each.  A packet's ack field is what the sender has *received* at the
+ *   moment it sends, so acks trail in-flight data exactly as on a wire.
+ *   Arriving data and FINs are acknowledged by a pure ACK from the
+ *   receiving side's "kernel", which outlives the owner's close (as
+ *   FIN_WAIT/TIME_WAIT do) but not a reset.
+ *
+ *   -EPIPE: a side's sends fail once a FIN or RST from its peer has been
+ *   *delivered* to it, i.e. once its owner has been told.  A write made
+ *   before the peer's FIN arrived is still sent; if the peer's owner has
+ *   released its endpoint the bytes are acknowledged and dropped.
+ *
+ *   Closing a client endpoint before the handshake completed aborts the
+ *   attempt: the SYN is withdrawn if it has not reached the host yet, or
+ *   an RST is sent if the host already accepted.  A reset (sim_ep_reset)
+ *   withdraws every segment still in flight in both directions - data
+ *   towards the peer is lost, data towards the resetter has nobody to read
+ *   it - and sends one RST that arrives after the latency.
+ *
+ *   Memory: a connection holds one reference per unreleased endpoint and
+ *   one per segment in flight; it is freed when the count reaches zero.
+ *   sim_net_destroy() frees whatever is left, cancelling its events, so it
+ *   must run before sim_sched_destroy() and after every owner of an
+ *   endpoint (e.g. sim_remote_destroy) is gone.
+ *
+ * DIAGNOSTICS
+ *   Using an endpoint after releasing it, or breaking an internal
+ *   invariant, prints "sim_<fn>: ..." and aborts.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+#define SIM_NET_MAX_LOCALS 1024
+#define SIM_NET_MAX_HOSTS 65536
+/* Bytes one direction may have in flight; beyond it a send is -ENOBUFS. */
+#define SIM_NET_MAX_INFLIGHT_BYTES ((size_t) 256 << 20)
+#define SIM_NET_MAX_INFLIGHT_SEGS 65536
+#define SIM_NET_PORT_FIRST 40000
+#define SIM_NET_PORT_LAST 65535
+
+enum { DIR_C2S = 0, DIR_S2C = 1 };
+enum sim_side { SIDE_CLIENT = 0, SIDE_SERVER = 1 };
+
+enum seg_kind { SEG_SYN, SEG_SYNACK, SEG_REFUSE, SEG_ICMP, SEG_DATA, SEG_FIN, SEG_RST };
+
+struct sim_seg {
+    struct sim_seg *next;
+    struct sim_conn *conn;
+    int dir;
+    enum seg_kind kind;
+    sim_event_id event;
+    size_t len;
+    char data[];
+};
+
+struct sim_dir {
+    struct sim_seg *head, *tail;
+    size_t nsegs;
+    size_t bytes;
+    sim_usec last_arrival;      /* arrival time of the last segment queued */
+    uint32_t snd_nxt;           /* sender's next relative sequence number */
+    uint32_t rcv_nxt;           /* receiver's next expected sequence number */
+};
+
+struct sim_ep {
+    struct sim_conn *conn;
+    enum sim_side side;
+    sim_ep_fn fn;
+    void *arg;
+    int exists;                 /* the server side exists once accepted */
+    int released;               /* the owner closed or reset it */
+    int peer_gone;              /* a FIN or RST from the peer was delivered */
+    int sent_fin;
+    int dead;                   /* sent or received an RST: no more packets */
+};
+
+struct sim_conn {
+    struct sim_net *net;
+    struct sim_conn *prev, *next;       /* the net's live list, connect order */
+    uint64_t id;
+    uint32_t src, dst;
+    uint16_t sport, dport;
+    struct sim_host host;               /* copied at connect time */
+    int has_host;
+    int established;                    /* the client saw SIM_EP_CONNECTED */
+    int handshake_over;                 /* connected, refused or unreachable */
+    int refs;
+    struct sim_ep ep[2];                /* indexed by enum sim_side */
+    struct sim_dir dir[2];              /* indexed by DIR_*; dir d is sent by side d */
+};
+
+struct sim_net {
+    struct sim_sched *sched;
+    sim_packet_fn observer;
+    void *observer_arg;
+    int max_open;
+    int open_count;
+    int live_count;
+    uint64_t next_conn_id;
+    uint32_t next_port;
+    uint32_t *locals;
+    size_t nlocals;
+    struct sim_host *hosts;
+    size_t nhosts;
+    struct sim_conn *first, *last;
+};
+
+/* net_die - report a broken contract and stop loudly */
+static void net_die(const char *fn, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", fn, what);
+    abort();
+}
+
+/* net_xrealloc - realloc that treats exhaustion as fatal */
+static void *net_xrealloc(void *p, size_t n, size_t size)
+{
+    void *q;
+
+    if (n != 0 && size > SIZE_MAX / n)
+        net_die("sim_net", "allocation overflow");
+    q = realloc(p, n * size);
+    if (q == NULL && n * size != 0)
+        net_die("sim_net", "out of memory");
+    return q;
+}
+
+/* conn_free - unlink and free a connection nobody refers to any more */
+static void conn_free(struct sim_conn *c)
+{
+    struct sim_net *n = c->net;
+
+    assert(c->refs == 0);
+    assert(c->dir[0].head == NULL && c->dir[1].head == NULL);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        n->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        n->last = c->prev;
+    n->live_count--;
+    assert(n->live_count >= 0);
+    free(c);
+}
+
+/* conn_unref - drop one reference; the last one frees the connection */
+static void conn_unref(struct sim_conn *c)
+{
+    assert(c->refs > 0);
+    if (--c->refs == 0)
+        conn_free(c);
+}
+
+/* observe - show one packet to the observer, if any */
+static void observe(struct sim_conn *c, int from_side, uint8_t flags,
+                    const char *payload, size_t len, int icmp)
+{
+    struct sim_net *n = c->net;
+    struct sim_packet pkt;
+    int d = from_side;
+
+    if (n->observer == NULL)
+        return;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.time = sim_sched_now(n->sched);
+    pkt.conn_id = c->id;
+    if (from_side == SIDE_CLIENT) {
+        pkt.src = c->src; pkt.dst = c->dst; pkt.sport = c->sport; pkt.dport = c->dport;
+    } else {
+        pkt.src = c->dst; pkt.dst = c->src; pkt.sport = c->dport; pkt.dport = c->sport;
+    }
+    pkt.flags = flags;
+    pkt.seq = c->dir[d].snd_nxt;
+    /* What this side has received of the other direction. */
+    pkt.ack = (flags & SIM_TCP_ACK) ? c->dir[1 - d].rcv_nxt : 0;
+    pkt.payload = payload;
+    pkt.len = len;
+    pkt.icmp_unreachable = icmp;
+    n->observer(n->observer_arg, &pkt);
+}
+
+static void segment_arrive(void *arg);
+
+/* segment_queue - put a segment on the wire in direction d, arriving at 'at' */
+static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind kind,
+                                     const void *data, size_t len, sim_usec at)
+{
+    struct sim_dir *dir = &c->dir[d];
+    struct sim_seg *seg;
+
+    assert(d == DIR_C2S || d == DIR_S2C);
+    /* FIFO order per direction is what makes the head check valid. */
+    if (at < dir->last_arrival)
+        at = dir->last_arrival;
+    seg = malloc(sizeof *seg + len);
+    if (seg == NULL)
+        net_die("segment_queue", "out of memory");
+    seg->next = NULL;
+    seg->conn = c;
+    seg->dir = d;
+    seg->kind = kind;
+    seg->len = len;
+    if (len > 0)
+        memcpy(seg->data, data, len);
+    if (dir->tail)
+        dir->tail->next = seg;
+    else
+        dir->head = seg;
+    dir->tail = seg;
+    dir->nsegs++;
+    dir->bytes += len;
+    dir->last_arrival = at;
+    c->refs++;
+    seg->event = sim_sched_at(c->net->sched, at, segment_arrive, seg);
+    return seg;
+}
+
+/* segment_withdraw_all - cancel every segment still in flight in direction d */
+static void segment_withdraw_all(struct sim_conn *c, int d)
+{
+    struct sim_dir *dir = &c->dir[d];
+    size_t bound = dir->nsegs;
+
+    while (dir->head != NULL) {
+        struct sim_seg *seg = dir->head;
+        int cancelled;
+
+        assert(bound-- > 0);
+        dir->head = seg->next;
+        dir->nsegs--;
+        dir->bytes -= seg->len;
+        cancelled = sim_sched_cancel(c->net->sched, seg->event);
+        assert(cancelled);
+        (void) cancelled;
+        free(seg);
+        /* No unref here: the caller holds an endpoint reference, so the
+         * connection cannot vanish under it; drop them afterwards. */
+        c->refs--;
+        assert(c->refs > 0);
+    }
+    dir->tail = NULL;
+    assert(dir->nsegs == 0 && dir->bytes == 0);
+}
+
+/* ep_deliver - hand an event to the endpoint's owner, if it still listens */
+static void ep_deliver(struct sim_ep *ep, enum sim_ep_event ev, const char *data, size_t len)
+{
+    if (ep->released || ep->fn == NULL)
+        return;
+    ep->fn(ep->arg, ep, ev, data, len);
+}
+
+/* host_accept - the SYN reached an accepting host: create the server side */
+static void host_accept(struct sim_conn *c, sim_usec now)
+{
+    struct sim_ep *srv = &c->ep[SIDE_SERVER];
+    sim_usec latency = c->host.latency;
+
+    c->dir[DIR_S2C].last_arrival = now;
+    /* SYN-ACK first, so it is ahead of anything the accept function sends. */
+    observe(c, SIDE_SERVER, SIM_TCP_SYN | SIM_TCP_ACK, NULL, 0, 0);
+    c->dir[DIR_S2C].snd_nxt = 1;
+    segment_queue(c, DIR_S2C, SEG_SYNACK, NULL, 0, now + latency);
+    srv->exists = 1;
+    c->refs++;
+    assert(c->host.accept != NULL);
+    c->host.accept(c->host.accept_arg, srv);
+    /* The host must either listen on the endpoint or have let it go. */
+    assert(srv->fn != NULL || srv->released);
+}
+
+/* segment_arrive_syn - the client's SYN reached the host */
+static void segment_arrive_syn(struct sim_conn *c, sim_usec now)
+{
+    if (c->ep[SIDE_CLIENT].released)
+        return;             /* withdrawn attempts are cancelled; be safe */
+    c->dir[DIR_C2S].rcv_nxt = 1;
+    switch (c->host.mode) {
+    case SIM_CONNECT_ACCEPT:
+        host_accept(c, now);
+        break;
+    case SIM_CONNECT_REFUSE:
+        /* RST|ACK in answer to a SYN to a closed port. */
+        observe(c, SIDE_SERVER, SIM_TCP_RST | SIM_TCP_ACK, NULL, 0, 0);
+        segment_queue(c, DIR_S2C, SEG_REFUSE, NULL, 0, now + c->host.latency);
+        break;
+    case SIM_CONNECT_UNREACHABLE:
+        observe(c, SIDE_SERVER, 0, NULL, 0, 1);
+        segment_queue(c, DIR_S2C, SEG_ICMP, NULL, 0, now + c->host.latency);
+        break;
+    case SIM_CONNECT_TIMEOUT:
+    default:
+        net_die("segment_arrive_syn", "SYN scheduled for a silent host");
+    }
+}
+
+/* segment_arrive - one segment reaches the other side */
+static void segment_arrive(void *arg)
+{
+    struct sim_seg *seg = arg;
+    struct sim_conn *c = seg->conn;
+    struct sim_dir *dir = &c->dir[seg->dir];
+    struct sim_ep *rcv = &c->ep[1 - seg->dir];
+    sim_usec now = sim_sched_now(c->net->sched);
+
+    /* Pop first: the owner's callback may queue or withdraw segments. */
+    if (dir->head != seg)
+        net_die("segment_arrive", "segment out of order");
+    dir->head = seg->next;
+    if (dir->head == NULL)
+        dir->tail = NULL;
+    dir->nsegs--;
+    dir->bytes -= seg->len;
+
+    switch (seg->kind) {
+    case SEG_SYN:
+        segment_arrive_syn(c, now);
+        break;
+    case SEG_SYNACK:
+        c->dir[DIR_S2C].rcv_nxt = 1;
+        if (rcv->released)
+            break;          /* the client gave up; its RST is on the way */
+        c->handshake_over = 1;
+        c->established = 1;
+        observe(c, SIDE_CLIENT, SIM_TCP_ACK, NULL, 0, 0);
+        ep_deliver(rcv, SIM_EP_CONNECTED, NULL, 0);
+        break;
+    case SEG_REFUSE:
+    case SEG_ICMP:
+        c->handshake_over = 1;
+        rcv->dead = 1;
+        rcv->peer_gone = 1;
+        ep_deliver(rcv, seg->kind == SEG_REFUSE ? SIM_EP_REFUSED : SIM_EP_UNREACHABLE,
+                   NULL, 0);
+        break;
+    case SEG_DATA:
+        if (rcv->dead)
+            break;
+        dir->rcv_nxt += (uint32_t) seg->len;
+        observe(c, 1 - seg->dir, SIM_TCP_ACK, NULL, 0, 0);
+        ep_deliver(rcv, SIM_EP_DATA, seg->data, seg->len);
+        break;
+    case SEG_FIN:
+        if (rcv->dead)
+            break;
+        dir->rcv_nxt += 1;
+        observe(c, 1 - seg->dir, SIM_TCP_ACK, NULL, 0, 0);
+        rcv->peer_gone = 1;
+        ep_deliver(rcv, SIM_EP_FIN, NULL, 0);
+        break;
+    case SEG_RST:
+        if (rcv->dead)
+            break;
+        rcv->dead = 1;
+        rcv->peer_gone = 1;
+        if (rcv->side == SIDE_CLIENT && !c->handshake_over) {
+            /* The host reset before its SYN-ACK got here: to the client
+             * that is a refused connection, not a reset of a live one. */
+            c->handshake_over = 1;
+            ep_deliver(rcv, SIM_EP_REFUSED, NULL, 0);
+            break;
+        }
+        ep_deliver(rcv, SIM_EP_RST, NULL, 0);
+        break;
+    }
+    free(seg);
+    conn_unref(c);
+}
+
+/* sim_net_create - an empty network on scheduler s */
+struct sim_net *sim_net_create(struct sim_sched *s)
+{
+    struct sim_net *n = calloc(1, sizeof *n);
+
+    assert(s != NULL);
+    if (n == NULL)
+        net_die("sim_net_create", "out of memory");
+    n->sched = s;
+    n->next_conn_id = 1;
+    n->next_port = SIM_NET_PORT_FIRST;
+    return n;
+}
+
+/* sim_net_destroy - free the network and every connection still alive */
+void sim_net_destroy(struct sim_net *n)
+{
+    size_t bound;
+
+    if (n == NULL)
+        return;
+    bound = (size_t) n->live_count;
+    while (n->first != NULL) {
+        struct sim_conn *c = n->first;
+        int d;
+
+        assert(bound-- > 0);
+        for (d = 0; d < 2; d++) {
+            struct sim_seg *seg = c->dir[d].head;
+
+            while (seg != NULL) {
+                struct sim_seg *next = seg->next;
+
+                sim_sched_cancel(n->sched, seg->event);
+                free(seg);
+                seg = next;
+            }
+            c->dir[d].head = c->dir[d].tail = NULL;
+        }
+        c->refs = 0;
+        conn_free(c);
+    }
+    assert(n->live_count == 0);
+    free(n->locals);
+    free(n->hosts);
+    free(n);
+}
+
+/* sim_net_set_observer - see every packet (fn NULL turns it off) */
+void sim_net_set_observer(struct sim_net *n, sim_packet_fn fn, void *arg)
+{
+    n->observer = fn;
+    n->observer_arg = arg;
+}
+
+/* sim_net_set_max_open - cap open client connections (0 = unlimited) */
+void sim_net_set_max_open(struct sim_net *n, int max_open)
+{
+    assert(max_open >= 0);
+    n->max_open = max_open;
+}
+
+/* net_is_local - is addr one of the MTA's own addresses? */
+static int net_is_local(const struct sim_net *n, uint32_t addr)
+{
+    size_t i;
+
+    for (i = 0; i < n->nlocals; i++)
+        if (n->locals[i] == addr)
+            return 1;
+    return 0;
+}
+
+/* sim_net_add_local - an address connections may originate from */
+void sim_net_add_local(struct sim_net *n, uint32_t addr)
+{
+    if (net_is_local(n, addr))
+        return;
+    if (n->nlocals >= SIM_NET_MAX_LOCALS)
+        net_die("sim_net_add_local", "too many local addresses");
+    n->locals = net_xrealloc(n->locals, n->nlocals + 1, sizeof *n->locals);
+    n->locals[n->nlocals++] = addr;
+}
+
+/* net_find_host - the host at addr, or NULL */
+static const struct sim_host *net_find_host(const struct sim_net *n, uint32_t addr)
+{
+    size_t i;
+
+    for (i = 0; i < n->nhosts; i++)
+        if (n->hosts[i].addr == addr)
+            return &n->hosts[i];
+    return NULL;
+}
+
+/* sim_net_add_host - put a remote host on the network */
+int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
+{
+    assert(h != NULL);
+    assert(h->latency >= 0);
+    assert(h->mode != SIM_CONNECT_ACCEPT || h->accept != NULL);
+    if (net_find_host(n, h->addr) != NULL)
+        return -1;
+    if (n->nhosts >= SIM_NET_MAX_HOSTS)
+        net_die("sim_net_add_host", "too many hosts");
+    n->hosts = net_xrealloc(n->hosts, n->nhosts + 1, sizeof *n->hosts);
+    n->hosts[n->nhosts++] = *h;
+    return 0;
+}
+
+/* sim_net_connect - start a connection; outcome arrives as an event */
+sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+                        sim_ep_fn fn, void *arg, int *err)
+{
+    const struct sim_host *h;
+    struct sim_conn *c;
+    sim_usec now = sim_sched_now(n->sched);
+    int dummy;
+
+    if (err == NULL)
+        err = &dummy;
+    assert(fn != NULL);
+    if (!net_is_local(n, src)) {
+        *err = -EADDRNOTAVAIL;
+        return NULL;
+    }
+    if (n->max_open > 0 && n->open_count >= n->max_open) {
+        *err = -EMFILE;
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        net_die("sim_net_connect", "out of memory");
+    c->net = n;
+    c->id = n->next_conn_id++;
+    c->src = src;
+    c->dst = dst;
+    c->dport = port;
+    c->sport = (uint16_t) n->next_port;
+    /* Wrap inside the ephemeral range: still deterministic, never 0. */
+    n->next_port = n->next_port >= SIM_NET_PORT_LAST ? SIM_NET_PORT_FIRST : n->next_port + 1;
+    c->ep[SIDE_CLIENT].conn = c;
+    c->ep[SIDE_CLIENT].side = SIDE_CLIENT;
+    c->ep[SIDE_CLIENT].fn = fn;
+    c->ep[SIDE_CLIENT].arg = arg;
+    c->ep[SIDE_CLIENT].exists = 1;
+    c->ep[SIDE_SERVER].conn = c;
+    c->ep[SIDE_SERVER].side = SIDE_SERVER;
+    c->dir[0].last_arrival = c->dir[1].last_arrival = now;
+    c->refs = 1;
+    c->prev = n->last;
+    if (n->last)
+        n->last->next = c;
+    else
+        n->first = c;
+    n->last = c;
+    n->live_count++;
+    n->open_count++;
+
+    h = net_find_host(n, dst);
+    if (h != NULL) {
+        c->host = *h;
+        c->has_host = 1;
+        /* A SYN to a port nobody listens on is refused, as by a real stack. */
+        if (h->port != port && c->host.mode == SIM_CONNECT_ACCEPT)
+            c->host.mode = SIM_CONNECT_REFUSE;
+    }
+    observe(c, SIDE_CLIENT, SIM_TCP_SYN, NULL, 0, 0);
+    c->dir[DIR_C2S].snd_nxt = 1;
+    /* A silent host (TIMEOUT) or no host at all: the SYN just vanishes. */
+    if (c->has_host && c->host.mode != SIM_CONNECT_TIMEOUT)
+        segment_queue(c, DIR_C2S, SEG_SYN, NULL, 0, now + c->host.latency);
+    *err = 0;
+    return &c->ep[SIDE_CLIENT];
+}
+
+/* sim_ep_set_handler - (re)direct the endpoint's events */
+void sim_ep_set_handler(sim_ep *ep, sim_ep_fn fn, void *arg)
+{
+    assert(ep != NULL && ep->exists);
+    if (ep->released)
+        net_die("sim_ep_set_handler", "endpoint already released");
+    ep->fn = fn;
+    ep->arg = arg;
+}
+
+/* ep_peer - the other endpoint of the connection */
+static struct sim_ep *ep_peer(sim_ep *ep)
+{
+    return &ep->conn->ep[1 - ep->side];
+}
+
+/* sim_ep_send - one write, one segment; 0 or a negative errno */
+int sim_ep_send(sim_ep *ep, const void *data, size_t len)
+{
+    struct sim_conn *c;
+    struct sim_dir *dir;
+    sim_usec now;
+
+    assert(ep != NULL && ep->exists);
+    if (ep->released)
+        net_die("sim_ep_send", "endpoint already released");
+    c = ep->conn;
+    dir = &c->dir[ep->side];
+    if (ep->peer_gone || ep->dead)
+        return -EPIPE;
+    if (ep->side == SIDE_CLIENT && !c->established)
+        return -ENOTCONN;
+    if (len == 0)
+        return 0;
+    assert(data != NULL);
+    if (dir->bytes + len > SIM_NET_MAX_INFLIGHT_BYTES || dir->nsegs >= SIM_NET_MAX_INFLIGHT_SEGS)
+        return -ENOBUFS;
+    if (len > UINT32_MAX)
+        return -EMSGSIZE;
+    now = sim_sched_now(c->net->sched);
+    observe(c, ep->side, SIM_TCP_PSH | SIM_TCP_ACK, data, len, 0);
+    dir->snd_nxt += (uint32_t) len;
+    segment_queue(c, ep->side, SEG_DATA, data, len, now + c->host.latency);
+    return 0;
+}
+
+/* ep_release - the owner lets go; drop its reference */
+static void ep_release(sim_ep *ep)
+{
+    struct sim_conn *c = ep->conn;
+
+    ep->released = 1;
+    ep->fn = NULL;
+    ep->arg = NULL;
+    if (ep->side == SIDE_CLIENT) {
+        c->net->open_count--;
+        assert(c->net->open_count >= 0);
+    }
+    conn_unref(c);
+}
+
+/* ep_abort_handshake - the client gives up before it was connected */
+static void ep_abort_handshake(sim_ep *ep)
+{
+    struct sim_conn *c = ep->conn;
+    struct sim_ep *srv = &c->ep[SIDE_SERVER];
+
+    assert(ep->side == SIDE_CLIENT && !c->handshake_over);
+    if (srv->exists && !srv->dead) {
+        /* The host accepted already: tell it the attempt is off. */
+        segment_withdraw_all(c, DIR_C2S);
+        observe(c, SIDE_CLIENT, SIM_TCP_RST, NULL, 0, 0);
+        segment_queue(c, DIR_C2S, SEG_RST, NULL, 0,
+                      sim_sched_now(c->net->sched) + c->host.latency);
+    } else {
+        /* The SYN (if any) has not arrived: withdraw it silently, the way
+         * closing a socket in SYN_SENT sends nothing. */
+        segment_withdraw_all(c, DIR_C2S);
+    }
+    ep->dead = 1;
+}
+
+/* sim_ep_close - orderly close (FIN after the data) and release */
+void sim_ep_close(sim_ep *ep)
+{
+    struct sim_conn *c;
+    struct sim_dir *dir;
+
+    assert(ep != NULL && ep->exists);
+    if (ep->released)
+        net_die("sim_ep_close", "endpoint already released");
+    c = ep->conn;
+    dir = &c->dir[ep->side];
+    if (ep->side == SIDE_CLIENT && !c->handshake_over) {
+        ep_abort_handshake(ep);
+    } else if (!ep->dead && !ep->sent_fin) {
+        observe(c, ep->side, SIM_TCP_FIN | SIM_TCP_ACK, NULL, 0, 0);
+        dir->snd_nxt += 1;
+        ep->sent_fin = 1;
+        segment_queue(c, ep->side, SEG_FIN, NULL, 0,
+                      sim_sched_now(c->net->sched) + c->host.latency);
+    }
+    ep_release(ep);
+}
+
+/* sim_ep_reset - abortive close: RST, in-flight data discarded, release */
+void sim_ep_reset(sim_ep *ep)
+{
+    struct sim_conn *c;
+    struct sim_ep *peer;
+
+    assert(ep != NULL && ep->exists);
+    if (ep->released)
+        net_die("sim_ep_reset", "endpoint already released");
+    c = ep->conn;
+    peer = ep_peer(ep);
+    if (ep->side == SIDE_CLIENT && !c->handshake_over) {
+        ep_abort_handshake(ep);
+    } else if (!ep->dead) {
+        /* Both directions: what we sent is lost, what is coming to us has
+         * no reader.  The endpoint reference keeps c alive meanwhile. */
+        segment_withdraw_all(c, DIR_C2S);
+        segment_withdraw_all(c, DIR_S2C);
+        observe(c, ep->side, SIM_TCP_RST | SIM_TCP_ACK, NULL, 0, 0);
+        ep->dead = 1;
+        if (peer->exists && !peer->dead)
+            segment_queue(c, ep->side, SEG_RST, NULL, 0,
+                          sim_sched_now(c->net->sched) + c->host.latency);
+    }
+    ep_release(ep);
+}
+
+/* sim_ep_conn_id - the connection's number, 1, 2, ... in connect order */
+uint64_t sim_ep_conn_id(const sim_ep *ep)
+{
+    assert(ep != NULL);
+    return ep->conn->id;
+}
+
+/* sim_ep_peer_addr - the address at the other end */
+uint32_t sim_ep_peer_addr(const sim_ep *ep)
+{
+    assert(ep != NULL);
+    return ep->side == SIDE_CLIENT ? ep->conn->dst : ep->conn->src;
+}
+
+/* sim_net_open_count - client endpoints not yet released by their owners */
+int sim_net_open_count(const struct sim_net *n)
+{
+    return n->open_count;
+}
+
+/* sim_net_live_count - connections whose memory is not yet freed */
+int sim_net_live_count(const struct sim_net *n)
+{
+    return n->live_count;
+}

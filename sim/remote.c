@@ -1,0 +1,917 @@
+/*
+ * remote - a scripted remote MTA: the SMTP server side of the simulation
+ *
+ * SYNOPSIS
+ *   See remote.h.
+ *
+ * DESCRIPTION
+ *   One struct sim_session per accepted connection runs the state machine
+ *   of remote.h (cf. OpenSMTPD's smtp_session.c):
+ *
+ *     GREETING  the banner is chosen at accept time; 2xx -> COMMAND,
+ *               421 -> CLOSING, other 4xx/5xx -> REJECTED
+ *     COMMAND   commands are answered from the script or the defaults
+ *     REJECTED  after a 4xx/5xx banner: QUIT works, all else gets 503
+ *     DATA      body lines until ".", then the "dot" reply -> COMMAND
+ *     CLOSING   a QUIT or 421 reply is queued; further input is ignored
+ *
+ *   Input is handled as it arrives and the reply to each command is
+ *   chosen at once (the choice depends only on the command, the script
+ *   and the session number, never on time), then queued.  The queue is
+ *   what models time: a reply waits its delay once it reaches the head,
+ *   i.e. once the replies before it went out, the way a server that reads
+ *   pipelined commands one at a time answers them.  Each reply is one
+ *   write.  After a QUIT reply or any 421 reply has been written, the
+ *   session closes its side.  A FIN or RST from the client ends the
+ *   session at once; replies still queued are dropped (the client can no
+ *   longer read them: see -EPIPE in net.h).
+ *
+ *   Beyond the script, the transaction order is enforced as a real server
+ *   does, so a pipelining client sees realistic answers: RCPT or DATA
+ *   without MAIL get "503 5.5.1 Error: need MAIL command", a second MAIL
+ *   "503 5.5.1 Error: nested MAIL command", DATA without an accepted RCPT
+ *   "554 5.5.1 Error: no valid recipients".  EHLO, HELO, a 2xx RSET and the
+ *   end of the data end the transaction.
+ *
+ *   Bounds: a command line longer than SIM_REMOTE_MAX_LINE is answered
+ *   "500 5.5.2 Line too long" and the session goes on; body lines may be
+ *   longer (they are streamed); a body over SIM_REMOTE_MAX_BODY is
+ *   answered "552 5.3.4 Message size exceeds fixed limit"; a client that
+ *   piles up SIM_REMOTE_MAX_REPLIES unanswered commands gets a 421 and is
+ *   disconnected.
+ *
+ *   Entry points (accept, data, timer) may end and free the session; they
+ *   do so only as their last step (session_pump or session_finish), so no
+ *   code touches a session after it was freed.
+ *
+ * DIAGNOSTICS
+ *   Broken invariants print "sim_remote_<fn>: ..." and abort.
+ *   sim_remote_create() returns NULL when a host with the script's
+ *   address is already on the network.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "remote.h"
+
+#define SIM_REMOTE_MAX_LINE 4096
+#define SIM_REMOTE_MAX_BODY ((size_t) 64 << 20)
+#define SIM_REMOTE_MAX_REPLIES 1024
+#define SIM_REMOTE_MAX_FROM 512
+#define SIM_REMOTE_MAX_MSGID 998
+#define SIM_REMOTE_MAX_NAME 256
+
+enum session_state { S_GREETING, S_COMMAND, S_REJECTED, S_DATA, S_CLOSING };
+
+enum reply_phase { R_WAITING, R_TIMING, R_READY };
+
+/* One reply on its way out. */
+struct sim_reply {
+    struct sim_reply *next;
+    sim_usec delay;
+    enum reply_phase phase;
+    int close_after;            /* QUIT reply or 421: close once written */
+    size_t len;
+    char bytes[];
+};
+
+struct sim_session {
+    struct sim_remote *remote;
+    struct sim_session *prev, *next;    /* the remote's live list */
+    sim_ep *ep;
+    int number;                         /* 1, 2, ... per remote */
+    enum session_state state;
+    /* line assembly */
+    char line[SIM_REMOTE_MAX_LINE];
+    size_t line_len;
+    int line_overflow;                  /* command too long: skipping to LF */
+    int line_continued;                 /* DATA: this line continues a flushed chunk */
+    int last_was_cr;                    /* the byte before this one was CR */
+    int bare_lf_reported;
+    /* transaction */
+    int has_mail;
+    char *mail_from;
+    long rcpts;
+    char *body;
+    size_t body_len, body_cap;
+    int body_overflow;
+    /* replies */
+    struct sim_reply *rq_head, *rq_tail;
+    size_t rq_len;
+    sim_event_id reply_timer;
+};
+
+struct sim_remote {
+    struct sim_sched *sched;
+    struct sim_net *net;
+    const struct scn_remote *script;
+    sim_trace_fn trace;
+    void *trace_arg;
+    char name[SIM_REMOTE_MAX_NAME];     /* for the default replies */
+    char addr[16];                      /* dotted quad */
+    int sessions;
+    struct sim_session *first, *last;
+    size_t nlive;
+};
+
+/* Default replies (remote.h); "%s" is the remote's name. */
+static const char *const default_reply[SCN_CMD__COUNT] = {
+    [SCN_CMD_GREET] = "220 %s ESMTP mtasim\r\n",
+    [SCN_CMD_EHLO] = "250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n",
+    [SCN_CMD_HELO] = "250 %s\r\n",
+    [SCN_CMD_MAIL] = "250 2.1.0 Ok\r\n",
+    [SCN_CMD_RCPT] = "250 2.1.5 Ok\r\n",
+    [SCN_CMD_DATA] = "354 End data with <CR><LF>.<CR><LF>\r\n",
+    [SCN_CMD_DOT] = "250 2.0.0 Ok: queued\r\n",
+    [SCN_CMD_RSET] = "250 2.0.0 Ok\r\n",
+    [SCN_CMD_NOOP] = "250 2.0.0 Ok\r\n",
+    [SCN_CMD_QUIT] = "221 2.0.0 Bye\r\n",
+    [SCN_CMD_UNKNOWN] = "502 5.5.2 Error: command not recognized\r\n",
+};
+static const int default_code[SCN_CMD__COUNT] = {
+    [SCN_CMD_GREET] = 220, [SCN_CMD_EHLO] = 250, [SCN_CMD_HELO] = 250,
+    [SCN_CMD_MAIL] = 250, [SCN_CMD_RCPT] = 250, [SCN_CMD_DATA] = 354,
+    [SCN_CMD_DOT] = 250, [SCN_CMD_RSET] = 250, [SCN_CMD_NOOP] = 250,
+    [SCN_CMD_QUIT] = 221, [SCN_CMD_UNKNOWN] = 502,
+};
+
+/* Verbs, matched case-insensitively on the first word of a line. */
+static const struct { const char *verb; enum scn_cmd cmd; } verbs[] = {
+    { "EHLO", SCN_CMD_EHLO }, { "HELO", SCN_CMD_HELO }, { "MAIL", SCN_CMD_MAIL },
+    { "RCPT", SCN_CMD_RCPT }, { "DATA", SCN_CMD_DATA }, { "RSET", SCN_CMD_RSET },
+    { "NOOP", SCN_CMD_NOOP }, { "QUIT", SCN_CMD_QUIT },
+};
+
+/* remote_die - report a broken contract and stop loudly */
+static void remote_die(const char *fn, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", fn, what);
+    abort();
+}
+
+/* ---- trace records ------------------------------------------------------ */
+
+/* A record under construction, with room for its number strings. */
+struct remote_tb {
+    struct mta_trace_rec rec;
+    char nums[MTA_TRACE_MAX_FIELDS][24];
+};
+
+/* tb_str - add a string field (referenced, not copied) */
+static void tb_str(struct remote_tb *tb, const char *key, const char *str, size_t len)
+{
+    struct mta_trace_field *f;
+
+    assert(tb->rec.nfields < MTA_TRACE_MAX_FIELDS);
+    f = &tb->rec.field[tb->rec.nfields++];
+    memset(f, 0, sizeof *f);
+    f->key = key;
+    f->str = str;
+    f->len = len;
+}
+
+/* tb_num - add a numeric field */
+static void tb_num(struct remote_tb *tb, const char *key, int64_t num)
+{
+    int i = tb->rec.nfields;
+    int n;
+
+    assert(i < MTA_TRACE_MAX_FIELDS);
+    n = snprintf(tb->nums[i], sizeof tb->nums[i], "%" PRId64, num);
+    assert(n > 0 && (size_t) n < sizeof tb->nums[i]);
+    tb_str(tb, key, tb->nums[i], (size_t) n);
+    tb->rec.field[i].num = num;
+    tb->rec.field[i].has_num = 1;
+}
+
+/* tb_begin - start a "remote NAME" record with remote= and session= */
+static void tb_begin(struct remote_tb *tb, const struct sim_session *s, const char *name)
+{
+    memset(&tb->rec, 0, sizeof tb->rec);
+    tb->rec.kind = "remote";
+    tb->rec.name = name;
+    tb_str(tb, "remote", s->remote->addr, strlen(s->remote->addr));
+    tb_num(tb, "session", s->number);
+}
+
+/* tb_emit - hand the record to the trace sink, if there is one */
+static void tb_emit(struct remote_tb *tb, const struct sim_remote *r)
+{
+    if (r->trace != NULL)
+        r->trace(r->trace_arg, &tb->rec);
+}
+
+/* ---- the reply queue ---------------------------------------------------- */
+
+static void session_finish(struct sim_session *s);
+static void session_pump(struct sim_session *s);
+
+/* reply_new - a queued reply holding a copy of the wire bytes */
+static struct sim_reply *reply_new(const char *bytes, size_t len, sim_usec delay)
+{
+    struct sim_reply *rp = malloc(sizeof *rp + len);
+
+    if (rp == NULL)
+        remote_die("reply_new", "out of memory");
+    rp->next = NULL;
+    rp->delay = delay;
+    rp->phase = R_WAITING;
+    rp->close_after = 0;
+    rp->len = len;
+    memcpy(rp->bytes, bytes, len);
+    return rp;
+}
+
+/* reply_code - the three-digit code of a wire reply, or 0 */
+static int reply_code(const char *bytes, size_t len)
+{
+    if (len < 3 || !isdigit((unsigned char) bytes[0]) || !isdigit((unsigned char) bytes[1])
+        || !isdigit((unsigned char) bytes[2]))
+        return 0;
+    return (bytes[0] - '0') * 100 + (bytes[1] - '0') * 10 + (bytes[2] - '0');
+}
+
+/* session_queue - queue a reply; a 421 or QUIT reply puts the session in CLOSING */
+static void session_queue(struct sim_session *s, const char *bytes, size_t len,
+                          sim_usec delay, int is_quit)
+{
+    struct sim_reply *rp;
+    char text[128];
+
+    assert(s->state != S_CLOSING);
+    if (s->rq_len + 1 >= SIM_REMOTE_MAX_REPLIES) {
+        /* The last free slot goes to a 421: the client is not reading. */
+        int n = snprintf(text, sizeof text,
+                         "421 4.7.0 %s Error: too many pipelined commands\r\n", s->remote->name);
+
+        assert(n > 0);
+        bytes = text;
+        len = (size_t) n < sizeof text ? (size_t) n : sizeof text - 1;
+        delay = 0;
+    }
+    rp = reply_new(bytes, len, delay);
+    if (is_quit || reply_code(bytes, len) == 421) {
+        rp->close_after = 1;
+        s->state = S_CLOSING;
+    }
+    if (s->rq_tail)
+        s->rq_tail->next = rp;
+    else
+        s->rq_head = rp;
+    s->rq_tail = rp;
+    s->rq_len++;
+    assert(s->rq_len <= SIM_REMOTE_MAX_REPLIES);
+}
+
+/* session_queue_str - queue a fixed reply given as a C string */
+static void session_queue_str(struct sim_session *s, const char *reply)
+{
+    session_queue(s, reply, strlen(reply), 0, 0);
+}
+
+/* session_reply_timer - the head reply's delay has passed */
+static void session_reply_timer(void *arg)
+{
+    struct sim_session *s = arg;
+
+    assert(s->reply_timer != 0);
+    assert(s->rq_head != NULL && s->rq_head->phase == R_TIMING);
+    s->reply_timer = 0;
+    s->rq_head->phase = R_READY;
+    session_pump(s);
+}
+
+/* session_pump - write the replies that are due, in order; may free s */
+static void session_pump(struct sim_session *s)
+{
+    size_t bound = s->rq_len;
+
+    /* Each iteration writes one reply or returns, so rq_len bounds it. */
+    while (s->rq_head != NULL) {
+        struct sim_reply *rp = s->rq_head;
+        int rc;
+
+        assert(bound-- > 0);
+        if (rp->phase == R_TIMING)
+            return;
+        if (rp->phase == R_WAITING && rp->delay > 0) {
+            rp->phase = R_TIMING;
+            s->reply_timer = sim_sched_after(s->remote->sched, rp->delay,
+                                             session_reply_timer, s);
+            return;
+        }
+        s->rq_head = rp->next;
+        if (s->rq_head == NULL)
+            s->rq_tail = NULL;
+        s->rq_len--;
+        rc = sim_ep_send(s->ep, rp->bytes, rp->len);
+        if (rc < 0 || rp->close_after) {
+            /* A failed write means the client is gone; either way done. */
+            free(rp);
+            session_finish(s);
+            return;
+        }
+        free(rp);
+    }
+}
+
+/* ---- script ------------------------------------------------------------- */
+
+/* cond_holds - does one "when" condition hold for this session? */
+static int cond_holds(const struct scn_cond *c, const struct sim_session *s)
+{
+    long v;
+
+    assert(c->kind == SCN_COND_SESSION);
+    v = s->number;
+    switch (c->op) {
+    case SCN_OP_EQ: return v == c->value;
+    case SCN_OP_NE: return v != c->value;
+    case SCN_OP_LT: return v < c->value;
+    case SCN_OP_LE: return v <= c->value;
+    case SCN_OP_GT: return v > c->value;
+    case SCN_OP_GE: return v >= c->value;
+    case SCN_OP_RE: return 0;   /* not meaningful for a number */
+    }
+    return 0;
+}
+
+/* script_choose - the first scripted reply for cmd whose conditions hold */
+static const struct scn_reply *script_choose(const struct sim_session *s, enum scn_cmd cmd)
+{
+    const struct scn_remote *script = s->remote->script;
+    int i, j;
+
+    for (i = 0; i < script->nreplies; i++) {
+        const struct scn_reply *rep = &script->replies[i];
+        int ok = 1;
+
+        if (rep->cmd != cmd)
+            continue;
+        assert(rep->nconds >= 0 && rep->nconds <= SCN_MAX_CONDS);
+        for (j = 0; j < rep->nconds && ok; j++)
+            ok = cond_holds(&rep->conds[j], s);
+        if (ok)
+            return rep;
+    }
+    return NULL;
+}
+
+/* session_answer - queue the reply to cmd (script or default); its code */
+static int session_answer(struct sim_session *s, enum scn_cmd cmd)
+{
+    const struct scn_reply *rep;
+    char buf[512];
+    int n, i;
+
+    assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
+    rep = script_choose(s, cmd);
+    if (rep == NULL) {
+        n = snprintf(buf, sizeof buf, default_reply[cmd], s->remote->name);
+        assert(n > 0 && (size_t) n < sizeof buf);
+        session_queue(s, buf, (size_t) n, 0, cmd == SCN_CMD_QUIT);
+        return default_code[cmd];
+    } else {
+        /* Every line as written plus CRLF: multi-line replies stay byte-exact. */
+        size_t len = 0, cap = 0;
+        char *wire = NULL;
+
+        assert(rep->nlines >= 1 && rep->nlines <= SCN_MAX_REPLY_LINES);
+        for (i = 0; i < rep->nlines; i++)
+            cap += strlen(rep->lines[i]) + 2;
+        wire = malloc(cap + 1);
+        if (wire == NULL)
+            remote_die("session_answer", "out of memory");
+        for (i = 0; i < rep->nlines; i++) {
+            size_t l = strlen(rep->lines[i]);
+
+            memcpy(wire + len, rep->lines[i], l);
+            len += l;
+            wire[len++] = '\r';
+            wire[len++] = '\n';
+        }
+        assert(len == cap);
+        session_queue(s, wire, len, rep->delay, cmd == SCN_CMD_QUIT);
+        free(wire);
+        return rep->code;
+    }
+}
+
+/* ---- transaction -------------------------------------------------------- */
+
+/* session_reset_transaction - forget MAIL, RCPTs and body */
+static void session_reset_transaction(struct sim_session *s)
+{
+    s->has_mail = 0;
+    free(s->mail_from);
+    s->mail_from = NULL;
+    s->rcpts = 0;
+    s->body_len = 0;
+    s->body_overflow = 0;
+}
+
+/* parse_mail_from - the reverse-path of "MAIL FROM:<addr> ...", brackets removed */
+static char *parse_mail_from(const char *line, size_t len)
+{
+    const char *p = line, *end = line + len, *start;
+    size_t n;
+    char *out;
+
+    if (len < 10 || strncasecmp(line, "MAIL FROM:", 10) != 0)
+        return strdup("");
+    p += 10;
+    while (p < end && *p == ' ')
+        p++;
+    if (p < end && *p == '<') {
+        start = ++p;
+        while (p < end && *p != '>')
+            p++;
+    } else {
+        start = p;
+        while (p < end && *p != ' ')
+            p++;
+    }
+    n = (size_t) (p - start);
+    if (n > SIM_REMOTE_MAX_FROM)
+        n = SIM_REMOTE_MAX_FROM;
+    out = strndup(start, n);
+    if (out == NULL)
+        remote_die("parse_mail_from", "out of memory");
+    return out;
+}
+
+/* body_append - add bytes to the body, stopping at the size cap */
+static void body_append(struct sim_session *s, const char *data, size_t len)
+{
+    if (s->body_overflow)
+        return;
+    if (len > SIM_REMOTE_MAX_BODY - s->body_len) {
+        s->body_overflow = 1;
+        return;
+    }
+    if (s->body_len + len > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap : 4096;
+
+        while (cap < s->body_len + len)
+            cap *= 2;
+        if (cap > SIM_REMOTE_MAX_BODY)
+            cap = SIM_REMOTE_MAX_BODY;
+        s->body = realloc(s->body, cap);
+        if (s->body == NULL)
+            remote_die("body_append", "out of memory");
+        s->body_cap = cap;
+    }
+    memcpy(s->body + s->body_len, data, len);
+    s->body_len += len;
+}
+
+/* find_message_id - the Message-ID header value as written, or "" */
+static size_t find_message_id(const char *body, size_t len, const char **value)
+{
+    size_t pos = 0;
+    size_t bound = len + 1;
+
+    *value = "";
+    /* Header lines, up to the empty line that ends them. */
+    while (pos < len && bound-- > 0) {
+        const char *line = body + pos;
+        const char *eol = memchr(line, '\n', len - pos);
+        size_t llen = eol ? (size_t) (eol - line) : len - pos;
+        size_t next = pos + llen + (eol ? 1 : 0);
+
+        if (llen > 0 && line[llen - 1] == '\r')
+            llen--;
+        if (llen == 0)
+            break;
+        if (llen >= 11 && strncasecmp(line, "Message-ID:", 11) == 0) {
+            const char *v = line + 11, *e = line + llen;
+
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (v == e && next < len && (body[next] == ' ' || body[next] == '\t')) {
+                /* Folded: "Message-ID:" CRLF " <id>" - take the next line. */
+                const char *l2 = body + next;
+                const char *eol2 = memchr(l2, '\n', len - next);
+
+                v = l2;
+                e = eol2 ? eol2 : body + len;
+                if (e > v && e[-1] == '\r')
+                    e--;
+                while (v < e && (*v == ' ' || *v == '\t'))
+                    v++;
+                while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                    e--;
+            }
+            *value = v;
+            return (size_t) (e - v) > SIM_REMOTE_MAX_MSGID ? SIM_REMOTE_MAX_MSGID
+                                                            : (size_t) (e - v);
+        }
+        pos = next;
+    }
+    return 0;
+}
+
+/* sha256_hex - lowercase hex SHA-256 of data into out[65] */
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    unsigned int i;
+    static const char hex[] = "0123456789abcdef";
+
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        remote_die("sha256_hex", "EVP_Digest failed");
+    for (i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xf];
+    }
+    out[64] = '\0';
+}
+
+/* session_trace_message - "remote message ..." for an accepted message */
+static void session_trace_message(struct sim_session *s)
+{
+    struct remote_tb tb;
+    const char *msgid;
+    size_t msgid_len;
+    char sha[65];
+    const char *from = s->mail_from ? s->mail_from : "";
+
+    if (s->remote->trace == NULL)
+        return;
+    msgid_len = find_message_id(s->body ? s->body : "", s->body_len, &msgid);
+    sha256_hex(s->body ? s->body : "", s->body_len, sha);
+    tb_begin(&tb, s, "message");
+    tb_str(&tb, "from", from, strlen(from));
+    tb_num(&tb, "rcpts", s->rcpts);
+    tb_num(&tb, "size", (int64_t) s->body_len);
+    tb_str(&tb, "message_id", msgid, msgid_len);
+    tb_str(&tb, "body_sha256", sha, 64);
+    tb_emit(&tb, s->remote);
+}
+
+/* session_end_of_data - the line "." arrived */
+static void session_end_of_data(struct sim_session *s)
+{
+    int code;
+
+    assert(s->state == S_DATA);
+    s->state = S_COMMAND;
+    if (s->body_overflow) {
+        session_queue_str(s, "552 5.3.4 Message size exceeds fixed limit\r\n");
+    } else {
+        code = session_answer(s, SCN_CMD_DOT);
+        if (code >= 200 && code < 300)
+            session_trace_message(s);
+    }
+    session_reset_transaction(s);
+}
+
+/* session_data_line - one body line (or a chunk of a long one) */
+static void session_data_line(struct sim_session *s, const char *text, size_t len, int complete)
+{
+    if (!s->line_continued) {
+        if (complete && len == 1 && text[0] == '.') {
+            session_end_of_data(s);
+            return;
+        }
+        /* RFC 5321 4.5.2: remove the stuffed leading dot. */
+        if (len > 0 && text[0] == '.') {
+            text++;
+            len--;
+        }
+    }
+    body_append(s, text, len);
+    if (complete) {
+        body_append(s, "\r\n", 2);
+        s->line_continued = 0;
+    } else {
+        s->line_continued = 1;
+    }
+}
+
+/* command_of - the command a line's first word names */
+static enum scn_cmd command_of(const char *line, size_t len)
+{
+    size_t vlen = 0, i;
+
+    while (vlen < len && line[vlen] != ' ')
+        vlen++;
+    for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (vlen == 4 && strncasecmp(line, verbs[i].verb, 4) == 0)
+            return verbs[i].cmd;
+    return SCN_CMD_UNKNOWN;
+}
+
+/* session_command - one complete command line (CRLF removed) */
+static void session_command(struct sim_session *s, const char *line, size_t len)
+{
+    enum scn_cmd cmd = command_of(line, len);
+    int code;
+
+    assert(s->state == S_COMMAND || s->state == S_REJECTED);
+    if (s->state == S_REJECTED && cmd != SCN_CMD_QUIT) {
+        /* RFC 5321 4.3.1: after a failure greeting only QUIT succeeds. */
+        session_queue_str(s, "503 5.5.1 Error: bad sequence of commands\r\n");
+        return;
+    }
+    switch (cmd) {
+    case SCN_CMD_EHLO:
+    case SCN_CMD_HELO:
+        session_reset_transaction(s);
+        session_answer(s, cmd);
+        break;
+    case SCN_CMD_MAIL:
+        if (s->has_mail) {
+            session_queue_str(s, "503 5.5.1 Error: nested MAIL command\r\n");
+            break;
+        }
+        code = session_answer(s, cmd);
+        if (code >= 200 && code < 300) {
+            s->has_mail = 1;
+            s->mail_from = parse_mail_from(line, len);
+        }
+        break;
+    case SCN_CMD_RCPT:
+        if (!s->has_mail) {
+            session_queue_str(s, "503 5.5.1 Error: need MAIL command\r\n");
+            break;
+        }
+        code = session_answer(s, cmd);
+        if (code >= 200 && code < 300)
+            s->rcpts++;
+        break;
+    case SCN_CMD_DATA:
+        if (!s->has_mail) {
+            session_queue_str(s, "503 5.5.1 Error: need MAIL command\r\n");
+            break;
+        }
+        if (s->rcpts == 0) {
+            session_queue_str(s, "554 5.5.1 Error: no valid recipients\r\n");
+            break;
+        }
+        code = session_answer(s, cmd);
+        if (code >= 300 && code < 400 && s->state != S_CLOSING) {
+            s->state = S_DATA;
+            s->body_len = 0;
+            s->body_overflow = 0;
+            s->line_continued = 0;
+        }
+        break;
+    case SCN_CMD_RSET:
+        code = session_answer(s, cmd);
+        if (code >= 200 && code < 300)
+            session_reset_transaction(s);
+        break;
+    case SCN_CMD_NOOP:
+    case SCN_CMD_QUIT:
+    case SCN_CMD_UNKNOWN:
+        session_answer(s, cmd);
+        break;
+    case SCN_CMD_GREET:
+    case SCN_CMD_DOT:
+    case SCN_CMD__COUNT:
+        remote_die("session_command", "impossible command");
+    }
+}
+
+/* session_bare_lf - note a line ended by LF alone (once per session) */
+static void session_bare_lf(struct sim_session *s)
+{
+    struct remote_tb tb;
+
+    if (s->bare_lf_reported)
+        return;
+    s->bare_lf_reported = 1;
+    tb_begin(&tb, s, "bare_lf");
+    tb_emit(&tb, s->remote);
+}
+
+/* session_line_end - a LF arrived: act on the assembled line */
+static void session_line_end(struct sim_session *s)
+{
+    size_t len = s->line_len;
+
+    if (len > 0 && s->line[len - 1] == '\r')
+        len--;
+    else if (!(s->line_overflow && s->last_was_cr))
+        session_bare_lf(s);
+    s->line_len = 0;
+    if (s->state == S_DATA) {
+        session_data_line(s, s->line, len, 1);
+        return;
+    }
+    if (s->line_overflow) {
+        s->line_overflow = 0;
+        session_queue_str(s, "500 5.5.2 Line too long\r\n");
+        return;
+    }
+    session_command(s, s->line, len);
+}
+
+/* session_line_full - the line buffer is full and no LF yet */
+static void session_line_full(struct sim_session *s)
+{
+    assert(s->line_len == SIM_REMOTE_MAX_LINE);
+    if (s->state == S_DATA) {
+        /* Stream long body lines; keep a trailing CR, it may start CRLF. */
+        size_t keep = s->line[s->line_len - 1] == '\r' ? 1 : 0;
+
+        session_data_line(s, s->line, s->line_len - keep, 0);
+        if (keep)
+            s->line[0] = '\r';
+        s->line_len = keep;
+        return;
+    }
+    /* A command this long is garbage: skip to its end, then say so. */
+    s->line_overflow = 1;
+    s->line_len = 0;
+}
+
+/* session_feed - bytes from the client, handled line by line */
+static void session_feed(struct sim_session *s, const char *data, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char c = data[i];
+
+        /* After QUIT or a 421 nothing more is read (pipelined leftovers). */
+        if (s->state == S_CLOSING)
+            return;
+        if (c == '\n') {
+            session_line_end(s);
+            s->last_was_cr = 0;
+            continue;
+        }
+        s->last_was_cr = (c == '\r');
+        if (s->line_overflow)
+            continue;
+        s->line[s->line_len++] = c;
+        if (s->line_len == SIM_REMOTE_MAX_LINE)
+            session_line_full(s);
+    }
+}
+
+/* ---- session life ------------------------------------------------------- */
+
+/* session_finish - close the connection and free the session */
+static void session_finish(struct sim_session *s)
+{
+    struct sim_remote *r = s->remote;
+    size_t bound = s->rq_len;
+
+    if (s->reply_timer != 0)
+        sim_sched_cancel(r->sched, s->reply_timer);
+    while (s->rq_head != NULL) {
+        struct sim_reply *rp = s->rq_head;
+
+        assert(bound-- > 0);
+        s->rq_head = rp->next;
+        free(rp);
+    }
+    /* Orderly after QUIT/421; after a FIN or RST this only releases. */
+    sim_ep_close(s->ep);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        r->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        r->last = s->prev;
+    assert(r->nlive > 0);
+    r->nlive--;
+    free(s->mail_from);
+    free(s->body);
+    free(s);
+}
+
+/* session_event - the network has something for this session */
+static void session_event(void *arg, sim_ep *ep, enum sim_ep_event ev,
+                          const char *data, size_t len)
+{
+    struct sim_session *s = arg;
+
+    assert(s->ep == ep);
+    switch (ev) {
+    case SIM_EP_DATA:
+        session_feed(s, data, len);
+        session_pump(s);
+        break;
+    case SIM_EP_FIN:
+    case SIM_EP_RST:
+        session_finish(s);
+        break;
+    case SIM_EP_CONNECTED:
+    case SIM_EP_REFUSED:
+    case SIM_EP_UNREACHABLE:
+        remote_die("session_event", "client event on a server endpoint");
+    }
+}
+
+/* remote_accept - a client connected: greet it */
+static void remote_accept(void *arg, sim_ep *ep)
+{
+    struct sim_remote *r = arg;
+    struct sim_session *s = calloc(1, sizeof *s);
+    struct remote_tb tb;
+    int code;
+
+    if (s == NULL)
+        remote_die("remote_accept", "out of memory");
+    s->remote = r;
+    s->ep = ep;
+    s->number = ++r->sessions;
+    s->state = S_GREETING;
+    s->prev = r->last;
+    if (r->last)
+        r->last->next = s;
+    else
+        r->first = s;
+    r->last = s;
+    r->nlive++;
+    sim_ep_set_handler(ep, session_event, s);
+
+    tb_begin(&tb, s, "accept");
+    tb_emit(&tb, r);
+
+    code = session_answer(s, SCN_CMD_GREET);
+    if (s->state != S_CLOSING)
+        s->state = (code >= 200 && code < 300) ? S_COMMAND : S_REJECTED;
+    session_pump(s);
+}
+
+/* sim_remote_create - put the scripted host on the network */
+struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
+                                     const struct scn_remote *script,
+                                     sim_trace_fn trace, void *trace_arg)
+{
+    struct sim_remote *r;
+    struct sim_host host;
+
+    assert(sched != NULL && n != NULL && script != NULL);
+    assert(script->nreplies >= 0);
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        remote_die("sim_remote_create", "out of memory");
+    r->sched = sched;
+    r->net = n;
+    r->script = script;
+    r->trace = trace;
+    r->trace_arg = trace_arg;
+    snprintf(r->addr, sizeof r->addr, "%u.%u.%u.%u",
+             (script->addr >> 24) & 0xff, (script->addr >> 16) & 0xff,
+             (script->addr >> 8) & 0xff, script->addr & 0xff);
+    snprintf(r->name, sizeof r->name, "%s", script->name ? script->name : r->addr);
+
+    memset(&host, 0, sizeof host);
+    host.addr = script->addr;
+    host.port = 25;
+    host.latency = script->latency;
+    switch (script->connect) {
+    case SCN_CONNECT_ACCEPT: host.mode = SIM_CONNECT_ACCEPT; break;
+    case SCN_CONNECT_REFUSE: host.mode = SIM_CONNECT_REFUSE; break;
+    case SCN_CONNECT_TIMEOUT: host.mode = SIM_CONNECT_TIMEOUT; break;
+    case SCN_CONNECT_UNREACHABLE: host.mode = SIM_CONNECT_UNREACHABLE; break;
+    default: remote_die("sim_remote_create", "bad connect mode");
+    }
+    host.accept = remote_accept;
+    host.accept_arg = r;
+    if (sim_net_add_host(n, &host) < 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* sim_remote_destroy - close every session still open and free the remote */
+void sim_remote_destroy(struct sim_remote *r)
+{
+    size_t bound;
+
+    if (r == NULL)
+        return;
+    bound = r->nlive;
+    while (r->first != NULL) {
+        assert(bound-- > 0);
+        session_finish(r->first);
+    }
+    assert(r->nlive == 0);
+    free(r);
+}
+
+/* sim_remote_sessions - connections this remote accepted so far */
+int sim_remote_sessions(const struct sim_remote *r)
+{
+    return r->sessions;
+}

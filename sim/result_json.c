@@ -1,0 +1,93 @@
+/*
+ * result_json - machine-readable results of a run; see result_json.h
+ */
+#include <stdio.h>
+
+#include "result_json.h"
+
+#ifndef MTASIM_VERSION
+#define MTASIM_VERSION "0.1.0"
+#endif
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *result_json_run(const char *path, const struct scn_scenario *sc,
+                        const struct run_result *r, double wall_ms)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "file", json_string(path));
+    json_object_set_new(o, "scenario", json_string(sc->name));
+    json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
+    json_object_set_new(o, "verdict", json_string(run_verdict_str(r->verdict)));
+    json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+    json_object_set_new(o, "digest", json_string(r->digest));
+    json_t *ex = json_array();
+    for (int i = 0; i < r->nexp; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "line", json_integer(r->exp[i].line));
+        json_object_set_new(e, "text", json_string(r->exp[i].what));
+        json_object_set_new(e, "passed", json_boolean(r->exp[i].passed));
+        json_object_set_new(e, "diff", str_or_null(r->exp[i].diff));
+        json_array_append_new(ex, e);
+    }
+    json_object_set_new(o, "expectations", ex);
+    json_t *ms = json_array();
+    for (int i = 0; i < r->nmsgs; i++) {
+        const struct msg_summary *s = &r->msgs[i];
+        json_t *m = json_object();
+        json_object_set_new(m, "id", json_integer((json_int_t)s->id));
+        json_object_set_new(m, "fate", json_string(s->fate));
+        json_object_set_new(m, "done_at_us",
+                            s->done_at >= 0 ? json_integer(s->done_at - sc->epoch) : json_null());
+        json_object_set_new(m, "attempts", json_integer(s->attempts));
+        json_object_set_new(m, "recipients", json_integer(s->nrcpts));
+        json_object_set_new(m, "delivered", json_integer(s->delivered));
+        json_object_set_new(m, "failed", json_integer(s->failed));
+        json_object_set_new(m, "pending", json_integer(s->pending));
+        json_object_set_new(m, "last_error", s->last_note[0] ? json_string(s->last_note) : json_null());
+        json_array_append_new(ms, m);
+    }
+    json_object_set_new(o, "messages", ms);
+    json_t *vs = json_array();
+    for (int i = 0; i < r->nviolations; i++)
+        json_array_append_new(vs, json_string(r->violations[i]));
+    json_object_set_new(o, "violations", vs);
+    json_object_set_new(o, "error", str_or_null(r->error));
+    json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+    json_object_set_new(o, "end_us", json_integer(r->end));
+    json_object_set_new(o, "connections", json_integer((json_int_t)r->connections));
+    json_object_set_new(o, "trace_records", json_integer((json_int_t)r->trace_records));
+    json_object_set_new(o, "wall_ms", json_real(wall_ms));
+    return o;
+}
+
+json_t *result_json_error(const char *path, const char *error)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "file", json_string(path));
+    json_object_set_new(o, "scenario", json_null());
+    json_object_set_new(o, "seed", json_null());
+    json_object_set_new(o, "verdict", json_string("error"));
+    json_object_set_new(o, "exit_code", json_integer(2));
+    json_object_set_new(o, "digest", json_null());
+    json_object_set_new(o, "expectations", json_array());
+    json_object_set_new(o, "messages", json_array());
+    json_object_set_new(o, "violations", json_array());
+    json_object_set_new(o, "error", json_string(error));
+    return o;
+}
+
+int result_json_write(const char *file, json_t *runs, int passed, int failed, int errors)
+{
+    json_t *top = json_object();
+    json_object_set_new(top, "mtasim", json_string(MTASIM_VERSION));
+    json_object_set(top, "runs", runs);
+    json_t *sum = json_object();
+    json_object_set_new(sum, "passed", json_integer(passed));
+    json_object_set_new(sum, "failed", json_integer(failed));
+    json_object_set_new(sum, "errors", json_integer(errors));
+    json_object_set_new(top, "summary", sum);
+    int rc = json_dump_file(top, file, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(top);
+    return rc;
+}

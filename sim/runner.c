@@ -1,0 +1,410 @@
+/*
+ * runner - one scenario, one seed: build the world, run it, judge it
+ *
+ * See runner.h.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dns.h"
+#include "mta.h"
+#include "net.h"
+#include "remote.h"
+#include "runner.h"
+#include "sim_sched.h"
+#include "simenv.h"
+#include "trace_store.h"
+
+#include <openssl/evp.h>
+
+struct world;
+struct inject_ev {
+    struct world *w;
+    int index;
+};
+
+struct world {
+    const struct scn_scenario *sc;
+    struct sim_sched *sched;
+    struct sim_net *net;
+    struct sim_dns *dns;
+    struct trace_store *trace;
+    struct simenv *env;
+    struct sim_remote **remotes;
+    struct mta *mta;
+    char **bodies;              /* synthesized bodies, one per injection */
+    int *slots;                 /* binding slot per injection */
+    struct inject_ev *inject_evs;   /* one per injection; events point here */
+};
+
+
+const char *run_verdict_str(enum run_verdict v)
+{
+    static const char *const names[] = { "pass", "fail", "error", "invariant", "plugin" };
+    return names[v];
+}
+
+static void violation(struct run_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violation(struct run_result *r, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **v = realloc(r->violations, (size_t)(r->nviolations + 1) * sizeof *v);
+    if (v == NULL)
+        abort();
+    r->violations = v;
+    r->violations[r->nviolations++] = strdup(buf);
+}
+
+/* synth_body - a small RFC 5322 message for an injection without a body */
+static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *in)
+{
+    char date[64];
+    time_t t = (time_t)((sc->epoch + in->at) / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    long size = in->size >= 0 ? in->size : 0;
+    char head[2048];
+    int n = snprintf(head, sizeof head,
+                     "From: <%s>\r\nTo: <%s>\r\nSubject: mtasim message %lu\r\nDate: %s\r\n"
+                     "Message-ID: <%lu.%" PRIu64 "@mtasim.test>\r\n\r\n",
+                     in->from, in->rcpts[0], in->id, date, in->id, sc->seed);
+    if (n < 0 || (size_t)n >= sizeof head)
+        n = (int)sizeof head - 1;
+    const char *filler = "This message was injected by mtasim.\r\n";
+    size_t flen = strlen(filler);
+    size_t total = (size_t)n + (size > n ? (size_t)size - (size_t)n : flen);
+    char *body = malloc(total + 1);
+    if (body == NULL)
+        abort();
+    memcpy(body, head, (size_t)n);
+    size_t at = (size_t)n;
+    /* Fill with whole lines where possible, so the size is exact. */
+    while (at < total) {
+        size_t take = flen < total - at ? flen : total - at;
+        memcpy(body + at, filler, take);
+        at += take;
+    }
+    body[total] = '\0';
+    return body;
+}
+
+/* trace_injection - record the canonical body's digest, for "intact"
+ *
+ * Canonical = what a correct client puts between DATA and the final dot,
+ * with the dot-stuffing removed again: bare LF turned into CRLF and a
+ * missing final line end added.  A correct remote's body_sha256 equals it. */
+static void trace_injection(struct world *w, const struct scn_inject *in, const char *body,
+                            size_t len)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        abort();
+    size_t canon = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) {
+            EVP_DigestUpdate(ctx, "\r", 1);
+            canon++;
+        }
+        EVP_DigestUpdate(ctx, &body[i], 1);
+        canon++;
+    }
+    if (len == 0 || body[len - 1] != '\n') {
+        EVP_DigestUpdate(ctx, "\r\n", 2);
+        canon += 2;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    char hex[65], id[32], size[32];
+    for (unsigned i = 0; i < mdlen && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(id, sizeof id, "%lu", in->id);
+    snprintf(size, sizeof size, "%zu", canon);
+    struct mta_trace_rec rec = { .kind = "inject", .name = "message", .nfields = 3 };
+    rec.field[0] = (struct mta_trace_field){ "msg", id, strlen(id), (int64_t)in->id, 1 };
+    rec.field[1] = (struct mta_trace_field){ "size", size, strlen(size), (int64_t)canon, 1 };
+    rec.field[2] = (struct mta_trace_field){ "body_sha256", hex, 64, 0, 0 };
+    simenv_trace(w->env, &rec);
+}
+
+static void inject_fire(void *arg)
+{
+    struct inject_ev *ev = arg;
+    struct world *w = ev->w;
+    const struct scn_inject *in = &w->sc->injects[ev->index];
+    const char *body = in->body ? in->body : w->bodies[ev->index];
+    size_t len = in->body ? in->body_len : strlen(body);
+    trace_injection(w, in, body, len);
+    int rc = mta_inject(w->mta, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
+                        body, len, w->slots[ev->index]);
+    assert(rc == 0);    /* the parser checked the addresses */
+    (void)rc;
+}
+
+static uint32_t dns_type(enum scn_dns_kind k)
+{
+    return k == SCN_DNS_MX ? MTA_DNS_MX : k == SCN_DNS_A ? MTA_DNS_A : MTA_DNS_CNAME;
+}
+
+/* build - the world of sc; returns 0, or -1 with r->error set */
+static int build(struct world *w, const struct scn_scenario *sc, const struct run_opts *o,
+                 struct run_result *r)
+{
+    w->sc = sc;
+    w->sched = sim_sched_create(sc->epoch);
+    w->net = sim_net_create(w->sched);
+    w->dns = sim_dns_create(w->sched, sc->dns_latency, sc->dns_timeout);
+    w->trace = trace_store_create(sc->epoch, 1);
+    if (!w->sched || !w->net || !w->dns || !w->trace) {
+        r->error = strdup("out of memory building the world");
+        return -1;
+    }
+    if (o->trace_out)
+        trace_store_stream(w->trace, o->trace_out);
+    w->env = simenv_create(w->sched, w->net, w->dns, w->trace);
+    for (int i = 0; i < sc->ndns; i++) {
+        const struct scn_dns *d = &sc->dns[i];
+        if (d->kind == SCN_DNS_NXDOMAIN || d->kind == SCN_DNS_SERVFAIL || d->kind == SCN_DNS_TIMEOUT) {
+            enum mta_dns_rcode rc = d->kind == SCN_DNS_NXDOMAIN ? MTA_DNS_NXDOMAIN
+                                  : d->kind == SCN_DNS_SERVFAIL ? MTA_DNS_SERVFAIL : MTA_DNS_TIMEOUT;
+            sim_dns_fail(w->dns, d->name, 0, rc);
+            continue;
+        }
+        struct sim_dns_record rec = { d->name, dns_type(d->kind), d->pref, d->target, d->addr, d->ttl };
+        sim_dns_add(w->dns, &rec);
+    }
+    w->remotes = calloc((size_t)(sc->nremotes ? sc->nremotes : 1), sizeof *w->remotes);
+    for (int i = 0; i < sc->nremotes; i++) {
+        w->remotes[i] = sim_remote_create(w->sched, w->net, &sc->remotes[i], simenv_trace, w->env);
+        if (w->remotes[i] == NULL) {
+            r->error = strdup("cannot create a remote host");
+            return -1;
+        }
+    }
+    w->mta = mta_create(simenv_env(w->env), &sc->config);
+    sim_net_add_local(w->net, 0xC0000201u);     /* the default binding's address */
+    for (int i = 0; i < sc->nbindings; i++) {
+        const struct scn_binding *b = &sc->bindings[i];
+        if (mta_add_binding(w->mta, b->name, b->addr, b->ehlo) < 0) {
+            r->error = strdup("too many bindings");
+            return -1;
+        }
+        sim_net_add_local(w->net, b->addr);
+    }
+    w->bodies = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->bodies);
+    w->slots = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->slots);
+    w->inject_evs = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->inject_evs);
+    if (!w->bodies || !w->slots || !w->inject_evs) {
+        r->error = strdup("out of memory building the world");
+        return -1;
+    }
+    for (int i = 0; i < sc->ninjects; i++) {
+        const struct scn_inject *in = &sc->injects[i];
+        w->slots[i] = mta_binding_slot(w->mta, in->binding ? in->binding : "default");
+        assert(w->slots[i] >= 0);
+        if (in->body == NULL)
+            w->bodies[i] = synth_body(sc, in);
+        struct inject_ev *ev = &w->inject_evs[i];
+        ev->w = w;
+        ev->index = i;
+        sim_sched_at(w->sched, sc->epoch + in->at, inject_fire, ev);
+    }
+    return 0;
+}
+
+static void teardown(struct world *w)
+{
+    /* The core first: it closes its descriptors through the environment. */
+    if (w->mta)
+        mta_destroy(w->mta);
+    if (w->remotes)
+        for (int i = 0; i < w->sc->nremotes; i++)
+            sim_remote_destroy(w->remotes[i]);
+    free(w->remotes);
+    simenv_destroy(w->env);
+    sim_dns_destroy(w->dns);
+    sim_net_destroy(w->net);
+    sim_sched_destroy(w->sched);
+    trace_store_destroy(w->trace);
+    if (w->bodies)
+        for (int i = 0; i < w->sc->ninjects; i++)
+            free(w->bodies[i]);
+    free(w->bodies);
+    free(w->slots);
+    free(w->inject_evs);
+}
+
+struct summarize_ctx {
+    struct run_result *r;
+    const struct scn_scenario *sc;
+};
+
+/* summarize - fold each message into its injection's summary; check it */
+static void summarize(void *arg, const message *msg)
+{
+    struct summarize_ctx *ctx = arg;
+    struct run_result *r = ctx->r;
+    struct msg_summary *s = NULL;
+    for (int i = 0; i < r->nmsgs; i++)
+        if (r->msgs[i].id == msg->id)
+            s = &r->msgs[i];
+    if (s == NULL) {
+        s = &r->msgs[r->nmsgs++];
+        memset(s, 0, sizeof *s);
+        s->id = msg->id;
+        s->done_at = -1;
+    }
+    struct mta_msg_info info;
+    mta_message_info(msg, &info);
+    int pending = 0;
+    for (int i = 0; i < msg->rcpt_count; i++) {
+        const struct message_rcpt *rc = &msg->rcpts[i];
+        s->nrcpts++;
+        if (rc->state == RCPT_DELIVERED)
+            s->delivered++;
+        else if (rc->state == RCPT_PENDING)
+            s->pending++, pending++;
+        else
+            s->failed++;
+        if (rc->state != RCPT_DELIVERED && rc->last_note && rc->last_note[0])
+            snprintf(s->last_note, sizeof s->last_note, "%s", rc->last_note);
+    }
+    if (msg->attempts > s->attempts)
+        s->attempts = msg->attempts;
+    if (pending && !info.held)
+        violation(r, "message %lu to %s: %d recipient(s) pending but the core no longer holds it (%s)",
+                  msg->id, msg->domain, pending, info.where);
+    if (!pending && info.held)
+        violation(r, "message %lu to %s: finished but still queued (%s)", msg->id, msg->domain,
+                  info.where);
+    if (!pending && info.done_at > s->done_at)
+        s->done_at = info.done_at;
+}
+
+static void finish_summaries(struct run_result *r)
+{
+    for (int i = 0; i < r->nmsgs; i++) {
+        struct msg_summary *s = &r->msgs[i];
+        if (s->pending) {
+            s->fate = "deferred";
+            s->done_at = -1;
+        } else if (s->delivered == s->nrcpts) {
+            s->fate = "delivered";
+        } else if (s->delivered == 0) {
+            s->fate = "bounced";
+        } else {
+            s->fate = "partial";
+        }
+    }
+}
+
+/* runner_run - run sc once; see runner.h */
+int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->seed = o->seed_set ? o->seed : sc->seed;
+    struct world w;
+    memset(&w, 0, sizeof w);
+    if (build(&w, sc, o, r) < 0) {
+        r->verdict = RUN_ERROR;
+        r->exit_code = 3;
+        teardown(&w);
+        return r->exit_code;
+    }
+    mta_usec_t deadline = sc->run_for >= 0 ? sc->epoch + sc->run_for : sc->epoch + RUNNER_MAX_VIRTUAL;
+    enum sim_run_stop why = sim_sched_run(w.sched, deadline, RUNNER_MAX_EVENTS);
+    r->events = sim_sched_events_run(w.sched);
+    r->end = sim_sched_now(w.sched) - sc->epoch;
+    if (why == SIM_RUN_EVENT_LIMIT)
+        violation(r, "the run did not settle: %llu events without reaching the end",
+                  (unsigned long long)RUNNER_MAX_EVENTS);
+    else if (why == SIM_RUN_DEADLINE && sc->run_for < 0)
+        violation(r, "the run did not settle within %lld days of virtual time",
+                  (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL));
+    mta_shutdown(w.mta);
+
+    /* Invariants. */
+    struct mta_stats st;
+    mta_get_stats(w.mta, &st);
+    r->connections = st.connections_opened;
+    struct simenv_violations v;
+    simenv_check(w.env, &v);
+    if (v.bad_close)
+        violation(r, "%lu close(s) of a descriptor that was not open", v.bad_close);
+    if (v.bad_op)
+        violation(r, "%lu write(s) on a descriptor that was not open", v.bad_op);
+    if (v.left_open)
+        violation(r, "%lu connection(s) never closed", v.left_open);
+    if (v.opened != v.closed)
+        violation(r, "%lu connection(s) opened but %lu closed", v.opened, v.closed);
+    if (st.inc_outbound != st.dec_outbound)
+        violation(r, "inc_outbound_connections called %lu times, dec_outbound_connections %lu",
+                  st.inc_outbound, st.dec_outbound);
+    if (st.duplicate_outcomes)
+        violation(r, "%lu outcome(s) given to a recipient that was already final",
+                  st.duplicate_outcomes);
+    if (st.max_concurrent_per_domain > sc->config.max_outbound_connections)
+        violation(r, "%d concurrent connections to one domain, limit %d",
+                  st.max_concurrent_per_domain, sc->config.max_outbound_connections);
+    if (trace_store_time_regressions(w.trace))
+        violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(w.trace));
+
+    r->msgs = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *r->msgs);
+    struct summarize_ctx ctx = { r, sc };
+    mta_foreach_message(w.mta, summarize, &ctx);
+    finish_summaries(r);
+    for (int i = 0; i < sc->ninjects; i++) {
+        int found = 0;
+        for (int k = 0; k < r->nmsgs; k++)
+            found |= r->msgs[k].id == sc->injects[i].id;
+        if (!found && sc->injects[i].at <= r->end)
+            violation(r, "message %lu was injected but the core has no record of it",
+                      sc->injects[i].id);
+    }
+
+    /* Expectations. */
+    r->exp = calloc((size_t)(sc->nexpects ? sc->nexpects : 1), sizeof *r->exp);
+    r->nexp = sc->nexpects;
+    int failed = 0;
+    for (int i = 0; i < sc->nexpects; i++)
+        failed += !expect_check(&sc->expects[i], w.trace, r->msgs, r->nmsgs, &r->exp[i]);
+    trace_store_digest(w.trace, r->digest);
+    r->trace_records = trace_store_count(w.trace);
+
+    if (r->nviolations) {
+        r->verdict = RUN_INVARIANT;
+        r->exit_code = 3;
+    } else if (failed) {
+        r->verdict = RUN_FAIL;
+        r->exit_code = 1;
+    } else {
+        r->verdict = RUN_PASS;
+        r->exit_code = 0;
+    }
+    teardown(&w);
+    return r->exit_code;
+}
+
+void run_result_free(struct run_result *r)
+{
+    for (int i = 0; i < r->nexp; i++)
+        expect_result_free(&r->exp[i]);
+    free(r->exp);
+    free(r->msgs);
+    for (int i = 0; i < r->nviolations; i++)
+        free(r->violations[i]);
+    free(r->violations);
+    free(r->error);
+    memset(r, 0, sizeof *r);
+}

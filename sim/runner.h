@@ -1,0 +1,71 @@
+/*
+ * runner - one scenario, one seed: build the world, run it, judge it
+ *
+ * SYNOPSIS
+ *   struct run_opts o = { .seed = 7, .seed_set = 1, .trace_out = stdout };
+ *   struct run_result r;
+ *   runner_run(sc, &o, &r);
+ *   ... r.exit_code, r.digest, r.exp[i] ...
+ *   run_result_free(&r);
+ *
+ * DESCRIPTION
+ *   The world is built from the scenario in file order: bindings, DNS
+ *   records, remote hosts, then the core; each injection is an event at
+ *   epoch + its offset.  The event loop runs until nothing is left to do,
+ *   or until epoch + "run for", whichever comes first; then the core shuts
+ *   down (closing what is open) and the run is judged:
+ *
+ *     invariants   every opened descriptor closed exactly once; inc/dec
+ *                  outbound connection hooks balanced; no recipient given
+ *                  two final outcomes; every recipient delivered, failed
+ *                  for good, or still held by the core; the domain
+ *                  connection limit never exceeded; virtual time never
+ *                  went backwards.  A violation -> exit code 3.
+ *     expectations each checked; a failure -> exit code 1.
+ *
+ *   Bounds: at most RUNNER_MAX_EVENTS events and RUNNER_MAX_VIRTUAL of
+ *   virtual time; hitting either is reported as an internal error (a run
+ *   that never settles is a bug, in the core or in the scenario).
+ */
+#ifndef MTASIM_SIM_RUNNER_H
+#define MTASIM_SIM_RUNNER_H
+
+#include <stdio.h>
+
+#include "expect.h"
+#include "scenario.h"
+
+#define RUNNER_MAX_EVENTS 50000000ULL
+#define RUNNER_MAX_VIRTUAL (400LL * 86400 * 1000000)    /* 400 days */
+
+struct run_opts {
+    uint64_t seed;
+    int seed_set;           /* override the scenario's seed */
+    FILE *trace_out;        /* write the trace here as it happens; NULL = no */
+};
+
+enum run_verdict { RUN_PASS, RUN_FAIL, RUN_ERROR, RUN_INVARIANT, RUN_PLUGIN };
+
+struct run_result {
+    enum run_verdict verdict;
+    int exit_code;          /* 0 pass, 1 fail, 2 error, 3 invariant, 4 plugin */
+    uint64_t seed;
+    char digest[65];
+    int nexp;
+    struct exp_result *exp;
+    int nmsgs;
+    struct msg_summary *msgs;
+    int nviolations;
+    char **violations;
+    char *error;            /* what went wrong, for RUN_ERROR */
+    uint64_t events;
+    mta_usec_t end;         /* virtual time when the run stopped, relative */
+    unsigned long connections;
+    unsigned long trace_records;
+};
+
+int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct run_result *r);
+void run_result_free(struct run_result *r);
+const char *run_verdict_str(enum run_verdict v);
+
+#endif

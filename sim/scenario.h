@@ -1,0 +1,205 @@
+/*
+ * scenario - the parsed form of a .scn file: a world and its expectations
+ *
+ * SYNOPSIS
+ *   struct scn_error err;
+ *   struct scn_scenario *sc = scn_parse_file("a.scn", &err);
+ *   if (!sc) fprintf(stderr, "%s:%d:%d: %s\n", err.file, err.line, err.col, err.msg);
+ *   scn_free(sc);
+ *
+ * DESCRIPTION
+ *   The scenario language is line-oriented; docs/scenario-language.md is its
+ *   reference.  The parser checks everything it can before a run starts:
+ *   syntax, units, addresses, known config keys, CONN_ERR names, references
+ *   (an expectation about message 3 needs an injection 3).  The first error
+ *   stops the parse; scn_error says where (1-based line and column of the
+ *   offending token, in the file that contains it, which may be an
+ *   included one) and what.
+ *
+ *   Every element keeps the position it came from (struct scn_pos) so that
+ *   run-time diagnostics can point at the line too.
+ *
+ *   All strings and arrays belong to the scenario and are freed by
+ *   scn_free().
+ */
+#ifndef MTASIM_SIM_SCENARIO_H
+#define MTASIM_SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mta.h"
+
+/* Bounds, so that hostile input cannot exhaust memory. */
+#define SCN_MAX_INCLUDE_DEPTH 8
+#define SCN_MAX_LINE 4096
+#define SCN_MAX_CONDS 4
+#define SCN_MAX_MATCHERS 16
+#define SCN_MAX_REPLY_LINES 64
+
+struct scn_pos {
+    const char *file;       /* owned by the scenario (interned) */
+    int line, col;          /* 1-based */
+};
+
+struct scn_error {
+    char file[512];
+    int line, col;
+    char msg[512];
+};
+
+struct scn_binding {
+    char *name;
+    uint32_t addr;          /* host byte order */
+    char *ehlo;             /* NULL = "mtasim.test" */
+    struct scn_pos pos;
+};
+
+/* dns NAME MX PREF HOST | A ADDR | CNAME TARGET | NXDOMAIN | SERVFAIL | TIMEOUT  [ttl N] */
+enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
+                    SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT };
+struct scn_dns {
+    char *name;
+    enum scn_dns_kind kind;
+    uint16_t pref;
+    char *target;           /* MX host ("." = null MX), CNAME target */
+    uint32_t addr;
+    uint32_t ttl;           /* default 3600 */
+    struct scn_pos pos;
+};
+
+/* SMTP commands a remote replies to. SCN_CMD_GREET is the banner,
+ * SCN_CMD_DOT the reply to the end of the data. */
+enum scn_cmd { SCN_CMD_GREET, SCN_CMD_EHLO, SCN_CMD_HELO, SCN_CMD_MAIL, SCN_CMD_RCPT,
+               SCN_CMD_DATA, SCN_CMD_DOT, SCN_CMD_RSET, SCN_CMD_NOOP, SCN_CMD_QUIT,
+               SCN_CMD_UNKNOWN, SCN_CMD__COUNT };
+extern const char *const scn_cmd_names[SCN_CMD__COUNT];   /* "greet", "ehlo", ... */
+
+enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE, SCN_OP_RE };
+
+/* when session OP N: N-th connection this remote accepted, from 1. */
+enum scn_cond_kind { SCN_COND_SESSION };
+struct scn_cond {
+    enum scn_cond_kind kind;
+    enum scn_op op;         /* EQ NE LT LE GT GE */
+    long value;
+};
+
+/*
+ * One scripted reply:   CMD CODE[-| ]TEXT [delay DUR] [when COND [and COND]]
+ * Consecutive lines for the same command whose code is followed by '-'
+ * build one multi-line reply, ended by a line whose code is followed by a
+ * space (exactly as on the wire).
+ */
+struct scn_reply {
+    enum scn_cmd cmd;
+    int code;               /* 100..599; the code of the last line */
+    int nlines;             /* 1 .. SCN_MAX_REPLY_LINES */
+    char **lines;           /* each full wire line without CRLF: "250-PIPELINING" */
+    mta_usec_t delay;       /* wait this long before sending it; 0 = at once */
+    int nconds;
+    struct scn_cond conds[SCN_MAX_CONDS];   /* all must hold */
+    struct scn_pos pos;
+};
+
+/* remote ADDR [name HOST]  followed by an indented block */
+enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
+                        SCN_CONNECT_UNREACHABLE };
+struct scn_remote {
+    uint32_t addr;
+    char *name;             /* for the default banner; NULL = the address */
+    enum scn_connect_mode connect;
+    mta_usec_t latency;     /* one-way; default 1ms */
+    int nreplies;
+    struct scn_reply *replies;  /* in file order; the first that matches wins */
+    struct scn_pos pos;
+};
+
+/* inject ID from <ADDR> to <ADDR>[,<ADDR>...] [at DUR] [binding NAME] [body "TEXT" | body-file PATH | size N] */
+struct scn_inject {
+    unsigned long id;       /* >= 1, unique */
+    char *from;             /* without brackets; "" = null sender */
+    int nrcpts;
+    char **rcpts;           /* without brackets */
+    mta_usec_t at;          /* offset from the epoch */
+    char *binding;          /* NULL = default */
+    char *body;             /* NULL = synthesized */
+    size_t body_len;
+    long size;              /* synthesized body size in bytes, -1 = default */
+    struct scn_pos pos;
+};
+
+/*
+ * An argument matcher:  KEY OP VALUE  with OP one of = != < <= > >= ~
+ * VALUE is a number, a word, or a "quoted string"; for ~ a POSIX extended
+ * regular expression (checked at parse time).
+ */
+struct scn_matcher {
+    char *key;
+    enum scn_op op;
+    char *value;            /* as written, quotes removed */
+    int is_num;             /* value is an integer */
+    int64_t num;
+    struct scn_pos pos;
+};
+
+/* One expected trace event: its kind ("hook" in hook blocks), its name
+ * and matchers on its fields. */
+struct scn_pattern {
+    char *kind;
+    char *name;
+    int nmatchers;
+    struct scn_matcher matchers[SCN_MAX_MATCHERS];
+    struct scn_pos pos;
+};
+
+enum scn_expect_kind {
+    SCN_EXPECT_HOOKS_IN_ORDER,  /* expect hooks in order: a subsequence, gaps allowed */
+    SCN_EXPECT_MESSAGE,         /* expect message ID FATE [within DUR] */
+    SCN_EXPECT_TRACE_IN_ORDER,  /* expect trace in order: KIND NAME matchers, any record kind */
+    SCN_EXPECT_INTACT,          /* expect message ID intact: a remote received the body as injected */
+};
+/* The record kinds "expect trace in order" accepts. */
+extern const char *const scn_trace_kinds[];
+enum scn_fate { SCN_FATE_DELIVERED, SCN_FATE_DEFERRED, SCN_FATE_BOUNCED };
+
+struct scn_expect {
+    enum scn_expect_kind kind;
+    struct scn_pos pos;
+    /* HOOKS_IN_ORDER, TRACE_IN_ORDER */
+    int npatterns;
+    struct scn_pattern *patterns;
+    /* MESSAGE, INTACT */
+    unsigned long msg_id;
+    enum scn_fate fate;
+    mta_usec_t within;      /* -1 = any time; else by epoch + within */
+};
+
+struct scn_scenario {
+    char *name;             /* from "scenario NAME"; default: the file's base name */
+    char *file;             /* the path given to scn_parse_file */
+    uint64_t seed;          /* default 1 */
+    int seed_set;           /* the file said "seed" */
+    mta_usec_t epoch;       /* default 2020-01-01T00:00:00Z */
+    mta_usec_t run_for;     /* "run for DUR"; -1 = until nothing is left to do */
+    mta_usec_t dns_latency; /* "dns latency DUR", default 1ms */
+    mta_usec_t dns_timeout; /* "dns timeout DUR", default 5s */
+    struct mta_config config;   /* defaults plus "config KEY VALUE" lines */
+    int nbindings;  struct scn_binding *bindings;
+    int ndns;       struct scn_dns *dns;
+    int nremotes;   struct scn_remote *remotes;
+    int ninjects;   struct scn_inject *injects;
+    int nexpects;   struct scn_expect *expects;
+    int nfiles;     char **files;   /* interned file names (the scenario and its includes) */
+    char *description;      /* "description TEXT"; NULL if none */
+};
+
+struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err);
+/* Parse from memory; name is used in positions and error messages. */
+struct scn_scenario *scn_parse_string(const char *name, const char *text, struct scn_error *err);
+void scn_free(struct scn_scenario *sc);
+
+const char *scn_op_str(enum scn_op op);
+const char *scn_fate_str(enum scn_fate f);
+
+#endif

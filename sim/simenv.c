@@ -1,0 +1,373 @@
+/*
+ * simenv - the simulated backend of the core's environment interface
+ *
+ * See simenv.h.  Each open descriptor owns a small record that the
+ * network's endpoint handler points at; it is freed when the core closes
+ * the descriptor, after which the network never calls the handler again.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simenv.h"
+
+#define SIMENV_FD_BASE 3
+#define SIMENV_MAX_FDS 65536
+
+struct sim_fd {
+    struct simenv *se;
+    int fd;
+    sim_ep *ep;
+    mta_tcp_cb cb;
+    void *arg;
+};
+
+struct dns_wait {
+    struct dns_wait *next, *prev;
+    struct simenv *se;
+    mta_dns_cb cb;
+    void *arg;
+};
+
+struct simenv {
+    struct mta_env env;
+    struct sim_sched *sched;
+    struct sim_net *net;
+    struct sim_dns *dns;
+    struct trace_store *trace;
+    struct sim_fd **fds;            /* index = descriptor */
+    int nfds;
+    struct dns_wait *dns_waiting;
+    struct simenv_violations v;
+};
+
+static struct simenv *impl(struct mta_env *env) { return env->impl; }
+
+static void emit(struct simenv *se, const struct mta_trace_rec *rec)
+{
+    if (se->trace)
+        trace_store_add(se->trace, sim_sched_now(se->sched), rec);
+}
+
+/* simenv_trace - the sink for the remotes' records */
+void simenv_trace(void *arg, const struct mta_trace_rec *rec)
+{
+    emit(arg, rec);
+}
+
+static void rec_begin(struct mta_trace_rec *r, const char *kind, const char *name)
+{
+    r->kind = kind;
+    r->name = name;
+    r->nfields = 0;
+}
+
+static void rec_num(struct mta_trace_rec *r, const char *key, int64_t v, char *buf, size_t size)
+{
+    assert(r->nfields < MTA_TRACE_MAX_FIELDS);
+    int n = snprintf(buf, size, "%lld", (long long)v);
+    r->field[r->nfields++] = (struct mta_trace_field){ key, buf, (size_t)n, v, 1 };
+}
+
+static void rec_str(struct mta_trace_rec *r, const char *key, const char *s)
+{
+    assert(r->nfields < MTA_TRACE_MAX_FIELDS);
+    r->field[r->nfields++] = (struct mta_trace_field){ key, s, strlen(s), 0, 0 };
+}
+
+static void ipv4(uint32_t a, char buf[16])
+{
+    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+static void trace_conn(struct simenv *se, const char *name, int fd, const char *extra_key,
+                       const char *extra)
+{
+    if (!se->trace)
+        return;
+    struct mta_trace_rec r;
+    char b[32];
+    rec_begin(&r, "conn", name);
+    rec_num(&r, "fd", fd, b, sizeof b);
+    if (extra_key)
+        rec_str(&r, extra_key, extra);
+    emit(se, &r);
+}
+
+/* ---- clock and timers ------------------------------------------------- */
+
+static mta_usec_t env_now(struct mta_env *env) { return sim_sched_now(impl(env)->sched); }
+
+static mta_timer_id env_timer_start(struct mta_env *env, mta_usec_t at, void (*fn)(void *),
+                                    void *arg)
+{
+    return sim_sched_at(impl(env)->sched, at, fn, arg);
+}
+
+static void env_timer_cancel(struct mta_env *env, mta_timer_id id)
+{
+    sim_sched_cancel(impl(env)->sched, id);
+}
+
+/* ---- DNS ---------------------------------------------------------------- */
+
+static const char *type_name(enum mta_dns_type t)
+{
+    return t == MTA_DNS_MX ? "MX" : t == MTA_DNS_A ? "A" : t == MTA_DNS_CNAME ? "CNAME" : "?";
+}
+
+static void dns_answered(void *arg, const char *name, enum mta_dns_type type,
+                         const struct mta_dns_answer *ans)
+{
+    struct dns_wait *w = arg;
+    struct simenv *se = w->se;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        se->dns_waiting = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    if (se->trace) {
+        static const char *const rcodes[] = { "NOERROR", "NXDOMAIN", "SERVFAIL", "TIMEOUT" };
+        struct mta_trace_rec r;
+        char b[32];
+        rec_begin(&r, "dns", "answer");
+        rec_str(&r, "name", name);
+        rec_str(&r, "type", type_name(type));
+        rec_str(&r, "rcode", rcodes[ans->rcode]);
+        rec_num(&r, "count", ans->count, b, sizeof b);
+        emit(se, &r);
+    }
+    mta_dns_cb cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    cb(cbarg, name, type, ans);
+}
+
+static void env_dns_query(struct mta_env *env, const char *name, enum mta_dns_type type,
+                          mta_dns_cb cb, void *arg)
+{
+    struct simenv *se = impl(env);
+    struct dns_wait *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        fprintf(stderr, "mtasim: out of memory in env_dns_query\n");
+        abort();
+    }
+    w->se = se;
+    w->cb = cb;
+    w->arg = arg;
+    w->next = se->dns_waiting;
+    if (se->dns_waiting)
+        se->dns_waiting->prev = w;
+    se->dns_waiting = w;
+    if (se->trace) {
+        struct mta_trace_rec r;
+        rec_begin(&r, "dns", "query");
+        rec_str(&r, "name", name);
+        rec_str(&r, "type", type_name(type));
+        emit(se, &r);
+    }
+    sim_dns_query(se->dns, name, type, dns_answered, w);
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+static struct sim_fd *fd_get(struct simenv *se, int fd)
+{
+    if (fd < 0 || fd >= se->nfds)
+        return NULL;
+    return se->fds[fd];
+}
+
+static int fd_alloc(struct simenv *se)
+{
+    for (int fd = SIMENV_FD_BASE; fd < se->nfds; fd++)
+        if (se->fds[fd] == NULL)
+            return fd;
+    if (se->nfds >= SIMENV_MAX_FDS)
+        return -1;
+    int fd = se->nfds < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->nfds;
+    int want = fd + 1;
+    int cap = se->nfds ? se->nfds : 16;
+    while (cap < want)
+        cap *= 2;
+    struct sim_fd **p = realloc(se->fds, (size_t)cap * sizeof *p);
+    if (p == NULL)
+        return -1;
+    for (int i = se->nfds; i < cap; i++)
+        p[i] = NULL;
+    se->fds = p;
+    se->nfds = cap;
+    return fd;
+}
+
+static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data, size_t len)
+{
+    (void)ep;
+    struct sim_fd *f = arg;
+    struct simenv *se = f->se;
+    switch (ev) {
+    case SIM_EP_CONNECTED:
+        trace_conn(se, "established", f->fd, NULL, NULL);
+        f->cb(f->arg, f->fd, MTA_TCP_CONNECTED, NULL, 0, 0);
+        return;
+    case SIM_EP_REFUSED:
+        trace_conn(se, "refused", f->fd, NULL, NULL);
+        f->cb(f->arg, f->fd, MTA_TCP_CONNECT_FAILED, NULL, 0, ECONNREFUSED);
+        return;
+    case SIM_EP_UNREACHABLE:
+        trace_conn(se, "unreachable", f->fd, NULL, NULL);
+        f->cb(f->arg, f->fd, MTA_TCP_CONNECT_FAILED, NULL, 0, EHOSTUNREACH);
+        return;
+    case SIM_EP_DATA:
+        f->cb(f->arg, f->fd, MTA_TCP_DATA, data, len, 0);
+        return;
+    case SIM_EP_FIN:
+        trace_conn(se, "eof", f->fd, NULL, NULL);
+        f->cb(f->arg, f->fd, MTA_TCP_EOF, NULL, 0, 0);
+        return;
+    case SIM_EP_RST:
+        trace_conn(se, "reset", f->fd, NULL, NULL);
+        f->cb(f->arg, f->fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
+        return;
+    }
+}
+
+static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint16_t port,
+                           mta_tcp_cb cb, void *arg)
+{
+    struct simenv *se = impl(env);
+    char s[16], d[16], dp[40];
+    ipv4(src, s);
+    ipv4(dst, d);
+    snprintf(dp, sizeof dp, "%s:%u", d, port);
+    int fd = fd_alloc(se);
+    if (fd < 0) {
+        trace_conn(se, "error", -1, "errno", "EMFILE");
+        return -EMFILE;
+    }
+    struct sim_fd *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -ENOBUFS;
+    f->se = se;
+    f->fd = fd;
+    f->cb = cb;
+    f->arg = arg;
+    int err = 0;
+    f->ep = sim_net_connect(se->net, src, dst, port, ep_event, f, &err);
+    if (f->ep == NULL) {
+        free(f);
+        if (se->trace) {
+            struct mta_trace_rec r;
+            rec_begin(&r, "conn", "error");
+            rec_str(&r, "src", s);
+            rec_str(&r, "dst", dp);
+            rec_str(&r, "errno", err == -EADDRNOTAVAIL ? "EADDRNOTAVAIL"
+                                 : err == -EMFILE ? "EMFILE"
+                                 : err == -ENETUNREACH ? "ENETUNREACH" : "EIO");
+            emit(se, &r);
+        }
+        return err < 0 ? err : -EIO;
+    }
+    se->fds[fd] = f;
+    se->v.opened++;
+    if (se->trace) {
+        struct mta_trace_rec r;
+        char b[32];
+        rec_begin(&r, "conn", "open");
+        rec_num(&r, "fd", fd, b, sizeof b);
+        rec_str(&r, "src", s);
+        rec_str(&r, "dst", dp);
+        emit(se, &r);
+    }
+    return fd;
+}
+
+static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t len)
+{
+    struct simenv *se = impl(env);
+    struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL) {
+        se->v.bad_op++;
+        return -EBADF;
+    }
+    return sim_ep_send(f->ep, buf, len);
+}
+
+static void env_tcp_close(struct mta_env *env, int fd)
+{
+    struct simenv *se = impl(env);
+    struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL) {
+        se->v.bad_close++;
+        return;
+    }
+    trace_conn(se, "close", fd, NULL, NULL);
+    sim_ep_close(f->ep);
+    se->fds[fd] = NULL;
+    se->v.closed++;
+    free(f);
+}
+
+static void env_trace(struct mta_env *env, const struct mta_trace_rec *rec)
+{
+    emit(impl(env), rec);
+}
+
+/* simenv_create - an environment over sched, net and dns */
+struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_dns *d,
+                             struct trace_store *trace)
+{
+    struct simenv *se = calloc(1, sizeof *se);
+    if (se == NULL)
+        return NULL;
+    se->sched = s;
+    se->net = n;
+    se->dns = d;
+    se->trace = trace;
+    se->env = (struct mta_env){
+        .impl = se,
+        .now = env_now,
+        .timer_start = env_timer_start,
+        .timer_cancel = env_timer_cancel,
+        .dns_query = env_dns_query,
+        .tcp_connect = env_tcp_connect,
+        .tcp_write = env_tcp_write,
+        .tcp_close = env_tcp_close,
+        .trace = trace ? env_trace : NULL,
+    };
+    return se;
+}
+
+struct mta_env *simenv_env(struct simenv *se) { return &se->env; }
+
+/* simenv_check - the contract breaches seen so far */
+void simenv_check(const struct simenv *se, struct simenv_violations *v)
+{
+    *v = se->v;
+    v->left_open = 0;
+    for (int fd = 0; fd < se->nfds; fd++)
+        v->left_open += se->fds[fd] != NULL;
+}
+
+/* simenv_destroy - release what is left (descriptors the core leaked too) */
+void simenv_destroy(struct simenv *se)
+{
+    if (se == NULL)
+        return;
+    for (int fd = 0; fd < se->nfds; fd++)
+        if (se->fds[fd]) {
+            sim_ep_close(se->fds[fd]->ep);
+            free(se->fds[fd]);
+        }
+    free(se->fds);
+    while (se->dns_waiting) {
+        struct dns_wait *next = se->dns_waiting->next;
+        free(se->dns_waiting);
+        se->dns_waiting = next;
+    }
+    free(se);
+}

@@ -1,0 +1,308 @@
+/*
+ * trace_store - the run's trace: records in memory, text form, digest
+ *
+ * See trace_store.h.  Rendering is shared by the digest, the trace file
+ * and the failure reports, so what a user reads is what was hashed.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "trace_store.h"
+
+#define ARENA_CHUNK (256 * 1024)
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, size;
+    char data[];
+};
+
+struct trace_store {
+    mta_usec_t epoch;
+    int keep;
+    struct trace_rec *recs;
+    size_t n, cap;
+    struct arena_chunk *arena;
+    EVP_MD_CTX *sha;
+    char digest[65];
+    int finished;
+    uint64_t seq;
+    mta_usec_t last_time;
+    unsigned long regressions;
+    FILE *stream;
+    char *line;                 /* reusable render buffer */
+    size_t line_cap;
+};
+
+static void *arena_alloc(struct trace_store *ts, size_t size)
+{
+    size = (size + 7) & ~(size_t)7;
+    struct arena_chunk *c = ts->arena;
+    if (c == NULL || c->size - c->used < size) {
+        size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+        c = malloc(sizeof *c + want);
+        if (c == NULL) {
+            fprintf(stderr, "mtasim: out of memory in arena_alloc\n");
+            abort();
+        }
+        c->size = want;
+        c->used = 0;
+        c->next = ts->arena;
+        ts->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static char *arena_strndup(struct trace_store *ts, const char *s, size_t len)
+{
+    char *p = arena_alloc(ts, len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+/* trace_store_create - an empty trace for a run starting at epoch */
+struct trace_store *trace_store_create(mta_usec_t epoch, int keep)
+{
+    struct trace_store *ts = calloc(1, sizeof *ts);
+    if (ts == NULL)
+        return NULL;
+    ts->epoch = epoch;
+    ts->keep = keep;
+    ts->last_time = epoch;
+    ts->sha = EVP_MD_CTX_new();
+    if (ts->sha == NULL || EVP_DigestInit_ex(ts->sha, EVP_sha256(), NULL) != 1) {
+        fprintf(stderr, "mtasim: cannot initialise SHA-256\n");
+        abort();
+    }
+    return ts;
+}
+
+void trace_store_destroy(struct trace_store *ts)
+{
+    if (ts == NULL)
+        return;
+    while (ts->arena) {
+        struct arena_chunk *next = ts->arena->next;
+        free(ts->arena);
+        ts->arena = next;
+    }
+    EVP_MD_CTX_free(ts->sha);
+    free(ts->recs);
+    free(ts->line);
+    free(ts);
+}
+
+void trace_store_stream(struct trace_store *ts, FILE *out) { ts->stream = out; }
+size_t trace_store_count(const struct trace_store *ts) { return ts->n; }
+mta_usec_t trace_store_epoch(const struct trace_store *ts) { return ts->epoch; }
+unsigned long trace_store_time_regressions(const struct trace_store *ts) { return ts->regressions; }
+
+const struct trace_rec *trace_store_get(const struct trace_store *ts, size_t i)
+{
+    assert(i < ts->n);
+    return &ts->recs[i];
+}
+
+/* trace_time_str - "HH:MM:SS.uuuuuu" relative to the epoch */
+const char *trace_time_str(mta_usec_t rel, char buf[32])
+{
+    const char *sign = "";
+    if (rel < 0) {
+        sign = "-";
+        rel = -rel;
+    }
+    int64_t s = rel / 1000000, us = rel % 1000000;
+    snprintf(buf, 32, "%s%02" PRId64 ":%02" PRId64 ":%02" PRId64 ".%06" PRId64, sign, s / 3600,
+             (s / 60) % 60, s % 60, us);
+    return buf;
+}
+
+/* A growable string. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            fprintf(stderr, "mtasim: out of memory in sb_put\n");
+            abort();
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static int needs_quotes(const char *s, size_t len)
+{
+    if (len == 0)
+        return 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c >= 127 || c == '"' || c == '\\' || c == '=')
+            return 1;
+    }
+    return 0;
+}
+
+static void sb_value(struct sbuf *b, const char *s, size_t len)
+{
+    if (!needs_quotes(s, len)) {
+        sb_put(b, s, len);
+        return;
+    }
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[5];
+        switch (c) {
+        case '"': sb_put(b, "\\\"", 2); break;
+        case '\\': sb_put(b, "\\\\", 2); break;
+        case '\r': sb_put(b, "\\r", 2); break;
+        case '\n': sb_put(b, "\\n", 2); break;
+        case '\t': sb_put(b, "\\t", 2); break;
+        default:
+            if (c < ' ' || c >= 127) {
+                snprintf(esc, sizeof esc, "\\x%02x", c);
+                sb_put(b, esc, 4);
+            } else {
+                sb_put(b, (const char *)&s[i], 1);
+            }
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static void render_fields(struct sbuf *b, const struct trace_rec *r)
+{
+    for (int i = 0; i < r->nfields; i++) {
+        sb_put(b, " ", 1);
+        sb_str(b, r->field[i].key);
+        sb_put(b, "=", 1);
+        sb_value(b, r->field[i].str, r->field[i].len);
+    }
+}
+
+/* trace_rec_text - "KIND NAME k=v ..." or "NAME k=v ..." (malloc'd) */
+char *trace_rec_text(const struct trace_rec *r, int with_kind)
+{
+    struct sbuf b = { 0 };
+    if (with_kind) {
+        sb_str(&b, r->kind);
+        sb_put(&b, " ", 1);
+    }
+    sb_str(&b, r->name);
+    render_fields(&b, r);
+    return b.p;
+}
+
+const struct trace_field *trace_rec_field(const struct trace_rec *r, const char *key)
+{
+    for (int i = 0; i < r->nfields; i++)
+        if (strcmp(r->field[i].key, key) == 0)
+            return &r->field[i];
+    return NULL;
+}
+
+static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf *b)
+{
+    char t[32];
+    b->len = 0;
+    sb_str(b, trace_time_str(r->time - epoch, t));
+    sb_put(b, " ", 1);
+    sb_str(b, r->kind);
+    sb_put(b, " ", 1);
+    sb_str(b, r->name);
+    render_fields(b, r);
+    sb_put(b, "\n", 1);
+}
+
+/* trace_store_add - stamp, copy, hash and (maybe) stream one record */
+void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_trace_rec *rec)
+{
+    assert(!ts->finished);
+    if (now < ts->last_time)
+        ts->regressions++;
+    ts->last_time = now;
+    struct trace_rec r;
+    r.time = now;
+    r.seq = ++ts->seq;
+    r.kind = arena_strndup(ts, rec->kind, strlen(rec->kind));
+    r.name = arena_strndup(ts, rec->name, strlen(rec->name));
+    r.nfields = rec->nfields;
+    r.field = arena_alloc(ts, (size_t)(rec->nfields ? rec->nfields : 1) * sizeof *r.field);
+    for (int i = 0; i < rec->nfields; i++) {
+        const struct mta_trace_field *f = &rec->field[i];
+        r.field[i].key = arena_strndup(ts, f->key, strlen(f->key));
+        r.field[i].str = arena_strndup(ts, f->str ? f->str : "", f->str ? f->len : 0);
+        r.field[i].len = f->str ? f->len : 0;
+        r.field[i].num = f->num;
+        r.field[i].has_num = f->has_num;
+    }
+    struct sbuf b = { ts->line, 0, ts->line_cap };
+    render_line(&r, ts->epoch, &b);
+    ts->line = b.p;
+    ts->line_cap = b.cap;
+    EVP_DigestUpdate(ts->sha, b.p, b.len);
+    if (ts->stream)
+        fwrite(b.p, 1, b.len, ts->stream);
+    if (!ts->keep)
+        return;
+    if (ts->n == ts->cap) {
+        ts->cap = ts->cap ? ts->cap * 2 : 1024;
+        ts->recs = realloc(ts->recs, ts->cap * sizeof *ts->recs);
+        if (ts->recs == NULL) {
+            fprintf(stderr, "mtasim: out of memory in trace_store_add\n");
+            abort();
+        }
+    }
+    ts->recs[ts->n++] = r;
+}
+
+/* trace_store_digest - the SHA-256 of every line so far; ends the trace */
+void trace_store_digest(struct trace_store *ts, char hex[65])
+{
+    if (!ts->finished) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_DigestFinal_ex(ts->sha, md, &mdlen);
+        assert(mdlen == 32);
+        for (unsigned i = 0; i < mdlen; i++)
+            snprintf(ts->digest + 2 * i, 3, "%02x", md[i]);
+        ts->finished = 1;
+    }
+    memcpy(hex, ts->digest, 65);
+}
+
+/* trace_store_write - every kept record as text */
+int trace_store_write(const struct trace_store *ts, FILE *out)
+{
+    struct sbuf b = { 0 };
+    for (size_t i = 0; i < ts->n; i++) {
+        render_line(&ts->recs[i], ts->epoch, &b);
+        if (fwrite(b.p, 1, b.len, out) != b.len) {
+            free(b.p);
+            return -1;
+        }
+    }
+    free(b.p);
+    return 0;
+}

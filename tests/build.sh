@@ -1,0 +1,31 @@
+#!/bin/sh
+# build.sh - install what is missing, then configure and compile mtasim
+#
+# SYNOPSIS
+#   sh tests/build.sh
+#
+# ENVIRONMENT
+#   MTASIM_BUILD=DIR      build directory (default: build)
+#   MTASIM_SANITIZE=1     build with AddressSanitizer and UndefinedBehaviorSanitizer
+#   MTASIM_WERROR=1       warnings are errors (CI)
+#
+# Prints the build directory's mtasim path as its last line on success.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+sh tests/deps.sh
+
+build=${MTASIM_BUILD:-build}
+opts="-Dbuildtype=debugoptimized"
+[ "${MTASIM_SANITIZE:-0}" = 1 ] && opts="$opts -Db_sanitize=address,undefined -Db_lundef=false"
+[ "${MTASIM_WERROR:-0}" = 1 ] && opts="$opts -Dwerror=true"
+
+# shellcheck disable=SC2086  # opts is a list of words
+if [ -f "$build/build.ninja" ]; then
+    meson configure "$build" $opts >/dev/null
+else
+    meson setup "$build" $opts >/dev/null
+fi
+meson compile -C "$build" >/dev/null || meson compile -C "$build"
+echo "$top/$build/sim/mtasim"

@@ -1,0 +1,189 @@
+"""mtasim_pytest - a pytest plugin that runs every *.scn scenario as a test.
+
+Each ``*.scn`` file becomes one test item named after the scenario file's
+stem (the node id keeps the path: ``scenarios/greylist/retry.scn::retry``).
+The item runs ``mtasim run --json <tmp> <file>`` and passes only when
+mtasim exits 0.  A failure shows mtasim's own report (the diff) and the
+exact replay command instead of a Python traceback.
+
+``*.inc`` files hold a shared world and are never collected; dot-files are
+skipped too, so that the temporary mutants written next to the scenarios by
+test_wrong_expectations.py never become items (xdist needs every worker to
+collect the same items).
+
+Options:
+  --mtasim-bin PATH   the mtasim binary (default: $MTASIM, else
+                      <repo>/build/sim/mtasim)
+  --mtasim-seed N     pass --seed N to every run
+
+Also provides the ``mtasim`` fixture (the binary's path, or a clear failure
+telling how to build it) and run_mtasim() for the other driver tests.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO_ROOT / "build" / "sim" / "mtasim"
+BUILD_HINT = "build it with: meson setup build && meson compile -C build"
+RUN_TIMEOUT = 300   # seconds; a scenario runs in virtual time, so this only catches hangs
+
+EXIT_MEANING = {
+    0: "all expectations met",
+    1: "an expectation failed",
+    2: "bad input or usage",
+    3: "invariant violation or internal error",
+    4: "a plugin crashed",
+}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mtasim", "mtasim scenarios")
+    group.addoption("--mtasim-bin", metavar="PATH", default=None,
+                    help="mtasim binary (default: $MTASIM, else build/sim/mtasim)")
+    group.addoption("--mtasim-seed", metavar="N", type=int, default=None,
+                    help="run every scenario with --seed N")
+
+
+def mtasim_binary(config):
+    """The configured binary path: --mtasim-bin, then $MTASIM, then the build dir."""
+    chosen = config.getoption("mtasim_bin") or os.environ.get("MTASIM") or DEFAULT_BIN
+    return Path(chosen).absolute()
+
+
+def require_binary(config):
+    """The binary's path as a string, or fail the current test saying how to build it."""
+    binary = mtasim_binary(config)
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.fail(f"mtasim binary not found or not executable: {binary}\n{BUILD_HINT}\n"
+                    "(or point --mtasim-bin / $MTASIM at it)", pytrace=False)
+    return str(binary)
+
+
+def run_mtasim(binary, args, cwd=None, timeout=RUN_TIMEOUT):
+    """Run ``mtasim run ARGS``; return the CompletedProcess (text, both streams captured)."""
+    try:
+        return subprocess.run([binary, "run", *args], cwd=cwd, capture_output=True,
+                              text=True, errors="replace", timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"mtasim did not finish within {timeout}s: {shlex.join(exc.cmd)}",
+                    pytrace=False)
+
+
+def describe_exit(rc):
+    """Human words for an mtasim exit status."""
+    if rc < 0:
+        return f"killed by signal {-rc}"
+    return EXIT_MEANING.get(rc, "unknown exit status")
+
+
+@pytest.fixture(scope="session")
+def mtasim(pytestconfig):
+    """Path of the mtasim binary under test."""
+    return require_binary(pytestconfig)
+
+
+def pytest_report_header(config):
+    binary = mtasim_binary(config)
+    state = "" if binary.is_file() else f"  (MISSING - {BUILD_HINT})"
+    seed = config.getoption("mtasim_seed")
+    return f"mtasim: {binary}{state}" + (f"  seed {seed}" if seed is not None else "")
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".scn" and not file_path.name.startswith("."):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    """A .scn file: holds exactly one scenario item."""
+
+    def collect(self):
+        yield ScenarioItem.from_parent(self, name=self.path.stem)
+
+
+class ScenarioFailure(Exception):
+    """mtasim ran and did not exit 0; carries what repr_failure shows."""
+
+    def __init__(self, report):
+        super().__init__(report)
+        self.report = report
+
+
+class ScenarioItem(pytest.Item):
+    """One scenario run through ``mtasim run``."""
+
+    def _display_path(self):
+        # The path as the user would type it from where pytest was started,
+        # so that mtasim's report and the replay command are copy-pasteable.
+        start = self.config.invocation_params.dir
+        try:
+            return str(self.path.relative_to(start))
+        except ValueError:
+            return str(self.path)
+
+    def runtest(self):
+        binary = require_binary(self.config)
+        seed = self.config.getoption("mtasim_seed")
+        path = self._display_path()
+        cwd = self.config.invocation_params.dir
+        with tempfile.TemporaryDirectory(prefix="mtasim-") as tmp:
+            json_path = os.path.join(tmp, "result.json")
+            args = ["--json", json_path] + (["--seed", str(seed)] if seed is not None else [])
+            proc = run_mtasim(binary, args + [path], cwd=cwd)
+            result = load_json(json_path)
+        if proc.returncode != 0:
+            raise ScenarioFailure(self._report(binary, path, seed, proc, result))
+
+    def _report(self, binary, path, seed, proc, result):
+        """The failure text: exit status, mtasim's own output, the replay command."""
+        lines = [f"mtasim exited {proc.returncode} ({describe_exit(proc.returncode)})"]
+        out = proc.stdout.rstrip("\n")
+        err = proc.stderr.rstrip("\n")
+        if out:
+            lines.append(out)
+        if err:
+            lines += ["--- stderr ---", err]
+        lines.append("replay: " + _replay_command(binary, path, seed, proc.stdout, result))
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.report
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"scenario {self.name}"
+
+
+def load_json(path):
+    """The --json result, or None when mtasim wrote none (crash, usage error)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _replay_command(binary, path, seed, stdout, result):
+    """The command that replays this run with a trace, using the binary actually tested.
+
+    Prefer mtasim's own "replay: mtasim ..." line (it knows the seed the
+    scenario chose); else build one from the JSON's seed or our --seed.
+    """
+    for line in stdout.splitlines():
+        words = line.strip().split(None, 2)
+        if len(words) == 3 and words[0] == "replay:" and words[1] == "mtasim":
+            return f"{shlex.quote(binary)} {words[2]}"
+    if seed is None and result:
+        runs = result.get("runs") or [{}]
+        seed = runs[0].get("seed")
+    cmd = [binary, "run"] + (["--seed", str(seed)] if seed is not None else [])
+    return shlex.join(cmd + ["--trace", "-", path])

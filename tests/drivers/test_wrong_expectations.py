@@ -1,0 +1,197 @@
+"""Every bundled scenario must be able to fail.
+
+A scenario whose expectations cannot fail proves nothing.  For each
+scenarios/**/*.scn this module makes mutants - copies with exactly one
+expectation made wrong - and requires that ``mtasim run`` exits 1 and names
+the mutated line ("line N") in its output.
+
+Mutants:
+  * ``expect message ID FATE``: each other fate among delivered, deferred,
+    bounced;
+  * each pattern line of an ``expect hooks in order`` block (the indented
+    lines after it): each matcher negated, one at a time
+    (= -> !=, != -> =, >= -> <, < -> >=, <= -> >, > -> <=,
+    ~REGEX -> ~"^mutant-never-matches$");
+  * each pattern line swapped with the next one of the same block, when the
+    two differ (order must matter).
+
+For a pattern mutant mtasim may name either the pattern line or the line of
+its ``expect hooks in order`` header (the CLI reports expectations by the
+header's line); both are accepted.
+
+A mutant is written next to its original as a dot-file
+(.mutant-<pid>-<n>-<name>.scn), so relative include/body-file paths - and
+any path construct added later - resolve exactly as for the original, and
+removed afterwards.  The scenario collector skips dot-files.
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.drivers.mtasim_pytest import REPO_ROOT, describe_exit, run_mtasim
+
+SCENARIOS = REPO_ROOT / "scenarios"
+FATES = ("delivered", "deferred", "bounced")
+
+EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred|bounced)\b")
+EXPECT_HOOKS = re.compile(r"^\s*expect\s+hooks\s+in\s+order\s*(#.*)?$")
+# KEY OP VALUE; the longest operators first so that "<=" is not read as "<".
+MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)(!=|>=|<=|=|<|>|~)(.*)$", re.S)
+NEGATE = {"=": "!=", "!=": "=", ">=": "<", "<": ">=", "<=": ">", ">": "<="}
+NEVER = '"^mutant-never-matches$"'
+
+
+@dataclass(frozen=True)
+class Mutant:
+    scenario: Path      # the original
+    lines: tuple        # the mutated file's lines, with their line ends
+    lineno: int         # the mutated line (1-based)
+    accept: tuple       # line numbers mtasim may name for this mutant
+    what: str           # short description for the test id
+
+    @property
+    def id(self):
+        return f"{self.scenario.relative_to(SCENARIOS)}:L{self.lineno}:{self.what}"
+
+
+def tokens(line):
+    """(start, end) spans of the whitespace-separated words of line.
+
+    A "quoted string" (backslash escapes inside) belongs to its word even if
+    it holds spaces; a word starting with '#' begins a comment and ends the
+    scan.
+    """
+    spans, i, n = [], 0, len(line)
+    while i < n:
+        if line[i].isspace():
+            i += 1
+            continue
+        if line[i] == "#":
+            break
+        start, quoted = i, False
+        while i < n and (quoted or not line[i].isspace()):
+            if line[i] == "\\" and quoted:
+                i += 1
+            elif line[i] == '"':
+                quoted = not quoted
+            i += 1
+        spans.append((start, min(i, n)))
+    return spans
+
+
+def hook_blocks(lines):
+    """[(header_lineno, [pattern_lineno, ...])] for each ``expect hooks in order`` block.
+
+    A block's patterns are the indented lines that follow the header; blank
+    and comment lines inside it are skipped, the first unindented line ends it.
+    """
+    blocks, i = [], 0
+    while i < len(lines):
+        if not EXPECT_HOOKS.match(lines[i].rstrip("\r\n")):
+            i += 1
+            continue
+        header, patterns = i + 1, []
+        i += 1
+        while i < len(lines):
+            text = lines[i].rstrip("\r\n")
+            if not text.strip() or text.strip().startswith("#"):
+                i += 1
+                continue
+            if not text[0].isspace():
+                break
+            patterns.append(i + 1)
+            i += 1
+        blocks.append((header, patterns))
+    return blocks
+
+
+def with_line(lines, lineno, text):
+    """lines with line lineno (1-based) replaced by text, keeping its line end."""
+    old = lines[lineno - 1]
+    end = old[len(old.rstrip("\r\n")):]
+    out = list(lines)
+    out[lineno - 1] = text + end
+    return tuple(out)
+
+
+def mutants_of(path):
+    """Every mutant of one scenario file, in file order."""
+    lines = tuple(path.read_text(encoding="utf-8").splitlines(keepends=True))
+    found = []
+
+    for n, line in enumerate(lines, start=1):
+        m = EXPECT_MESSAGE.match(line)
+        if not m:
+            continue
+        for fate in FATES:
+            if fate != m.group(2):
+                text = m.group(1) + fate + line.rstrip("\r\n")[m.end():]
+                found.append(Mutant(path, with_line(lines, n, text), n, (n,),
+                                    f"{m.group(2)}->{fate}"))
+
+    for header, patterns in hook_blocks(lines):
+        for k, n in enumerate(patterns):
+            text = lines[n - 1].rstrip("\r\n")
+            for start, end in tokens(text)[1:]:        # the first word is the hook name
+                m = MATCHER.match(text[start:end])
+                if not m:
+                    continue
+                key, op, value = m.groups()
+                new = f"{key}~{NEVER}" if op == "~" else f"{key}{NEGATE[op]}{value}"
+                if new == text[start:end]:
+                    continue    # the pattern already is the never-matching regex
+                found.append(Mutant(path, with_line(lines, n, text[:start] + new + text[end:]),
+                                    n, (n, header), f"{key}{op}-negated"))
+            if k + 1 < len(patterns):
+                nxt = patterns[k + 1]
+                a, b = lines[n - 1].rstrip("\r\n"), lines[nxt - 1].rstrip("\r\n")
+                if a != b:
+                    swapped = with_line(with_line(lines, n, b), nxt, a)
+                    found.append(Mutant(path, swapped, n, (n, nxt, header), f"swap-L{nxt}"))
+    return found
+
+
+def all_mutants():
+    scenarios = sorted(p for p in SCENARIOS.rglob("*.scn")
+                       if not any(part.startswith(".") for part in p.relative_to(SCENARIOS).parts))
+    params = [pytest.param(m, id=m.id) for s in scenarios for m in mutants_of(s)]
+    if not params:
+        params = [pytest.param(None, id="none",
+                               marks=pytest.mark.skip(reason="no scenarios/**/*.scn with expectations yet"))]
+    return params
+
+
+_counter = 0
+
+
+def write_mutant(mutant):
+    """Write the mutant beside its original under a unique dot-file name; return its path."""
+    global _counter
+    _counter += 1
+    path = mutant.scenario.with_name(f".mutant-{os.getpid()}-{_counter}-{mutant.scenario.name}")
+    with open(path, "x", encoding="utf-8", newline="") as f:
+        f.write("".join(mutant.lines))
+    return path
+
+
+@pytest.mark.parametrize("mutant", all_mutants())
+def test_wrong_expectation_fails(mutant, mtasim):
+    path = write_mutant(mutant)
+    try:
+        proc = run_mtasim(mtasim, [os.path.relpath(path, REPO_ROOT)], cwd=REPO_ROOT)
+    finally:
+        path.unlink()
+    output = proc.stdout + proc.stderr
+    changed = mutant.lines[mutant.lineno - 1].rstrip("\r\n").strip()
+    context = (f"mutant of {mutant.scenario.relative_to(REPO_ROOT)} line {mutant.lineno}: "
+               f"{changed}\n--- mtasim output ---\n{output}")
+    if proc.returncode != 1:
+        pytest.fail(f"expected exit 1 (an expectation failed), got {proc.returncode} "
+                    f"({describe_exit(proc.returncode)})\n{context}", pytrace=False)
+    if not any(re.search(rf"\bline {n}\b", output) for n in mutant.accept):
+        pytest.fail(f"exit 1, but the output names none of lines "
+                    f"{', '.join(map(str, mutant.accept))}\n{context}", pytrace=False)

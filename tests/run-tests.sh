@@ -1,0 +1,35 @@
+#!/bin/sh
+# run-tests.sh - the README's second command: the whole test suite
+#
+# SYNOPSIS
+#   sh tests/run-tests.sh
+#
+# DESCRIPTION
+#   Installs what is missing, builds, then runs
+#     1. the libcheck unit suites (meson test),
+#     2. the bundled scenarios twice each, comparing trace digests,
+#     3. pytest: every scenario as a test item, the mutants that prove each
+#        scenario can fail, and the bad-input checks.
+#   Exits non-zero on any failure; the last line is pytest's summary.
+#
+# ENVIRONMENT
+#   MTASIM_BUILD, MTASIM_SANITIZE, MTASIM_WERROR   see tests/build.sh
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+mtasim=$(sh tests/build.sh | tail -n 1)
+build=${MTASIM_BUILD:-build}
+
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+
+echo "== unit tests ($build)"
+meson test -C "$build" --print-errorlogs --suite unit
+
+echo "== determinism: every scenario twice"
+scenarios=$(find scenarios -name '*.scn' | LC_ALL=C sort)
+# shellcheck disable=SC2086  # one argument per scenario file
+"$mtasim" run --quiet --check-determinism $scenarios
+
+echo "== pytest"
+exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto

@@ -1,0 +1,302 @@
+/*
+ * test_sched - unit tests for sim/sched.c: ordering, cancellation, clock, stops
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_sched.h"
+
+#define LOG_MAX 4096
+
+/* A log of which events ran, and when. */
+struct run_log {
+    struct sim_sched *s;
+    int n;
+    int tag[LOG_MAX];
+    sim_usec at[LOG_MAX];
+};
+
+struct tagged {
+    struct run_log *log;
+    int tag;
+};
+
+/* log_event - record the tag and the clock */
+static void log_event(void *arg)
+{
+    struct tagged *t = arg;
+
+    ck_assert_int_lt(t->log->n, LOG_MAX);
+    t->log->tag[t->log->n] = t->tag;
+    t->log->at[t->log->n] = sim_sched_now(t->log->s);
+    t->log->n++;
+}
+
+START_TEST(same_time_runs_in_scheduling_order)
+{
+    struct run_log log = { 0 };
+    struct tagged t[5];
+    int i;
+
+    log.s = sim_sched_create(1000);
+    for (i = 0; i < 5; i++) {
+        t[i].log = &log;
+        t[i].tag = i;
+    }
+    /* Interleave times so heap layout differs from insertion order. */
+    sim_sched_at(log.s, 2000, log_event, &t[0]);
+    sim_sched_at(log.s, 1500, log_event, &t[1]);
+    sim_sched_at(log.s, 2000, log_event, &t[2]);
+    sim_sched_at(log.s, 1500, log_event, &t[3]);
+    sim_sched_at(log.s, 2000, log_event, &t[4]);
+    ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
+    ck_assert_int_eq(log.n, 5);
+    ck_assert_int_eq(log.tag[0], 1);
+    ck_assert_int_eq(log.tag[1], 3);
+    ck_assert_int_eq(log.tag[2], 0);
+    ck_assert_int_eq(log.tag[3], 2);
+    ck_assert_int_eq(log.tag[4], 4);
+    ck_assert_int_eq(log.at[0], 1500);
+    ck_assert_int_eq(log.at[4], 2000);
+    ck_assert_int_eq(sim_sched_events_run(log.s), 5);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* Many events at pseudo-random times: the clock must never go backwards and
+ * ties must keep insertion order. */
+START_TEST(clock_never_goes_backwards)
+{
+    static struct run_log log;
+    static struct tagged t[2000];
+    uint32_t x = 12345;
+    int i;
+
+    log.n = 0;
+    log.s = sim_sched_create(0);
+    for (i = 0; i < 2000; i++) {
+        x = x * 1103515245u + 12345u;       /* a fixed LCG: the test is deterministic */
+        t[i].log = &log;
+        t[i].tag = i;
+        sim_sched_at(log.s, (sim_usec) ((x >> 16) % 50), log_event, &t[i]);
+    }
+    ck_assert_uint_eq(sim_sched_pending(log.s), 2000);
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(log.n, 2000);
+    for (i = 1; i < 2000; i++) {
+        ck_assert_int_ge(log.at[i], log.at[i - 1]);
+        if (log.at[i] == log.at[i - 1])
+            ck_assert_int_gt(log.tag[i], log.tag[i - 1]);
+    }
+    ck_assert_uint_eq(sim_sched_pending(log.s), 0);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+START_TEST(cancel_skips_event)
+{
+    struct run_log log = { 0 };
+    struct tagged a = { &log, 1 }, b = { &log, 2 }, c = { &log, 3 };
+    sim_event_id ia, ib;
+
+    log.s = sim_sched_create(0);
+    ia = sim_sched_at(log.s, 10, log_event, &a);
+    ib = sim_sched_at(log.s, 20, log_event, &b);
+    sim_sched_at(log.s, 30, log_event, &c);
+    ck_assert_uint_ne(ia, 0);
+    ck_assert_uint_ne(ia, ib);
+    ck_assert_uint_eq(sim_sched_pending(log.s), 3);
+    ck_assert_int_eq(sim_sched_cancel(log.s, ib), 1);
+    ck_assert_int_eq(sim_sched_cancel(log.s, ib), 0);       /* twice is harmless */
+    ck_assert_uint_eq(sim_sched_pending(log.s), 2);
+    ck_assert_int_eq(sim_sched_step(log.s), 1);
+    ck_assert_int_eq(sim_sched_cancel(log.s, ia), 0);       /* already ran */
+    ck_assert_int_eq(sim_sched_cancel(log.s, 0), 0);
+    ck_assert_int_eq(sim_sched_cancel(log.s, 999999), 0);   /* never existed */
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.tag[0], 1);
+    ck_assert_int_eq(log.tag[1], 3);
+    ck_assert_int_eq(sim_sched_events_run(log.s), 2);
+    ck_assert_int_eq(sim_sched_step(log.s), 0);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* Cancelling most of a large heap (compaction) keeps order and pending exact. */
+START_TEST(mass_cancel_compacts_and_keeps_order)
+{
+    static struct run_log log;
+    static struct tagged t[3000];
+    static sim_event_id id[3000];
+    int i, kept = 0;
+
+    log.n = 0;
+    log.s = sim_sched_create(0);
+    for (i = 0; i < 3000; i++) {
+        t[i].log = &log;
+        t[i].tag = i;
+        id[i] = sim_sched_at(log.s, 3000 - i / 3, log_event, &t[i]);
+    }
+    for (i = 0; i < 3000; i++)
+        if (i % 10 != 0)
+            ck_assert_int_eq(sim_sched_cancel(log.s, id[i]), 1);
+        else
+            kept++;
+    ck_assert_uint_eq(sim_sched_pending(log.s), (size_t) kept);
+    /* Cancelling again after compaction still finds nothing. */
+    ck_assert_int_eq(sim_sched_cancel(log.s, id[1]), 0);
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(log.n, kept);
+    for (i = 0; i < log.n; i++)
+        ck_assert_int_eq(log.tag[i] % 10, 0);
+    for (i = 1; i < log.n; i++)
+        ck_assert_int_ge(log.at[i], log.at[i - 1]);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* chain - an event that schedules its successor at the same instant */
+struct chain {
+    struct sim_sched *s;
+    int remaining;
+    int ran;
+};
+
+static void chain_event(void *arg)
+{
+    struct chain *c = arg;
+
+    c->ran++;
+    if (--c->remaining > 0)
+        sim_sched_after(c->s, 0, chain_event, c);
+}
+
+START_TEST(event_limit_stops)
+{
+    struct chain c;
+    enum sim_run_stop why;
+
+    c.s = sim_sched_create(0);
+    c.remaining = 100;
+    c.ran = 0;
+    sim_sched_at(c.s, 0, chain_event, &c);
+    why = sim_sched_run(c.s, -1, 10);
+    ck_assert_int_eq(why, SIM_RUN_EVENT_LIMIT);
+    ck_assert_int_eq(c.ran, 10);
+    ck_assert_uint_eq(sim_sched_pending(c.s), 1);
+    why = sim_sched_run(c.s, -1, 0);
+    ck_assert_int_eq(why, SIM_RUN_QUIET);
+    ck_assert_int_eq(c.ran, 100);
+    sim_sched_destroy(c.s);
+}
+END_TEST
+
+START_TEST(deadline_stops_and_sets_clock)
+{
+    struct run_log log = { 0 };
+    struct tagged a = { &log, 1 }, b = { &log, 2 };
+
+    log.s = sim_sched_create(100);
+    sim_sched_at(log.s, 200, log_event, &a);
+    sim_sched_at(log.s, 900, log_event, &b);
+    ck_assert_int_eq(sim_sched_run(log.s, 500, 0), SIM_RUN_DEADLINE);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(sim_sched_now(log.s), 500);
+    /* An event exactly at the deadline still runs. */
+    ck_assert_int_eq(sim_sched_run(log.s, 900, 0), SIM_RUN_QUIET);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(sim_sched_now(log.s), 900);
+    /* Relative scheduling starts from the moved clock. */
+    sim_sched_after(log.s, 50, log_event, &a);
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(log.at[2], 950);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* canceller - an event that cancels another one at the same instant */
+struct canceller {
+    struct sim_sched *s;
+    sim_event_id victim;
+    int result;
+};
+
+static void cancel_event(void *arg)
+{
+    struct canceller *c = arg;
+
+    c->result = sim_sched_cancel(c->s, c->victim);
+}
+
+START_TEST(cancel_from_inside_an_event)
+{
+    struct run_log log = { 0 };
+    struct tagged v = { &log, 7 };
+    struct canceller c;
+
+    log.s = sim_sched_create(0);
+    c.s = log.s;
+    sim_sched_at(log.s, 5, cancel_event, &c);
+    c.victim = sim_sched_at(log.s, 5, log_event, &v);
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(c.result, 1);
+    ck_assert_int_eq(log.n, 0);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+START_TEST(destroy_with_pending_events)
+{
+    struct run_log log = { 0 };
+    struct tagged a = { &log, 1 };
+
+    log.s = sim_sched_create(0);
+    sim_sched_at(log.s, 10, log_event, &a);
+    sim_sched_at(log.s, 20, log_event, &a);
+    sim_sched_destroy(log.s);
+    ck_assert_int_eq(log.n, 0);
+}
+END_TEST
+
+START_TEST(scheduling_in_the_past_aborts)
+{
+    struct sim_sched *s = sim_sched_create(1000);
+
+    sim_sched_at(s, 999, chain_event, NULL);
+}
+END_TEST
+
+static Suite *sched_suite(void)
+{
+    Suite *su = suite_create("sched");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, same_time_runs_in_scheduling_order);
+    tcase_add_test(tc, clock_never_goes_backwards);
+    tcase_add_test(tc, cancel_skips_event);
+    tcase_add_test(tc, mass_cancel_compacts_and_keeps_order);
+    tcase_add_test(tc, event_limit_stops);
+    tcase_add_test(tc, deadline_stops_and_sets_clock);
+    tcase_add_test(tc, cancel_from_inside_an_event);
+    tcase_add_test(tc, destroy_with_pending_events);
+    /* An abort can only be observed from a forked child. */
+    if (getenv("CK_FORK") == NULL || strcmp(getenv("CK_FORK"), "no") != 0)
+        tcase_add_test_raise_signal(tc, scheduling_in_the_past_aborts, SIGABRT);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(sched_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
