@@ -89,6 +89,7 @@ struct mta_conn {
     int rcpt_at;                        /* the recipient whose RCPT reply is awaited */
     int accepted;
     int transactions;                   /* messages started on this connection */
+    int in_input;                       /* take_input is on the stack: defer the free */
 };
 
 static void conn_close(struct mta_conn *c);
@@ -572,20 +573,26 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
     }
     memcpy(c->in + c->inlen, data, len);
     c->inlen += len;
-    /* A reply may complete several at once (pipelining) or not at all. */
+    /* A reply may complete several at once (pipelining) or not at all.  A
+     * reply may also close the connection: conn_close then leaves the free
+     * to us, so the loop can still look at c->state. */
+    c->in_input = 1;
     while (c->state != SC_CLOSED && c->inlen > 0) {
         struct smtp_reply r;
         size_t used = 0;
         char err[160];
         int rc = smtp_reply_parse(c->in, c->inlen, &r, &used, err, sizeof err);
         if (rc == 0)
-            return;
+            break;
         if (rc < 0) {
             char what[240];
             snprintf(what, sizeof what, "malformed reply (%s)", err);
-            trace_line(c, "recv", c->in, strcspn(c->in, "\r\n") < c->inlen ? strcspn(c->in, "\r\n") : c->inlen);
+            size_t bad = 0;     /* the offending line, bounded: c->in has no terminator */
+            while (bad < c->inlen && c->in[bad] != '\r' && c->in[bad] != '\n')
+                bad++;
+            trace_line(c, "recv", c->in, bad);
             lost(c, what);
-            return;
+            break;
         }
         /* Trace the reply line by line, as it was on the wire. */
         size_t at = 0;
@@ -602,9 +609,12 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         memmove(c->in, c->in + used, c->inlen - used);
         c->inlen -= used;
         if (c->state == SC_CONNECTING || c->state == SC_CLOSED)
-            return;
+            break;
         handle_reply(c, &r);
     }
+    c->in_input = 0;
+    if (c->state == SC_CLOSED)
+        smtp_conn_destroy(c);
 }
 
 /* ---- connection events ------------------------------------------------ */
@@ -730,7 +740,8 @@ static void conn_close(struct mta_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->pub.fd = -1;
-    smtp_conn_destroy(c);
+    if (!c->in_input)
+        smtp_conn_destroy(c);
     maintain_soon(d);
 }
 
