@@ -59,6 +59,8 @@ enum config_kind {
     CONFIG_DURATION,        /* mta_usec_t */
     CONFIG_COUNT,           /* int */
     CONFIG_COUNT_OR_AUTO,   /* int; "auto" = 0 */
+    CONFIG_RATE,            /* struct mta_rate: "N/DURATION", "0" or "none" = unlimited */
+    CONFIG_CIDRS,           /* the prohibited list: "A.B.C.D/N,...", "none" = empty */
 };
 
 struct config_option {
@@ -104,6 +106,11 @@ static const struct config_option options[] = {
     DURATION(timeout_dot, 1, 600 * USEC_PER_S),
     DURATION(timeout_quit, 1, 300 * USEC_PER_S),
     COUNT(smtp_port, 1, 65535, 25),
+    COUNT(max_connections_per_binding, 0, INT_MAX, 0),
+    COUNT(max_connections_per_host, 0, INT_MAX, 0),
+    { "throttle_connections", CONFIG_RATE, offsetof(struct mta_config, throttle_connections), 0, 0, 0 },
+    { "throttle_messages", CONFIG_RATE, offsetof(struct mta_config, throttle_messages), 0, 0, 0 },
+    { "prohibited_ips", CONFIG_CIDRS, 0, 0, 0, 0 },
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
@@ -114,7 +121,8 @@ const char *const mta_config_keys[] = {
     "max_deliveries_per_connection", "delayed_queue_scan_interval",
     "dns_cache_ttl_max", "timeout_banner", "timeout_ehlo", "timeout_mail",
     "timeout_rcpt", "timeout_data", "timeout_data_transfer", "timeout_dot",
-    "timeout_quit", "smtp_port", NULL,
+    "timeout_quit", "smtp_port", "max_connections_per_binding", "max_connections_per_host",
+    "throttle_connections", "throttle_messages", "prohibited_ips", NULL,
 };
 
 /* Duration units; a suffix is compared whole, so "ms" never reads as "m". */
@@ -156,9 +164,13 @@ void mta_config_defaults(struct mta_config *cfg)
         assert(strcmp(o->name, mta_config_keys[i]) == 0);
         if (o->kind == CONFIG_DURATION)
             *field_usec(cfg, o) = o->default_value;
-        else
+        else if (o->kind == CONFIG_COUNT || o->kind == CONFIG_COUNT_OR_AUTO)
             *field_int(cfg, o) = (int)o->default_value;
+        /* Rates default to unlimited (zeroed above). */
     }
+    /* Never connect to loopback: a domain whose MX points there would loop. */
+    cfg->nprohibited = 1;
+    cfg->prohibited[0] = (struct mta_cidr){ 0x7f000000u, 0xff000000u };
 }
 
 /* parse_decimal - a run of digits into *out; the end, or NULL on overflow */
@@ -296,6 +308,67 @@ static void describe_usec(int64_t usec, char *buf, size_t bufsz)
 }
 
 /* mta_config_set - set one option from its scenario spelling */
+static const char *parse_decimal(const char *s, int64_t *out, int *ndigits);
+
+/* set_rate - "N/DURATION" (N events per sliding window), "0" or "none" */
+static int set_rate(struct mta_config *cfg, const struct config_option *o, const char *value,
+                    char *err, size_t errsz)
+{
+    struct mta_rate *r = (struct mta_rate *)((char *)cfg + o->offset);
+    if (strcmp(value, "0") == 0 || strcasecmp(value, "none") == 0) {
+        r->count = 0;
+        r->per = 0;
+        return 0;
+    }
+    const char *slash = strchr(value, '/');
+    int64_t n;
+    int ndigits;
+    const char *end = slash ? parse_decimal(value, &n, &ndigits) : NULL;
+    mta_usec_t per = slash ? mta_parse_duration(slash + 1) : -1;
+    if (end != slash || ndigits == 0 || n < 1 || n > INT_MAX || per <= 0)
+        return set_error(err, errsz, "bad rate '%s' for %s: expected COUNT/DURATION like 10/1m, "
+                         "or none", value, o->name);
+    r->count = (int)n;
+    r->per = per;
+    return 0;
+}
+
+/* set_cidrs - a comma-separated list of IPv4 ranges A.B.C.D/N, or "none" */
+static int set_cidrs(struct mta_config *cfg, const char *value, char *err, size_t errsz)
+{
+    struct mta_config tmp = *cfg;
+    tmp.nprohibited = 0;
+    if (strcasecmp(value, "none") == 0) {
+        *cfg = tmp;
+        return 0;
+    }
+    const char *p = value;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char one[40];
+        if (len == 0 || len >= sizeof one)
+            return set_error(err, errsz, "bad address range in '%s': expected A.B.C.D/N[,...]", value);
+        memcpy(one, p, len);
+        one[len] = '\0';
+        unsigned a, b, c, d, bits = 32;
+        char extra;
+        int k = sscanf(one, "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &bits, &extra);
+        if ((k != 4 && k != 5) || a > 255 || b > 255 || c > 255 || d > 255 || bits > 32 ||
+            (k == 4 && strchr(one, '/')))
+            return set_error(err, errsz, "bad address range '%s': expected A.B.C.D/N", one);
+        if (tmp.nprohibited == MTA_MAX_PROHIBITED)
+            return set_error(err, errsz, "more than %d prohibited ranges", MTA_MAX_PROHIBITED);
+        uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
+        uint32_t addr = (a << 24) | (b << 16) | (c << 8) | d;
+        tmp.prohibited[tmp.nprohibited++] = (struct mta_cidr){ addr & mask, mask };
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    *cfg = tmp;
+    return 0;
+}
+
 int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
                    char *err, size_t errsz)
 {
@@ -329,6 +402,10 @@ int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
         return 0;
     }
 
+    if (o->kind == CONFIG_RATE)
+        return set_rate(cfg, o, value, err, errsz);
+    if (o->kind == CONFIG_CIDRS)
+        return set_cidrs(cfg, value, err, errsz);
     if (o->kind == CONFIG_COUNT_OR_AUTO && strcasecmp(value, "auto") == 0) {
         *field_int(cfg, o) = 0;
         return 0;

@@ -11,9 +11,14 @@
  *        (permanent for NXDOMAIN, transient for SERVFAIL or a timeout; the
  *        failure is reported once, the next attempt looks up again); a
  *        null MX -> SMTP_NULL_MX|PURGE_DOMAIN (permanent);
- *     2. Max_Outbound_Connections for the domain -> HOST_MAX_REACHED;
- *     3. the first address, in MX preference order, that has not failed
- *        within Host_Failure_Retry; none -> NO_MXS_REACHABLE|REQUEUE1;
+ *     2. Max_Outbound_Connections for the domain, or
+ *        max_connections_per_binding -> HOST_MAX_REACHED;
+ *     3. the first address, in MX preference order, that is not prohibited
+ *        (prohibited_ips, loopback by default), has not failed within
+ *        Host_Failure_Retry and is under max_connections_per_host; none at
+ *        the host limit -> HOST_MAX_REACHED; every address prohibited ->
+ *        PROHIBITED_IP|PURGE_DOMAIN (transient: the DNS may be fixed);
+ *        otherwise NO_MXS_REACHABLE|REQUEUE1;
  *     4. the environment's connect: a synchronous failure maps errno to
  *        SOCKET (EMFILE, ENFILE), BIND (EADDRNOTAVAIL), CONNECT_NETWORK
  *        (ENETUNREACH, EHOSTUNREACH) or CONNECT (ECONNREFUSED); SOCKET and
@@ -28,8 +33,8 @@
  *   the active queue sees the message the attempt was for, then carries
  *   out the CONN_ACTION flags.
  *
- *   CONN_ERR_PROHIBITED_IP and CONN_ERR_IOCTL are defined but this slice
- *   has no prohibited ranges and no ioctl that can fail.
+ *   CONN_ERR_IOCTL cannot occur: the environment's connect is already
+ *   non-blocking, there is no ioctl to fail.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -77,30 +82,69 @@ static int mx_state_error(struct mta_domain *d)
     return 0;
 }
 
-/* pick_address - the first usable address in MX order; 0 if none
+static int prohibited(const struct mta_config *cfg, uint32_t addr)
+{
+    for (int i = 0; i < cfg->nprohibited; i++)
+        if ((addr & cfg->prohibited[i].mask) == cfg->prohibited[i].addr)
+            return 1;
+    return 0;
+}
+
+/* pick_address - the first usable address in MX order
  *
- * A host a veto_host_connection provider forbids is skipped like a host
- * that failed recently. */
+ * Returns 0 with *addr and *host set, or the CONN_ERR code (with actions)
+ * for why none is usable.  An address is skipped when it is prohibited,
+ * failed within Host_Failure_Retry, or is at max_connections_per_host; a
+ * host is skipped when a veto_host_connection provider forbids it.  The
+ * answer names the most telling reason: connection limits (wait for a free
+ * connection) before prohibited addresses (the domain's MX is misconfigured)
+ * before unreachable hosts. */
 static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const char **host)
 {
+    struct mta *m = d->m;
+    int saw_limit = 0, saw_prohibited = 0, saw_usable = 0;
     for (int i = 0; i < d->pub.mx_count; i++) {
         const struct mx_host *h = &d->pub.mxs[i];
         if (h->naddrs == 0)
             continue;
         if (call_core_veto_host_connection_hook(h->name, &d->pub, slot,
-                                                d->m->cfg.max_outbound_connections,
+                                                m->cfg.max_outbound_connections,
                                                 d->conns_total)) {
             snprintf(d->last_error, sizeof d->last_error, "connections to %s are vetoed", h->name);
             continue;
         }
-        for (int j = 0; j < h->naddrs; j++)
-            if (!host_failure_active(d->m, h->addrs[j])) {
-                *addr = h->addrs[j];
-                *host = h->name;
-                return 1;
+        for (int j = 0; j < h->naddrs; j++) {
+            uint32_t a = h->addrs[j];
+            if (prohibited(&m->cfg, a)) {
+                saw_prohibited = 1;
+                continue;
             }
+            saw_usable = 1;
+            if (host_failure_active(m, a))
+                continue;
+            if (m->cfg.max_connections_per_host > 0 &&
+                host_conns_get(m, a) >= m->cfg.max_connections_per_host) {
+                saw_limit = 1;
+                continue;
+            }
+            *addr = a;
+            *host = h->name;
+            return 0;
+        }
     }
-    return 0;
+    if (saw_limit)
+        return CONN_ERR_HOST_MAX_REACHED;
+    if (saw_prohibited && !saw_usable) {
+        snprintf(d->last_error, sizeof d->last_error,
+                 "every MX address of %s is prohibited (prohibited_ips)", d->pub.domain);
+        d->purge_kind = PURGE_TRANSIENT;
+        snprintf(d->purge_note, sizeof d->purge_note, "%s", d->last_error);
+        return CONN_ERR_PROHIBITED_IP | CONN_ACTION_PURGE_DOMAIN;
+    }
+    if (d->last_error[0] == '\0')
+        snprintf(d->last_error, sizeof d->last_error, "no address of any MX host of %s is usable",
+                 d->pub.domain);
+    return CONN_ERR_NO_MXS_REACHABLE | CONN_ACTION_REQUEUE1;
 }
 
 /* connect_errno_to_err - a synchronous connect failure as CONN_ERR|ACTION */
@@ -135,17 +179,17 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         *error = err;
         return NULL;
     }
-    if (d->conns_total >= m->cfg.max_outbound_connections) {
+    if (d->conns_total >= m->cfg.max_outbound_connections ||
+        (m->cfg.max_connections_per_binding > 0 &&
+         m->binding_conns[slot] >= m->cfg.max_connections_per_binding)) {
         *error = CONN_ERR_HOST_MAX_REACHED;
         return NULL;
     }
-    uint32_t addr;
-    const char *host;
-    if (!pick_address(d, slot, &addr, &host)) {
-        if (d->last_error[0] == '\0')
-            snprintf(d->last_error, sizeof d->last_error, "no address of any MX host of %s is usable",
-                     d->pub.domain);
-        *error = CONN_ERR_NO_MXS_REACHABLE | CONN_ACTION_REQUEUE1;
+    uint32_t addr = 0;
+    const char *host = NULL;
+    err = pick_address(d, slot, &addr, &host);
+    if (err) {
+        *error = err;
         return NULL;
     }
     struct mta_conn *c = smtp_conn_create(m, d, slot, addr, host);
@@ -169,6 +213,8 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
     }
     d->conns[slot]++;
     d->conns_total++;
+    m->binding_conns[slot]++;
+    host_conns_add(m, addr, 1);
     if (d->conns_total > m->stats.max_concurrent_per_domain)
         m->stats.max_concurrent_per_domain = d->conns_total;
     m->stats.connections_opened++;

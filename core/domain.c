@@ -136,6 +136,8 @@ void domain_free_all(struct mta *m)
 {
     for (int i = 0; i < m->ndomains; i++) {
         mx_clear(m->domains[i]);
+        free(m->domains[i]->conn_window.t);
+        free(m->domains[i]->msg_window.t);
         free(m->domains[i]->pub.domain);
         free(m->domains[i]);
     }

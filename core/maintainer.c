@@ -2,31 +2,124 @@
  * maintainer - the mail queue maintainer: when and how many connections
  *
  * SYNOPSIS
- *   maintain_soon(d);       ask for a pass over d at the current instant
+ *   maintain_soon(d);          a pass over d at the current instant
+ *   maintain_at(d, when);      a pass over d at a later instant
  *
  * DESCRIPTION
  *   A pass runs on events, never by polling: new mail, a message leaving
- *   the delayed queue, a DNS answer, a connection freed.  maintain_soon()
- *   coalesces requests: at most one pass per domain is pending, run from a
- *   timer at the current virtual time so the caller's work finishes first.
+ *   the delayed queue, a DNS answer, a connection freed, a throttle window
+ *   ending.  At most one pass per domain is pending; asking for an earlier
+ *   one moves it, asking for a later one is a no-op.  Passes run from a
+ *   timer, so the caller's own work finishes first.
  *
- *   For each binding, in slot order, that has active mail the pass calls
- *   initiate_connection_smtp() while the binding has fewer connections
- *   (connecting or open) than active messages and the domain is under
- *   Max_Outbound_Connections.  It stops early on MX_LOOKUP_PENDING (the
- *   answer will wake it) and HOST_MAX_REACHED (a freed connection will).
- *   Any other error carried out its action (which may have emptied the
- *   queue) or excluded a host, so the loop goes on; it is bounded by the
- *   queue length plus the number of MX addresses plus the limit.
+ *   For each binding, in slot order, with active mail:
+ *     1. idle sessions of (domain, binding) take the mail first
+ *        (connection reuse: no new connection while one is waiting);
+ *     2. goal = the number of active messages plus busy connections,
+ *        which connection_goal providers may change (the last writer wins);
+ *     3. while the binding has fewer connections than the goal:
+ *          - throttle_messages or throttle_connections exhausted, or a
+ *            check_outbound_conn_throttle provider says so -> stop, and
+ *            come back when the window allows;
+ *          - initiate_connection_smtp(); MX_LOOKUP_PENDING (the answer
+ *            will wake us) and HOST_MAX_REACHED (a freed connection will)
+ *            stop the pass; any other error carried out its action or
+ *            excluded a host, so the loop goes on.
+ *   The loop is bounded: every iteration opens a connection, removes a
+ *   message or excludes an address.
  *
  *   pre_/post_mail_queue_maintain_domain bracket the pass; *rv is the
  *   number of connections it started.
  */
 #include <assert.h>
+#include <stdlib.h>
 
+#include "hooks/core/check_outbound_conn_throttle.h"
+#include "hooks/core/connection_goal.h"
 #include "hooks/core/post_mail_queue_maintain_domain.h"
 #include "hooks/core/pre_mail_queue_maintain_domain.h"
 #include "mta_internal.h"
+
+static mta_usec_t tv_usec(struct timeval tv)
+{
+    return (mta_usec_t)tv.tv_sec * MTA_USEC_PER_SEC + tv.tv_usec;
+}
+
+/* ---- sliding windows ---------------------------------------------------- */
+
+static void window_expire(struct mta_window *w, const struct mta_rate *r, mta_usec_t now)
+{
+    while (w->n > 0) {
+        int oldest = (w->head - w->n + w->cap) % w->cap;
+        if (w->t[oldest] > now - r->per)
+            break;
+        w->n--;
+    }
+}
+
+/* window_allows - may one more event happen now?  If not, *later says when */
+int window_allows(struct mta_window *w, const struct mta_rate *r, mta_usec_t now,
+                  mta_usec_t *later)
+{
+    if (r->count == 0)
+        return 1;
+    if (w->cap == 0)
+        return 1;
+    window_expire(w, r, now);
+    if (w->n < r->count)
+        return 1;
+    int oldest = (w->head - w->n + w->cap) % w->cap;
+    *later = w->t[oldest] + r->per;
+    return 0;
+}
+
+/* window_note - one event happened now */
+void window_note(struct mta_window *w, const struct mta_rate *r, mta_usec_t now)
+{
+    if (r->count == 0)
+        return;
+    if (w->cap == 0) {
+        w->cap = r->count;
+        w->t = calloc((size_t)w->cap, sizeof *w->t);
+        if (w->t == NULL)
+            mta_panic("window_note", "out of memory");
+    }
+    window_expire(w, r, now);
+    assert(w->n < w->cap);
+    w->t[w->head] = now;
+    w->head = (w->head + 1) % w->cap;
+    w->n++;
+}
+
+/* ---- per-host connection counts ----------------------------------------- */
+
+int host_conns_get(struct mta *m, uint32_t addr)
+{
+    for (int i = 0; i < m->nhost_conns; i++)
+        if (m->host_conns[i].addr == addr)
+            return m->host_conns[i].n;
+    return 0;
+}
+
+void host_conns_add(struct mta *m, uint32_t addr, int delta)
+{
+    for (int i = 0; i < m->nhost_conns; i++)
+        if (m->host_conns[i].addr == addr) {
+            m->host_conns[i].n += delta;
+            assert(m->host_conns[i].n >= 0);
+            return;
+        }
+    assert(delta > 0);
+    if (m->nhost_conns == m->host_conns_cap) {
+        m->host_conns_cap = m->host_conns_cap ? m->host_conns_cap * 2 : 16;
+        m->host_conns = realloc(m->host_conns, (size_t)m->host_conns_cap * sizeof *m->host_conns);
+        if (m->host_conns == NULL)
+            mta_panic("host_conns_add", "out of memory");
+    }
+    m->host_conns[m->nhost_conns++] = (struct mta_host_conns){ addr, delta };
+}
+
+/* ---- scheduling passes ---------------------------------------------------- */
 
 static void maintain_fire(void *arg)
 {
@@ -36,14 +129,48 @@ static void maintain_fire(void *arg)
     maintain_domain(d);
 }
 
-/* maintain_soon - schedule one pass over d at the current instant */
-void maintain_soon(struct mta_domain *d)
+/* maintain_at - a pass over d at when (or earlier, if one is due sooner) */
+void maintain_at(struct mta_domain *d, mta_usec_t when)
 {
     struct mta *m = d->m;
-    if (d->maintain_pending || m->shutting_down)
+    if (m->shutting_down)
         return;
+    mta_usec_t now = mta_now(m);
+    if (when < now)
+        when = now;
+    if (d->maintain_pending) {
+        if (d->maintain_at <= when)
+            return;
+        m->env->timer_cancel(m->env, d->maintain_timer);
+    }
     d->maintain_pending = 1;
-    d->maintain_timer = m->env->timer_start(m->env, mta_now(m), maintain_fire, d);
+    d->maintain_at = when;
+    d->maintain_timer = m->env->timer_start(m->env, when, maintain_fire, d);
+}
+
+/* maintain_soon - a pass over d at the current instant */
+void maintain_soon(struct mta_domain *d)
+{
+    maintain_at(d, mta_now(d->m));
+}
+
+/* throttled - is opening a connection for (d, slot) held back?  *later says until when */
+static int throttled(struct mta_domain *d, int slot, struct timeval *now, mta_usec_t *later)
+{
+    struct mta *m = d->m;
+    mta_usec_t t = tv_usec(*now);
+    if (!window_allows(&d->msg_window, &m->cfg.throttle_messages, t, later))
+        return 1;
+    if (!window_allows(&d->conn_window, &m->cfg.throttle_connections, t, later))
+        return 1;
+    struct timeval until = *now;
+    if (call_core_check_outbound_conn_throttle_hook(slot, &d->pub, now, &until)) {
+        mta_usec_t u = tv_usec(until);
+        /* A provider that gives no later time is asked again after a second. */
+        *later = u > t ? u : t + MTA_USEC_PER_SEC;
+        return 1;
+    }
+    return 0;
 }
 
 /* maintain_domain - open the connections d's active queues call for */
@@ -56,23 +183,36 @@ void maintain_domain(struct mta_domain *d)
     started = 0;
     int stop = 0;
     for (int slot = 0; slot < m->nbindings && !stop; slot++) {
+        if (d->active[slot].count == 0)
+            continue;
+        smtp_conn_wake_idle(d, slot);
         unsigned long bound = d->active[slot].count + (unsigned long)m->cfg.max_outbound_connections
                               + MTA_MAX_MX * MTA_MX_MAX_ADDRS + 8;
         for (unsigned long iter = 0; !stop; iter++) {
             if (iter > bound)
                 mta_panic("maintain_domain", "no progress on %s after %lu connection attempts",
                           d->pub.domain, iter);
-            unsigned long active = d->active[slot].count;
-            if (active == 0 || (unsigned long)d->conns[slot] >= active)
+            int active = (int)d->active[slot].count;
+            if (active == 0)
                 break;
-            if (d->conns_total >= m->cfg.max_outbound_connections)
+            int goal = active;
+            call_core_connection_goal_hook(&d->pub, slot, active, &goal);
+            if (d->conns[slot] >= goal)
                 break;
-            int rc = initiate_connection_smtp(&d->pub, slot, &now);
-            if (rc == 0)
-                started++;
-            else if (rc == CONN_ERROR(CONN_ERR_MX_LOOKUP_PENDING) ||
-                     rc == CONN_ERROR(CONN_ERR_HOST_MAX_REACHED))
+            mta_usec_t later;
+            if (throttled(d, slot, &now, &later)) {
+                maintain_at(d, later);
                 stop = 1;
+                break;
+            }
+            int rc = initiate_connection_smtp(&d->pub, slot, &now);
+            if (rc == 0) {
+                started++;
+                window_note(&d->conn_window, &m->cfg.throttle_connections, mta_now(m));
+            } else if (rc == CONN_ERROR(CONN_ERR_MX_LOOKUP_PENDING) ||
+                       rc == CONN_ERROR(CONN_ERR_HOST_MAX_REACHED)) {
+                stop = 1;
+            }
         }
     }
     call_core_post_mail_queue_maintain_domain_hook(&d->pub, &now, &started);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "hook_registry.h"
+#include "hooks/core/get_msg_expiration_params.h"
 #include "mta_internal.h"
 #include "trace.h"
 
@@ -162,7 +163,21 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     msg->where = MSG_NEW;
     msg->seq = m->next_seq++;
     msg->expires_at = now + m->cfg.message_expiration;
+    msg->retry_interval = m->cfg.retry_interval;
+    msg->max_retries = m->cfg.max_retries;
     msg->done_at = -1;
+    /* A provider may give this message its own expiry and retry policy. */
+    time_t expiration = (time_t)(m->cfg.message_expiration / MTA_USEC_PER_SEC);
+    time_t retry = (time_t)(m->cfg.retry_interval / MTA_USEC_PER_SEC);
+    int max_retries = m->cfg.max_retries;
+    if (call_core_get_msg_expiration_params_hook(&msg->pub, &expiration, &retry, &max_retries)) {
+        if (expiration > 0)
+            msg->expires_at = now + (mta_usec_t)expiration * MTA_USEC_PER_SEC;
+        if (retry > 0)
+            msg->retry_interval = (mta_usec_t)retry * MTA_USEC_PER_SEC;
+        if (max_retries >= 0)
+            msg->max_retries = max_retries;
+    }
     return msg;
 }
 
@@ -257,6 +272,7 @@ void mta_destroy(struct mta *m)
     dns_pending_free_all(m);
     domain_free_all(m);
     free(m->host_failures);
+    free(m->host_conns);
     for (int i = 0; i < m->nbindings; i++) {
         free(m->binding_names[i]);
         free(m->binding_ehlo[i]);

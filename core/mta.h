@@ -29,6 +29,18 @@
 #include "domain.h"
 #include "message.h"
 
+/* A rate limit "N/DURATION": at most count events per sliding window per. */
+struct mta_rate {
+    int count;                           /* 0 = unlimited */
+    mta_usec_t per;
+};
+
+/* An IPv4 range, host byte order. */
+struct mta_cidr {
+    uint32_t addr, mask;
+};
+#define MTA_MAX_PROHIBITED 16
+
 /* Configuration, with the documented defaults (see mta_config_defaults). */
 struct mta_config {
     int max_outbound_connections;        /* per domain: 32 */
@@ -53,6 +65,12 @@ struct mta_config {
     mta_usec_t timeout_dot;              /* 600 s: reply to the final dot */
     mta_usec_t timeout_quit;             /* 300 s */
     int smtp_port;                       /* 25 */
+    int max_connections_per_binding;     /* all domains together; 0 = unlimited */
+    int max_connections_per_host;        /* per remote address, all domains; 0 = unlimited */
+    struct mta_rate throttle_connections;   /* per domain: connections opened */
+    struct mta_rate throttle_messages;      /* per domain: transactions started */
+    int nprohibited;                     /* addresses never connected to: 127.0.0.0/8 */
+    struct mta_cidr prohibited[MTA_MAX_PROHIBITED];
 };
 
 void mta_config_defaults(struct mta_config *cfg);

@@ -41,6 +41,12 @@ struct mta_msg_list {
     unsigned long count;
 };
 
+/* The times of recent events, for a "N per DURATION" sliding window. */
+struct mta_window {
+    mta_usec_t *t;                      /* ring of the last count event times */
+    int cap, head, n;
+};
+
 enum mta_mx_state {
     MX_UNRESOLVED,      /* never looked up, or the answer expired */
     MX_PENDING,         /* MX or A lookups in flight */
@@ -67,6 +73,10 @@ struct mta_domain {
     char purge_note[MTA_NOTE_MAX];      /* why the domain's queue is purged */
     int maintain_pending;               /* a maintenance pass is scheduled */
     mta_timer_id maintain_timer;
+    mta_usec_t maintain_at;             /* when the scheduled pass runs */
+    struct mta_window conn_window;      /* throttle_connections */
+    struct mta_window msg_window;       /* throttle_messages */
+    int mx_failures;                    /* consecutive connection failures */
 };
 
 enum mta_msg_where { MSG_NEW, MSG_ACTIVE, MSG_DELAYED, MSG_INFLIGHT, MSG_DONE };
@@ -79,6 +89,8 @@ struct mta_msg {
     size_t heap_index;                  /* in the delayed heap */
     uint64_t seq;                       /* creation order: ties in the heap */
     mta_usec_t expires_at;              /* injected + Message_Expiration */
+    mta_usec_t retry_interval;          /* first retry delay (get_msg_expiration_params) */
+    int max_retries;                    /* 0 = auto (get_msg_expiration_params) */
     mta_usec_t done_at;                 /* when the last recipient became final */
 };
 
@@ -86,6 +98,12 @@ struct mta_msg {
 struct mta_host_failure {
     uint32_t addr;
     mta_usec_t until;
+};
+
+/* Connections open to one remote address, all domains together. */
+struct mta_host_conns {
+    uint32_t addr;
+    int n;
 };
 
 struct mta_conn;
@@ -114,6 +132,9 @@ struct mta {
     int nhost_failures, host_failures_cap;
 
     struct mta_conn *conns;             /* every live connection */
+    int binding_conns[MTA_MAX_BINDINGS];    /* per binding, all domains */
+    struct mta_host_conns *host_conns;
+    int nhost_conns, host_conns_cap;
     struct mta_dns_ctx *dns_pending;    /* lookups awaiting an answer */
 
     struct mta_stats stats;
@@ -161,7 +182,14 @@ void queue_free_all(struct mta *m);
 
 /* maintainer.c */
 void maintain_soon(struct mta_domain *d);
+void maintain_at(struct mta_domain *d, mta_usec_t when);
 void maintain_domain(struct mta_domain *d);
+/* Sliding-window rate limits (throttle_connections, throttle_messages). */
+int window_allows(struct mta_window *w, const struct mta_rate *r, mta_usec_t now,
+                  mta_usec_t *later);
+void window_note(struct mta_window *w, const struct mta_rate *r, mta_usec_t now);
+int host_conns_get(struct mta *m, uint32_t addr);
+void host_conns_add(struct mta *m, uint32_t addr, int delta);
 
 /* smtp_client.c */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
@@ -169,6 +197,8 @@ struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
 void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
                      connection_timeout_cb timeout, void *user_data);
 void smtp_conn_abort_all(struct mta *m);
+/* Give active messages of (d, slot) to its idle sessions; returns how many woke. */
+int smtp_conn_wake_idle(struct mta_domain *d, int slot);
 connection_handle *smtp_conn_handle(struct mta_conn *c);
 void smtp_conn_destroy(struct mta_conn *c);
 void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data,

@@ -43,6 +43,9 @@
 #include "hooks/core/log_delivery_v1.h"
 #include "hooks/core/log_permanent_failure_v1.h"
 #include "hooks/core/log_transient_failure_v1.h"
+#include "hooks/core/ec_message_set_next_attempt.h"
+#include "hooks/core/mail_queue_insert_active.h"
+#include "hooks/core/pre_mail_queue_message_requeue.h"
 #include "mta_internal.h"
 #include "trace.h"
 
@@ -69,6 +72,8 @@ void queue_append_active(struct mta_msg *msg)
     l->count++;
     d->pub.active_count++;
     msg->where = MSG_ACTIVE;
+    if (!d->m->shutting_down)
+        call_core_mail_queue_insert_active_hook(&d->pub, &msg->pub);
 }
 
 /* queue_remove_active - take msg out of its active list */
@@ -365,7 +370,7 @@ void queue_attempt_done(struct mta_msg *msg)
         return;
     }
     mta_usec_t now = mta_now(m);
-    if (m->cfg.max_retries > 0 && msg->pub.attempts > m->cfg.max_retries) {
+    if (msg->max_retries > 0 && msg->pub.attempts > msg->max_retries) {
         expire_pending(msg, "Max_Retries reached");
         finish_if_done(msg);
         return;
@@ -375,12 +380,24 @@ void queue_attempt_done(struct mta_msg *msg)
         finish_if_done(msg);
         return;
     }
-    mta_usec_t delay = m->cfg.retry_interval;
-    for (int i = 1; i < msg->pub.attempts && delay < m->cfg.max_retry_interval; i++)
-        delay *= 2;
-    if (delay > m->cfg.max_retry_interval)
-        delay = m->cfg.max_retry_interval;
-    mta_usec_t next = now + delay;
+    mta_usec_t next;
+    struct timeval tvnow = mta_tv(now);
+    if (call_core_ec_message_set_next_attempt_hook(&msg->pub, &tvnow)) {
+        next = tv_usec(msg->pub.next_attempt);     /* a provider set it */
+    } else {
+        mta_usec_t delay = msg->retry_interval;
+        for (int i = 1; i < msg->pub.attempts && delay < m->cfg.max_retry_interval; i++)
+            delay *= 2;
+        if (delay > m->cfg.max_retry_interval)
+            delay = m->cfg.max_retry_interval;
+        next = now + delay;
+    }
+    struct timeval tvnext = mta_tv(next);
+    call_core_pre_mail_queue_message_requeue_hook(&msg->pub, &tvnext);
+    next = tv_usec(tvnext);
+    /* Never in the past, never after the expiry (which is checked then). */
+    if (next < now)
+        next = now;
     if (next > msg->expires_at)
         next = msg->expires_at;
     msg->pub.next_attempt = mta_tv(next);

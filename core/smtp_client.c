@@ -4,6 +4,7 @@
  * SYNOPSIS
  *   c = smtp_conn_create(m, d, slot, addr, host);    before the connect
  *   smtp_conn_start(c, fd, finish, timeout, ud);     after it was started
+ *   smtp_conn_wake_idle(d, slot);                    reuse idle sessions
  *
  * DESCRIPTION
  *   One session per connection, for one (domain, binding) pair.  States
@@ -14,17 +15,33 @@
  *     EHLO     2xx: -> next transaction   500/501/502/504/550: HELO -> HELO
  *              other: QUIT
  *     HELO     2xx: -> next transaction   other: QUIT
- *     RSET     2xx: MAIL -> MAIL          other: QUIT
- *     MAIL     2xx: RCPT -> RCPT          4xx/5xx: message fails, next transaction
- *     RCPT     per recipient: 2xx accepted, 4xx transient, 5xx permanent;
- *              after the last: DATA -> DATA if any was accepted, else next
- *     DATA     354: body, "." -> DOT      4xx/5xx: accepted recipients fail
- *     DOT      2xx: delivered  4xx: transient  5xx: permanent; next transaction
+ *     RSET     2xx: -> transaction        other: QUIT
+ *     MAIL, RCPT, DATA: the transaction (below)
+ *     DOT      2xx delivered, 4xx transient, 5xx permanent -> next transaction
+ *     IDLE     new mail for the pair: -> transaction; idle_timeout: QUIT
  *     QUIT     any reply or EOF: close
  *
- *   "Next transaction" takes the next message of the pair's active queue
- *   (RSET first when the connection already carried one) or, with none
- *   left or Max_Deliveries_Per_Connection reached, sends QUIT.
+ *   A transaction sends MAIL FROM (with SIZE= when the server has SIZE,
+ *   BODY=8BITMIME for an 8-bit body when it has 8BITMIME), one RCPT TO per
+ *   pending recipient, then DATA if any recipient was accepted.  Without
+ *   PIPELINING each command waits for its reply.  With PIPELINING (RFC
+ *   2920) MAIL, every RCPT and DATA go out in one write and the replies are
+ *   taken in order from a queue of expected replies; after a failed MAIL,
+ *   or with no recipient accepted, the remaining replies are consumed, and
+ *   a 354 to DATA is answered with an empty message (".") whose reply is
+ *   ignored (RFC 2920 3.1).  A message larger than the server's SIZE limit
+ *   fails permanently without a MAIL (RFC 1870 6.1).
+ *
+ *   "Next transaction": stop with QUIT when Max_Deliveries_Per_Connection
+ *   is reached or a smtp_should_session_shutdown provider says so; wait
+ *   (QUIT, and the maintainer comes back) while throttle_messages is
+ *   exhausted; otherwise take a message (a mail_queue_get_next_active
+ *   provider may choose it from the pair's active queue; else the first)
+ *   with RSET first when the connection already carried one.  With no
+ *   message, wait idle_timeout for one (0: QUIT at once).
+ *
+ *   How a failure reply counts: by its code (4xx transient, 5xx
+ *   permanent) unless a smtp_error_classify provider overrides it.
  *
  *   At any stage: a 421 reply means the server is closing; EOF, a reset,
  *   a malformed reply or a phase timeout end the session too.  The message
@@ -32,8 +49,8 @@
  *   decided in this attempt, and goes back to the delayed queue: never
  *   lost.  One case is unavoidable in SMTP (RFC 1047): when the connection
  *   is lost after the final "." but before the reply, the remote may have
- *   accepted the message; it is retried and may arrive twice.  The trace
- *   marks it with note "connection lost after end of data".
+ *   accepted the message; it is retried and may arrive twice.  The note
+ *   says "connection lost after end of data".
  *
  *   Every line sent and received is traced (kind "smtp": send / recv,
  *   conn=FD, line=...); the message body is traced as one "send" record
@@ -51,23 +68,33 @@
 #include "hooks/core/inc_outbound_connections.h"
 #include "hooks/core/log_client_connection_failure.h"
 #include "hooks/core/log_client_connection_success.h"
+#include "hooks/core/mail_queue_get_next_active.h"
+#include "hooks/core/smtp_error_classify.h"
+#include "hooks/core/smtp_should_session_shutdown.h"
 #include "mta_internal.h"
 #include "smtp_reply.h"
 #include "trace.h"
 
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
+#define SMTP_LINE_MAX 1024              /* a command line we build */
 
 enum sc_state { SC_CONNECTING, SC_BANNER, SC_EHLO, SC_HELO, SC_RSET, SC_MAIL, SC_RCPT,
-                SC_DATA, SC_DOT, SC_QUIT, SC_CLOSED };
+                SC_DATA, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
 static const char *const state_names[] = { "connect", "banner", "EHLO", "HELO", "RSET",
-                                           "MAIL", "RCPT", "DATA", "end of data", "QUIT",
-                                           "closed" };
+                                           "MAIL", "RCPT", "DATA", "end of data", "idle",
+                                           "QUIT", "closed" };
 
 /* What this attempt decided for each recipient of the message in flight. */
-enum { RC_UNSENT, RC_ACCEPTED, RC_DECIDED };
+enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED };
 
 enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCODES = 8,
        EXT_DSN = 16, EXT_CHUNKING = 32 };
+
+/* One reply the session waits for, in the order the commands went out. */
+struct pending {
+    enum sc_state kind;                 /* SC_MAIL, SC_RCPT or SC_DATA */
+    int rcpt;                           /* for SC_RCPT: the recipient index */
+};
 
 struct mta_conn {
     connection_handle pub;              /* must stay first */
@@ -84,10 +111,15 @@ struct mta_conn {
     char *in;
     size_t inlen, incap;
     unsigned ext;
+    long size_limit;                    /* the server's SIZE, 0 = none given */
     struct mta_msg *msg;                /* in flight */
     unsigned char *rc;                  /* per recipient: RC_* */
-    int rcpt_at;                        /* the recipient whose RCPT reply is awaited */
+    struct pending *pend;               /* replies awaited, oldest first */
+    int npend, pend_head, pend_cap;
     int accepted;
+    int txn_failed;                     /* MAIL failed: consume the rest */
+    int empty_data;                     /* a "." was sent only to close DATA */
+    int rcpt_next;                      /* unpipelined: the next recipient to try */
     int transactions;                   /* messages started on this connection */
     int in_input;                       /* take_input is on the stack: defer the free */
 };
@@ -135,6 +167,7 @@ void smtp_conn_destroy(struct mta_conn *c)
     free(c->host);
     free(c->in);
     free(c->rc);
+    free(c->pend);
     free(c);
 }
 
@@ -193,6 +226,7 @@ static void fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, int code, co
             c->rc[i] = RC_DECIDED;
         }
     c->msg = NULL;
+    c->npend = 0;       /* the replies still expected are about this message */
     queue_attempt_done(msg);
 }
 
@@ -218,14 +252,14 @@ static mta_usec_t phase_timeout(const struct mta_config *cfg, enum sc_state s)
     case SC_RCPT: return cfg->timeout_rcpt;
     case SC_DATA: return cfg->timeout_data;
     case SC_DOT: return cfg->timeout_dot;
-    case SC_QUIT: return cfg->timeout_quit;
+    case SC_IDLE: return cfg->idle_timeout;
     default: return cfg->timeout_quit;
     }
 }
 
 static void phase_timed_out(void *arg);
 
-/* expect - wait for the reply of state s, within its timeout */
+/* expect - wait for the reply of state s (or, idle, for mail), within its timeout */
 static void expect(struct mta_conn *c, enum sc_state s)
 {
     struct mta *m = c->m;
@@ -235,16 +269,27 @@ static void expect(struct mta_conn *c, enum sc_state s)
                                    phase_timed_out, c);
 }
 
+/* put_line - append "LINE\r\n" to out (at most SMTP_LINE_MAX) and trace it */
+static void put_line(struct mta_conn *c, char *out, size_t *len, const char *line)
+{
+    size_t n = strlen(line);
+    assert(n + 2 <= SMTP_LINE_MAX);
+    trace_line(c, "send", line, n);
+    memcpy(out + *len, line, n);
+    memcpy(out + *len + n, "\r\n", 2);
+    *len += n + 2;
+}
+
 /* send_line - one command line, CRLF added; returns 0 or -1 if the peer is gone */
 static int send_line(struct mta_conn *c, const char *fmt, const char *arg)
 {
-    char line[1024];
+    char line[SMTP_LINE_MAX], out[SMTP_LINE_MAX + 2];
     int n = snprintf(line, sizeof line - 2, fmt, arg);
     if (n < 0 || (size_t)n >= sizeof line - 2)
         mta_panic("send_line", "command too long");
-    trace_line(c, "send", line, (size_t)n);
-    memcpy(line + n, "\r\n", 2);
-    return c->m->env->tcp_write(c->m->env, c->pub.fd, line, (size_t)n + 2);
+    size_t len = 0;
+    put_line(c, out, &len, line);
+    return c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
 }
 
 /* send_body - the message, dot-stuffed, CRLF line ends, then "." */
@@ -297,51 +342,171 @@ static void send_quit(struct mta_conn *c)
     expect(c, SC_QUIT);
 }
 
-static void send_mail(struct mta_conn *c)
+/* ---- the reply queue ---------------------------------------------------- */
+
+static void pend_push(struct mta_conn *c, enum sc_state kind, int rcpt)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "MAIL FROM:<%s>", c->msg->pub.mail_from);
-    if (send_line(c, "%s", cmd) < 0) {
+    if (c->npend == c->pend_cap) {
+        int cap = c->pend_cap ? c->pend_cap * 2 : 8;
+        struct pending *p = malloc((size_t)cap * sizeof *p);
+        if (p == NULL)
+            mta_panic("pend_push", "out of memory");
+        for (int i = 0; i < c->npend; i++)
+            p[i] = c->pend[(c->pend_head + i) % c->pend_cap];
+        free(c->pend);
+        c->pend = p;
+        c->pend_cap = cap;
+        c->pend_head = 0;
+    }
+    c->pend[(c->pend_head + c->npend) % c->pend_cap] = (struct pending){ kind, rcpt };
+    c->npend++;
+}
+
+static struct pending pend_pop(struct mta_conn *c)
+{
+    assert(c->npend > 0);
+    struct pending p = c->pend[c->pend_head];
+    c->pend_head = (c->pend_head + 1) % c->pend_cap;
+    c->npend--;
+    return p;
+}
+
+/* await_front - wait for the oldest reply still expected */
+static void await_front(struct mta_conn *c)
+{
+    assert(c->npend > 0);
+    expect(c, c->pend[c->pend_head].kind);
+}
+
+/* ---- the transaction ---------------------------------------------------- */
+
+static int has_8bit(const message *msg)
+{
+    for (size_t i = 0; i < msg->body_len; i++)
+        if ((unsigned char)msg->body[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* next_pending_rcpt - the first recipient from i on still worth a RCPT, or -1 */
+static int next_pending_rcpt(const struct mta_conn *c, int i)
+{
+    for (; i < c->msg->pub.rcpt_count; i++)
+        if (c->msg->pub.rcpts[i].state == RCPT_PENDING && c->rc[i] == RC_UNSENT)
+            return i;
+    return -1;
+}
+
+static void rcpt_line(const struct mta_conn *c, int i, char *line)
+{
+    snprintf(line, SMTP_LINE_MAX - 2, "RCPT TO:<%.900s>", c->msg->pub.rcpts[i].address);
+}
+
+/* start_transaction - MAIL, and with PIPELINING every RCPT and DATA, in one write */
+static void start_transaction(struct mta_conn *c)
+{
+    const message *msg = &c->msg->pub;
+    char line[SMTP_LINE_MAX];
+    int n = snprintf(line, sizeof line - 40, "MAIL FROM:<%.900s>", msg->mail_from);
+    if (c->ext & EXT_SIZE)
+        n += snprintf(line + n, sizeof line - (size_t)n, " SIZE=%zu", msg->body_len);
+    if ((c->ext & EXT_8BITMIME) && has_8bit(msg))
+        snprintf(line + n, sizeof line - (size_t)n, " BODY=8BITMIME");
+    int nrcpt = msg->rcpt_count;
+    size_t cap = (size_t)(nrcpt + 2) * (SMTP_LINE_MAX + 2);
+    char *out = malloc(cap);
+    if (out == NULL)
+        mta_panic("start_transaction", "out of memory");
+    size_t len = 0;
+    put_line(c, out, &len, line);
+    pend_push(c, SC_MAIL, -1);
+    c->rcpt_next = 0;
+    if (c->ext & EXT_PIPELINING) {
+        for (int i = next_pending_rcpt(c, 0); i >= 0; i = next_pending_rcpt(c, i + 1)) {
+            rcpt_line(c, i, line);
+            put_line(c, out, &len, line);
+            c->rc[i] = RC_SENT;
+            pend_push(c, SC_RCPT, i);
+        }
+        put_line(c, out, &len, "DATA");
+        pend_push(c, SC_DATA, -1);
+    }
+    assert(len <= cap);
+    int rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
+    free(out);
+    if (rc < 0) {
         fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before MAIL");
         conn_close(c);
         return;
     }
-    expect(c, SC_MAIL);
+    await_front(c);
 }
 
-/* send_next_rcpt - RCPT for the next recipient still pending, or DATA/next */
-static void send_next_rcpt(struct mta_conn *c)
+/* send_next_step - unpipelined: the next RCPT, or DATA, or the end */
+static void send_next_step(struct mta_conn *c)
 {
-    struct mta_msg *msg = c->msg;
-    for (int i = c->rcpt_at + 1; i < msg->pub.rcpt_count; i++) {
-        if (msg->pub.rcpts[i].state != RCPT_PENDING)
-            continue;
-        c->rcpt_at = i;
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "RCPT TO:<%s>", msg->pub.rcpts[i].address);
-        if (send_line(c, "%s", cmd) < 0) {
+    int i = next_pending_rcpt(c, c->rcpt_next);
+    if (i >= 0) {
+        char line[SMTP_LINE_MAX];
+        rcpt_line(c, i, line);
+        c->rc[i] = RC_SENT;
+        c->rcpt_next = i + 1;
+        pend_push(c, SC_RCPT, i);
+        if (send_line(c, "%s", line) < 0) {
             fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during RCPT");
             conn_close(c);
             return;
         }
-        expect(c, SC_RCPT);
+        await_front(c);
         return;
     }
-    if (c->accepted > 0) {
-        if (send_line(c, "%s", "DATA") < 0) {
-            fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before DATA");
-            conn_close(c);
-            return;
-        }
-        expect(c, SC_DATA);
+    if (c->accepted == 0) {
+        /* No recipient accepted: the attempt is over without DATA. */
+        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "no recipient accepted");
+        next_transaction(c);
         return;
     }
-    /* No recipient accepted: the attempt is over without DATA. */
-    fail_in_flight(c, OUTCOME_TRANSIENT, 0, "no recipient accepted");
+    pend_push(c, SC_DATA, -1);
+    if (send_line(c, "%s", "DATA") < 0) {
+        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before DATA");
+        conn_close(c);
+        return;
+    }
+    await_front(c);
+}
+
+/* end_transaction - the message's attempt on this connection is over */
+static void end_transaction(struct mta_conn *c)
+{
+    struct mta_msg *msg = c->msg;
+    assert(c->npend == 0);
+    fail_in_flight(c, OUTCOME_TRANSIENT, 0, "no reply for this recipient");
+    if (call_core_smtp_should_session_shutdown_hook(&c->pub, &msg->pub)) {
+        send_quit(c);
+        return;
+    }
     next_transaction(c);
 }
 
-/* next_transaction - start the next message, or QUIT */
+/* take_message - the next message for this session, or NULL */
+static struct mta_msg *take_message(struct mta_conn *c)
+{
+    struct mta_domain *d = c->d;
+    int slot = c->pub.binding_slot;
+    message *chosen = call_core_mail_queue_get_next_active_hook(&d->pub, slot, &c->pub);
+    if (chosen != NULL) {
+        struct mta_msg *msg = mta_msg_of(chosen);
+        /* Only a message waiting in this pair's active queue can be taken. */
+        if (msg->where == MSG_ACTIVE && msg->dom == d && msg->pub.binding_slot == slot) {
+            queue_remove_active(msg);
+            msg->where = MSG_INFLIGHT;
+            return msg;
+        }
+    }
+    return queue_pop_active(d, slot);
+}
+
+/* next_transaction - start the next message, wait idle, or QUIT */
 static void next_transaction(struct mta_conn *c)
 {
     struct mta *m = c->m;
@@ -351,18 +516,30 @@ static void next_transaction(struct mta_conn *c)
         send_quit(c);
         return;
     }
-    struct mta_msg *msg = queue_pop_active(c->d, c->pub.binding_slot);
-    if (msg == NULL) {
+    mta_usec_t later;
+    if (c->d->active[c->pub.binding_slot].count > 0 &&
+        !window_allows(&c->d->msg_window, &m->cfg.throttle_messages, mta_now(m), &later)) {
+        maintain_at(c->d, later);
         send_quit(c);
         return;
     }
+    struct mta_msg *msg = take_message(c);
+    if (msg == NULL) {
+        if (m->cfg.idle_timeout > 0)
+            expect(c, SC_IDLE);
+        else
+            send_quit(c);
+        return;
+    }
+    window_note(&c->d->msg_window, &m->cfg.throttle_messages, mta_now(m));
     c->msg = msg;
     free(c->rc);
     c->rc = calloc((size_t)msg->pub.rcpt_count, 1);
     if (c->rc == NULL)
         mta_panic("next_transaction", "out of memory");
-    c->rcpt_at = -1;
     c->accepted = 0;
+    c->txn_failed = 0;
+    c->empty_data = 0;
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "queue", "attempt");
@@ -371,6 +548,14 @@ static void next_transaction(struct mta_conn *c)
         mta_tb_int(&tb, "conn", c->pub.fd);
         mta_tb_int(&tb, "attempt", msg->pub.attempts + 1);
         mta_tb_emit(&tb);
+    }
+    if (c->size_limit > 0 && (long)msg->pub.body_len > c->size_limit) {
+        char note[MTA_NOTE_MAX];
+        snprintf(note, sizeof note, "message size %zu exceeds the remote limit SIZE=%ld",
+                 msg->pub.body_len, c->size_limit);
+        fail_in_flight(c, OUTCOME_PERMANENT, 552, note);
+        next_transaction(c);
+        return;
     }
     if (c->transactions++ > 0) {
         if (send_line(c, "%s", "RSET") < 0) {
@@ -381,7 +566,24 @@ static void next_transaction(struct mta_conn *c)
         expect(c, SC_RSET);
         return;
     }
-    send_mail(c);
+    start_transaction(c);
+}
+
+/* smtp_conn_wake_idle - idle sessions of (d, slot) take the new mail */
+int smtp_conn_wake_idle(struct mta_domain *d, int slot)
+{
+    int woken = 0;
+    struct mta_conn *c = d->m->conns;
+    while (c != NULL && d->active[slot].count > 0) {
+        struct mta_conn *next = c->next;
+        if (c->d == d && c->pub.binding_slot == slot && c->state == SC_IDLE) {
+            timer_stop(c);
+            next_transaction(c);
+            woken++;
+        }
+        c = next;
+    }
+    return woken;
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -404,6 +606,7 @@ static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
         { "CHUNKING", EXT_CHUNKING },
     };
     c->ext = 0;
+    c->size_limit = 0;
     const char *line = strchr(r->text, '\n');   /* the first line is the greeting */
     while (line) {
         line++;
@@ -411,15 +614,97 @@ static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             if (strlen(known[k].name) == len && strncasecmp(line, known[k].name, len) == 0)
                 c->ext |= known[k].bit;
+        if (len == 4 && strncasecmp(line, "SIZE", 4) == 0 && line[4] == ' ')
+            c->size_limit = strtol(line + 5, NULL, 10);
         line = strchr(line, '\n');
     }
 }
 
-static enum rcpt_outcome outcome_of(int code)
+/* outcome_of - how a reply counts for a recipient: by code, or as a provider says */
+static enum rcpt_outcome outcome_of(struct mta_conn *c, int code, const char *note)
 {
-    if (code >= 200 && code < 300)
+    if (code >= 200 && code < 400)
         return OUTCOME_DELIVERED;
-    return code >= 500 ? OUTCOME_PERMANENT : OUTCOME_TRANSIENT;
+    switch (call_core_smtp_error_classify_hook(note, c->d->pub.domain)) {
+    case SMTP_CLASSIFY_TRANSIENT:
+        return OUTCOME_TRANSIENT;
+    case SMTP_CLASSIFY_PERMANENT:
+        return OUTCOME_PERMANENT;
+    default:
+        return code >= 500 ? OUTCOME_PERMANENT : OUTCOME_TRANSIENT;
+    }
+}
+
+/* transaction_reply - a reply to MAIL, RCPT or DATA, oldest first */
+static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, const char *note)
+{
+    int ok = r->code >= 200 && r->code < 300;
+    int pipelined = (c->ext & EXT_PIPELINING) != 0;
+    struct pending p = pend_pop(c);
+    switch (p.kind) {
+    case SC_MAIL:
+        if (!ok) {
+            enum rcpt_outcome o = outcome_of(c, r->code, note);
+            for (int i = 0; i < c->msg->pub.rcpt_count; i++)
+                if (c->msg->pub.rcpts[i].state == RCPT_PENDING && c->rc[i] != RC_DECIDED) {
+                    queue_rcpt_outcome(c->msg, i, o, r->code, note);
+                    c->rc[i] = RC_DECIDED;
+                }
+            c->txn_failed = 1;
+            if (!pipelined) {
+                end_transaction(c);
+                return;
+            }
+        } else if (!pipelined) {
+            send_next_step(c);
+            return;
+        }
+        break;
+    case SC_RCPT:
+        if (!c->txn_failed) {
+            if (ok) {
+                c->rc[p.rcpt] = RC_ACCEPTED;
+                c->accepted++;
+            } else {
+                queue_rcpt_outcome(c->msg, p.rcpt, outcome_of(c, r->code, note), r->code, note);
+                c->rc[p.rcpt] = RC_DECIDED;
+            }
+        }
+        if (!pipelined) {
+            send_next_step(c);
+            return;
+        }
+        break;
+    case SC_DATA:
+        assert(c->npend == 0);
+        if (r->code == 354) {
+            if (c->accepted > 0 && !c->txn_failed) {
+                if (send_body(c) < 0) {
+                    fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
+                    conn_close(c);
+                    return;
+                }
+            } else {
+                /* RFC 2920 3.1: DATA was accepted with nothing to send; end it empty. */
+                c->empty_data = 1;
+                if (send_line(c, "%s", ".") < 0) {
+                    conn_close(c);
+                    return;
+                }
+            }
+            expect(c, SC_DOT);
+            return;
+        }
+        if (c->accepted > 0 && !c->txn_failed) {
+            enum rcpt_outcome o = outcome_of(c, r->code, note);
+            decide_accepted(c, o == OUTCOME_DELIVERED ? OUTCOME_TRANSIENT : o, r->code, note);
+        }
+        end_transaction(c);
+        return;
+    default:
+        mta_panic("transaction_reply", "unexpected pending reply %s", state_names[p.kind]);
+    }
+    await_front(c);
 }
 
 /* handle_reply - one complete reply in the current state */
@@ -487,52 +772,25 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             send_quit(c);
             return;
         }
-        send_mail(c);
+        start_transaction(c);
         return;
     case SC_MAIL:
-        if (!ok) {
-            fail_in_flight(c, outcome_of(r->code), r->code, note);
-            next_transaction(c);
-            return;
-        }
-        send_next_rcpt(c);
-        return;
-    case SC_RCPT: {
-        int i = c->rcpt_at;
-        assert(i >= 0 && i < c->msg->pub.rcpt_count);
-        if (ok) {
-            c->rc[i] = RC_ACCEPTED;
-            c->accepted++;
-        } else {
-            queue_rcpt_outcome(c->msg, i, outcome_of(r->code), r->code, note);
-            c->rc[i] = RC_DECIDED;
-        }
-        send_next_rcpt(c);
-        return;
-    }
+    case SC_RCPT:
     case SC_DATA:
-        if (r->code == 354) {
-            if (send_body(c) < 0) {
-                fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
-                conn_close(c);
-                return;
-            }
-            expect(c, SC_DOT);
-            return;
-        }
-        decide_accepted(c, outcome_of(r->code) == OUTCOME_DELIVERED ? OUTCOME_TRANSIENT
-                                                                     : outcome_of(r->code),
-                        r->code, note);
-        fail_in_flight(c, OUTCOME_TRANSIENT, r->code, note);
-        next_transaction(c);
+        transaction_reply(c, r, note);
         return;
     case SC_DOT:
-        decide_accepted(c, outcome_of(r->code), r->code, note);
-        fail_in_flight(c, OUTCOME_TRANSIENT, r->code, note);
-        next_transaction(c);
+        if (!c->empty_data)
+            decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
+        end_transaction(c);
         return;
     case SC_QUIT:
         conn_close(c);
+        return;
+    case SC_IDLE:
+        /* A reply nobody asked for: the server is confused; leave. */
+        set_last_error(c->d, "unexpected reply while idle: %s", note);
+        send_quit(c);
         return;
     case SC_CONNECTING:
     case SC_CLOSED:
@@ -662,7 +920,22 @@ static void connect_failed(struct mta_conn *c, int code, const char *what)
     struct timeval now = mta_tv(mta_now(m));
     call_core_log_client_connection_failure_hook(c->pub.addr, code, &c->d->pub,
                                                  c->pub.binding_slot, &now);
+    struct mta_domain *d = c->d;
     conn_close(c);
+    /* MX_Failures_To_Delay: so many failures in a row delay the whole domain. */
+    if (++d->mx_failures >= m->cfg.mx_failures_to_delay) {
+        char note[MTA_NOTE_MAX];
+        snprintf(note, sizeof note, "%d connection failures in a row (MX_Failures_To_Delay); last: %.400s",
+                 d->mx_failures, d->last_error);
+        d->mx_failures = 0;
+        for (int slot = 0; slot < m->nbindings; slot++) {
+            struct mta_msg *msg;
+            while ((msg = d->active[slot].head) != NULL) {
+                queue_remove_active(msg);
+                queue_fail_message(msg, OUTCOME_TRANSIENT, 0, note);
+            }
+        }
+    }
 }
 
 /* smtp_client_finish_cb - the connect completed or failed */
@@ -677,6 +950,7 @@ void smtp_client_finish_cb(connection_handle *ch, int err, void *user_data)
         return;
     }
     struct timeval now = mta_tv(mta_now(m));
+    c->d->mx_failures = 0;
     m->stats.connections_established++;
     call_core_log_client_connection_success_hook(c->pub.addr, &c->d->pub,
                                                  c->pub.binding_slot, &now);
@@ -707,6 +981,10 @@ static void phase_timed_out(void *arg)
     c->timer = 0;
     char what[128];
     snprintf(what, sizeof what, "timeout waiting for the %s reply", state_names[c->state]);
+    if (c->state == SC_IDLE) {
+        send_quit(c);       /* idle_timeout: nothing more to send */
+        return;
+    }
     if (c->state == SC_QUIT) {
         conn_close(c);
         return;
@@ -733,6 +1011,8 @@ static void conn_close(struct mta_conn *c)
     assert(d->conns[c->pub.binding_slot] > 0 && d->conns_total > 0);
     d->conns[c->pub.binding_slot]--;
     d->conns_total--;
+    m->binding_conns[c->pub.binding_slot]--;
+    host_conns_add(m, c->pub.addr, -1);
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -135,7 +135,11 @@ void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch)
         return;
     mta_tb_int(tb, "conn", ch->fd);
     mta_tb_ipv4(tb, "addr", ch->addr);
-    if (ch->dr)
+    /* The domain, unless the hook already passed it as its own argument. */
+    int has_domain = 0;
+    for (int i = 0; i < tb->rec.nfields; i++)
+        has_domain |= strcmp(tb->rec.field[i].key, "domain") == 0;
+    if (ch->dr && !has_domain)
         mta_tb_domain(tb, ch->dr);
 }
 

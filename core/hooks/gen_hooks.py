@@ -116,6 +116,22 @@ def trace_lines(hook, when):
     return out
 
 
+def ret_lines(hook):
+    """C statements adding a non-void hook's result to trace builder tb.
+
+    Pointers never reach the trace (their values differ between runs): a
+    message shows its id, any other pointer only whether it is NULL.
+    """
+    if hook.ret == "message *":
+        return ['if (ret)',
+                '    mta_tb_int(&tb, "ret_msg", (int64_t)ret->id);',
+                'else',
+                '    mta_tb_str(&tb, "ret", "NULL");']
+    if hook.ret.endswith("*"):
+        return ['mta_tb_str(&tb, "ret", ret ? "non-NULL" : "NULL");']
+    return ['mta_tb_int(&tb, "ret", (int64_t)ret);']
+
+
 def gen_header(hook):
     guard = f"MTASIM_HOOKS_CORE_{hook.name.upper()}_H"
     closure_args = "void *closure" + (", " + hook.proto_args() if hook.params else "")
@@ -162,6 +178,33 @@ def gen_source(hooks):
         n = h.name
         args = h.call_args()
         pargs = "p->closure" + (", " + args if args else "")
+        nonvoid = h.ret != "void"
+        # record_<hook>: one trace record, the call point's ("hook", p NULL)
+        # or one provider's ("provider"), so both show the arguments alike.
+        rparams = "const struct hook_provider *p" + (", " + h.proto_args() if h.params else "")
+        if nonvoid:
+            rparams += f", {h.ret} ret"
+        out.append(f"/* record_{n} - trace the call point (p NULL) or one provider's call */")
+        out.append(f"static void record_{n}({rparams})")
+        out.append("{")
+        out.append("    struct mta_tb tb;")
+        for prm in h.params:     # some are not shown (now, struct timeval *)
+            out.append(f"    (void){prm.name};")
+        out.append(f'    mta_tb_begin(&tb, p ? "provider" : "hook", "{n}");')
+        out.append("    if (p) {")
+        out.append('        mta_tb_str(&tb, "plugin", p->plugin);')
+        out.append("        const char *label = hook_closure_label(p->closure);")
+        out.append("        if (label)")
+        out.append('            mta_tb_str(&tb, "closure", label);')
+        out.append("    }")
+        for line in trace_lines(h, "after"):
+            out.append("    " + line)
+        if nonvoid:
+            out.extend("    " + line for line in ret_lines(h))
+        out.append("    mta_tb_emit(&tb);")
+        out.append("}\n")
+        rargs = args + (", ret" if nonvoid else "") if args else ("ret" if nonvoid else "")
+        rargs = (", " + rargs) if rargs else ""
         out.append(f"int has_core_{n}_hook(void) {{ return list_{n}.n > 0; }}")
         out.append(f"void register_core_{n}_hook_first({h.ftype} hook, void *closure)")
         out.append(f"{{ hook_list_register(&list_{n}, (hook_fn)hook, closure, 1); }}")
@@ -169,7 +212,7 @@ def gen_source(hooks):
         out.append(f"{{ hook_list_register(&list_{n}, (hook_fn)hook, closure, 0); }}")
         out.append(f"{h.ret} call_core_{n}_hook({h.proto_args()})")
         out.append("{")
-        if h.ret != "void":
+        if nonvoid:
             zero = "NULL" if h.rule == "first_nonnull" else "0"
             out.append(f"    {h.ret} ret = {zero};")
         out.append(f"    struct hook_list *l = &list_{n};")
@@ -177,24 +220,20 @@ def gen_source(hooks):
         out.append("        const struct hook_provider *p = &l->v[i];")
         out.append("        hook_enter(l, p);")
         call = f"(({h.ftype})p->fn)({pargs})"
-        if h.ret == "void":
+        if not nonvoid:
             out.append(f"        {call};")
             out.append("        hook_leave(l, p, 0, 0);")
         else:
             out.append(f"        ret = {call};")
             out.append("        hook_leave(l, p, 1, (int64_t)(intptr_t)ret);")
+        out.append("        if (mta_tracing())")
+        out.append(f"            record_{n}(p{rargs});")
+        if nonvoid:
             out.append("        if (ret) break;")
         out.append("    }")
-        out.append("    if (mta_tracing()) {")
-        out.append("        struct mta_tb tb;")
-        out.append(f'        mta_tb_begin(&tb, "hook", "{n}");')
-        for line in trace_lines(h, "after"):
-            out.append("        " + line)
-        if h.ret != "void":
-            out.append('        mta_tb_int(&tb, "ret", (int64_t)(intptr_t)ret);')
-        out.append("        mta_tb_emit(&tb);")
-        out.append("    }")
-        if h.ret != "void":
+        out.append("    if (mta_tracing())")
+        out.append(f"        record_{n}(NULL{rargs});")
+        if nonvoid:
             out.append("    return ret;")
         out.append("}\n")
     return "\n".join(out)
@@ -218,6 +257,17 @@ def gen_docs(hooks):
     out.append("Chaining rules: **all** runs every provider in list order; **first_nonzero** stops at")
     out.append("the first provider returning non-zero and returns that value (0 when none does);")
     out.append("**first_nonnull** returns the first non-NULL pointer (NULL when none does).")
+    out.append("")
+    out.append("## In the trace")
+    out.append("")
+    out.append("Each provider call is one `provider NAME` record, written when the provider returns:")
+    out.append("`plugin=` the plugin whose `mtasim_module_init` registered it (`core` for the core's")
+    out.append("own), `closure=` the label the plugin gave its closure with `mtasim_closure_label()`")
+    out.append("(absent without one), the arguments as above (an `int *` shows the value after the")
+    out.append("provider ran) and, for a non-void hook, `ret`. After the providers, the call point")
+    out.append("itself is one `hook NAME` record with the arguments and the chained result. A")
+    out.append("`message *` result shows as `ret_msg=ID`, any other pointer as `ret=NULL` or")
+    out.append("`ret=non-NULL`: pointer values never reach the trace.")
     out.append("")
     return "\n".join(out)
 

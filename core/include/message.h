@@ -19,6 +19,11 @@ enum rcpt_state {
     RCPT_EXPIRED,           /* Message_Expiration or Max_Retries reached */
 };
 
+/* What smtp_error_classify providers return. */
+#define SMTP_CLASSIFY_DEFAULT   0   /* judge by the reply code */
+#define SMTP_CLASSIFY_TRANSIENT 1   /* retry later, whatever the code says */
+#define SMTP_CLASSIFY_PERMANENT 2   /* fail for good, whatever the code says */
+
 struct message_rcpt {
     char *address;          /* without angle brackets */
     enum rcpt_state state;

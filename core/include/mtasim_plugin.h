@@ -1,0 +1,51 @@
+/*
+ * mtasim_plugin.h - what an mtasim plugin exports and may call
+ *
+ * SYNOPSIS
+ *   #include <mtasim_plugin.h>
+ *   #include <hooks/core/log_delivery_v1.h>
+ *
+ *   int mtasim_module_init(const char *args)
+ *   {
+ *       static struct my_state st;
+ *       register_core_log_delivery_v1_hook_last(on_delivery, &st);
+ *       mtasim_closure_label(&st, "my-state");
+ *       return 0;
+ *   }
+ *
+ * DESCRIPTION
+ *   A plugin is a shared object.  mtasim loads it with dlopen() after the
+ *   core was created and calls its mtasim_module_init() once, with the text
+ *   after the first ':' of "--plugin PATH:ARGS" or "plugin PATH:ARGS" (""
+ *   when there is none).  The init registers hook providers with the
+ *   generated register_core_<hook>_hook_first/_last functions; the core
+ *   attributes each provider to the plugin whose init registered it.
+ *   Returning non-zero refuses to run: the scenario ends with exit code 4
+ *   and the value is reported.
+ *
+ *   mtasim_closure_label() gives a closure a name that trace records of
+ *   the plugin's providers show as closure=LABEL (pointers never reach the
+ *   trace).  Labelling the same closure again replaces the label; labels
+ *   are copied, at most 127 bytes are kept.
+ *
+ *   Every plugin is unloaded when its scenario ends; each scenario runs in
+ *   a fresh process, so static state starts from zero every run.
+ */
+#ifndef MTASIM_PLUGIN_H
+#define MTASIM_PLUGIN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The one symbol a plugin must export; 0 = ready. */
+int mtasim_module_init(const char *args);
+
+/* Name closure in the trace's provider records. */
+void mtasim_closure_label(void *closure, const char *label);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
