@@ -179,9 +179,13 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         *error = err;
         return NULL;
     }
-    if (d->conns_total >= m->cfg.max_outbound_connections ||
-        (m->cfg.max_connections_per_binding > 0 &&
-         m->binding_conns[slot] >= m->cfg.max_connections_per_binding)) {
+    if (d->conns_total >= m->cfg.max_outbound_connections) {
+        *error = CONN_ERR_HOST_MAX_REACHED;     /* one of d's own connections will free it */
+        return NULL;
+    }
+    if (m->cfg.max_connections_per_binding > 0 &&
+        m->binding_conns[slot] >= m->cfg.max_connections_per_binding) {
+        maintain_wait_for_slot(d);              /* another domain's may free it */
         *error = CONN_ERR_HOST_MAX_REACHED;
         return NULL;
     }
@@ -189,6 +193,8 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
     const char *host = NULL;
     err = pick_address(d, slot, &addr, &host);
     if (err) {
+        if (err == CONN_ERR_HOST_MAX_REACHED)
+            maintain_wait_for_slot(d);
         *error = err;
         return NULL;
     }

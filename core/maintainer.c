@@ -39,6 +39,7 @@
 #include "hooks/core/post_mail_queue_maintain_domain.h"
 #include "hooks/core/pre_mail_queue_maintain_domain.h"
 #include "mta_internal.h"
+#include "trace.h"
 
 static mta_usec_t tv_usec(struct timeval tv)
 {
@@ -154,15 +155,56 @@ void maintain_soon(struct mta_domain *d)
     maintain_at(d, mta_now(d->m));
 }
 
+/* maintain_wait_for_slot - d waits for a connection anywhere to close */
+void maintain_wait_for_slot(struct mta_domain *d)
+{
+    struct mta *m = d->m;
+    if (d->waiting_for_slot)
+        return;
+    if (m->nslot_waiters == m->slot_waiters_cap) {
+        m->slot_waiters_cap = m->slot_waiters_cap ? m->slot_waiters_cap * 2 : 16;
+        m->slot_waiters = realloc(m->slot_waiters,
+                                  (size_t)m->slot_waiters_cap * sizeof *m->slot_waiters);
+        if (m->slot_waiters == NULL)
+            mta_panic("maintain_wait_for_slot", "out of memory");
+    }
+    m->slot_waiters[m->nslot_waiters++] = d;
+    d->waiting_for_slot = 1;
+}
+
+/* maintain_wake_slot_waiters - a connection closed: every waiting domain gets a pass */
+void maintain_wake_slot_waiters(struct mta *m)
+{
+    int n = m->nslot_waiters;
+    m->nslot_waiters = 0;
+    for (int i = 0; i < n; i++) {
+        m->slot_waiters[i]->waiting_for_slot = 0;
+        maintain_soon(m->slot_waiters[i]);
+    }
+}
+
 /* throttled - is opening a connection for (d, slot) held back?  *later says until when */
 static int throttled(struct mta_domain *d, int slot, struct timeval *now, mta_usec_t *later)
 {
     struct mta *m = d->m;
     mta_usec_t t = tv_usec(*now);
+    const char *reason = NULL;
     if (!window_allows(&d->msg_window, &m->cfg.throttle_messages, t, later))
+        reason = "throttle_messages";
+    else if (!window_allows(&d->conn_window, &m->cfg.throttle_connections, t, later))
+        reason = "throttle_connections";
+    if (reason) {
+        if (mta_tracing()) {
+            struct mta_tb tb;
+            mta_tb_begin(&tb, "queue", "throttled");
+            mta_tb_str(&tb, "domain", d->pub.domain);
+            mta_tb_binding(&tb, slot);
+            mta_tb_str(&tb, "reason", reason);
+            mta_tb_int(&tb, "wait_ms", (*later - t) / 1000);
+            mta_tb_emit(&tb);
+        }
         return 1;
-    if (!window_allows(&d->conn_window, &m->cfg.throttle_connections, t, later))
-        return 1;
+    }
     struct timeval until = *now;
     if (call_core_check_outbound_conn_throttle_hook(slot, &d->pub, now, &until)) {
         mta_usec_t u = tv_usec(until);

@@ -273,6 +273,7 @@ void mta_destroy(struct mta *m)
     domain_free_all(m);
     free(m->host_failures);
     free(m->host_conns);
+    free(m->slot_waiters);
     for (int i = 0; i < m->nbindings; i++) {
         free(m->binding_names[i]);
         free(m->binding_ehlo[i]);

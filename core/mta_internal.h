@@ -77,6 +77,7 @@ struct mta_domain {
     struct mta_window conn_window;      /* throttle_connections */
     struct mta_window msg_window;       /* throttle_messages */
     int mx_failures;                    /* consecutive connection failures */
+    int waiting_for_slot;               /* in m->slot_waiters */
 };
 
 enum mta_msg_where { MSG_NEW, MSG_ACTIVE, MSG_DELAYED, MSG_INFLIGHT, MSG_DONE };
@@ -135,6 +136,10 @@ struct mta {
     int binding_conns[MTA_MAX_BINDINGS];    /* per binding, all domains */
     struct mta_host_conns *host_conns;
     int nhost_conns, host_conns_cap;
+    /* Domains held back by a per-host or per-binding limit, in the order
+     * they hit it: any closed connection wakes them. */
+    struct mta_domain **slot_waiters;
+    int nslot_waiters, slot_waiters_cap;
     struct mta_dns_ctx *dns_pending;    /* lookups awaiting an answer */
 
     struct mta_stats stats;
@@ -184,6 +189,8 @@ void queue_free_all(struct mta *m);
 void maintain_soon(struct mta_domain *d);
 void maintain_at(struct mta_domain *d, mta_usec_t when);
 void maintain_domain(struct mta_domain *d);
+void maintain_wait_for_slot(struct mta_domain *d);
+void maintain_wake_slot_waiters(struct mta *m);
 /* Sliding-window rate limits (throttle_connections, throttle_messages). */
 int window_allows(struct mta_window *w, const struct mta_rate *r, mta_usec_t now,
                   mta_usec_t *later);

@@ -755,6 +755,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             return;
         }
         set_last_error(c->d, "EHLO: %s", note);
+        host_failure_mark(c->m, c->pub.addr);     /* not this host, for now */
         send_quit(c);
         return;
     case SC_HELO:
@@ -764,6 +765,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             return;
         }
         set_last_error(c->d, "HELO: %s", note);
+        host_failure_mark(c->m, c->pub.addr);     /* not this host, for now */
         send_quit(c);
         return;
     case SC_RSET:
@@ -809,6 +811,11 @@ static void lost(struct mta_conn *c, const char *what)
         snprintf(note, sizeof note, "%s at %s stage", what, state_names[c->state]);
     if (c->state != SC_QUIT) {
         set_last_error(c->d, "%s", note);
+        /* Lost before any message was taken (banner, EHLO): the host is at
+         * fault, like a failed connect; the next pass tries another MX or
+         * requeues, instead of reconnecting at once. */
+        if (c->msg == NULL && c->transactions == 0)
+            host_failure_mark(c->m, c->pub.addr);
         fail_in_flight(c, OUTCOME_TRANSIENT, 0, note);
     }
     conn_close(c);
@@ -1023,6 +1030,7 @@ static void conn_close(struct mta_conn *c)
     if (!c->in_input)
         smtp_conn_destroy(c);
     maintain_soon(d);
+    maintain_wake_slot_waiters(m);
 }
 
 /* smtp_conn_abort_all - the run is over: close every connection */
