@@ -887,10 +887,33 @@ START_TEST(test_config)
     ck_assert_int_eq(c.max_outbound_connections, 32);   /* rejected values change nothing */
     ck_assert_ptr_null(strchr(err, '\n'));
 
+    /* Every key takes a value of its kind: counts and durations "1", rates
+     * "1/1s", address ranges "10.0.0.0/8". */
     int nkeys = 0;
-    for (; mta_config_keys[nkeys] != NULL; nkeys++)
-        ck_assert_int_eq(mta_config_set(&c, mta_config_keys[nkeys], "1", err, sizeof err), 0);
-    ck_assert_int_eq(nkeys, 21);
+    for (; mta_config_keys[nkeys] != NULL; nkeys++) {
+        const char *key = mta_config_keys[nkeys];
+        const char *v = strncmp(key, "throttle_", 9) == 0 ? "1/1s"
+                      : strcmp(key, "prohibited_ips") == 0 ? "10.0.0.0/8" : "1";
+        ck_assert_msg(mta_config_set(&c, key, v, err, sizeof err) == 0, "%s %s: %s", key, v, err);
+    }
+    ck_assert_int_eq(nkeys, 26);
+
+    /* Rates and ranges. */
+    ck_assert_int_eq(mta_config_set(&c, "throttle_messages", "10/1m", err, sizeof err), 0);
+    ck_assert_int_eq(c.throttle_messages.count, 10);
+    ck_assert_int_eq(c.throttle_messages.per, 60 * SEC);
+    ck_assert_int_eq(mta_config_set(&c, "throttle_messages", "none", err, sizeof err), 0);
+    ck_assert_int_eq(c.throttle_messages.count, 0);
+    ck_assert_int_eq(mta_config_set(&c, "throttle_messages", "10", err, sizeof err), -1);
+    ck_assert_int_eq(mta_config_set(&c, "throttle_messages", "0/1m", err, sizeof err), -1);
+    ck_assert_int_eq(mta_config_set(&c, "throttle_messages", "5/0s", err, sizeof err), -1);
+    ck_assert_int_eq(mta_config_set(&c, "prohibited_ips", "127.0.0.0/8,192.168.1.7", err, sizeof err), 0);
+    ck_assert_int_eq(c.nprohibited, 2);
+    ck_assert_uint_eq(c.prohibited[1].mask, 0xffffffffu);
+    ck_assert_int_eq(mta_config_set(&c, "prohibited_ips", "10.0.0.0/33", err, sizeof err), -1);
+    ck_assert_int_eq(c.nprohibited, 2);     /* unchanged after a rejected value */
+    ck_assert_int_eq(mta_config_set(&c, "prohibited_ips", "none", err, sizeof err), 0);
+    ck_assert_int_eq(c.nprohibited, 0);
 
     static const struct { const char *text; mta_usec_t usec; } d[] = {
         { "40ms", 40 * MS }, { "5m", 300 * SEC }, { "300", 300 * SEC }, { "7us", 7 },
