@@ -31,12 +31,14 @@
 #include <string.h>
 
 #include "dns.h"
+#include "prng.h"
 
 #define SIM_DNS_MAX_RECORDS 65536
 #define SIM_DNS_MAX_FAILURES 65536
 #define SIM_DNS_MAX_COUNTERS 65536
 #define SIM_DNS_MAX_PENDING 65536
 #define SIM_DNS_MAX_CNAME_HOPS 8
+#define SIM_DNS_MAX_LATENCIES 65536
 
 struct dns_record {
     char name[MTA_DNS_NAME_MAX];        /* normalised */
@@ -57,6 +59,12 @@ struct dns_counter {
     char name[MTA_DNS_NAME_MAX];        /* normalised */
     enum mta_dns_type type;
     unsigned long count;
+    struct sim_prng jitter_rng;         /* (seed, "dns NAME TYPE", 0) */
+};
+
+struct dns_latency {
+    char name[MTA_DNS_NAME_MAX];        /* normalised */
+    sim_usec latency;
 };
 
 struct dns_pending {
@@ -74,6 +82,10 @@ struct sim_dns {
     struct sim_sched *sched;
     sim_usec latency;
     sim_usec timeout;
+    sim_usec jitter;
+    uint64_t seed;
+    struct dns_latency *latencies;
+    size_t nlatencies;
     struct dns_record *records;
     size_t nrecords;
     struct dns_failure *failures;
@@ -156,6 +168,7 @@ void sim_dns_destroy(struct sim_dns *d)
     free(d->records);
     free(d->failures);
     free(d->counters);
+    free(d->latencies);
     free(d);
 }
 
@@ -192,7 +205,8 @@ void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rc
     size_t i;
 
     assert(name != NULL);
-    assert(rcode == MTA_DNS_NXDOMAIN || rcode == MTA_DNS_SERVFAIL || rcode == MTA_DNS_TIMEOUT);
+    assert(rcode == MTA_DNS_NXDOMAIN || rcode == MTA_DNS_SERVFAIL || rcode == MTA_DNS_TIMEOUT
+           || rcode == MTA_DNS_NOERROR);
     if (dns_normalise(name, norm) < 0)
         dns_die("sim_dns_fail", "name too long");
     for (i = 0; i < d->nfailures; i++) {
@@ -326,27 +340,85 @@ static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_
     a->count = 0;
 }
 
-/* dns_count - one more query for (name, type) */
-static void dns_count(struct sim_dns *d, const char *name, enum mta_dns_type type)
+/* dns_type_text - a query type as the purpose of a stream names it */
+static const char *dns_type_text(enum mta_dns_type type)
+{
+    return type == MTA_DNS_MX ? "MX" : type == MTA_DNS_A ? "A" : "CNAME";
+}
+
+/* dns_count - one more query for (name, type); its counter, NULL if unnamed */
+static struct dns_counter *dns_count(struct sim_dns *d, const char *name, enum mta_dns_type type)
 {
     char norm[MTA_DNS_NAME_MAX];
+    char purpose[MTA_DNS_NAME_MAX + 16];
+    struct dns_counter *ct;
     size_t i;
 
     if (dns_normalise(name, norm) < 0)
-        return;     /* unanswerable names are not counted by name */
+        return NULL;    /* unanswerable names are not counted by name */
     for (i = 0; i < d->ncounters; i++) {
         if (d->counters[i].type == type && strcmp(d->counters[i].name, norm) == 0) {
             d->counters[i].count++;
-            return;
+            return &d->counters[i];
         }
     }
     if (d->ncounters >= SIM_DNS_MAX_COUNTERS)
         dns_die("sim_dns_query", "too many distinct names queried");
     d->counters = dns_xrealloc(d->counters, d->ncounters + 1, sizeof *d->counters);
-    strcpy(d->counters[d->ncounters].name, norm);
-    d->counters[d->ncounters].type = type;
-    d->counters[d->ncounters].count = 1;
-    d->ncounters++;
+    ct = &d->counters[d->ncounters++];
+    strcpy(ct->name, norm);
+    ct->type = type;
+    ct->count = 1;
+    snprintf(purpose, sizeof purpose, "dns %s %s", norm, dns_type_text(type));
+    sim_prng_init(&ct->jitter_rng, d->seed, purpose, 0);
+    return ct;
+}
+
+/* dns_name_latency - the latency set for exactly this name, or the resolver's */
+static sim_usec dns_name_latency(const struct sim_dns *d, const char *name)
+{
+    char norm[MTA_DNS_NAME_MAX];
+    size_t i;
+
+    if (dns_normalise(name, norm) < 0)
+        return d->latency;
+    for (i = 0; i < d->nlatencies; i++)
+        if (strcmp(d->latencies[i].name, norm) == 0)
+            return d->latencies[i].latency;
+    return d->latency;
+}
+
+/* sim_dns_set_name_latency - answers about name take latency; last call wins */
+void sim_dns_set_name_latency(struct sim_dns *d, const char *name, sim_usec latency)
+{
+    char norm[MTA_DNS_NAME_MAX];
+    size_t i;
+
+    assert(name != NULL && latency >= 0);
+    if (dns_normalise(name, norm) < 0)
+        dns_die("sim_dns_set_name_latency", "name too long");
+    for (i = 0; i < d->nlatencies; i++) {
+        if (strcmp(d->latencies[i].name, norm) == 0) {
+            d->latencies[i].latency = latency;
+            return;
+        }
+    }
+    if (d->nlatencies >= SIM_DNS_MAX_LATENCIES)
+        dns_die("sim_dns_set_name_latency", "too many names");
+    d->latencies = dns_xrealloc(d->latencies, d->nlatencies + 1, sizeof *d->latencies);
+    strcpy(d->latencies[d->nlatencies].name, norm);
+    d->latencies[d->nlatencies].latency = latency;
+    d->nlatencies++;
+}
+
+/* sim_dns_set_jitter - every answer takes up to jitter more, drawn per name */
+void sim_dns_set_jitter(struct sim_dns *d, sim_usec jitter, uint64_t seed)
+{
+    assert(jitter >= 0);
+    /* Streams are seeded when a name is first counted. */
+    assert(d->ncounters == 0);
+    d->jitter = jitter;
+    d->seed = seed;
 }
 
 /* dns_answer_event - deliver one answer and forget the query */
@@ -376,6 +448,7 @@ void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
                    mta_dns_cb cb, void *arg)
 {
     struct dns_pending *p;
+    struct dns_counter *ct;
     sim_usec delay;
 
     assert(name != NULL && cb != NULL);
@@ -391,9 +464,13 @@ void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
     p->cb = cb;
     p->arg = arg;
     p->type = type;
-    dns_count(d, name, type);
+    ct = dns_count(d, name, type);
     dns_resolve(d, name, type, &p->answer);
-    delay = p->answer.rcode == MTA_DNS_TIMEOUT ? d->timeout : d->latency;
+    delay = p->answer.rcode == MTA_DNS_TIMEOUT ? d->timeout : dns_name_latency(d, name);
+    /* One draw per counted query, timeouts included, so that whether an
+     * answer is a timeout never shifts the draws after it. */
+    if (d->jitter > 0 && ct != NULL)
+        delay += (sim_usec) sim_prng_below(&ct->jitter_rng, (uint64_t) d->jitter + 1);
     p->prev = d->last;
     if (d->last)
         d->last->next = p;

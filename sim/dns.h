@@ -10,11 +10,16 @@
  *
  * DESCRIPTION
  *   Answers come back through the scheduler after the resolver latency,
- *   never synchronously.  Names compare case-insensitively, a trailing dot
+ *   never synchronously.  The latency is per name when one was set for
+ *   the name asked (sim_dns_set_name_latency), else the resolver's; with
+ *   jitter J (sim_dns_set_jitter) each answer takes a draw in [0, J]
+ *   more, from the stream (seed, "dns NAME TYPE", 0) of the name and type
+ *   asked, so queries for other names never change it.  Names compare case-insensitively, a trailing dot
  *   ignored.  For a query of (name, type):
  *     - a failure set for (name, type) or for (name, any type) wins:
  *       NXDOMAIN and SERVFAIL answer after the latency, TIMEOUT after the
- *       resolver timeout;
+ *       resolver timeout, NOERROR (set as a failure) is an empty answer
+ *       (NODATA: the name exists, no records of the type);
  *     - otherwise the records of that type, in the order they were added
  *       (at most MTA_DNS_MAX_RR);
  *     - an A query for a name that has only a CNAME answers with the
@@ -45,10 +50,13 @@ struct sim_dns_record {
 struct sim_dns *sim_dns_create(struct sim_sched *s, sim_usec latency, sim_usec timeout);
 void sim_dns_destroy(struct sim_dns *d);
 void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec);
-/* type 0 = every type.  rcode is NXDOMAIN, SERVFAIL or TIMEOUT. */
+/* type 0 = every type.  rcode is NXDOMAIN, SERVFAIL, TIMEOUT or NOERROR (NODATA). */
 void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode);
 void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
                    mta_dns_cb cb, void *arg);
+/* How long answers for name take (exactly that name, any type). */
+void sim_dns_set_name_latency(struct sim_dns *d, const char *name, sim_usec latency);
+void sim_dns_set_jitter(struct sim_dns *d, sim_usec jitter, uint64_t seed);
 unsigned long sim_dns_query_count(const struct sim_dns *d, const char *name,
                                   enum mta_dns_type type);
 

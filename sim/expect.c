@@ -130,6 +130,33 @@ struct compiled {
     int has_re[SCN_MAX_MATCHERS];
 };
 
+/* compile_patterns - e's patterns with their regular expressions compiled once */
+static struct compiled *compile_patterns(const struct scn_expect *e)
+{
+    int n = e->npatterns;
+    struct compiled *c = calloc((size_t)(n ? n : 1), sizeof *c);
+    if (c == NULL)
+        abort();
+    for (int i = 0; i < n; i++) {
+        c[i].p = &e->patterns[i];
+        for (int k = 0; k < c[i].p->nmatchers; k++)
+            if (c[i].p->matchers[k].op == SCN_OP_RE)
+                c[i].has_re[k] = regcomp(&c[i].re[k], c[i].p->matchers[k].value,
+                                         REG_EXTENDED | REG_NOSUB) == 0;
+    }
+    return c;
+}
+
+/* free_compiled - release what compile_patterns made */
+static void free_compiled(struct compiled *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c[i].p->nmatchers; k++)
+            if (c[i].has_re[k])
+                regfree(&c[i].re[k]);
+    free(c);
+}
+
 /* first_failing - index of the first matcher of c that fails on r, -1 if all hold */
 static int first_failing(const struct compiled *c, const struct trace_rec *r)
 {
@@ -145,9 +172,20 @@ static int same_event(const struct trace_rec *r, const struct scn_pattern *p)
     return strcmp(r->kind, p->kind ? p->kind : "hook") == 0 && strcmp(r->name, p->name) == 0;
 }
 
+/* in_scope_of - r passes the expectation's "for domain|message|conn" scope */
+static int in_scope_of(const struct scn_expect *e, const struct trace_rec *r)
+{
+    if (e->scope.key == NULL)
+        return 1;
+    const struct trace_field *f = trace_rec_field(r, e->scope.key);
+    return f != NULL && strcmp(f->str, e->scope.value) == 0;
+}
+
 /* in_scope - r is of a kind the expectation talks about (for "what happened") */
 static int in_scope(const struct trace_rec *r, const struct scn_expect *e)
 {
+    if (!in_scope_of(e, r))
+        return 0;
     for (int i = 0; i < e->npatterns; i++)
         if (strcmp(r->kind, e->patterns[i].kind ? e->patterns[i].kind : "hook") == 0)
             return 1;
@@ -169,17 +207,10 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
 {
     int with_kind = e->kind == SCN_EXPECT_TRACE_IN_ORDER;
     int n = e->npatterns;
-    struct compiled *c = calloc((size_t)(n ? n : 1), sizeof *c);
+    struct compiled *c = compile_patterns(e);
     size_t *at = calloc((size_t)(n ? n : 1), sizeof *at);
-    if (c == NULL || at == NULL)
+    if (at == NULL)
         abort();
-    for (int i = 0; i < n; i++) {
-        c[i].p = &e->patterns[i];
-        for (int k = 0; k < c[i].p->nmatchers; k++)
-            if (c[i].p->matchers[k].op == SCN_OP_RE)
-                c[i].has_re[k] = regcomp(&c[i].re[k], c[i].p->matchers[k].value,
-                                         REG_EXTENDED | REG_NOSUB) == 0;
-    }
     size_t count = trace_store_count(ts);
     size_t pos = 0;
     int matched = 0;
@@ -188,7 +219,7 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
         size_t i = pos;
         for (; i < count; i++) {
             const struct trace_rec *r = trace_store_get(ts, i);
-            if (same_event(r, p) && first_failing(&c[matched], r) < 0)
+            if (same_event(r, p) && in_scope_of(e, r) && first_failing(&c[matched], r) < 0)
                 break;
         }
         if (i == count)
@@ -213,7 +244,7 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
         /* The closest candidate: the first later call of the same hook. */
         for (size_t i = pos; i < count; i++) {
             const struct trace_rec *r = trace_store_get(ts, i);
-            if (!same_event(r, miss))
+            if (!same_event(r, miss) || !in_scope_of(e, r))
                 continue;
             int k = first_failing(&c[matched], r);
             assert(k >= 0);
@@ -255,13 +286,167 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
             sb_printf(&b, "       ... and %d more (see --trace)\n", more);
         out->diff = b.p;
     }
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < c[i].p->nmatchers; k++)
-            if (c[i].has_re[k])
-                regfree(&c[i].re[k]);
-    free(c);
+    free_compiled(c, n);
     free(at);
     return out->passed;
+}
+
+/* why_not - "but KEY=VALUE, wanted KEY OP VALUE" for record r against pattern c */
+static void why_not(struct sbuf *b, const struct compiled *c, const struct trace_rec *r)
+{
+    if (!same_event(r, c->p)) {
+        sb_printf(b, "       but that is a different record\n");
+        return;
+    }
+    int k = first_failing(c, r);
+    if (k < 0)
+        return;
+    const struct scn_matcher *m = &c->p->matchers[k];
+    const struct trace_field *f = trace_rec_field(r, m->key);
+    if (f)
+        sb_printf(b, "       but %s=%s, wanted %s%s%s\n", m->key, f->str, m->key,
+                  scn_op_str(m->op), m->value);
+    else
+        sb_printf(b, "       but it has no %s argument\n", m->key);
+}
+
+/* mentioned - r is in scope and of a kind and name one of the patterns names */
+static int mentioned(const struct scn_expect *e, const struct trace_rec *r)
+{
+    if (!in_scope_of(e, r))
+        return 0;
+    for (int i = 0; i < e->npatterns; i++)
+        if (same_event(r, &e->patterns[i]))
+            return 1;
+    return 0;
+}
+
+/* check_exactly - the mentioned records are exactly the patterns, in order
+ *
+ * Precisely: take the records in scope whose kind and name some pattern
+ * names, in trace order; there must be as many as patterns, and the i-th
+ * must match the i-th pattern.  The diff walks both lists side by side. */
+static int check_exactly(const struct scn_expect *e, const struct trace_store *ts,
+                         struct exp_result *out)
+{
+    int with_kind = e->kind == SCN_EXPECT_TRACE_EXACTLY;
+    int n = e->npatterns;
+    struct compiled *c = compile_patterns(e);
+    size_t count = trace_store_count(ts), m = 0;
+    size_t *actual = calloc(count ? count : 1, sizeof *actual);
+    if (actual == NULL)
+        abort();
+    for (size_t i = 0; i < count; i++)
+        if (mentioned(e, trace_store_get(ts, i)))
+            actual[m++] = i;
+    int passed = (size_t)n == m;
+    for (int i = 0; passed && i < n; i++) {
+        const struct trace_rec *r = trace_store_get(ts, actual[i]);
+        passed = same_event(r, c[i].p) && first_failing(&c[i], r) < 0;
+    }
+    out->passed = passed;
+    if (!passed) {
+        struct sbuf b = { 0 };
+        sb_printf(&b, "  expected exactly %d record%s of the names listed, got %zu:\n", n,
+                  n == 1 ? "" : "s", m);
+        size_t rows = (size_t)n > m ? (size_t)n : m, shown = 0;
+        for (size_t i = 0; i < rows; i++) {
+            if (shown == 3 * DIFF_CONTEXT) {
+                sb_printf(&b, "       ... and %zu more rows (see --trace)\n", rows - i);
+                break;
+            }
+            const struct trace_rec *r = i < m ? trace_store_get(ts, actual[i]) : NULL;
+            const struct compiled *want = i < (size_t)n ? &c[i] : NULL;
+            if (r && want && same_event(r, want->p) && first_failing(want, r) < 0) {
+                show_record(&b, "ok", ts, r, with_kind);
+            } else if (want) {
+                char *text = expect_pattern_text(want->p);
+                sb_printf(&b, "  %-4s %s   (line %d)\n", r ? "want" : "MISS", text, want->p->pos.line);
+                free(text);
+                if (r) {
+                    show_record(&b, "got", ts, r, with_kind);
+                    why_not(&b, want, r);
+                } else {
+                    sb_printf(&b, "       nothing more of those names happened\n");
+                }
+            } else {
+                show_record(&b, "MORE", ts, r, with_kind);
+            }
+            shown++;
+        }
+        out->diff = b.p;
+    }
+    free(actual);
+    free_compiled(c, n);
+    return out->passed;
+}
+
+/* check_never_or_count - count the records matching the one pattern */
+static int check_never_or_count(const struct scn_expect *e, const struct trace_store *ts,
+                                struct exp_result *out)
+{
+    assert(e->npatterns == 1);
+    int with_kind = strcmp(e->patterns[0].kind ? e->patterns[0].kind : "hook", "hook") != 0;
+    struct compiled *c = compile_patterns(e);
+    size_t count = trace_store_count(ts);
+    int64_t hits = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct trace_rec *r = trace_store_get(ts, i);
+        hits += same_event(r, c->p) && first_failing(c, r) < 0;
+    }
+    struct scn_matcher cmp = { .op = e->kind == SCN_EXPECT_NEVER ? SCN_OP_EQ : e->count_op,
+                               .num = e->kind == SCN_EXPECT_NEVER ? 0 : e->count_n };
+    int ok = 0;
+    switch (cmp.op) {
+    case SCN_OP_EQ: ok = hits == cmp.num; break;
+    case SCN_OP_NE: ok = hits != cmp.num; break;
+    case SCN_OP_LT: ok = hits < cmp.num; break;
+    case SCN_OP_LE: ok = hits <= cmp.num; break;
+    case SCN_OP_GT: ok = hits > cmp.num; break;
+    case SCN_OP_GE: ok = hits >= cmp.num; break;
+    case SCN_OP_RE: assert(0 && "a count compares numbers"); break;
+    }
+    out->passed = ok;
+    if (!ok) {
+        struct sbuf b = { 0 };
+        char *text = expect_pattern_text(c->p);
+        if (e->kind == SCN_EXPECT_NEVER)
+            sb_printf(&b, "  expected never: %s\n  but it happened %" PRId64 " time%s:\n", text,
+                      hits, hits == 1 ? "" : "s");
+        else
+            sb_printf(&b, "  expected %s %s %" PRId64 ", got %" PRId64 "%s\n", text,
+                      scn_op_str(cmp.op), cmp.num, hits, hits ? ":" : "");
+        free(text);
+        int shown = 0, near = 0;
+        for (size_t i = 0; i < count; i++) {
+            const struct trace_rec *r = trace_store_get(ts, i);
+            if (!same_event(r, c->p))
+                continue;
+            if (first_failing(c, r) < 0) {
+                if (shown++ < DIFF_CONTEXT)
+                    show_record(&b, "", ts, r, with_kind);
+            } else if (hits == 0 && near++ < 3) {
+                /* Nothing matched: the near misses say which matcher was off. */
+                show_record(&b, "near", ts, r, with_kind);
+                why_not(&b, c, r);
+            }
+        }
+        if (shown > DIFF_CONTEXT)
+            sb_printf(&b, "       ... and %d more (see --trace)\n", shown - DIFF_CONTEXT);
+        if (hits == 0 && near == 0)
+            sb_printf(&b, "       (no %s record at all)\n", c->p->name);
+        out->diff = b.p;
+    }
+    free_compiled(c, 1);
+    return ok;
+}
+
+/* scope_text - " for domain x" / " for message 1" / "" */
+static void scope_text(struct sbuf *w, const struct scn_expect *e)
+{
+    if (e->scope.key)
+        sb_printf(w, " for %s %s", strcmp(e->scope.key, "msg") == 0 ? "message" : e->scope.key,
+                  e->scope.value);
 }
 
 static int check_message(const struct scn_expect *e, const struct trace_store *ts,
@@ -372,8 +557,26 @@ int expect_check(const struct scn_expect *e, const struct trace_store *ts,
     case SCN_EXPECT_HOOKS_IN_ORDER:
     case SCN_EXPECT_TRACE_IN_ORDER:
         sb_printf(&w, "expect %s in order", e->kind == SCN_EXPECT_HOOKS_IN_ORDER ? "hooks" : "trace");
+        scope_text(&w, e);
         out->what = w.p;
         return check_in_order(e, ts, out);
+    case SCN_EXPECT_HOOKS_EXACTLY:
+    case SCN_EXPECT_TRACE_EXACTLY:
+        sb_printf(&w, "expect %s exactly", e->kind == SCN_EXPECT_HOOKS_EXACTLY ? "hooks" : "trace");
+        scope_text(&w, e);
+        out->what = w.p;
+        return check_exactly(e, ts, out);
+    case SCN_EXPECT_NEVER:
+    case SCN_EXPECT_COUNT: {
+        char *text = expect_pattern_text(&e->patterns[0]);
+        if (e->kind == SCN_EXPECT_NEVER)
+            sb_printf(&w, "expect never %s", text);
+        else
+            sb_printf(&w, "expect count %s %s %" PRId64, text, scn_op_str(e->count_op), e->count_n);
+        free(text);
+        out->what = w.p;
+        return check_never_or_count(e, ts, out);
+    }
     case SCN_EXPECT_INTACT:
         sb_printf(&w, "expect message %lu intact", e->msg_id);
         out->what = w.p;

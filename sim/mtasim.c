@@ -2,19 +2,25 @@
  * mtasim - the command line
  *
  * SYNOPSIS
- *   mtasim run [--seed N] [--trace FILE|-] [--json FILE] [--check-determinism] [--quiet] FILE...
+ *   mtasim run [--seed N | --seeds A..B] [--trace FILE|-] [--json FILE] [--check-determinism] [--quiet]
+ *              [--plugin PATH[:ARGS]]... [--timeout SECONDS] FILE...
  *   mtasim check FILE...
  *   mtasim help [COMMAND] | mtasim version
  *
  * DESCRIPTION
  *   Every file named is processed even when an earlier one is bad or
  *   fails: one broken scenario never hides the results of the others.
+ *   Each run (each seed) happens in a child process (isolate.h): a plugin
+ *   that crashes, hangs past --timeout or exits ends only its own
+ *   scenario, with exit code 4 and a report naming the plugin, the hook
+ *   and the virtual time.
  *
  * EXIT CODES (the highest over all files)
  *   0 every expectation met; 1 an expectation failed; 2 bad input or
  *   usage; 3 an invariant was violated or an internal error; 4 a plugin
  *   crashed or misbehaved.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -23,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "isolate.h"
+#include "plugin.h"
 #include "result_json.h"
 #include "runner.h"
 #include "scenario.h"
@@ -51,11 +59,17 @@ static const char usage_run[] =
     "\n"
     "options:\n"
     "  --seed N              use seed N instead of the scenario's own\n"
+    "  --seeds A..B          run every scenario once per seed A, A+1, ... B; the closing\n"
+    "                        summary gives the replay command of each failed seed\n"
     "  --trace FILE          write the full trace (every hook call, SMTP line, connection\n"
     "                        event and queue transition with its virtual time); - = stdout\n"
     "  --json FILE           write machine-readable results (docs/results.md)\n"
     "  --check-determinism   run every scenario twice; differing trace digests are an error (3)\n"
     "  -q, --quiet           print only failures and the closing count\n"
+    "  --plugin PATH[:ARGS]  load a plugin into every run, before the scenario's own\n"
+    "                        (repeatable, loaded in the order given)\n"
+    "  --timeout SECONDS     wall-clock limit per run (default 10); a run still going is\n"
+    "                        killed: exit 4 when a plugin was running, else 3\n"
     "  -h, --help            show this help\n";
 
 static const char usage_check[] =
@@ -91,6 +105,94 @@ static void indent_print(const char *text, const char *prefix)
     }
 }
 
+/* --seeds A..B: the range, and the (file, seed) runs that failed. */
+static struct {
+    int set;
+    uint64_t first, last;
+} seed_range;
+static struct seed_failure {
+    const char *path;       /* argv's */
+    uint64_t seed;
+} *seed_failures;
+static size_t nseed_failures;
+
+/* parse_seed_range - "A..B" with A <= B; 0, or -1 after saying what is wrong */
+static int parse_seed_range(const char *arg)
+{
+    char *end, *end2;
+    const char *dots = strstr(arg, "..");
+    errno = 0;
+    if (dots != NULL && dots != arg && isdigit((unsigned char)arg[0])
+        && isdigit((unsigned char)dots[2])) {
+        unsigned long long a = strtoull(arg, &end, 10), b = strtoull(dots + 2, &end2, 10);
+        if (errno == 0 && end == dots && *end2 == '\0' && a <= b) {
+            seed_range.set = 1;
+            seed_range.first = a;
+            seed_range.last = b;
+            return 0;
+        }
+    }
+    fprintf(stderr, "mtasim run: --seeds wants a range A..B of non-negative integers with "
+            "A <= B, not '%s'\n", arg);
+    return -1;
+}
+
+/* seed_range_first - start a file's runs: with --seeds, at its first seed; 1 */
+static int seed_range_first(struct run_opts *ro)
+{
+    if (seed_range.set) {
+        ro->seed = seed_range.first;
+        ro->seed_set = 1;
+    }
+    return 1;
+}
+
+/* seed_range_next - the next seed of --seeds; 0 when the file is done */
+static int seed_range_next(struct run_opts *ro)
+{
+    /* Without --seeds each file runs once; "last" may be UINT64_MAX. */
+    if (!seed_range.set || ro->seed >= seed_range.last)
+        return 0;
+    ro->seed++;
+    return 1;
+}
+
+/* seed_failure_add - remember a failed (file, seed) for the closing summary */
+static void seed_failure_add(const char *path, uint64_t seed)
+{
+    struct seed_failure *f = realloc(seed_failures, (nseed_failures + 1) * sizeof *f);
+    if (f == NULL)
+        abort();
+    seed_failures = f;
+    seed_failures[nseed_failures].path = path;
+    seed_failures[nseed_failures].seed = seed;
+    nseed_failures++;
+}
+
+/* seed_summary - after --seeds: passes, failures and how to replay each failure */
+static void seed_summary(int passed, int failed)
+{
+    if (!seed_range.set)
+        return;
+    printf("seeds %" PRIu64 "..%" PRIu64 ": %d run%s passed, %d failed\n", seed_range.first,
+           seed_range.last, passed, passed == 1 ? "" : "s", failed);
+    for (size_t i = 0; i < nseed_failures; i++)
+        printf("  replay: mtasim run --seed %" PRIu64 " --trace - %s\n", seed_failures[i].seed,
+               seed_failures[i].path);
+    free(seed_failures);
+    seed_failures = NULL;
+    nseed_failures = 0;
+}
+
+/* free_cli_plugin - what add_cli_plugin allocated */
+static void free_cli_plugin(struct scn_plugin *pl)
+{
+    free(pl->name);
+    free(pl->file);
+    free(pl->args);
+    memset(pl, 0, sizeof *pl);
+}
+
 /* report - the human-readable account of one run */
 static void report(const char *path, const struct scn_scenario *sc, const struct run_result *r,
                    int quiet)
@@ -118,30 +220,55 @@ static void report(const char *path, const struct scn_scenario *sc, const struct
         }
     } else {
         printf("FAIL %s  seed %" PRIu64 "  (%s)\n", path, r->seed,
-               r->verdict == RUN_INVARIANT ? "invariant violated" : run_verdict_str(r->verdict));
+               r->why ? r->why
+                      : r->verdict == RUN_INVARIANT ? "invariant violated" : run_verdict_str(r->verdict));
         for (int i = 0; i < r->nviolations; i++)
             printf("  invariant: %s\n", r->violations[i]);
         if (r->error)
-            printf("  error: %s\n", r->error);
+            printf(r->verdict == RUN_PLUGIN ? "  %s\n" : "  error: %s\n", r->error);
     }
     (void)sc;
     printf("  replay: mtasim run --seed %" PRIu64 " --trace - %s\n", r->seed, path);
 }
 
+/* add_cli_plugin - one --plugin PATH[:ARGS], the file found now; 0 or -1 */
+static int add_cli_plugin(struct scn_plugin *pl, const char *spec)
+{
+    char why[256];
+    memset(pl, 0, sizeof *pl);
+    plugin_spec_split(spec, &pl->name, &pl->args);
+    pl->file = plugin_resolve(pl->name, NULL, why, sizeof why);
+    if (pl->file == NULL) {
+        fprintf(stderr, "mtasim run: --plugin %s: cannot find plugin '%s': %s\n", spec, pl->name, why);
+        free_cli_plugin(pl);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_files(int argc, char **argv, struct run_opts *ro, const char *trace_path,
+                     const char *json_path, int determinism, int quiet, double timeout);
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "seed", required_argument, NULL, 's' },
+        { "seeds", required_argument, NULL, 'S' },
         { "trace", required_argument, NULL, 't' },
         { "json", required_argument, NULL, 'j' },
         { "check-determinism", no_argument, NULL, 'd' },
         { "quiet", no_argument, NULL, 'q' },
+        { "plugin", required_argument, NULL, 'p' },
+        { "timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct run_opts ro = { 0 };
     const char *trace_path = NULL, *json_path = NULL;
     int determinism = 0, quiet = 0, c;
+    double timeout = ISOLATE_DEFAULT_TIMEOUT;
+    struct scn_plugin plugins[PLUGIN_MAX];
+    int nplugins = 0, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
@@ -157,19 +284,58 @@ static int cmd_run(int argc, char **argv)
             ro.seed_set = 1;
             break;
         }
+        case 'S':
+            if (parse_seed_range(optarg) < 0) {
+                rc = 2;
+                goto out;
+            }
+            break;
         case 't': trace_path = optarg; break;
         case 'j': json_path = optarg; break;
         case 'd': determinism = 1; break;
         case 'q': quiet = 1; break;
-        case 'h': fputs(usage_run, stdout); return 0;
-        default: fputs(usage_run, stderr); return 2;
+        case 'p':
+            if (nplugins == PLUGIN_MAX || add_cli_plugin(&plugins[nplugins], optarg) < 0) {
+                rc = 2;
+                goto out;
+            }
+            nplugins++;
+            break;
+        case 'T': {
+            char *end;
+            timeout = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(timeout > 0) || timeout > 86400) {
+                fprintf(stderr, "mtasim run: --timeout wants seconds between 0 and 86400, not '%s'\n",
+                        optarg);
+                rc = 2;
+                goto out;
+            }
+            break;
+        }
+        case 'h': fputs(usage_run, stdout); goto out;
+        default: fputs(usage_run, stderr); rc = 2; goto out;
         }
     }
+    ro.plugins = plugins;
+    ro.nplugins = nplugins;
     if (optind >= argc) {
         fprintf(stderr, "mtasim run: no scenario file given\n");
         fputs(usage_run, stderr);
-        return 2;
+        rc = 2;
+        goto out;
     }
+    rc = run_files(argc, argv, &ro, trace_path, json_path, determinism, quiet, timeout);
+out:
+    for (int i = 0; i < nplugins; i++)
+        free_cli_plugin(&plugins[i]);
+    return rc;
+}
+
+/* run_files - every scenario of the command line, each run isolated */
+static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *trace_path,
+                     const char *json_path, int determinism, int quiet, double timeout)
+{
+    struct run_opts ro = *ro_in;
     FILE *trace = NULL;
     if (trace_path) {
         trace = strcmp(trace_path, "-") == 0 ? stdout : fopen(trace_path, "w");
@@ -177,6 +343,9 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "mtasim run: cannot write trace file %s: %s\n", trace_path, strerror(errno));
             return 2;
         }
+        /* Line by line, so a run killed mid-way leaves every record before it. */
+        if (trace != stdout)
+            setvbuf(trace, NULL, _IOLBF, 0);
     }
     json_t *runs = json_array();
     int exit_code = 0, passed = 0, failed = 0, errors = 0;
@@ -194,46 +363,57 @@ static int cmd_run(int argc, char **argv)
             failed++;
             continue;
         }
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        struct run_result r;
-        if (trace) {
-            fprintf(trace, "# scenario %s  file %s  seed %" PRIu64 "\n", sc->name, path,
-                    ro.seed_set ? ro.seed : sc->seed);
-            fflush(trace);
-        }
-        ro.trace_out = trace;
-        runner_run(sc, &ro, &r);
-        if (trace)
-            fflush(trace);
-        if (determinism) {
-            struct run_opts again = ro;
-            again.trace_out = NULL;
-            struct run_result r2;
-            runner_run(sc, &again, &r2);
-            if (strcmp(r.digest, r2.digest) != 0) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "nondeterminism: the same scenario and seed gave trace digests %.16s and %.16s",
-                         r.digest, r2.digest);
-                char **v = realloc(r.violations, (size_t)(r.nviolations + 1) * sizeof *v);
-                if (v == NULL)
-                    abort();
-                r.violations = v;
-                r.violations[r.nviolations++] = strdup(msg);
-                r.verdict = RUN_INVARIANT;
-                r.exit_code = 3;
+        /* --seeds A..B: the same scenario once per seed (seed_range_first). */
+        for (int more = seed_range_first(&ro); more; more = seed_range_next(&ro)) {
+            struct timespec t0;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            struct run_result r;
+            if (trace) {
+                fprintf(trace, "# scenario %s  file %s  seed %" PRIu64 "\n", sc->name, path,
+                        ro.seed_set ? ro.seed : sc->seed);
+                fflush(trace);
             }
-            run_result_free(&r2);
+            ro.trace_out = trace;
+            runner_run_isolated(sc, &ro, timeout, &r);
+            if (trace)
+                fflush(trace);
+            if (determinism) {
+                struct run_opts again = ro;
+                again.trace_out = NULL;
+                struct run_result r2;
+                runner_run_isolated(sc, &again, timeout, &r2);
+                if (r.exit_code < 2 && strcmp(r.digest, r2.digest) != 0) {
+                    char msg[300];
+                    snprintf(msg, sizeof msg, "nondeterminism: the same scenario and seed gave trace digests %.16s and %.16s",
+                             r.digest, r2.digest);
+                    char **v = realloc(r.violations, (size_t)(r.nviolations + 1) * sizeof *v);
+                    if (v == NULL)
+                        abort();
+                    r.violations = v;
+                    r.violations[r.nviolations++] = strdup(msg);
+                    r.verdict = RUN_INVARIANT;
+                    r.exit_code = 3;
+                }
+                run_result_free(&r2);
+            }
+            double ms = wall_ms_since(&t0);
+            if (r.exit_code == 2) {
+                /* A plugin that cannot be loaded is bad input, reported as such. */
+                printf("ERROR %s\n", r.error ? r.error : path);
+                errors++;
+            } else {
+                report(path, sc, &r, quiet);
+            }
+            json_array_append_new(runs, result_json_run(path, sc, &r, ms));
+            exit_code = max_code(exit_code, r.exit_code);
+            if (r.exit_code == 0)
+                passed++;
+            else
+                failed++;
+            if (seed_range.set && r.exit_code != 0)
+                seed_failure_add(path, r.seed);
+            run_result_free(&r);
         }
-        double ms = wall_ms_since(&t0);
-        report(path, sc, &r, quiet);
-        json_array_append_new(runs, result_json_run(path, sc, &r, ms));
-        exit_code = max_code(exit_code, r.exit_code);
-        if (r.exit_code == 0)
-            passed++;
-        else
-            failed++;
-        run_result_free(&r);
         scn_free(sc);
         fflush(stdout);
     }
@@ -246,6 +426,7 @@ static int cmd_run(int argc, char **argv)
     json_decref(runs);
     if (errors)
         printf("(%d of the failures: bad input)\n", errors);
+    seed_summary(passed, failed);
     printf("%d passed, %d failed\n", passed, failed);
     return exit_code;
 }

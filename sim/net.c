@@ -34,6 +34,17 @@
  *   towards the peer is lost, data towards the resetter has nobody to read
  *   it - and sends one RST that arrives after the latency.
  *
+ *   Timing of a segment (conn_arrival): it leaves when the sender's side
+ *   of the link is free (tx_free, advanced by the segment's transmission
+ *   time at the link's bandwidth) and arrives after the latency plus a
+ *   jitter draw; segment_queue() then holds it behind the previous one.
+ *   Link parameters are resolved once, at connect time (struct
+ *   conn_link), so a connection keeps the path it started on.
+ *
+ *   Silent drop: c->dropped makes segment_queue() a no-op after every
+ *   segment in flight was withdrawn; the senders' sequence numbers still
+ *   advance, as their kernels believe the bytes were sent.
+ *
  *   Memory: a connection holds one reference per unreleased endpoint and
  *   one per segment in flight; it is freed when the count reaches zero.
  *   sim_net_destroy() frees whatever is left, cancelling its events, so it
@@ -51,6 +62,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "prng.h"
 
 #define SIM_NET_MAX_LOCALS 1024
 #define SIM_NET_MAX_HOSTS 65536
@@ -59,6 +71,9 @@
 #define SIM_NET_MAX_INFLIGHT_SEGS 65536
 #define SIM_NET_PORT_FIRST 40000
 #define SIM_NET_PORT_LAST 65535
+#define SIM_NET_MAX_LINKS 65536
+#define SIM_NET_MAX_PAIRS 65536
+#define SIM_NET_PURPOSE_MAX 64
 
 enum { DIR_C2S = 0, DIR_S2C = 1 };
 enum sim_side { SIDE_CLIENT = 0, SIDE_SERVER = 1 };
@@ -80,6 +95,7 @@ struct sim_dir {
     size_t nsegs;
     size_t bytes;
     sim_usec last_arrival;      /* arrival time of the last segment queued */
+    sim_usec tx_free;           /* when the sender's side of the link is free */
     uint32_t snd_nxt;           /* sender's next relative sequence number */
     uint32_t rcv_nxt;           /* receiver's next expected sequence number */
 };
@@ -96,6 +112,13 @@ struct sim_ep {
     int dead;                   /* sent or received an RST: no more packets */
 };
 
+/* The path parameters a connection uses, resolved at connect time. */
+struct conn_link {
+    sim_usec latency, jitter;
+    uint64_t bandwidth;
+    size_t segment;
+};
+
 struct sim_conn {
     struct sim_net *net;
     struct sim_conn *prev, *next;       /* the net's live list, connect order */
@@ -104,6 +127,10 @@ struct sim_conn {
     uint16_t sport, dport;
     struct sim_host host;               /* copied at connect time */
     int has_host;
+    size_t host_index;                  /* into net->hosts, when has_host */
+    struct conn_link link;
+    struct sim_prng jitter_rng;         /* (seed, "jitter SRC>DST", k) */
+    int dropped;                        /* silent drop: nothing arrives any more */
     int established;                    /* the client saw SIM_EP_CONNECTED */
     int handshake_over;                 /* connected, refused or unreachable */
     int refs;
@@ -111,8 +138,22 @@ struct sim_conn {
     struct sim_dir dir[2];              /* indexed by DIR_*; dir d is sent by side d */
 };
 
+/* A host on the network and what the network tracks about it. */
+struct net_host {
+    struct sim_host h;
+    struct sim_prng connect_rng;        /* (seed, "connect ADDR", 0) */
+    int active;                         /* accepted, not yet released by the host */
+};
+
+/* Connections made so far between two addresses: the jitter stream index. */
+struct net_pair {
+    uint32_t src, dst;
+    uint64_t count;
+};
+
 struct sim_net {
     struct sim_sched *sched;
+    uint64_t seed;
     sim_packet_fn observer;
     void *observer_arg;
     int max_open;
@@ -122,8 +163,12 @@ struct sim_net {
     uint32_t next_port;
     uint32_t *locals;
     size_t nlocals;
-    struct sim_host *hosts;
+    struct net_host *hosts;
     size_t nhosts;
+    struct sim_link *links;
+    size_t nlinks;
+    struct net_pair *pairs;
+    size_t npairs;
     struct sim_conn *first, *last;
 };
 
@@ -185,6 +230,9 @@ static void observe(struct sim_conn *c, int from_side, uint8_t flags,
 
     if (n->observer == NULL)
         return;
+    /* After a silent drop the host's packets never reach the MTA's side. */
+    if (c->dropped && from_side == SIDE_SERVER)
+        return;
     memset(&pkt, 0, sizeof pkt);
     pkt.time = sim_sched_now(n->sched);
     pkt.conn_id = c->id;
@@ -205,6 +253,27 @@ static void observe(struct sim_conn *c, int from_side, uint8_t flags,
 
 static void segment_arrive(void *arg);
 
+/* conn_arrival - when a segment of len bytes sent now in direction d arrives */
+static sim_usec conn_arrival(struct sim_conn *c, int d, size_t len)
+{
+    struct sim_dir *dir = &c->dir[d];
+    sim_usec now = sim_sched_now(c->net->sched);
+    sim_usec leave = dir->tx_free > now ? dir->tx_free : now;
+    sim_usec delay = c->link.latency;
+
+    if (c->link.bandwidth > 0) {
+        /* Whole microseconds, rounded up: a byte is never free. */
+        uint64_t tx = ((uint64_t) len * 1000000u + c->link.bandwidth - 1) / c->link.bandwidth;
+
+        assert(tx <= (uint64_t) INT64_MAX / 2);
+        leave += (sim_usec) tx;
+    }
+    dir->tx_free = leave;
+    if (c->link.jitter > 0)
+        delay += (sim_usec) sim_prng_below(&c->jitter_rng, (uint64_t) c->link.jitter + 1);
+    return leave + delay;
+}
+
 /* segment_queue - put a segment on the wire in direction d, arriving at 'at' */
 static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind kind,
                                      const void *data, size_t len, sim_usec at)
@@ -213,6 +282,8 @@ static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind ki
     struct sim_seg *seg;
 
     assert(d == DIR_C2S || d == DIR_S2C);
+    if (c->dropped)
+        return NULL;        /* the path is dead: the segment is lost */
     /* FIFO order per direction is what makes the head check valid. */
     if (at < dir->last_arrival)
         at = dir->last_arrival;
@@ -278,14 +349,15 @@ static void ep_deliver(struct sim_ep *ep, enum sim_ep_event ev, const char *data
 static void host_accept(struct sim_conn *c, sim_usec now)
 {
     struct sim_ep *srv = &c->ep[SIDE_SERVER];
-    sim_usec latency = c->host.latency;
 
     c->dir[DIR_S2C].last_arrival = now;
+    c->dir[DIR_S2C].tx_free = now;
     /* SYN-ACK first, so it is ahead of anything the accept function sends. */
     observe(c, SIDE_SERVER, SIM_TCP_SYN | SIM_TCP_ACK, NULL, 0, 0);
     c->dir[DIR_S2C].snd_nxt = 1;
-    segment_queue(c, DIR_S2C, SEG_SYNACK, NULL, 0, now + latency);
+    segment_queue(c, DIR_S2C, SEG_SYNACK, NULL, 0, conn_arrival(c, DIR_S2C, 0));
     srv->exists = 1;
+    c->net->hosts[c->host_index].active++;
     c->refs++;
     assert(c->host.accept != NULL);
     c->host.accept(c->host.accept_arg, srv);
@@ -296,21 +368,32 @@ static void host_accept(struct sim_conn *c, sim_usec now)
 /* segment_arrive_syn - the client's SYN reached the host */
 static void segment_arrive_syn(struct sim_conn *c, sim_usec now)
 {
+    const struct net_host *nh = &c->net->hosts[c->host_index];
+    enum sim_connect_mode mode = c->host.mode;
+
     if (c->ep[SIDE_CLIENT].released)
         return;             /* withdrawn attempts are cancelled; be safe */
+    if (mode == SIM_CONNECT_ACCEPT && nh->h.backlog > 0 && nh->active >= nh->h.backlog) {
+        /* The accept queue is full: the SYN is dropped or refused. */
+        if (nh->h.backlog_mode == SIM_BACKLOG_TIMEOUT)
+            return;
+        mode = SIM_CONNECT_REFUSE;
+    }
     c->dir[DIR_C2S].rcv_nxt = 1;
-    switch (c->host.mode) {
+    switch (mode) {
     case SIM_CONNECT_ACCEPT:
         host_accept(c, now);
         break;
     case SIM_CONNECT_REFUSE:
         /* RST|ACK in answer to a SYN to a closed port. */
         observe(c, SIDE_SERVER, SIM_TCP_RST | SIM_TCP_ACK, NULL, 0, 0);
-        segment_queue(c, DIR_S2C, SEG_REFUSE, NULL, 0, now + c->host.latency);
+        c->dir[DIR_S2C].tx_free = now;
+        segment_queue(c, DIR_S2C, SEG_REFUSE, NULL, 0, conn_arrival(c, DIR_S2C, 0));
         break;
     case SIM_CONNECT_UNREACHABLE:
         observe(c, SIDE_SERVER, 0, NULL, 0, 1);
-        segment_queue(c, DIR_S2C, SEG_ICMP, NULL, 0, now + c->host.latency);
+        c->dir[DIR_S2C].tx_free = now;
+        segment_queue(c, DIR_S2C, SEG_ICMP, NULL, 0, conn_arrival(c, DIR_S2C, 0));
         break;
     case SIM_CONNECT_TIMEOUT:
     default:
@@ -436,6 +519,8 @@ void sim_net_destroy(struct sim_net *n)
     assert(n->live_count == 0);
     free(n->locals);
     free(n->hosts);
+    free(n->links);
+    free(n->pairs);
     free(n);
 }
 
@@ -451,6 +536,116 @@ void sim_net_set_max_open(struct sim_net *n, int max_open)
 {
     assert(max_open >= 0);
     n->max_open = max_open;
+}
+
+/* sim_net_set_seed - the seed every stream of the network derives from */
+void sim_net_set_seed(struct sim_net *n, uint64_t seed)
+{
+    /* Hosts seed their connect stream when added: the order matters. */
+    assert(n->nhosts == 0);
+    n->seed = seed;
+}
+
+/* sim_net_seed - the seed the network's streams derive from */
+uint64_t sim_net_seed(const struct sim_net *n)
+{
+    return n->seed;
+}
+
+/* net_find_link - the link from src to dst, or NULL */
+static const struct sim_link *net_find_link(const struct sim_net *n, uint32_t src, uint32_t dst)
+{
+    size_t i;
+
+    for (i = 0; i < n->nlinks; i++)
+        if (n->links[i].src == src && n->links[i].dst == dst)
+            return &n->links[i];
+    return NULL;
+}
+
+/* sim_net_add_link - path parameters for one (src, dst) pair */
+int sim_net_add_link(struct sim_net *n, const struct sim_link *l)
+{
+    assert(l != NULL);
+    if (net_find_link(n, l->src, l->dst) != NULL)
+        return -1;
+    if (n->nlinks >= SIM_NET_MAX_LINKS)
+        net_die("sim_net_add_link", "too many links");
+    n->links = net_xrealloc(n->links, n->nlinks + 1, sizeof *n->links);
+    n->links[n->nlinks++] = *l;
+    return 0;
+}
+
+/* net_pair_next - the number of earlier connections from src to dst; count this one */
+static uint64_t net_pair_next(struct sim_net *n, uint32_t src, uint32_t dst)
+{
+    size_t i;
+
+    for (i = 0; i < n->npairs; i++)
+        if (n->pairs[i].src == src && n->pairs[i].dst == dst)
+            return n->pairs[i].count++;
+    if (n->npairs >= SIM_NET_MAX_PAIRS)
+        net_die("sim_net_connect", "too many distinct address pairs");
+    n->pairs = net_xrealloc(n->pairs, n->npairs + 1, sizeof *n->pairs);
+    n->pairs[n->npairs].src = src;
+    n->pairs[n->npairs].dst = dst;
+    n->pairs[n->npairs].count = 1;
+    n->npairs++;
+    return 0;
+}
+
+/* ipv4_text - dotted quad of a host-order address */
+static void ipv4_text(uint32_t a, char out[16])
+{
+    snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255u, (a >> 8) & 255u, a & 255u);
+}
+
+/* conn_resolve_link - the path of a new connection: host values, link overrides */
+static void conn_resolve_link(struct sim_conn *c)
+{
+    struct sim_net *n = c->net;
+    const struct sim_link *l = net_find_link(n, c->src, c->dst);
+    char purpose[SIM_NET_PURPOSE_MAX], s[16], d[16];
+    uint64_t k = net_pair_next(n, c->src, c->dst);
+
+    c->link.latency = c->has_host ? c->host.latency : 0;
+    c->link.jitter = c->has_host ? c->host.jitter : 0;
+    c->link.bandwidth = c->has_host ? c->host.bandwidth : 0;
+    c->link.segment = c->has_host ? c->host.segment : 0;
+    if (l != NULL) {
+        if (l->latency >= 0)
+            c->link.latency = l->latency;
+        if (l->jitter >= 0)
+            c->link.jitter = l->jitter;
+        if (l->bandwidth != UINT64_MAX)
+            c->link.bandwidth = l->bandwidth;
+        if (l->segment != SIZE_MAX)
+            c->link.segment = l->segment;
+    }
+    assert(c->link.latency >= 0 && c->link.jitter >= 0);
+    ipv4_text(c->src, s);
+    ipv4_text(c->dst, d);
+    snprintf(purpose, sizeof purpose, "jitter %s>%s", s, d);
+    sim_prng_init(&c->jitter_rng, n->seed, purpose, k);
+}
+
+/* host_choose_mode - the connect outcome for one attempt (random choices) */
+static enum sim_connect_mode host_choose_mode(struct net_host *nh)
+{
+    enum sim_connect_mode mode = nh->h.mode;
+    int i, decided = 0;
+
+    /* One draw per choice, always: a changed probability never shifts
+     * the draws of the attempts after it. */
+    for (i = 0; i < nh->h.nchoices; i++) {
+        int hit = sim_prng_chance(&nh->connect_rng, nh->h.choices[i].ppm);
+
+        if (hit && !decided) {
+            mode = nh->h.choices[i].mode;
+            decided = 1;
+        }
+    }
+    return mode;
 }
 
 /* net_is_local - is addr one of the MTA's own addresses? */
@@ -476,12 +671,12 @@ void sim_net_add_local(struct sim_net *n, uint32_t addr)
 }
 
 /* net_find_host - the host at addr, or NULL */
-static const struct sim_host *net_find_host(const struct sim_net *n, uint32_t addr)
+static struct net_host *net_find_host(const struct sim_net *n, uint32_t addr)
 {
     size_t i;
 
     for (i = 0; i < n->nhosts; i++)
-        if (n->hosts[i].addr == addr)
+        if (n->hosts[i].h.addr == addr)
             return &n->hosts[i];
     return NULL;
 }
@@ -490,14 +685,27 @@ static const struct sim_host *net_find_host(const struct sim_net *n, uint32_t ad
 int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
 {
     assert(h != NULL);
-    assert(h->latency >= 0);
-    assert(h->mode != SIM_CONNECT_ACCEPT || h->accept != NULL);
+    struct net_host *nh;
+    char purpose[SIM_NET_PURPOSE_MAX], a[16];
+    int i;
+
+    assert(h->latency >= 0 && h->jitter >= 0 && h->backlog >= 0);
+    assert(h->nchoices >= 0 && h->nchoices <= SIM_HOST_MAX_CHOICES);
+    for (i = 0; i < h->nchoices; i++)
+        assert(h->choices[i].ppm <= SIM_PRNG_PPM);
+    /* An accept function is needed whenever an attempt may be accepted. */
+    assert(h->accept != NULL || (h->mode != SIM_CONNECT_ACCEPT && h->nchoices == 0));
     if (net_find_host(n, h->addr) != NULL)
         return -1;
     if (n->nhosts >= SIM_NET_MAX_HOSTS)
         net_die("sim_net_add_host", "too many hosts");
     n->hosts = net_xrealloc(n->hosts, n->nhosts + 1, sizeof *n->hosts);
-    n->hosts[n->nhosts++] = *h;
+    nh = &n->hosts[n->nhosts++];
+    memset(nh, 0, sizeof *nh);
+    nh->h = *h;
+    ipv4_text(h->addr, a);
+    snprintf(purpose, sizeof purpose, "connect %s", a);
+    sim_prng_init(&nh->connect_rng, n->seed, purpose, 0);
     return 0;
 }
 
@@ -505,7 +713,7 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
 sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
                         sim_ep_fn fn, void *arg, int *err)
 {
-    const struct sim_host *h;
+    struct net_host *nh;
     struct sim_conn *c;
     sim_usec now = sim_sched_now(n->sched);
     int dummy;
@@ -540,6 +748,7 @@ sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t 
     c->ep[SIDE_SERVER].conn = c;
     c->ep[SIDE_SERVER].side = SIDE_SERVER;
     c->dir[0].last_arrival = c->dir[1].last_arrival = now;
+    c->dir[0].tx_free = c->dir[1].tx_free = now;
     c->refs = 1;
     c->prev = n->last;
     if (n->last)
@@ -550,19 +759,22 @@ sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t 
     n->live_count++;
     n->open_count++;
 
-    h = net_find_host(n, dst);
-    if (h != NULL) {
-        c->host = *h;
+    nh = net_find_host(n, dst);
+    if (nh != NULL) {
+        c->host = nh->h;
+        c->host.mode = host_choose_mode(nh);
         c->has_host = 1;
+        c->host_index = (size_t) (nh - n->hosts);
         /* A SYN to a port nobody listens on is refused, as by a real stack. */
-        if (h->port != port && c->host.mode == SIM_CONNECT_ACCEPT)
+        if (nh->h.port != port && c->host.mode == SIM_CONNECT_ACCEPT)
             c->host.mode = SIM_CONNECT_REFUSE;
     }
+    conn_resolve_link(c);
     observe(c, SIDE_CLIENT, SIM_TCP_SYN, NULL, 0, 0);
     c->dir[DIR_C2S].snd_nxt = 1;
     /* A silent host (TIMEOUT) or no host at all: the SYN just vanishes. */
     if (c->has_host && c->host.mode != SIM_CONNECT_TIMEOUT)
-        segment_queue(c, DIR_C2S, SEG_SYN, NULL, 0, now + c->host.latency);
+        segment_queue(c, DIR_C2S, SEG_SYN, NULL, 0, conn_arrival(c, DIR_C2S, 0));
     *err = 0;
     return &c->ep[SIDE_CLIENT];
 }
@@ -583,12 +795,12 @@ static struct sim_ep *ep_peer(sim_ep *ep)
     return &ep->conn->ep[1 - ep->side];
 }
 
-/* sim_ep_send - one write, one segment; 0 or a negative errno */
+/* sim_ep_send - one write, cut into the link's segments; 0 or a negative errno */
 int sim_ep_send(sim_ep *ep, const void *data, size_t len)
 {
     struct sim_conn *c;
     struct sim_dir *dir;
-    sim_usec now;
+    size_t seg_max, off, nsegs;
 
     assert(ep != NULL && ep->exists);
     if (ep->released)
@@ -606,10 +818,18 @@ int sim_ep_send(sim_ep *ep, const void *data, size_t len)
         return -ENOBUFS;
     if (len > UINT32_MAX)
         return -EMSGSIZE;
-    now = sim_sched_now(c->net->sched);
-    observe(c, ep->side, SIM_TCP_PSH | SIM_TCP_ACK, data, len, 0);
-    dir->snd_nxt += (uint32_t) len;
-    segment_queue(c, ep->side, SEG_DATA, data, len, now + c->host.latency);
+    seg_max = c->link.segment > 0 ? c->link.segment : len;
+    nsegs = (len + seg_max - 1) / seg_max;
+    if (dir->nsegs + nsegs > SIM_NET_MAX_INFLIGHT_SEGS)
+        return -ENOBUFS;
+    for (off = 0; off < len; off += seg_max) {
+        size_t n = len - off < seg_max ? len - off : seg_max;
+        const char *piece = (const char *) data + off;
+
+        observe(c, ep->side, SIM_TCP_PSH | SIM_TCP_ACK, piece, n, 0);
+        dir->snd_nxt += (uint32_t) n;
+        segment_queue(c, ep->side, SEG_DATA, piece, n, conn_arrival(c, ep->side, n));
+    }
     return 0;
 }
 
@@ -624,6 +844,11 @@ static void ep_release(sim_ep *ep)
     if (ep->side == SIDE_CLIENT) {
         c->net->open_count--;
         assert(c->net->open_count >= 0);
+    } else {
+        struct net_host *nh = &c->net->hosts[c->host_index];
+
+        assert(c->has_host && nh->active > 0);
+        nh->active--;
     }
     conn_unref(c);
 }
@@ -639,8 +864,7 @@ static void ep_abort_handshake(sim_ep *ep)
         /* The host accepted already: tell it the attempt is off. */
         segment_withdraw_all(c, DIR_C2S);
         observe(c, SIDE_CLIENT, SIM_TCP_RST, NULL, 0, 0);
-        segment_queue(c, DIR_C2S, SEG_RST, NULL, 0,
-                      sim_sched_now(c->net->sched) + c->host.latency);
+        segment_queue(c, DIR_C2S, SEG_RST, NULL, 0, conn_arrival(c, DIR_C2S, 0));
     } else {
         /* The SYN (if any) has not arrived: withdraw it silently, the way
          * closing a socket in SYN_SENT sends nothing. */
@@ -666,8 +890,7 @@ void sim_ep_close(sim_ep *ep)
         observe(c, ep->side, SIM_TCP_FIN | SIM_TCP_ACK, NULL, 0, 0);
         dir->snd_nxt += 1;
         ep->sent_fin = 1;
-        segment_queue(c, ep->side, SEG_FIN, NULL, 0,
-                      sim_sched_now(c->net->sched) + c->host.latency);
+        segment_queue(c, ep->side, SEG_FIN, NULL, 0, conn_arrival(c, ep->side, 0));
     }
     ep_release(ep);
 }
@@ -693,10 +916,26 @@ void sim_ep_reset(sim_ep *ep)
         observe(c, ep->side, SIM_TCP_RST | SIM_TCP_ACK, NULL, 0, 0);
         ep->dead = 1;
         if (peer->exists && !peer->dead)
-            segment_queue(c, ep->side, SEG_RST, NULL, 0,
-                          sim_sched_now(c->net->sched) + c->host.latency);
+            segment_queue(c, ep->side, SEG_RST, NULL, 0, conn_arrival(c, ep->side, 0));
     }
     ep_release(ep);
+}
+
+/* sim_ep_drop - silent drop: lose what is in flight and all that follows */
+void sim_ep_drop(sim_ep *ep)
+{
+    struct sim_conn *c;
+
+    assert(ep != NULL && ep->exists);
+    if (ep->released)
+        net_die("sim_ep_drop", "endpoint already released");
+    c = ep->conn;
+    if (c->dropped)
+        return;
+    /* The owner's reference keeps c alive while its segments go. */
+    segment_withdraw_all(c, DIR_C2S);
+    segment_withdraw_all(c, DIR_S2C);
+    c->dropped = 1;
 }
 
 /* sim_ep_conn_id - the connection's number, 1, 2, ... in connect order */

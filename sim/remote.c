@@ -40,6 +40,32 @@
  *   piles up SIM_REMOTE_MAX_REPLIES unanswered commands gets a 421 and is
  *   disconnected.
  *
+ *   Scripted actions (reset, drop, close instead of a reply) and raw
+ *   replies travel through the reply queue like replies, so they keep
+ *   their place behind the replies to earlier pipelined commands; once an
+ *   action is queued the session reads nothing more.  With "flush
+ *   together" the replies that are due at one instant go out as one write
+ *   (what a server that flushes when its input is drained does); by
+ *   default each reply is its own write.  A slow close ("close delay")
+ *   holds the remote's FIN for that long after it decided to close.
+ *
+ *   Network faults of a session (reset|drop at DUR / after N bytes) are
+ *   armed at accept time from the script's fault lines whose session
+ *   conditions hold: the earliest time and the smallest byte count win.
+ *   "after N bytes" lets exactly N bytes reach the state machine, then
+ *   acts; anything queued but not yet written is lost with the connection.
+ *
+ *   Attempts: the remote remembers every (MAIL FROM, first RCPT TO) pair
+ *   it saw, over all its sessions; a transaction's attempt number is
+ *   fixed when its first RCPT arrives: 1 + the transactions before it
+ *   with the same pair.
+ *
+ *   Randomness: a scripted line with a probability draws once each time
+ *   it is considered (its other conditions hold), from its own stream
+ *   (seed, "remote ADDR CMD", k), k counting the probabilistic lines for
+ *   CMD of this remote from 0.  Other remotes, other commands and the
+ *   network never share it.
+ *
  *   Entry points (accept, data, timer) may end and free the session; they
  *   do so only as their last step (session_pump or session_finish), so no
  *   code touches a session after it was freed.
@@ -57,8 +83,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <regex.h>
+
 #include <openssl/evp.h>
 
+#include "prng.h"
 #include "remote.h"
 
 #define SIM_REMOTE_MAX_LINE 4096
@@ -67,6 +96,8 @@
 #define SIM_REMOTE_MAX_FROM 512
 #define SIM_REMOTE_MAX_MSGID 998
 #define SIM_REMOTE_MAX_NAME 256
+#define SIM_REMOTE_MAX_ATTEMPT_KEYS 65536
+#define SIM_REMOTE_PURPOSE_MAX 64
 
 enum session_state { S_GREETING, S_COMMAND, S_REJECTED, S_DATA, S_CLOSING };
 
@@ -78,6 +109,7 @@ struct sim_reply {
     sim_usec delay;
     enum reply_phase phase;
     int close_after;            /* QUIT reply or 421: close once written */
+    enum scn_action action;     /* REPLY (bytes), or RESET DROP CLOSE instead */
     size_t len;
     char bytes[];
 };
@@ -106,6 +138,24 @@ struct sim_session {
     struct sim_reply *rq_head, *rq_tail;
     size_t rq_len;
     sim_event_id reply_timer;
+    /* script conditions */
+    long nth[SCN_CMD__COUNT];           /* commands of each kind received so far */
+    long attempt;                       /* this transaction's; 0 = no RCPT yet */
+    const char *rcpt_addr;              /* RCPT being answered (valid during the choice) */
+    /* faults and closing */
+    unsigned long long bytes_in;        /* received from the client */
+    unsigned long long fault_bytes;     /* act once this many arrived; 0 = never */
+    enum scn_action fault_bytes_action;
+    sim_event_id fault_timer;
+    enum scn_action fault_timer_action;
+    sim_event_id close_timer;           /* slow close: the FIN is due */
+    int ep_gone;                        /* reset: the endpoint is released already */
+};
+
+/* Transactions seen per (MAIL FROM, first RCPT TO): the attempt counter. */
+struct attempt_key {
+    char *from, *rcpt;
+    long count;
 };
 
 struct sim_remote {
@@ -119,6 +169,9 @@ struct sim_remote {
     int sessions;
     struct sim_session *first, *last;
     size_t nlive;
+    struct sim_prng *reply_rng;         /* one per scripted line, used if it has a probability */
+    struct attempt_key *attempts;
+    size_t nattempts;
 };
 
 /* Default replies (remote.h); "%s" is the remote's name. */
@@ -212,6 +265,8 @@ static void tb_emit(struct remote_tb *tb, const struct sim_remote *r)
 
 static void session_finish(struct sim_session *s);
 static void session_pump(struct sim_session *s);
+static void session_act(struct sim_session *s, enum scn_action action);
+static void session_close(struct sim_session *s);
 
 /* reply_new - a queued reply holding a copy of the wire bytes */
 static struct sim_reply *reply_new(const char *bytes, size_t len, sim_usec delay)
@@ -224,6 +279,7 @@ static struct sim_reply *reply_new(const char *bytes, size_t len, sim_usec delay
     rp->delay = delay;
     rp->phase = R_WAITING;
     rp->close_after = 0;
+    rp->action = SCN_ACTION_REPLY;
     rp->len = len;
     memcpy(rp->bytes, bytes, len);
     return rp;
@@ -236,6 +292,18 @@ static int reply_code(const char *bytes, size_t len)
         || !isdigit((unsigned char) bytes[2]))
         return 0;
     return (bytes[0] - '0') * 100 + (bytes[1] - '0') * 10 + (bytes[2] - '0');
+}
+
+/* session_append - put a reply or action at the end of the queue */
+static void session_append(struct sim_session *s, struct sim_reply *rp)
+{
+    if (s->rq_tail)
+        s->rq_tail->next = rp;
+    else
+        s->rq_head = rp;
+    s->rq_tail = rp;
+    s->rq_len++;
+    assert(s->rq_len <= SIM_REMOTE_MAX_REPLIES);
 }
 
 /* session_queue - queue a reply; a 421 or QUIT reply puts the session in CLOSING */
@@ -261,13 +329,20 @@ static void session_queue(struct sim_session *s, const char *bytes, size_t len,
         rp->close_after = 1;
         s->state = S_CLOSING;
     }
-    if (s->rq_tail)
-        s->rq_tail->next = rp;
-    else
-        s->rq_head = rp;
-    s->rq_tail = rp;
-    s->rq_len++;
-    assert(s->rq_len <= SIM_REMOTE_MAX_REPLIES);
+    session_append(s, rp);
+}
+
+/* session_queue_action - queue reset/drop/close in place of a reply; reads stop */
+static void session_queue_action(struct sim_session *s, enum scn_action action, sim_usec delay)
+{
+    struct sim_reply *rp = reply_new("", 0, delay);
+
+    assert(action == SCN_ACTION_RESET || action == SCN_ACTION_DROP
+           || action == SCN_ACTION_CLOSE);
+    assert(s->state != S_CLOSING);
+    rp->action = action;
+    s->state = S_CLOSING;
+    session_append(s, rp);
 }
 
 /* session_queue_str - queue a fixed reply given as a C string */
@@ -288,15 +363,71 @@ static void session_reply_timer(void *arg)
     session_pump(s);
 }
 
+/* session_pop - take the head reply off the queue */
+static struct sim_reply *session_pop(struct sim_session *s)
+{
+    struct sim_reply *rp = s->rq_head;
+
+    assert(rp != NULL && s->rq_len > 0);
+    s->rq_head = rp->next;
+    if (s->rq_head == NULL)
+        s->rq_tail = NULL;
+    s->rq_len--;
+    return rp;
+}
+
+/* session_write_group - with "flush together", the head reply and every
+ * reply due with it as one write; else the head alone.  0, or -1 when
+ * the write failed; *close_after says a reply in it ends the session */
+static int session_write_group(struct sim_session *s, int *close_after)
+{
+    struct sim_reply *rp = session_pop(s);
+    char *buf;
+    size_t len, cap;
+    int rc;
+
+    *close_after = rp->close_after;
+    if (!s->remote->script->flush_together || rp->close_after) {
+        rc = sim_ep_send(s->ep, rp->bytes, rp->len);
+        free(rp);
+        return rc < 0 ? -1 : 0;
+    }
+    len = rp->len;
+    cap = rp->len;
+    buf = malloc(cap > 0 ? cap : 1);
+    if (buf == NULL)
+        remote_die("session_write_group", "out of memory");
+    memcpy(buf, rp->bytes, rp->len);
+    free(rp);
+    /* Replies without a delay of their own are due now too. */
+    while (s->rq_head != NULL && s->rq_head->action == SCN_ACTION_REPLY
+           && s->rq_head->delay == 0 && !*close_after) {
+        rp = session_pop(s);
+        if (len + rp->len > cap) {
+            cap = (len + rp->len) * 2;
+            buf = realloc(buf, cap);
+            if (buf == NULL)
+                remote_die("session_write_group", "out of memory");
+        }
+        memcpy(buf + len, rp->bytes, rp->len);
+        len += rp->len;
+        *close_after = rp->close_after;
+        free(rp);
+    }
+    rc = sim_ep_send(s->ep, buf, len);
+    free(buf);
+    return rc < 0 ? -1 : 0;
+}
+
 /* session_pump - write the replies that are due, in order; may free s */
 static void session_pump(struct sim_session *s)
 {
     size_t bound = s->rq_len;
 
-    /* Each iteration writes one reply or returns, so rq_len bounds it. */
+    /* Each iteration writes at least one reply or returns: rq_len bounds it. */
     while (s->rq_head != NULL) {
         struct sim_reply *rp = s->rq_head;
-        int rc;
+        int close_after;
 
         assert(bound-- > 0);
         if (rp->phase == R_TIMING)
@@ -307,39 +438,66 @@ static void session_pump(struct sim_session *s)
                                              session_reply_timer, s);
             return;
         }
-        s->rq_head = rp->next;
-        if (s->rq_head == NULL)
-            s->rq_tail = NULL;
-        s->rq_len--;
-        rc = sim_ep_send(s->ep, rp->bytes, rp->len);
-        if (rc < 0 || rp->close_after) {
-            /* A failed write means the client is gone; either way done. */
-            free(rp);
+        if (rp->action != SCN_ACTION_REPLY) {
+            enum scn_action action = rp->action;
+
+            free(session_pop(s));
+            session_act(s, action);
+            return;
+        }
+        if (session_write_group(s, &close_after) < 0) {
+            /* A failed write means the client is gone. */
             session_finish(s);
             return;
         }
-        free(rp);
+        if (close_after) {
+            session_close(s);
+            return;
+        }
     }
 }
 
 /* ---- script ------------------------------------------------------------- */
 
-/* cond_holds - does one "when" condition hold for this session? */
-static int cond_holds(const struct scn_cond *c, const struct sim_session *s)
+/* regex_match - does the POSIX extended regex match somewhere in text? */
+static int regex_match(const char *re_text, const char *text)
 {
-    long v;
+    regex_t re;
+    int hit;
 
-    assert(c->kind == SCN_COND_SESSION);
-    v = s->number;
-    switch (c->op) {
-    case SCN_OP_EQ: return v == c->value;
-    case SCN_OP_NE: return v != c->value;
-    case SCN_OP_LT: return v < c->value;
-    case SCN_OP_LE: return v <= c->value;
-    case SCN_OP_GT: return v > c->value;
-    case SCN_OP_GE: return v >= c->value;
+    /* The parser compiled it once already: failing now is a bug. */
+    if (regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB) != 0)
+        remote_die("regex_match", "regular expression does not compile");
+    hit = regexec(&re, text, 0, NULL, 0) == 0;
+    regfree(&re);
+    return hit;
+}
+
+/* cond_compare - v OP value */
+static int cond_compare(enum scn_op op, long v, long value)
+{
+    switch (op) {
+    case SCN_OP_EQ: return v == value;
+    case SCN_OP_NE: return v != value;
+    case SCN_OP_LT: return v < value;
+    case SCN_OP_LE: return v <= value;
+    case SCN_OP_GT: return v > value;
+    case SCN_OP_GE: return v >= value;
     case SCN_OP_RE: return 0;   /* not meaningful for a number */
     }
+    return 0;
+}
+
+/* cond_holds - does one "when" condition hold for this session and command? */
+static int cond_holds(const struct scn_cond *c, const struct sim_session *s, enum scn_cmd cmd)
+{
+    switch (c->kind) {
+    case SCN_COND_SESSION: return cond_compare(c->op, s->number, c->value);
+    case SCN_COND_ATTEMPT: return cond_compare(c->op, s->attempt, c->value);
+    case SCN_COND_NTH: return cond_compare(c->op, s->nth[cmd], c->value);
+    case SCN_COND_RCPT: return s->rcpt_addr != NULL && regex_match(c->regex, s->rcpt_addr);
+    }
+    remote_die("cond_holds", "unknown condition");
     return 0;
 }
 
@@ -357,7 +515,10 @@ static const struct scn_reply *script_choose(const struct sim_session *s, enum s
             continue;
         assert(rep->nconds >= 0 && rep->nconds <= SCN_MAX_CONDS);
         for (j = 0; j < rep->nconds && ok; j++)
-            ok = cond_holds(&rep->conds[j], s);
+            ok = cond_holds(&rep->conds[j], s, cmd);
+        /* The draw comes last: only a line otherwise chosen consumes one. */
+        if (ok && rep->has_ppm)
+            ok = sim_prng_chance(&s->remote->reply_rng[i], rep->ppm);
         if (ok)
             return rep;
     }
@@ -378,6 +539,14 @@ static int session_answer(struct sim_session *s, enum scn_cmd cmd)
         assert(n > 0 && (size_t) n < sizeof buf);
         session_queue(s, buf, (size_t) n, 0, cmd == SCN_CMD_QUIT);
         return default_code[cmd];
+    } else if (rep->action == SCN_ACTION_RAW) {
+        /* Byte for byte: the point is to send what no RFC allows. */
+        assert(rep->nlines == 1 && rep->raw_len > 0);
+        session_queue(s, rep->lines[0], rep->raw_len, rep->delay, cmd == SCN_CMD_QUIT);
+        return rep->code;
+    } else if (rep->action != SCN_ACTION_REPLY) {
+        session_queue_action(s, rep->action, rep->delay);
+        return 0;
     } else {
         /* Every line as written plus CRLF: multi-line replies stay byte-exact. */
         size_t len = 0, cap = 0;
@@ -413,20 +582,26 @@ static void session_reset_transaction(struct sim_session *s)
     free(s->mail_from);
     s->mail_from = NULL;
     s->rcpts = 0;
+    s->attempt = 0;
     s->body_len = 0;
     s->body_overflow = 0;
 }
 
-/* parse_mail_from - the reverse-path of "MAIL FROM:<addr> ...", brackets removed */
-static char *parse_mail_from(const char *line, size_t len)
+/* parse_path - the address of "MAIL FROM:<addr>" or "RCPT TO:<addr>", brackets removed */
+static char *parse_path(const char *line, size_t len, const char *prefix)
 {
     const char *p = line, *end = line + len, *start;
+    size_t plen = strlen(prefix);
     size_t n;
     char *out;
 
-    if (len < 10 || strncasecmp(line, "MAIL FROM:", 10) != 0)
-        return strdup("");
-    p += 10;
+    if (len < plen || strncasecmp(line, prefix, plen) != 0) {
+        out = strdup("");
+        if (out == NULL)
+            remote_die("parse_path", "out of memory");
+        return out;
+    }
+    p += plen;
     while (p < end && *p == ' ')
         p++;
     if (p < end && *p == '<') {
@@ -443,7 +618,7 @@ static char *parse_mail_from(const char *line, size_t len)
         n = SIM_REMOTE_MAX_FROM;
     out = strndup(start, n);
     if (out == NULL)
-        remote_die("parse_mail_from", "out of memory");
+        remote_die("parse_path", "out of memory");
     return out;
 }
 
@@ -566,6 +741,7 @@ static void session_end_of_data(struct sim_session *s)
 
     assert(s->state == S_DATA);
     s->state = S_COMMAND;
+    s->nth[SCN_CMD_DOT]++;
     if (s->body_overflow) {
         session_queue_str(s, "552 5.3.4 Message size exceeds fixed limit\r\n");
     } else {
@@ -612,6 +788,56 @@ static enum scn_cmd command_of(const char *line, size_t len)
     return SCN_CMD_UNKNOWN;
 }
 
+/* attempt_next - count one more transaction for (from, rcpt); its number */
+static long attempt_next(struct sim_remote *r, const char *from, const char *rcpt)
+{
+    struct attempt_key *k;
+    size_t i;
+
+    for (i = 0; i < r->nattempts; i++)
+        if (strcmp(r->attempts[i].from, from) == 0 && strcmp(r->attempts[i].rcpt, rcpt) == 0)
+            return ++r->attempts[i].count;
+    if (r->nattempts >= SIM_REMOTE_MAX_ATTEMPT_KEYS)
+        remote_die("attempt_next", "too many distinct transactions");
+    k = realloc(r->attempts, (r->nattempts + 1) * sizeof *k);
+    if (k == NULL)
+        remote_die("attempt_next", "out of memory");
+    r->attempts = k;
+    k = &r->attempts[r->nattempts++];
+    k->from = strdup(from);
+    k->rcpt = strdup(rcpt);
+    if (k->from == NULL || k->rcpt == NULL)
+        remote_die("attempt_next", "out of memory");
+    k->count = 1;
+    return 1;
+}
+
+/* session_rcpt - a RCPT inside a transaction: fix the attempt, answer it */
+static void session_rcpt(struct sim_session *s, const char *line, size_t len)
+{
+    char *addr = parse_path(line, len, "RCPT TO:");
+    int code;
+
+    if (s->attempt == 0) {
+        /* The first RCPT completes the transaction's key. */
+        struct remote_tb tb;
+
+        s->attempt = attempt_next(s->remote, s->mail_from ? s->mail_from : "", addr);
+        tb_begin(&tb, s, "attempt");
+        tb_str(&tb, "from", s->mail_from ? s->mail_from : "",
+               s->mail_from ? strlen(s->mail_from) : 0);
+        tb_str(&tb, "rcpt", addr, strlen(addr));
+        tb_num(&tb, "attempt", s->attempt);
+        tb_emit(&tb, s->remote);
+    }
+    s->rcpt_addr = addr;
+    code = session_answer(s, SCN_CMD_RCPT);
+    s->rcpt_addr = NULL;
+    free(addr);
+    if (code >= 200 && code < 300)
+        s->rcpts++;
+}
+
 /* session_command - one complete command line (CRLF removed) */
 static void session_command(struct sim_session *s, const char *line, size_t len)
 {
@@ -619,6 +845,8 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
     int code;
 
     assert(s->state == S_COMMAND || s->state == S_REJECTED);
+    assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
+    s->nth[cmd]++;
     if (s->state == S_REJECTED && cmd != SCN_CMD_QUIT) {
         /* RFC 5321 4.3.1: after a failure greeting only QUIT succeeds. */
         session_queue_str(s, "503 5.5.1 Error: bad sequence of commands\r\n");
@@ -638,7 +866,7 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
         code = session_answer(s, cmd);
         if (code >= 200 && code < 300) {
             s->has_mail = 1;
-            s->mail_from = parse_mail_from(line, len);
+            s->mail_from = parse_path(line, len, "MAIL FROM:");
         }
         break;
     case SCN_CMD_RCPT:
@@ -646,9 +874,7 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
             session_queue_str(s, "503 5.5.1 Error: need MAIL command\r\n");
             break;
         }
-        code = session_answer(s, cmd);
-        if (code >= 200 && code < 300)
-            s->rcpts++;
+        session_rcpt(s, line, len);
         break;
     case SCN_CMD_DATA:
         if (!s->has_mail) {
@@ -764,6 +990,127 @@ static void session_feed(struct sim_session *s, const char *data, size_t len)
 
 /* ---- session life ------------------------------------------------------- */
 
+/* session_trace_fault - "remote fault action=..." when the remote breaks the connection */
+static void session_trace_fault(struct sim_session *s, enum scn_action action)
+{
+    static const char *const names[] = {
+        [SCN_ACTION_RESET] = "reset", [SCN_ACTION_DROP] = "drop", [SCN_ACTION_CLOSE] = "close",
+    };
+    struct remote_tb tb;
+
+    assert(action == SCN_ACTION_RESET || action == SCN_ACTION_DROP
+           || action == SCN_ACTION_CLOSE);
+    tb_begin(&tb, s, "fault");
+    tb_str(&tb, "action", names[action], strlen(names[action]));
+    tb_emit(&tb, s->remote);
+}
+
+/* session_close_timer - a slow close is over: send the FIN now */
+static void session_close_timer(void *arg)
+{
+    struct sim_session *s = arg;
+
+    assert(s->close_timer != 0);
+    s->close_timer = 0;
+    session_finish(s);
+}
+
+/* session_close - the remote closes its side, after "close delay" if set; may free s */
+static void session_close(struct sim_session *s)
+{
+    sim_usec delay = s->remote->script->close_delay;
+
+    if (delay <= 0) {
+        session_finish(s);
+        return;
+    }
+    /* Hold the FIN; input is ignored meanwhile, a FIN or RST ends it. */
+    s->state = S_CLOSING;
+    if (s->close_timer == 0)
+        s->close_timer = sim_sched_after(s->remote->sched, delay, session_close_timer, s);
+}
+
+/* session_act - reset, drop or close instead of replying; may free s */
+static void session_act(struct sim_session *s, enum scn_action action)
+{
+    session_trace_fault(s, action);
+    switch (action) {
+    case SCN_ACTION_RESET:
+        sim_ep_reset(s->ep);
+        s->ep_gone = 1;
+        session_finish(s);
+        return;
+    case SCN_ACTION_DROP:
+        /* The path dies; the host forgets the connection without a word. */
+        sim_ep_drop(s->ep);
+        session_finish(s);
+        return;
+    case SCN_ACTION_CLOSE:
+        session_close(s);
+        return;
+    case SCN_ACTION_REPLY:
+    case SCN_ACTION_RAW:
+        break;
+    }
+    remote_die("session_act", "not an action");
+}
+
+/* session_fault_timer - "reset|drop at DUR" is due */
+static void session_fault_timer(void *arg)
+{
+    struct sim_session *s = arg;
+
+    assert(s->fault_timer != 0);
+    s->fault_timer = 0;
+    session_act(s, s->fault_timer_action);
+}
+
+/* session_arm_faults - the script's network faults that apply to this session */
+static void session_arm_faults(struct sim_session *s)
+{
+    const struct scn_remote *script = s->remote->script;
+    sim_usec at = -1;
+    int i, j;
+
+    for (i = 0; i < script->nfaults; i++) {
+        const struct scn_fault *f = &script->faults[i];
+        int ok = 1;
+
+        for (j = 0; j < f->nconds && ok; j++)
+            ok = cond_holds(&f->conds[j], s, SCN_CMD_GREET);
+        if (!ok)
+            continue;
+        /* The earliest time and the smallest count win; file order breaks ties. */
+        if (f->trigger == SCN_FAULT_AT && (at < 0 || f->at < at)) {
+            at = f->at;
+            s->fault_timer_action = f->action;
+        } else if (f->trigger == SCN_FAULT_AFTER_BYTES
+                   && (s->fault_bytes == 0 || f->bytes < s->fault_bytes)) {
+            s->fault_bytes = f->bytes;
+            s->fault_bytes_action = f->action;
+        }
+    }
+    if (at >= 0)
+        s->fault_timer = sim_sched_after(s->remote->sched, at, session_fault_timer, s);
+}
+
+/* session_receive - client bytes, up to an "after N bytes" fault; may free s */
+static void session_receive(struct sim_session *s, const char *data, size_t len)
+{
+    if (s->fault_bytes > 0 && len >= s->fault_bytes - s->bytes_in) {
+        /* Exactly N bytes reach the server, then its stack acts. */
+        size_t take = (size_t) (s->fault_bytes - s->bytes_in);
+
+        s->bytes_in += take;
+        session_feed(s, data, take);
+        session_act(s, s->fault_bytes_action);
+        return;
+    }
+    s->bytes_in += len;
+    session_feed(s, data, len);
+    session_pump(s);
+}
+
 /* session_finish - close the connection and free the session */
 static void session_finish(struct sim_session *s)
 {
@@ -772,6 +1119,10 @@ static void session_finish(struct sim_session *s)
 
     if (s->reply_timer != 0)
         sim_sched_cancel(r->sched, s->reply_timer);
+    if (s->fault_timer != 0)
+        sim_sched_cancel(r->sched, s->fault_timer);
+    if (s->close_timer != 0)
+        sim_sched_cancel(r->sched, s->close_timer);
     while (s->rq_head != NULL) {
         struct sim_reply *rp = s->rq_head;
 
@@ -779,8 +1130,10 @@ static void session_finish(struct sim_session *s)
         s->rq_head = rp->next;
         free(rp);
     }
-    /* Orderly after QUIT/421; after a FIN or RST this only releases. */
-    sim_ep_close(s->ep);
+    /* Orderly after QUIT/421; after a FIN or RST this only releases; after
+     * our own reset the endpoint is released already. */
+    if (!s->ep_gone)
+        sim_ep_close(s->ep);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -805,8 +1158,7 @@ static void session_event(void *arg, sim_ep *ep, enum sim_ep_event ev,
     assert(s->ep == ep);
     switch (ev) {
     case SIM_EP_DATA:
-        session_feed(s, data, len);
-        session_pump(s);
+        session_receive(s, data, len);
         break;
     case SIM_EP_FIN:
     case SIM_EP_RST:
@@ -844,11 +1196,58 @@ static void remote_accept(void *arg, sim_ep *ep)
 
     tb_begin(&tb, s, "accept");
     tb_emit(&tb, r);
+    session_arm_faults(s);
 
     code = session_answer(s, SCN_CMD_GREET);
     if (s->state != S_CLOSING)
         s->state = (code >= 200 && code < 300) ? S_COMMAND : S_REJECTED;
     session_pump(s);
+}
+
+/* remote_network - the script's network settings for its host */
+static void remote_network(struct sim_host *host, const struct scn_remote *script)
+{
+    static const enum sim_connect_mode modes[] = {
+        [SCN_CONNECT_ACCEPT] = SIM_CONNECT_ACCEPT, [SCN_CONNECT_REFUSE] = SIM_CONNECT_REFUSE,
+        [SCN_CONNECT_TIMEOUT] = SIM_CONNECT_TIMEOUT,
+        [SCN_CONNECT_UNREACHABLE] = SIM_CONNECT_UNREACHABLE,
+    };
+    int i;
+
+    assert(script->nchoices >= 0 && script->nchoices <= SIM_HOST_MAX_CHOICES);
+    host->jitter = script->jitter;
+    host->bandwidth = script->bandwidth;
+    host->segment = script->segment > 0 ? (size_t) script->segment : 0;
+    host->backlog = script->backlog;
+    host->backlog_mode = script->backlog_refuse ? SIM_BACKLOG_REFUSE : SIM_BACKLOG_TIMEOUT;
+    host->nchoices = script->nchoices;
+    for (i = 0; i < script->nchoices; i++) {
+        assert(script->choices[i].mode >= 0 && script->choices[i].mode <= SCN_CONNECT_UNREACHABLE);
+        host->choices[i].mode = modes[script->choices[i].mode];
+        host->choices[i].ppm = script->choices[i].ppm;
+    }
+}
+
+/* remote_seed_replies - one stream per scripted line with a probability */
+static void remote_seed_replies(struct sim_remote *r, uint64_t seed)
+{
+    const struct scn_remote *script = r->script;
+    int k[SCN_CMD__COUNT] = { 0 };
+    char purpose[SIM_REMOTE_PURPOSE_MAX];
+    int i;
+
+    r->reply_rng = calloc((size_t) (script->nreplies > 0 ? script->nreplies : 1),
+                          sizeof *r->reply_rng);
+    if (r->reply_rng == NULL)
+        remote_die("sim_remote_create", "out of memory");
+    for (i = 0; i < script->nreplies; i++) {
+        const struct scn_reply *rep = &script->replies[i];
+
+        if (!rep->has_ppm)
+            continue;
+        snprintf(purpose, sizeof purpose, "remote %s %s", r->addr, scn_cmd_names[rep->cmd]);
+        sim_prng_init(&r->reply_rng[i], seed, purpose, (uint64_t) k[rep->cmd]++);
+    }
 }
 
 /* sim_remote_create - put the scripted host on the network */
@@ -878,6 +1277,8 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     host.addr = script->addr;
     host.port = 25;
     host.latency = script->latency;
+    remote_network(&host, script);
+    remote_seed_replies(r, sim_net_seed(n));
     switch (script->connect) {
     case SCN_CONNECT_ACCEPT: host.mode = SIM_CONNECT_ACCEPT; break;
     case SCN_CONNECT_REFUSE: host.mode = SIM_CONNECT_REFUSE; break;
@@ -888,6 +1289,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     host.accept = remote_accept;
     host.accept_arg = r;
     if (sim_net_add_host(n, &host) < 0) {
+        free(r->reply_rng);
         free(r);
         return NULL;
     }
@@ -897,7 +1299,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
 /* sim_remote_destroy - close every session still open and free the remote */
 void sim_remote_destroy(struct sim_remote *r)
 {
-    size_t bound;
+    size_t bound, i;
 
     if (r == NULL)
         return;
@@ -907,6 +1309,12 @@ void sim_remote_destroy(struct sim_remote *r)
         session_finish(r->first);
     }
     assert(r->nlive == 0);
+    for (i = 0; i < r->nattempts; i++) {
+        free(r->attempts[i].from);
+        free(r->attempts[i].rcpt);
+    }
+    free(r->attempts);
+    free(r->reply_rng);
     free(r);
 }
 

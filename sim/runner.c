@@ -14,11 +14,13 @@
 #include "dns.h"
 #include "mta.h"
 #include "net.h"
+#include "plugin.h"
 #include "remote.h"
 #include "runner.h"
 #include "sim_sched.h"
 #include "simenv.h"
 #include "trace_store.h"
+#include "world_setup.h"
 
 #include <openssl/evp.h>
 
@@ -40,6 +42,7 @@ struct world {
     char **bodies;              /* synthesized bodies, one per injection */
     int *slots;                 /* binding slot per injection */
     struct inject_ev *inject_evs;   /* one per injection; events point here */
+    struct plugin_set *plugins;
 };
 
 
@@ -65,7 +68,7 @@ static void violation(struct run_result *r, const char *fmt, ...)
 }
 
 /* synth_body - a small RFC 5322 message for an injection without a body */
-static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *in)
+static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed)
 {
     char date[64];
     time_t t = (time_t)((sc->epoch + in->at) / 1000000);
@@ -77,7 +80,7 @@ static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *
     int n = snprintf(head, sizeof head,
                      "From: <%s>\r\nTo: <%s>\r\nSubject: mtasim message %lu\r\nDate: %s\r\n"
                      "Message-ID: <%lu.%" PRIu64 "@mtasim.test>\r\n\r\n",
-                     in->from, in->rcpts[0], in->id, date, in->id, sc->seed);
+                     in->from, in->rcpts[0], in->id, date, in->id, seed);
     if (n < 0 || (size_t)n >= sizeof head)
         n = (int)sizeof head - 1;
     const char *filler = "This message was injected by mtasim.\r\n";
@@ -152,9 +155,37 @@ static void inject_fire(void *arg)
     (void)rc;
 }
 
-static uint32_t dns_type(enum scn_dns_kind k)
+
+/* load_plugins - the command line's plugins, then the scenario's, in order;
+ * 0, or -1 with r->error, r->why, r->verdict and r->exit_code set */
+static int load_plugins(struct world *w, const struct scn_scenario *sc, const struct run_opts *o,
+                        struct run_result *r)
 {
-    return k == SCN_DNS_MX ? MTA_DNS_MX : k == SCN_DNS_A ? MTA_DNS_A : MTA_DNS_CNAME;
+    w->plugins = plugin_set_create();
+    int total = o->nplugins + sc->nplugins;
+    for (int i = 0; i < total; i++) {
+        const struct scn_plugin *pl = i < o->nplugins ? &o->plugins[i] : &sc->plugins[i - o->nplugins];
+        char err[1024], where[600] = "";
+        int code = plugin_load(w->plugins, pl->name, pl->file, pl->args, err, sizeof err);
+        if (code == 0)
+            continue;
+        if (pl->pos.file)
+            snprintf(where, sizeof where, "%s:%d:%d: plugin %s: ", pl->pos.file, pl->pos.line,
+                     pl->pos.col, pl->name);
+        else
+            snprintf(where, sizeof where, "--plugin %s: ", pl->name);
+        size_t n = strlen(where) + strlen(err) + 1;
+        r->error = malloc(n);
+        if (r->error == NULL)
+            abort();
+        snprintf(r->error, n, "%s%s", where, err);
+        r->why = strdup(code == PLUGIN_MISBEHAVED ? "plugin failed to initialize"
+                                                  : "plugin failed to load");
+        r->verdict = code == PLUGIN_MISBEHAVED ? RUN_PLUGIN : RUN_ERROR;
+        r->exit_code = code;
+        return -1;
+    }
+    return 0;
 }
 
 /* build - the world of sc; returns 0, or -1 with r->error set */
@@ -173,17 +204,10 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     if (o->trace_out)
         trace_store_stream(w->trace, o->trace_out);
     w->env = simenv_create(w->sched, w->net, w->dns, w->trace);
-    for (int i = 0; i < sc->ndns; i++) {
-        const struct scn_dns *d = &sc->dns[i];
-        if (d->kind == SCN_DNS_NXDOMAIN || d->kind == SCN_DNS_SERVFAIL || d->kind == SCN_DNS_TIMEOUT) {
-            enum mta_dns_rcode rc = d->kind == SCN_DNS_NXDOMAIN ? MTA_DNS_NXDOMAIN
-                                  : d->kind == SCN_DNS_SERVFAIL ? MTA_DNS_SERVFAIL : MTA_DNS_TIMEOUT;
-            sim_dns_fail(w->dns, d->name, 0, rc);
-            continue;
-        }
-        struct sim_dns_record rec = { d->name, dns_type(d->kind), d->pref, d->target, d->addr, d->ttl };
-        sim_dns_add(w->dns, &rec);
-    }
+    simenv_set_seed(w->env, r->seed);
+    /* The run's seed reaches every random stream of the world from here. */
+    world_setup_network(w->net, sc, r->seed);
+    world_setup_dns(w->dns, sc, r->seed);
     w->remotes = calloc((size_t)(sc->nremotes ? sc->nremotes : 1), sizeof *w->remotes);
     for (int i = 0; i < sc->nremotes; i++) {
         w->remotes[i] = sim_remote_create(w->sched, w->net, &sc->remotes[i], simenv_trace, w->env);
@@ -200,8 +224,11 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
             r->error = strdup("too many bindings");
             return -1;
         }
-        sim_net_add_local(w->net, b->addr);
+        if (!b->unavailable)
+            sim_net_add_local(w->net, b->addr);
     }
+    if (load_plugins(w, sc, o, r) < 0)
+        return -1;
     w->bodies = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->bodies);
     w->slots = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->slots);
     w->inject_evs = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->inject_evs);
@@ -214,7 +241,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         w->slots[i] = mta_binding_slot(w->mta, in->binding ? in->binding : "default");
         assert(w->slots[i] >= 0);
         if (in->body == NULL)
-            w->bodies[i] = synth_body(sc, in);
+            w->bodies[i] = synth_body(sc, in, r->seed);
         struct inject_ev *ev = &w->inject_evs[i];
         ev->w = w;
         ev->index = i;
@@ -228,6 +255,8 @@ static void teardown(struct world *w)
     /* The core first: it closes its descriptors through the environment. */
     if (w->mta)
         mta_destroy(w->mta);
+    /* After the core: mta_destroy forgot the providers that point into them. */
+    plugin_set_destroy(w->plugins);
     if (w->remotes)
         for (int i = 0; i < w->sc->nremotes; i++)
             sim_remote_destroy(w->remotes[i]);
@@ -317,8 +346,10 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     struct world w;
     memset(&w, 0, sizeof w);
     if (build(&w, sc, o, r) < 0) {
-        r->verdict = RUN_ERROR;
-        r->exit_code = 3;
+        if (r->exit_code == 0) {
+            r->verdict = RUN_ERROR;
+            r->exit_code = 3;
+        }
         teardown(&w);
         return r->exit_code;
     }
@@ -406,5 +437,6 @@ void run_result_free(struct run_result *r)
         free(r->violations[i]);
     free(r->violations);
     free(r->error);
+    free(r->why);
     memset(r, 0, sizeof *r);
 }

@@ -23,6 +23,13 @@
  *                  went backwards.  A violation -> exit code 3.
  *     expectations each checked; a failure -> exit code 1.
  *
+ *   Plugins (o->plugins, then the scenario's "plugin" lines) are loaded
+ *   right after the core is created and its bindings added, and unloaded
+ *   after the core is destroyed.  A plugin that cannot be loaded is bad
+ *   input (exit code 2); one whose init returns non-zero misbehaved (4).
+ *   runner_run() runs in the calling process: see isolate.h for running
+ *   it in a child that a crashing plugin cannot take down.
+ *
  *   Bounds: at most RUNNER_MAX_EVENTS events and RUNNER_MAX_VIRTUAL of
  *   virtual time; hitting either is reported as an internal error (a run
  *   that never settles is a bug, in the core or in the scenario).
@@ -42,6 +49,8 @@ struct run_opts {
     uint64_t seed;
     int seed_set;           /* override the scenario's seed */
     FILE *trace_out;        /* write the trace here as it happens; NULL = no */
+    int nplugins;           /* --plugin: loaded before the scenario's own */
+    const struct scn_plugin *plugins;
 };
 
 enum run_verdict { RUN_PASS, RUN_FAIL, RUN_ERROR, RUN_INVARIANT, RUN_PLUGIN };
@@ -57,7 +66,8 @@ struct run_result {
     struct msg_summary *msgs;
     int nviolations;
     char **violations;
-    char *error;            /* what went wrong, for RUN_ERROR */
+    char *error;            /* what went wrong, for RUN_ERROR and RUN_PLUGIN */
+    char *why;              /* a few words for the FAIL line ("plugin crashed"); NULL = the verdict */
     uint64_t events;
     mta_usec_t end;         /* virtual time when the run stopped, relative */
     unsigned long connections;

@@ -65,6 +65,7 @@
 
 #include "connection.h"
 #include "hook_registry.h"
+#include "plugin.h"
 #include "scenario.h"
 
 /* Bounds beyond those in scenario.h.  The counts keep the duplicate
@@ -642,9 +643,12 @@ static int close_block(struct parser *p, int at_eof)
     }
     if (p->block == BLOCK_HOOKS) {
         const struct scn_expect *ex = &sc->expects[p->block_index];
+        int trace = ex->kind == SCN_EXPECT_TRACE_IN_ORDER || ex->kind == SCN_EXPECT_TRACE_EXACTLY;
+        int exactly = ex->kind == SCN_EXPECT_HOOKS_EXACTLY || ex->kind == SCN_EXPECT_TRACE_EXACTLY;
         if (ex->npatterns == 0)
-            return fail_pos(p, ex->pos,
-                            "'expect hooks in order' has no hook lines: indent them under it");
+            return fail_pos(p, ex->pos, "'expect %s %s' has no %s lines: indent them under it",
+                            trace ? "trace" : "hooks", exactly ? "exactly" : "in order",
+                            trace ? "pattern" : "hook");
     }
     p->block = BLOCK_NONE;
     return 0;
@@ -676,32 +680,105 @@ static int parse_op(const char *s)
     return -1;
 }
 
-/* parse_conds - "session [OP] N [and session [OP] N]..." in tokens [a, b) */
-static int parse_conds(struct parser *p, int a, int b, struct scn_reply *r)
+/* Which conditions a scripted line may use (cond_allowed). */
+enum { COND_SESSION = 1, COND_ATTEMPT = 2, COND_NTH = 4, COND_RCPT = 8 };
+
+/* cond_allowed - the conditions a reply to cmd may use; cmd < 0: a network fault */
+static unsigned cond_allowed(int cmd)
 {
-    const char *usage = "when session OP N [and session OP N]";
+    unsigned m = COND_SESSION;
+    if (cmd < 0)
+        return m;
+    m |= COND_NTH;
+    /* The attempt is fixed at the first RCPT, so only what follows it. */
+    if (cmd == SCN_CMD_RCPT || cmd == SCN_CMD_DATA || cmd == SCN_CMD_DOT)
+        m |= COND_ATTEMPT;
+    if (cmd == SCN_CMD_RCPT)
+        m |= COND_RCPT;
+    return m;
+}
+
+/* conds_free - release what parsed conditions own (their regexes) */
+static void conds_free(struct scn_cond *conds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(conds[i].regex);
+        conds[i].regex = NULL;
+    }
+}
+
+/* check_regex - a POSIX extended regular expression that compiles */
+static int check_regex(struct parser *p, const char *re_text, int col)
+{
+    regex_t re;
+    int rc = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[160];
+        regerror(rc, &re, why, sizeof why);
+        return fail_at(p, col, "bad regular expression '%s': %s", re_text, why);
+    }
+    regfree(&re);
+    return 0;
+}
+
+/*
+ * parse_conds - "COND [and COND]..." in tokens [a, b), COND one of
+ * session|attempt|nth [OP] N and rcpt ~ REGEX; allowed says which
+ */
+static int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, int *nconds,
+                       unsigned allowed)
+{
+    static const struct { const char *word; enum scn_cond_kind kind; unsigned bit; } kinds[] = {
+        { "session", SCN_COND_SESSION, COND_SESSION }, { "attempt", SCN_COND_ATTEMPT, COND_ATTEMPT },
+        { "nth", SCN_COND_NTH, COND_NTH }, { "rcpt", SCN_COND_RCPT, COND_RCPT },
+    };
+    const char *usage = "when session|attempt|nth OP N | rcpt ~ REGEX [and ...]";
     int i = a;
     if (i == b)
         return fail_at(p, p->tok[a - 1].end + 1, "missing condition: expected '%s'", usage);
     for (;;) {
-        if (!is_word(&p->tok[i], "session"))
+        int k = -1;
+        for (int j = 0; j < (int)(sizeof kinds / sizeof kinds[0]); j++)
+            if (is_word(&p->tok[i], kinds[j].word))
+                k = j;
+        if (k < 0)
             return fail_tok(p, &p->tok[i], "unknown condition '%s': expected '%s'",
                             p->tok[i].text, usage);
-        if (r->nconds == SCN_MAX_CONDS)
+        if (!(allowed & kinds[k].bit)) {
+            const char *why = allowed == COND_SESSION
+                ? "a network fault takes only 'session' conditions"
+                : kinds[k].kind == SCN_COND_RCPT ? "'rcpt ~' applies to rcpt replies only"
+                : "'attempt' applies to rcpt, data and dot replies (it is known from the first RCPT)";
+            return fail_tok(p, &p->tok[i], "%s", why);
+        }
+        if (*nconds == SCN_MAX_CONDS)
             return fail_tok(p, &p->tok[i], "too many conditions (at most %d)", SCN_MAX_CONDS);
-        struct scn_cond *c = &r->conds[r->nconds];
-        c->kind = SCN_COND_SESSION;
+        struct scn_cond *c = &conds[*nconds];
+        memset(c, 0, sizeof *c);
+        c->kind = kinds[k].kind;
         c->op = SCN_OP_EQ;
         i++;
-        if (i < b && !p->tok[i].quoted && parse_op(p->tok[i].text) >= 0)
-            c->op = (enum scn_op)parse_op(p->tok[i++].text);
-        if (i == b)
-            return fail_at(p, p->tok[i - 1].end + 1, "missing session number: expected '%s'", usage);
-        unsigned long long v;
-        if (parse_unsigned(p, &p->tok[i], "session number", 0, LONG_MAX, &v) < 0)
-            return -1;
-        c->value = (long)v;
-        r->nconds++;
+        if (c->kind == SCN_COND_RCPT) {
+            if (i == b || !is_word(&p->tok[i], "~"))
+                return fail_at(p, i == b ? p->tok[i - 1].end + 1 : p->tok[i].col,
+                               "expected '~ REGEX' after 'rcpt'");
+            if (++i == b)
+                return fail_at(p, p->tok[i - 1].end + 1, "missing regular expression after '~'");
+            if (check_regex(p, p->tok[i].text, p->tok[i].col) < 0)
+                return -1;
+            c->op = SCN_OP_RE;
+            c->regex = xstrdup(p->tok[i].text);
+        } else {
+            if (i < b && !p->tok[i].quoted && parse_op(p->tok[i].text) >= 0)
+                c->op = (enum scn_op)parse_op(p->tok[i++].text);
+            if (i == b)
+                return fail_at(p, p->tok[i - 1].end + 1, "missing number: expected '%s'", usage);
+            unsigned long long v;
+            if (parse_unsigned(p, &p->tok[i], "condition number", 0, LONG_MAX, &v) < 0)
+                return -1;
+            c->value = (long)v;
+        }
+        (*nconds)++;
         if (++i == b)
             return 0;
         if (!is_word(&p->tok[i], "and"))
@@ -710,6 +787,210 @@ static int parse_conds(struct parser *p, int a, int b, struct scn_reply *r)
         if (++i == b)
             return fail_at(p, p->tok[i - 1].end + 1, "missing condition after 'and'");
     }
+}
+
+/* parse_probability - "0.3" into parts per million: 0 to 1, at most 6 decimals */
+static int parse_probability(struct parser *p, const struct token *t, uint32_t *ppm)
+{
+    const char *s = t->text;
+    uint64_t whole = 0, frac = 0;
+    int ndec = 0, ok = !t->quoted && isdigit((unsigned char)*s);
+    for (; ok && isdigit((unsigned char)*s) && whole <= 1; s++)
+        whole = whole * 10 + (uint64_t)(*s - '0');
+    if (ok && *s == '.') {
+        s++;
+        ok = isdigit((unsigned char)*s);
+        for (; ok && isdigit((unsigned char)*s); s++, ndec++) {
+            if (ndec == 6)
+                ok = 0;
+            else
+                frac = frac * 10 + (uint64_t)(*s - '0');
+        }
+    }
+    for (int k = ndec; k < 6; k++)
+        frac *= 10;
+    uint64_t v = whole * SCN_PPM_ALWAYS + frac;
+    if (!ok || *s != '\0' || v > SCN_PPM_ALWAYS)
+        return fail_tok(p, t, "bad probability '%s': expected a number from 0 to 1 with at "
+                        "most 6 decimals, like 0.3", t->text);
+    *ppm = (uint32_t)v;
+    return 0;
+}
+
+/* parse_rate - bytes per second: N, NB/s, NKB/s, NMB/s (powers of 1000), NKiB/s, NMiB/s */
+static int parse_rate(struct parser *p, const struct token *t, uint64_t *out)
+{
+    static const struct { const char *unit; uint64_t mult; } units[] = {
+        { "", 1 }, { "B/s", 1 }, { "KB/s", 1000 }, { "MB/s", 1000000 },
+        { "KiB/s", 1024 }, { "MiB/s", 1048576 },
+    };
+    const char *s = t->text;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; !t->quoted && isdigit((unsigned char)*s) && v < (1ULL << 40); s++, digits++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    for (size_t i = 0; digits > 0 && i < sizeof units / sizeof units[0]; i++) {
+        if (strcasecmp(s, units[i].unit) == 0 && v > 0 && v < (1ULL << 40)) {
+            *out = v * units[i].mult;
+            return 0;
+        }
+    }
+    return fail_tok(p, t, "bad bandwidth '%s': expected bytes per second above 0, like 2000, "
+                    "2KB/s, 1MB/s or 64KiB/s", t->text);
+}
+
+/*
+ * reply_clauses - the clauses at the end of a scripted line, tokens
+ * [min, ntok): delay DUR, probability P, when COND...; on return *text_end
+ * is where they start (ntok when there are none)
+ */
+static int reply_clauses(struct parser *p, int min, int cmd, struct scn_reply *clauses,
+                         int *text_end)
+{
+    int has_delay = 0, has_when = 0, has_prob = 0;
+    *text_end = p->ntok;
+    for (;;) {
+        int te = *text_end;
+        if (te - 2 >= min && is_word(&p->tok[te - 2], "delay")) {
+            if (has_delay)
+                return fail_tok(p, &p->tok[te - 2], "'delay' given twice");
+            if (parse_duration(p, &p->tok[te - 1], &clauses->delay) < 0)
+                return -1;
+            has_delay = 1;
+            *text_end = te - 2;
+            continue;
+        }
+        if (te - 2 >= min && is_word(&p->tok[te - 2], "probability")) {
+            if (has_prob)
+                return fail_tok(p, &p->tok[te - 2], "'probability' given twice");
+            if (parse_probability(p, &p->tok[te - 1], &clauses->ppm) < 0)
+                return -1;
+            has_prob = clauses->has_ppm = 1;
+            *text_end = te - 2;
+            continue;
+        }
+        int w = -1;
+        for (int i = te - 1; i >= min && w < 0; i--)
+            if (is_word(&p->tok[i], "when"))
+                w = i;
+        if (w < 0)
+            return 0;
+        if (has_when)
+            return fail_tok(p, &p->tok[w], "'when' given twice; join conditions with 'and'");
+        if (parse_conds(p, w + 1, te, clauses->conds, &clauses->nconds, cond_allowed(cmd)) < 0)
+            return -1;
+        has_when = 1;
+        *text_end = w;
+    }
+}
+
+/* reply_add - a finished scripted line joins the remote's script */
+static int reply_add(struct parser *p, struct scn_reply *r)
+{
+    struct scn_remote *rm = &p->sc->remotes[p->block_index];
+    if (rm->nreplies == SCN_MAX_REPLIES) {
+        conds_free(r->conds, r->nconds);
+        return fail_tok(p, &p->tok[0], "more than %d replies for one remote", SCN_MAX_REPLIES);
+    }
+    grow((void **)&rm->replies, rm->nreplies, sizeof *rm->replies);
+    rm->replies[rm->nreplies++] = *r;
+    return 0;
+}
+
+/*
+ * remote_action - CMD reset|drop|close|raw "BYTES" [clauses], and
+ * "after CMD [N] reset|drop|close [clauses]" (first = the action's token,
+ * nth = N or 0)
+ */
+static int remote_action(struct parser *p, enum scn_cmd cmd, int first, long nth)
+{
+    static const struct { const char *word; enum scn_action action; } actions[] = {
+        { "reset", SCN_ACTION_RESET }, { "drop", SCN_ACTION_DROP }, { "close", SCN_ACTION_CLOSE },
+        { "raw", SCN_ACTION_RAW },
+    };
+    struct scn_reply r;
+    memset(&r, 0, sizeof r);
+    r.cmd = cmd;
+    r.pos = here(p, p->tok[0].col);
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (is_word(&p->tok[first], actions[i].word))
+            r.action = actions[i].action;
+    assert(r.action != SCN_ACTION_REPLY);
+    if (nth > 0) {
+        if (r.action == SCN_ACTION_RAW)
+            return fail_tok(p, &p->tok[first], "'after' takes reset, drop or close, not raw");
+        r.conds[0].kind = SCN_COND_NTH;
+        r.conds[0].op = SCN_OP_EQ;
+        r.conds[0].value = nth;
+        r.nconds = 1;
+    }
+    int args = first + 1 + (r.action == SCN_ACTION_RAW);
+    if (r.action == SCN_ACTION_RAW && (p->ntok <= first + 1 || !p->tok[first + 1].whole_quoted))
+        return fail_at(p, p->ntok <= first + 1 ? after_last(p) : p->tok[first + 1].col,
+                       "'raw' wants one \"quoted string\": the bytes to send, e.g. "
+                       "raw \"2x0 odd\\r\\n\"");
+    int text_end;
+    if (reply_clauses(p, args, cmd, &r, &text_end) < 0) {
+        conds_free(r.conds, r.nconds);
+        return -1;
+    }
+    if (text_end != args) {
+        conds_free(r.conds, r.nconds);
+        return fail_tok(p, &p->tok[args], "unexpected '%s': expected delay, probability or "
+                        "when clauses", p->tok[args].text);
+    }
+    if (r.action == SCN_ACTION_RAW) {
+        const char *bytes = p->tok[first + 1].text;
+        r.raw_len = strlen(bytes);
+        if (r.raw_len == 0) {
+            conds_free(r.conds, r.nconds);
+            return fail_tok(p, &p->tok[first + 1], "'raw' needs at least one byte");
+        }
+        r.lines = xmalloc(sizeof *r.lines);
+        r.lines[0] = xstrdup(bytes);
+        r.nlines = 1;
+        /* The state machine reads the code from the first three bytes. */
+        r.code = isdigit((unsigned char)bytes[0]) && r.raw_len >= 3
+                 && isdigit((unsigned char)bytes[1]) && isdigit((unsigned char)bytes[2])
+                 ? (bytes[0] - '0') * 100 + (bytes[1] - '0') * 10 + (bytes[2] - '0') : 0;
+    }
+    if (reply_add(p, &r) < 0) {
+        if (r.lines) {
+            free(r.lines[0]);
+            free(r.lines);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* remote_after - after CMD [N] reset|drop|close [clauses]: the N-th CMD is never answered */
+static int remote_after(struct parser *p)
+{
+    const char *usage = "after CMD [N] reset|drop|close [delay DURATION] [when ...]";
+    if (need_args(p, 3, -1, usage) < 0)
+        return -1;
+    int cmd = -1;
+    for (int c = 0; c < SCN_CMD__COUNT; c++)
+        if (is_word(&p->tok[1], scn_cmd_names[c]) && c != SCN_CMD_GREET)
+            cmd = c;
+    if (cmd < 0)
+        return fail_tok(p, &p->tok[1], "unknown command '%s' after 'after': expected ehlo helo "
+                        "mail rcpt data dot rset noop quit unknown", p->tok[1].text);
+    int i = 2;
+    unsigned long long nth = 1;
+    if (isdigit((unsigned char)p->tok[2].text[0])) {
+        if (parse_unsigned(p, &p->tok[2], "command number", 1, LONG_MAX, &nth) < 0)
+            return -1;
+        i = 3;
+    }
+    if (i >= p->ntok)
+        return fail_at(p, after_last(p), "missing action: expected '%s'", usage);
+    if (!is_word(&p->tok[i], "reset") && !is_word(&p->tok[i], "drop")
+        && !is_word(&p->tok[i], "close"))
+        return fail_tok(p, &p->tok[i], "unknown action '%s': expected reset, drop or close",
+                        p->tok[i].text);
+    return remote_action(p, (enum scn_cmd)cmd, i, (long)nth);
 }
 
 /*
@@ -721,7 +1002,7 @@ static int parse_conds(struct parser *p, int a, int b, struct scn_reply *r)
  */
 static int remote_reply(struct parser *p, enum scn_cmd cmd)
 {
-    const char *usage = "CMD CODE TEXT [delay DURATION] [when session OP N]";
+    const char *usage = "CMD CODE TEXT [delay DURATION] [probability P] [when COND]";
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
     /* Another command ends an unfinished multi-line reply: say so before
      * anything else on this line is judged. */
@@ -729,6 +1010,9 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
         return close_block(p, 0);
     if (need_args(p, 2, -1, usage) < 0)
         return -1;
+    if (!p->has_pending && (is_word(&p->tok[1], "reset") || is_word(&p->tok[1], "drop")
+                            || is_word(&p->tok[1], "close") || is_word(&p->tok[1], "raw")))
+        return remote_action(p, cmd, 1, 0);
     const struct token *ct = &p->tok[1];
     /* The code is judged on the raw line: in 250-"text" only the text is quoted. */
     const char *c = p->line + ct->start;
@@ -743,50 +1027,34 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
         return fail_tok(p, ct, "reply code %d outside 100-599", code);
     int continued = c[3] == '-';
 
-    /* Clauses, from the end of the line. */
+    /* Clauses, from the end of the line; tokens [2, text_end) are the text. */
     struct scn_reply clauses;
     memset(&clauses, 0, sizeof clauses);
-    int text_end = p->ntok;         /* tokens [2, text_end) are the text */
-    int first_clause = -1, has_delay = 0, has_when = 0;
-    for (;;) {
-        if (text_end - 2 >= 2 && is_word(&p->tok[text_end - 2], "delay")) {
-            if (has_delay)
-                return fail_tok(p, &p->tok[text_end - 2], "'delay' given twice");
-            if (parse_duration(p, &p->tok[text_end - 1], &clauses.delay) < 0)
-                return -1;
-            has_delay = 1;
-            text_end -= 2;
-            first_clause = text_end;
-            continue;
-        }
-        int w = -1;
-        for (int i = text_end - 1; i >= 2 && w < 0; i--)
-            if (is_word(&p->tok[i], "when"))
-                w = i;
-        if (w < 0)
-            break;
-        if (has_when)
-            return fail_tok(p, &p->tok[w], "'when' given twice; join conditions with 'and'");
-        if (parse_conds(p, w + 1, text_end, &clauses) < 0)
-            return -1;
-        has_when = 1;
-        text_end = w;
-        first_clause = w;
+    int text_end;
+    if (reply_clauses(p, 2, cmd, &clauses, &text_end) < 0) {
+        conds_free(clauses.conds, clauses.nconds);
+        return -1;
     }
-    if (continued && first_clause >= 0)
-        return fail_tok(p, &p->tok[first_clause],
+    /* From here on every error path frees the clauses' regexes. */
+    if (continued && text_end < p->ntok) {
+        conds_free(clauses.conds, clauses.nconds);
+        return fail_tok(p, &p->tok[text_end],
                         "'%s' belongs on the last line of a multi-line reply",
-                        p->tok[first_clause].text);
+                        p->tok[text_end].text);
+    }
 
     /* Checks on the reply being built come before anything is allocated. */
     if (p->has_pending) {
         assert(p->pending.cmd == cmd);
+        if (p->pending.code != code || p->pending.nlines == SCN_MAX_REPLY_LINES)
+            conds_free(clauses.conds, clauses.nconds);
         if (p->pending.code != code)
             return fail_tok(p, ct, "reply code %d does not continue the %d reply from line %d",
                             code, p->pending.code, p->pending.pos.line);
         if (p->pending.nlines == SCN_MAX_REPLY_LINES)
             return fail_tok(p, ct, "reply longer than %d lines", SCN_MAX_REPLY_LINES);
     } else if (rm->nreplies == SCN_MAX_REPLIES) {
+        conds_free(clauses.conds, clauses.nconds);
         return fail_tok(p, &p->tok[0], "more than %d replies for one remote", SCN_MAX_REPLIES);
     }
 
@@ -795,6 +1063,7 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
     char *text = extract_text(p, s, e);
     if (strpbrk(text, "\r\n") != NULL) {
         free(text);
+        conds_free(clauses.conds, clauses.nconds);
         return fail_at(p, s + 1, "reply text may not contain CR or LF");
     }
     size_t wire_len = strlen(text) + 5;
@@ -819,6 +1088,8 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
 
     /* The last line: the reply is complete and joins the remote's script. */
     p->pending.delay = clauses.delay;
+    p->pending.has_ppm = clauses.has_ppm;
+    p->pending.ppm = clauses.ppm;
     p->pending.nconds = clauses.nconds;
     memcpy(p->pending.conds, clauses.conds, sizeof clauses.conds);
     char **shrunk = realloc(p->pending.lines, (size_t)p->pending.nlines * sizeof *shrunk);
@@ -831,16 +1102,17 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
     return 0;
 }
 
-/* remote_connect - connect accept|refuse|timeout|unreachable [latency DUR] */
+/* remote_connect - connect MODE [latency DUR] [probability P] */
 static int remote_connect(struct parser *p)
 {
     static const char *const modes[] = {
         [SCN_CONNECT_ACCEPT] = "accept", [SCN_CONNECT_REFUSE] = "refuse",
         [SCN_CONNECT_TIMEOUT] = "timeout", [SCN_CONNECT_UNREACHABLE] = "unreachable",
     };
-    const char *usage = "connect accept|refuse|timeout|unreachable [latency DURATION]";
+    const char *usage = "connect accept|refuse|timeout|unreachable [latency DURATION] "
+                        "[probability P]";
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
-    if (need_args(p, 2, 4, usage) < 0)
+    if (need_args(p, 2, 6, usage) < 0)
         return -1;
     int mode = -1;
     for (int i = 0; i < (int)(sizeof modes / sizeof modes[0]); i++)
@@ -849,23 +1121,150 @@ static int remote_connect(struct parser *p)
     if (mode < 0)
         return fail_tok(p, &p->tok[1], "unknown connect mode '%s': expected accept, refuse, "
                         "timeout or unreachable", p->tok[1].text);
-    if (p->ntok > 2) {
-        if (!is_word(&p->tok[2], "latency"))
-            return fail_tok(p, &p->tok[2], "unexpected '%s': expected '%s'", p->tok[2].text, usage);
-        if (need_args(p, 4, 4, usage) < 0 || parse_duration(p, &p->tok[3], &rm->latency) < 0)
+    uint32_t ppm = SCN_PPM_ALWAYS;
+    int has_prob = 0;
+    for (int i = 2; i < p->ntok; i += 2) {
+        int is_lat = is_word(&p->tok[i], "latency"), is_prob = is_word(&p->tok[i], "probability");
+        if (!is_lat && !is_prob)
+            return fail_tok(p, &p->tok[i], "unexpected '%s': expected '%s'", p->tok[i].text, usage);
+        if (i + 1 == p->ntok)
+            return fail_at(p, after_last(p), "missing argument: expected '%s'", usage);
+        if (is_lat && parse_duration(p, &p->tok[i + 1], &rm->latency) < 0)
             return -1;
+        if (is_prob && (has_prob++ || parse_probability(p, &p->tok[i + 1], &ppm) < 0))
+            return p->failed ? -1 : fail_tok(p, &p->tok[i], "'probability' given twice");
     }
-    rm->connect = (enum scn_connect_mode)mode;
+    if (!has_prob) {
+        rm->connect = (enum scn_connect_mode)mode;
+        return 0;
+    }
+    if (rm->nchoices == SCN_MAX_CONNECT_CHOICES)
+        return fail_tok(p, &p->tok[0], "more than %d random connect lines", SCN_MAX_CONNECT_CHOICES);
+    rm->choices[rm->nchoices].mode = mode;
+    rm->choices[rm->nchoices].ppm = ppm;
+    rm->nchoices++;
     return 0;
 }
 
-/* remote_latency - latency DUR: one-way delay of every segment */
-static int remote_latency(struct parser *p)
+/* remote_duration - latency|jitter|close delay DUR: a duration setting of the remote */
+static int remote_duration(struct parser *p, int at, const char *usage, mta_usec_t *out)
+{
+    if (need_args(p, at + 1, at + 1, usage) < 0)
+        return -1;
+    return parse_duration(p, &p->tok[at], out);
+}
+
+/* remote_count - segment N | backlog N [refuse|timeout]: a whole-number setting */
+static int remote_count(struct parser *p, const char *what, long *out)
 {
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
-    if (need_args(p, 2, 2, "latency DURATION") < 0)
+    int backlog = strcmp(what, "backlog") == 0;
+    const char *usage = backlog ? "backlog N [timeout|refuse]" : "segment N";
+    if (need_args(p, 2, backlog ? 3 : 2, usage) < 0)
         return -1;
-    return parse_duration(p, &p->tok[1], &rm->latency);
+    unsigned long long v;
+    if (parse_unsigned(p, &p->tok[1], what, 0, backlog ? 65535 : 1 << 24, &v) < 0)
+        return -1;
+    if (p->ntok == 3) {
+        if (!is_word(&p->tok[2], "refuse") && !is_word(&p->tok[2], "timeout"))
+            return fail_tok(p, &p->tok[2], "unexpected '%s': expected timeout or refuse",
+                            p->tok[2].text);
+        rm->backlog_refuse = is_word(&p->tok[2], "refuse");
+    }
+    *out = (long)v;
+    return 0;
+}
+
+/* remote_fault - reset|drop at DUR | after N bytes [when session OP N] */
+static int remote_fault(struct parser *p)
+{
+    const char *usage = "reset|drop at DURATION | after N bytes [when session OP N]";
+    struct scn_remote *rm = &p->sc->remotes[p->block_index];
+    struct scn_fault f;
+    memset(&f, 0, sizeof f);
+    f.action = is_word(&p->tok[0], "reset") ? SCN_ACTION_RESET : SCN_ACTION_DROP;
+    f.pos = here(p, p->tok[0].col);
+    if (need_args(p, 3, -1, usage) < 0)
+        return -1;
+    int next;
+    if (is_word(&p->tok[1], "at")) {
+        f.trigger = SCN_FAULT_AT;
+        if (parse_duration(p, &p->tok[2], &f.at) < 0)
+            return -1;
+        next = 3;
+    } else if (is_word(&p->tok[1], "after")) {
+        f.trigger = SCN_FAULT_AFTER_BYTES;
+        if (need_args(p, 4, -1, usage) < 0
+            || parse_unsigned(p, &p->tok[2], "byte count", 1, 1ULL << 32, &f.bytes) < 0)
+            return -1;
+        if (!is_word(&p->tok[3], "bytes"))
+            return fail_tok(p, &p->tok[3], "unexpected '%s': expected 'bytes'", p->tok[3].text);
+        next = 4;
+    } else {
+        return fail_tok(p, &p->tok[1], "unexpected '%s': expected '%s'", p->tok[1].text, usage);
+    }
+    if (next < p->ntok) {
+        if (!is_word(&p->tok[next], "when"))
+            return fail_tok(p, &p->tok[next], "unexpected '%s': expected '%s'",
+                            p->tok[next].text, usage);
+        if (parse_conds(p, next + 1, p->ntok, f.conds, &f.nconds, cond_allowed(-1)) < 0)
+            return -1;
+    }
+    if (rm->nfaults == SCN_MAX_FAULTS)
+        return fail_tok(p, &p->tok[0], "more than %d faults for one remote", SCN_MAX_FAULTS);
+    grow((void **)&rm->faults, rm->nfaults, sizeof *rm->faults);
+    rm->faults[rm->nfaults++] = f;
+    return 0;
+}
+
+/* remote_setting - the non-reply lines of a remote block; 1 if t is none of them */
+static int remote_setting(struct parser *p)
+{
+    struct scn_remote *rm = &p->sc->remotes[p->block_index];
+    const struct token *t = &p->tok[0];
+    if (is_word(t, "connect"))
+        return remote_connect(p);
+    if (is_word(t, "latency"))
+        return remote_duration(p, 1, "latency DURATION", &rm->latency);
+    if (is_word(t, "jitter"))
+        return remote_duration(p, 1, "jitter DURATION", &rm->jitter);
+    if (is_word(t, "bandwidth")) {
+        if (need_args(p, 2, 2, "bandwidth RATE") < 0)
+            return -1;
+        return parse_rate(p, &p->tok[1], &rm->bandwidth);
+    }
+    if (is_word(t, "segment")) {
+        if (remote_count(p, "segment", &rm->segment) < 0)
+            return -1;
+        return rm->segment > 0 ? 0 : fail_tok(p, &p->tok[1], "a segment holds at least 1 byte");
+    }
+    if (is_word(t, "backlog")) {
+        long v;
+        if (remote_count(p, "backlog", &v) < 0)
+            return -1;
+        rm->backlog = (int)v;
+        return 0;
+    }
+    if (is_word(t, "flush")) {
+        if (need_args(p, 2, 2, "flush each|together") < 0)
+            return -1;
+        if (!is_word(&p->tok[1], "each") && !is_word(&p->tok[1], "together"))
+            return fail_tok(p, &p->tok[1], "unknown flush mode '%s': expected each or together",
+                            p->tok[1].text);
+        rm->flush_together = is_word(&p->tok[1], "together");
+        return 0;
+    }
+    if (is_word(t, "close")) {
+        if (p->ntok < 2 || !is_word(&p->tok[1], "delay"))
+            return fail_at(p, p->ntok < 2 ? after_last(p) : p->tok[1].col,
+                           "expected 'close delay DURATION' (slow close)");
+        return remote_duration(p, 2, "close delay DURATION", &rm->close_delay);
+    }
+    if (is_word(t, "reset") || is_word(t, "drop"))
+        return remote_fault(p);
+    if (is_word(t, "after"))
+        return remote_after(p);
+    return 1;
 }
 
 /* remote_line - one indented line of a remote block */
@@ -883,18 +1282,22 @@ static int remote_line(struct parser *p)
         return remote_reply(p, (enum scn_cmd)is_cmd);
     if (p->has_pending)
         return close_block(p, 0);
-    if (is_word(t, "connect"))
-        return remote_connect(p);
-    if (is_word(t, "latency"))
-        return remote_latency(p);
+    int rc = remote_setting(p);
+    if (rc <= 0)
+        return rc;
+    static const char *const settings[] = {
+        "connect", "latency", "jitter", "bandwidth", "segment", "backlog", "flush", "close",
+        "reset", "drop", "after",
+    };
     struct suggestion sg;
     char hint[128];
     suggest_begin(&sg, t->text);
-    suggest_offer(&sg, "connect");
-    suggest_offer(&sg, "latency");
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        suggest_offer(&sg, settings[i]);
     for (int c = 0; c < SCN_CMD__COUNT; c++)
         suggest_offer(&sg, scn_cmd_names[c]);
-    return fail_tok(p, t, "unknown remote line '%s': expected connect, latency or a command "
+    return fail_tok(p, t, "unknown remote line '%s': expected connect, latency, jitter, "
+                    "bandwidth, segment, backlog, flush, close, reset, drop, after or a command "
                     "(greet ehlo helo mail rcpt data dot rset noop quit unknown)%s",
                     t->text, suggest_hint(&sg, hint, sizeof hint));
 }
@@ -1008,19 +1411,18 @@ static int hook_known(const char *name)
     return 0;
 }
 
-const char *const scn_trace_kinds[] = { "hook", "smtp", "conn", "queue", "dns", "remote", "inject",
-                                        NULL };
+const char *const scn_trace_kinds[] = { "hook", "provider", "smtp", "conn", "queue", "dns", "remote",
+                                        "inject", NULL };
 
-/* hooks_line - HOOK [KEY OP VALUE]... inside "expect hooks in order", or
- * KIND NAME [KEY OP VALUE]... inside "expect trace in order" */
-static int hooks_line(struct parser *p)
+/* parse_pattern - HOOK [KEY OP VALUE]... (trace = 0) or KIND NAME
+ * [KEY OP VALUE]... (trace = 1) in tokens [from, to), appended to ex */
+static int parse_pattern(struct parser *p, struct scn_expect *ex, int from, int to, int trace)
 {
-    struct scn_scenario *sc = p->sc;
-    struct scn_expect *ex = &sc->expects[p->block_index];
+    assert(from < to && to <= p->ntok);
     int first = 0;
     const char *kind = "hook";
-    if (ex->kind == SCN_EXPECT_TRACE_IN_ORDER) {
-        const struct token *k = &p->tok[0];
+    if (trace) {
+        const struct token *k = &p->tok[from];
         int known = 0;
         for (int i = 0; scn_trace_kinds[i] != NULL; i++)
             if (!k->quoted && strcmp(scn_trace_kinds[i], k->text) == 0)
@@ -1031,16 +1433,17 @@ static int hooks_line(struct parser *p)
             suggest_begin(&sg, k->text);
             for (int i = 0; scn_trace_kinds[i] != NULL; i++)
                 suggest_offer(&sg, scn_trace_kinds[i]);
-            return fail_tok(p, k, "unknown trace record kind '%s': expected hook, smtp, conn, "
-                            "queue, dns, remote or inject%s", k->text,
+            return fail_tok(p, k, "unknown trace record kind '%s': expected hook, provider, smtp, "
+                            "conn, queue, dns, remote or inject%s", k->text,
                             suggest_hint(&sg, hint, sizeof hint));
         }
-        if (p->ntok < 2)
+        if (to - from < 2)
             return fail_tok(p, k, "'%s' needs a record name after it (e.g. 'smtp send')", k->text);
         first = 1;
     }
-    const struct token *t = &p->tok[first];
-    if (strcmp(kind, "hook") == 0 && (t->quoted || !hook_known(t->text))) {
+    const struct token *t = &p->tok[from + first];
+    int names_hook = strcmp(kind, "hook") == 0 || strcmp(kind, "provider") == 0;
+    if (names_hook && (t->quoted || !hook_known(t->text))) {
         struct suggestion sg;
         char hint[128];
         suggest_begin(&sg, t->text);
@@ -1048,8 +1451,8 @@ static int hooks_line(struct parser *p)
             suggest_offer(&sg, hook_lists[i]->name);
         return fail_tok(p, t, "unknown hook '%s'%s", t->text, suggest_hint(&sg, hint, sizeof hint));
     }
-    if (p->ntok - 1 - first > SCN_MAX_MATCHERS)
-        return fail_tok(p, &p->tok[1 + first + SCN_MAX_MATCHERS], "too many matchers (at most %d "
+    if (to - from - 1 - first > SCN_MAX_MATCHERS)
+        return fail_tok(p, &p->tok[from + 1 + first + SCN_MAX_MATCHERS], "too many matchers (at most %d "
                         "on a line)", SCN_MAX_MATCHERS);
     if (p->npatterns_total == SCN_MAX_PATTERNS)
         return fail_tok(p, t, "more than %d hook lines in expectations", SCN_MAX_PATTERNS);
@@ -1060,14 +1463,22 @@ static int hooks_line(struct parser *p)
     memset(pt, 0, sizeof *pt);
     pt->kind = xstrdup(kind);
     pt->name = xstrdup(t->text);
-    pt->pos = here(p, p->tok[0].col);
-    for (int i = first + 1; i < p->ntok; i++) {
+    pt->pos = here(p, p->tok[from].col);
+    for (int i = from + first + 1; i < to; i++) {
         /* Count the matcher first: a half-parsed one still owns strings. */
         struct scn_matcher *m = &pt->matchers[pt->nmatchers++];
         if (parse_matcher(p, &p->tok[i], m) < 0)
             return -1;
     }
     return 0;
+}
+
+/* hooks_line - one pattern line inside an "expect hooks|trace in order|exactly" block */
+static int hooks_line(struct parser *p)
+{
+    struct scn_expect *ex = &p->sc->expects[p->block_index];
+    int trace = ex->kind == SCN_EXPECT_TRACE_IN_ORDER || ex->kind == SCN_EXPECT_TRACE_EXACTLY;
+    return parse_pattern(p, ex, 0, p->ntok, trace);
 }
 
 /* ---- directives ----------------------------------------------------------- */
@@ -1196,13 +1607,36 @@ static int do_config(struct parser *p)
     return 0;
 }
 
-/* dns_setting - dns latency DUR | dns timeout DUR */
+/* dns_setting - dns latency DUR | dns timeout DUR | dns jitter DUR */
 static int dns_setting(struct parser *p)
 {
-    int latency = is_word(&p->tok[1], "latency");
-    if (need_args(p, 3, 3, latency ? "dns latency DURATION" : "dns timeout DURATION") < 0)
+    int latency = is_word(&p->tok[1], "latency"), jitter = is_word(&p->tok[1], "jitter");
+    if (need_args(p, 3, 3, latency ? "dns latency DURATION" : jitter ? "dns jitter DURATION"
+                                   : "dns timeout DURATION") < 0)
         return -1;
-    return parse_duration(p, &p->tok[2], latency ? &p->sc->dns_latency : &p->sc->dns_timeout);
+    return parse_duration(p, &p->tok[2], latency ? &p->sc->dns_latency
+                                         : jitter ? &p->sc->dns_jitter : &p->sc->dns_timeout);
+}
+
+/* dns_name_latency - dns NAME latency DUR: how long answers about NAME take */
+static int dns_name_latency(struct parser *p)
+{
+    struct scn_scenario *sc = p->sc;
+    struct scn_dns d;
+    if (need_args(p, 4, 4, "dns NAME latency DURATION") < 0
+        || check_domain(p, &p->tok[1], "name") < 0)
+        return -1;
+    if (sc->ndns == SCN_MAX_DNS)
+        return fail_tok(p, &p->tok[0], "more than %d dns lines", SCN_MAX_DNS);
+    memset(&d, 0, sizeof d);
+    d.kind = SCN_DNS_LATENCY;
+    if (parse_duration(p, &p->tok[3], &d.latency) < 0)
+        return -1;
+    d.name = xstrdup(p->tok[1].text);
+    d.pos = here(p, p->tok[0].col);
+    grow((void **)&sc->dns, sc->ndns, sizeof *sc->dns);
+    sc->dns[sc->ndns++] = d;
+    return 0;
 }
 
 /* do_dns - a DNS record or answer, or a resolver setting */
@@ -1216,12 +1650,16 @@ static int do_dns(struct parser *p)
         { "NXDOMAIN", SCN_DNS_NXDOMAIN, 0, "dns NAME NXDOMAIN [ttl N]" },
         { "SERVFAIL", SCN_DNS_SERVFAIL, 0, "dns NAME SERVFAIL [ttl N]" },
         { "TIMEOUT", SCN_DNS_TIMEOUT, 0, "dns NAME TIMEOUT [ttl N]" },
+        { "NODATA", SCN_DNS_NODATA, 0, "dns NAME NODATA [ttl N]" },
     };
     struct scn_scenario *sc = p->sc;
     if (need_args(p, 3, -1, "dns NAME TYPE ...") < 0)
         return -1;
-    if (is_word(&p->tok[1], "latency") || is_word(&p->tok[1], "timeout"))
+    if (p->ntok == 3 && (is_word(&p->tok[1], "latency") || is_word(&p->tok[1], "timeout")
+                         || is_word(&p->tok[1], "jitter")))
         return dns_setting(p);
+    if (is_word(&p->tok[2], "latency"))
+        return dns_name_latency(p);
     int k = -1;
     for (int i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++)
         if (is_word(&p->tok[2], kinds[i].name))
@@ -1233,7 +1671,8 @@ static int do_dns(struct parser *p)
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
             suggest_offer(&sg, kinds[i].name);
         return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, CNAME, NXDOMAIN, "
-                        "SERVFAIL or TIMEOUT%s", p->tok[2].text, suggest_hint(&sg, hint, sizeof hint));
+                        "SERVFAIL, TIMEOUT, NODATA or latency%s", p->tok[2].text,
+                        suggest_hint(&sg, hint, sizeof hint));
     }
     int base = 3 + kinds[k].nargs;      /* where "ttl" may start */
     if (need_args(p, base, base + 2, kinds[k].usage) < 0 || check_domain(p, &p->tok[1], "name") < 0)
@@ -1284,21 +1723,91 @@ static int do_dns(struct parser *p)
     return 0;
 }
 
+/* network_link - network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+static int network_link(struct parser *p)
+{
+    const char *usage = "network link SRC DST [latency DURATION] [jitter DURATION] "
+                        "[bandwidth RATE] [segment N]";
+    struct scn_scenario *sc = p->sc;
+    struct scn_link l;
+    memset(&l, 0, sizeof l);
+    l.latency = l.jitter = -1;
+    l.bandwidth = UINT64_MAX;
+    l.segment = -1;
+    if (need_args(p, 6, 12, usage) < 0 || parse_ipv4(p, &p->tok[2], &l.src) < 0
+        || parse_ipv4(p, &p->tok[3], &l.dst) < 0)
+        return -1;
+    for (int i = 4; i < p->ntok; i += 2) {
+        const struct token *key = &p->tok[i];
+        if (i + 1 == p->ntok)
+            return fail_at(p, after_last(p), "missing value after '%s'", key->text);
+        unsigned long long seg;
+        int rc = is_word(key, "latency") ? parse_duration(p, &p->tok[i + 1], &l.latency)
+               : is_word(key, "jitter") ? parse_duration(p, &p->tok[i + 1], &l.jitter)
+               : is_word(key, "bandwidth") ? parse_rate(p, &p->tok[i + 1], &l.bandwidth)
+               : is_word(key, "segment") ? parse_unsigned(p, &p->tok[i + 1], "segment", 1,
+                                                           1 << 24, &seg)
+               : fail_tok(p, key, "unexpected '%s': expected '%s'", key->text, usage);
+        if (rc < 0)
+            return -1;
+        if (is_word(key, "segment"))
+            l.segment = (long)seg;
+    }
+    for (int i = 0; i < sc->nlinks; i++)
+        if (sc->links[i].src == l.src && sc->links[i].dst == l.dst)
+            return fail_tok(p, &p->tok[2], "link %s %s already declared at %s:%d", p->tok[2].text,
+                            p->tok[3].text, sc->links[i].pos.file, sc->links[i].pos.line);
+    if (sc->nlinks == SCN_MAX_REMOTES)
+        return fail_tok(p, &p->tok[0], "more than %d links", SCN_MAX_REMOTES);
+    l.pos = here(p, p->tok[0].col);
+    grow((void **)&sc->links, sc->nlinks, sizeof *sc->links);
+    sc->links[sc->nlinks++] = l;
+    return 0;
+}
+
+/* do_network - network max_fds N | network link ... */
+static int do_network(struct parser *p)
+{
+    const char *usage = "network max_fds N | network link SRC DST ...";
+    if (need_args(p, 2, -1, usage) < 0)
+        return -1;
+    if (is_word(&p->tok[1], "link"))
+        return network_link(p);
+    if (!is_word(&p->tok[1], "max_fds"))
+        return fail_tok(p, &p->tok[1], "unknown network setting '%s': expected max_fds or link",
+                        p->tok[1].text);
+    unsigned long long n;
+    if (need_args(p, 3, 3, "network max_fds N") < 0
+        || parse_unsigned(p, &p->tok[2], "descriptor count", 1, 65535, &n) < 0)
+        return -1;
+    p->sc->max_fds = (int)n;
+    return 0;
+}
+
 /* do_binding - binding NAME ADDR [ehlo HOSTNAME]; "default" may be redefined */
 static int do_binding(struct parser *p)
 {
-    const char *usage = "binding NAME ADDR [ehlo HOSTNAME]";
+    const char *usage = "binding NAME ADDR [ehlo HOSTNAME] [unavailable]";
     struct scn_scenario *sc = p->sc;
-    if (need_args(p, 3, 5, usage) < 0 || check_name(p, &p->tok[1], "binding name", "._-") < 0)
+    if (need_args(p, 3, 6, usage) < 0 || check_name(p, &p->tok[1], "binding name", "._-") < 0)
         return -1;
-    uint32_t addr;
+    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
     if (parse_ipv4(p, &p->tok[2], &addr) < 0)
         return -1;
-    if (p->ntok > 3) {
-        if (!is_word(&p->tok[3], "ehlo"))
-            return fail_tok(p, &p->tok[3], "unexpected '%s': expected '%s'", p->tok[3].text, usage);
-        if (need_args(p, 5, 5, usage) < 0 || check_domain(p, &p->tok[4], "EHLO name") < 0)
-            return -1;
+    const char *ehlo = NULL;
+    int unavailable = 0;
+    for (int i = 3; i < p->ntok; i++) {
+        if (is_word(&p->tok[i], "ehlo") && ehlo == NULL) {
+            if (i + 1 >= p->ntok)
+                return need_args(p, i + 2, i + 2, usage);
+            if (check_domain(p, &p->tok[i + 1], "EHLO name") < 0)
+                return -1;
+            ehlo = p->tok[++i].text;
+        } else if (is_word(&p->tok[i], "unavailable") && !unavailable) {
+            unavailable = 1;
+        } else {
+            return fail_tok(p, &p->tok[i], "unexpected '%s': expected '%s'", p->tok[i].text, usage);
+        }
     }
     int slot = -1;
     for (int i = 0; i < sc->nbindings; i++)
@@ -1318,7 +1827,8 @@ static int do_binding(struct parser *p)
     free(b->ehlo);
     b->name = xstrdup(p->tok[1].text);
     b->addr = addr;
-    b->ehlo = p->ntok > 3 ? xstrdup(p->tok[4].text) : NULL;
+    b->ehlo = ehlo ? xstrdup(ehlo) : NULL;
+    b->unavailable = unavailable;
     b->pos = here(p, p->tok[0].col);
     return 0;
 }
@@ -1328,7 +1838,7 @@ static int do_remote(struct parser *p)
 {
     const char *usage = "remote ADDR [name HOST]";
     struct scn_scenario *sc = p->sc;
-    uint32_t addr;
+    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
     if (need_args(p, 2, 4, usage) < 0 || parse_ipv4(p, &p->tok[1], &addr) < 0)
         return -1;
     if (p->ntok > 2) {
@@ -1586,6 +2096,100 @@ static int do_include(struct parser *p)
     return rc;
 }
 
+/* expect_scope - "for domain D | for message N | for conn N" in tokens [a, ntok) */
+static int expect_scope(struct parser *p, int a, struct scn_expect *ex)
+{
+    static const struct { const char *word, *key; } scopes[] = {
+        { "domain", "domain" }, { "message", "msg" }, { "conn", "conn" },
+    };
+    const char *usage = "for domain NAME | for message ID | for conn FD";
+    if (!is_word(&p->tok[a], "for"))
+        return fail_tok(p, &p->tok[a], "unexpected '%s': expected '%s'", p->tok[a].text, usage);
+    if (need_args(p, a + 3, a + 3, usage) < 0)
+        return -1;
+    const struct token *what = &p->tok[a + 1], *value = &p->tok[a + 2];
+    const char *key = NULL;
+    for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++)
+        if (is_word(what, scopes[i].word))
+            key = scopes[i].key;
+    if (key == NULL) {
+        struct suggestion sg;
+        char hint[128];
+        suggest_begin(&sg, what->text);
+        for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++)
+            suggest_offer(&sg, scopes[i].word);
+        return fail_tok(p, what, "unknown scope '%s': expected domain, message or conn%s",
+                        what->text, suggest_hint(&sg, hint, sizeof hint));
+    }
+    unsigned long long n;
+    if (strcmp(key, "domain") == 0 ? check_domain(p, value, "domain") < 0
+                                   : parse_unsigned(p, value, what->text, 0, LONG_MAX, &n) < 0)
+        return -1;
+    ex->scope.key = xstrdup(key);
+    ex->scope.value = xstrdup(value->text);
+    ex->scope.pos = here(p, what->col);
+    return 0;
+}
+
+/* expect_block_header - "in order | exactly [for ...]" after "expect hooks|trace" */
+static int expect_block_header(struct parser *p, struct scn_expect *ex, int trace)
+{
+    const char *usage = trace ? "expect trace in order|exactly [for domain|message|conn VALUE]"
+                              : "expect hooks in order|exactly [for domain|message|conn VALUE]";
+    if (need_args(p, 3, -1, usage) < 0)
+        return -1;
+    int next;
+    if (is_word(&p->tok[2], "exactly")) {
+        ex->kind = trace ? SCN_EXPECT_TRACE_EXACTLY : SCN_EXPECT_HOOKS_EXACTLY;
+        next = 3;
+    } else if (is_word(&p->tok[2], "in")) {
+        if (need_args(p, 4, -1, usage) < 0)
+            return -1;
+        if (!is_word(&p->tok[3], "order"))
+            return fail_tok(p, &p->tok[3], "unexpected '%s': expected '%s'", p->tok[3].text, usage);
+        ex->kind = trace ? SCN_EXPECT_TRACE_IN_ORDER : SCN_EXPECT_HOOKS_IN_ORDER;
+        next = 4;
+    } else {
+        return fail_tok(p, &p->tok[2], "unexpected '%s': expected '%s'", p->tok[2].text, usage);
+    }
+    return next < p->ntok ? expect_scope(p, next, ex) : 0;
+}
+
+/* expect_never_or_count - "expect never [trace KIND] NAME [matchers]" or
+ * "expect count [trace KIND] NAME [matchers] OP N": one line, one pattern */
+static int expect_never_or_count(struct parser *p, struct scn_expect *ex)
+{
+    int count = is_word(&p->tok[1], "count");
+    const char *usage = count ? "expect count [trace KIND] NAME [KEY OP VALUE]... OP N"
+                              : "expect never [trace KIND] NAME [KEY OP VALUE]...";
+    if (need_args(p, 3, -1, usage) < 0)
+        return -1;
+    int from = 2, trace = is_word(&p->tok[2], "trace");
+    if (trace)
+        from = 3;
+    int to = p->ntok;
+    ex->kind = count ? SCN_EXPECT_COUNT : SCN_EXPECT_NEVER;
+    if (count) {
+        /* The comparison is the last two tokens: "= 2", ">= 1". */
+        if (p->ntok < from + 3)
+            return fail_at(p, after_last(p), "missing comparison: expected '%s'", usage);
+        const struct token *op = &p->tok[p->ntok - 2], *n = &p->tok[p->ntok - 1];
+        int o = op->quoted ? -1 : parse_op(op->text);
+        if (o < 0)
+            return fail_tok(p, op, "expected a comparison = != < <= > >= before the count, "
+                            "not '%s' (e.g. 'expect count log_delivery_v1 = 2')", op->text);
+        unsigned long long v;
+        if (parse_unsigned(p, n, "count", 0, 1000000000ULL, &v) < 0)
+            return -1;
+        ex->count_op = (enum scn_op)o;
+        ex->count_n = (int64_t)v;
+        to = p->ntok - 2;
+    }
+    if (from >= to)
+        return fail_at(p, after_last(p), "missing argument: expected '%s'", usage);
+    return parse_pattern(p, ex, from, to, trace);
+}
+
 /* do_expect - expect hooks in order (a block) | expect message ID FATE [within DUR] */
 static int do_expect(struct parser *p)
 {
@@ -1595,16 +2199,19 @@ static int do_expect(struct parser *p)
     const struct token *what = &p->tok[1];
     int trace = is_word(what, "trace");
     int hooks = is_word(what, "hooks") || trace, about_message = is_word(what, "message");
-    if (!hooks && !about_message) {
+    int one_line = is_word(what, "never") || is_word(what, "count");
+    if (!hooks && !about_message && !one_line) {
         struct suggestion sg;
         char hint[128];
         suggest_begin(&sg, what->text);
         suggest_offer(&sg, "hooks");
         suggest_offer(&sg, "trace");
         suggest_offer(&sg, "message");
-        return fail_tok(p, what, "unknown expectation '%s': expected 'expect hooks in order', "
-                        "'expect trace in order' or 'expect message ID FATE'%s", what->text,
-                        suggest_hint(&sg, hint, sizeof hint));
+        suggest_offer(&sg, "never");
+        suggest_offer(&sg, "count");
+        return fail_tok(p, what, "unknown expectation '%s': expected 'expect hooks|trace in "
+                        "order|exactly', 'expect never', 'expect count' or 'expect message ID "
+                        "FATE'%s", what->text, suggest_hint(&sg, hint, sizeof hint));
     }
     if (sc->nexpects == SCN_MAX_EXPECTS)
         return fail_tok(p, &p->tok[0], "more than %d expectations", SCN_MAX_EXPECTS);
@@ -1613,15 +2220,19 @@ static int do_expect(struct parser *p)
     memset(&ex, 0, sizeof ex);
     ex.pos = here(p, p->tok[0].col);
     ex.within = -1;
-    if (hooks) {
-        const char *usage = trace ? "expect trace in order" : "expect hooks in order";
-        if (need_args(p, 4, 4, usage) < 0)
+    if (one_line || hooks) {
+        /* Stored before parsing: the strings a failed parse leaves in ex
+         * are then freed with the scenario. */
+        grow((void **)&sc->expects, sc->nexpects, sizeof *sc->expects);
+        struct scn_expect *stored = &sc->expects[sc->nexpects++];
+        *stored = ex;
+        if (one_line)
+            return expect_never_or_count(p, stored);
+        if (expect_block_header(p, stored, trace) < 0)
             return -1;
-        if (!is_word(&p->tok[2], "in"))
-            return fail_tok(p, &p->tok[2], "unexpected '%s': expected '%s'", p->tok[2].text, usage);
-        if (!is_word(&p->tok[3], "order"))
-            return fail_tok(p, &p->tok[3], "unexpected '%s': expected '%s'", p->tok[3].text, usage);
-        ex.kind = trace ? SCN_EXPECT_TRACE_IN_ORDER : SCN_EXPECT_HOOKS_IN_ORDER;
+        p->block = BLOCK_HOOKS;
+        p->block_index = sc->nexpects - 1;
+        return 0;
     } else {
         const char *usage = "expect message ID delivered|deferred|bounced|intact [within DURATION]";
         if (need_args(p, 4, 6, usage) < 0)
@@ -1661,12 +2272,38 @@ static int do_expect(struct parser *p)
         add_ref(p, REF_MESSAGE, sc->nexpects, here(p, p->tok[2].col));
     }
     grow((void **)&sc->expects, sc->nexpects, sizeof *sc->expects);
-    sc->expects[sc->nexpects] = ex;
-    if (hooks) {
-        p->block = BLOCK_HOOKS;
-        p->block_index = sc->nexpects;
+    sc->expects[sc->nexpects++] = ex;
+    return 0;
+}
+
+/* do_plugin - plugin PATH[:ARGS]: a shared object to load before the run
+ *
+ * The file must exist now, so a typo is a parse error at the path rather
+ * than a failed run; whether it loads is only known at run time. */
+static int do_plugin(struct parser *p)
+{
+    struct scn_scenario *sc = p->sc;
+    if (need_args(p, 2, 2, "plugin PATH[:ARGS]") < 0)
+        return -1;
+    const struct token *t = &p->tok[1];
+    if (sc->nplugins == PLUGIN_MAX)
+        return fail_tok(p, t, "more than %d plugins", PLUGIN_MAX);
+    char *name, *args;
+    plugin_spec_split(t->text, &name, &args);
+    char why[256];
+    char *file = plugin_resolve(name, p->file, why, sizeof why);
+    if (file == NULL) {
+        fail_tok(p, t, "cannot find plugin '%s': %s", name, why);
+        free(name);
+        free(args);
+        return -1;
     }
-    sc->nexpects++;
+    grow((void **)&sc->plugins, sc->nplugins, sizeof *sc->plugins);
+    struct scn_plugin *pl = &sc->plugins[sc->nplugins++];
+    pl->name = name;
+    pl->file = file;
+    pl->args = args;
+    pl->pos = here(p, t->col);
     return 0;
 }
 
@@ -1682,11 +2319,13 @@ static const struct directive {
     { "run", do_run },
     { "config", do_config },
     { "dns", do_dns },
+    { "network", do_network },
     { "binding", do_binding },
     { "remote", do_remote },
     { "inject", do_inject },
     { "include", do_include },
     { "expect", do_expect },
+    { "plugin", do_plugin },
 };
 
 /* directive_line - a line that starts in column 1 */
@@ -1877,11 +2516,16 @@ void scn_free(struct scn_scenario *sc)
             for (int k = 0; k < rm->replies[j].nlines; k++)
                 free(rm->replies[j].lines[k]);
             free(rm->replies[j].lines);
+            conds_free(rm->replies[j].conds, rm->replies[j].nconds);
         }
         free(rm->replies);
+        for (int j = 0; j < rm->nfaults; j++)
+            conds_free(rm->faults[j].conds, rm->faults[j].nconds);
+        free(rm->faults);
         free(rm->name);
     }
     free(sc->remotes);
+    free(sc->links);
     for (int i = 0; i < sc->ninjects; i++) {
         struct scn_inject *in = &sc->injects[i];
         free(in->from);
@@ -1904,8 +2548,16 @@ void scn_free(struct scn_scenario *sc)
             free(pt->name);
         }
         free(ex->patterns);
+        free(ex->scope.key);
+        free(ex->scope.value);
     }
     free(sc->expects);
+    for (int i = 0; i < sc->nplugins; i++) {
+        free(sc->plugins[i].name);
+        free(sc->plugins[i].file);
+        free(sc->plugins[i].args);
+    }
+    free(sc->plugins);
     for (int i = 0; i < sc->nfiles; i++)
         free(sc->files[i]);
     free(sc->files);

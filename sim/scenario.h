@@ -52,12 +52,15 @@ struct scn_binding {
     char *name;
     uint32_t addr;          /* host byte order */
     char *ehlo;             /* NULL = "mtasim.test" */
+    int unavailable;        /* the host does not have this address: connects fail (EADDRNOTAVAIL) */
     struct scn_pos pos;
 };
 
 /* dns NAME MX PREF HOST | A ADDR | CNAME TARGET | NXDOMAIN | SERVFAIL | TIMEOUT  [ttl N] */
 enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
-                    SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT };
+                    SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT,
+                    SCN_DNS_NODATA,     /* dns NAME NODATA: exists, no records */
+                    SCN_DNS_LATENCY };  /* dns NAME latency DUR: per-name answer time */
 struct scn_dns {
     char *name;
     enum scn_dns_kind kind;
@@ -65,6 +68,7 @@ struct scn_dns {
     char *target;           /* MX host ("." = null MX), CNAME target */
     uint32_t addr;
     uint32_t ttl;           /* default 3600 */
+    mta_usec_t latency;     /* SCN_DNS_LATENCY */
     struct scn_pos pos;
 };
 
@@ -77,13 +81,33 @@ extern const char *const scn_cmd_names[SCN_CMD__COUNT];   /* "greet", "ehlo", ..
 
 enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE, SCN_OP_RE };
 
-/* when session OP N: N-th connection this remote accepted, from 1. */
-enum scn_cond_kind { SCN_COND_SESSION };
+/*
+ * when session OP N   the N-th connection this remote accepted, from 1
+ * when attempt OP N   the N-th transaction this remote saw with the same
+ *                     MAIL FROM and the same first RCPT TO, over all its
+ *                     sessions; fixed at the transaction's first RCPT
+ *                     (so: rcpt, data and dot replies only)
+ * when nth OP N       the N-th command of this kind in the session
+ *                     ("after rcpt 2 reset" is "rcpt reset when nth = 2")
+ * when rcpt ~ REGEX   the RCPT TO address (no brackets) matches (rcpt only)
+ */
+enum scn_cond_kind { SCN_COND_SESSION, SCN_COND_ATTEMPT, SCN_COND_NTH, SCN_COND_RCPT };
 struct scn_cond {
     enum scn_cond_kind kind;
-    enum scn_op op;         /* EQ NE LT LE GT GE */
+    enum scn_op op;         /* EQ NE LT LE GT GE; RE for SCN_COND_RCPT */
     long value;
+    char *regex;            /* SCN_COND_RCPT: POSIX extended, checked by the parser */
 };
+
+/* What a scripted line does instead of (or as) a reply. */
+enum scn_action {
+    SCN_ACTION_REPLY,       /* send the reply lines */
+    SCN_ACTION_RAW,         /* send lines[0] byte for byte: no CRLF added, no checks */
+    SCN_ACTION_RESET,       /* no reply: reset the connection (RST) */
+    SCN_ACTION_DROP,        /* no reply: silent drop, nothing arrives any more */
+    SCN_ACTION_CLOSE,       /* no reply: close the connection (FIN) */
+};
+#define SCN_PPM_ALWAYS 1000000u     /* probability 1, in parts per million */
 
 /*
  * One scripted reply:   CMD CODE[-| ]TEXT [delay DUR] [when COND [and COND]]
@@ -99,6 +123,40 @@ struct scn_reply {
     mta_usec_t delay;       /* wait this long before sending it; 0 = at once */
     int nconds;
     struct scn_cond conds[SCN_MAX_CONDS];   /* all must hold */
+    enum scn_action action;
+    size_t raw_len;         /* SCN_ACTION_RAW: bytes in lines[0] */
+    int has_ppm;            /* a "probability P" clause was given ... */
+    uint32_t ppm;           /* ... P in parts per million */
+    struct scn_pos pos;
+};
+
+/* connect MODE probability P: one random connect outcome */
+struct scn_connect_choice {
+    int mode;               /* enum scn_connect_mode */
+    uint32_t ppm;
+};
+#define SCN_MAX_CONNECT_CHOICES 8
+
+/* reset|drop at DUR | after N bytes [when session OP N]: a fault of the
+ * remote's network stack on one connection. */
+enum scn_fault_trigger { SCN_FAULT_AT, SCN_FAULT_AFTER_BYTES };
+struct scn_fault {
+    enum scn_action action;             /* RESET or DROP */
+    enum scn_fault_trigger trigger;
+    mta_usec_t at;                      /* SCN_FAULT_AT: after the accept */
+    unsigned long long bytes;           /* SCN_FAULT_AFTER_BYTES: received from the client */
+    int nconds;
+    struct scn_cond conds[SCN_MAX_CONDS];   /* session conditions only */
+    struct scn_pos pos;
+};
+#define SCN_MAX_FAULTS 64
+
+/* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+struct scn_link {
+    uint32_t src, dst;
+    mta_usec_t latency, jitter;         /* -1 = the remote's */
+    uint64_t bandwidth;                 /* UINT64_MAX = the remote's */
+    long segment;                       /* -1 = the remote's */
     struct scn_pos pos;
 };
 
@@ -110,6 +168,17 @@ struct scn_remote {
     char *name;             /* for the default banner; NULL = the address */
     enum scn_connect_mode connect;
     mta_usec_t latency;     /* one-way; default 1ms */
+    mta_usec_t jitter;      /* extra per segment, uniform in [0, jitter]; default 0 */
+    uint64_t bandwidth;     /* bytes per second; 0 = unlimited */
+    long segment;           /* bytes per segment; 0 = whole writes */
+    int backlog;            /* concurrent connections; 0 = unlimited */
+    int backlog_refuse;     /* beyond the backlog: 1 RST, 0 no answer */
+    int flush_together;     /* replies ready together go out in one write */
+    mta_usec_t close_delay; /* slow close: its FIN this long after it decided to close */
+    int nchoices;
+    struct scn_connect_choice choices[SCN_MAX_CONNECT_CHOICES];
+    int nfaults;
+    struct scn_fault *faults;
     int nreplies;
     struct scn_reply *replies;  /* in file order; the first that matches wins */
     struct scn_pos pos;
@@ -158,6 +227,26 @@ enum scn_expect_kind {
     SCN_EXPECT_MESSAGE,         /* expect message ID FATE [within DUR] */
     SCN_EXPECT_TRACE_IN_ORDER,  /* expect trace in order: KIND NAME matchers, any record kind */
     SCN_EXPECT_INTACT,          /* expect message ID intact: a remote received the body as injected */
+    SCN_EXPECT_HOOKS_EXACTLY,   /* expect hooks exactly: the hooks named, exactly this sequence */
+    SCN_EXPECT_TRACE_EXACTLY,   /* expect trace exactly: the same over KIND NAME patterns */
+    SCN_EXPECT_NEVER,           /* expect never HOOK ... | expect never trace KIND NAME ... */
+    SCN_EXPECT_COUNT,           /* expect count [trace KIND] NAME ... OP N */
+};
+
+/* "for domain D | for message N | for conn N" after a block expectation:
+ * only records whose field key (domain, msg, conn) displays value count. */
+struct scn_scope {
+    char *key;              /* NULL = no scope; else "domain", "msg" or "conn" */
+    char *value;
+    struct scn_pos pos;
+};
+
+/* plugin PATH[:ARGS] */
+struct scn_plugin {
+    char *name;             /* PATH as written */
+    char *file;             /* where it was found (relative to the scenario, or searched) */
+    char *args;             /* after the first ':'; "" if none */
+    struct scn_pos pos;     /* of the PATH token */
 };
 /* The record kinds "expect trace in order" accepts. */
 extern const char *const scn_trace_kinds[];
@@ -166,9 +255,13 @@ enum scn_fate { SCN_FATE_DELIVERED, SCN_FATE_DEFERRED, SCN_FATE_BOUNCED };
 struct scn_expect {
     enum scn_expect_kind kind;
     struct scn_pos pos;
-    /* HOOKS_IN_ORDER, TRACE_IN_ORDER */
+    /* HOOKS_IN_ORDER, TRACE_IN_ORDER, *_EXACTLY; NEVER and COUNT have one pattern */
     int npatterns;
     struct scn_pattern *patterns;
+    struct scn_scope scope;     /* blocks only */
+    /* COUNT: the number of matching records OP count_n */
+    enum scn_op count_op;
+    int64_t count_n;
     /* MESSAGE, INTACT */
     unsigned long msg_id;
     enum scn_fate fate;
@@ -184,6 +277,9 @@ struct scn_scenario {
     mta_usec_t run_for;     /* "run for DUR"; -1 = until nothing is left to do */
     mta_usec_t dns_latency; /* "dns latency DUR", default 1ms */
     mta_usec_t dns_timeout; /* "dns timeout DUR", default 5s */
+    mta_usec_t dns_jitter;  /* "dns jitter DUR", default 0 */
+    int max_fds;            /* "network max_fds N": the MTA's descriptors; 0 = unlimited */
+    int nlinks;     struct scn_link *links;
     struct mta_config config;   /* defaults plus "config KEY VALUE" lines */
     int nbindings;  struct scn_binding *bindings;
     int ndns;       struct scn_dns *dns;
@@ -192,6 +288,7 @@ struct scn_scenario {
     int nexpects;   struct scn_expect *expects;
     int nfiles;     char **files;   /* interned file names (the scenario and its includes) */
     char *description;      /* "description TEXT"; NULL if none */
+    int nplugins;   struct scn_plugin *plugins;     /* in file order */
 };
 
 struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prng.h"
 #include "simenv.h"
 
 #define SIMENV_FD_BASE 3
@@ -23,6 +24,7 @@ struct sim_fd {
     sim_ep *ep;
     mta_tcp_cb cb;
     void *arg;
+    int64_t rx_segments, rx_bytes;  /* DATA events and bytes received */
 };
 
 struct dns_wait {
@@ -32,8 +34,17 @@ struct dns_wait {
     void *arg;
 };
 
+/* One random stream per purpose, created on first use. */
+struct random_stream {
+    char *purpose;
+    struct sim_prng prng;
+};
+
 struct simenv {
     struct mta_env env;
+    uint64_t seed;
+    struct random_stream *streams;      /* creation order; looked up by purpose */
+    int nstreams, streams_cap;
     struct sim_sched *sched;
     struct sim_net *net;
     struct sim_dns *dns;
@@ -164,10 +175,14 @@ static void env_dns_query(struct mta_env *env, const char *name, enum mta_dns_ty
         se->dns_waiting->prev = w;
     se->dns_waiting = w;
     if (se->trace) {
+        /* n = which query this is for (name, type), from 1: scenarios
+         * assert the core's caching with it. */
         struct mta_trace_rec r;
+        char b[32];
         rec_begin(&r, "dns", "query");
         rec_str(&r, "name", name);
         rec_str(&r, "type", type_name(type));
+        rec_num(&r, "n", (int64_t)sim_dns_query_count(se->dns, name, type) + 1, b, sizeof b);
         emit(se, &r);
     }
     sim_dns_query(se->dns, name, type, dns_answered, w);
@@ -223,6 +238,8 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
         f->cb(f->arg, f->fd, MTA_TCP_CONNECT_FAILED, NULL, 0, EHOSTUNREACH);
         return;
     case SIM_EP_DATA:
+        f->rx_segments++;
+        f->rx_bytes += (int64_t)len;
         f->cb(f->arg, f->fd, MTA_TCP_DATA, data, len, 0);
         return;
     case SIM_EP_FIN:
@@ -305,11 +322,49 @@ static void env_tcp_close(struct mta_env *env, int fd)
         se->v.bad_close++;
         return;
     }
-    trace_conn(se, "close", fd, NULL, NULL);
+    if (se->trace) {
+        /* How the bytes arrived: segmentation and bandwidth show here. */
+        struct mta_trace_rec r;
+        char b[3][32];
+        rec_begin(&r, "conn", "close");
+        rec_num(&r, "fd", fd, b[0], sizeof b[0]);
+        rec_num(&r, "rx_segments", f->rx_segments, b[1], sizeof b[1]);
+        rec_num(&r, "rx_bytes", f->rx_bytes, b[2], sizeof b[2]);
+        emit(se, &r);
+    }
     sim_ep_close(f->ep);
     se->fds[fd] = NULL;
     se->v.closed++;
     free(f);
+}
+
+/* env_random_below - a draw from the purpose's own stream of the run's seed */
+static uint64_t env_random_below(struct mta_env *env, const char *purpose, uint64_t n)
+{
+    struct simenv *se = impl(env);
+    struct random_stream *st = NULL;
+    for (int i = 0; i < se->nstreams && st == NULL; i++)
+        if (strcmp(se->streams[i].purpose, purpose) == 0)
+            st = &se->streams[i];
+    if (st == NULL) {
+        if (se->nstreams == se->streams_cap) {
+            se->streams_cap = se->streams_cap ? se->streams_cap * 2 : 8;
+            se->streams = realloc(se->streams, (size_t)se->streams_cap * sizeof *se->streams);
+            if (se->streams == NULL)
+                abort();
+        }
+        st = &se->streams[se->nstreams++];
+        st->purpose = strdup(purpose);
+        if (st->purpose == NULL)
+            abort();
+        sim_prng_init(&st->prng, se->seed, purpose, 0);
+    }
+    return n <= 1 ? 0 : sim_prng_below(&st->prng, n);
+}
+
+void simenv_set_seed(struct simenv *se, uint64_t seed)
+{
+    se->seed = seed;
 }
 
 static void env_trace(struct mta_env *env, const struct mta_trace_rec *rec)
@@ -328,6 +383,7 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
     se->net = n;
     se->dns = d;
     se->trace = trace;
+    se->seed = 1;
     se->env = (struct mta_env){
         .impl = se,
         .now = env_now,
@@ -337,6 +393,7 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .tcp_connect = env_tcp_connect,
         .tcp_write = env_tcp_write,
         .tcp_close = env_tcp_close,
+        .random_below = env_random_below,
         .trace = trace ? env_trace : NULL,
     };
     return se;
@@ -364,6 +421,9 @@ void simenv_destroy(struct simenv *se)
             free(se->fds[fd]);
         }
     free(se->fds);
+    for (int i = 0; i < se->nstreams; i++)
+        free(se->streams[i].purpose);
+    free(se->streams);
     while (se->dns_waiting) {
         struct dns_wait *next = se->dns_waiting->next;
         free(se->dns_waiting);

@@ -16,7 +16,9 @@
  *
  *   It records the connection-level trace (kind "conn": open, established,
  *   refused, unreachable, eof, reset, close, error) and DNS queries and
- *   answers (kind "dns"), and counts contract breaches by the core: a
+ *   answers (kind "dns"; a query's n= is its number for that name and
+ *   type, from 1; a close's rx_segments= and rx_bytes= count what
+ *   arrived on the descriptor), and counts contract breaches by the core: a
  *   close of a descriptor that is not open, an operation on one, a
  *   descriptor still open at the end.
  */
@@ -41,6 +43,8 @@ struct simenv_violations {
 struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_dns *d,
                              struct trace_store *trace);
 struct mta_env *simenv_env(struct simenv *se);
+/* The seed random_below() streams derive from (default 1). */
+void simenv_set_seed(struct simenv *se, uint64_t seed);
 void simenv_check(const struct simenv *se, struct simenv_violations *v);
 void simenv_destroy(struct simenv *se);
 /* The trace sink the scripted remotes write to. */

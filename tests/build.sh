@@ -8,6 +8,7 @@
 #   MTASIM_BUILD=DIR      build directory (default: build)
 #   MTASIM_SANITIZE=1     build with AddressSanitizer and UndefinedBehaviorSanitizer
 #   MTASIM_WERROR=1       warnings are errors (CI)
+#   MTASIM_BUILDTYPE=T    meson buildtype (default debugoptimized; release = -O3)
 #
 # Prints the build directory's mtasim path as its last line on success.
 set -eu
@@ -17,7 +18,7 @@ cd "$top"
 sh tests/deps.sh
 
 build=${MTASIM_BUILD:-build}
-opts="-Dbuildtype=debugoptimized"
+opts="-Dbuildtype=${MTASIM_BUILDTYPE:-debugoptimized}"
 [ "${MTASIM_SANITIZE:-0}" = 1 ] && opts="$opts -Db_sanitize=address,undefined -Db_lundef=false"
 [ "${MTASIM_WERROR:-0}" = 1 ] && opts="$opts -Dwerror=true"
 

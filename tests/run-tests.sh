@@ -9,7 +9,9 @@
 #     1. the libcheck unit suites (meson test),
 #     2. the bundled scenarios twice each, comparing trace digests,
 #     3. pytest: every scenario as a test item, the mutants that prove each
-#        scenario can fail, and the bad-input checks.
+#        scenario can fail, the bad-input checks, and the determinism
+#        checks, which compare digests with an optimised (-O3) build made
+#        here in build-release (MTASIM_RELEASE_BIN).
 #   Exits non-zero on any failure; the last line is pytest's summary.
 #
 # ENVIRONMENT
@@ -27,9 +29,14 @@ echo "== unit tests ($build)"
 meson test -C "$build" --print-errorlogs --suite unit
 
 echo "== determinism: every scenario twice"
-scenarios=$(find scenarios -name '*.scn' | LC_ALL=C sort)
+scenarios=$(find scenarios -name '*.scn' ! -name '.*' | LC_ALL=C sort)   # not the mutants' dot-files
 # shellcheck disable=SC2086  # one argument per scenario file
 "$mtasim" run --quiet --check-determinism $scenarios
+
+echo "== optimised build (build-release) for the cross-build determinism check"
+MTASIM_RELEASE_BIN=$(MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release MTASIM_SANITIZE=0 \
+    sh tests/build.sh | tail -n 1)
+export MTASIM_RELEASE_BIN
 
 echo "== pytest"
 exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto

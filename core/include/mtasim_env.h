@@ -22,6 +22,8 @@
  *     peer.
  *   - trace() copies what it needs; the record is only valid during the
  *     call.
+ *   - random_below() is a pure function of the environment's seed, the
+ *     purpose and how often that purpose was drawn before.
  */
 #ifndef MTASIM_ENV_H
 #define MTASIM_ENV_H
@@ -124,6 +126,13 @@ struct mta_env {
     int (*tcp_write)(struct mta_env *env, int fd, const void *buf, size_t len);
     /* Orderly close (FIN) and release of fd. */
     void (*tcp_close)(struct mta_env *env, int fd);
+
+    /* A uniform number in [0, n) from the stream named purpose.  The core
+     * has no randomness of its own: every choice it leaves to chance (the
+     * order of equal-preference MX hosts) is drawn here, so the world's
+     * seed decides it and a run replays exactly.  Streams are independent:
+     * drawing for one purpose never shifts another. */
+    uint64_t (*random_below)(struct mta_env *env, const char *purpose, uint64_t n);
 
     /* Record one trace event; NULL when tracing is off. */
     void (*trace)(struct mta_env *env, const struct mta_trace_rec *rec);

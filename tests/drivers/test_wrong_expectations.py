@@ -14,6 +14,18 @@ Mutants:
     ~REGEX -> ~"^mutant-never-matches$");
   * each pattern line swapped with the next one of the same block, when the
     two differ (order must matter).
+  The same for ``expect hooks|trace exactly`` blocks (not for ``expect
+  trace in order``: over every record kind, a negated matcher such as
+  ``line!=X`` nearly always finds some other record, so those mutants
+  would prove nothing), and additionally:
+  * an ``exactly`` block: each pattern line removed, when another line of
+    the block names the same record (so the count must matter);
+  * a block scoped ``for domain|message|conn VALUE``: the value replaced by
+    one no record has (the scope must matter);
+  * ``expect never [trace KIND] NAME MATCHERS``: the matchers removed (a
+    never with matchers must be narrower than the bare name);
+  * ``expect count ... OP N``: the comparison negated, and for ``= N`` also
+    N + 1 and N - 1.
 
 For a pattern mutant mtasim may name either the pattern line or the line of
 its ``expect hooks in order`` header (the CLI reports expectations by the
@@ -38,7 +50,11 @@ SCENARIOS = REPO_ROOT / "scenarios"
 FATES = ("delivered", "deferred", "bounced")
 
 EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred|bounced)\b")
-EXPECT_HOOKS = re.compile(r"^\s*expect\s+hooks\s+in\s+order\s*(#.*)?$")
+EXPECT_BLOCK = re.compile(r"^\s*expect\s+(hooks|trace)\s+(in\s+order|exactly)"
+                          r"(\s+for\s+(domain|message|conn)\s+(\S+))?\s*(#.*)?$")
+EXPECT_NEVER = re.compile(r"^\s*expect\s+never\s")
+EXPECT_COUNT = re.compile(r"^(\s*expect\s+count\s.*\s)(!=|>=|<=|=|<|>)(\s+)(\d+)(\s*(#.*)?)$")
+NO_SUCH_SCOPE = {"domain": "mutant.invalid", "message": "999999", "conn": "999999"}
 # KEY OP VALUE; the longest operators first so that "<=" is not read as "<".
 MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)(!=|>=|<=|=|<|>|~)(.*)$", re.S)
 NEGATE = {"=": "!=", "!=": "=", ">=": "<", "<": ">=", "<=": ">", ">": "<="}
@@ -84,14 +100,14 @@ def tokens(line):
 
 
 def hook_blocks(lines):
-    """[(header_lineno, [pattern_lineno, ...])] for each ``expect hooks in order`` block.
+    """[(header_lineno, [pattern_lineno, ...])] for each ``expect hooks|trace`` block.
 
     A block's patterns are the indented lines that follow the header; blank
     and comment lines inside it are skipped, the first unindented line ends it.
     """
     blocks, i = [], 0
     while i < len(lines):
-        if not EXPECT_HOOKS.match(lines[i].rstrip("\r\n")):
+        if not EXPECT_BLOCK.match(lines[i].rstrip("\r\n")):
             i += 1
             continue
         header, patterns = i + 1, []
@@ -134,6 +150,10 @@ def mutants_of(path):
                                     f"{m.group(2)}->{fate}"))
 
     for header, patterns in hook_blocks(lines):
+        found += block_mutants(path, lines, header, patterns)
+        kind, form = EXPECT_BLOCK.match(lines[header - 1]).group(1, 2)
+        if kind == "trace" and form.split() == ["in", "order"]:
+            continue
         for k, n in enumerate(patterns):
             text = lines[n - 1].rstrip("\r\n")
             for start, end in tokens(text)[1:]:        # the first word is the hook name
@@ -152,6 +172,56 @@ def mutants_of(path):
                 if a != b:
                     swapped = with_line(with_line(lines, n, b), nxt, a)
                     found.append(Mutant(path, swapped, n, (n, nxt, header), f"swap-L{nxt}"))
+    return found + line_mutants(path, lines)
+
+
+def record_of(text, is_trace):
+    """The (kind, name) a pattern line names."""
+    words = [text[a:b] for a, b in tokens(text)]
+    return tuple(words[:2]) if is_trace else ("hook", words[0])
+
+
+def block_mutants(path, lines, header, patterns):
+    """The mutants an ``exactly`` block or a scope adds to those of every block."""
+    found = []
+    m = EXPECT_BLOCK.match(lines[header - 1].rstrip("\r\n"))
+    if m.group(3):
+        text = lines[header - 1].rstrip("\r\n")
+        new = text[:m.start(5)] + NO_SUCH_SCOPE[m.group(4)] + text[m.end(5):]
+        found.append(Mutant(path, with_line(lines, header, new), header, (header,),
+                            f"scope-{m.group(4)}-nowhere"))
+    if m.group(2) == "exactly":
+        is_trace = m.group(1) == "trace"
+        names = [record_of(lines[n - 1].rstrip("\r\n"), is_trace) for n in patterns]
+        for k, n in enumerate(patterns):
+            if names.count(names[k]) > 1:
+                dropped = lines[:n - 1] + lines[n:]
+                found.append(Mutant(path, dropped, n, (header,), "line-removed"))
+    return found
+
+
+def line_mutants(path, lines):
+    """The mutants of one-line ``expect never`` and ``expect count``."""
+    found = []
+    for n, line in enumerate(lines, start=1):
+        text = line.rstrip("\r\n")
+        if EXPECT_NEVER.match(text):
+            spans = tokens(text)
+            kept = [s for s in spans if not MATCHER.match(text[s[0]:s[1]])]
+            if len(kept) < len(spans):
+                bare = " ".join(text[a:b] for a, b in kept)
+                found.append(Mutant(path, with_line(lines, n, bare), n, (n,), "never-unqualified"))
+        m = EXPECT_COUNT.match(text)
+        if m:
+            head, op, gap, num, tail = m.group(1), m.group(2), m.group(3), int(m.group(4)), m.group(5)
+            changes = [(NEGATE[op], num, f"{op}-negated")]
+            if op == "=":
+                changes.append(("=", num + 1, "N+1"))
+                if num > 0:
+                    changes.append(("=", num - 1, "N-1"))
+            for new_op, new_num, what in changes:
+                found.append(Mutant(path, with_line(lines, n, f"{head}{new_op}{gap}{new_num}{tail}"),
+                                    n, (n,), f"count-{what}"))
     return found
 
 

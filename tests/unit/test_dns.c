@@ -262,6 +262,89 @@ START_TEST(destroy_with_pending)
 }
 END_TEST
 
+/* NODATA set explicitly: NOERROR, no records, for every type, even
+ * when the name has records (the forced answer wins). */
+START_TEST(explicit_nodata)
+{
+    struct got g;
+    sim_usec t0 = sim_sched_now(sched);
+
+    sim_dns_fail(dns, "empty.test", 0, MTA_DNS_NOERROR);
+    sim_dns_fail(dns, "mx1.example.com", MTA_DNS_A, MTA_DNS_NOERROR);
+    ask(&g, "empty.test", MTA_DNS_MX);
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 0);
+    ck_assert_int_eq(g.at, t0 + LAT);
+    ask(&g, "empty.test", MTA_DNS_A);
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 0);
+    ask(&g, "mx1.example.com", MTA_DNS_A);
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 0);
+}
+END_TEST
+
+/* A per-name latency applies to that name only, whatever the type. */
+START_TEST(per_name_latency)
+{
+    struct got g;
+    sim_usec t0;
+
+    sim_dns_set_name_latency(dns, "Example.COM.", 700000);
+    t0 = sim_sched_now(sched);
+    ask(&g, "example.com", MTA_DNS_MX);
+    ck_assert_int_eq(g.at, t0 + 700000);
+    ck_assert_int_eq(g.a.count, 2);
+    t0 = sim_sched_now(sched);
+    ask(&g, "mx1.example.com", MTA_DNS_A);
+    ck_assert_int_eq(g.at, t0 + LAT);
+    sim_dns_set_name_latency(dns, "example.com", 3000);     /* last call wins */
+    t0 = sim_sched_now(sched);
+    ask(&g, "example.com", MTA_DNS_A);
+    ck_assert_int_eq(g.at, t0 + 3000);
+}
+END_TEST
+
+/* Jitter: within [latency, latency + J], varying, the same for the same
+ * seed, and one name's draws do not depend on queries for another. */
+START_TEST(jitter_per_name_stream)
+{
+    sim_usec delays[2][6];
+    int run, i, differ = 0;
+
+    for (run = 0; run < 2; run++) {
+        struct sim_sched *s = sim_sched_create(0);
+        struct sim_dns *d = sim_dns_create(s, LAT, TMO);
+        struct got g;
+
+        sim_dns_set_jitter(d, 10000, 99);
+        for (i = 0; i < 6; i++) {
+            sim_usec t0 = sim_sched_now(s);
+
+            memset(&g, 0, sizeof g);
+            g.s = s;
+            /* The second run asks about another name in between. */
+            if (run == 1)
+                sim_dns_query(d, "other.test", MTA_DNS_MX, on_answer, &g);
+            sim_sched_run(s, -1, 0);
+            t0 = sim_sched_now(s);
+            sim_dns_query(d, "example.com", MTA_DNS_MX, on_answer, &g);
+            sim_sched_run(s, -1, 0);
+            delays[run][i] = g.at - t0;
+            ck_assert_int_ge(delays[run][i], LAT);
+            ck_assert_int_le(delays[run][i], LAT + 10000);
+        }
+        sim_dns_destroy(d);
+        sim_sched_destroy(s);
+    }
+    for (i = 0; i < 6; i++) {
+        ck_assert_int_eq(delays[0][i], delays[1][i]);
+        differ += delays[0][i] != delays[0][0];
+    }
+    ck_assert_int_gt(differ, 0);
+}
+END_TEST
+
 static Suite *dns_suite(void)
 {
     Suite *su = suite_create("dns");
@@ -277,6 +360,9 @@ static Suite *dns_suite(void)
     tcase_add_test(tc, query_counts);
     tcase_add_test(tc, same_latency_answers_in_query_order);
     tcase_add_test(tc, destroy_with_pending);
+    tcase_add_test(tc, explicit_nodata);
+    tcase_add_test(tc, per_name_latency);
+    tcase_add_test(tc, jitter_per_name_stream);
     suite_add_tcase(su, tc);
     return su;
 }

@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,6 +474,291 @@ START_TEST(destroy_with_live_connections)
 }
 END_TEST
 
+/* ---- the fault model: links, jitter, bandwidth, segments, drop, backlog ---- */
+
+/* world_init_with - like world_init, with the host's extra settings from tmpl */
+static void world_init_with(struct world *w, const struct sim_host *tmpl, uint64_t seed)
+{
+    struct sim_host h = *tmpl;
+
+    memset(w, 0, sizeof *w);
+    w->s = sim_sched_create(0);
+    w->n = sim_net_create(w->s);
+    sim_net_set_seed(w->n, seed);
+    sim_net_add_local(w->n, LOCAL);
+    h.addr = HOST;
+    h.port = 25;
+    h.accept = on_accept;
+    h.accept_arg = w;
+    ck_assert_int_eq(sim_net_add_host(w->n, &h), 0);
+}
+
+/* data_arrivals - the times and lengths of the DATA events one side saw */
+static int data_arrivals(const struct world *w, int who, sim_usec *at, size_t *len, int max)
+{
+    int i, n = 0;
+
+    for (i = 0; i < w->n_ev && n < max; i++) {
+        if (w->ev[i].who != who || w->ev[i].ev != SIM_EP_DATA)
+            continue;
+        at[n] = w->ev[i].at;
+        len[n] = w->ev[i].len;
+        n++;
+    }
+    return n;
+}
+
+/* A write is cut into segment-sized DATA events, in order, bytes intact. */
+START_TEST(segmentation_keeps_order)
+{
+    struct sim_host h = { .latency = L, .segment = 3 };
+    struct world w;
+    sim_usec at[16];
+    size_t len[16];
+    char got[32] = "";
+    int i, n;
+
+    world_init_with(&w, &h, 1);
+    world_connect(&w);
+    sim_sched_run(w.s, -1, 0);
+    ck_assert_int_eq(sim_ep_send(w.client, "abcdefgh", 8), 0);
+    sim_sched_run(w.s, -1, 0);
+    n = data_arrivals(&w, 1, at, len, 16);
+    ck_assert_int_eq(n, 3);                         /* abc def gh */
+    for (i = 0; i < n; i++) {
+        strncat(got, w.ev[w.n_ev - n + i].data, len[i]);
+        ck_assert_int_eq(at[i], at[0]);             /* no bandwidth: together */
+    }
+    ck_assert_str_eq(got, "abcdefgh");
+    ck_assert_uint_eq(len[2], 2);
+    world_free(&w);
+}
+END_TEST
+
+/* Bandwidth spreads the segments: n bytes take ceil(n * 1e6 / B) us each. */
+START_TEST(bandwidth_spreads_segments)
+{
+    struct sim_host h = { .latency = L, .segment = 10, .bandwidth = 1000 };
+    struct world w;
+    sim_usec at[16], sent;
+    size_t len[16];
+    int n;
+
+    world_init_with(&w, &h, 1);
+    world_connect(&w);
+    sim_sched_run(w.s, -1, 0);
+    sent = sim_sched_now(w.s);
+    ck_assert_int_eq(sim_ep_send(w.client, "0123456789012345678901234", 25), 0);
+    sim_sched_run(w.s, -1, 0);
+    n = data_arrivals(&w, 1, at, len, 16);
+    ck_assert_int_eq(n, 3);
+    /* 10 bytes at 1000 B/s = 10 ms each, the last 5 bytes 5 ms; plus L. */
+    ck_assert_int_eq(at[0], sent + 10000 + L);
+    ck_assert_int_eq(at[1], sent + 20000 + L);
+    ck_assert_int_eq(at[2], sent + 25000 + L);
+    world_free(&w);
+}
+END_TEST
+
+/* Jitter: arrivals vary per segment within [L, L + J], stay in order, and
+ * depend on the seed alone. */
+START_TEST(jitter_from_the_seed)
+{
+    struct sim_host h = { .latency = L, .jitter = 5000 };
+    sim_usec first[2][8];
+    int differ = 0, seed, i;
+
+    for (seed = 0; seed < 2; seed++) {
+        struct world w;
+        sim_usec at[8], prev = 0, sent;
+        size_t len[8];
+
+        world_init_with(&w, &h, (uint64_t) seed + 7);
+        world_connect(&w);
+        sim_sched_run(w.s, -1, 0);
+        sent = sim_sched_now(w.s);
+        for (i = 0; i < 8; i++)
+            ck_assert_int_eq(sim_ep_send(w.client, "x", 1), 0);
+        sim_sched_run(w.s, -1, 0);
+        ck_assert_int_eq(data_arrivals(&w, 1, at, len, 8), 8);
+        for (i = 0; i < 8; i++) {
+            ck_assert_int_ge(at[i], sent + L);
+            ck_assert_int_le(at[i], sent + L + 5000);
+            ck_assert_int_ge(at[i], prev);          /* in order */
+            prev = at[i];
+            first[seed][i] = at[i];
+        }
+        world_free(&w);
+    }
+    for (i = 0; i < 8; i++)
+        differ += first[0][i] != first[1][i];
+    ck_assert_int_gt(differ, 0);
+    /* The same seed again: the same arrivals. */
+    {
+        struct world w;
+        sim_usec at[8];
+        size_t len[8];
+
+        world_init_with(&w, &h, 7);
+        world_connect(&w);
+        sim_sched_run(w.s, -1, 0);
+        for (i = 0; i < 8; i++)
+            sim_ep_send(w.client, "x", 1);
+        sim_sched_run(w.s, -1, 0);
+        data_arrivals(&w, 1, at, len, 8);
+        for (i = 0; i < 8; i++)
+            ck_assert_int_eq(at[i], first[0][i]);
+        world_free(&w);
+    }
+}
+END_TEST
+
+/* A link overrides the host's latency for its (src, dst) pair only. */
+START_TEST(link_overrides_host)
+{
+    struct sim_host h = { .latency = L };
+    struct sim_link l = { .src = LOCAL, .dst = HOST, .latency = 3 * L, .jitter = -1,
+                          .bandwidth = UINT64_MAX, .segment = SIZE_MAX };
+    struct world w;
+
+    world_init_with(&w, &h, 1);
+    ck_assert_int_eq(sim_net_add_link(w.n, &l), 0);
+    ck_assert_int_eq(sim_net_add_link(w.n, &l), -1);
+    world_connect(&w);
+    sim_sched_run(w.s, -1, 0);
+    ck_assert_int_eq(w.accepted_at, 3 * L);
+    ck_assert_int_eq(w.ev[0].ev, SIM_EP_CONNECTED);
+    ck_assert_int_eq(w.ev[0].at, 6 * L);
+    world_free(&w);
+}
+END_TEST
+
+/* Silent drop: in-flight data lost, later sends succeed and vanish, no
+ * FIN or RST ever arrives; the observer still sees the client's packets. */
+START_TEST(silent_drop_is_half_open)
+{
+    struct sim_host h = { .latency = L };
+    struct world w;
+    int pkts_before;
+
+    world_init_with(&w, &h, 1);
+    sim_net_set_observer(w.n, on_packet, &w);
+    world_connect(&w);
+    sim_sched_run(w.s, -1, 0);
+    ck_assert_int_eq(sim_ep_send(w.server, "220 hi\r\n", 8), 0);
+    sim_ep_drop(w.server);                          /* the banner is lost */
+    ck_assert_int_eq(sim_ep_send(w.client, "EHLO x\r\n", 8), 0);
+    pkts_before = w.n_pkt;
+    ck_assert_int_eq(sim_ep_send(w.server, "late\r\n", 6), 0);
+    ck_assert_int_eq(w.n_pkt, pkts_before);         /* the host's: not seen */
+    sim_ep_close(w.server);
+    w.server = NULL;
+    sim_sched_run(w.s, -1, 0);
+    ck_assert_int_eq(w.n_ev, 1);                    /* only CONNECTED */
+    ck_assert_int_eq(w.ev[0].ev, SIM_EP_CONNECTED);
+    ck_assert_int_eq(sim_ep_send(w.client, "QUIT\r\n", 6), 0);
+    pkts_before = w.n_pkt;
+    sim_ep_close(w.client);
+    w.client = NULL;
+    ck_assert_int_eq(w.n_pkt, pkts_before + 1);     /* the client's FIN: seen */
+    sim_sched_run(w.s, -1, 0);
+    ck_assert_int_eq(w.n_ev, 1);
+    ck_assert_int_eq(sim_net_live_count(w.n), 0);
+    world_free(&w);
+}
+END_TEST
+
+/* Backlog 1: a second concurrent SYN is dropped (TIMEOUT) or refused;
+ * once the first is released, a new one is accepted. */
+START_TEST(backlog_full)
+{
+    int refuse;
+
+    for (refuse = 0; refuse < 2; refuse++) {
+        struct sim_host h = { .latency = L, .backlog = 1,
+                              .backlog_mode = refuse ? SIM_BACKLOG_REFUSE : SIM_BACKLOG_TIMEOUT };
+        struct world w;
+        sim_ep *first, *second;
+        int err;
+
+        world_init_with(&w, &h, 1);
+        world_connect(&w);
+        sim_sched_run(w.s, -1, 0);
+        first = w.client;
+        ck_assert_int_eq(w.accepts, 1);
+        second = sim_net_connect(w.n, LOCAL, HOST, 25, client_ev, &w, &err);
+        w.client = second;
+        sim_sched_run(w.s, -1, 0);
+        ck_assert_int_eq(w.accepts, 1);
+        ck_assert_int_eq(w.ev[w.n_ev - 1].ev, refuse ? SIM_EP_REFUSED : SIM_EP_CONNECTED);
+        sim_ep_close(second);
+        /* Free the slot: the host releases its side. */
+        sim_ep_close(w.server);
+        w.server = NULL;
+        w.client = first;
+        w.close_on_fin = 1;
+        sim_sched_run(w.s, -1, 0);
+        world_connect(&w);
+        sim_sched_run(w.s, -1, 0);
+        ck_assert_int_eq(w.accepts, 2);
+        sim_ep_close(w.client);
+        sim_ep_close(w.server);
+        world_free(&w);
+    }
+}
+END_TEST
+
+/* A random connect outcome: refused about half the time, by the seed. */
+START_TEST(random_connect_choice)
+{
+    struct sim_host h = { .latency = L, .nchoices = 1,
+                          .choices = { { SIM_CONNECT_REFUSE, 500000 } } };
+    struct world w;
+    int i, refused = 0, accepted = 0;
+
+    world_init_with(&w, &h, 3);
+    w.close_on_fin = 1;
+    for (i = 0; i < 200; i++) {
+        int before = w.accepts;
+
+        world_connect(&w);
+        sim_sched_run(w.s, -1, 0);
+        if (w.accepts > before) {
+            accepted++;
+            sim_ep_close(w.server);
+            w.server = NULL;
+        } else {
+            refused++;
+        }
+        sim_ep_close(w.client);
+        w.client = NULL;
+        sim_sched_run(w.s, -1, 0);
+        w.n_ev = 0;
+    }
+    ck_assert_int_gt(refused, 70);
+    ck_assert_int_gt(accepted, 70);
+    world_free(&w);
+}
+END_TEST
+
+/* The MTA's descriptor limit: -EMFILE beyond max_open. */
+START_TEST(max_open_is_emfile)
+{
+    struct sim_host h = { .latency = L };
+    struct world w;
+    sim_ep *second;
+    int err = 0;
+
+    world_init_with(&w, &h, 1);
+    sim_net_set_max_open(w.n, 1);
+    world_connect(&w);
+    second = sim_net_connect(w.n, LOCAL, HOST, 25, client_ev, &w, &err);
+    ck_assert_ptr_null(second);
+    ck_assert_int_eq(err, -EMFILE);
+    world_free(&w);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
     Suite *su = suite_create("net");
@@ -489,6 +775,14 @@ static Suite *net_suite(void)
     tcase_add_test(tc, sync_errors_ports_and_ids);
     tcase_add_test(tc, close_during_handshake);
     tcase_add_test(tc, destroy_with_live_connections);
+    tcase_add_test(tc, segmentation_keeps_order);
+    tcase_add_test(tc, bandwidth_spreads_segments);
+    tcase_add_test(tc, jitter_from_the_seed);
+    tcase_add_test(tc, link_overrides_host);
+    tcase_add_test(tc, silent_drop_is_half_open);
+    tcase_add_test(tc, backlog_full);
+    tcase_add_test(tc, random_connect_choice);
+    tcase_add_test(tc, max_open_is_emfile);
     suite_add_tcase(su, tc);
     return su;
 }

@@ -277,7 +277,9 @@ START_TEST(when_session_picks_per_connection)
     say(&w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
     ck_seg(&c, 2, "250 2.1.5 fine\r\n");
     ck_assert_int_eq(sim_remote_sessions(w.r), 2);
-    ck_assert_str_eq(field(&w.tr.rec[1], "session"), "2");
+    /* accept, attempt (session 1), then the second accept */
+    ck_assert_str_eq(w.tr.rec[2].name, "accept");
+    ck_assert_str_eq(field(&w.tr.rec[2], "session"), "2");
     client_close(&w, &c);
     world_free(&w);
 }
@@ -305,8 +307,11 @@ START_TEST(data_unstuffing_sha_and_message_id)
     say(&w, &c, body);
     ck_assert_int_eq(c.nsegs, 7);
     ck_seg(&c, 6, "250 2.0.0 Ok: queued\r\n");
-    ck_assert_int_eq(w.tr.n, 2);
-    m = &w.tr.rec[1];
+    ck_assert_int_eq(w.tr.n, 3);                 /* accept, attempt, message */
+    ck_assert_str_eq(w.tr.rec[1].name, "attempt");
+    ck_assert_str_eq(field(&w.tr.rec[1], "rcpt"), "x@y");
+    ck_assert_str_eq(field(&w.tr.rec[1], "attempt"), "1");
+    m = &w.tr.rec[2];
     ck_assert_str_eq(m->name, "message");
     ck_assert_str_eq(field(m, "remote"), "198.51.100.7");
     ck_assert_str_eq(field(m, "from"), "a@sender.test");
@@ -326,10 +331,10 @@ START_TEST(data_unstuffing_sha_and_message_id)
     /* The transaction is over: a new one starts cleanly, without Message-ID. */
     say(&w, &c, "MAIL FROM:<>\r\nRCPT TO:<x@y>\r\nDATA\r\n");
     say(&w, &c, "no headers here\r\n.\r\n");
-    ck_assert_int_eq(w.tr.n, 3);
-    ck_assert_str_eq(field(&w.tr.rec[2], "from"), "");
-    ck_assert_str_eq(field(&w.tr.rec[2], "message_id"), "");
-    ck_assert_str_eq(field(&w.tr.rec[2], "rcpts"), "1");
+    ck_assert_int_eq(w.tr.n, 5);
+    ck_assert_str_eq(field(&w.tr.rec[4], "from"), "");
+    ck_assert_str_eq(field(&w.tr.rec[4], "message_id"), "");
+    ck_assert_str_eq(field(&w.tr.rec[4], "rcpts"), "1");
     client_close(&w, &c);
     world_free(&w);
 }
@@ -345,13 +350,13 @@ START_TEST(body_split_across_segments)
     say(&w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nDATA\r\n");
     say(&w, &c, "Message-ID: <s");
     say(&w, &c, "plit@x>\r\n\r\nbody\r");
-    ck_assert_int_eq(w.tr.n, 1);
+    ck_assert_int_eq(w.tr.n, 2);                 /* accept, attempt */
     say(&w, &c, "\n.");
-    ck_assert_int_eq(w.tr.n, 1);                 /* "." alone is not the end yet */
+    ck_assert_int_eq(w.tr.n, 2);                 /* "." alone is not the end yet */
     say(&w, &c, "\r\n");
-    ck_assert_int_eq(w.tr.n, 2);
-    ck_assert_str_eq(field(&w.tr.rec[1], "message_id"), "<split@x>");
-    ck_assert_str_eq(field(&w.tr.rec[1], "size"), "31");
+    ck_assert_int_eq(w.tr.n, 3);
+    ck_assert_str_eq(field(&w.tr.rec[2], "message_id"), "<split@x>");
+    ck_assert_str_eq(field(&w.tr.rec[2], "size"), "31");
     client_close(&w, &c);
     world_free(&w);
 }
@@ -518,7 +523,7 @@ START_TEST(long_line_and_bare_lf)
     say(&w, &c, line);
     say(&w, &c, ".\r\n");
     ck_seg(&c, 8, "250 2.0.0 Ok: queued\r\n");
-    ck_assert_str_eq(field(&w.tr.rec[2], "size"), "5002");
+    ck_assert_str_eq(field(&w.tr.rec[3], "size"), "5002");   /* after the attempt */
     client_close(&w, &c);
     world_free(&w);
 }
@@ -581,6 +586,237 @@ START_TEST(duplicate_address_is_refused)
 }
 END_TEST
 
+/* ---- scripted behaviour beyond replies ---------------------------------- */
+
+/* A world whose remote is the first "remote" of a scenario text. */
+struct sworld {
+    struct world w;
+    struct scn_scenario *sc;
+};
+
+static void sworld_init(struct sworld *sw, const char *text, uint64_t seed)
+{
+    struct scn_error err;
+
+    sw->sc = scn_parse_string("t.scn", text, &err);
+    ck_assert_msg(sw->sc != NULL, "%s:%d:%d: %s", err.file, err.line, err.col, err.msg);
+    ck_assert_int_ge(sw->sc->nremotes, 1);
+    memset(&sw->w, 0, sizeof sw->w);
+    sw->w.s = sim_sched_create(0);
+    sw->w.n = sim_net_create(sw->w.s);
+    sim_net_set_seed(sw->w.n, seed);
+    sim_net_add_local(sw->w.n, LOCAL);
+    sw->w.r = sim_remote_create(sw->w.s, sw->w.n, &sw->sc->remotes[0], on_trace, &sw->w.tr);
+    ck_assert_ptr_nonnull(sw->w.r);
+}
+
+static void sworld_free(struct sworld *sw)
+{
+    world_free(&sw->w);
+    scn_free(sw->sc);
+}
+
+/* last_rec - the latest trace record named name, or NULL */
+static const struct rec_copy *last_rec(const struct world *w, const char *name)
+{
+    int i;
+
+    for (i = w->tr.n - 1; i >= 0; i--)
+        if (strcmp(w->tr.rec[i].name, name) == 0)
+            return &w->tr.rec[i];
+    return NULL;
+}
+
+/* raw sends bytes as written; the code it starts with drives the state. */
+START_TEST(raw_reply_byte_exact)
+{
+    struct sworld sw;
+    struct client c;
+
+    sworld_init(&sw, "remote 198.51.100.7\n"
+                     "  ehlo raw \"2x0 odd\\n250 more\"\n"
+                     "  mail raw \"250 ok\\r\\n\"\n", 1);
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "EHLO x\r\n");
+    ck_seg(&c, 1, "2x0 odd\n250 more");
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+    ck_seg(&c, 2, "250 ok\r\n");
+    ck_seg(&c, 3, "250 2.1.5 Ok\r\n");       /* the raw 250 opened the transaction */
+    client_close(&sw.w, &c);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* after rcpt 2 reset: the replies to MAIL and the first RCPT are written
+ * before the RST - and, still in flight, discarded by it, as TCP does. */
+START_TEST(after_nth_command_reset)
+{
+    struct sworld sw;
+    struct client c;
+    const struct rec_copy *f;
+
+    sworld_init(&sw, "remote 198.51.100.7\n  after rcpt 2 reset\n", 1);
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@d>\r\nDATA\r\n");
+    ck_assert_int_eq(c.nsegs, 1);                /* the banner only */
+    ck_assert(c.rst);
+    f = last_rec(&sw.w, "fault");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(field(f, "action"), "reset");
+    sim_ep_close(c.ep);
+    sim_sched_run(sw.w.s, -1, 0);
+    ck_assert_int_eq(sim_net_live_count(sw.w.n), 0);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* dot drop: no reply, no FIN, no RST - the client only has its timer. */
+START_TEST(dot_drop_never_answers)
+{
+    struct sworld sw;
+    struct client c;
+
+    sworld_init(&sw, "remote 198.51.100.7\n  dot drop\n", 1);
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    ck_assert_int_eq(c.nsegs, 4);
+    say(&sw.w, &c, "body\r\n.\r\nQUIT\r\n");
+    ck_assert_int_eq(c.nsegs, 4);
+    ck_assert(!c.fin && !c.rst);
+    ck_assert_ptr_null(last_rec(&sw.w, "message"));
+    client_close(&sw.w, &c);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* close after mail with a slow close: the FIN comes "close delay" later. */
+START_TEST(close_action_and_slow_close)
+{
+    struct sworld sw;
+    struct client c;
+    sim_usec sent;
+
+    sworld_init(&sw, "remote 198.51.100.7\n  close delay 3s\n  after mail close\n", 1);
+    client_open(&sw.w, &c);
+    sent = sim_sched_now(sw.w.s);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\n");
+    ck_assert_int_eq(c.nsegs, 1);                /* the banner only */
+    ck_assert(c.fin);
+    ck_assert_int_eq(c.fin_at, sent + L + 3000000 + L);
+    client_close(&sw.w, &c);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* attempt: counted per (sender, first recipient) over sessions. */
+START_TEST(attempt_counts_across_sessions)
+{
+    struct sworld sw;
+    struct client c;
+    int i;
+
+    sworld_init(&sw, "remote 198.51.100.7\n  rcpt 451 4.7.1 wait when attempt < 3\n", 1);
+    for (i = 1; i <= 3; i++) {
+        client_open(&sw.w, &c);
+        say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<x@d>\r\n");
+        ck_seg(&c, 2, i < 3 ? "451 4.7.1 wait\r\n" : "250 2.1.5 Ok\r\n");
+        /* The second RCPT belongs to the same transaction and attempt. */
+        ck_seg(&c, 3, i < 3 ? "451 4.7.1 wait\r\n" : "250 2.1.5 Ok\r\n");
+        client_close(&sw.w, &c);
+    }
+    /* Another first recipient is a new key: attempt 1 again. */
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<other@d>\r\n");
+    ck_seg(&c, 2, "451 4.7.1 wait\r\n");
+    ck_assert_str_eq(field(last_rec(&sw.w, "attempt"), "attempt"), "1");
+    client_close(&sw.w, &c);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* rcpt ~ REGEX: per-recipient replies by address pattern. */
+START_TEST(rcpt_pattern_replies)
+{
+    struct sworld sw;
+    struct client c;
+
+    sworld_init(&sw, "remote 198.51.100.7\n"
+                     "  rcpt 550 5.1.1 no such user when rcpt ~ \"^nobody@\"\n", 1);
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<nobody@d>\r\nRCPT TO:<Nobody@d>\r\n");
+    ck_seg(&c, 2, "550 5.1.1 no such user\r\n");
+    ck_seg(&c, 3, "250 2.1.5 Ok\r\n");           /* case-sensitive, as written */
+    client_close(&sw.w, &c);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* flush together: the replies to one pipelined segment are one write. */
+START_TEST(flush_together_one_segment)
+{
+    struct sworld sw;
+    struct client c;
+
+    sworld_init(&sw, "remote 198.51.100.7\n  flush together\n", 1);
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    ck_assert_int_eq(c.nsegs, 2);
+    ck_seg(&c, 1, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+    client_close(&sw.w, &c);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* reset after N bytes: exactly N bytes reach the state machine. */
+START_TEST(reset_after_bytes)
+{
+    struct sworld sw;
+    struct client c;
+
+    /* "MAIL FROM:<a@b>\r\n" is 17 bytes: the MAIL is answered, the RCPT
+     * (which would complete at byte 32) never arrives whole. */
+    sworld_init(&sw, "remote 198.51.100.7\n  reset after 20 bytes\n", 1);
+    client_open(&sw.w, &c);
+    say(&sw.w, &c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+    ck_assert(c.rst);
+    ck_assert_int_eq(c.nsegs, 1);                /* the MAIL reply was lost too */
+    ck_assert_ptr_null(last_rec(&sw.w, "attempt"));
+    sim_ep_close(c.ep);
+    sim_sched_run(sw.w.s, -1, 0);
+    sworld_free(&sw);
+}
+END_TEST
+
+/* probability: about the given share, the same for the same seed. */
+START_TEST(probability_replies_follow_the_seed)
+{
+    int counts[2] = { 0, 0 }, run, i;
+    char first[2][64];
+
+    for (run = 0; run < 2; run++) {
+        struct sworld sw;
+        struct client c;
+
+        sworld_init(&sw, "remote 198.51.100.7\n  rcpt 451 4.7.1 later probability 0.3\n", 42);
+        client_open(&sw.w, &c);
+        say(&sw.w, &c, "MAIL FROM:<a@b>\r\n");
+        for (i = 0; i < 60; i++) {
+            say(&sw.w, &c, "RCPT TO:<c@d>\r\n");
+            ck_assert_int_eq(c.nsegs, i + 3);
+            if (memcmp(c.in + c.seg_off[i + 2], "451", 3) == 0)
+                counts[run]++;
+            first[run][i] = c.in[c.seg_off[i + 2]];
+        }
+        client_close(&sw.w, &c);
+        sworld_free(&sw);
+    }
+    ck_assert_int_eq(counts[0], counts[1]);
+    ck_assert_int_eq(memcmp(first[0], first[1], 60), 0);
+    ck_assert_int_gt(counts[0], 8);
+    ck_assert_int_lt(counts[0], 30);
+}
+END_TEST
+
 static Suite *remote_suite(void)
 {
     Suite *su = suite_create("remote");
@@ -597,6 +833,15 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, banner_421_closes_and_rejected_banner_allows_only_quit);
     tcase_add_test(tc, quit_closes);
     tcase_add_test(tc, long_line_and_bare_lf);
+    tcase_add_test(tc, raw_reply_byte_exact);
+    tcase_add_test(tc, after_nth_command_reset);
+    tcase_add_test(tc, dot_drop_never_answers);
+    tcase_add_test(tc, close_action_and_slow_close);
+    tcase_add_test(tc, attempt_counts_across_sessions);
+    tcase_add_test(tc, rcpt_pattern_replies);
+    tcase_add_test(tc, flush_together_one_segment);
+    tcase_add_test(tc, reset_after_bytes);
+    tcase_add_test(tc, probability_replies_follow_the_seed);
     tcase_add_test(tc, client_fin_and_rst_end_the_session);
     tcase_add_test(tc, destroy_with_open_sessions);
     tcase_add_test(tc, duplicate_address_is_refused);

@@ -560,7 +560,7 @@ START_TEST(test_errors_directives)
     expect_error("binding b 1.2.3.256\n", 1, 11, "bad IPv4 address '1.2.3.256'");
     expect_error("binding b 1.2.3.4 helo x\n", 1, 19, "unexpected 'helo'");
     expect_error("binding b 1.2.3.4\nbinding b 1.2.3.5\n", 2, 9, "binding 'b' already declared at t.scn:1");
-    expect_error("dns a.test MXX 10 b.test\n", 1, 12, "TIMEOUT; did you mean 'MX'?");
+    expect_error("dns a.test MXX 10 b.test\n", 1, 12, "NODATA or latency; did you mean 'MX'?");
     expect_error("dns a.test MX 10 .\n", 1, 15, "null MX");
     expect_error("dns a.test MX 70000 b.test\n", 1, 15, "bad MX preference");
     expect_error("dns a.test A 300.1.1.1\n", 1, 14, "bad IPv4 address");
@@ -582,7 +582,7 @@ START_TEST(test_errors_remote)
     expect_error("remote 10.0.0.1\n  helo 250x hi\n", 2, 8, "bad reply code '250x'");
     expect_error("remote 10.0.0.1\n  helo\n", 2, 7, "missing argument");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3,
-                 "unknown remote line 'ehlp': expected connect, latency or a command");
+                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, backlog, flush, close, reset, drop, after or a command");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3, "did you mean 'ehlo'?");
     expect_error("remote 10.0.0.1\n  connect maybe\n", 2, 11, "unknown connect mode 'maybe'");
     expect_error("remote 10.0.0.1\n  connect accept latency\n", 2, 25, "missing argument");
@@ -598,8 +598,8 @@ START_TEST(test_errors_remote)
     expect_error("remote 10.0.0.1\n  ehlo 250-a when session 1\n", 2, 14, "'when' belongs on the last line");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when sessoin 1\n", 2, 20, "unknown condition 'sessoin'");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when\n", 2, 19, "missing condition");
-    expect_error("remote 10.0.0.1\n  rcpt 250 ok when session\n", 2, 27, "missing session number");
-    expect_error("remote 10.0.0.1\n  rcpt 250 ok when session -1\n", 2, 28, "bad session number '-1'");
+    expect_error("remote 10.0.0.1\n  rcpt 250 ok when session\n", 2, 27, "missing number: expected 'when session|attempt|nth OP N");
+    expect_error("remote 10.0.0.1\n  rcpt 250 ok when session -1\n", 2, 28, "bad condition number '-1'");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when session 1 or session 2\n", 2, 30,
                  "conditions are joined with 'and'");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when session 1 and\n", 2, 33, "missing condition after 'and'");

@@ -1,0 +1,198 @@
+/*
+ * plugin - loading Momentum-style hook plugins into a running core
+ *
+ * See plugin.h for the contract.
+ */
+#include <assert.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hook_registry.h"
+#include "plugin.h"
+
+#ifndef MTASIM_FIXTURE_PLUGIN_DIR
+#define MTASIM_FIXTURE_PLUGIN_DIR ""
+#endif
+
+#define PLUGIN_INIT_SYMBOL "mtasim_module_init"
+
+typedef int (*plugin_init_fn)(const char *args);
+
+struct plugin {
+    char *name;         /* as the user wrote it; providers point at it */
+    void *handle;
+};
+
+struct plugin_set {
+    int n;
+    struct plugin v[PLUGIN_MAX];
+};
+
+/* xstrdup_or_die - strdup that stops the program when memory is gone */
+static char *xstrdup_or_die(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL) {
+        fprintf(stderr, "plugin: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+/* plugin_spec_split - "PATH[:ARGS]" into its parts */
+void plugin_spec_split(const char *spec, char **path, char **args)
+{
+    const char *colon = strchr(spec, ':');
+    *path = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
+    *args = strdup(colon ? colon + 1 : "");
+    if (*path == NULL || *args == NULL) {
+        fprintf(stderr, "plugin_spec_split: out of memory\n");
+        abort();
+    }
+}
+
+/* joined - dir + "/" + name (malloc'd); dir "" means the working directory */
+static char *joined(const char *dir, size_t dirlen, const char *name)
+{
+    size_t n = dirlen + 1 + strlen(name) + 1;
+    char *p = malloc(n);
+    if (p == NULL) {
+        fprintf(stderr, "plugin: out of memory\n");
+        abort();
+    }
+    if (dirlen == 0)
+        snprintf(p, n, "%s", name);
+    else
+        snprintf(p, n, "%.*s/%s", (int)dirlen, dir, name);
+    return p;
+}
+
+/* readable - the file exists and can be read; else errno-ish why */
+static int readable(const char *file, char *why, size_t whysz)
+{
+    if (access(file, R_OK) == 0)
+        return 1;
+    snprintf(why, whysz, "%s", strerror(errno));
+    return 0;
+}
+
+/* search_dirs - the first readable dir/name of a ':'-separated list */
+static char *search_dirs(const char *list, const char *name)
+{
+    char why[128];
+    const char *s = list;
+    while (s && *s) {
+        size_t n = strcspn(s, ":");
+        if (n > 0) {
+            char *cand = joined(s, n, name);
+            if (readable(cand, why, sizeof why))
+                return cand;
+            free(cand);
+        }
+        s += n;
+        if (*s == ':')
+            s++;
+    }
+    return NULL;
+}
+
+/* plugin_resolve - the file a plugin path names; see plugin.h for the order */
+char *plugin_resolve(const char *path, const char *base, char *why, size_t whysz)
+{
+    assert(path != NULL);
+    if (path[0] == '\0') {
+        snprintf(why, whysz, "empty plugin path");
+        return NULL;
+    }
+    const char *slash = base ? strrchr(base, '/') : NULL;
+    size_t baselen = slash ? (size_t)(slash - base) : 0;
+    char *file = path[0] == '/' ? xstrdup_or_die(path) : joined(base, baselen, path);
+    if (readable(file, why, whysz))
+        return file;
+    free(file);
+    if (strchr(path, '/') != NULL)
+        return NULL;        /* an explicit path is not searched for */
+    char *found = search_dirs(getenv("MTASIM_PLUGIN_PATH"), path);
+    if (found == NULL)
+        found = search_dirs(MTASIM_FIXTURE_PLUGIN_DIR, path);
+    if (found == NULL)
+        snprintf(why, whysz, "not found next to the scenario, in $MTASIM_PLUGIN_PATH or in %s",
+                 MTASIM_FIXTURE_PLUGIN_DIR[0] ? MTASIM_FIXTURE_PLUGIN_DIR : "(no build tree)");
+    return found;
+}
+
+/* plugin_set_create - an empty set */
+struct plugin_set *plugin_set_create(void)
+{
+    struct plugin_set *ps = calloc(1, sizeof *ps);
+    if (ps == NULL) {
+        fprintf(stderr, "plugin_set_create: out of memory\n");
+        abort();
+    }
+    return ps;
+}
+
+/* plugin_load - dlopen file, run its init; 0 or an exit code (see plugin.h) */
+int plugin_load(struct plugin_set *ps, const char *name, const char *file, const char *args,
+                char *err, size_t errsz)
+{
+    assert(ps != NULL && name != NULL && file != NULL && args != NULL);
+    if (ps->n >= PLUGIN_MAX) {
+        snprintf(err, errsz, "more than %d plugins", PLUGIN_MAX);
+        return PLUGIN_BAD_INPUT;
+    }
+    dlerror();
+    void *handle = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        const char *why = dlerror();
+        snprintf(err, errsz, "cannot load: %s", why ? why : "dlopen failed");
+        return PLUGIN_BAD_INPUT;
+    }
+    /* POSIX: a function pointer travels through dlsym's void *. */
+    dlerror();
+    void *sym = dlsym(handle, PLUGIN_INIT_SYMBOL);
+    if (sym == NULL) {
+        snprintf(err, errsz, "%s exports no %s(const char *args): not an mtasim plugin", file,
+                 PLUGIN_INIT_SYMBOL);
+        dlclose(handle);
+        return PLUGIN_BAD_INPUT;
+    }
+    plugin_init_fn init;
+    memcpy(&init, &sym, sizeof init);
+    struct plugin *p = &ps->v[ps->n++];
+    p->name = xstrdup_or_die(name);
+    p->handle = handle;
+    /* Kept open even when init fails: it may have registered providers
+     * before failing, and those stay until the core is destroyed. */
+    hook_set_registering_plugin(p->name);
+    int rc = init(args);
+    hook_set_registering_plugin(NULL);
+    if (rc != 0) {
+        snprintf(err, errsz, "%s(\"%s\") returned %d (0 means ready)", PLUGIN_INIT_SYMBOL,
+                 args, rc);
+        return PLUGIN_MISBEHAVED;
+    }
+    return 0;
+}
+
+/* plugin_set_count - how many plugins are loaded */
+int plugin_set_count(const struct plugin_set *ps)
+{
+    return ps ? ps->n : 0;
+}
+
+/* plugin_set_destroy - unload every plugin, the last loaded first */
+void plugin_set_destroy(struct plugin_set *ps)
+{
+    if (ps == NULL)
+        return;
+    for (int i = ps->n - 1; i >= 0; i--) {
+        dlclose(ps->v[i].handle);
+        free(ps->v[i].name);
+    }
+    free(ps);
+}
