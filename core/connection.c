@@ -44,6 +44,7 @@
 #include "hooks/core/post_initiate_connection_smtp.h"
 #include "hooks/core/veto_host_connection.h"
 #include "mta_internal.h"
+#include "test_faults.h"
 
 static void format_addr(uint32_t a, char *buf, size_t size)
 {
@@ -179,7 +180,7 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         *error = err;
         return NULL;
     }
-    if (d->conns_total >= m->cfg.max_outbound_connections) {
+    if (d->conns_total >= m->cfg.max_outbound_connections && !MTA_FAULT(FAULT_IGNORE_CONN_LIMIT)) {
         *error = CONN_ERR_HOST_MAX_REACHED;     /* one of d's own connections will free it */
         return NULL;
     }

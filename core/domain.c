@@ -14,7 +14,8 @@
  *   5321 5.1).  Until every answer is in, the domain is MX_PENDING and
  *   initiate_connection answers CONN_ERR_MX_LOOKUP_PENDING; the last answer
  *   wakes the maintainer.  MX hosts are ordered by preference; hosts of
- *   equal preference keep the order of the answer.  The result is kept
+ *   equal preference in an order the environment's seeded random stream
+ *   "mx order DOMAIN" decides.  The result is kept
  *   until the smallest TTL of the answers (capped by dns_cache_ttl_max)
  *   expires.
  *
@@ -246,6 +247,28 @@ static int cmp_pref(const void *a, const void *b)
     return 0;
 }
 
+/* shuffle_equal_preferences - hosts of equal preference in an order drawn
+ * from the seed (RFC 5321 5.1: the client should randomize them to spread
+ * the load), one Fisher-Yates shuffle per run of equal preference */
+static void shuffle_equal_preferences(struct mta_domain *d, int nmx)
+{
+    struct mta_env *env = d->m->env;
+    char purpose[MTA_DNS_NAME_MAX + 16];
+    snprintf(purpose, sizeof purpose, "mx order %s", d->pub.domain);
+    for (int start = 0; start < nmx;) {
+        int end = start + 1;
+        while (end < nmx && d->mx_storage[end].preference == d->mx_storage[start].preference)
+            end++;
+        for (int i = end - 1; i > start; i--) {
+            int j = start + (int)env->random_below(env, purpose, (uint64_t)(i - start + 1));
+            struct mx_host tmp = d->mx_storage[i];
+            d->mx_storage[i] = d->mx_storage[j];
+            d->mx_storage[j] = tmp;
+        }
+        start = end;
+    }
+}
+
 static void mx_answer(struct mta_domain *d, const struct mta_dns_answer *ans)
 {
     char why[MTA_NOTE_MAX];
@@ -307,6 +330,7 @@ static void mx_answer(struct mta_domain *d, const struct mta_dns_answer *ans)
         }
         d->mx_storage[j] = tmp;
     }
+    shuffle_equal_preferences(d, nmx);
     d->pub.mx_count = nmx;
     d->a_pending = nmx;
     for (int i = 0; i < nmx; i++)

@@ -29,6 +29,10 @@
 
 struct mta *mta_current;
 
+#ifdef MTASIM_TEST_FAULTS
+int mta_test_fault;
+#endif
+
 /* mta_panic - report a broken invariant and stop */
 void mta_panic(const char *func, const char *fmt, ...)
 {

@@ -47,6 +47,7 @@
 #include "hooks/core/mail_queue_insert_active.h"
 #include "hooks/core/pre_mail_queue_message_requeue.h"
 #include "mta_internal.h"
+#include "test_faults.h"
 #include "trace.h"
 
 static mta_usec_t tv_usec(struct timeval tv)
@@ -308,6 +309,8 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int cod
         break;
     }
     log_outcome(msg, i, o, note ? note : "");
+    if (MTA_FAULT(FAULT_DELIVER_TWICE) && o == OUTCOME_DELIVERED)
+        queue_rcpt_outcome(msg, i, o, code, note);
 }
 
 static int pending_count(const struct mta_msg *msg)
@@ -370,6 +373,10 @@ void queue_attempt_done(struct mta_msg *msg)
         return;
     }
     mta_usec_t now = mta_now(m);
+    if (MTA_FAULT(FAULT_LOSE_MESSAGE)) {
+        msg->where = MSG_DONE;      /* forgotten, with recipients still pending */
+        return;
+    }
     if (msg->max_retries > 0 && msg->pub.attempts > msg->max_retries) {
         expire_pending(msg, "Max_Retries reached");
         finish_if_done(msg);

@@ -73,6 +73,7 @@
 #include "hooks/core/smtp_should_session_shutdown.h"
 #include "mta_internal.h"
 #include "smtp_reply.h"
+#include "test_faults.h"
 #include "trace.h"
 
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
@@ -1007,12 +1008,15 @@ static void conn_close(struct mta_conn *c)
     assert(c->state != SC_CLOSED);
     assert(c->msg == NULL);
     timer_stop(c);
-    if (c->established) {
+    if (c->established && !MTA_FAULT(FAULT_SKIP_DEC_OUTBOUND)) {
         m->stats.dec_outbound++;
         call_core_dec_outbound_connections_hook(&c->pub);
     }
     c->state = SC_CLOSED;
-    m->env->tcp_close(m->env, c->pub.fd);
+    if (!(MTA_FAULT(FAULT_SKIP_CLOSE) && m->shutting_down))
+        m->env->tcp_close(m->env, c->pub.fd);
+    if (MTA_FAULT(FAULT_DOUBLE_CLOSE))
+        m->env->tcp_close(m->env, c->pub.fd);
     c->fd_open = 0;
     m->stats.connections_closed++;
     assert(d->conns[c->pub.binding_slot] > 0 && d->conns_total > 0);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mta_internal.h"
+#include "test_faults.h"
 #include "trace.h"
 
 int mta_tracing(void)
