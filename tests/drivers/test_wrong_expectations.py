@@ -14,10 +14,12 @@ Mutants:
     ~REGEX -> ~"^mutant-never-matches$");
   * each pattern line swapped with the next one of the same block, when the
     two differ (order must matter).
-  The same for ``expect hooks|trace exactly`` blocks (not for ``expect
-  trace in order``: over every record kind, a negated matcher such as
-  ``line!=X`` nearly always finds some other record, so those mutants
-  would prove nothing), and additionally:
+  The same for ``expect hooks|trace exactly`` blocks, and additionally:
+  * each pattern line of an ``expect trace in order`` block: each ``~``
+    made never-matching and each ``=`` given an impossible value (a negated
+    matcher such as ``line!=X`` nearly always finds some other record over
+    every record kind, and a swap can be satisfied by a later repetition of
+    the same record, so those would prove nothing there);
   * an ``exactly`` block: each pattern line removed, when another line of
     the block names the same record (so the count must matter);
   * a block scoped ``for domain|message|conn VALUE``: the value replaced by
@@ -153,6 +155,7 @@ def mutants_of(path):
         found += block_mutants(path, lines, header, patterns)
         kind, form = EXPECT_BLOCK.match(lines[header - 1]).group(1, 2)
         if kind == "trace" and form.split() == ["in", "order"]:
+            found += trace_order_mutants(path, lines, header, patterns)
             continue
         for k, n in enumerate(patterns):
             text = lines[n - 1].rstrip("\r\n")
@@ -173,6 +176,38 @@ def mutants_of(path):
                     swapped = with_line(with_line(lines, n, b), nxt, a)
                     found.append(Mutant(path, swapped, n, (n, nxt, header), f"swap-L{nxt}"))
     return found + line_mutants(path, lines)
+
+
+def impossible(value):
+    """A value no trace field has: the same shape, made unmatchable."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[:-1] + '-mutant"'
+    if re.fullmatch(r"-?\d+", value):
+        return "987654321987"
+    return value + "-mutant"
+
+
+def trace_order_mutants(path, lines, header, patterns):
+    """``expect trace in order`` lines: each ``~`` made never-matching and each
+    ``=`` given an impossible value, so that every line is shown to be checked."""
+    found = []
+    for n in patterns:
+        text = lines[n - 1].rstrip("\r\n")
+        for start, end in tokens(text)[2:]:          # KIND NAME, then matchers
+            m = MATCHER.match(text[start:end])
+            if not m:
+                continue
+            key, op, value = m.groups()
+            if op == "~":
+                new = f"{key}~{NEVER}"
+            elif op == "=":
+                new = f"{key}={impossible(value)}"
+            else:
+                continue
+            if new != text[start:end]:
+                found.append(Mutant(path, with_line(lines, n, text[:start] + new + text[end:]),
+                                    n, (n, header), f"{key}{op}-unmatchable"))
+    return found
 
 
 def record_of(text, is_trace):
