@@ -24,6 +24,11 @@
  *        (ENETUNREACH, EHOSTUNREACH) or CONNECT (ECONNREFUSED); SOCKET and
  *        BIND requeue one message, the connect errors exclude the address
  *        so the maintainer's next call tries the next one.
+ *   A connection_post_bind provider sees the new descriptor before the
+ *   connect goes out and may abandon it: its non-zero result is the error
+ *   (a CONN_ERR code with optional actions; anything else counts as
+ *   CONN_ERR_CONNECT).
+ *
  *   A connect that fails later (refused, unreachable) or does not finish
  *   within Connect_Timeout reaches the finish / timeout callbacks; the
  *   descriptor was valid, so post_initiate_connection_smtp saw it.
@@ -40,6 +45,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hooks/core/connection_post_bind.h"
 #include "hooks/core/log_client_connection_failure.h"
 #include "hooks/core/post_initiate_connection_smtp.h"
 #include "hooks/core/veto_host_connection.h"
@@ -216,6 +222,19 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
             host_failure_mark(m, addr);
         call_core_log_client_connection_failure_hook(addr, err, dr, slot, now);
         *error = err;
+        return NULL;
+    }
+    /* A provider may abandon the attempt now, naming the error. */
+    int veto = call_core_connection_post_bind_hook(dr, slot, fd, addr);
+    if (veto) {
+        m->env->tcp_close(m->env, fd);
+        smtp_conn_destroy(c);
+        if (conn_err_name(veto & CONN_ERR_MASK) == NULL)
+            veto = CONN_ERR_CONNECT | (veto & CONN_ACTION_MASK);
+        snprintf(d->last_error, sizeof d->last_error,
+                 "a connection_post_bind provider abandoned the connection to %s", host);
+        call_core_log_client_connection_failure_hook(addr, veto, dr, slot, now);
+        *error = veto;
         return NULL;
     }
     d->conns[slot]++;

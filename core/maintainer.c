@@ -15,8 +15,11 @@
  *   For each binding, in slot order, with active mail:
  *     1. idle sessions of (domain, binding) take the mail first
  *        (connection reuse: no new connection while one is waiting);
- *     2. goal = the number of active messages plus busy connections,
- *        which connection_goal providers may change (the last writer wins);
+ *        then a mail_queue_maintain provider may take over the binding
+ *        (non-zero: no connection is opened for it in this pass);
+ *     2. goal = the number of active messages, which connection_goal
+ *        providers may change (the last writer wins); every connection of
+ *        the pair, connecting or open, counts against it;
  *     3. while the binding has fewer connections than the goal:
  *          - throttle_messages or throttle_connections exhausted, or a
  *            check_outbound_conn_throttle provider says so -> stop, and
@@ -36,6 +39,7 @@
 
 #include "hooks/core/check_outbound_conn_throttle.h"
 #include "hooks/core/connection_goal.h"
+#include "hooks/core/mail_queue_maintain.h"
 #include "hooks/core/post_mail_queue_maintain_domain.h"
 #include "hooks/core/pre_mail_queue_maintain_domain.h"
 #include "mta_internal.h"
@@ -228,6 +232,10 @@ void maintain_domain(struct mta_domain *d)
         if (d->active[slot].count == 0)
             continue;
         smtp_conn_wake_idle(d, slot);
+        if (d->active[slot].count > 0 &&
+            call_core_mail_queue_maintain_hook(&d->pub, slot, (int)d->active[slot].count, &now,
+                                               (int)d->active[slot].count + d->conns[slot]))
+            continue;       /* a provider took care of this binding */
         unsigned long bound = d->active[slot].count + (unsigned long)m->cfg.max_outbound_connections
                               + MTA_MAX_MX * MTA_MX_MAX_ADDRS + 8;
         for (unsigned long iter = 0; !stop; iter++) {

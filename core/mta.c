@@ -188,7 +188,8 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
 /* mta_inject - split by domain, queue, and wake the maintainer */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
-               const char *body, size_t body_len, int binding_slot)
+               const char *body, size_t body_len, int binding_slot,
+               const struct mta_dsn *dsn)
 {
     if (binding_slot < 0 || binding_slot >= m->nbindings || nrcpts <= 0)
         return -1;
@@ -212,6 +213,11 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
         struct mta_domain *d = domain_get(m, dom);
         struct mta_msg *msg = new_message(m, id, from, d, rcpts, nrcpts, body, body_len,
                                           binding_slot);
+        if (dsn) {
+            msg->pub.dsn_notify = dsn->notify ? xstrdup(dsn->notify) : NULL;
+            msg->pub.dsn_ret = dsn->ret ? xstrdup(dsn->ret) : NULL;
+            msg->pub.dsn_envid = dsn->envid ? xstrdup(dsn->envid) : NULL;
+        }
         if (m->nmsgs == m->msgs_cap) {
             m->msgs_cap = m->msgs_cap ? m->msgs_cap * 2 : 64;
             m->msgs = realloc(m->msgs, m->msgs_cap * sizeof *m->msgs);
@@ -270,6 +276,9 @@ void mta_destroy(struct mta *m)
         }
         free(msg->pub.rcpts);
         free(msg->pub.mail_from);
+        free((char *)msg->pub.dsn_notify);
+        free((char *)msg->pub.dsn_ret);
+        free((char *)msg->pub.dsn_envid);
         free(msg);
     }
     free(m->msgs);

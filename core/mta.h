@@ -97,11 +97,19 @@ struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg);
 int mta_add_binding(struct mta *m, const char *name, uint32_t source_addr,
                     const char *ehlo_name);
 int mta_binding_slot(const struct mta *m, const char *name);
-/* Inject a message now.  rcpts are addresses without angle brackets.
- * Returns 0, or -1 if an address has no domain. */
+/* Delivery status notifications a message asks for (RFC 3461); any NULL. */
+struct mta_dsn {
+    const char *notify;     /* "SUCCESS,FAILURE,DELAY" or "NEVER" */
+    const char *ret;        /* "FULL" or "HDRS" */
+    const char *envid;
+};
+
+/* Inject a message now.  rcpts are addresses without angle brackets; dsn
+ * may be NULL.  Returns 0, or -1 if an address has no domain. */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
-               const char *body, size_t body_len, int binding_slot);
+               const char *body, size_t body_len, int binding_slot,
+               const struct mta_dsn *dsn);
 /* Close every open connection and cancel every timer: the run is over. */
 void mta_shutdown(struct mta *m);
 void mta_destroy(struct mta *m);

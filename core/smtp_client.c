@@ -67,7 +67,12 @@
 #include "hooks/core/dec_outbound_connections.h"
 #include "hooks/core/inc_outbound_connections.h"
 #include "hooks/core/log_client_connection_failure.h"
+#include "hooks/core/log_attempt_v1.h"
 #include "hooks/core/log_client_connection_success.h"
+#include "hooks/core/post_read_smtp.h"
+#include "hooks/core/pre_read_smtp.h"
+#include "hooks/core/smtp_client_mailfrom_args.h"
+#include "hooks/core/smtp_client_rcptto_args.h"
 #include "hooks/core/mail_queue_get_next_active.h"
 #include "hooks/core/smtp_error_classify.h"
 #include "hooks/core/smtp_should_session_shutdown.h"
@@ -398,9 +403,44 @@ static int next_pending_rcpt(const struct mta_conn *c, int i)
     return -1;
 }
 
-static void rcpt_line(const struct mta_conn *c, int i, char *line)
+/* xtext - RFC 3461 4: "+" followed by two hex digits for '+', '=' and
+ * anything outside '!'..'~'; into out (size bytes, truncating) */
+static void xtext(const char *s, char *out, size_t size)
 {
-    snprintf(line, SMTP_LINE_MAX - 2, "RCPT TO:<%.900s>", c->msg->pub.rcpts[i].address);
+    size_t o = 0;
+    for (; *s && o + 4 < size; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < '!' || ch > '~' || ch == '+' || ch == '=')
+            o += (size_t)snprintf(out + o, size - o, "+%02X", ch);
+        else
+            out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+}
+
+/* rcpt_line - "RCPT TO:<addr>" with DSN and provider parameters; 0, or
+ * non-zero when a smtp_client_rcptto_args provider refused the recipient */
+static int rcpt_line(struct mta_conn *c, int i, char *line)
+{
+    const message *msg = &c->msg->pub;
+    size_t n = (size_t)snprintf(line, SMTP_LINE_MAX - 2, "RCPT TO:<%.400s>",
+                                msg->rcpts[i].address);
+    if ((c->ext & EXT_DSN) && msg->dsn_notify) {
+        char orcpt[400];
+        xtext(msg->rcpts[i].address, orcpt, sizeof orcpt);
+        n += (size_t)snprintf(line + n, SMTP_LINE_MAX - 2 - n, " NOTIFY=%s ORCPT=rfc822;%s",
+                              msg->dsn_notify, orcpt);
+    }
+    return call_core_smtp_client_rcptto_args_hook(&c->pub, &c->msg->pub, i, line + n,
+                                                  (int)(SMTP_LINE_MAX - 2 - n));
+}
+
+/* refuse_rcpt - a provider refused recipient i: it fails for now, unsent */
+static void refuse_rcpt(struct mta_conn *c, int i)
+{
+    queue_rcpt_outcome(c->msg, i, OUTCOME_TRANSIENT, 0,
+                       "a smtp_client_rcptto_args provider refused this recipient");
+    c->rc[i] = RC_DECIDED;
 }
 
 /* start_transaction - MAIL, and with PIPELINING every RCPT and DATA, in one write */
@@ -408,11 +448,26 @@ static void start_transaction(struct mta_conn *c)
 {
     const message *msg = &c->msg->pub;
     char line[SMTP_LINE_MAX];
-    int n = snprintf(line, sizeof line - 40, "MAIL FROM:<%.900s>", msg->mail_from);
+    size_t n = (size_t)snprintf(line, sizeof line - 2, "MAIL FROM:<%.400s>", msg->mail_from);
     if (c->ext & EXT_SIZE)
-        n += snprintf(line + n, sizeof line - (size_t)n, " SIZE=%zu", msg->body_len);
+        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " SIZE=%zu", msg->body_len);
     if ((c->ext & EXT_8BITMIME) && has_8bit(msg))
-        snprintf(line + n, sizeof line - (size_t)n, " BODY=8BITMIME");
+        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " BODY=8BITMIME");
+    if ((c->ext & EXT_DSN) && msg->dsn_ret)
+        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " RET=%s", msg->dsn_ret);
+    if ((c->ext & EXT_DSN) && msg->dsn_envid) {
+        char envid[320];
+        xtext(msg->dsn_envid, envid, sizeof envid);
+        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " ENVID=%s", envid);
+    }
+    if (call_core_smtp_client_mailfrom_args_hook(&c->pub, &c->msg->pub, line + n,
+                                                 (int)(sizeof line - 2 - n))) {
+        fail_in_flight(c, OUTCOME_TRANSIENT, 0,
+                       "a smtp_client_mailfrom_args provider refused the message");
+        next_transaction(c);
+        return;
+    }
+    line[sizeof line - 3] = '\0';  /* a provider must not have run past the end */
     int nrcpt = msg->rcpt_count;
     size_t cap = (size_t)(nrcpt + 2) * (SMTP_LINE_MAX + 2);
     char *out = malloc(cap);
@@ -424,7 +479,11 @@ static void start_transaction(struct mta_conn *c)
     c->rcpt_next = 0;
     if (c->ext & EXT_PIPELINING) {
         for (int i = next_pending_rcpt(c, 0); i >= 0; i = next_pending_rcpt(c, i + 1)) {
-            rcpt_line(c, i, line);
+            if (rcpt_line(c, i, line)) {
+                refuse_rcpt(c, i);
+                continue;
+            }
+            line[sizeof line - 3] = '\0';
             put_line(c, out, &len, line);
             c->rc[i] = RC_SENT;
             pend_push(c, SC_RCPT, i);
@@ -447,9 +506,14 @@ static void start_transaction(struct mta_conn *c)
 static void send_next_step(struct mta_conn *c)
 {
     int i = next_pending_rcpt(c, c->rcpt_next);
-    if (i >= 0) {
+    while (i >= 0) {
         char line[SMTP_LINE_MAX];
-        rcpt_line(c, i, line);
+        if (rcpt_line(c, i, line)) {
+            refuse_rcpt(c, i);
+            i = next_pending_rcpt(c, i + 1);
+            continue;
+        }
+        line[sizeof line - 3] = '\0';
         c->rc[i] = RC_SENT;
         c->rcpt_next = i + 1;
         pend_push(c, SC_RCPT, i);
@@ -549,6 +613,14 @@ static void next_transaction(struct mta_conn *c)
         mta_tb_int(&tb, "conn", c->pub.fd);
         mta_tb_int(&tb, "attempt", msg->pub.attempts + 1);
         mta_tb_emit(&tb);
+    }
+    {
+        char note[MTA_DNS_NAME_MAX + 32];
+        uint32_t a = c->pub.addr;
+        int len = snprintf(note, sizeof note, "%s [%u.%u.%u.%u]", c->host, a >> 24,
+                           (a >> 16) & 255, (a >> 8) & 255, a & 255);
+        struct timeval now = mta_tv(mta_now(m));
+        call_core_log_attempt_v1_hook(&msg->pub, &c->d->pub, &now, note, len);
     }
     if (c->size_limit > 0 && (long)msg->pub.body_len > c->size_limit) {
         char note[MTA_NOTE_MAX];
@@ -802,6 +874,24 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     mta_panic("handle_reply", "reply in state %s", state_names[c->state]);
 }
 
+/* stage_of - the documented stage number of a state (connection.h) */
+static int stage_of(enum sc_state s)
+{
+    switch (s) {
+    case SC_CONNECTING: return SMTP_STAGE_NOT_CONNECTED;
+    case SC_BANNER: return SMTP_STAGE_BANNER;
+    case SC_EHLO: case SC_HELO: return SMTP_STAGE_EHLO;
+    case SC_RSET: return SMTP_STAGE_RSET;
+    case SC_MAIL: return SMTP_STAGE_MAIL;
+    case SC_RCPT: return SMTP_STAGE_RCPT;
+    case SC_DATA: return SMTP_STAGE_DATA;
+    case SC_DOT: return SMTP_STAGE_CONFIRM;
+    case SC_IDLE: return SMTP_STAGE_IDLE;
+    case SC_QUIT: case SC_CLOSED: return SMTP_STAGE_QUIT;
+    }
+    return SMTP_STAGE_NOT_CONNECTED;
+}
+
 /* lost - the session ended abnormally: the message in flight is retried */
 static void lost(struct mta_conn *c, const char *what)
 {
@@ -836,6 +926,11 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         if (c->in == NULL)
             mta_panic("take_input", "out of memory");
         c->incap = cap;
+    }
+    struct timeval now = mta_tv(mta_now(c->m));
+    if (call_core_pre_read_smtp_hook(&c->pub, (int)len, stage_of(c->state), &now)) {
+        lost(c, "a pre_read_smtp provider ended the session");
+        return;
     }
     memcpy(c->in + c->inlen, data, len);
     c->inlen += len;
@@ -876,6 +971,10 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         c->inlen -= used;
         if (c->state == SC_CONNECTING || c->state == SC_CLOSED)
             break;
+        if (call_core_post_read_smtp_hook(&c->pub, r.code, stage_of(c->state), &now)) {
+            lost(c, "a post_read_smtp provider ended the session");
+            break;
+        }
         handle_reply(c, &r);
     }
     c->in_input = 0;

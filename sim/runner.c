@@ -149,8 +149,9 @@ static void inject_fire(void *arg)
     const char *body = in->body ? in->body : w->bodies[ev->index];
     size_t len = in->body ? in->body_len : strlen(body);
     trace_injection(w, in, body, len);
+    struct mta_dsn dsn = { in->dsn_notify, in->dsn_ret, in->dsn_envid };
     int rc = mta_inject(w->mta, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
-                        body, len, w->slots[ev->index]);
+                        body, len, w->slots[ev->index], &dsn);
     assert(rc == 0);    /* the parser checked the addresses */
     (void)rc;
 }

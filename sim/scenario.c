@@ -1933,12 +1933,42 @@ static int inject_body_file(struct parser *p, struct scn_inject *in, const struc
     return 0;
 }
 
-/* do_inject - inject ID from <A> to <B>[,<C>...] [at DUR] [binding NAME] [body|body-file|size] */
+/* dsn_notify_ok - NEVER, or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1) */
+static int dsn_notify_ok(const char *v)
+{
+    if (strcasecmp(v, "NEVER") == 0)
+        return 1;
+    const char *p = v;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (!((n == 7 && strncasecmp(p, "SUCCESS", 7) == 0) ||
+              (n == 7 && strncasecmp(p, "FAILURE", 7) == 0) ||
+              (n == 5 && strncasecmp(p, "DELAY", 5) == 0)))
+            return 0;
+        p += n;
+        if (*p == ',' && *++p == '\0')
+            return 0;
+    }
+    return *v != '\0';
+}
+
+static char *upper_dup(const char *s)
+{
+    char *u = xstrdup(s);
+    for (char *q = u; *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    return u;
+}
+
+/* do_inject - inject ID from <A> to <B>[,<C>...] [at DUR] [binding NAME] [body|body-file|size] [notify|ret|envid] */
 static int do_inject(struct parser *p)
 {
     const char *usage = "inject ID from <ADDR> to <ADDR>[,<ADDR>...] [at DURATION] "
-                        "[binding NAME] [body \"TEXT\" | body-file PATH | size N]";
-    static const char *const options[] = { "at", "binding", "body", "body-file", "size" };
+                        "[binding NAME] [body \"TEXT\" | body-file PATH | size N] "
+                        "[notify SUCCESS,FAILURE,DELAY|NEVER] [ret FULL|HDRS] [envid TEXT]";
+    enum { NOPTIONS = 8 };
+    static const char *const options[NOPTIONS] = { "at", "binding", "body", "body-file", "size",
+                                                   "notify", "ret", "envid" };
     struct scn_scenario *sc = p->sc;
     if (need_args(p, 6, -1, usage) < 0)
         return -1;
@@ -1983,26 +2013,27 @@ static int do_inject(struct parser *p)
     if (inject_rcpts(p, in, 5, rcpt_end) < 0)
         return -1;
 
-    int seen[5] = { 0 };
+    int seen[NOPTIONS] = { 0 };
     const struct token *body_choice = NULL;
     for (int i = rcpt_end; i < p->ntok; i += 2) {
         const struct token *t = &p->tok[i];
         int k = -1;
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < NOPTIONS; j++)
             if (is_word(t, options[j]))
                 k = j;
         if (k < 0) {
             struct suggestion sg;
             char hint[128];
             suggest_begin(&sg, t->text);
-            for (int j = 0; j < 5; j++)
+            for (int j = 0; j < NOPTIONS; j++)
                 suggest_offer(&sg, options[j]);
-            return fail_tok(p, t, "unexpected '%s': expected at, binding, body, body-file or "
-                            "size%s", t->text, suggest_hint(&sg, hint, sizeof hint));
+            return fail_tok(p, t, "unexpected '%s': expected at, binding, body, body-file, "
+                            "size, notify, ret or envid%s", t->text,
+                            suggest_hint(&sg, hint, sizeof hint));
         }
         if (seen[k]++)
             return fail_tok(p, t, "'%s' given twice", options[k]);
-        if (k >= 2) {
+        if (k >= 2 && k <= 4) {
             if (body_choice != NULL)
                 return fail_tok(p, t, "'%s' and '%s' exclude each other: give one body",
                                 body_choice->text, t->text);
@@ -2035,6 +2066,26 @@ static int do_inject(struct parser *p)
             if (parse_unsigned(p, v, "size", 0, SCN_MAX_FILE_SIZE, &size) < 0)
                 return -1;
             in->size = (long)size;
+            break;
+        case 5:
+            if (!dsn_notify_ok(v->text))
+                return fail_tok(p, v, "bad notify '%s': expected NEVER or a comma list of "
+                                "SUCCESS, FAILURE and DELAY", v->text);
+            in->dsn_notify = upper_dup(v->text);
+            break;
+        case 6:
+            if (strcasecmp(v->text, "FULL") != 0 && strcasecmp(v->text, "HDRS") != 0)
+                return fail_tok(p, v, "bad ret '%s': expected FULL or HDRS", v->text);
+            in->dsn_ret = upper_dup(v->text);
+            break;
+        case 7:
+            /* RFC 3461 4.4: at most 100 characters of printable US-ASCII. */
+            if (v->text[0] == '\0' || strlen(v->text) > 100)
+                return fail_tok(p, v, "bad envid: expected 1 to 100 characters");
+            for (const char *c = v->text; *c; c++)
+                if ((unsigned char)*c < 32 || (unsigned char)*c > 126)
+                    return fail_tok(p, v, "bad envid: printable US-ASCII only");
+            in->dsn_envid = xstrdup(v->text);
             break;
         }
     }
@@ -2234,7 +2285,7 @@ static int do_expect(struct parser *p)
         p->block_index = sc->nexpects - 1;
         return 0;
     } else {
-        const char *usage = "expect message ID delivered|deferred|bounced|intact [within DURATION]";
+        const char *usage = "expect message ID delivered|deferred|bounced|partial|intact [within DURATION]";
         if (need_args(p, 4, 6, usage) < 0)
             return -1;
         unsigned long long id;
@@ -2249,18 +2300,18 @@ static int do_expect(struct parser *p)
             ex.kind = SCN_EXPECT_INTACT;
             fate = SCN_FATE_DELIVERED;
         }
-        for (int f = SCN_FATE_DELIVERED; f <= SCN_FATE_BOUNCED && fate < 0; f++)
+        for (int f = SCN_FATE_DELIVERED; f <= SCN_FATE_PARTIAL && fate < 0; f++)
             if (is_word(&p->tok[3], scn_fate_str((enum scn_fate)f)))
                 fate = f;
         if (fate < 0) {
             struct suggestion sg;
             char hint[128];
             suggest_begin(&sg, p->tok[3].text);
-            for (int f = SCN_FATE_DELIVERED; f <= SCN_FATE_BOUNCED; f++)
+            for (int f = SCN_FATE_DELIVERED; f <= SCN_FATE_PARTIAL; f++)
                 suggest_offer(&sg, scn_fate_str((enum scn_fate)f));
             suggest_offer(&sg, "intact");
             return fail_tok(p, &p->tok[3], "unknown fate '%s': expected delivered, deferred, "
-                            "bounced or intact%s", p->tok[3].text, suggest_hint(&sg, hint, sizeof hint));
+                            "bounced, partial or intact%s", p->tok[3].text, suggest_hint(&sg, hint, sizeof hint));
         }
         ex.fate = (enum scn_fate)fate;
         if (p->ntok > 4) {
@@ -2534,6 +2585,9 @@ void scn_free(struct scn_scenario *sc)
         free(in->rcpts);
         free(in->binding);
         free(in->body);
+        free(in->dsn_notify);
+        free(in->dsn_ret);
+        free(in->dsn_envid);
     }
     free(sc->injects);
     for (int i = 0; i < sc->nexpects; i++) {
@@ -2589,6 +2643,7 @@ const char *scn_fate_str(enum scn_fate f)
     case SCN_FATE_DELIVERED: return "delivered";
     case SCN_FATE_DEFERRED: return "deferred";
     case SCN_FATE_BOUNCED: return "bounced";
+    case SCN_FATE_PARTIAL: return "partial";
     }
     return "?";
 }

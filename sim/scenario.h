@@ -195,6 +195,9 @@ struct scn_inject {
     char *body;             /* NULL = synthesized */
     size_t body_len;
     long size;              /* synthesized body size in bytes, -1 = default */
+    char *dsn_notify;       /* notify LIST (upper case), NULL = not asked */
+    char *dsn_ret;          /* ret FULL|HDRS, NULL = not asked */
+    char *dsn_envid;        /* envid TEXT, NULL = none */
     struct scn_pos pos;
 };
 
@@ -250,7 +253,8 @@ struct scn_plugin {
 };
 /* The record kinds "expect trace in order" accepts. */
 extern const char *const scn_trace_kinds[];
-enum scn_fate { SCN_FATE_DELIVERED, SCN_FATE_DEFERRED, SCN_FATE_BOUNCED };
+/* PARTIAL: every recipient final, some delivered and some failed for good. */
+enum scn_fate { SCN_FATE_DELIVERED, SCN_FATE_DEFERRED, SCN_FATE_BOUNCED, SCN_FATE_PARTIAL };
 
 struct scn_expect {
     enum scn_expect_kind kind;

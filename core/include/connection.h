@@ -79,6 +79,23 @@
 #define CONN_ERROR_CONNECT_NETWORK   CONN_ERR_CONNECT_NETWORK
 #define CONN_ERROR_CONNECT_TIMEOUT   CONN_ERR_CONNECT_TIMEOUT
 
+/*
+ * SMTP session stages, as the documented logs number them (pre_read_smtp
+ * and post_read_smtp receive them).  Even numbers: sending the command;
+ * odd: reading its reply.  18 is mtasim's own (QUIT).
+ */
+#define SMTP_STAGE_NOT_CONNECTED    0
+#define SMTP_STAGE_IDLE             1
+#define SMTP_STAGE_MAIL             3
+#define SMTP_STAGE_RCPT             5
+#define SMTP_STAGE_DATA             7
+#define SMTP_STAGE_BODY             8
+#define SMTP_STAGE_CONFIRM          9   /* reading the reply to the final dot */
+#define SMTP_STAGE_EHLO             11
+#define SMTP_STAGE_BANNER           12
+#define SMTP_STAGE_RSET             14
+#define SMTP_STAGE_QUIT             18
+
 /* A connection to one remote host for one (domain, binding) pair. */
 typedef struct connection_handle {
     const char *host;           /* MX host name the address came from */

@@ -44,6 +44,10 @@ typedef struct message {
     struct timeval next_attempt;
     int attempts;               /* delivery attempts so far */
     int log_rcpt;               /* index of the recipient a log_* hook is about, -1 for all */
+    /* Delivery status notification requests (RFC 3461); NULL when not asked. */
+    const char *dsn_notify;     /* "SUCCESS,FAILURE,DELAY" or "NEVER" */
+    const char *dsn_ret;        /* "FULL" or "HDRS" */
+    const char *dsn_envid;      /* the envelope id, unencoded */
 } message;
 
 #endif

@@ -49,9 +49,9 @@ import pytest
 from tests.drivers.mtasim_pytest import REPO_ROOT, describe_exit, run_mtasim
 
 SCENARIOS = REPO_ROOT / "scenarios"
-FATES = ("delivered", "deferred", "bounced")
+FATES = ("delivered", "deferred", "bounced", "partial")
 
-EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred|bounced)\b")
+EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred|bounced|partial)\b")
 EXPECT_BLOCK = re.compile(r"^\s*expect\s+(hooks|trace)\s+(in\s+order|exactly)"
                           r"(\s+for\s+(domain|message|conn)\s+(\S+))?\s*(#.*)?$")
 EXPECT_NEVER = re.compile(r"^\s*expect\s+never\s")

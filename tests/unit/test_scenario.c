@@ -649,7 +649,7 @@ START_TEST(test_errors_inject_expect)
     expect_error("expect message 4 delivered\n", 1, 16,
                  "expectation about message 4, but no 'inject 4' line");
     expect_error("inject 4 from <a@b> to <c@d>\nexpect message 4 delivred\n", 2, 18,
-                 "intact; did you mean 'delivered'?");
+                 "partial or intact; did you mean 'delivered'?");
     expect_error("inject 4 from <a@b> to <c@d>\nexpect message 4 delivered within\n", 2, 34,
                  "missing argument");
     expect_error("inject 4 from <a@b> to <c@d>\nexpect message 4 delivered by 5m\n", 2, 28,
