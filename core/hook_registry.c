@@ -135,6 +135,12 @@ void hook_leave(const struct hook_list *l, const struct hook_provider *p, int ha
     watch_show_top();
 }
 
+/* hook_registering_plugin - the plugin whose init is running */
+const char *hook_registering_plugin(void)
+{
+    return registering_plugin;
+}
+
 /* hook_current - the hook running now (NULL if none) and its plugin */
 const char *hook_current(const char **plugin)
 {

@@ -96,6 +96,8 @@ void hook_enter(const struct hook_list *l, const struct hook_provider *p);
 void hook_leave(const struct hook_list *l, const struct hook_provider *p, int has_ret, int64_t ret);
 /* The hook being run right now (NULL if none) and its provider's plugin. */
 const char *hook_current(const char **plugin);
+/* The plugin whose init is running ("core" outside of one). */
+const char *hook_registering_plugin(void);
 /* The label a plugin gave closure with mtasim_closure_label(), or NULL. */
 const char *hook_closure_label(const void *closure);
 

@@ -24,7 +24,9 @@
 
 #include "hook_registry.h"
 #include "hooks/core/get_msg_expiration_params.h"
+#include "mq.h"
 #include "mta_internal.h"
+#include "smtp_server.h"
 #include "trace.h"
 
 struct mta *mta_current;
@@ -154,6 +156,13 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
         r->state = RCPT_PENDING;
     }
     mta_usec_t now = mta_now(m);
+    msg->rcpt_ext = xcalloc((size_t)count, sizeof *msg->rcpt_ext);
+    for (int i = 0; i < count; i++) {
+        msg->rcpt_ext[i].mailbox = msg->pub.rcpts[i].address;
+        status_clear(&msg->rcpt_ext[i].status);
+    }
+    status_clear(&msg->mail_status);
+    status_clear(&msg->data_status);
     msg->pub.id = id;
     msg->pub.mail_from = xstrdup(from);
     msg->pub.domain = d->pub.domain;
@@ -189,7 +198,7 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
                const char *body, size_t body_len, int binding_slot,
-               const struct mta_dsn *dsn)
+               const struct mta_inject_opts *opts)
 {
     if (binding_slot < 0 || binding_slot >= m->nbindings || nrcpts <= 0)
         return -1;
@@ -213,10 +222,12 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
         struct mta_domain *d = domain_get(m, dom);
         struct mta_msg *msg = new_message(m, id, from, d, rcpts, nrcpts, body, body_len,
                                           binding_slot);
-        if (dsn) {
-            msg->pub.dsn_notify = dsn->notify ? xstrdup(dsn->notify) : NULL;
-            msg->pub.dsn_ret = dsn->ret ? xstrdup(dsn->ret) : NULL;
-            msg->pub.dsn_envid = dsn->envid ? xstrdup(dsn->envid) : NULL;
+        if (opts) {
+            msg->pub.dsn_notify = opts->notify ? xstrdup(opts->notify) : NULL;
+            msg->pub.dsn_ret = opts->ret ? xstrdup(opts->ret) : NULL;
+            msg->pub.dsn_envid = opts->envid ? xstrdup(opts->envid) : NULL;
+            msg->pub.chunking = opts->chunking;
+            msg->pub.deliver_by = opts->deliver_by;
         }
         if (m->nmsgs == m->msgs_cap) {
             m->msgs_cap = m->msgs_cap ? m->msgs_cap * 2 : 64;
@@ -246,6 +257,8 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
 void mta_shutdown(struct mta *m)
 {
     m->shutting_down = 1;
+    smtp_server_shutdown(m);
+    mq_shutdown();
     smtp_conn_abort_all(m);
     for (int i = 0; i < m->ndomains; i++) {
         struct mta_domain *d = m->domains[i];
@@ -273,7 +286,11 @@ void mta_destroy(struct mta *m)
         for (int r = 0; r < msg->pub.rcpt_count; r++) {
             free(msg->pub.rcpts[r].address);
             free(msg->pub.rcpts[r].last_note);
+            free(msg->rcpt_ext[r].status.text);
         }
+        free(msg->rcpt_ext);
+        free(msg->mail_status.text);
+        free(msg->data_status.text);
         free(msg->pub.rcpts);
         free(msg->pub.mail_from);
         free((char *)msg->pub.dsn_notify);
@@ -291,9 +308,12 @@ void mta_destroy(struct mta *m)
         free(m->binding_names[i]);
         free(m->binding_ehlo[i]);
     }
+    smtp_server_free(m);
+    mq_reset();
     if (mta_current == m)
         mta_current = NULL;
     hooks_reset_all();
+    ev_reset();
     free(m);
 }
 

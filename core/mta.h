@@ -97,19 +97,42 @@ struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg);
 int mta_add_binding(struct mta *m, const char *name, uint32_t source_addr,
                     const char *ehlo_name);
 int mta_binding_slot(const struct mta *m, const char *name);
-/* Delivery status notifications a message asks for (RFC 3461); any NULL. */
-struct mta_dsn {
-    const char *notify;     /* "SUCCESS,FAILURE,DELAY" or "NEVER" */
-    const char *ret;        /* "FULL" or "HDRS" */
-    const char *envid;
+/* What a message asks of its transfer; zero/NULL fields ask nothing. */
+struct mta_inject_opts {
+    const char *notify;     /* DSN (RFC 3461): "SUCCESS,FAILURE,DELAY" or "NEVER" */
+    const char *ret;        /* DSN: "FULL" or "HDRS" */
+    const char *envid;      /* DSN: the envelope id */
+    int chunking;           /* send with BDAT when the server offers CHUNKING (RFC 3030) */
+    long deliver_by;        /* DELIVERBY (RFC 2852): seconds after injection; 0 = none */
 };
 
-/* Inject a message now.  rcpts are addresses without angle brackets; dsn
+/* Inject a message now.  rcpts are addresses without angle brackets; opts
  * may be NULL.  Returns 0, or -1 if an address has no domain. */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
                const char *body, size_t body_len, int binding_slot,
-               const struct mta_dsn *dsn);
+               const struct mta_inject_opts *opts);
+/* Inbound SMTP (smtp_server.c, docs/inbound.md).  Limits of the server;
+ * a zero field takes the default shown. */
+struct mta_listen_opts {
+    int max_recipients;     /* per transaction: 100 (RFC 5321 4.5.3.1.8) */
+    long max_size;          /* bytes of message data: 10485760 */
+    int max_errors;         /* client errors before 421: 10 */
+    mta_usec_t timeout;     /* waiting for a command or data: 300 s (RFC 5321 4.5.3.2.7) */
+    int require_auth;       /* MAIL needs a successful AUTH first */
+};
+/* Listen on addr:port through env->tcp_listen.  0, or a negative errno. */
+int mta_listen(struct mta *m, uint32_t addr, uint16_t port, const struct mta_listen_opts *opts);
+/* A user AUTH PLAIN / LOGIN accepts (plugins may decide otherwise). */
+int mta_add_user(struct mta *m, const char *name, const char *password);
+/* Called with each message the server accepted, just before it is
+ * injected as message id (1000 + n for the n-th, from 1). */
+typedef void (*mta_inbound_fn)(void *arg, unsigned long id, const char *body, size_t len);
+void mta_on_inbound_message(struct mta *m, mta_inbound_fn fn, void *arg);
+/* The first misbehaviour of a MailerQ-style plugin (one line), or NULL;
+ * *at (may be NULL) gets its virtual time. */
+const char *mta_plugin_fault(const struct mta *m, mta_usec_t *at);
+
 /* Close every open connection and cancel every timer: the run is over. */
 void mta_shutdown(struct mta *m);
 void mta_destroy(struct mta *m);

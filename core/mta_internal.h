@@ -14,6 +14,8 @@
  *   connection.c   initiate_connection / initiate_connection_smtp, CONN_ERR
  *   smtp_client.c  the outbound SMTP session state machine
  *   smtp_reply.c   the SMTP reply parser
+ *   smtp_server.c  the inbound SMTP server (smtp_server.h)
+ *   mailerq.c      MailerQ-style plugins (mq.h)
  *   config.c       configuration keys and defaults
  *   trace.c        trace records
  */
@@ -28,6 +30,7 @@
 #include "message.h"
 #include "mta.h"
 #include "mtasim_env.h"
+#include "smtp_events.h"
 
 #define MTA_MAX_BINDINGS 64
 #define MTA_MAX_MX 16
@@ -92,6 +95,9 @@ struct mta_msg {
     mta_usec_t expires_at;              /* injected + Message_Expiration */
     mta_usec_t retry_interval;          /* first retry delay (get_msg_expiration_params) */
     int max_retries;                    /* 0 = auto (get_msg_expiration_params) */
+    smtp_status_t mail_status;          /* the last reply to MAIL FROM */
+    smtp_status_t data_status;          /* the last reply to the end of the data */
+    struct smtp_recipient *rcpt_ext;    /* per recipient: mailbox and last RCPT status */
     mta_usec_t done_at;                 /* when the last recipient became final */
 };
 
@@ -144,6 +150,7 @@ struct mta {
 
     struct mta_stats stats;
     int shutting_down;
+    struct smtp_server *inbound;        /* smtp_server.c: NULL until listening or a user */
 };
 
 /* The core that is running (the hook API is global). */
@@ -197,6 +204,27 @@ int window_allows(struct mta_window *w, const struct mta_rate *r, mta_usec_t now
 void window_note(struct mta_window *w, const struct mta_rate *r, mta_usec_t now);
 int host_conns_get(struct mta *m, uint32_t addr);
 void host_conns_add(struct mta *m, uint32_t addr, int delta);
+
+/* smtp_events.c */
+struct smtp_reply;
+void ev_reset(void);
+void ev_simple(connection_handle *ch, int ev, message *msg);
+void ev_mailstatus(connection_handle *ch, message *msg);
+void ev_rcptstatus(connection_handle *ch, message *msg, int i);
+void ev_messagedata(connection_handle *ch, message *msg, int octets);
+void ev_messagesent(connection_handle *ch, message *msg);
+int ev_quit(connection_handle *ch, int ev, message *msg);
+int ev_deliverby_expired(connection_handle *ch, message *msg, long difference);
+void status_set(smtp_status_t *st, const struct smtp_reply *r);
+void status_clear(smtp_status_t *st);
+
+/* mailerq.c: the outbound MailerQ calls, for smtp_client.c (docs/inbound.md).
+ * mq_out_data - at DATA, before the body is sent: mq_smtp_out_data of each
+ *   plugin may replace the MIME; *body and *len then point at the new one,
+ *   valid until mq_out_sent or the next mq_out_data for this connection.
+ * mq_out_sent - after the reply to the final dot (code, reply text). */
+void mq_out_data(connection_handle *ch, message *msg, const char **body, size_t *len);
+void mq_out_sent(connection_handle *ch, message *msg, int code, const char *reply);
 
 /* smtp_client.c */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,

@@ -94,7 +94,9 @@ static const char *const state_names[] = { "connect", "banner", "EHLO", "HELO", 
 enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED };
 
 enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCODES = 8,
-       EXT_DSN = 16, EXT_CHUNKING = 32 };
+       EXT_DSN = 16, EXT_CHUNKING = 32, EXT_DELIVERBY = 64 };
+
+#define SMTP_DATA_WRITE 16384   /* the message data goes out in writes of this size */
 
 /* One reply the session waits for, in the order the commands went out. */
 struct pending {
@@ -118,6 +120,8 @@ struct mta_conn {
     size_t inlen, incap;
     unsigned ext;
     long size_limit;                    /* the server's SIZE, 0 = none given */
+    long deliverby_min;                 /* the server's DELIVERBY minimum, seconds */
+    int use_bdat;                       /* this transaction sends BDAT, not DATA */
     struct mta_msg *msg;                /* in flight */
     unsigned char *rc;                  /* per recipient: RC_* */
     struct pending *pend;               /* replies awaited, oldest first */
@@ -298,12 +302,19 @@ static int send_line(struct mta_conn *c, const char *fmt, const char *arg)
     return c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
 }
 
-/* send_body - the message, dot-stuffed, CRLF line ends, then "." */
+/* send_body - the message data, in writes of SMTP_DATA_WRITE bytes
+ *
+ * With DATA: dot-stuffed, CRLF line ends, then ".".  With BDAT (RFC 3030):
+ * one "BDAT n LAST" command followed by the message with CRLF line ends
+ * and no stuffing.  After each write SMTP_EV_MESSAGEDATA reports the
+ * octets of message data written so far (the BDAT command line is not
+ * message data; the final "." is). */
 static int send_body(struct mta_conn *c)
 {
-    const message *msg = &c->msg->pub;
+    message *msg = &c->msg->pub;
     const char *b = msg->body ? msg->body : "";
     size_t n = msg->body_len;
+    mq_out_data(&c->pub, msg, &b, &n);      /* a MailerQ-style plugin may replace the MIME */
     /* Worst case: every byte a LF that becomes CRLF, every line a dot. */
     size_t cap = 2 * n + 8;
     char *out = malloc(cap);
@@ -313,7 +324,7 @@ static int send_body(struct mta_conn *c)
     int bol = 1;
     for (size_t i = 0; i < n; i++) {
         char ch = b[i];
-        if (bol && ch == '.')
+        if (bol && ch == '.' && !c->use_bdat)
             out[o++] = '.';
         if (ch == '\n' && (i == 0 || b[i - 1] != '\r'))
             out[o++] = '\r';
@@ -324,9 +335,19 @@ static int send_body(struct mta_conn *c)
         out[o++] = '\r';
         out[o++] = '\n';
     }
-    memcpy(out + o, ".\r\n", 3);
-    o += 3;
+    if (!c->use_bdat) {
+        memcpy(out + o, ".\r\n", 3);
+        o += 3;
+    }
     assert(o <= cap);
+    if (c->use_bdat) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "BDAT %zu LAST", o);
+        if (send_line(c, "%s", cmd) < 0) {
+            free(out);
+            return -1;
+        }
+    }
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "smtp", "send");
@@ -334,7 +355,13 @@ static int send_body(struct mta_conn *c)
         mta_tb_int(&tb, "data_bytes", (int64_t)o);
         mta_tb_emit(&tb);
     }
-    int rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out, o);
+    int rc = 0;
+    for (size_t at = 0; at < o && rc == 0; at += SMTP_DATA_WRITE) {
+        size_t len = o - at < SMTP_DATA_WRITE ? o - at : SMTP_DATA_WRITE;
+        rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out + at, len);
+        if (rc == 0)
+            ev_messagedata(&c->pub, msg, (int)(at + len));
+    }
     free(out);
     return rc;
 }
@@ -443,12 +470,74 @@ static void refuse_rcpt(struct mta_conn *c, int i)
     c->rc[i] = RC_DECIDED;
 }
 
-/* start_transaction - MAIL, and with PIPELINING every RCPT and DATA, in one write */
+/* quit_for_event - an event callback asked to quit: the message waits */
+static void quit_for_event(struct mta_conn *c, const char *event)
+{
+    char note[MTA_NOTE_MAX];
+    snprintf(note, sizeof note, "the application quit the session at %s", event);
+    fail_in_flight(c, OUTCOME_TRANSIENT, 0, note);
+    send_quit(c);
+}
+
+/* negotiate - what the message asks of the server against what it offers
+ *
+ * Raises SMTP_EV_EXTNA_* for what is missing and SMTP_EV_DELIVERBY_EXPIRED
+ * when the time left is below the server's minimum; sets c->use_bdat and
+ * *by (the BY= seconds, 0 for none).  Returns 0 to go on, -1 when the
+ * message was failed and the session moved on. */
+static int negotiate(struct mta_conn *c, long *by)
+{
+    message *msg = &c->msg->pub;
+    *by = 0;
+    c->use_bdat = 0;
+    if ((msg->dsn_notify || msg->dsn_ret || msg->dsn_envid) && !(c->ext & EXT_DSN) &&
+        ev_quit(&c->pub, SMTP_EV_EXTNA_DSN, msg)) {
+        quit_for_event(c, "SMTP_EV_EXTNA_DSN");
+        return -1;
+    }
+    if (has_8bit(msg) && !(c->ext & EXT_8BITMIME))
+        ev_simple(&c->pub, SMTP_EV_EXTNA_8BITMIME, msg);   /* informational: sent as is */
+    if (msg->chunking) {
+        if (c->ext & EXT_CHUNKING)
+            c->use_bdat = 1;
+        else if (ev_quit(&c->pub, SMTP_EV_EXTNA_CHUNKING, msg)) {
+            quit_for_event(c, "SMTP_EV_EXTNA_CHUNKING");
+            return -1;
+        }
+    }
+    if (msg->deliver_by > 0 && (c->ext & EXT_DELIVERBY)) {
+        /* RFC 2852 4: the by-time shrinks while the message waits. */
+        mta_usec_t waited = mta_now(c->m) - ((mta_usec_t)msg->injected.tv_sec * MTA_USEC_PER_SEC +
+                                              msg->injected.tv_usec);
+        long left = msg->deliver_by - (long)(waited / MTA_USEC_PER_SEC);
+        *by = left;
+        if (c->deliverby_min > 0 && left < c->deliverby_min) {
+            int adjust = ev_deliverby_expired(&c->pub, msg, c->deliverby_min - left);
+            if (adjust <= 0) {
+                char note[MTA_NOTE_MAX];
+                snprintf(note, sizeof note, "DELIVERBY: %lds left, below the server's minimum of %lds",
+                         left, c->deliverby_min);
+                fail_in_flight(c, OUTCOME_PERMANENT, 0, note);
+                next_transaction(c);
+                return -1;
+            }
+            *by = c->deliverby_min + adjust;
+        }
+    }
+    return 0;
+}
+
+/* start_transaction - MAIL, and with PIPELINING every RCPT (and DATA), in one write */
 static void start_transaction(struct mta_conn *c)
 {
     const message *msg = &c->msg->pub;
+    long by;
+    if (negotiate(c, &by) < 0)
+        return;
     char line[SMTP_LINE_MAX];
     size_t n = (size_t)snprintf(line, sizeof line - 2, "MAIL FROM:<%.400s>", msg->mail_from);
+    if (by > 0)
+        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " BY=%ld;R", by);
     if (c->ext & EXT_SIZE)
         n += (size_t)snprintf(line + n, sizeof line - 2 - n, " SIZE=%zu", msg->body_len);
     if ((c->ext & EXT_8BITMIME) && has_8bit(msg))
@@ -488,8 +577,10 @@ static void start_transaction(struct mta_conn *c)
             c->rc[i] = RC_SENT;
             pend_push(c, SC_RCPT, i);
         }
-        put_line(c, out, &len, "DATA");
-        pend_push(c, SC_DATA, -1);
+        if (!c->use_bdat) {     /* BDAT waits for the RCPT replies: its size is final */
+            put_line(c, out, &len, "DATA");
+            pend_push(c, SC_DATA, -1);
+        }
     }
     assert(len <= cap);
     int rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
@@ -500,6 +591,17 @@ static void start_transaction(struct mta_conn *c)
         return;
     }
     await_front(c);
+}
+
+/* send_bdat - the whole message as one BDAT LAST chunk; its reply ends the transaction */
+static void send_bdat(struct mta_conn *c)
+{
+    if (send_body(c) < 0) {
+        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
+        conn_close(c);
+        return;
+    }
+    expect(c, SC_DOT);
 }
 
 /* send_next_step - unpipelined: the next RCPT, or DATA, or the end */
@@ -529,6 +631,10 @@ static void send_next_step(struct mta_conn *c)
         /* No recipient accepted: the attempt is over without DATA. */
         fail_in_flight(c, OUTCOME_TRANSIENT, 0, "no recipient accepted");
         next_transaction(c);
+        return;
+    }
+    if (c->use_bdat) {
+        send_bdat(c);
         return;
     }
     pend_push(c, SC_DATA, -1);
@@ -689,6 +795,10 @@ static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
                 c->ext |= known[k].bit;
         if (len == 4 && strncasecmp(line, "SIZE", 4) == 0 && line[4] == ' ')
             c->size_limit = strtol(line + 5, NULL, 10);
+        if (len == 9 && strncasecmp(line, "DELIVERBY", 9) == 0) {
+            c->ext |= EXT_DELIVERBY;
+            c->deliverby_min = line[9] == ' ' ? strtol(line + 10, NULL, 10) : 0;
+        }
         line = strchr(line, '\n');
     }
 }
@@ -716,6 +826,8 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
     struct pending p = pend_pop(c);
     switch (p.kind) {
     case SC_MAIL:
+        status_set(&c->msg->mail_status, r);
+        ev_mailstatus(&c->pub, &c->msg->pub);
         if (!ok) {
             enum rcpt_outcome o = outcome_of(c, r->code, note);
             for (int i = 0; i < c->msg->pub.rcpt_count; i++)
@@ -734,6 +846,8 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         }
         break;
     case SC_RCPT:
+        status_set(&c->msg->rcpt_ext[p.rcpt].status, r);
+        ev_rcptstatus(&c->pub, &c->msg->pub, p.rcpt);
         if (!c->txn_failed) {
             if (ok) {
                 c->rc[p.rcpt] = RC_ACCEPTED;
@@ -745,6 +859,15 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         }
         if (!pipelined) {
             send_next_step(c);
+            return;
+        }
+        if (c->npend == 0) {
+            /* Pipelined BDAT: every RCPT reply is in, the data can go. */
+            assert(c->use_bdat);
+            if (c->accepted > 0 && !c->txn_failed)
+                send_bdat(c);
+            else
+                end_transaction(c);
             return;
         }
         break;
@@ -768,6 +891,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
             expect(c, SC_DOT);
             return;
         }
+        status_set(&c->msg->data_status, r);
         if (c->accepted > 0 && !c->txn_failed) {
             enum rcpt_outcome o = outcome_of(c, r->code, note);
             decide_accepted(c, o == OUTCOME_DELIVERED ? OUTCOME_TRANSIENT : o, r->code, note);
@@ -778,6 +902,20 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         mta_panic("transaction_reply", "unexpected pending reply %s", state_names[p.kind]);
     }
     await_front(c);
+}
+
+/* missing_enhanced_code - the server promised ENHANCEDSTATUSCODES (RFC 2034)
+ * and this 2xx/4xx/5xx reply in a transaction has none */
+static int missing_enhanced_code(const struct mta_conn *c, const struct smtp_reply *r)
+{
+    if (!(c->ext & EXT_ENHANCEDSTATUSCODES) || r->enh_class >= 0 || r->code / 100 == 3)
+        return 0;
+    switch (c->state) {
+    case SC_RSET: case SC_MAIL: case SC_RCPT: case SC_DATA: case SC_DOT:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* handle_reply - one complete reply in the current state */
@@ -795,6 +933,19 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             host_failure_mark(c->m, c->pub.addr);
         fail_in_flight(c, OUTCOME_TRANSIENT, r->code, note);
         conn_close(c);
+        return;
+    }
+    if (missing_enhanced_code(c, r) && c->msg != NULL &&
+        ev_quit(&c->pub, SMTP_EV_SYNTAXWARNING, &c->msg->pub)) {
+        /* The application quits; but what the end of data said still
+         * counts, or an accepted message would be sent again. */
+        if (c->state == SC_DOT && !c->empty_data) {
+            status_set(&c->msg->data_status, r);
+            ev_messagesent(&c->pub, &c->msg->pub);
+            mq_out_sent(&c->pub, &c->msg->pub, r->code, note);
+            decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
+        }
+        quit_for_event(c, "SMTP_EV_SYNTAXWARNING");
         return;
     }
     switch (c->state) {
@@ -855,8 +1006,12 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         transaction_reply(c, r, note);
         return;
     case SC_DOT:
-        if (!c->empty_data)
+        if (!c->empty_data) {
+            status_set(&c->msg->data_status, r);
+            ev_messagesent(&c->pub, &c->msg->pub);
+            mq_out_sent(&c->pub, &c->msg->pub, r->code, note);
             decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
+        }
         end_transaction(c);
         return;
     case SC_QUIT:
@@ -1064,6 +1219,7 @@ void smtp_client_finish_cb(connection_handle *ch, int err, void *user_data)
     c->established = 1;
     m->stats.inc_outbound++;
     call_core_inc_outbound_connections_hook(&c->pub);
+    ev_simple(&c->pub, SMTP_EV_CONNECT, NULL);
     expect(c, SC_BANNER);
 }
 
@@ -1107,6 +1263,8 @@ static void conn_close(struct mta_conn *c)
     assert(c->state != SC_CLOSED);
     assert(c->msg == NULL);
     timer_stop(c);
+    if (c->established)
+        ev_simple(&c->pub, SMTP_EV_DISCONNECT, NULL);
     if (c->established && !MTA_FAULT(FAULT_SKIP_DEC_OUTBOUND)) {
         m->stats.dec_outbound++;
         call_core_dec_outbound_connections_hook(&c->pub);

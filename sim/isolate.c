@@ -287,6 +287,8 @@ static json_t *result_to_json(const struct run_result *r)
     json_object_set_new(o, "end", json_integer((json_int_t)r->end));
     json_object_set_new(o, "connections", json_integer((json_int_t)r->connections));
     json_object_set_new(o, "trace_records", json_integer((json_int_t)r->trace_records));
+    if (r->summary)
+        json_object_set(o, "summary", r->summary);
     return o;
 }
 
@@ -362,6 +364,7 @@ static int result_from_json(const char *text, struct run_result *r)
     r->end = json_integer_value(json_object_get(o, "end"));
     r->connections = (unsigned long)json_integer_value(json_object_get(o, "connections"));
     r->trace_records = (unsigned long)json_integer_value(json_object_get(o, "trace_records"));
+    r->summary = json_incref(json_object_get(o, "summary"));
     json_decref(o);
     if (r->exp == NULL || r->msgs == NULL || r->violations == NULL)
         abort();

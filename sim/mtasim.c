@@ -2,9 +2,11 @@
  * mtasim - the command line
  *
  * SYNOPSIS
- *   mtasim run [--seed N | --seeds A..B] [--trace FILE|-] [--json FILE] [--check-determinism] [--quiet]
- *              [--plugin PATH[:ARGS]]... [--timeout SECONDS] FILE...
+ *   mtasim run [--seed N | --seeds A..B] [--trace FILE|-] [--json FILE [--json-trace]] [--check-determinism] [--quiet]
+ *              [--plugin PATH[:ARGS]]... [--no-faketime] [--timeout SECONDS] FILE...
  *   mtasim check FILE...
+ *   mtasim import CAPTURE [--server IP] [--port N]... [-o FILE]
+ *   mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--markdown FILE]
  *   mtasim help [COMMAND] | mtasim version
  *
  * DESCRIPTION
@@ -27,10 +29,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "faketime.h"
 #include "isolate.h"
+#include "pcap_import.h"
+#include "pcap_write.h"
 #include "plugin.h"
+#include "progress.h"
+#include "report_cmd.h"
 #include "result_json.h"
 #include "runner.h"
 #include "scenario.h"
@@ -45,6 +53,8 @@ static const char usage_main[] =
     "commands:\n"
     "  run FILE...      run scenarios and check their expectations\n"
     "  check FILE...    parse and validate scenarios without running them\n"
+    "  import CAPTURE   turn a packet capture of SMTP sessions into a scenario\n"
+    "  report JSON...   turn result JSON into JUnit XML, an HTML report, a Markdown summary\n"
     "  help [COMMAND]   show help\n"
     "  version          print the version\n"
     "\n"
@@ -64,8 +74,13 @@ static const char usage_run[] =
     "  --trace FILE          write the full trace (every hook call, SMTP line, connection\n"
     "                        event and queue transition with its virtual time); - = stdout\n"
     "  --json FILE           write machine-readable results (docs/results.md)\n"
+    "  --json-trace          with --json: also every trace record, for the HTML report\n"
+    "  --pcap FILE|DIR/      write every simulated connection as packets (docs/pcap.md):\n"
+    "                        FILE for one run, DIR/NAME.pcap per scenario otherwise\n"
     "  --check-determinism   run every scenario twice; differing trace digests are an error (3)\n"
     "  -q, --quiet           print only failures and the closing count\n"
+    "  --no-faketime         do not run plugins under libfaketime: their wall clock is the\n"
+    "                        real one, not virtual time (docs/faketime.md)\n"
     "  --plugin PATH[:ARGS]  load a plugin into every run, before the scenario's own\n"
     "                        (repeatable, loaded in the order given)\n"
     "  --timeout SECONDS     wall-clock limit per run (default 10); a run still going is\n"
@@ -249,6 +264,78 @@ static int add_cli_plugin(struct scn_plugin *pl, const char *spec)
 static int run_files(int argc, char **argv, struct run_opts *ro, const char *trace_path,
                      const char *json_path, int determinism, int quiet, double timeout);
 
+static size_t runs_planned(int nfiles);
+
+/* --pcap: the spec given, and the names handed out (pcap_write.h) */
+static struct {
+    const char *spec;
+    char **used;
+    size_t nused;
+    char path[4096];
+} pcap_out;
+
+/* pcap_check_spec - --pcap FILE needs exactly one run; DIR/ is made if missing; 0 or -1 */
+static int pcap_check_spec(int nfiles)
+{
+    if (pcap_out.spec == NULL)
+        return 0;
+    size_t n = strlen(pcap_out.spec);
+    if (n == 0) {
+        fprintf(stderr, "mtasim run: --pcap wants a file or a directory, not ''\n");
+        return -1;
+    }
+    if (!pcap_output_is_dir(pcap_out.spec)) {
+        if (runs_planned(nfiles) != 1) {
+            fprintf(stderr, "mtasim run: --pcap %s: one file holds one run; give a directory "
+                    "(--pcap DIR/) for several scenarios or seeds\n", pcap_out.spec);
+            return -1;
+        }
+        return 0;
+    }
+    if (pcap_out.spec[n - 1] == '/' && mkdir(pcap_out.spec, 0777) < 0 && errno != EEXIST) {
+        fprintf(stderr, "mtasim run: --pcap %s: cannot make the directory: %s\n", pcap_out.spec,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* pcap_run_path - point ro at this run's capture file when --pcap was given */
+static void pcap_run_path(struct run_opts *ro, const struct scn_scenario *sc)
+{
+    ro->pcap_path = NULL;
+    if (pcap_out.spec == NULL)
+        return;
+    /* A name too long for a path makes the run's open fail and say so. */
+    if (pcap_output_path(pcap_out.spec, sc->name, ro->seed_set ? ro->seed : sc->seed,
+                         seed_range.set, &pcap_out.used, &pcap_out.nused, pcap_out.path,
+                         sizeof pcap_out.path) < 0)
+        snprintf(pcap_out.path, sizeof pcap_out.path, "%s", pcap_out.spec);
+    ro->pcap_path = pcap_out.path;
+}
+
+/* pcap_names_free - forget the names handed out */
+static void pcap_names_free(void)
+{
+    for (size_t i = 0; i < pcap_out.nused; i++)
+        free(pcap_out.used[i]);
+    free(pcap_out.used);
+    pcap_out.used = NULL;
+    pcap_out.nused = 0;
+}
+
+/* runs_planned - how many runs nfiles files make (per --seeds); 0 = too many to say */
+static size_t runs_planned(int nfiles)
+{
+    uint64_t per_file = seed_range.set ? seed_range.last - seed_range.first + 1 : 1;
+    if (per_file == 0 || per_file > SIZE_MAX / (size_t)(nfiles > 0 ? nfiles : 1))
+        return 0;
+    return (size_t)per_file * (size_t)nfiles;
+}
+
+/* main's argv, for re-executing under libfaketime (faketime_setup) */
+static char **main_argv;
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -256,16 +343,19 @@ static int cmd_run(int argc, char **argv)
         { "seeds", required_argument, NULL, 'S' },
         { "trace", required_argument, NULL, 't' },
         { "json", required_argument, NULL, 'j' },
+        { "json-trace", no_argument, NULL, 'J' },
+        { "pcap", required_argument, NULL, 'P' },
         { "check-determinism", no_argument, NULL, 'd' },
         { "quiet", no_argument, NULL, 'q' },
         { "plugin", required_argument, NULL, 'p' },
+        { "no-faketime", no_argument, NULL, 'N' },
         { "timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct run_opts ro = { 0 };
     const char *trace_path = NULL, *json_path = NULL;
-    int determinism = 0, quiet = 0, c;
+    int determinism = 0, quiet = 0, no_faketime = 0, c;
     double timeout = ISOLATE_DEFAULT_TIMEOUT;
     struct scn_plugin plugins[PLUGIN_MAX];
     int nplugins = 0, rc = 0;
@@ -292,8 +382,11 @@ static int cmd_run(int argc, char **argv)
             break;
         case 't': trace_path = optarg; break;
         case 'j': json_path = optarg; break;
+        case 'J': ro.json_trace = 1; break;
+        case 'P': pcap_out.spec = optarg; break;
         case 'd': determinism = 1; break;
         case 'q': quiet = 1; break;
+        case 'N': no_faketime = 1; break;
         case 'p':
             if (nplugins == PLUGIN_MAX || add_cli_plugin(&plugins[nplugins], optarg) < 0) {
                 rc = 2;
@@ -318,12 +411,25 @@ static int cmd_run(int argc, char **argv)
     }
     ro.plugins = plugins;
     ro.nplugins = nplugins;
+    if (ro.json_trace && json_path == NULL) {
+        fprintf(stderr, "mtasim run: --json-trace adds the trace to the --json file: give --json FILE too\n");
+        rc = 2;
+        goto out;
+    }
+    if (pcap_check_spec(argc - optind) < 0) {
+        rc = 2;
+        goto out;
+    }
     if (optind >= argc) {
         fprintf(stderr, "mtasim run: no scenario file given\n");
         fputs(usage_run, stderr);
         rc = 2;
         goto out;
     }
+    /* Plugins read virtual time through libfaketime (docs/faketime.md): this
+     * may start mtasim again under the preload, and then does not return. */
+    faketime_setup(main_argv, no_faketime,
+                   !no_faketime && faketime_wanted(argv + optind, argc - optind, nplugins));
     rc = run_files(argc, argv, &ro, trace_path, json_path, determinism, quiet, timeout);
 out:
     for (int i = 0; i < nplugins; i++)
@@ -349,11 +455,14 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
     }
     json_t *runs = json_array();
     int exit_code = 0, passed = 0, failed = 0, errors = 0;
+    struct progress *progress = progress_start(stderr, runs_planned(argc - optind), "mtasim run");
     for (int i = optind; i < argc; i++) {
         const char *path = argv[i];
+        progress_show(progress, (size_t)(passed + failed), (size_t)failed, path);
         struct scn_error err;
         struct scn_scenario *sc = scn_parse_file(path, &err);
         if (sc == NULL) {
+            progress_clear(progress);
             print_error(&err);
             char line[1200];
             snprintf(line, sizeof line, "%s:%d:%d: %s", err.file, err.line, err.col, err.msg);
@@ -374,12 +483,14 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
                 fflush(trace);
             }
             ro.trace_out = trace;
+            pcap_run_path(&ro, sc);
             runner_run_isolated(sc, &ro, timeout, &r);
             if (trace)
                 fflush(trace);
             if (determinism) {
                 struct run_opts again = ro;
                 again.trace_out = NULL;
+                again.pcap_path = NULL;     /* the first run wrote the capture */
                 struct run_result r2;
                 runner_run_isolated(sc, &again, timeout, &r2);
                 if (r.exit_code < 2 && strcmp(r.digest, r2.digest) != 0) {
@@ -397,6 +508,7 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
                 run_result_free(&r2);
             }
             double ms = wall_ms_since(&t0);
+            progress_clear(progress);
             if (r.exit_code == 2) {
                 /* A plugin that cannot be loaded is bad input, reported as such. */
                 printf("ERROR %s\n", r.error ? r.error : path);
@@ -413,10 +525,13 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             if (seed_range.set && r.exit_code != 0)
                 seed_failure_add(path, r.seed);
             run_result_free(&r);
+            progress_show(progress, (size_t)(passed + failed), (size_t)failed, path);
         }
         scn_free(sc);
         fflush(stdout);
     }
+    progress_end(progress);
+    pcap_names_free();
     if (trace && trace != stdout)
         fclose(trace);
     if (json_path && result_json_write(json_path, runs, passed, failed, errors) != 0) {
@@ -461,6 +576,7 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    main_argv = argv;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fputs(usage_main, stderr);
@@ -471,6 +587,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return report_cmd_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return pcap_import_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mtasim %s\n", MTASIM_VERSION_STR);
         return 0;
@@ -480,6 +600,14 @@ int main(int argc, char **argv)
             fputs(usage_run, stdout);
         else if (argc > 2 && strcmp(argv[2], "check") == 0)
             fputs(usage_check, stdout);
+        else if (argc > 2 && strcmp(argv[2], "import") == 0) {
+            char *import_help[] = { (char *)"import", (char *)"--help", NULL };
+            return pcap_import_main(2, import_help);
+        }
+        else if (argc > 2 && strcmp(argv[2], "report") == 0) {
+            char *report_help[] = { (char *)"report", (char *)"--help", NULL };
+            return report_cmd_main(2, report_help);
+        }
         else
             fputs(usage_main, stdout);
         return 0;

@@ -131,6 +131,7 @@ struct sim_conn {
     struct conn_link link;
     struct sim_prng jitter_rng;         /* (seed, "jitter SRC>DST", k) */
     int dropped;                        /* silent drop: nothing arrives any more */
+    int peer;                           /* from a simulated outside host (connect_peer) */
     int established;                    /* the client saw SIM_EP_CONNECTED */
     int handshake_over;                 /* connected, refused or unreachable */
     int refs;
@@ -709,9 +710,10 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
     return 0;
 }
 
-/* sim_net_connect - start a connection; outcome arrives as an event */
-sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
-                        sim_ep_fn fn, void *arg, int *err)
+/* net_connect - start a connection from the MTA (peer 0) or from a
+ * simulated outside host (peer 1: any source, not counted in open_count) */
+static sim_ep *net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+                           sim_ep_fn fn, void *arg, int *err, int peer)
 {
     struct net_host *nh;
     struct sim_conn *c;
@@ -721,11 +723,11 @@ sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t 
     if (err == NULL)
         err = &dummy;
     assert(fn != NULL);
-    if (!net_is_local(n, src)) {
+    if (!peer && !net_is_local(n, src)) {
         *err = -EADDRNOTAVAIL;
         return NULL;
     }
-    if (n->max_open > 0 && n->open_count >= n->max_open) {
+    if (!peer && n->max_open > 0 && n->open_count >= n->max_open) {
         *err = -EMFILE;
         return NULL;
     }
@@ -733,6 +735,7 @@ sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t 
     if (c == NULL)
         net_die("sim_net_connect", "out of memory");
     c->net = n;
+    c->peer = peer;
     c->id = n->next_conn_id++;
     c->src = src;
     c->dst = dst;
@@ -757,7 +760,8 @@ sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t 
         n->first = c;
     n->last = c;
     n->live_count++;
-    n->open_count++;
+    if (!peer)
+        n->open_count++;
 
     nh = net_find_host(n, dst);
     if (nh != NULL) {
@@ -777,6 +781,20 @@ sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t 
         segment_queue(c, DIR_C2S, SEG_SYN, NULL, 0, conn_arrival(c, DIR_C2S, 0));
     *err = 0;
     return &c->ep[SIDE_CLIENT];
+}
+
+/* sim_net_connect - start a connection; outcome arrives as an event */
+sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+                        sim_ep_fn fn, void *arg, int *err)
+{
+    return net_connect(n, src, dst, port, fn, arg, err, 0);
+}
+
+/* sim_net_connect_peer - a connection from a simulated outside host */
+sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+                             sim_ep_fn fn, void *arg, int *err)
+{
+    return net_connect(n, src, dst, port, fn, arg, err, 1);
 }
 
 /* sim_ep_set_handler - (re)direct the endpoint's events */
@@ -842,7 +860,8 @@ static void ep_release(sim_ep *ep)
     ep->fn = NULL;
     ep->arg = NULL;
     if (ep->side == SIDE_CLIENT) {
-        c->net->open_count--;
+        if (!c->peer)
+            c->net->open_count--;
         assert(c->net->open_count >= 0);
     } else {
         struct net_host *nh = &c->net->hosts[c->host_index];
@@ -950,6 +969,13 @@ uint32_t sim_ep_peer_addr(const sim_ep *ep)
 {
     assert(ep != NULL);
     return ep->side == SIDE_CLIENT ? ep->conn->dst : ep->conn->src;
+}
+
+/* sim_ep_peer_port - the port at the other end */
+uint16_t sim_ep_peer_port(const sim_ep *ep)
+{
+    assert(ep != NULL);
+    return ep->side == SIDE_CLIENT ? ep->conn->dport : ep->conn->sport;
 }
 
 /* sim_net_open_count - client endpoints not yet released by their owners */

@@ -180,6 +180,11 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h);
 
 sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
                         sim_ep_fn fn, void *arg, int *err);
+/* The same from a simulated outside host towards the MTA's listener
+ * (sim/client.c): src need not be local, max_open does not apply and the
+ * connection is not in sim_net_open_count. */
+sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+                             sim_ep_fn fn, void *arg, int *err);
 void sim_ep_set_handler(sim_ep *ep, sim_ep_fn fn, void *arg);
 int sim_ep_send(sim_ep *ep, const void *data, size_t len);
 void sim_ep_close(sim_ep *ep);
@@ -188,6 +193,7 @@ void sim_ep_reset(sim_ep *ep);
 void sim_ep_drop(sim_ep *ep);
 uint64_t sim_ep_conn_id(const sim_ep *ep);
 uint32_t sim_ep_peer_addr(const sim_ep *ep);
+uint16_t sim_ep_peer_port(const sim_ep *ep);
 
 /* Open client connections right now, and connections not yet freed. */
 int sim_net_open_count(const struct sim_net *n);

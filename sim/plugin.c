@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hook_registry.h"
+#include "mq.h"
 #include "plugin.h"
 
 #ifndef MTASIM_FIXTURE_PLUGIN_DIR
@@ -136,6 +137,37 @@ struct plugin_set *plugin_set_create(void)
     return ps;
 }
 
+/* mq_symbols - the MailerQ-style exports of a plugin: 1 with fns filled
+ * when it has mq_version() of this API, 0 when it is not one, -1 (err
+ * set) when it exports callbacks without a matching mq_version() */
+static int mq_symbols(void *handle, const char *file, void *fns[MQ_CB__COUNT], char *err,
+                      size_t errsz)
+{
+    const char *first = NULL;
+    for (int i = 0; i < MQ_CB__COUNT; i++) {
+        fns[i] = dlsym(handle, mq_callback_names[i]);
+        if (fns[i] != NULL && first == NULL)
+            first = mq_callback_names[i];
+    }
+    void *ver = dlsym(handle, "mq_version");
+    if (ver == NULL) {
+        if (first == NULL)
+            return 0;
+        snprintf(err, errsz, "%s exports %s but no mq_version(): a MailerQ-style plugin must "
+                 "export int mq_version(void)", file, first);
+        return -1;
+    }
+    int (*version)(void);
+    memcpy(&version, &ver, sizeof version);
+    int v = version();
+    if (v != MQ_API_VERSION) {
+        snprintf(err, errsz, "%s: mq_version() returned %d, this mtasim has MQ_API_VERSION %d",
+                 file, v, MQ_API_VERSION);
+        return -1;
+    }
+    return 1;
+}
+
 /* plugin_load - dlopen file, run its init; 0 or an exit code (see plugin.h) */
 int plugin_load(struct plugin_set *ps, const char *name, const char *file, const char *args,
                 char *err, size_t errsz)
@@ -155,17 +187,38 @@ int plugin_load(struct plugin_set *ps, const char *name, const char *file, const
     /* POSIX: a function pointer travels through dlsym's void *. */
     dlerror();
     void *sym = dlsym(handle, PLUGIN_INIT_SYMBOL);
-    if (sym == NULL) {
-        snprintf(err, errsz, "%s exports no %s(const char *args): not an mtasim plugin", file,
-                 PLUGIN_INIT_SYMBOL);
+    void *mq_fns[MQ_CB__COUNT];
+    int mq = mq_symbols(handle, file, mq_fns, err, errsz);
+    if (mq < 0) {
         dlclose(handle);
         return PLUGIN_BAD_INPUT;
     }
-    plugin_init_fn init;
-    memcpy(&init, &sym, sizeof init);
+    if (sym == NULL && mq == 0) {
+        snprintf(err, errsz, "%s exports no %s(const char *args) and no mq_version(): not an "
+                 "mtasim plugin", file, PLUGIN_INIT_SYMBOL);
+        dlclose(handle);
+        return PLUGIN_BAD_INPUT;
+    }
     struct plugin *p = &ps->v[ps->n++];
     p->name = xstrdup_or_die(name);
     p->handle = handle;
+    if (mq) {
+        /* The MailerQ style: mq_initialize first, then its callbacks join
+         * the registry in file-name order. */
+        void *mqinit = dlsym(handle, "mq_initialize");
+        if (mqinit != NULL) {
+            void (*fn)(void);
+            memcpy(&fn, &mqinit, sizeof fn);
+            hook_set_registering_plugin(p->name);
+            fn();
+            hook_set_registering_plugin(NULL);
+        }
+        mq_register_plugin(p->name, file, mq_fns);
+    }
+    if (sym == NULL)
+        return 0;
+    plugin_init_fn init;
+    memcpy(&init, &sym, sizeof init);
     /* Kept open even when init fails: it may have registered providers
      * before failing, and those stay until the core is destroyed. */
     hook_set_registering_plugin(p->name);
@@ -191,6 +244,12 @@ void plugin_set_destroy(struct plugin_set *ps)
     if (ps == NULL)
         return;
     for (int i = ps->n - 1; i >= 0; i--) {
+        void *cleanup = dlsym(ps->v[i].handle, "mq_cleanup");
+        if (cleanup != NULL && dlsym(ps->v[i].handle, "mq_version") != NULL) {
+            void (*fn)(void);
+            memcpy(&fn, &cleanup, sizeof fn);
+            fn();
+        }
         dlclose(ps->v[i].handle);
         free(ps->v[i].name);
     }

@@ -15,7 +15,11 @@
  * DESCRIPTION
  *   A plugin is a shared object exporting
  *       int mtasim_module_init(const char *args);
- *   (core/include/mtasim_plugin.h).  plugin_load() opens it with
+ *   (core/include/mtasim_plugin.h), or int mq_version(void) and MailerQ-style
+ *   callbacks (core/include/mailerq.h), or both: the loader recognises each
+ *   style by its exports.  MailerQ-style callbacks are registered with
+ *   mq_register_plugin() (core/mq.h), which orders them by file name;
+ *   mq_initialize() runs at load, mq_cleanup() at unload.  plugin_load() opens it with
  *   dlopen(RTLD_NOW | RTLD_LOCAL) - every undefined symbol is resolved at
  *   once, against the mtasim executable (built with export_dynamic) - and
  *   calls its init with hook_set_registering_plugin(name) around it, so
@@ -37,8 +41,10 @@
  *   (or the like).  plugin_load() returns 0, or an mtasim exit code with a
  *   one-line message in err (the caller says which plugin):
  *     PLUGIN_BAD_INPUT (2)  dlopen failed (dlerror's text: not a shared
- *                           object, an undefined symbol, ...) or no
- *                           mtasim_module_init symbol;
+ *                           object, an undefined symbol, ...), neither
+ *                           mtasim_module_init nor mq_version, MailerQ
+ *                           callbacks without mq_version, or an
+ *                           mq_version() other than MQ_API_VERSION;
  *     PLUGIN_MISBEHAVED (4) mtasim_module_init returned non-zero (the value
  *                           is in the message).
  *

@@ -99,7 +99,7 @@
 #define SIM_REMOTE_MAX_ATTEMPT_KEYS 65536
 #define SIM_REMOTE_PURPOSE_MAX 64
 
-enum session_state { S_GREETING, S_COMMAND, S_REJECTED, S_DATA, S_CLOSING };
+enum session_state { S_GREETING, S_COMMAND, S_REJECTED, S_DATA, S_BDAT, S_CLOSING };
 
 enum reply_phase { R_WAITING, R_TIMING, R_READY };
 
@@ -134,6 +134,10 @@ struct sim_session {
     char *body;
     size_t body_len, body_cap;
     int body_overflow;
+    /* BDAT (RFC 3030): raw octets still to read for the current chunk */
+    size_t bdat_left;
+    int bdat_last;
+    const char *bdat_refusal;           /* the reply once the chunk is read, NULL if taken */
     /* replies */
     struct sim_reply *rq_head, *rq_tail;
     size_t rq_len;
@@ -752,6 +756,26 @@ static void session_end_of_data(struct sim_session *s)
     session_reset_transaction(s);
 }
 
+/* session_bdat_done - the chunk's octets are all in: answer it */
+static void session_bdat_done(struct sim_session *s)
+{
+    assert(s->state == S_BDAT && s->bdat_left == 0);
+    s->state = S_COMMAND;
+    if (s->bdat_refusal) {
+        session_queue_str(s, s->bdat_refusal);
+        return;
+    }
+    if (!s->bdat_last) {
+        char reply[80];
+        snprintf(reply, sizeof reply, "250 2.0.0 %zu octets received\r\n", s->body_len);
+        session_queue_str(s, reply);
+        return;
+    }
+    /* The last chunk ends the message like the "." of DATA. */
+    s->state = S_DATA;
+    session_end_of_data(s);
+}
+
 /* session_data_line - one body line (or a chunk of a long one) */
 static void session_data_line(struct sim_session *s, const char *text, size_t len, int complete)
 {
@@ -922,6 +946,32 @@ static void session_bare_lf(struct sim_session *s)
     tb_emit(&tb, s->remote);
 }
 
+/* session_bdat_command - "BDAT SIZE [LAST]": read SIZE raw octets next
+ *
+ * The chunk is always read, even when it is refused (no MAIL, no valid
+ * recipient, a bad size), so the session stays in step with the client. */
+static void session_bdat_command(struct sim_session *s, const char *line, size_t len)
+{
+    char buf[64];
+    size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
+    unsigned long long size = 0;
+    char last[8] = "";
+    memcpy(buf, line, n);
+    buf[n] = '\0';
+    int k = sscanf(buf + 4, " %llu %7s", &size, last);
+    if (k < 1 || size > SIM_REMOTE_MAX_BODY || (k == 2 && strcasecmp(last, "LAST") != 0)) {
+        session_queue_str(s, "501 5.5.4 Syntax: BDAT size [LAST]\r\n");
+        return;
+    }
+    s->bdat_left = (size_t)size;
+    s->bdat_last = k == 2;
+    s->bdat_refusal = !s->has_mail ? "503 5.5.1 Error: need MAIL command\r\n"
+                    : s->rcpts == 0 ? "554 5.5.1 Error: no valid recipients\r\n" : NULL;
+    s->state = S_BDAT;
+    if (s->bdat_left == 0)
+        session_bdat_done(s);
+}
+
 /* session_line_end - a LF arrived: act on the assembled line */
 static void session_line_end(struct sim_session *s)
 {
@@ -939,6 +989,11 @@ static void session_line_end(struct sim_session *s)
     if (s->line_overflow) {
         s->line_overflow = 0;
         session_queue_str(s, "500 5.5.2 Line too long\r\n");
+        return;
+    }
+    if (len >= 4 && strncasecmp(s->line, "BDAT", 4) == 0 && (len == 4 || s->line[4] == ' ') &&
+        s->state == S_COMMAND) {
+        session_bdat_command(s, s->line, len);
         return;
     }
     session_command(s, s->line, len);
@@ -974,6 +1029,17 @@ static void session_feed(struct sim_session *s, const char *data, size_t len)
         /* After QUIT or a 421 nothing more is read (pipelined leftovers). */
         if (s->state == S_CLOSING)
             return;
+        if (s->state == S_BDAT) {
+            /* Raw octets: no lines, no dot-stuffing (RFC 3030 2). */
+            size_t take = len - i < s->bdat_left ? len - i : s->bdat_left;
+            if (s->bdat_refusal == NULL)
+                body_append(s, data + i, take);
+            s->bdat_left -= take;
+            i += take - 1;
+            if (s->bdat_left == 0)
+                session_bdat_done(s);
+            continue;
+        }
         if (c == '\n') {
             session_line_end(s);
             s->last_was_cr = 0;

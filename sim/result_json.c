@@ -11,6 +11,21 @@
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
+/* add_trace_summary - connection_log, conn_err and (--json-trace) trace of a
+ * run (trace_summary.h); empty ones when the run left no summary */
+static void add_trace_summary(json_t *o, json_t *summary)
+{
+    json_t *log = json_object_get(summary, "connection_log");
+    json_t *conn_err = json_object_get(summary, "conn_err");
+    json_t *trace = json_object_get(summary, "trace");
+    json_object_set_new(o, "connection_log", log ? json_incref(log) : json_array());
+    json_object_set_new(o, "conn_err", conn_err ? json_incref(conn_err)
+                                                : json_pack("{s:{}, s:i, s:{}}", "initiate",
+                                                            "initiate_fd", 0, "failures"));
+    if (trace)
+        json_object_set(o, "trace", trace);
+}
+
 json_t *result_json_run(const char *path, const struct scn_scenario *sc,
                         const struct run_result *r, double wall_ms)
 {
@@ -57,6 +72,7 @@ json_t *result_json_run(const char *path, const struct scn_scenario *sc,
     json_object_set_new(o, "end_us", json_integer(r->end));
     json_object_set_new(o, "connections", json_integer((json_int_t)r->connections));
     json_object_set_new(o, "trace_records", json_integer((json_int_t)r->trace_records));
+    add_trace_summary(o, r->summary);
     json_object_set_new(o, "wall_ms", json_real(wall_ms));
     return o;
 }
@@ -74,6 +90,7 @@ json_t *result_json_error(const char *path, const char *error)
     json_object_set_new(o, "messages", json_array());
     json_object_set_new(o, "violations", json_array());
     json_object_set_new(o, "error", json_string(error));
+    add_trace_summary(o, NULL);
     return o;
 }
 

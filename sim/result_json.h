@@ -10,7 +10,9 @@
  *   One object per scenario run: file, scenario, seed, verdict, exit_code,
  *   digest, expectations (line, text, passed, diff), messages (id, fate,
  *   done_at_us, attempts, recipients, delivered, failed, pending,
- *   last_error), violations, error, events, end_us, connections, wall_ms.
+ *   last_error), violations, error, events, end_us, connections,
+ *   trace_records, connection_log and conn_err (and, with --json-trace,
+ *   trace: see trace_summary.h), wall_ms.
  *   Keys are written sorted so the file itself is deterministic apart from
  *   wall_ms.
  */

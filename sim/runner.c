@@ -12,14 +12,18 @@
 #include <time.h>
 
 #include "dns.h"
+#include "faketime.h"
 #include "mta.h"
 #include "net.h"
+#include "pcap_write.h"
 #include "plugin.h"
 #include "remote.h"
+#include "client.h"
 #include "runner.h"
 #include "sim_sched.h"
 #include "simenv.h"
 #include "trace_store.h"
+#include "trace_summary.h"
 #include "world_setup.h"
 
 #include <openssl/evp.h>
@@ -38,11 +42,13 @@ struct world {
     struct trace_store *trace;
     struct simenv *env;
     struct sim_remote **remotes;
+    struct sim_client **clients;    /* scripted SMTP clients of the MTA's server */
     struct mta *mta;
     char **bodies;              /* synthesized bodies, one per injection */
     int *slots;                 /* binding slot per injection */
     struct inject_ev *inject_evs;   /* one per injection; events point here */
     struct plugin_set *plugins;
+    struct pcap_writer *pcap;   /* --pcap, or NULL */
 };
 
 
@@ -106,8 +112,7 @@ static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *
  * Canonical = what a correct client puts between DATA and the final dot,
  * with the dot-stuffing removed again: bare LF turned into CRLF and a
  * missing final line end added.  A correct remote's body_sha256 equals it. */
-static void trace_injection(struct world *w, const struct scn_inject *in, const char *body,
-                            size_t len)
+static void trace_injection(struct world *w, unsigned long msg_id, const char *body, size_t len)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
@@ -132,13 +137,65 @@ static void trace_injection(struct world *w, const struct scn_inject *in, const 
     char hex[65], id[32], size[32];
     for (unsigned i = 0; i < mdlen && i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    snprintf(id, sizeof id, "%lu", in->id);
+    snprintf(id, sizeof id, "%lu", msg_id);
     snprintf(size, sizeof size, "%zu", canon);
     struct mta_trace_rec rec = { .kind = "inject", .name = "message", .nfields = 3 };
-    rec.field[0] = (struct mta_trace_field){ "msg", id, strlen(id), (int64_t)in->id, 1 };
+    rec.field[0] = (struct mta_trace_field){ "msg", id, strlen(id), (int64_t)msg_id, 1 };
     rec.field[1] = (struct mta_trace_field){ "size", size, strlen(size), (int64_t)canon, 1 };
     rec.field[2] = (struct mta_trace_field){ "body_sha256", hex, 64, 0, 0 };
     simenv_trace(w->env, &rec);
+}
+
+/* inbound_accepted - the server accepted a message: record its body like
+ * an injection's, so "expect message ID intact" works for it too */
+static void inbound_accepted(void *arg, unsigned long id, const char *body, size_t len)
+{
+    trace_injection(arg, id, body, len);
+}
+
+/* build_inbound - the server (listen, users) and the clients; 0, or -1
+ * with r->error set */
+static int build_inbound(struct world *w, const struct scn_scenario *sc, struct run_result *r)
+{
+    if (!sc->listen.set && sc->nclients == 0)
+        return 0;
+    for (int i = 0; i < sc->nusers; i++)
+        if (mta_add_user(w->mta, sc->users[i].name, sc->users[i].password) < 0) {
+            r->error = strdup("too many users");
+            return -1;
+        }
+    mta_on_inbound_message(w->mta, inbound_accepted, w);
+    int rc = mta_listen(w->mta, sc->listen.addr, sc->listen.port, &sc->listen.opts);
+    if (rc < 0) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "the MTA cannot listen on %u.%u.%u.%u:%u (error %d)",
+                 sc->listen.addr >> 24, (sc->listen.addr >> 16) & 255,
+                 (sc->listen.addr >> 8) & 255, sc->listen.addr & 255, sc->listen.port, -rc);
+        r->error = strdup(buf);
+        return -1;
+    }
+    w->clients = calloc((size_t)(sc->nclients ? sc->nclients : 1), sizeof *w->clients);
+    if (w->clients == NULL) {
+        r->error = strdup("out of memory building the world");
+        return -1;
+    }
+    for (int i = 0; i < sc->nclients; i++) {
+        w->clients[i] = sim_client_create(w->sched, w->net, &sc->clients[i], i + 1,
+                                          sc->listen.addr, sc->listen.port, sc->epoch,
+                                          simenv_trace, w->env);
+        if (w->clients[i] == NULL) {
+            r->error = strdup("cannot create a client");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* count_message - mta_foreach_message: how many summaries there can be */
+static void count_message(void *arg, const message *msg)
+{
+    (void)msg;
+    ++*(int *)arg;
 }
 
 static void inject_fire(void *arg)
@@ -148,10 +205,11 @@ static void inject_fire(void *arg)
     const struct scn_inject *in = &w->sc->injects[ev->index];
     const char *body = in->body ? in->body : w->bodies[ev->index];
     size_t len = in->body ? in->body_len : strlen(body);
-    trace_injection(w, in, body, len);
-    struct mta_dsn dsn = { in->dsn_notify, in->dsn_ret, in->dsn_envid };
+    trace_injection(w, in->id, body, len);
+    struct mta_inject_opts opts = { in->dsn_notify, in->dsn_ret, in->dsn_envid, in->chunking,
+                                    (long)(in->deliver_by / 1000000) };
     int rc = mta_inject(w->mta, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
-                        body, len, w->slots[ev->index], &dsn);
+                        body, len, w->slots[ev->index], &opts);
     assert(rc == 0);    /* the parser checked the addresses */
     (void)rc;
 }
@@ -189,6 +247,56 @@ static int load_plugins(struct world *w, const struct scn_scenario *sc, const st
     return 0;
 }
 
+/* pcap_open_for_run - --pcap: the capture file, fed by the network's observer;
+ * 0, or -1 with r->error and exit code 2 (an unwritable file is bad usage) */
+static int pcap_open_for_run(struct world *w, const struct scn_scenario *sc,
+                             const struct run_opts *o, struct run_result *r)
+{
+    char err[600];
+    w->pcap = pcap_writer_open(o->pcap_path, sc->config.connect_timeout, err, sizeof err);
+    if (w->pcap == NULL) {
+        r->error = strdup(err);
+        r->verdict = RUN_ERROR;
+        r->exit_code = 2;
+        return -1;
+    }
+    sim_net_set_observer(w->net, pcap_writer_packet, w->pcap);
+    return 0;
+}
+
+/* pcap_finish_for_run - the capture complete at the end of the run; a write
+ * error is reported as an invariant-level failure of the run */
+static void pcap_finish_for_run(struct world *w, struct run_result *r)
+{
+    char err[600];
+    if (w->pcap && pcap_writer_finish(w->pcap, sim_sched_now(w->sched), err, sizeof err) < 0)
+        violation(r, "%s", err);
+}
+
+/* follow_virtual_time - plugin code reading the wall clock sees virtual time
+ * (faketime.h), from the plugins' init on; 0, or -1 with r set (exit code 2)
+ * when the scenario says "requires faketime" and the bridge is off */
+static int follow_virtual_time(struct world *w, const struct scn_scenario *sc,
+                               const struct run_opts *o, struct run_result *r)
+{
+    if (sc->requires_faketime && !faketime_on()) {
+        char buf[1200];
+        snprintf(buf, sizeof buf, "%s:%d:%d: requires faketime: %s", sc->requires_pos.file,
+                 sc->requires_pos.line, sc->requires_pos.col, faketime_why_off());
+        r->error = strdup(buf);
+        r->why = strdup("requires faketime");
+        r->verdict = RUN_ERROR;
+        r->exit_code = 2;
+        return -1;
+    }
+    /* Only runs with plugin code pay for the updates: the core reads no clock. */
+    if (faketime_on() && (o->nplugins + sc->nplugins > 0 || sc->requires_faketime)) {
+        faketime_set(sim_sched_now(w->sched));
+        sim_sched_on_advance(w->sched, faketime_clock_moved, NULL);
+    }
+    return 0;
+}
+
 /* build - the world of sc; returns 0, or -1 with r->error set */
 static int build(struct world *w, const struct scn_scenario *sc, const struct run_opts *o,
                  struct run_result *r)
@@ -205,6 +313,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     if (o->trace_out)
         trace_store_stream(w->trace, o->trace_out);
     w->env = simenv_create(w->sched, w->net, w->dns, w->trace);
+    if (o->pcap_path && pcap_open_for_run(w, sc, o, r) < 0)
+        return -1;
     simenv_set_seed(w->env, r->seed);
     /* The run's seed reaches every random stream of the world from here. */
     world_setup_network(w->net, sc, r->seed);
@@ -228,7 +338,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         if (!b->unavailable)
             sim_net_add_local(w->net, b->addr);
     }
-    if (load_plugins(w, sc, o, r) < 0)
+    if (follow_virtual_time(w, sc, o, r) < 0 || load_plugins(w, sc, o, r) < 0
+        || build_inbound(w, sc, r) < 0)
         return -1;
     w->bodies = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->bodies);
     w->slots = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->slots);
@@ -262,9 +373,14 @@ static void teardown(struct world *w)
         for (int i = 0; i < w->sc->nremotes; i++)
             sim_remote_destroy(w->remotes[i]);
     free(w->remotes);
+    if (w->clients)
+        for (int i = 0; i < w->sc->nclients; i++)
+            sim_client_destroy(w->clients[i]);
+    free(w->clients);
     simenv_destroy(w->env);
     sim_dns_destroy(w->dns);
     sim_net_destroy(w->net);
+    pcap_writer_close(w->pcap);
     sim_sched_destroy(w->sched);
     trace_store_destroy(w->trace);
     if (w->bodies)
@@ -365,6 +481,7 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
         violation(r, "the run did not settle within %lld days of virtual time",
                   (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL));
     mta_shutdown(w.mta);
+    pcap_finish_for_run(&w, r);
 
     /* Invariants. */
     struct mta_stats st;
@@ -392,7 +509,9 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     if (trace_store_time_regressions(w.trace))
         violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(w.trace));
 
-    r->msgs = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *r->msgs);
+    int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
+    mta_foreach_message(w.mta, count_message, &nmsgs_max);
+    r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
     struct summarize_ctx ctx = { r, sc };
     mta_foreach_message(w.mta, summarize, &ctx);
     finish_summaries(r);
@@ -413,8 +532,19 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
         failed += !expect_check(&sc->expects[i], w.trace, r->msgs, r->nmsgs, &r->exp[i]);
     trace_store_digest(w.trace, r->digest);
     r->trace_records = trace_store_count(w.trace);
+    r->summary = trace_summary_build(w.trace, o->json_trace);
 
-    if (r->nviolations) {
+    mta_usec_t fault_at = 0;
+    const char *fault = mta_plugin_fault(w.mta, &fault_at);
+    if (fault != NULL) {
+        /* A plugin broke the MailerQ protocol: what followed may be its doing. */
+        char when[32], buf[700];
+        snprintf(buf, sizeof buf, "%s (at %s)", fault, trace_time_str(fault_at - sc->epoch, when));
+        r->verdict = RUN_PLUGIN;
+        r->exit_code = 4;
+        r->error = strdup(buf);
+        r->why = strdup("plugin misbehaved");
+    } else if (r->nviolations) {
         r->verdict = RUN_INVARIANT;
         r->exit_code = 3;
     } else if (failed) {
@@ -439,5 +569,6 @@ void run_result_free(struct run_result *r)
     free(r->violations);
     free(r->error);
     free(r->why);
+    json_decref(r->summary);
     memset(r, 0, sizeof *r);
 }

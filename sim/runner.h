@@ -51,6 +51,8 @@ struct run_opts {
     FILE *trace_out;        /* write the trace here as it happens; NULL = no */
     int nplugins;           /* --plugin: loaded before the scenario's own */
     const struct scn_plugin *plugins;
+    int json_trace;         /* --json-trace: the summary carries every record */
+    const char *pcap_path;  /* --pcap: write the run's packets here (pcap_write.h); NULL = no */
 };
 
 enum run_verdict { RUN_PASS, RUN_FAIL, RUN_ERROR, RUN_INVARIANT, RUN_PLUGIN };
@@ -72,6 +74,7 @@ struct run_result {
     mta_usec_t end;         /* virtual time when the run stopped, relative */
     unsigned long connections;
     unsigned long trace_records;
+    struct json_t *summary; /* trace_summary.h: connection_log, conn_err, [trace]; or NULL */
 };
 
 int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct run_result *r);

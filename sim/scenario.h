@@ -198,6 +198,8 @@ struct scn_inject {
     char *dsn_notify;       /* notify LIST (upper case), NULL = not asked */
     char *dsn_ret;          /* ret FULL|HDRS, NULL = not asked */
     char *dsn_envid;        /* envid TEXT, NULL = none */
+    int chunking;           /* "chunking": BDAT when the server offers CHUNKING */
+    mta_usec_t deliver_by;  /* "deliver-by DUR" (RFC 2852), whole seconds; 0 = none */
     struct scn_pos pos;
 };
 
@@ -241,6 +243,48 @@ enum scn_expect_kind {
 struct scn_scope {
     char *key;              /* NULL = no scope; else "domain", "msg" or "conn" */
     char *value;
+    struct scn_pos pos;
+};
+
+/* listen ADDR[:PORT] [max-recipients N] [max-size N] [max-errors N]
+ * [timeout DUR] [require-auth]: the MTA's inbound SMTP server. */
+struct scn_listen {
+    int set;                /* a listen line was given */
+    uint32_t addr;          /* default: the default binding's address */
+    uint16_t port;          /* default 25 */
+    struct mta_listen_opts opts;    /* zero fields: the core's defaults */
+    struct scn_pos pos;
+};
+
+/* user NAME PASSWORD: what AUTH accepts */
+struct scn_user {
+    char *name, *password;
+    struct scn_pos pos;
+};
+
+/* One step of a client script (docs/scenario-language.md "client"). */
+enum scn_step_kind {
+    SCN_STEP_SEND,          /* write bytes (a line with CRLF, raw bytes, a dot-stuffed body) */
+    SCN_STEP_EXPECT,        /* wait for the next complete reply; code 0 = any */
+    SCN_STEP_DELAY,         /* wait */
+    SCN_STEP_DISCONNECT,    /* close (FIN) */
+    SCN_STEP_RESET,         /* abort (RST) */
+};
+struct scn_step {
+    enum scn_step_kind kind;
+    char *bytes;            /* SEND */
+    size_t len;
+    int code;               /* EXPECT */
+    mta_usec_t delay;       /* DELAY */
+    struct scn_pos pos;
+};
+
+/* client ADDR [at DUR] followed by an indented script */
+struct scn_client {
+    uint32_t addr;
+    mta_usec_t at;          /* when it connects, from the epoch */
+    int nsteps;
+    struct scn_step *steps;
     struct scn_pos pos;
 };
 
@@ -293,6 +337,11 @@ struct scn_scenario {
     int nfiles;     char **files;   /* interned file names (the scenario and its includes) */
     char *description;      /* "description TEXT"; NULL if none */
     int nplugins;   struct scn_plugin *plugins;     /* in file order */
+    struct scn_listen listen;                       /* inbound SMTP; see listen.set */
+    int nusers;     struct scn_user *users;
+    int nclients;   struct scn_client *clients;     /* in file order */
+    int requires_faketime;  /* "requires faketime": plugin clocks must follow virtual time */
+    struct scn_pos requires_pos;    /* of the word "faketime" */
 };
 
 struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err);

@@ -58,6 +58,8 @@ struct sim_sched {
     struct sim_index_slot *index;
     size_t index_cap;           /* a power of two, > 2 * pending */
     size_t index_len;           /* pending (not cancelled) events */
+    sim_advance_fn on_advance;  /* told when now moves forward; NULL = nobody */
+    void *advance_arg;
 };
 
 /* sched_die - report a broken contract and stop loudly */
@@ -260,6 +262,17 @@ static void heap_drop_cancelled_top(struct sim_sched *s)
     }
 }
 
+/* clock_set - move the clock to when (>= now) and tell the observer if it moved */
+static void clock_set(struct sim_sched *s, sim_usec when)
+{
+    assert(when >= s->now);
+    if (when == s->now)
+        return;
+    s->now = when;
+    if (s->on_advance != NULL)
+        s->on_advance(s->advance_arg, when);
+}
+
 /* sim_sched_create - a scheduler whose clock starts at start */
 struct sim_sched *sim_sched_create(sim_usec start)
 {
@@ -370,7 +383,7 @@ int sim_sched_step(struct sim_sched *s)
     assert(ev.when >= s->now);
     index_remove(s, ev.seq);
     heap_pop_top(s);
-    s->now = ev.when;
+    clock_set(s, ev.when);
     s->events_run++;
     ev.fn(ev.arg);
     return 1;
@@ -389,7 +402,7 @@ enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t
             return SIM_RUN_QUIET;
         if (deadline >= 0 && s->heap[0].when > deadline) {
             if (deadline > s->now)
-                s->now = deadline;
+                clock_set(s, deadline);
             return SIM_RUN_DEADLINE;
         }
         if (max_events != 0 && ran >= max_events)
@@ -409,4 +422,11 @@ size_t sim_sched_pending(const struct sim_sched *s)
 uint64_t sim_sched_events_run(const struct sim_sched *s)
 {
     return s->events_run;
+}
+
+/* sim_sched_on_advance - call fn(arg, now) whenever the clock moves forward */
+void sim_sched_on_advance(struct sim_sched *s, sim_advance_fn fn, void *arg)
+{
+    s->on_advance = fn;
+    s->advance_arg = arg;
 }

@@ -22,6 +22,11 @@
  *   next one is after deadline (SIM_RUN_DEADLINE; the clock is then set
  *   to the deadline), or max_events have run (SIM_RUN_EVENT_LIMIT).
  *   deadline < 0 means no deadline; max_events 0 means no limit.
+ *
+ *   sim_sched_on_advance() names one function called with the new time
+ *   each time the clock moves forward (an event at a later time, or the
+ *   jump to the deadline), before anything runs at that time; NULL
+ *   removes it.  The libfaketime bridge (faketime.h) follows the clock so.
  */
 #ifndef MTASIM_SIM_SCHED_H
 #define MTASIM_SIM_SCHED_H
@@ -32,6 +37,7 @@
 typedef int64_t sim_usec;
 typedef uint64_t sim_event_id;      /* the sequence number; never 0 */
 typedef void (*sim_event_fn)(void *arg);
+typedef void (*sim_advance_fn)(void *arg, sim_usec now);
 
 enum sim_run_stop { SIM_RUN_QUIET, SIM_RUN_DEADLINE, SIM_RUN_EVENT_LIMIT };
 
@@ -48,5 +54,6 @@ int sim_sched_step(struct sim_sched *s);
 enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t max_events);
 size_t sim_sched_pending(const struct sim_sched *s);     /* not counting cancelled */
 uint64_t sim_sched_events_run(const struct sim_sched *s);
+void sim_sched_on_advance(struct sim_sched *s, sim_advance_fn fn, void *arg);
 
 #endif

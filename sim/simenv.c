@@ -18,9 +18,22 @@
 #define SIMENV_FD_BASE 3
 #define SIMENV_MAX_FDS 65536
 
+/* A listening descriptor (tcp_listen); NULL ep.  It stays a host on the
+ * network after the close, refusing what arrives. */
+struct sim_listener {
+    struct sim_listener *next;
+    struct simenv *se;
+    int fd;                         /* -1 once closed */
+    uint32_t addr;
+    uint16_t port;
+    mta_tcp_accept_cb accept;
+    void *arg;
+};
+
 struct sim_fd {
     struct simenv *se;
     int fd;
+    struct sim_listener *listener;  /* a listening descriptor: no ep */
     sim_ep *ep;
     mta_tcp_cb cb;
     void *arg;
@@ -52,6 +65,7 @@ struct simenv {
     struct sim_fd **fds;            /* index = descriptor */
     int nfds;
     struct dns_wait *dns_waiting;
+    struct sim_listener *listeners;
     struct simenv_violations v;
 };
 
@@ -303,10 +317,96 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
     return fd;
 }
 
+/* listener_accept - a connection reached the MTA's listener: a descriptor
+ * for it, and the core's accept callback */
+static void listener_accept(void *arg, sim_ep *ep)
+{
+    struct sim_listener *l = arg;
+    struct simenv *se = l->se;
+    int fd = l->fd >= 0 ? fd_alloc(se) : -1;
+    struct sim_fd *f = fd >= 0 ? calloc(1, sizeof *f) : NULL;
+    if (f == NULL) {
+        /* Not listening any more, or no descriptor: the client is refused. */
+        sim_ep_reset(ep);
+        return;
+    }
+    f->se = se;
+    f->fd = fd;
+    f->ep = ep;
+    se->fds[fd] = f;
+    se->v.opened++;
+    sim_ep_set_handler(ep, ep_event, f);
+    if (se->trace) {
+        struct mta_trace_rec r;
+        char b[32], src[40], dst[40], a[16];
+        ipv4(sim_ep_peer_addr(ep), a);
+        snprintf(src, sizeof src, "%s:%u", a, sim_ep_peer_port(ep));
+        ipv4(l->addr, a);
+        snprintf(dst, sizeof dst, "%s:%u", a, l->port);
+        rec_begin(&r, "conn", "accept");
+        rec_num(&r, "fd", fd, b, sizeof b);
+        rec_str(&r, "src", src);
+        rec_str(&r, "dst", dst);
+        emit(se, &r);
+    }
+    l->accept(l->arg, fd, sim_ep_peer_addr(ep), sim_ep_peer_port(ep), &f->cb, &f->arg);
+    assert(f->cb != NULL);
+}
+
+/* env_tcp_listen - the MTA's listener: a host on the network at addr:port */
+static int env_tcp_listen(struct mta_env *env, uint32_t addr, uint16_t port,
+                          mta_tcp_accept_cb accept, void *arg)
+{
+    struct simenv *se = impl(env);
+    int fd = fd_alloc(se);
+    if (fd < 0)
+        return -EMFILE;
+    struct sim_listener *l = calloc(1, sizeof *l);
+    struct sim_fd *f = calloc(1, sizeof *f);
+    if (l == NULL || f == NULL) {
+        free(l);
+        free(f);
+        return -ENOBUFS;
+    }
+    l->se = se;
+    l->fd = fd;
+    l->addr = addr;
+    l->port = port;
+    l->accept = accept;
+    l->arg = arg;
+    struct sim_host h = { .addr = addr, .port = port, .latency = 1000,
+                          .mode = SIM_CONNECT_ACCEPT, .accept = listener_accept,
+                          .accept_arg = l };
+    if (sim_net_add_host(se->net, &h) < 0) {
+        free(l);
+        free(f);
+        return -EADDRINUSE;
+    }
+    l->next = se->listeners;
+    se->listeners = l;
+    f->se = se;
+    f->fd = fd;
+    f->listener = l;
+    se->fds[fd] = f;
+    if (se->trace) {
+        struct mta_trace_rec r;
+        char b[32], a[16], at[40];
+        ipv4(addr, a);
+        snprintf(at, sizeof at, "%s:%u", a, port);
+        rec_begin(&r, "conn", "listen");
+        rec_num(&r, "fd", fd, b, sizeof b);
+        rec_str(&r, "addr", at);
+        emit(se, &r);
+    }
+    return fd;
+}
+
 static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t len)
 {
     struct simenv *se = impl(env);
     struct sim_fd *f = fd_get(se, fd);
+    if (f != NULL && f->listener != NULL)
+        return -ENOTCONN;
     if (f == NULL) {
         se->v.bad_op++;
         return -EBADF;
@@ -320,6 +420,14 @@ static void env_tcp_close(struct mta_env *env, int fd)
     struct sim_fd *f = fd_get(se, fd);
     if (f == NULL) {
         se->v.bad_close++;
+        return;
+    }
+    if (f->listener != NULL) {
+        /* Stop listening; the host stays and refuses from now on. */
+        f->listener->fd = -1;
+        trace_conn(se, "unlisten", fd, NULL, NULL);
+        se->fds[fd] = NULL;
+        free(f);
         return;
     }
     if (se->trace) {
@@ -393,6 +501,7 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .tcp_connect = env_tcp_connect,
         .tcp_write = env_tcp_write,
         .tcp_close = env_tcp_close,
+        .tcp_listen = env_tcp_listen,
         .random_below = env_random_below,
         .trace = trace ? env_trace : NULL,
     };
@@ -417,9 +526,15 @@ void simenv_destroy(struct simenv *se)
         return;
     for (int fd = 0; fd < se->nfds; fd++)
         if (se->fds[fd]) {
-            sim_ep_close(se->fds[fd]->ep);
+            if (se->fds[fd]->ep)
+                sim_ep_close(se->fds[fd]->ep);
             free(se->fds[fd]);
         }
+    while (se->listeners) {
+        struct sim_listener *next = se->listeners->next;
+        free(se->listeners);
+        se->listeners = next;
+    }
     free(se->fds);
     for (int i = 0; i < se->nstreams; i++)
         free(se->streams[i].purpose);

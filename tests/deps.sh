@@ -20,6 +20,13 @@
 
 MTASIM_DEB_PACKAGES="meson ninja-build pkg-config gcc libc6-dev check libjansson-dev
 libssl-dev libpcap-dev python3 python3-pytest python3-pytest-xdist"
+# tshark judges the packet captures of --pcap (tests/drivers/test_pcap.py).
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES tshark"
+# The HTML report (mtasim report --html) is checked in a real, headless
+# browser by tests/drivers/test_reports.py.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES chromium"
+# Plugins read virtual time through libfaketime's LD_PRELOAD (docs/faketime.md).
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libfaketime"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (
@@ -42,5 +49,9 @@ libssl-dev libpcap-dev python3 python3-pytest python3-pytest-xdist"
         exit 2
     fi
     apt-get update -qq >/dev/null || exit 2
+    # tshark (wireshark-common) asks whether non-root users may capture:
+    # answer no beforehand, so that the install never waits for a question.
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' \
+        | debconf-set-selections 2>/dev/null || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing || exit 2
 )

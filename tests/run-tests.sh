@@ -19,7 +19,10 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-mtasim=$(sh tests/build.sh | tail -n 1)
+# build.sh prints the binary's path last; a failed build must stop us here
+# (a pipe into tail would hide its exit status).
+built=$(sh tests/build.sh) || exit 1
+mtasim=$(printf '%s\n' "$built" | tail -n 1)
 build=${MTASIM_BUILD:-build}
 
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
@@ -34,8 +37,9 @@ scenarios=$(find scenarios -name '*.scn' ! -name '.*' | LC_ALL=C sort)   # not t
 "$mtasim" run --quiet --check-determinism $scenarios
 
 echo "== optimised build (build-release) for the cross-build determinism check"
-MTASIM_RELEASE_BIN=$(MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release MTASIM_SANITIZE=0 \
-    sh tests/build.sh | tail -n 1)
+built=$(MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release MTASIM_SANITIZE=0 \
+    sh tests/build.sh) || exit 1
+MTASIM_RELEASE_BIN=$(printf '%s\n' "$built" | tail -n 1)
 export MTASIM_RELEASE_BIN
 
 echo "== pytest"

@@ -48,6 +48,8 @@ typedef struct message {
     const char *dsn_notify;     /* "SUCCESS,FAILURE,DELAY" or "NEVER" */
     const char *dsn_ret;        /* "FULL" or "HDRS" */
     const char *dsn_envid;      /* the envelope id, unencoded */
+    int chunking;               /* send with BDAT when offered (RFC 3030) */
+    long deliver_by;            /* DELIVERBY seconds after injection (RFC 2852); 0 = none */
 } message;
 
 #endif

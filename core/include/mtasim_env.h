@@ -17,6 +17,8 @@
  *     synchronous failure (-EMFILE, -EADDRNOTAVAIL, -ENETUNREACH).
  *     An asynchronous outcome arrives as one MTA_TCP_CONNECTED or
  *     MTA_TCP_CONNECT_FAILED event.
+ *   - An accepted descriptor (tcp_listen) delivers MTA_TCP_DATA, EOF and
+ *     RESET like a connected one and is closed with tcp_close().
  *   - After tcp_close(fd) no callback for fd runs again.  The core closes
  *     every descriptor it opened exactly once, whatever happened to the
  *     peer.
@@ -79,6 +81,12 @@ enum mta_tcp_event {
 typedef void (*mta_tcp_cb)(void *arg, int fd, enum mta_tcp_event ev,
                            const char *data, size_t len, int err);
 
+/* A connection arrived on a listener: fd is its descriptor, already
+ * connected (no MTA_TCP_CONNECTED follows).  The callee sets *cb and
+ * *cb_arg: where fd's events go, in the shape of any connection's. */
+typedef void (*mta_tcp_accept_cb)(void *arg, int fd, uint32_t peer_addr, uint16_t peer_port,
+                                  mta_tcp_cb *cb, void **cb_arg);
+
 /* ---- trace ---------------------------------------------------------- */
 /*
  * A trace record is "<kind> <name> key=value ...".  The environment stamps
@@ -126,6 +134,11 @@ struct mta_env {
     int (*tcp_write)(struct mta_env *env, int fd, const void *buf, size_t len);
     /* Orderly close (FIN) and release of fd. */
     void (*tcp_close)(struct mta_env *env, int fd);
+    /* Accept connections to addr:port (host byte order); each one arrives
+     * through accept.  Returns the listening descriptor (>= 0; tcp_close
+     * on it stops listening) or a negative errno (-EADDRINUSE). */
+    int (*tcp_listen)(struct mta_env *env, uint32_t addr, uint16_t port,
+                      mta_tcp_accept_cb accept, void *arg);
 
     /* A uniform number in [0, n) from the stream named purpose.  The core
      * has no randomness of its own: every choice it leaves to chance (the

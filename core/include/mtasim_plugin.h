@@ -28,8 +28,20 @@
  *   trace).  Labelling the same closure again replaces the label; labels
  *   are copied, at most 127 bytes are kept.
  *
+ *   mtasim_plugin_note() writes one trace record, "plugin note
+ *   plugin=NAME hook=HOOK KEY=VALUE", at the current virtual time (the hook
+ *   is the one whose provider is running, "mtasim_module_init" during the
+ *   init): what the plugin saw becomes something "expect trace" can check.
+ *   KEY is 1-63 characters of [A-Za-z0-9_.-] starting with a letter or '_'
+ *   (not "plugin" or "hook"; a bad key stops the run); a VALUE that is a
+ *   whole decimal number compares as a number; at most 512 bytes are kept.
+ *
  *   Every plugin is unloaded when its scenario ends; each scenario runs in
  *   a fresh process, so static state starts from zero every run.
+ *
+ *   The wall clock (time(), gettimeofday(), clock_gettime(CLOCK_REALTIME),
+ *   localtime()) reads the run's virtual time when mtasim runs under
+ *   libfaketime, which "mtasim run" arranges by itself (docs/faketime.md).
  */
 #ifndef MTASIM_PLUGIN_H
 #define MTASIM_PLUGIN_H
@@ -43,6 +55,14 @@ int mtasim_module_init(const char *args);
 
 /* Name closure in the trace's provider records. */
 void mtasim_closure_label(void *closure, const char *label);
+
+/* Write "plugin note plugin=NAME hook=HOOK KEY=VALUE" into the trace. */
+void mtasim_plugin_note(const char *key, const char *value);
+
+/* Run fn(arg) once, usec microseconds of virtual time from now, as the
+ * calling plugin (a MailerQ-style plugin continues a chain it holds from
+ * here: mailerq.h).  Timers still due when the run ends are cancelled. */
+void mtasim_timer_after(long usec, void (*fn)(void *arg), void *arg);
 
 #ifdef __cplusplus
 }

@@ -15,13 +15,38 @@ Options:
   --mtasim-bin PATH   the mtasim binary (default: $MTASIM, else
                       <repo>/build/sim/mtasim)
   --mtasim-seed N     pass --seed N to every run
+  --mtasim-plugin PATH[:ARGS]
+                      pass --plugin PATH[:ARGS] to every run (repeatable, in
+                      the order given; PATH as mtasim finds it from the
+                      directory pytest was started in)
+  --mtasim-shard I/N  run only shard I of N (1 <= I <= N) of the collected
+                      items, for CI matrices: an item belongs to shard
+                      1 + (the first 8 bytes of SHA-256 of its node id,
+                      as an integer, mod N).  Stable hashing, not
+                      position: every item is in exactly one shard, and
+                      adding a test moves no other test to another shard.
+                      The rest are reported as deselected.
+  --mtasim-results DIR
+                      keep each scenario's result JSON (with --json-trace)
+                      as DIR/<file path with / as __>.json, for
+                      ``mtasim report DIR/*.json --html ...`` after the run
+                      (works with -n auto: each item writes its own file)
+
+Parallel runs (``-n auto``, python3-pytest-xdist) need every worker to
+collect the same items in the same order: pytest collects directories and
+files sorted by name, each .scn gives exactly one item, and nothing here
+depends on the worker.  Each failing item's JUnit entry (``--junitxml``)
+carries the diff as its failure text and the seed, digest and replay
+command as properties.
 
 Also provides the ``mtasim`` fixture (the binary's path, or a clear failure
 telling how to build it) and run_mtasim() for the other driver tests.
 """
 
+import hashlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -49,6 +74,44 @@ def pytest_addoption(parser):
                     help="mtasim binary (default: $MTASIM, else build/sim/mtasim)")
     group.addoption("--mtasim-seed", metavar="N", type=int, default=None,
                     help="run every scenario with --seed N")
+    group.addoption("--mtasim-plugin", metavar="PATH[:ARGS]", action="append", default=[],
+                    help="load this plugin into every scenario run (repeatable)")
+    group.addoption("--mtasim-shard", metavar="I/N", default=None,
+                    help="run only shard I of N of the collected items (stable hashing)")
+    group.addoption("--mtasim-results", metavar="DIR", default=None,
+                    help="keep each scenario's result JSON in DIR, for mtasim report")
+
+
+def parse_shard(text):
+    """(index, count) from "I/N" with 1 <= I <= N; pytest.UsageError otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise pytest.UsageError(f"--mtasim-shard wants I/N with 1 <= I <= N, not {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def shard_of(nodeid, count):
+    """The shard (1..count) an item belongs to: stable hashing of its node id."""
+    digest = hashlib.sha256(nodeid.encode("utf-8")).digest()
+    return 1 + int.from_bytes(digest[:8], "big") % count
+
+
+def pytest_configure(config):
+    # Check --mtasim-shard before collecting anything.
+    if config.getoption("mtasim_shard"):
+        parse_shard(config.getoption("mtasim_shard"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """--mtasim-shard I/N: keep this shard's items, report the rest deselected."""
+    if not config.getoption("mtasim_shard"):
+        return
+    index, count = parse_shard(config.getoption("mtasim_shard"))
+    keep = [item for item in items if shard_of(item.nodeid, count) == index]
+    dropped = [item for item in items if shard_of(item.nodeid, count) != index]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
 
 
 def mtasim_binary(config):
@@ -93,7 +156,10 @@ def pytest_report_header(config):
     binary = mtasim_binary(config)
     state = "" if binary.is_file() else f"  (MISSING - {BUILD_HINT})"
     seed = config.getoption("mtasim_seed")
-    return f"mtasim: {binary}{state}" + (f"  seed {seed}" if seed is not None else "")
+    shard = config.getoption("mtasim_shard")
+    return (f"mtasim: {binary}{state}" + (f"  seed {seed}" if seed is not None else "")
+            + "".join(f"  plugin {p}" for p in config.getoption("mtasim_plugin"))
+            + (f"  shard {shard}" if shard else ""))
 
 
 def pytest_collect_file(file_path, parent):
@@ -134,13 +200,27 @@ class ScenarioItem(pytest.Item):
         seed = self.config.getoption("mtasim_seed")
         path = self._display_path()
         cwd = self.config.invocation_params.dir
+        plugins = [arg for p in self.config.getoption("mtasim_plugin") for arg in ("--plugin", p)]
+        results_dir = self.config.getoption("mtasim_results")
         with tempfile.TemporaryDirectory(prefix="mtasim-") as tmp:
             json_path = os.path.join(tmp, "result.json")
-            args = ["--json", json_path] + (["--seed", str(seed)] if seed is not None else [])
+            if results_dir:
+                os.makedirs(results_dir, exist_ok=True)
+                json_path = os.path.join(results_dir, result_file_name(path))
+            args = ["--json", json_path] + (["--json-trace"] if results_dir else []) \
+                + (["--seed", str(seed)] if seed is not None else []) + plugins
             proc = run_mtasim(binary, args + [path], cwd=cwd)
             result = load_json(json_path)
+        self._record_properties(result)
         if proc.returncode != 0:
             raise ScenarioFailure(self._report(binary, path, seed, proc, result))
+
+    def _record_properties(self, result):
+        """Seed, digest and verdict as JUnit properties (--junitxml)."""
+        runs = (result or {}).get("runs") or [{}]
+        for key in ("seed", "digest", "verdict"):
+            if runs[0].get(key) is not None:
+                self.user_properties.append((f"mtasim_{key}", str(runs[0][key])))
 
     def _report(self, binary, path, seed, proc, result):
         """The failure text: exit status, mtasim's own output, the replay command."""
@@ -151,7 +231,8 @@ class ScenarioItem(pytest.Item):
             lines.append(out)
         if err:
             lines += ["--- stderr ---", err]
-        lines.append("replay: " + _replay_command(binary, path, seed, proc.stdout, result))
+        plugins = self.config.getoption("mtasim_plugin")
+        lines.append("replay: " + _replay_command(binary, path, seed, proc.stdout, result, plugins))
         return "\n".join(lines)
 
     def repr_failure(self, excinfo, style=None):
@@ -163,6 +244,12 @@ class ScenarioItem(pytest.Item):
         return self.path, None, f"scenario {self.name}"
 
 
+def result_file_name(path):
+    """The --mtasim-results file name for a scenario path: scenarios/a/b.scn ->
+    scenarios__a__b.scn.json (unique per path, safe as one file name)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", os.path.normpath(path).replace(os.sep, "__")) + ".json"
+
+
 def load_json(path):
     """The --json result, or None when mtasim wrote none (crash, usage error)."""
     try:
@@ -172,18 +259,24 @@ def load_json(path):
         return None
 
 
-def _replay_command(binary, path, seed, stdout, result):
+def _replay_command(binary, path, seed, stdout, result, plugins=()):
     """The command that replays this run with a trace, using the binary actually tested.
 
     Prefer mtasim's own "replay: mtasim ..." line (it knows the seed the
     scenario chose); else build one from the JSON's seed or our --seed.
+    The --mtasim-plugin plugins are part of the run, so of the replay too.
     """
+    plugin_args = "".join(f" --plugin {shlex.quote(p)}" for p in plugins)
     for line in stdout.splitlines():
         words = line.strip().split(None, 2)
         if len(words) == 3 and words[0] == "replay:" and words[1] == "mtasim":
-            return f"{shlex.quote(binary)} {words[2]}"
+            rest = words[2]
+            if plugin_args and rest.startswith("run "):
+                rest = "run" + plugin_args + rest[3:]
+            return f"{shlex.quote(binary)} {rest}"
     if seed is None and result:
         runs = result.get("runs") or [{}]
         seed = runs[0].get("seed")
-    cmd = [binary, "run"] + (["--seed", str(seed)] if seed is not None else [])
+    cmd = [binary, "run"] + [a for p in plugins for a in ("--plugin", p)] \
+        + (["--seed", str(seed)] if seed is not None else [])
     return shlex.join(cmd + ["--trace", "-", path])

@@ -41,8 +41,9 @@ def release_binary():
     if not path:
         pytest.skip("MTASIM_RELEASE_BIN is not set: tests/run-tests.sh builds build-release and "
                     "sets it (or: MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release sh tests/build.sh)")
-    if not Path(path).exists():
-        pytest.skip(f"MTASIM_RELEASE_BIN={path} does not exist")
+    if not Path(path).is_file():
+        # Set but missing means the release build broke: that is a failure, not a skip.
+        pytest.fail(f"MTASIM_RELEASE_BIN={path} is not a file: the release build failed?")
     return path
 
 

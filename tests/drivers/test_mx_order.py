@@ -1,5 +1,4 @@
 """Equal-preference MX hosts are ordered by the seed: every order occurs, each seed replays."""
-import json
 import pathlib
 import subprocess
 

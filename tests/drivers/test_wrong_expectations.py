@@ -33,14 +33,14 @@ For a pattern mutant mtasim may name either the pattern line or the line of
 its ``expect hooks in order`` header (the CLI reports expectations by the
 header's line); both are accepted.
 
-A mutant is written next to its original as a dot-file
-(.mutant-<pid>-<n>-<name>.scn), so relative include/body-file paths - and
-any path construct added later - resolve exactly as for the original, and
-removed afterwards.  The scenario collector skips dot-files.
+A mutant is written in place of its original in a private copy of
+scenarios/ (one per test process), so relative include/body-file paths
+resolve exactly as for the original, and nothing is written into the
+repository while other tests list it.
 """
 
-import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,26 +270,36 @@ def all_mutants():
     return params
 
 
-_counter = 0
 
 
-def write_mutant(mutant):
-    """Write the mutant beside its original under a unique dot-file name; return its path."""
-    global _counter
-    _counter += 1
-    path = mutant.scenario.with_name(f".mutant-{os.getpid()}-{_counter}-{mutant.scenario.name}")
-    with open(path, "x", encoding="utf-8", newline="") as f:
-        f.write("".join(mutant.lines))
+@pytest.fixture(scope="session")
+def scenario_copy(tmp_path_factory):
+    """A private copy of scenarios/ for this test process's mutants.
+
+    Writing mutants next to the real scenarios raced with every other test
+    that lists scenarios/ under -n auto.  In a copy, relative include,
+    body-file and plugin paths resolve exactly as for the originals (no
+    scenario reaches outside scenarios/; plugins named bare fall back to
+    the build tree's fixtures)."""
+    root = tmp_path_factory.mktemp("mutants") / "scenarios"
+    shutil.copytree(SCENARIOS, root, ignore=shutil.ignore_patterns(".*"))
+    return root
+
+
+def write_mutant(mutant, root):
+    """Write the mutant over its original's place in the copy; return its path."""
+    path = root / mutant.scenario.relative_to(SCENARIOS)
+    path.write_text("".join(mutant.lines), encoding="utf-8", newline="")
     return path
 
 
 @pytest.mark.parametrize("mutant", all_mutants())
-def test_wrong_expectation_fails(mutant, mtasim):
-    path = write_mutant(mutant)
+def test_wrong_expectation_fails(mutant, mtasim, scenario_copy):
+    path = write_mutant(mutant, scenario_copy)
     try:
-        proc = run_mtasim(mtasim, [os.path.relpath(path, REPO_ROOT)], cwd=REPO_ROOT)
+        proc = run_mtasim(mtasim, [str(path)], cwd=REPO_ROOT)
     finally:
-        path.unlink()
+        shutil.copyfile(mutant.scenario, path)     # the copy stays pristine for the next mutant
     output = proc.stdout + proc.stderr
     changed = mutant.lines[mutant.lineno - 1].rstrip("\r\n").strip()
     context = (f"mutant of {mutant.scenario.relative_to(REPO_ROOT)} line {mutant.lineno}: "

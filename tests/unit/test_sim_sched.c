@@ -218,6 +218,49 @@ START_TEST(deadline_stops_and_sets_clock)
 }
 END_TEST
 
+/* A record of the clock moves an advance observer was told about. */
+struct advance_log {
+    int n;
+    sim_usec at[16];
+};
+
+/* note_advance - sim_sched_on_advance() observer */
+static void note_advance(void *arg, sim_usec now)
+{
+    struct advance_log *a = arg;
+
+    ck_assert_int_lt(a->n, 16);
+    a->at[a->n++] = now;
+}
+
+START_TEST(advance_observer_sees_each_new_time_once)
+{
+    struct run_log log = { 0 };
+    struct advance_log adv = { 0 };
+    struct tagged a = { &log, 1 };
+
+    log.s = sim_sched_create(100);
+    sim_sched_on_advance(log.s, note_advance, &adv);
+    /* At the start time: the clock does not move, nobody is told. */
+    sim_sched_at(log.s, 100, log_event, &a);
+    sim_sched_at(log.s, 300, log_event, &a);
+    sim_sched_at(log.s, 300, log_event, &a);
+    sim_sched_at(log.s, 700, log_event, &a);
+    ck_assert_int_eq(sim_sched_run(log.s, 500, 0), SIM_RUN_DEADLINE);
+    ck_assert_int_eq(log.n, 3);
+    /* 300 once for two events, then the jump to the deadline. */
+    ck_assert_int_eq(adv.n, 2);
+    ck_assert_int_eq(adv.at[0], 300);
+    ck_assert_int_eq(adv.at[1], 500);
+    /* Removed: the last event runs unobserved. */
+    sim_sched_on_advance(log.s, NULL, NULL);
+    ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
+    ck_assert_int_eq(sim_sched_now(log.s), 700);
+    ck_assert_int_eq(adv.n, 2);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
 /* canceller - an event that cancels another one at the same instant */
 struct canceller {
     struct sim_sched *s;
@@ -281,6 +324,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, mass_cancel_compacts_and_keeps_order);
     tcase_add_test(tc, event_limit_stops);
     tcase_add_test(tc, deadline_stops_and_sets_clock);
+    tcase_add_test(tc, advance_observer_sees_each_new_time_once);
     tcase_add_test(tc, cancel_from_inside_an_event);
     tcase_add_test(tc, destroy_with_pending_events);
     /* An abort can only be observed from a forked child. */

@@ -1,0 +1,749 @@
+/*
+ * mailerq - MailerQ-style plugins: registry, callback chains, accessors, timers
+ *
+ * SYNOPSIS
+ *   See mq.h (the core's side) and mailerq.h (the plugins' side).
+ *
+ * DESCRIPTION
+ *   The registry is process-global, like the hook lists: a plugin's
+ *   callbacks are plain functions, and one core runs at a time.
+ *   mq_reset() empties it when the core is destroyed.
+ *
+ *   A chain (one MQ_Context) moves through three states:
+ *
+ *     CALLING  a plugin's callback is on the stack; a continuation it
+ *              calls now is only noted (pending) and applied when the
+ *              callback has returned true
+ *     HELD     the callback returned true without a continuation; the
+ *              next continuation from the holding plugin moves the chain
+ *     DONE     the chain is over and done() was called; any continuation
+ *              now is a misbehaviour
+ *
+ *   Which plugin is "calling" an accessor or a continuation is known
+ *   while its callback runs and while one of its timers runs (active):
+ *   MQ_SmtpData is per plugin, and a plugin continuing a chain another
+ *   plugin holds is a misbehaviour.  Outside both (a plugin calling from
+ *   its own threads, which mtasim does not support) nothing is known and
+ *   the continuation is taken as the holder's.
+ *
+ *   A misbehaviour never stops the simulation abruptly: it is traced and
+ *   remembered (mq_fault), the chain goes on as if MQ_Continue had been
+ *   called where that is possible, and the runner ends the run with exit
+ *   code 4.
+ *
+ * DIAGNOSTICS
+ *   Out of memory and more than MQ_MAX_CONTEXTS chains call mta_panic().
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hook_registry.h"
+#include "mq.h"
+#include "mta_internal.h"
+#include "mtasim_plugin.h"
+#include "trace.h"
+
+#define MQ_FAULT_MAX 512
+
+const char *const mq_callback_names[MQ_CB__COUNT] = {
+    [MQ_CB_CONNECT] = "mq_smtp_in_connect", [MQ_CB_SECURE] = "mq_smtp_in_secure",
+    [MQ_CB_AUTHENTICATE] = "mq_smtp_in_authenticate", [MQ_CB_MAILFROM] = "mq_smtp_in_mailfrom",
+    [MQ_CB_RCPTTO] = "mq_smtp_in_rcptto", [MQ_CB_DATA] = "mq_smtp_in_data",
+    [MQ_CB_MESSAGE] = "mq_smtp_in_message", [MQ_CB_CLOSE] = "mq_smtp_in_close",
+    [MQ_CB_OUT_DATA] = "mq_smtp_out_data", [MQ_CB_OUT_SENT] = "mq_smtp_out_sent",
+};
+
+/* The callbacks' signatures, one per argument list. */
+typedef bool (*cb_plain_fn)(MQ_Context *, MQ_SmtpConnection *);
+typedef bool (*cb_str_fn)(MQ_Context *, MQ_SmtpConnection *, const char *, size_t);
+typedef bool (*cb_auth_fn)(MQ_Context *, MQ_SmtpConnection *, const char *, size_t,
+                           const char *, size_t);
+typedef bool (*cb_msg_fn)(MQ_Context *, MQ_SmtpConnection *, MQ_Message *);
+typedef bool (*cb_sent_fn)(MQ_Context *, MQ_SmtpConnection *, MQ_Message *, int,
+                           const char *, size_t);
+
+struct mq_plugin {
+    char *name;                         /* as configured: the trace shows it */
+    const char *base;                   /* the file's last component: the order */
+    char *file;
+    void *fn[MQ_CB__COUNT];
+};
+
+enum ctx_state { CTX_CALLING, CTX_HELD, CTX_DONE };
+enum continuation { K_NONE, K_CONTINUE, K_COMPLETE, K_RETRY };
+static const char *const k_names[] = { "none", "continue", "complete", "retry" };
+static const char *const k_funcs[] = { "none", "MQ_Continue", "MQ_Complete", "MQ_Retry" };
+
+struct MQ_Context {
+    struct MQ_Context *all_next;        /* every context, freed by mq_reset */
+    struct mq_call *call;               /* the caller's, valid until done */
+    mq_done_fn done;
+    void *arg;
+    enum mq_cb cb;
+    int fd;                             /* for records after the call is gone */
+    enum ctx_state state;
+    int next;                           /* the next plugin index to consider */
+    int current;                        /* the plugin called or holding */
+    enum continuation pending;          /* noted while CALLING */
+    int retries;
+};
+
+/* A plugin's timer (mtasim_timer_after). */
+struct mq_timer {
+    struct mq_timer *next, *prev;
+    mta_timer_id id;
+    int plugin;                         /* who set it; -1 unknown */
+    void (*fn)(void *);
+    void *arg;
+};
+
+static struct mq_plugin plugins[MQ_MAX_PLUGINS];
+static int nplugins;
+static struct MQ_Context *contexts;
+static long ncontexts;
+static struct mq_timer *timers;
+static int active = -1;                 /* the plugin whose code runs, -1 none */
+static char fault[MQ_FAULT_MAX];
+static mta_usec_t fault_at;             /* when it happened, absolute virtual time */
+
+/* The hook registry's watch names the callback and plugin of a crash. */
+static struct hook_list watch_lists[MQ_CB__COUNT];
+
+static void chain_step(MQ_Context *ctx);
+static void outs_free(void);
+
+/* xmalloc0 - zeroed memory or a loud stop */
+static void *xmalloc0(size_t n)
+{
+    void *p = calloc(1, n);
+    if (p == NULL)
+        mta_panic("mailerq", "out of memory");
+    return p;
+}
+
+/* base_of - the last path component of file */
+static const char *base_of(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    return slash ? slash + 1 : file;
+}
+
+/* mq_register_plugin - add a plugin, keeping the alphabetical order */
+void mq_register_plugin(const char *name, const char *file, void *const fns[MQ_CB__COUNT])
+{
+    if (nplugins >= MQ_MAX_PLUGINS)
+        mta_panic("mq_register_plugin", "more than %d MailerQ plugins", MQ_MAX_PLUGINS);
+    struct mq_plugin p;
+    p.name = strdup(name);
+    p.file = strdup(file);
+    if (p.name == NULL || p.file == NULL)
+        mta_panic("mq_register_plugin", "out of memory");
+    p.base = base_of(p.file);
+    memcpy(p.fn, fns, sizeof p.fn);
+    /* Insertion after every plugin whose base name sorts before or equal:
+     * stable, so equal names keep their load order. */
+    int at = nplugins;
+    while (at > 0 && strcmp(plugins[at - 1].base, p.base) > 0) {
+        plugins[at] = plugins[at - 1];
+        at--;
+    }
+    plugins[at] = p;
+    nplugins++;
+}
+
+/* mq_has - some plugin exports cb */
+int mq_has(enum mq_cb cb)
+{
+    assert(cb >= 0 && cb < MQ_CB__COUNT);
+    for (int i = 0; i < nplugins; i++)
+        if (plugins[i].fn[cb] != NULL)
+            return 1;
+    return 0;
+}
+
+const char *mq_fault(mta_usec_t *at)
+{
+    if (at)
+        *at = fault_at;
+    return fault[0] ? fault : NULL;
+}
+
+/* ---- trace ------------------------------------------------------------- */
+
+/* trace_call - one callback's record: what it was given and what it said */
+static void trace_call(const MQ_Context *ctx, int plugin, int ret)
+{
+    if (!mta_tracing())
+        return;
+    const struct mq_call *c = ctx->call;
+    struct mta_tb tb;
+    mta_tb_begin(&tb, "mq", mq_callback_names[ctx->cb]);
+    mta_tb_str(&tb, "plugin", plugins[plugin].name);
+    mta_tb_int(&tb, "conn", ctx->fd);
+    switch (ctx->cb) {
+    case MQ_CB_AUTHENTICATE:
+        mta_tb_strn(&tb, "login", c->str, c->len);
+        break;
+    case MQ_CB_MAILFROM:
+    case MQ_CB_RCPTTO:
+        mta_tb_strn(&tb, "address", c->str, c->len);
+        break;
+    case MQ_CB_DATA:
+        mta_tb_int(&tb, "size", (int64_t)c->len);
+        break;
+    case MQ_CB_MESSAGE:
+    case MQ_CB_OUT_DATA:
+    case MQ_CB_OUT_SENT:
+        if (c->msg->id)
+            mta_tb_int(&tb, "msg", (int64_t)c->msg->id);
+        mta_tb_str(&tb, "rcpt", c->msg->recipient);
+        mta_tb_int(&tb, "size", (int64_t)c->msg->mime_len);
+        if (ctx->cb == MQ_CB_OUT_SENT)
+            mta_tb_int(&tb, "code", c->code);
+        break;
+    default:
+        break;
+    }
+    mta_tb_int(&tb, "ret", ret);
+    mta_tb_emit(&tb);
+}
+
+/* trace_continuation - "mq continue|complete|retry plugin= conn= callback=" */
+static void trace_continuation(const MQ_Context *ctx, enum continuation k)
+{
+    if (!mta_tracing())
+        return;
+    struct mta_tb tb;
+    mta_tb_begin(&tb, "mq", k_names[k]);
+    mta_tb_str(&tb, "plugin", plugins[ctx->current].name);
+    mta_tb_int(&tb, "conn", ctx->fd);
+    mta_tb_str(&tb, "callback", mq_callback_names[ctx->cb]);
+    mta_tb_emit(&tb);
+}
+
+/* misbehave - trace a plugin's breach of the protocol, keep the first */
+static void misbehave(const MQ_Context *ctx, int plugin, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void misbehave(const MQ_Context *ctx, int plugin, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *name = plugin >= 0 ? plugins[plugin].name : "(unknown plugin)";
+    const char *cb = ctx ? mq_callback_names[ctx->cb] : "none";
+    if (fault[0] == '\0') {
+        snprintf(fault, sizeof fault, "plugin %s misbehaved in %s (conn %d): %s", name, cb,
+                 ctx ? ctx->fd : -1, what);
+        fault_at = mta_current != NULL ? mta_now(mta_current) : 0;
+    }
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "mq", "misbehaviour");
+        mta_tb_str(&tb, "plugin", name);
+        mta_tb_int(&tb, "conn", ctx ? ctx->fd : -1);
+        mta_tb_str(&tb, "callback", cb);
+        mta_tb_str(&tb, "what", what);
+        mta_tb_emit(&tb);
+    }
+}
+
+/* ---- chains ------------------------------------------------------------ */
+
+/* invoke - call plugin i's callback for ctx, attributed to it */
+static bool invoke(MQ_Context *ctx, int i)
+{
+    struct mq_call *c = ctx->call;
+    void *fn = plugins[i].fn[ctx->cb];
+    struct hook_list *wl = &watch_lists[ctx->cb];
+    struct hook_provider wp = { NULL, NULL, plugins[i].name };
+    wl->name = mq_callback_names[ctx->cb];
+    int saved = active;
+    active = i;
+    hook_enter(wl, &wp);
+    bool ret;
+    switch (ctx->cb) {
+    case MQ_CB_CONNECT:
+    case MQ_CB_SECURE:
+    case MQ_CB_CLOSE: {
+        cb_plain_fn f;
+        memcpy(&f, &fn, sizeof f);
+        ret = f(ctx, c->conn);
+        break;
+    }
+    case MQ_CB_MAILFROM:
+    case MQ_CB_RCPTTO:
+    case MQ_CB_DATA: {
+        cb_str_fn f;
+        memcpy(&f, &fn, sizeof f);
+        ret = f(ctx, c->conn, c->str, c->len);
+        break;
+    }
+    case MQ_CB_AUTHENTICATE: {
+        cb_auth_fn f;
+        memcpy(&f, &fn, sizeof f);
+        ret = f(ctx, c->conn, c->str, c->len, c->str2, c->len2);
+        break;
+    }
+    case MQ_CB_MESSAGE:
+    case MQ_CB_OUT_DATA: {
+        cb_msg_fn f;
+        memcpy(&f, &fn, sizeof f);
+        ret = f(ctx, c->conn, c->msg);
+        break;
+    }
+    case MQ_CB_OUT_SENT: {
+        cb_sent_fn f;
+        memcpy(&f, &fn, sizeof f);
+        ret = f(ctx, c->conn, c->msg, c->code, c->str, c->len);
+        break;
+    }
+    default:
+        mta_panic("invoke", "unknown callback %d", (int)ctx->cb);
+    }
+    hook_leave(wl, &wp, 1, ret);
+    active = saved;
+    return ret;
+}
+
+/* finish - the chain is over: hand back to the caller */
+static void finish(MQ_Context *ctx)
+{
+    ctx->state = CTX_DONE;
+    mq_done_fn done = ctx->done;
+    struct mq_call *call = ctx->call;
+    ctx->call = NULL;           /* the caller may reuse or free it from now on */
+    done(ctx->arg, call);
+}
+
+/* apply - a continuation of the plugin ctx->current takes effect; 1 when
+ * the chain goes on, 0 when it finished */
+static int apply(MQ_Context *ctx, enum continuation k)
+{
+    trace_continuation(ctx, k);
+    switch (k) {
+    case K_COMPLETE:
+        finish(ctx);
+        return 0;
+    case K_RETRY:
+        if (++ctx->retries > MQ_MAX_RETRIES) {
+            misbehave(ctx, ctx->current, "MQ_Retry restarted the chain more than %d times",
+                      MQ_MAX_RETRIES);
+            finish(ctx);
+            return 0;
+        }
+        ctx->next = 0;
+        return 1;
+    case K_CONTINUE:
+    case K_NONE:
+        return 1;
+    }
+    return 1;
+}
+
+/* chain_step - call plugins from ctx->next on until one holds the chain or
+ * none is left */
+static void chain_step(MQ_Context *ctx)
+{
+    /* Each pass calls one plugin; retries are bounded by MQ_MAX_RETRIES. */
+    for (;;) {
+        while (ctx->next < nplugins && plugins[ctx->next].fn[ctx->cb] == NULL)
+            ctx->next++;
+        if (ctx->next >= nplugins) {
+            finish(ctx);
+            return;
+        }
+        int i = ctx->next++;
+        ctx->current = i;
+        ctx->state = CTX_CALLING;
+        ctx->pending = K_NONE;
+        bool ret = invoke(ctx, i);
+        trace_call(ctx, i, ret);
+        enum continuation k = ctx->pending;
+        ctx->pending = K_NONE;
+        if (!ret) {
+            if (k != K_NONE)
+                misbehave(ctx, i, "called %s but returned false: only a callback that returns "
+                          "true (takes control) gives control back", k_funcs[k]);
+            continue;
+        }
+        if (k == K_NONE) {
+            ctx->state = CTX_HELD;
+            return;
+        }
+        if (!apply(ctx, k))
+            return;
+    }
+}
+
+/* mq_run - run call->cb's chain; see mq.h */
+int mq_run(struct mq_call *call, mq_done_fn done, void *arg)
+{
+    if (ncontexts >= MQ_MAX_CONTEXTS)
+        mta_panic("mq_run", "more than %d plugin chains in one run", MQ_MAX_CONTEXTS);
+    MQ_Context *ctx = xmalloc0(sizeof *ctx);
+    ctx->all_next = contexts;
+    contexts = ctx;
+    ncontexts++;
+    ctx->call = call;
+    ctx->done = done;
+    ctx->arg = arg;
+    ctx->cb = call->cb;
+    ctx->fd = call->fd;
+    ctx->current = -1;
+    chain_step(ctx);
+    return ctx->state == CTX_DONE;
+}
+
+/* continuation - MQ_Continue, MQ_Complete or MQ_Retry from a plugin */
+static void continuation(MQ_Context *ctx, enum continuation k)
+{
+    if (ctx == NULL) {
+        misbehave(NULL, active, "called %s with a NULL context", k_funcs[k]);
+        return;
+    }
+    switch (ctx->state) {
+    case CTX_CALLING:
+        if (active >= 0 && active != ctx->current) {
+            misbehave(ctx, active, "called %s for a callback of plugin %s", k_funcs[k],
+                      plugins[ctx->current].name);
+            return;
+        }
+        if (ctx->pending != K_NONE) {
+            misbehave(ctx, ctx->current, "called %s after %s: exactly one gives control back",
+                      k_funcs[k], k_funcs[ctx->pending]);
+            return;
+        }
+        ctx->pending = k;
+        return;
+    case CTX_HELD:
+        if (active >= 0 && active != ctx->current) {
+            misbehave(ctx, active, "called %s for a chain plugin %s holds", k_funcs[k],
+                      plugins[ctx->current].name);
+            return;
+        }
+        if (apply(ctx, k))
+            chain_step(ctx);
+        return;
+    case CTX_DONE:
+        misbehave(ctx, active >= 0 ? active : ctx->current,
+                  "called %s for a callback that had already given control back (or never took it)",
+                  k_funcs[k]);
+        return;
+    }
+}
+
+void MQ_Continue(MQ_Context *ctx) { continuation(ctx, K_CONTINUE); }
+void MQ_Complete(MQ_Context *ctx) { continuation(ctx, K_COMPLETE); }
+void MQ_Retry(MQ_Context *ctx) { continuation(ctx, K_RETRY); }
+
+/* ---- accessors ----------------------------------------------------------- */
+
+int MQ_SmtpFileDescriptor(const MQ_SmtpConnection *conn)
+{
+    return conn ? conn->fd : -1;
+}
+
+/* MQ_SmtpSend - write to the peer of an inbound connection */
+long MQ_SmtpSend(MQ_SmtpConnection *conn, const char *buf, size_t len)
+{
+    if (conn == NULL || !conn->inbound || conn->fd < 0 || conn->send == NULL ||
+        (buf == NULL && len > 0))
+        return -1;
+    return conn->send(conn->owner, active >= 0 ? plugins[active].name : "(unknown plugin)", buf,
+                      len);
+}
+
+bool MQ_SmtpAuthenticated(const MQ_SmtpConnection *conn)
+{
+    return conn && conn->authenticated;
+}
+
+/* MQ_SetSmtpAuthenticated - grant or revoke; traced, since it decides AUTH */
+void MQ_SetSmtpAuthenticated(MQ_SmtpConnection *conn, bool authenticated)
+{
+    if (conn == NULL)
+        return;
+    conn->authenticated = authenticated;
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "mq", "authenticated");
+        mta_tb_str(&tb, "plugin", active >= 0 ? plugins[active].name : "(unknown plugin)");
+        mta_tb_int(&tb, "conn", conn->fd);
+        mta_tb_int(&tb, "value", authenticated ? 1 : 0);
+        mta_tb_emit(&tb);
+    }
+}
+
+bool MQ_SmtpSecure(const MQ_SmtpConnection *conn)
+{
+    return conn && conn->secure;
+}
+
+void *MQ_SmtpData(const MQ_SmtpConnection *conn)
+{
+    return conn && active >= 0 ? conn->data[active] : NULL;
+}
+
+void MQ_SetSmtpData(MQ_SmtpConnection *conn, void *data)
+{
+    if (conn != NULL && active >= 0)
+        conn->data[active] = data;
+}
+
+const char *MQ_MessageEnvelope(const MQ_Message *message, size_t *len)
+{
+    const char *s = message && message->envelope ? message->envelope : "";
+    if (len)
+        *len = strlen(s);
+    return s;
+}
+
+const char *MQ_MessageRecipient(const MQ_Message *message, size_t *len)
+{
+    const char *s = message && message->recipient ? message->recipient : "";
+    if (len)
+        *len = strlen(s);
+    return s;
+}
+
+unsigned long MQ_MessageId(const MQ_Message *message)
+{
+    return message ? message->id : 0;
+}
+
+const char *MQ_Mime(const MQ_Message *message, size_t *len)
+{
+    if (message == NULL) {
+        if (len)
+            *len = 0;
+        return "";
+    }
+    if (len)
+        *len = message->mime_len;
+    return message->mime ? message->mime : "";
+}
+
+/* MQ_SetMime - replace the message's MIME with a copy of mime */
+void MQ_SetMime(MQ_Message *message, const char *mime, size_t len)
+{
+    if (message == NULL || (mime == NULL && len > 0))
+        return;
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        mta_panic("MQ_SetMime", "out of memory");
+    if (len > 0)
+        memcpy(copy, mime, len);
+    copy[len] = '\0';
+    free(message->mime_own);
+    message->mime_own = copy;
+    message->mime = copy;
+    message->mime_len = len;
+}
+
+void mq_message_release(MQ_Message *msg)
+{
+    free(msg->mime_own);
+    msg->mime_own = NULL;
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+/* timer_fire - a plugin's timer: run its function as that plugin */
+static void timer_fire(void *arg)
+{
+    struct mq_timer *t = arg;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        timers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    void (*fn)(void *) = t->fn;
+    void *fnarg = t->arg;
+    int saved = active;
+    active = t->plugin;
+    free(t);
+    fn(fnarg);
+    active = saved;
+}
+
+/* mtasim_timer_after - run fn(arg) usec of virtual time from now (public) */
+void mtasim_timer_after(long usec, void (*fn)(void *), void *arg)
+{
+    struct mta *m = mta_current;
+    if (m == NULL || fn == NULL)
+        return;
+    struct mq_timer *t = xmalloc0(sizeof *t);
+    t->plugin = active;
+    t->fn = fn;
+    t->arg = arg;
+    t->next = timers;
+    if (timers)
+        timers->prev = t;
+    timers = t;
+    t->id = m->env->timer_start(m->env, mta_now(m) + (usec > 0 ? usec : 0), timer_fire, t);
+}
+
+int mq_timers_pending(void)
+{
+    return timers != NULL;
+}
+
+/* mq_shutdown - the run is over: held chains are misbehaviours unless
+ * a plugin timer was still due; cancel the timers */
+void mq_shutdown(void)
+{
+    if (timers == NULL) {
+        /* Oldest first, so the first fault is the earliest chain. */
+        MQ_Context *held[64];
+        int n = 0;
+        for (MQ_Context *c = contexts; c != NULL && n < 64; c = c->all_next)
+            if (c->state == CTX_HELD)
+                held[n++] = c;
+        for (int i = n - 1; i >= 0; i--) {
+            misbehave(held[i], held[i]->current, "took control (returned true) and never called "
+                      "MQ_Continue, MQ_Complete or MQ_Retry");
+            held[i]->state = CTX_DONE;
+        }
+    }
+    while (timers != NULL) {
+        struct mq_timer *t = timers;
+        timers = t->next;
+        if (mta_current != NULL)
+            mta_current->env->timer_cancel(mta_current->env, t->id);
+        free(t);
+    }
+}
+
+/* mq_reset - forget everything: the core is being destroyed */
+void mq_reset(void)
+{
+    mq_shutdown();
+    while (contexts != NULL) {
+        MQ_Context *c = contexts;
+        contexts = c->all_next;
+        free(c);
+    }
+    ncontexts = 0;
+    outs_free();
+    for (int i = 0; i < nplugins; i++) {
+        free(plugins[i].name);
+        free(plugins[i].file);
+    }
+    memset(plugins, 0, sizeof plugins);
+    nplugins = 0;
+    active = -1;
+    fault[0] = '\0';
+}
+
+/* ---- outbound --------------------------------------------------------------- */
+
+/* One outbound message attempt as the plugins see it.  Kept until
+ * mq_reset: a plugin that (wrongly) continues an outbound chain late
+ * still finds it. */
+struct mq_out {
+    struct mq_out *next;
+    const connection_handle *ch;
+    int live;                           /* between mq_out_data and mq_out_sent */
+    MQ_SmtpConnection conn;
+    MQ_Message msg;
+    struct mq_call call;
+};
+static struct mq_out *outs;
+
+/* out_done - an outbound chain is over; the client does not wait for it */
+static void out_done(void *arg, struct mq_call *call)
+{
+    (void)arg;
+    (void)call;
+}
+
+/* out_record - the live record of ch, or a new one */
+static struct mq_out *out_record(const connection_handle *ch)
+{
+    for (struct mq_out *o = outs; o != NULL; o = o->next)
+        if (o->ch == ch && o->live)
+            return o;
+    struct mq_out *o = xmalloc0(sizeof *o);
+    o->next = outs;
+    outs = o;
+    o->ch = ch;
+    o->live = 1;
+    return o;
+}
+
+/* out_run - one outbound chain, synchronously: holding it is not supported */
+static void out_run(struct mq_out *o, enum mq_cb cb)
+{
+    o->call.cb = cb;
+    o->call.fd = o->conn.fd;
+    o->call.conn = &o->conn;
+    o->call.msg = &o->msg;
+    if (!mq_run(&o->call, out_done, o)) {
+        MQ_Context *held = contexts;        /* the newest: this chain's */
+        misbehave(held, held->current, "took control in an outbound callback; the outbound "
+                  "client does not wait: call MQ_Continue before returning true");
+    }
+}
+
+/* mq_out_data - mq_smtp_out_data of every plugin, before the body goes out */
+void mq_out_data(connection_handle *ch, message *msg, const char **body, size_t *len)
+{
+    if (!mq_has(MQ_CB_OUT_DATA))
+        return;
+    struct mq_out *o = out_record(ch);
+    o->conn.fd = ch->fd;
+    o->conn.inbound = 0;
+    o->msg.envelope = msg->mail_from;
+    o->msg.recipient = msg->rcpt_count > 0 ? msg->rcpts[0].address : "";
+    o->msg.id = msg->id;
+    mq_message_release(&o->msg);
+    o->msg.mime = *body;
+    o->msg.mime_len = *len;
+    out_run(o, MQ_CB_OUT_DATA);
+    *body = o->msg.mime;
+    *len = o->msg.mime_len;
+}
+
+/* mq_out_sent - mq_smtp_out_sent of every plugin, after the final reply */
+void mq_out_sent(connection_handle *ch, message *msg, int code, const char *reply)
+{
+    struct mq_out *o = NULL;
+    if (mq_has(MQ_CB_OUT_SENT)) {
+        o = out_record(ch);
+        o->conn.fd = ch->fd;
+        o->msg.envelope = msg->mail_from;
+        o->msg.recipient = msg->rcpt_count > 0 ? msg->rcpts[0].address : "";
+        o->msg.id = msg->id;
+        if (o->msg.mime == NULL) {
+            o->msg.mime = msg->body;
+            o->msg.mime_len = msg->body_len;
+        }
+        o->call.code = code;
+        o->call.str = reply ? reply : "";
+        o->call.len = strlen(o->call.str);
+        out_run(o, MQ_CB_OUT_SENT);
+    } else {
+        for (struct mq_out *p = outs; p != NULL && o == NULL; p = p->next)
+            if (p->ch == ch && p->live)
+                o = p;
+    }
+    if (o != NULL)
+        o->live = 0;        /* its MIME stays until mq_reset: the client may still read it */
+}
+
+/* outs_free - every outbound record, at mq_reset */
+static void outs_free(void)
+{
+    while (outs != NULL) {
+        struct mq_out *o = outs;
+        outs = o->next;
+        mq_message_release(&o->msg);
+        free(o);
+    }
+}

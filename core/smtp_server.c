@@ -1,0 +1,1395 @@
+/*
+ * smtp_server - the inbound SMTP server, as an explicit state machine
+ *
+ * SYNOPSIS
+ *   mta_listen(m, addr, 25, &opts);          listen through env->tcp_listen
+ *   mta_add_user(m, "alice", "secret");      what AUTH accepts by itself
+ *   mta_on_inbound_message(m, fn, arg);      see each accepted message
+ *   ... the environment's event loop runs; clients connect ...
+ *   mta_shutdown(m) -> smtp_server_shutdown   sessions and listener closed
+ *   mta_destroy(m)  -> smtp_server_free
+ *
+ * DESCRIPTION
+ *   One session per accepted connection (cf. OpenSMTPD's smtp_session.c).
+ *   States and what moves them (RFC 5321 4.1, 3.1; RFC 3207; RFC 4954):
+ *
+ *     CONNECT   inc_inbound_connections, validate_connect, the
+ *               mq_smtp_in_connect chain; then the banner: 220 -> COMMAND,
+ *               554 5.7.1 (refused by a provider, or a plugin's own 4xx/5xx
+ *               banner) -> REFUSED
+ *     COMMAND   EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT;
+ *               DATA 354 -> DATA; AUTH without an initial response -> AUTH
+ *     REFUSED   QUIT 221 and close; anything else 503 5.5.1
+ *     DATA      lines up to "." (dot-unstuffed) -> the end of data -> COMMAND
+ *     AUTH      the 334 continuation lines of AUTH PLAIN / LOGIN -> COMMAND
+ *     CLOSED    the descriptor is closed; mq_smtp_in_close runs, then free
+ *
+ *   Sequence rules (503 5.5.1): MAIL needs EHLO/HELO first (again after
+ *   STARTTLS, RFC 3207 4.2), no nested MAIL, RCPT needs MAIL, DATA needs
+ *   an accepted RCPT (554 5.5.1 otherwise), AUTH needs EHLO and no
+ *   transaction, at most once per session; STARTTLS once.  EHLO, HELO,
+ *   RSET, STARTTLS and the end of data end the transaction.
+ *
+ *   STARTTLS is simulated: after "220 2.0.0 Ready to start TLS" the
+ *   session is secure, no byte changes.  The server forgets the EHLO and
+ *   the authentication, and discards input that arrived with the
+ *   STARTTLS command (RFC 3207 5, the command injection attack).
+ *
+ *   AUTH PLAIN and LOGIN: the user table (mta_add_user) decides first;
+ *   then mq_smtp_in_authenticate may grant or revoke with
+ *   MQ_SetSmtpAuthenticated; then a validate_auth provider may refuse.
+ *   235 2.7.0 or 535 5.7.8.
+ *
+ *   Plugins.  Before the reply to EHLO-less events the matching MailerQ
+ *   chain runs: connect (before the banner), secure (after the 220 to
+ *   STARTTLS), authenticate, mailfrom, rcptto, data (at the end of data,
+ *   with the MIME), message (once per recipient), close.  While a plugin
+ *   holds a chain the session is busy: input waits, the reply is delayed
+ *   and the command timeout does not run.  A reply a plugin sent with
+ *   MQ_SmtpSend while the chain ran replaces the server's own; a 4xx or
+ *   5xx one refuses the command.
+ *
+ *   The end of data: beyond max_size 552 5.3.4; then the data chain, the
+ *   final_validation hook (non-zero refuses: 400-599 is the code, else
+ *   550 5.7.1), the message chain per recipient; then the message is
+ *   queued with mta_inject() as id 1000 + n (n counts accepted messages
+ *   from 1, in acceptance order) through the default binding, and
+ *   answered "250 2.0.0 Ok: queued as ID".
+ *
+ *   Limits: a command line longer than 512 bytes (RFC 5321 4.5.3.1.4)
+ *   gets 500 5.5.2 and is skipped; max_recipients (452 4.5.3); max_size
+ *   (SIZE= in MAIL and the data; 552 5.3.4); max_errors client errors
+ *   (4xx/5xx answers to the client's mistakes) end the session with 421
+ *   4.7.0; timeout without a command ends it with 421 4.4.2; more than
+ *   SRV_INBUF_MAX bytes of unprocessed input (pipelining into a busy
+ *   session) with 421 4.7.0.
+ *
+ *   Trace (kind "inbound"): connect conn= client= port=; command conn=
+ *   line=; reply conn= line= [plugin=]; data conn= bytes=; secure conn=;
+ *   auth conn= user= result=accepted|refused; message conn= msg= from=
+ *   rcpts= size=; discarded conn= bytes=; close conn= reason=
+ *   quit|eof|reset|timeout|errors|overflow|shutdown|refused|plugin.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hooks/core/dec_inbound_connections.h"
+#include "hooks/core/final_validation.h"
+#include "hooks/core/inc_inbound_connections.h"
+#include "hooks/core/validate_auth.h"
+#include "hooks/core/validate_connect.h"
+#include "mq.h"
+#include "mta_internal.h"
+#include "smtp_server.h"
+#include "trace.h"
+
+#define SRV_CMD_LINE_MAX 512            /* RFC 5321 4.5.3.1.4, with CRLF */
+#define SRV_INBUF_MAX (1024 * 1024)     /* unprocessed input of one session */
+#define SRV_DATA_CHUNK 4096             /* a data line longer than this is streamed */
+#define SRV_REPLY_MAX 1024
+#define SRV_MAX_USERS 1024
+#define SRV_MAX_SESSIONS 65536
+#define SRV_ID_BASE 1000UL
+
+enum ss_state { SS_CONNECT, SS_COMMAND, SS_REFUSED, SS_DATA, SS_AUTH_PLAIN,
+                SS_AUTH_LOGIN_USER, SS_AUTH_LOGIN_PASS, SS_CLOSED };
+
+struct srv_user {
+    char *name, *password;
+};
+
+/* A message body the queue refers to (message bodies are borrowed). */
+struct srv_body {
+    struct srv_body *next;
+    char *bytes;
+};
+
+struct srv_session;
+typedef void (*after_fn)(struct srv_session *s);
+
+struct smtp_server {
+    struct mta *m;
+    int listen_fd;                      /* -1 when not listening */
+    uint32_t addr;
+    uint16_t port;
+    struct mta_listen_opts opts;
+    struct srv_user users[SRV_MAX_USERS];
+    int nusers;
+    struct srv_session *sessions;       /* open or closing, newest first */
+    int nsessions;
+    unsigned long accepted;             /* messages queued so far */
+    struct srv_body *bodies;
+    mta_inbound_fn observer;
+    void *observer_arg;
+};
+
+struct srv_session {
+    struct smtp_server *srv;
+    struct srv_session *next, *prev;
+    MQ_SmtpConnection conn;             /* what plugins see; conn.fd is the descriptor */
+    int fd;                             /* kept for the trace after close */
+    uint32_t peer;
+    uint16_t peer_port;
+    enum ss_state state;
+    const char *close_reason;
+    mta_timer_id timer;
+    /* input */
+    char *in;
+    size_t inlen, incap;
+    size_t in_at;                       /* process(): the input consumed so far */
+    int skipping;                       /* an over-long command: drop up to LF */
+    int data_midline;                   /* a long data line was flushed in part */
+    /* session */
+    int helo;                           /* 0 none, 1 HELO, 2 EHLO */
+    int errors;
+    int auth_done;
+    char *login;                        /* AUTH: the user, while the password comes */
+    char *password;                     /* AUTH: while the plugins look at it */
+    /* transaction */
+    int has_mail;
+    char *mail_from;
+    char **rcpts;
+    int nrcpts;
+    char *data;
+    size_t data_len, data_cap, data_total;
+    /* plugin chains */
+    int busy;                           /* a chain runs: input waits */
+    int closing_chain;                  /* mq_smtp_in_close is running */
+    int in_process;                     /* process() is on the stack */
+    after_fn after;
+    struct mq_call call;
+    MQ_Message msg;
+    int msg_rcpt;                       /* the message chain's recipient */
+    int plugin_code;                    /* code of a reply a plugin sent, 0 none */
+    int plugin_bol;                     /* the plugin's output is at a line start */
+    int refused;                        /* validate_connect said no */
+    int reply_final;                    /* the data phase answered already */
+};
+
+static void process(struct srv_session *s);
+static void session_close(struct srv_session *s, const char *reason);
+static void session_free(struct srv_session *s);
+
+/* ---- the server object ------------------------------------------------- */
+
+/* server_get - the core's server, created on first use */
+static struct smtp_server *server_get(struct mta *m)
+{
+    if (m->inbound == NULL) {
+        struct smtp_server *srv = calloc(1, sizeof *srv);
+        if (srv == NULL)
+            mta_panic("server_get", "out of memory");
+        srv->m = m;
+        srv->listen_fd = -1;
+        m->inbound = srv;
+    }
+    return m->inbound;
+}
+
+static char *xstrdup0(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (p == NULL)
+        mta_panic("smtp_server", "out of memory");
+    return p;
+}
+
+static char *xstrndup0(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (p == NULL)
+        mta_panic("smtp_server", "out of memory");
+    return p;
+}
+
+/* mta_add_user - a user AUTH accepts */
+int mta_add_user(struct mta *m, const char *name, const char *password)
+{
+    struct smtp_server *srv = server_get(m);
+    if (srv->nusers >= SRV_MAX_USERS)
+        return -1;
+    srv->users[srv->nusers].name = xstrdup0(name);
+    srv->users[srv->nusers].password = xstrdup0(password);
+    srv->nusers++;
+    return 0;
+}
+
+void mta_on_inbound_message(struct mta *m, mta_inbound_fn fn, void *arg)
+{
+    struct smtp_server *srv = server_get(m);
+    srv->observer = fn;
+    srv->observer_arg = arg;
+}
+
+const char *mta_plugin_fault(const struct mta *m, mta_usec_t *at)
+{
+    (void)m;
+    return mq_fault(at);
+}
+
+/* server_name - the name in the banner and EHLO: the default binding's */
+static const char *server_name(const struct smtp_server *srv)
+{
+    return srv->m->binding_ehlo[0];
+}
+
+/* ---- tracing ------------------------------------------------------------- */
+
+/* trace_line - "inbound command|reply conn= line=" */
+static void trace_line(const struct srv_session *s, const char *what, const char *line,
+                       size_t len, const char *plugin)
+{
+    if (!mta_tracing())
+        return;
+    struct mta_tb tb;
+    mta_tb_begin(&tb, "inbound", what);
+    mta_tb_int(&tb, "conn", s->fd);
+    mta_tb_strn(&tb, "line", line, len);
+    if (plugin)
+        mta_tb_str(&tb, "plugin", plugin);
+    mta_tb_emit(&tb);
+}
+
+/* trace_simple - "inbound NAME conn=" with one optional extra field */
+static void trace_simple(const struct srv_session *s, const char *name, const char *key,
+                         const char *str, int64_t num, int is_num)
+{
+    if (!mta_tracing())
+        return;
+    struct mta_tb tb;
+    mta_tb_begin(&tb, "inbound", name);
+    mta_tb_int(&tb, "conn", s->fd);
+    if (key && is_num)
+        mta_tb_int(&tb, key, num);
+    else if (key)
+        mta_tb_str(&tb, key, str);
+    mta_tb_emit(&tb);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+/* write_traced - bytes to the client, each complete line traced */
+static void write_traced(struct srv_session *s, const char *buf, size_t len, const char *plugin)
+{
+    size_t at = 0;
+    while (at < len) {
+        const char *nl = memchr(buf + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t n = end - at;
+        if (n > 0 && buf[at + n - 1] == '\r')
+            n--;
+        trace_line(s, "reply", buf + at, n, plugin);
+        at = nl ? end + 1 : len;
+    }
+    struct mta_env *env = s->srv->m->env;
+    /* -EPIPE: the client is gone; its EOF or reset event ends the session. */
+    (void)env->tcp_write(env, s->fd, buf, len);
+}
+
+/* reply - one reply line, CRLF added */
+static void reply(struct srv_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct srv_session *s, const char *fmt, ...)
+{
+    char line[SRV_REPLY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        mta_panic("reply", "formatting failed");
+    if ((size_t)n > sizeof line - 3)
+        n = (int)(sizeof line - 3);
+    memcpy(line + n, "\r\n", 2);
+    write_traced(s, line, (size_t)n + 2, NULL);
+}
+
+/* plugin_send - MQ_SmtpSend: a plugin writes to the client; a reply code at
+ * the start of a line is remembered (it replaces the server's reply) */
+static long plugin_send(void *owner, const char *plugin, const char *buf, size_t len)
+{
+    struct srv_session *s = owner;
+    if (s->state == SS_CLOSED)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s->plugin_bol && i + 3 <= len && isdigit((unsigned char)buf[i]) &&
+            isdigit((unsigned char)buf[i + 1]) && isdigit((unsigned char)buf[i + 2]))
+            s->plugin_code = (buf[i] - '0') * 100 + (buf[i + 1] - '0') * 10 + (buf[i + 2] - '0');
+        s->plugin_bol = buf[i] == '\n';
+    }
+    write_traced(s, buf, len, plugin);
+    return (long)len;
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+static void timed_out(void *arg);
+
+static void timer_stop(struct srv_session *s)
+{
+    if (s->timer) {
+        s->srv->m->env->timer_cancel(s->srv->m->env, s->timer);
+        s->timer = 0;
+    }
+}
+
+/* timer_restart - the client has opts.timeout for its next command */
+static void timer_restart(struct srv_session *s)
+{
+    struct mta *m = s->srv->m;
+    timer_stop(s);
+    s->timer = m->env->timer_start(m->env, mta_now(m) + s->srv->opts.timeout, timed_out, s);
+}
+
+static void timed_out(void *arg)
+{
+    struct srv_session *s = arg;
+    s->timer = 0;
+    assert(!s->busy && s->state != SS_CLOSED);
+    reply(s, "421 4.4.2 %s Error: timeout exceeded", server_name(s->srv));
+    session_close(s, "timeout");
+}
+
+/* ---- plugin chains ----------------------------------------------------- */
+
+static void chain_done(void *arg, struct mq_call *call);
+
+/* run_chain - the MailerQ chain of cb, then after(s); the session is busy
+ * meanwhile.  Without a plugin exporting cb, after(s) runs at once. */
+static void run_chain(struct srv_session *s, enum mq_cb cb, after_fn after)
+{
+    assert(!s->busy);
+    s->plugin_code = 0;
+    s->plugin_bol = 1;
+    if (!mq_has(cb)) {
+        after(s);
+        return;
+    }
+    s->busy = 1;
+    s->after = after;
+    timer_stop(s);
+    s->call.cb = cb;
+    s->call.fd = s->fd;
+    s->call.conn = &s->conn;
+    s->call.msg = &s->msg;
+    mq_run(&s->call, chain_done, s);
+}
+
+/* chain_done - the plugins gave control back: go on where the session was */
+static void chain_done(void *arg, struct mq_call *call)
+{
+    struct srv_session *s = arg;
+    (void)call;
+    assert(s->busy);
+    s->busy = 0;
+    if (s->closing_chain) {
+        s->closing_chain = 0;
+        session_free(s);
+        return;
+    }
+    if (s->state == SS_CLOSED) {
+        /* The client left while a plugin held the session: close now. */
+        session_close(s, NULL);
+        return;
+    }
+    /* Called from a plugin's continuation (outer) or from inside mq_run
+     * under process(): only the outer frame may free the session. */
+    int outer = !s->in_process;
+    s->in_process = 1;
+    s->after(s);
+    if (!outer) {
+        if (s->state != SS_CLOSED && !s->busy)
+            timer_restart(s);
+        return;
+    }
+    s->in_process = 0;
+    if (s->closing_chain == -1) {
+        s->closing_chain = 0;
+        session_free(s);
+        return;
+    }
+    if (s->state != SS_CLOSED && !s->busy) {
+        timer_restart(s);
+        process(s);
+    }
+}
+
+/* plugin_refused - a plugin answered the command with 4xx or 5xx */
+static int plugin_refused(const struct srv_session *s)
+{
+    return s->plugin_code >= 400;
+}
+
+/* ---- errors and the transaction ---------------------------------------- */
+
+/* client_error - count a client mistake (its reply went out); too many end it */
+static void client_error(struct srv_session *s)
+{
+    if (++s->errors >= s->srv->opts.max_errors) {
+        reply(s, "421 4.7.0 %s Error: too many errors", server_name(s->srv));
+        session_close(s, "errors");
+    }
+}
+
+/* reset_transaction - forget MAIL, RCPT and data */
+static void reset_transaction(struct srv_session *s)
+{
+    s->has_mail = 0;
+    free(s->mail_from);
+    s->mail_from = NULL;
+    for (int i = 0; i < s->nrcpts; i++)
+        free(s->rcpts[i]);
+    free(s->rcpts);
+    s->rcpts = NULL;
+    s->nrcpts = 0;
+    free(s->data);
+    s->data = NULL;
+    s->data_len = s->data_cap = s->data_total = 0;
+    mq_message_release(&s->msg);
+    memset(&s->msg, 0, sizeof s->msg);
+}
+
+/* ---- the session's life ------------------------------------------------ */
+
+static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data, size_t len,
+                      int err);
+static void after_connect(struct srv_session *s);
+
+/* srv_accept - a client connected: the session starts */
+static void srv_accept(void *arg, int fd, uint32_t peer, uint16_t peer_port, mta_tcp_cb *cb,
+                       void **cb_arg)
+{
+    struct smtp_server *srv = arg;
+    if (srv->nsessions >= SRV_MAX_SESSIONS)
+        mta_panic("srv_accept", "more than %d inbound sessions", SRV_MAX_SESSIONS);
+    struct srv_session *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        mta_panic("srv_accept", "out of memory");
+    s->srv = srv;
+    s->fd = fd;
+    s->peer = peer;
+    s->peer_port = peer_port;
+    s->state = SS_CONNECT;
+    s->conn.fd = fd;
+    s->conn.inbound = 1;
+    s->conn.send = plugin_send;
+    s->conn.owner = s;
+    s->next = srv->sessions;
+    if (srv->sessions)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    srv->nsessions++;
+    *cb = tcp_event;
+    *cb_arg = s;
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "inbound", "connect");
+        mta_tb_int(&tb, "conn", fd);
+        mta_tb_ipv4(&tb, "client", peer);
+        mta_tb_int(&tb, "port", peer_port);
+        mta_tb_emit(&tb);
+    }
+    call_core_inc_inbound_connections_hook(fd, peer);
+    s->refused = call_core_validate_connect_hook(fd, peer) != 0;
+    /* The banner may close the session (a plugin's 421): free it only here. */
+    s->in_process = 1;
+    run_chain(s, MQ_CB_CONNECT, after_connect);
+    s->in_process = 0;
+    if (s->closing_chain == -1) {
+        s->closing_chain = 0;
+        session_free(s);
+        return;
+    }
+    if (s->state != SS_CLOSED && !s->busy)
+        timer_restart(s);
+}
+
+/* after_connect - the banner: a plugin's, the refusal, or 220 */
+static void after_connect(struct srv_session *s)
+{
+    const char *name = server_name(s->srv);
+    if (s->plugin_code) {
+        if (s->plugin_code == 421) {
+            session_close(s, "plugin");
+            return;
+        }
+        s->state = s->plugin_code < 400 ? SS_COMMAND : SS_REFUSED;
+        return;
+    }
+    if (s->refused) {
+        reply(s, "554 5.7.1 %s Error: connection refused", name);
+        s->state = SS_REFUSED;
+        return;
+    }
+    reply(s, "220 %s ESMTP mtasim", name);
+    s->state = SS_COMMAND;
+}
+
+static void after_close(struct srv_session *s)
+{
+    (void)s;
+}
+
+/* session_close - the end of a session: the descriptor now, the plugins'
+ * close chain next, the memory when that is over.  reason NULL: the
+ * reason recorded when the close was first asked for. */
+static void session_close(struct srv_session *s, const char *reason)
+{
+    struct mta *m = s->srv->m;
+    if (s->state != SS_CLOSED) {
+        s->close_reason = reason ? reason : "shutdown";
+        timer_stop(s);
+        trace_simple(s, "close", "reason", s->close_reason, 0, 0);
+        call_core_dec_inbound_connections_hook(s->fd, s->peer);
+        m->env->tcp_close(m->env, s->fd);
+        s->conn.fd = -1;
+        s->state = SS_CLOSED;
+    }
+    if (s->busy)
+        return;             /* chain_done comes back here when the plugin is done */
+    if (mq_has(MQ_CB_CLOSE)) {
+        s->closing_chain = 1;
+        s->plugin_code = 0;
+        run_chain(s, MQ_CB_CLOSE, after_close);
+        return;
+    }
+    session_free(s);
+}
+
+/* session_free - unlink and free, or leave it to process() on the stack */
+static void session_free(struct srv_session *s)
+{
+    assert(s->state == SS_CLOSED && !s->busy);
+    if (s->in_process) {
+        s->closing_chain = -1;      /* process() frees it when it unwinds */
+        return;
+    }
+    struct smtp_server *srv = s->srv;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    srv->nsessions--;
+    reset_transaction(s);
+    free(s->login);
+    free(s->password);
+    free(s->in);
+    free(s);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* verb_is - the line starts with verb (any case), then the end or a blank */
+static int verb_is(const char *line, size_t len, const char *verb)
+{
+    size_t n = strlen(verb);
+    return len >= n && strncasecmp(line, verb, n) == 0 && (len == n || line[n] == ' ');
+}
+
+/* arg_of - what follows the verb and one or more blanks ("" if nothing) */
+static const char *arg_of(const char *line, size_t verb_len)
+{
+    const char *a = line + verb_len;
+    while (*a == ' ')
+        a++;
+    return a;
+}
+
+/* parse_path - "<addr>" at the start of p, addr into out; rest after it;
+ * 0 on a syntax error */
+static int parse_path(const char *p, char **out, const char **rest)
+{
+    while (*p == ' ')
+        p++;
+    if (*p != '<')
+        return 0;
+    const char *close = strchr(p, '>');
+    if (close == NULL)
+        return 0;
+    for (const char *q = p + 1; q < close; q++)
+        if ((unsigned char)*q <= ' ' || *q == '<')
+            return 0;
+    *out = xstrndup0(p + 1, (size_t)(close - p - 1));
+    *rest = close + 1;
+    return 1;
+}
+
+static void cmd_ehlo(struct srv_session *s, const char *arg, int extended)
+{
+    struct smtp_server *srv = s->srv;
+    if (*arg == '\0') {
+        reply(s, "501 5.5.4 Syntax: %s hostname", extended ? "EHLO" : "HELO");
+        client_error(s);
+        return;
+    }
+    reset_transaction(s);
+    s->helo = extended ? 2 : 1;
+    if (!extended) {
+        reply(s, "250 %s", server_name(srv));
+        return;
+    }
+    const char *ext[8];
+    char size[32];
+    int n = 0;
+    snprintf(size, sizeof size, "SIZE %ld", srv->opts.max_size);
+    ext[n++] = "PIPELINING";
+    ext[n++] = size;
+    ext[n++] = "8BITMIME";
+    ext[n++] = "ENHANCEDSTATUSCODES";
+    if (!s->conn.secure)
+        ext[n++] = "STARTTLS";
+    if (!s->auth_done)
+        ext[n++] = "AUTH PLAIN LOGIN";
+    char out[SRV_REPLY_MAX];
+    size_t len = (size_t)snprintf(out, sizeof out, "250-%s\r\n", server_name(srv));
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, sizeof out - len, "250%c%s\r\n",
+                                i == n - 1 ? ' ' : '-', ext[i]);
+    assert(len < sizeof out);
+    write_traced(s, out, len, NULL);
+}
+
+static void after_secure(struct srv_session *s)
+{
+    (void)s;
+}
+
+static void cmd_starttls(struct srv_session *s, const char *arg)
+{
+    if (*arg != '\0') {
+        reply(s, "501 5.5.4 Syntax: STARTTLS");
+        client_error(s);
+    } else if (s->conn.secure) {
+        reply(s, "554 5.5.1 Error: TLS already active");
+        client_error(s);
+    } else if (s->helo != 2) {
+        reply(s, "503 5.5.1 Error: send EHLO first");
+        client_error(s);
+    } else {
+        reply(s, "220 2.0.0 Ready to start TLS");
+        /* RFC 3207 5: what the client pipelined after STARTTLS came in the
+         * clear and must not be taken as sent over TLS. */
+        if (s->inlen > s->in_at) {
+            trace_simple(s, "discarded", "bytes", NULL, (int64_t)(s->inlen - s->in_at), 1);
+            s->inlen = s->in_at;
+        }
+        s->conn.secure = 1;
+        s->helo = 0;
+        s->auth_done = 0;
+        s->conn.authenticated = 0;
+        reset_transaction(s);
+        trace_simple(s, "secure", NULL, NULL, 0, 0);
+        run_chain(s, MQ_CB_SECURE, after_secure);
+    }
+}
+
+/* b64_value - the value of one base64 character, -1 if none */
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* b64_decode - RFC 4648 base64 into out (at most outsz bytes); -1 if malformed */
+static long b64_decode(const char *in, char *out, size_t outsz)
+{
+    size_t n = strlen(in), o = 0;
+    if (n % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) {
+            v[k] = in[i + k] == '=' ? -2 : b64_value(in[i + k]);
+            if (v[k] == -1 || (v[k] == -2 && (i + 4 < n || k < 2)))
+                return -1;
+        }
+        if (v[2] == -2 && v[3] != -2)
+            return -1;
+        unsigned bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 |
+                        (unsigned)(v[2] < 0 ? 0 : v[2]) << 6 | (unsigned)(v[3] < 0 ? 0 : v[3]);
+        int bytes = v[2] < 0 ? 1 : v[3] < 0 ? 2 : 3;
+        if (o + (size_t)bytes > outsz)
+            return -1;
+        out[o++] = (char)(bits >> 16);
+        if (bytes > 1)
+            out[o++] = (char)(bits >> 8 & 255);
+        if (bytes > 2)
+            out[o++] = (char)(bits & 255);
+    }
+    return (long)o;
+}
+
+static void after_auth(struct srv_session *s);
+
+/* auth_check - credentials arrived: the user table, then the plugins */
+static void auth_check(struct srv_session *s, const char *user, size_t ulen, const char *pass,
+                       size_t plen)
+{
+    struct smtp_server *srv = s->srv;
+    int ok = 0;
+    for (int i = 0; i < srv->nusers && !ok; i++)
+        ok = strlen(srv->users[i].name) == ulen && memcmp(srv->users[i].name, user, ulen) == 0 &&
+             strlen(srv->users[i].password) == plen &&
+             memcmp(srv->users[i].password, pass, plen) == 0;
+    s->conn.authenticated = ok;
+    free(s->login);
+    s->login = xstrndup0(user, ulen);
+    s->state = SS_COMMAND;
+    /* The plugins get the credentials as they came, from the session's
+     * own copies: a chain may outlive the input buffer. */
+    free(s->password);
+    s->password = xstrndup0(pass, plen);
+    s->call.str = s->login;
+    s->call.len = ulen;
+    s->call.str2 = s->password;
+    s->call.len2 = plen;
+    run_chain(s, MQ_CB_AUTHENTICATE, after_auth);
+}
+
+/* after_auth - the verdict: validate_auth may still refuse */
+static void after_auth(struct srv_session *s)
+{
+    if (call_core_validate_auth_hook(s->fd, s->login, s->password, s->conn.secure) != 0)
+        s->conn.authenticated = 0;
+    free(s->password);
+    s->password = NULL;
+    int ok = s->conn.authenticated;
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "inbound", "auth");
+        mta_tb_int(&tb, "conn", s->fd);
+        mta_tb_str(&tb, "user", s->login);
+        mta_tb_str(&tb, "result", ok ? "accepted" : "refused");
+        mta_tb_emit(&tb);
+    }
+    if (ok)
+        s->auth_done = 1;
+    if (s->plugin_code)
+        return;
+    if (ok) {
+        reply(s, "235 2.7.0 Authentication successful");
+    } else {
+        reply(s, "535 5.7.8 Error: authentication failed");
+        client_error(s);
+    }
+}
+
+/* auth_plain - the RFC 4616 response: [authzid] NUL authcid NUL passwd */
+static void auth_plain(struct srv_session *s, const char *resp)
+{
+    char buf[SRV_CMD_LINE_MAX];
+    long n = b64_decode(resp, buf, sizeof buf);
+    const char *nul1 = n > 0 ? memchr(buf, '\0', (size_t)n) : NULL;
+    const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)(buf + n - nul1 - 1)) : NULL;
+    if (nul2 == NULL) {
+        s->state = SS_COMMAND;
+        reply(s, "501 5.5.2 Error: cannot decode the AUTH PLAIN response");
+        client_error(s);
+        return;
+    }
+    auth_check(s, nul1 + 1, (size_t)(nul2 - nul1 - 1), nul2 + 1, (size_t)(buf + n - nul2 - 1));
+}
+
+static void cmd_auth(struct srv_session *s, const char *arg)
+{
+    if (s->helo != 2) {
+        reply(s, "503 5.5.1 Error: send EHLO first");
+        client_error(s);
+        return;
+    }
+    if (s->auth_done) {
+        reply(s, "503 5.5.1 Error: already authenticated");
+        client_error(s);
+        return;
+    }
+    if (s->has_mail) {
+        reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+        client_error(s);
+        return;
+    }
+    size_t mlen = strcspn(arg, " ");
+    const char *resp = arg[mlen] ? arg + mlen + 1 : NULL;
+    if (mlen == 5 && strncasecmp(arg, "PLAIN", 5) == 0) {
+        if (resp == NULL) {
+            s->state = SS_AUTH_PLAIN;
+            reply(s, "334 ");
+            return;
+        }
+        auth_plain(s, resp);
+    } else if (mlen == 5 && strncasecmp(arg, "LOGIN", 5) == 0) {
+        if (resp == NULL) {
+            s->state = SS_AUTH_LOGIN_USER;
+            reply(s, "334 VXNlcm5hbWU6");        /* "Username:" */
+            return;
+        }
+        char user[SRV_CMD_LINE_MAX];
+        long n = b64_decode(resp, user, sizeof user);
+        if (n < 0) {
+            reply(s, "501 5.5.2 Error: cannot decode the AUTH LOGIN response");
+            client_error(s);
+            return;
+        }
+        free(s->login);
+        s->login = xstrndup0(user, (size_t)n);
+        s->state = SS_AUTH_LOGIN_PASS;
+        reply(s, "334 UGFzc3dvcmQ6");            /* "Password:" */
+    } else {
+        reply(s, "504 5.5.4 Error: unsupported authentication mechanism");
+        client_error(s);
+    }
+}
+
+/* auth_continuation - a 334 response line from the client */
+static void auth_continuation(struct srv_session *s, const char *line)
+{
+    if (strcmp(line, "*") == 0) {
+        s->state = SS_COMMAND;
+        reply(s, "501 5.7.0 Error: authentication cancelled");
+        client_error(s);
+        return;
+    }
+    if (s->state == SS_AUTH_PLAIN) {
+        auth_plain(s, line);
+        return;
+    }
+    char buf[SRV_CMD_LINE_MAX];
+    long n = b64_decode(line, buf, sizeof buf);
+    if (n < 0) {
+        s->state = SS_COMMAND;
+        reply(s, "501 5.5.2 Error: cannot decode the AUTH LOGIN response");
+        client_error(s);
+        return;
+    }
+    if (s->state == SS_AUTH_LOGIN_USER) {
+        free(s->login);
+        s->login = xstrndup0(buf, (size_t)n);
+        s->state = SS_AUTH_LOGIN_PASS;
+        reply(s, "334 UGFzc3dvcmQ6");
+        return;
+    }
+    char *user = xstrdup0(s->login);
+    auth_check(s, user, strlen(user), buf, (size_t)n);
+    free(user);
+}
+
+static void after_mailfrom(struct srv_session *s)
+{
+    if (plugin_refused(s)) {
+        reset_transaction(s);
+        return;
+    }
+    if (!s->plugin_code)
+        reply(s, "250 2.1.0 Ok");
+}
+
+static void cmd_mail(struct srv_session *s, const char *arg)
+{
+    struct smtp_server *srv = s->srv;
+    char *addr = NULL;
+    const char *rest = NULL;
+    if (s->helo == 0) {
+        reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        client_error(s);
+        return;
+    }
+    if (s->has_mail) {
+        reply(s, "503 5.5.1 Error: nested MAIL command");
+        client_error(s);
+        return;
+    }
+    if (strncasecmp(arg, "FROM:", 5) != 0 || !parse_path(arg + 5, &addr, &rest)) {
+        reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+        client_error(s);
+        return;
+    }
+    if (srv->opts.require_auth && !s->conn.authenticated) {
+        free(addr);
+        reply(s, "530 5.7.0 Authentication required");
+        client_error(s);
+        return;
+    }
+    /* ESMTP parameters: SIZE (RFC 1870), BODY (RFC 6152); others are refused. */
+    while (*rest == ' ')
+        rest++;
+    while (*rest) {
+        size_t n = strcspn(rest, " ");
+        if (n > 5 && strncasecmp(rest, "SIZE=", 5) == 0) {
+            long size = strtol(rest + 5, NULL, 10);
+            if (size > srv->opts.max_size) {
+                free(addr);
+                reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+                return;
+            }
+        } else if (!(n > 5 && strncasecmp(rest, "BODY=", 5) == 0)) {
+            free(addr);
+            reply(s, "555 5.5.4 Error: unsupported MAIL parameter %.*s", (int)(n < 64 ? n : 64),
+                  rest);
+            client_error(s);
+            return;
+        }
+        rest += n;
+        while (*rest == ' ')
+            rest++;
+    }
+    s->has_mail = 1;
+    s->mail_from = addr;
+    s->call.str = s->mail_from;
+    s->call.len = strlen(addr);
+    run_chain(s, MQ_CB_MAILFROM, after_mailfrom);
+}
+
+static void after_rcptto(struct srv_session *s)
+{
+    if (plugin_refused(s)) {
+        free(s->rcpts[--s->nrcpts]);
+        return;
+    }
+    if (!s->plugin_code)
+        reply(s, "250 2.1.5 Ok");
+}
+
+static void cmd_rcpt(struct srv_session *s, const char *arg)
+{
+    char *addr = NULL;
+    const char *rest = NULL;
+    if (!s->has_mail) {
+        reply(s, "503 5.5.1 Error: need MAIL command");
+        client_error(s);
+        return;
+    }
+    if (strncasecmp(arg, "TO:", 3) != 0 || !parse_path(arg + 3, &addr, &rest)) {
+        reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+        client_error(s);
+        return;
+    }
+    while (*rest == ' ')
+        rest++;
+    if (*rest) {
+        free(addr);
+        reply(s, "555 5.5.4 Error: unsupported RCPT parameter %.*s", 64, rest);
+        client_error(s);
+        return;
+    }
+    const char *at = strrchr(addr, '@');
+    if (at == NULL || at == addr || at[1] == '\0' || strlen(at + 1) >= MTA_DNS_NAME_MAX) {
+        free(addr);
+        reply(s, "501 5.1.3 Error: bad recipient address syntax");
+        client_error(s);
+        return;
+    }
+    if (s->nrcpts >= s->srv->opts.max_recipients) {
+        free(addr);
+        reply(s, "452 4.5.3 Error: too many recipients");
+        return;
+    }
+    char **r = realloc(s->rcpts, (size_t)(s->nrcpts + 1) * sizeof *r);
+    if (r == NULL)
+        mta_panic("cmd_rcpt", "out of memory");
+    s->rcpts = r;
+    s->rcpts[s->nrcpts++] = addr;
+    s->call.str = addr;
+    s->call.len = strlen(addr);
+    run_chain(s, MQ_CB_RCPTTO, after_rcptto);
+}
+
+static void cmd_data(struct srv_session *s, const char *arg)
+{
+    if (!s->has_mail) {
+        reply(s, "503 5.5.1 Error: need MAIL command");
+        client_error(s);
+    } else if (s->nrcpts == 0) {
+        reply(s, "554 5.5.1 Error: no valid recipients");
+        client_error(s);
+    } else if (*arg != '\0') {
+        reply(s, "501 5.5.4 Syntax: DATA");
+        client_error(s);
+    } else {
+        reply(s, "354 End data with <CR><LF>.<CR><LF>");
+        s->state = SS_DATA;
+        s->data_midline = 0;
+    }
+}
+
+/* command - one complete command line (no CRLF) in state COMMAND or REFUSED */
+static void command(struct srv_session *s, char *line, size_t len)
+{
+    static const char *const unimplemented[] = { "VRFY", "EXPN", "HELP", "ETRN", "TURN",
+                                                 "BDAT", "ATRN" };
+    trace_line(s, "command", line, len, NULL);
+    if (s->state == SS_AUTH_PLAIN || s->state == SS_AUTH_LOGIN_USER ||
+        s->state == SS_AUTH_LOGIN_PASS) {
+        auth_continuation(s, line);
+        return;
+    }
+    if (verb_is(line, len, "QUIT")) {
+        reply(s, "221 2.0.0 Bye");
+        session_close(s, "quit");
+        return;
+    }
+    if (s->state == SS_REFUSED) {
+        reply(s, "503 5.5.1 Error: no service here, only QUIT");
+        client_error(s);
+        return;
+    }
+    if (verb_is(line, len, "EHLO"))
+        cmd_ehlo(s, arg_of(line, 4), 1);
+    else if (verb_is(line, len, "HELO"))
+        cmd_ehlo(s, arg_of(line, 4), 0);
+    else if (verb_is(line, len, "STARTTLS"))
+        cmd_starttls(s, arg_of(line, 8));
+    else if (verb_is(line, len, "AUTH"))
+        cmd_auth(s, arg_of(line, 4));
+    else if (verb_is(line, len, "MAIL"))
+        cmd_mail(s, arg_of(line, 4));
+    else if (verb_is(line, len, "RCPT"))
+        cmd_rcpt(s, arg_of(line, 4));
+    else if (verb_is(line, len, "DATA"))
+        cmd_data(s, arg_of(line, 4));
+    else if (verb_is(line, len, "RSET")) {
+        reset_transaction(s);
+        reply(s, "250 2.0.0 Ok");
+    } else if (verb_is(line, len, "NOOP"))
+        reply(s, "250 2.0.0 Ok");
+    else {
+        for (size_t i = 0; i < sizeof unimplemented / sizeof unimplemented[0]; i++)
+            if (verb_is(line, len, unimplemented[i])) {
+                reply(s, "502 5.5.1 Error: command not implemented");
+                client_error(s);
+                return;
+            }
+        reply(s, "500 5.5.2 Error: command not recognized");
+        client_error(s);
+    }
+}
+
+/* ---- the end of data ----------------------------------------------------- */
+
+static void after_data_chain(struct srv_session *s);
+static void after_message_chain(struct srv_session *s);
+
+/* buf_reserve - room for need bytes in *buf (capacity *cap), doubling;
+ * the callers bound need (max_size, SRV_INBUF_MAX) */
+static void buf_reserve(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need)
+        c *= 2;
+    char *b = realloc(*buf, c);
+    if (b == NULL)
+        mta_panic("buf_reserve", "out of memory");
+    *buf = b;
+    *cap = c;
+}
+
+/* data_append - message bytes, bounded by max_size (the rest is counted) */
+static void data_append(struct srv_session *s, const char *p, size_t n)
+{
+    s->data_total += n;
+    if (s->data_total > (size_t)s->srv->opts.max_size)
+        return;
+    buf_reserve(&s->data, &s->data_cap, s->data_len + n + 1);
+    memcpy(s->data + s->data_len, p, n);
+    s->data_len += n;
+    s->data[s->data_len] = '\0';
+}
+
+/* end_of_data - the "." arrived */
+static void end_of_data(struct srv_session *s)
+{
+    s->state = SS_COMMAND;
+    trace_simple(s, "data", "bytes", NULL, (int64_t)s->data_total, 1);
+    if (s->data_total > (size_t)s->srv->opts.max_size) {
+        reset_transaction(s);
+        reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+        return;
+    }
+    s->msg.envelope = s->mail_from;
+    s->msg.mime = s->data ? s->data : "";
+    s->msg.mime_len = s->data_len;
+    s->reply_final = 0;
+    s->call.str = s->msg.mime;
+    s->call.len = s->msg.mime_len;
+    run_chain(s, MQ_CB_DATA, after_data_chain);
+}
+
+/* after_data_chain - final_validation, then the per-recipient chains */
+static void after_data_chain(struct srv_session *s)
+{
+    if (s->plugin_code) {
+        s->reply_final = 1;
+        if (plugin_refused(s)) {
+            reset_transaction(s);
+            return;
+        }
+    }
+    int rc = call_core_final_validation_hook(s->fd, s->mail_from, s->nrcpts, (long)s->msg.mime_len);
+    if (rc != 0) {
+        if (!s->reply_final) {
+            if (rc >= 400 && rc <= 599)
+                reply(s, "%d %d.7.1 Error: message refused", rc, rc / 100);
+            else
+                reply(s, "550 5.7.1 Error: message refused");
+        }
+        reset_transaction(s);
+        return;
+    }
+    s->msg_rcpt = 0;
+    after_message_chain(s);
+}
+
+/* after_message_chain - the next recipient's chain, or the queue */
+static void after_message_chain(struct srv_session *s)
+{
+    if (s->plugin_code && !s->reply_final) {
+        s->reply_final = 1;
+        if (plugin_refused(s)) {
+            reset_transaction(s);
+            return;
+        }
+    }
+    if (s->msg_rcpt < s->nrcpts) {
+        s->msg.recipient = s->rcpts[s->msg_rcpt++];
+        run_chain(s, MQ_CB_MESSAGE, after_message_chain);
+        return;
+    }
+    /* Queue it: the body is kept for the queue's lifetime. */
+    struct smtp_server *srv = s->srv;
+    struct srv_body *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        mta_panic("after_message_chain", "out of memory");
+    b->bytes = malloc(s->msg.mime_len + 1);
+    if (b->bytes == NULL)
+        mta_panic("after_message_chain", "out of memory");
+    memcpy(b->bytes, s->msg.mime, s->msg.mime_len);
+    b->bytes[s->msg.mime_len] = '\0';
+    b->next = srv->bodies;
+    srv->bodies = b;
+    unsigned long id = SRV_ID_BASE + ++srv->accepted;
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "inbound", "message");
+        mta_tb_int(&tb, "conn", s->fd);
+        mta_tb_int(&tb, "msg", (int64_t)id);
+        mta_tb_str(&tb, "from", s->mail_from);
+        mta_tb_int(&tb, "rcpts", s->nrcpts);
+        mta_tb_int(&tb, "size", (int64_t)s->msg.mime_len);
+        mta_tb_emit(&tb);
+    }
+    if (srv->observer)
+        srv->observer(srv->observer_arg, id, b->bytes, s->msg.mime_len);
+    int rc = mta_inject(srv->m, id, s->mail_from, (const char *const *)s->rcpts, s->nrcpts,
+                        b->bytes, s->msg.mime_len, 0, NULL);
+    if (!s->reply_final) {
+        if (rc == 0)
+            reply(s, "250 2.0.0 Ok: queued as %lu", id);
+        else
+            reply(s, "451 4.3.0 Error: queue file write error");
+    }
+    reset_transaction(s);
+}
+
+/* data_line - one line of message data; len excludes the line end */
+static void data_line(struct srv_session *s, const char *line, size_t len, int complete)
+{
+    if (!s->data_midline && complete && len == 1 && line[0] == '.') {
+        end_of_data(s);
+        return;
+    }
+    /* RFC 5321 4.5.2: a leading dot was doubled by the client. */
+    if (!s->data_midline && len > 0 && line[0] == '.') {
+        line++;
+        len--;
+    }
+    data_append(s, line, len);
+    if (complete)
+        data_append(s, "\r\n", 2);
+    s->data_midline = !complete;
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+/* process - handle buffered input line by line while the session may */
+static void process(struct srv_session *s)
+{
+    assert(!s->in_process);
+    s->in_process = 1;
+    size_t at = 0;
+    /* Each pass consumes a line or stops: bounded by the input. */
+    while (!s->busy && s->state != SS_CLOSED && at < s->inlen) {
+        char *p = s->in + at;
+        size_t avail = s->inlen - at;
+        char *nl = memchr(p, '\n', avail);
+        if (nl == NULL) {
+            if (s->state == SS_DATA && avail > SRV_DATA_CHUNK) {
+                data_line(s, p, avail, 0);
+                at += avail;
+            } else if (s->state != SS_DATA && avail > SRV_CMD_LINE_MAX) {
+                if (!s->skipping) {
+                    reply(s, "500 5.5.2 Error: line too long");
+                    client_error(s);
+                }
+                s->skipping = 1;
+                at += avail;
+            }
+            break;
+        }
+        size_t len = (size_t)(nl - p);
+        at += len + 1;
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (s->skipping) {
+            s->skipping = 0;
+            continue;
+        }
+        if (s->state == SS_DATA) {
+            data_line(s, p, len, 1);
+            continue;
+        }
+        if (len + 2 > SRV_CMD_LINE_MAX) {
+            reply(s, "500 5.5.2 Error: line too long");
+            client_error(s);
+            continue;
+        }
+        p[len] = '\0';
+        s->in_at = at;
+        command(s, p, len);
+    }
+    if (at > 0 && at <= s->inlen) {
+        memmove(s->in, s->in + at, s->inlen - at);
+        s->inlen -= at;
+    }
+    s->in_process = 0;
+    if (s->closing_chain == -1) {
+        s->closing_chain = 0;
+        session_free(s);
+    }
+}
+
+/* take_input - bytes from the client */
+static void take_input(struct srv_session *s, const char *data, size_t len)
+{
+    if (s->inlen + len > SRV_INBUF_MAX) {
+        reply(s, "421 4.7.0 %s Error: too much input", server_name(s->srv));
+        session_close(s, "overflow");
+        return;
+    }
+    buf_reserve(&s->in, &s->incap, s->inlen + len);
+    memcpy(s->in + s->inlen, data, len);
+    s->inlen += len;
+    if (s->busy || s->state == SS_CONNECT)
+        return;             /* chain_done processes it */
+    timer_restart(s);
+    process(s);
+}
+
+/* tcp_event - the environment's events for an accepted descriptor */
+static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data, size_t len,
+                      int err)
+{
+    struct srv_session *s = arg;
+    (void)err;
+    assert(s->fd == fd && s->state != SS_CLOSED);
+    switch (ev) {
+    case MTA_TCP_DATA:
+        take_input(s, data, len);
+        return;
+    case MTA_TCP_EOF:
+        session_close(s, "eof");
+        return;
+    case MTA_TCP_RESET:
+        session_close(s, "reset");
+        return;
+    case MTA_TCP_CONNECTED:
+    case MTA_TCP_CONNECT_FAILED:
+        break;
+    }
+    mta_panic("tcp_event", "connect event on accepted descriptor %d", fd);
+}
+
+/* ---- listening and shutdown ---------------------------------------------- */
+
+/* mta_listen - start the server on addr:port */
+int mta_listen(struct mta *m, uint32_t addr, uint16_t port, const struct mta_listen_opts *opts)
+{
+    struct smtp_server *srv = server_get(m);
+    if (srv->listen_fd >= 0 || m->env->tcp_listen == NULL)
+        return -EINVAL;
+    struct mta_listen_opts o = opts ? *opts : (struct mta_listen_opts){ 0 };
+    if (o.max_recipients <= 0)
+        o.max_recipients = 100;
+    if (o.max_size <= 0)
+        o.max_size = 10485760;
+    if (o.max_errors <= 0)
+        o.max_errors = 10;
+    if (o.timeout <= 0)
+        o.timeout = 300 * MTA_USEC_PER_SEC;
+    srv->opts = o;
+    srv->addr = addr;
+    srv->port = port;
+    int fd = m->env->tcp_listen(m->env, addr, port, srv_accept, srv);
+    if (fd < 0)
+        return fd;
+    srv->listen_fd = fd;
+    return 0;
+}
+
+/* smtp_server_shutdown - the run is over: stop listening, end sessions */
+void smtp_server_shutdown(struct mta *m)
+{
+    struct smtp_server *srv = m->inbound;
+    if (srv == NULL)
+        return;
+    if (srv->listen_fd >= 0) {
+        m->env->tcp_close(m->env, srv->listen_fd);
+        srv->listen_fd = -1;
+    }
+    /* Each close may free its session: take the next one first. */
+    struct srv_session *s = srv->sessions;
+    while (s != NULL) {
+        struct srv_session *next = s->next;
+        if (s->state != SS_CLOSED)
+            session_close(s, "shutdown");
+        s = next;
+    }
+}
+
+/* smtp_server_free - release the server and whatever sessions are left */
+void smtp_server_free(struct mta *m)
+{
+    struct smtp_server *srv = m->inbound;
+    if (srv == NULL)
+        return;
+    while (srv->sessions != NULL) {
+        struct srv_session *s = srv->sessions;
+        /* A plugin still holds it (reported by mq_shutdown): free anyway. */
+        s->busy = 0;
+        s->in_process = 0;
+        s->state = SS_CLOSED;
+        session_free(s);
+    }
+    while (srv->bodies != NULL) {
+        struct srv_body *b = srv->bodies;
+        srv->bodies = b->next;
+        free(b->bytes);
+        free(b);
+    }
+    for (int i = 0; i < srv->nusers; i++) {
+        free(srv->users[i].name);
+        free(srv->users[i].password);
+    }
+    free(srv);
+    m->inbound = NULL;
+}

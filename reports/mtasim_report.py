@@ -1,0 +1,125 @@
+"""mtasim_report - ``mtasim report``: result JSON -> JUnit XML, HTML, Markdown.
+
+Usage (``mtasim report`` runs this with /usr/bin/python3)::
+
+    mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--markdown FILE]
+                  [--title TEXT]
+
+Contract
+--------
+* Reads every RESULTS file (written by ``mtasim run --json``; with
+  ``--json-trace`` the HTML report has sequence diagrams, a hook timeline
+  and the queue depth) and writes each requested output.  ``-`` as an
+  output writes it to standard output.
+* Exit status 0 when everything was written - whatever the runs' verdicts:
+  a report of failures is a successful report.  Exit status 2 for bad input
+  or usage: a missing, unreadable or corrupt results file, no output asked
+  for, an output that cannot be written.  The first line on standard error
+  says what and where (``mtasim report: FILE: ...``); nothing is written
+  when an input is bad.
+* Outputs depend only on the inputs: the same JSON gives byte-identical
+  files, except where the runs' own wall_ms values appear.
+
+Only the Python standard library is used (Debian's python3).
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from html_report import html_document            # noqa: E402
+from junit_xml import junit_document             # noqa: E402
+from markdown_summary import markdown_document   # noqa: E402
+from results_model import ResultsError, load_results, summary_counts  # noqa: E402
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """A command-line mistake; str() is the message."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with mtasim's error convention: one line, exit status 2."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def parse_args(argv):
+    parser = ArgumentParser(
+        prog="mtasim report",
+        description="Turn mtasim result JSON (mtasim run --json FILE [--json-trace]) into "
+                    "JUnit XML, a self-contained HTML report and a Markdown summary.",
+        epilog="Exit status: 0 written, 2 bad input or usage. See docs/cli.md.")
+    parser.add_argument("results", nargs="*", metavar="RESULTS.json",
+                        help="result files written by mtasim run --json")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML")
+    parser.add_argument("--html", metavar="FILE", help="write the HTML report")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="write the Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--title", default="mtasim report", help="the HTML report's title")
+    args = parser.parse_args(argv)
+    if not args.results:
+        raise UsageError("no result file given")
+    if not (args.junit or args.html or args.markdown):
+        raise UsageError("nothing to write: give --junit FILE, --html FILE and/or --markdown FILE")
+    return args
+
+
+def write_output(path, text):
+    """Write text to path (``-``: standard output); UsageError-free OSError on failure."""
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    # Write next to the target, then rename: a reader never sees half a report.
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def main(argv):
+    try:
+        args = parse_args(argv)
+        runs = load_results(args.results)
+    except (UsageError, ResultsError) as exc:
+        print(f"mtasim report: {exc}", file=sys.stderr)
+        if isinstance(exc, UsageError):
+            print("usage: mtasim report RESULTS.json... [--junit FILE] [--html FILE] "
+                  "[--markdown FILE]  (mtasim report --help)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # Render everything before writing anything.
+    outputs = []
+    if args.junit:
+        outputs.append((args.junit, junit_document(runs)))
+    if args.html:
+        outputs.append((args.html, html_document(runs, args.title)))
+    if args.markdown:
+        outputs.append((args.markdown, markdown_document(runs)))
+    for path, text in outputs:
+        try:
+            write_output(path, text)
+        except OSError as exc:
+            print(f"mtasim report: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    passed, failed, _ = summary_counts(runs)
+    if not any(path == "-" for path, _ in outputs):
+        written = ", ".join(path for path, _ in outputs)
+        print(f"report: {passed} passed, {failed} failed -> {written}", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

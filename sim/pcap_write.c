@@ -1,0 +1,476 @@
+/*
+ * pcap_write - every simulated TCP connection of a run as a packet capture
+ *
+ * See pcap_write.h.  One struct pw_conn per connection the observer has
+ * shown (connection numbers are dense, 1, 2, ... in connect order, so an
+ * array indexed by number holds them); a connection whose SYN is still
+ * unanswered sits on the pending list until an answer, the end of its
+ * retransmissions or the end of the run.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <pcap/pcap.h>
+
+#include "pcap_write.h"
+
+#define PW_SNAPLEN 65535
+#define PW_ETH_LEN 14
+#define PW_IP_LEN 20
+#define PW_TCP_LEN 20
+#define PW_SYN_OPT_LEN 8        /* MSS (4), NOP (1), window scale (3) */
+#define PW_WSCALE 14
+#define PW_MAX_FRAME (PW_ETH_LEN + PW_IP_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN + PCAP_WRITE_MSS)
+#define PW_MAX_CONNS (1u << 24) /* a run opening more is beyond any scenario */
+#define PW_RTO_FIRST 1000000    /* microseconds: Linux's initial RTO */
+
+struct pw_conn {
+    int seen;                   /* the observer showed its SYN */
+    uint32_t isn[2];            /* [0] the client's, [1] the server's */
+    uint16_t ip_id[2];          /* next IP identification per sender */
+    struct sim_packet syn;      /* the first SYN, for retransmissions and ICMP */
+    int pending;                /* SYN unanswered, retransmissions to come */
+    int retries;                /* retransmissions written */
+    sim_usec next_rtx;          /* when the next one leaves */
+    sim_usec give_up;           /* the client's connect timeout */
+};
+
+struct pcap_writer {
+    pcap_t *dead;
+    pcap_dumper_t *dump;
+    char *path;
+    sim_usec connect_timeout;
+    struct pw_conn *conns;      /* index = connection number */
+    size_t nconns;
+    uint64_t *pending;          /* numbers of connections with pending SYNs */
+    size_t npending, pending_cap;
+    int finished;
+    unsigned long frames;
+};
+
+static const uint8_t mac_mta[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+static const uint8_t mac_remote[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+
+/* pw_die - a broken invariant: say where and stop */
+static void pw_die(const char *fn, const char *what)
+{
+    fprintf(stderr, "pcap_writer_%s: %s\n", fn, what);
+    abort();
+}
+
+/* put16 - big-endian 16 bits at p */
+static void put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 8);
+    p[1] = (uint8_t) v;
+}
+
+/* put32 - big-endian 32 bits at p */
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+}
+
+/* csum_add - one's complement sum of len bytes, continuing from sum */
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < len; i += 2)
+        sum += (uint32_t) p[i] << 8 | p[i + 1];
+    if (len & 1)
+        sum += (uint32_t) p[len - 1] << 8;
+    return sum;
+}
+
+/* csum_fold - the final 16-bit one's complement of a running sum */
+static uint16_t csum_fold(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffffu) + (sum >> 16);
+    return (uint16_t) ~sum;
+}
+
+/* put_ipv4 - a 20-byte IPv4 header with its checksum */
+static void put_ipv4(uint8_t *ip, uint32_t src, uint32_t dst, uint8_t proto, size_t payload,
+                     uint16_t id)
+{
+    assert(PW_IP_LEN + payload <= 65535);
+    memset(ip, 0, PW_IP_LEN);
+    ip[0] = 0x45;
+    put16(ip + 2, (uint32_t) (PW_IP_LEN + payload));
+    put16(ip + 4, id);
+    put16(ip + 6, 0x4000);          /* DF, as Linux sends TCP */
+    ip[8] = 64;
+    ip[9] = proto;
+    put32(ip + 12, src);
+    put32(ip + 16, dst);
+    put16(ip + 10, csum_fold(csum_add(0, ip, PW_IP_LEN)));
+}
+
+/* put_tcp - a TCP header (options for a SYN) and its checksum over payload */
+static size_t put_tcp(uint8_t *tcp, const struct sim_packet *pkt, uint32_t seq, uint32_t ack,
+                      const uint8_t *payload, size_t len, uint8_t flags)
+{
+    size_t hlen = PW_TCP_LEN + ((flags & SIM_TCP_SYN) ? PW_SYN_OPT_LEN : 0);
+    uint8_t pseudo[12];
+    uint32_t sum;
+
+    memset(tcp, 0, hlen);
+    put16(tcp, pkt->sport);
+    put16(tcp + 2, pkt->dport);
+    put32(tcp + 4, seq);
+    put32(tcp + 8, (flags & SIM_TCP_ACK) ? ack : 0);
+    tcp[12] = (uint8_t) ((hlen / 4) << 4);
+    tcp[13] = flags;
+    /* An RST advertises no window (as Linux); a SYN's is never scaled. */
+    put16(tcp + 14, (flags & SIM_TCP_RST) ? 0 : 65535);
+    if (flags & SIM_TCP_SYN) {
+        static const uint8_t opts[PW_SYN_OPT_LEN] = { 2, 4, PCAP_WRITE_MSS >> 8, PCAP_WRITE_MSS & 255,
+                                                      1, 3, 3, PW_WSCALE };
+        memcpy(tcp + PW_TCP_LEN, opts, sizeof opts);
+    }
+    if (len > 0)
+        memcpy(tcp + hlen, payload, len);
+    put32(pseudo, pkt->src);
+    put32(pseudo + 4, pkt->dst);
+    pseudo[8] = 0;
+    pseudo[9] = 6;
+    put16(pseudo + 10, (uint32_t) (hlen + len));
+    sum = csum_add(0, pseudo, sizeof pseudo);
+    sum = csum_add(sum, tcp, hlen + len);
+    put16(tcp + 16, csum_fold(sum));
+    return hlen + len;
+}
+
+/* put_eth - the Ethernet header; the side that connected sends from mac_mta */
+static void put_eth(uint8_t *eth, int from_client)
+{
+    memcpy(eth, from_client ? mac_remote : mac_mta, 6);
+    memcpy(eth + 6, from_client ? mac_mta : mac_remote, 6);
+    put16(eth + 12, 0x0800);
+}
+
+/* pw_emit - one frame at virtual time t */
+static void pw_emit(struct pcap_writer *pw, sim_usec t, const uint8_t *frame, size_t len)
+{
+    struct pcap_pkthdr h;
+
+    assert(len <= PW_SNAPLEN);
+    if (t < 0)
+        pw_die("emit", "virtual time before 1970");
+    memset(&h, 0, sizeof h);
+    h.ts.tv_sec = (time_t) (t / 1000000);
+    /* Nanosecond precision: the field holds nanoseconds. */
+    h.ts.tv_usec = (suseconds_t) (t % 1000000 * 1000);
+    h.caplen = h.len = (bpf_u_int32) len;
+    pcap_dump((u_char *) pw->dump, &h, frame);
+    pw->frames++;
+}
+
+/* pw_tcp_frame - one TCP frame of a connection; payload at most the MSS */
+static void pw_tcp_frame(struct pcap_writer *pw, struct pw_conn *c, const struct sim_packet *pkt,
+                         uint32_t rel_seq, const uint8_t *payload, size_t len, uint8_t flags,
+                         sim_usec t)
+{
+    uint8_t frame[PW_MAX_FRAME];
+    int from_client = pkt->src == c->syn.src && pkt->sport == c->syn.sport;
+    int side = from_client ? 0 : 1;
+    uint32_t seq = c->isn[side] + rel_seq;
+    uint32_t ack = c->isn[1 - side] + pkt->ack;
+    size_t tcplen;
+
+    assert(len <= PCAP_WRITE_MSS);
+    /* Linux answers a SYN to a closed port with RST|ACK and sequence 0. */
+    if ((flags & SIM_TCP_RST) && side == 1 && pkt->ack == 1 && pkt->seq == 0)
+        seq = 0;
+    put_eth(frame, from_client);
+    tcplen = put_tcp(frame + PW_ETH_LEN + PW_IP_LEN, pkt, seq, ack, payload, len, flags);
+    put_ipv4(frame + PW_ETH_LEN, pkt->src, pkt->dst, 6, tcplen, c->ip_id[side]++);
+    pw_emit(pw, t, frame, PW_ETH_LEN + PW_IP_LEN + tcplen);
+}
+
+/* pw_icmp_unreachable - ICMP host unreachable quoting the connection's SYN */
+static void pw_icmp_unreachable(struct pcap_writer *pw, struct pw_conn *c, sim_usec t)
+{
+    uint8_t frame[PW_ETH_LEN + PW_IP_LEN + 8 + PW_IP_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN];
+    uint8_t *icmp = frame + PW_ETH_LEN + PW_IP_LEN;
+    uint8_t *quoted = icmp + 8;
+    uint8_t tcp[PW_TCP_LEN + PW_SYN_OPT_LEN];
+    const struct sim_packet *syn = &c->syn;
+    size_t icmplen = 8 + PW_IP_LEN + 8;     /* RFC 792: the header and 64 bits */
+
+    put_tcp(tcp, syn, c->isn[0], 0, NULL, 0, SIM_TCP_SYN);
+    put_ipv4(quoted, syn->src, syn->dst, 6, sizeof tcp, 1);
+    memcpy(quoted + PW_IP_LEN, tcp, 8);
+    memset(icmp, 0, 8);
+    icmp[0] = 3;                            /* destination unreachable */
+    icmp[1] = 1;                            /* host unreachable */
+    put16(icmp + 2, csum_fold(csum_add(0, icmp, icmplen)));
+    put_eth(frame, 0);
+    put_ipv4(frame + PW_ETH_LEN, syn->dst, syn->src, 1, icmplen, c->ip_id[1]++);
+    pw_emit(pw, t, frame, PW_ETH_LEN + PW_IP_LEN + icmplen);
+}
+
+/* pw_conn_get - the record of connection id, created (zeroed) on first use */
+static struct pw_conn *pw_conn_get(struct pcap_writer *pw, uint64_t id)
+{
+    if (id == 0 || id >= PW_MAX_CONNS)
+        pw_die("packet", "connection number out of range");
+    if (id >= pw->nconns) {
+        size_t n = pw->nconns ? pw->nconns : 64;
+        struct pw_conn *p;
+
+        while (n <= id)
+            n *= 2;
+        p = realloc(pw->conns, n * sizeof *p);
+        if (p == NULL)
+            pw_die("packet", "out of memory");
+        memset(p + pw->nconns, 0, (n - pw->nconns) * sizeof *p);
+        pw->conns = p;
+        pw->nconns = n;
+    }
+    return &pw->conns[id];
+}
+
+/* pw_pending_drop - take connection id off the pending list */
+static void pw_pending_drop(struct pcap_writer *pw, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < pw->npending; i++)
+        if (pw->pending[i] == id) {
+            memmove(&pw->pending[i], &pw->pending[i + 1],
+                    (pw->npending - i - 1) * sizeof *pw->pending);
+            pw->npending--;
+            pw->conns[id].pending = 0;
+            return;
+        }
+    pw_die("pending_drop", "connection not pending");
+}
+
+/* pw_flush_until - write every SYN retransmission due at or before t, in time order */
+static void pw_flush_until(struct pcap_writer *pw, sim_usec t)
+{
+    /* Each round writes one retransmission or ends a connection's; both
+     * are bounded by the list size times the retry limit. */
+    size_t bound = (pw->npending + 1) * (PCAP_WRITE_SYN_RETRIES + 2);
+
+    while (pw->npending > 0) {
+        struct pw_conn *best = NULL;
+        uint64_t best_id = 0;
+        size_t i;
+
+        if (bound-- == 0)
+            pw_die("flush_until", "retransmissions do not end");
+        /* Earliest first; ties in the order the connections were made. */
+        for (i = 0; i < pw->npending; i++) {
+            struct pw_conn *c = &pw->conns[pw->pending[i]];
+
+            if (best == NULL || c->next_rtx < best->next_rtx) {
+                best = c;
+                best_id = pw->pending[i];
+            }
+        }
+        if (best->retries >= PCAP_WRITE_SYN_RETRIES || best->next_rtx >= best->give_up) {
+            pw_pending_drop(pw, best_id);
+            continue;
+        }
+        if (best->next_rtx > t)
+            return;
+        pw_tcp_frame(pw, best, &best->syn, 0, NULL, 0, SIM_TCP_SYN, best->next_rtx);
+        best->retries++;
+        /* Doubling RTO: the k-th retransmission leaves (2^k - 1) s after the SYN. */
+        best->next_rtx = best->syn.time + (((sim_usec) 2 << best->retries) - 1) * PW_RTO_FIRST;
+    }
+}
+
+/* pcap_writer_packet - the observer: one simulated packet as frames */
+void pcap_writer_packet(void *arg, const struct sim_packet *pkt)
+{
+    struct pcap_writer *pw = arg;
+    struct pw_conn *c;
+    size_t off;
+
+    assert(pw != NULL && pkt != NULL);
+    if (pw->finished)
+        return;
+    pw_flush_until(pw, pkt->time);
+    c = pw_conn_get(pw, pkt->conn_id);
+    if (!c->seen) {
+        uint32_t k = (uint32_t) pkt->conn_id;
+
+        if (pkt->flags != SIM_TCP_SYN || pkt->icmp_unreachable)
+            pw_die("packet", "a connection's first packet is not its SYN");
+        c->seen = 1;
+        /* Deterministic, well spread, different per side and connection. */
+        c->isn[0] = k * 2654435761u + 0x1000u;
+        c->isn[1] = (k ^ 0x5bd1e995u) * 2246822519u + 0x2000u;
+        c->ip_id[0] = c->ip_id[1] = 1;
+        c->syn = *pkt;
+        c->syn.payload = NULL;
+        c->syn.len = 0;
+        c->give_up = pkt->time + pw->connect_timeout;
+        c->next_rtx = pkt->time + PW_RTO_FIRST;
+        c->pending = 1;
+        if (pw->npending == pw->pending_cap) {
+            size_t n = pw->pending_cap ? 2 * pw->pending_cap : 16;
+            uint64_t *p = realloc(pw->pending, n * sizeof *p);
+
+            if (p == NULL)
+                pw_die("packet", "out of memory");
+            pw->pending = p;
+            pw->pending_cap = n;
+        }
+        pw->pending[pw->npending++] = pkt->conn_id;
+    } else if (c->pending && pkt->src != c->syn.src) {
+        pw_pending_drop(pw, pkt->conn_id);     /* the host answered the SYN */
+    } else if (c->pending && pkt->src == c->syn.src && pkt->flags != SIM_TCP_SYN) {
+        pw_pending_drop(pw, pkt->conn_id);     /* the client moved on (RST) */
+    }
+    if (pkt->icmp_unreachable) {
+        pw_icmp_unreachable(pw, c, pkt->time);
+        return;
+    }
+    if (pkt->len == 0) {
+        pw_tcp_frame(pw, c, pkt, pkt->seq, NULL, 0, pkt->flags, pkt->time);
+        return;
+    }
+    assert(pkt->payload != NULL);
+    for (off = 0; off < pkt->len; off += PCAP_WRITE_MSS) {
+        size_t n = pkt->len - off < PCAP_WRITE_MSS ? pkt->len - off : PCAP_WRITE_MSS;
+        uint8_t flags = pkt->flags;
+
+        if (off + n < pkt->len)
+            flags &= (uint8_t) ~SIM_TCP_PSH;     /* PSH on the last frame of the write */
+        pw_tcp_frame(pw, c, pkt, pkt->seq + (uint32_t) off, (const uint8_t *) pkt->payload + off,
+                     n, flags, pkt->time);
+    }
+}
+
+/* pcap_writer_open - a new capture file at path */
+struct pcap_writer *pcap_writer_open(const char *path, sim_usec connect_timeout, char *err,
+                                     size_t errlen)
+{
+    struct pcap_writer *pw;
+
+    assert(path != NULL && connect_timeout > 0);
+    pw = calloc(1, sizeof *pw);
+    if (pw == NULL || (pw->path = strdup(path)) == NULL) {
+        free(pw);
+        snprintf(err, errlen, "cannot write %s: out of memory", path);
+        return NULL;
+    }
+    pw->connect_timeout = connect_timeout;
+    pw->dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, PW_SNAPLEN,
+                                                    PCAP_TSTAMP_PRECISION_NANO);
+    if (pw->dead == NULL) {
+        snprintf(err, errlen, "cannot write %s: libpcap refused a nanosecond Ethernet capture", path);
+        pcap_writer_close(pw);
+        return NULL;
+    }
+    pw->dump = pcap_dump_open(pw->dead, path);
+    if (pw->dump == NULL) {
+        snprintf(err, errlen, "cannot write %s: %s", path, pcap_geterr(pw->dead));
+        pcap_writer_close(pw);
+        return NULL;
+    }
+    return pw;
+}
+
+/* pcap_writer_finish - the retransmissions still due, then a flush and an error check */
+int pcap_writer_finish(struct pcap_writer *pw, sim_usec now, char *err, size_t errlen)
+{
+    assert(pw != NULL);
+    if (pw->finished)
+        return 0;
+    pw_flush_until(pw, now);
+    /* Whatever is still pending was cut short by the end of the run. */
+    pw->npending = 0;
+    pw->finished = 1;
+    if (pcap_dump_flush(pw->dump) != 0 || ferror(pcap_dump_file(pw->dump))) {
+        snprintf(err, errlen, "cannot write %s: %s", pw->path, strerror(errno ? errno : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+/* pcap_writer_close - close the file and free the writer */
+void pcap_writer_close(struct pcap_writer *pw)
+{
+    if (pw == NULL)
+        return;
+    if (pw->dump)
+        pcap_dump_close(pw->dump);
+    if (pw->dead)
+        pcap_close(pw->dead);
+    free(pw->conns);
+    free(pw->pending);
+    free(pw->path);
+    free(pw);
+}
+
+/* pcap_writer_frames - frames written so far */
+unsigned long pcap_writer_frames(const struct pcap_writer *pw)
+{
+    return pw->frames;
+}
+
+/* pcap_output_is_dir - a spec ending in '/' or naming an existing directory */
+int pcap_output_is_dir(const char *spec)
+{
+    struct stat st;
+    size_t n = strlen(spec);
+
+    return (n > 0 && spec[n - 1] == '/') || (stat(spec, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* pcap_output_path - the file one run's capture goes to */
+int pcap_output_path(const char *spec, const char *name, uint64_t seed, int with_seed,
+                     char ***used, size_t *nused, char *out, size_t outlen)
+{
+    char base[512];
+    size_t n = strlen(spec), i;
+    int k, clash = 1, len;
+
+    if (!pcap_output_is_dir(spec)) {
+        len = snprintf(out, outlen, "%s", spec);
+        return len < 0 || (size_t) len >= outlen ? -1 : 0;
+    }
+    if (with_seed)
+        len = snprintf(base, sizeof base, "%s-seed%llu", name, (unsigned long long) seed);
+    else
+        len = snprintf(base, sizeof base, "%s", name);
+    if (len < 0 || (size_t) len >= sizeof base)
+        return -1;
+    /* Two scenarios may share a name: the later ones get -2, -3, ... */
+    for (k = 1; clash; k++) {
+        char cand[600];
+
+        if (k == 1)
+            snprintf(cand, sizeof cand, "%s", base);
+        else
+            snprintf(cand, sizeof cand, "%s-%d", base, k);
+        clash = 0;
+        for (i = 0; i < *nused && !clash; i++)
+            clash = strcmp((*used)[i], cand) == 0;
+        if (!clash) {
+            char **u = realloc(*used, (*nused + 1) * sizeof *u);
+
+            if (u == NULL || (u[*nused] = strdup(cand)) == NULL)
+                pw_die("output_path", "out of memory");
+            *used = u;
+            (*nused)++;
+            len = snprintf(out, outlen, "%s%s%s.pcap", spec, spec[n - 1] == '/' ? "" : "/", cand);
+            return len < 0 || (size_t) len >= outlen ? -1 : 0;
+        }
+    }
+    return -1;
+}

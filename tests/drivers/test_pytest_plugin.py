@@ -1,0 +1,171 @@
+"""The pytest plugin as CI uses it: items, --junitxml, -n, shards, plugins, results.
+
+Each test runs pytest-3 in a subprocess on the bundled scenarios (or a
+scenario written here) and checks what it reports:
+
+  * every scenario is one item named after its file, collected in the same
+    order every time;
+  * --mtasim-shard I/N: every item in exactly one shard, the same shards
+    on every collection, a bad spec is a usage error;
+  * --junitxml: one testcase per scenario, failures carry mtasim's diff and
+    the replay command; the same with -n 2 (python3-pytest-xdist);
+  * --mtasim-plugin passes --plugin to every run; --mtasim-results keeps
+    result JSON that ``mtasim report`` turns into a report.
+"""
+
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests.drivers.mtasim_pytest import REPO_ROOT, parse_shard, shard_of
+
+import pytest
+
+SCENARIOS = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "scenarios").rglob("*.scn")
+                   if not p.name.startswith("."))
+
+
+def pytest_run(mtasim, args, cwd=REPO_ROOT):
+    """pytest-3 ARGS with this binary and no cache, in cwd.
+
+    Outside the repository (a suite written here) the folder gets a pytest.ini
+    of its own and the plugin comes by -p, as a project using mtasim's plugin
+    would load it."""
+    env = dict(os.environ)
+    extra = ["--mtasim-bin", mtasim]
+    if Path(cwd) != REPO_ROOT:
+        (Path(cwd) / "pytest.ini").write_text("[pytest]\naddopts = -ra\n")
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        # $MTASIM, not --mtasim-bin: pytest looks for conftest.py files along
+        # path-like arguments, and would find the repository's from there.
+        env["MTASIM"] = mtasim
+        extra = ["-p", "tests.drivers.mtasim_pytest"]
+    return subprocess.run(["pytest-3", "-p", "no:cacheprovider", *extra, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def collected(mtasim, *args):
+    """The node ids pytest collects from scenarios/ with args."""
+    proc = pytest_run(mtasim, ["--collect-only", "-q", "scenarios", *args])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_every_scenario_is_one_item_in_a_stable_order(mtasim):
+    first = collected(mtasim)
+    assert first == collected(mtasim)
+    assert [item.split("::")[0] for item in first] == SCENARIOS
+    assert all(item.split("::")[1] == Path(item.split("::")[0]).stem for item in first)
+
+
+def test_shards_split_the_suite_exactly(mtasim):
+    everything = collected(mtasim)
+    shards = [collected(mtasim, "--mtasim-shard", f"{i}/3") for i in (1, 2, 3)]
+    seen = [item for shard in shards for item in shard]
+    assert sorted(seen) == sorted(everything)           # each item in exactly one shard
+    assert all(shards)                                   # 79 items over 3 shards: none empty
+    assert shards[1] == collected(mtasim, "--mtasim-shard", "2/3")      # deterministic
+    assert collected(mtasim, "--mtasim-shard", "1/1") == everything
+    for i, shard in enumerate(shards, 1):
+        assert all(shard_of(item, 3) == i for item in shard)
+
+
+def test_shard_hashing_is_stable_and_checked():
+    assert shard_of("scenarios/dns/caching.scn::caching", 4) == \
+        shard_of("scenarios/dns/caching.scn::caching", 4)
+    assert parse_shard(" 2 / 5 ") == (2, 5)
+    for bad in ("0/3", "4/3", "1", "a/b", "1/0", ""):
+        with pytest.raises(pytest.UsageError):
+            parse_shard(bad)
+
+
+def test_bad_shard_is_a_usage_error(mtasim):
+    proc = pytest_run(mtasim, ["--collect-only", "-q", "scenarios", "--mtasim-shard", "4/3"])
+    assert proc.returncode == 4
+    assert "--mtasim-shard wants I/N with 1 <= I <= N, not '4/3'" in proc.stderr
+
+
+@pytest.fixture
+def failing_scenario(tmp_path):
+    """A passing and a failing scenario in a folder of their own."""
+    folder = tmp_path / "suite" / "smtp"
+    folder.mkdir(parents=True)
+    (folder / "good.scn").write_text(f"""scenario good
+include {REPO_ROOT}/scenarios/world.inc
+remote 198.51.100.10
+inject 1 from <a@sender.test> to <bob@example.com>
+expect message 1 delivered within 1m
+""")
+    (folder / "bad.scn").write_text(f"""scenario bad
+include {REPO_ROOT}/scenarios/world.inc
+remote 198.51.100.10
+  rcpt 550 5.1.1 <nobody> unknown
+inject 1 from <a@sender.test> to <bob@example.com>
+expect message 1 delivered within 1m
+""")
+    return tmp_path
+
+
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]])
+def test_junitxml_has_one_case_per_scenario(mtasim, failing_scenario, parallel):
+    xml_path = failing_scenario / "junit.xml"
+    proc = pytest_run(mtasim, [*parallel, f"--junitxml={xml_path}", "suite"], cwd=failing_scenario)
+    assert proc.returncode == 1, proc.stdout
+    assert re.search(r"1 failed, 1 passed", proc.stdout)
+    cases = {c.get("name"): c for c in ET.parse(xml_path).getroot().iter("testcase")}
+    assert set(cases) == {"good", "bad"}
+    assert cases["bad"].get("classname") == "suite.smtp.bad.scn"
+    failure = cases["bad"].find("failure").text
+    assert "FAIL suite/smtp/bad.scn  seed 1  (line 6: expect message 1 delivered within 1m)" in failure
+    assert "last error: 550 5.1.1 <nobody> unknown" in failure
+    assert f"replay: {mtasim} run --seed 1 --trace - suite/smtp/bad.scn" in failure
+    props = {p.get("name"): p.get("value") for p in cases["bad"].iter("property")}
+    assert props["mtasim_seed"] == "1" and props["mtasim_verdict"] == "fail"
+    assert len(props["mtasim_digest"]) == 64
+
+
+def test_plugins_pass_through(mtasim, tmp_path):
+    """--mtasim-plugin reaches mtasim run: the scenario passes only with it.
+
+    veto_host.so:mx1.example.com forbids the first MX, so the message can
+    only go to the second."""
+    (tmp_path / "second-mx.scn").write_text(f"""scenario second-mx-only
+include {REPO_ROOT}/scenarios/world.inc
+remote 198.51.100.10
+remote 198.51.100.20
+inject 1 from <a@sender.test> to <bob@example.com>
+expect trace in order
+  conn open dst=198.51.100.20:25
+  remote message remote=198.51.100.20
+""")
+    args = ["second-mx.scn"]
+    without = pytest_run(mtasim, args, cwd=tmp_path)
+    assert without.returncode == 1
+    assert f"replay: {mtasim} run --seed 1 --trace - second-mx.scn" in without.stdout
+    plugin = "veto_host.so:mx1.example.com"
+    with_plugin = pytest_run(mtasim, args + ["--mtasim-plugin", plugin], cwd=tmp_path)
+    assert with_plugin.returncode == 0, with_plugin.stdout
+    assert f"plugin {plugin}" in with_plugin.stdout         # the report header
+    missing = pytest_run(mtasim, args + ["--mtasim-plugin", "nope.so"], cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "--plugin nope.so: cannot find plugin 'nope.so'" in missing.stdout
+    assert f"replay: {mtasim} run --plugin nope.so --trace - second-mx.scn" in missing.stdout
+
+
+def test_results_dir_feeds_mtasim_report(mtasim, failing_scenario):
+    results = failing_scenario / "results"
+    proc = pytest_run(mtasim, ["-n", "2", "--mtasim-results", str(results), "suite"],
+                      cwd=failing_scenario)
+    assert proc.returncode == 1, proc.stdout
+    files = sorted(p.name for p in results.iterdir())
+    assert files == ["suite__smtp__bad.scn.json", "suite__smtp__good.scn.json"]
+    doc = json.loads((results / files[0]).read_text())
+    assert doc["runs"][0]["verdict"] == "fail" and doc["runs"][0]["trace"]
+    html = failing_scenario / "report.html"
+    made = subprocess.run([mtasim, "report", *sorted(map(str, results.iterdir())), "--html", str(html)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    assert "1 passed, 1 failed" in html.read_text()
