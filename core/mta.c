@@ -121,11 +121,14 @@ static const char *addr_domain(const char *addr)
     return (at && at[1]) ? at + 1 : NULL;
 }
 
-static void lower(char *s)
+/* domain_of - the lower-case domain of address a into out (size MTA_DNS_NAME_MAX) */
+static void domain_of(const char *a, char *out)
 {
-    for (; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s - 'A' + 'a');
+    const char *d = addr_domain(a);
+    size_t n = strlen(d);
+    assert(n < MTA_DNS_NAME_MAX);      /* mta_inject checked it */
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (d[i] >= 'A' && d[i] <= 'Z') ? (char)(d[i] - 'A' + 'a') : d[i];
 }
 
 /* new_message - one message for the recipients of rcpts at domain */
@@ -138,8 +141,7 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     int count = 0;
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
-        snprintf(dom, sizeof dom, "%s", addr_domain(rcpts[i]));
-        lower(dom);
+        domain_of(rcpts[i], dom);
         if (strcmp(dom, d->pub.domain) == 0)
             count++;
     }
@@ -147,8 +149,7 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     msg->pub.rcpts = xcalloc((size_t)count, sizeof *msg->pub.rcpts);
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
-        snprintf(dom, sizeof dom, "%s", addr_domain(rcpts[i]));
-        lower(dom);
+        domain_of(rcpts[i], dom);
         if (strcmp(dom, d->pub.domain) != 0)
             continue;
         struct message_rcpt *r = &msg->pub.rcpts[msg->pub.rcpt_count++];
@@ -208,13 +209,11 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
     /* One message per domain, in the order domains first appear. */
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
-        snprintf(dom, sizeof dom, "%s", addr_domain(rcpts[i]));
-        lower(dom);
+        domain_of(rcpts[i], dom);
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) {
             char other[MTA_DNS_NAME_MAX];
-            snprintf(other, sizeof other, "%s", addr_domain(rcpts[j]));
-            lower(other);
+            domain_of(rcpts[j], other);
             seen = strcmp(dom, other) == 0;
         }
         if (seen)

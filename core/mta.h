@@ -159,6 +159,9 @@ struct mta_stats {
     unsigned long dec_outbound;
     int max_concurrent_per_domain;       /* the highest seen */
     unsigned long duplicate_outcomes;    /* a final recipient given another outcome */
+    unsigned long rcpts_delivered;       /* recipients delivered */
+    unsigned long rcpts_failed;          /* recipients bounced or expired */
+    unsigned long transactions;          /* MAIL FROM transactions started */
 };
 void mta_get_stats(const struct mta *m, struct mta_stats *st);
 

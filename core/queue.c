@@ -297,6 +297,7 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int cod
     switch (o) {
     case OUTCOME_DELIVERED:
         r->state = RCPT_DELIVERED;
+        m->stats.rcpts_delivered++;
         msg->dom->pub.deliveries++;
         msg->dom->pub.last_delivery = mta_tv(mta_now(m));
         break;
@@ -305,6 +306,7 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int cod
         break;
     case OUTCOME_PERMANENT:
         r->state = RCPT_BOUNCED;
+        m->stats.rcpts_failed++;
         msg->dom->pub.failures++;
         break;
     }
@@ -329,6 +331,7 @@ static void expire_pending(struct mta_msg *msg, const char *why)
         if (r->state != RCPT_PENDING)
             continue;
         r->state = RCPT_EXPIRED;
+        msg->dom->m->stats.rcpts_failed++;
         msg->dom->pub.failures++;
         char note[MTA_NOTE_MAX];
         snprintf(note, sizeof note, "%s after %d attempts%s%s", why, msg->pub.attempts,

@@ -112,7 +112,9 @@ struct mta_conn {
     enum sc_state state;
     int fd_open;                        /* tcp_close not yet called */
     int established;                    /* inc_outbound_connections was called */
-    mta_timer_id timer;
+    mta_timer_id timer;                 /* armed at timer_at, or 0 */
+    mta_usec_t timer_at;
+    mta_usec_t deadline;                /* when the awaited reply is late; 0 = none */
     connection_finish_cb finish;
     connection_timeout_cb timeout;
     char *host;
@@ -181,15 +183,44 @@ void smtp_conn_destroy(struct mta_conn *c)
     free(c);
 }
 
+/*
+ * The session's one timer.  A deadline moves with every command (each
+ * reply has its own timeout), but re-arming a scheduler event per reply
+ * would cost a cancel and a schedule each time; instead the armed timer
+ * stays, and when it fires before the current deadline it re-arms itself
+ * there.  Sessions normally end long before any deadline, so a session
+ * costs one schedule and one cancel.
+ */
+static void session_timer(void *arg);
+static void phase_timed_out(struct mta_conn *c);
+
+/* deadline_set - the awaited event is late at when */
+static void deadline_set(struct mta_conn *c, mta_usec_t when)
+{
+    c->deadline = when;
+    if (c->timer && c->timer_at <= when)
+        return;             /* it fires first and moves itself to the deadline */
+    if (c->timer)
+        c->m->env->timer_cancel(c->m->env, c->timer);
+    c->timer = c->m->env->timer_start(c->m->env, when, session_timer, c);
+    c->timer_at = when;
+}
+
+/* deadline_clear - nothing is awaited; an armed timer will find nothing to do */
+static void deadline_clear(struct mta_conn *c)
+{
+    c->deadline = 0;
+}
+
+/* timer_stop - the session ends: no timer may fire for it again */
 static void timer_stop(struct mta_conn *c)
 {
+    c->deadline = 0;
     if (c->timer) {
         c->m->env->timer_cancel(c->m->env, c->timer);
         c->timer = 0;
     }
 }
-
-static void connect_timed_out(void *arg);
 
 /* smtp_conn_start - the connect is under way on fd: watch it */
 void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
@@ -205,8 +236,7 @@ void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
     if (m->conns)
         m->conns->prev = c;
     m->conns = c;
-    c->timer = m->env->timer_start(m->env, mta_now(m) + m->cfg.connect_timeout,
-                                   connect_timed_out, c);
+    deadline_set(c, mta_now(m) + m->cfg.connect_timeout);
 }
 
 /* ---- tracing ----------------------------------------------------------- */
@@ -267,16 +297,12 @@ static mta_usec_t phase_timeout(const struct mta_config *cfg, enum sc_state s)
     }
 }
 
-static void phase_timed_out(void *arg);
-
 /* expect - wait for the reply of state s (or, idle, for mail), within its timeout */
 static void expect(struct mta_conn *c, enum sc_state s)
 {
     struct mta *m = c->m;
     c->state = s;
-    timer_stop(c);
-    c->timer = m->env->timer_start(m->env, mta_now(m) + phase_timeout(&m->cfg, s),
-                                   phase_timed_out, c);
+    deadline_set(c, mta_now(m) + phase_timeout(&m->cfg, s));
 }
 
 /* put_line - append "LINE\r\n" to out (at most SMTP_LINE_MAX) and trace it */
@@ -703,6 +729,7 @@ static void next_transaction(struct mta_conn *c)
         return;
     }
     window_note(&c->d->msg_window, &m->cfg.throttle_messages, mta_now(m));
+    m->stats.transactions++;
     c->msg = msg;
     free(c->rc);
     c->rc = calloc((size_t)msg->pub.rcpt_count, 1);
@@ -756,7 +783,7 @@ int smtp_conn_wake_idle(struct mta_domain *d, int slot)
     while (c != NULL && d->active[slot].count > 0) {
         struct mta_conn *next = c->next;
         if (c->d == d && c->pub.binding_slot == slot && c->state == SC_IDLE) {
-            timer_stop(c);
+            deadline_clear(c);
             next_transaction(c);
             woken++;
         }
@@ -770,11 +797,17 @@ int smtp_conn_wake_idle(struct mta_domain *d, int slot)
 /* note_of - "CODE text" of a reply, lines joined by spaces */
 static void note_of(const struct smtp_reply *r, char *note, size_t size)
 {
-    /* Cut long replies: a note is for logs, and the full reply is in the trace. */
-    snprintf(note, size, "%d %.*s", r->code, (int)(size > 8 ? size - 8 : 0), r->text);
-    for (char *p = note; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    /* Built by hand: this runs for every reply.  Long replies are cut: a
+     * note is for logs, and the full reply is in the trace. */
+    assert(size > 8 && r->code >= 100 && r->code <= 999);
+    note[0] = (char)('0' + r->code / 100);
+    note[1] = (char)('0' + r->code / 10 % 10);
+    note[2] = (char)('0' + r->code % 10);
+    note[3] = ' ';
+    size_t n = 4;
+    for (const char *t = r->text; *t && n + 1 < size; t++)
+        note[n++] = *t == '\n' ? ' ' : *t;
+    note[n] = '\0';
 }
 
 static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
@@ -924,7 +957,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     char note[MTA_NOTE_MAX];
     note_of(r, note, sizeof note);
     int ok = r->code >= 200 && r->code < 300;
-    timer_stop(c);
+    deadline_clear(c);
 
     if (r->code == 421 && c->state != SC_QUIT) {
         /* The server is shutting the channel (RFC 5321 3.8). */
@@ -1148,12 +1181,12 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
     switch (ev) {
     case MTA_TCP_CONNECTED:
         assert(c->state == SC_CONNECTING);
-        timer_stop(c);
+        deadline_clear(c);
         c->finish(&c->pub, 0, c->pub.user_data);
         return;
     case MTA_TCP_CONNECT_FAILED:
         assert(c->state == SC_CONNECTING);
-        timer_stop(c);
+        deadline_clear(c);
         c->finish(&c->pub, err == ECONNREFUSED ? CONN_ERR_CONNECT : CONN_ERR_CONNECT_NETWORK,
                   c->pub.user_data);
         return;
@@ -1230,18 +1263,28 @@ void smtp_client_timeout_cb(connection_handle *ch, void *user_data)
     connect_failed((struct mta_conn *)ch, CONN_ERR_CONNECT_TIMEOUT, "connection timed out");
 }
 
-static void connect_timed_out(void *arg)
+/* session_timer - the armed timer fired: re-arm at the deadline, or time out */
+static void session_timer(void *arg)
 {
     struct mta_conn *c = arg;
     c->timer = 0;
-    assert(c->state == SC_CONNECTING);
-    c->timeout(&c->pub, c->pub.user_data);
+    if (c->deadline == 0)
+        return;
+    mta_usec_t now = mta_now(c->m);
+    if (now < c->deadline) {
+        c->timer = c->m->env->timer_start(c->m->env, c->deadline, session_timer, c);
+        c->timer_at = c->deadline;
+        return;
+    }
+    c->deadline = 0;
+    if (c->state == SC_CONNECTING)
+        c->timeout(&c->pub, c->pub.user_data);
+    else
+        phase_timed_out(c);
 }
 
-static void phase_timed_out(void *arg)
+static void phase_timed_out(struct mta_conn *c)
 {
-    struct mta_conn *c = arg;
-    c->timer = 0;
     char what[128];
     snprintf(what, sizeof what, "timeout waiting for the %s reply", state_names[c->state]);
     if (c->state == SC_IDLE) {

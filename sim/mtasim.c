@@ -39,6 +39,7 @@
 #include "plugin.h"
 #include "progress.h"
 #include "report_cmd.h"
+#include "bench.h"
 #include "result_json.h"
 #include "runner.h"
 #include "scenario.h"
@@ -55,6 +56,7 @@ static const char usage_main[] =
     "  check FILE...    parse and validate scenarios without running them\n"
     "  import CAPTURE   turn a packet capture of SMTP sessions into a scenario\n"
     "  report JSON...   turn result JSON into JUnit XML, an HTML report, a Markdown summary\n"
+    "  bench            run a synthetic world at scale and print performance figures\n"
     "  help [COMMAND]   show help\n"
     "  version          print the version\n"
     "\n"
@@ -591,6 +593,8 @@ int main(int argc, char **argv)
         return report_cmd_main(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0)
         return pcap_import_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return bench_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mtasim %s\n", MTASIM_VERSION_STR);
         return 0;

@@ -624,6 +624,8 @@ static void conn_resolve_link(struct sim_conn *c)
             c->link.segment = l->segment;
     }
     assert(c->link.latency >= 0 && c->link.jitter >= 0);
+    if (c->link.jitter == 0)
+        return;     /* no draws: the stream need not exist (its identity stays fixed) */
     ipv4_text(c->src, s);
     ipv4_text(c->dst, d);
     snprintf(purpose, sizeof purpose, "jitter %s>%s", s, d);

@@ -78,6 +78,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@
 #define SIM_REMOTE_MAX_FROM 512
 #define SIM_REMOTE_MAX_MSGID 998
 #define SIM_REMOTE_MAX_NAME 256
-#define SIM_REMOTE_MAX_ATTEMPT_KEYS 65536
+#define SIM_REMOTE_MAX_ATTEMPT_KEYS (16L << 20)    /* distinct (sender, recipient) pairs */
 #define SIM_REMOTE_PURPOSE_MAX 64
 
 enum session_state { S_GREETING, S_COMMAND, S_REJECTED, S_DATA, S_BDAT, S_CLOSING };
@@ -120,8 +121,7 @@ struct sim_session {
     sim_ep *ep;
     int number;                         /* 1, 2, ... per remote */
     enum session_state state;
-    /* line assembly */
-    char line[SIM_REMOTE_MAX_LINE];
+    /* line assembly (the buffer itself is the last member) */
     size_t line_len;
     int line_overflow;                  /* command too long: skipping to LF */
     int line_continued;                 /* DATA: this line continues a flushed chunk */
@@ -154,11 +154,18 @@ struct sim_session {
     enum scn_action fault_timer_action;
     sim_event_id close_timer;           /* slow close: the FIN is due */
     int ep_gone;                        /* reset: the endpoint is released already */
+    /* Last, and never zeroed: only line[0 .. line_len) is ever read. */
+    char line[SIM_REMOTE_MAX_LINE];
 };
 
-/* Transactions seen per (MAIL FROM, first RCPT TO): the attempt counter. */
+/* Transactions seen per (MAIL FROM, first RCPT TO): the attempt counter.
+ * Kept in an open-addressing table (a remote may see millions of pairs in
+ * a benchmark), and only when something reads it: a "when attempt"
+ * condition, or the trace. */
 struct attempt_key {
-    char *from, *rcpt;
+    char *key;              /* FROM '\0' RCPT, NULL = empty slot */
+    size_t keylen;
+    uint64_t hash;
     long count;
 };
 
@@ -174,8 +181,9 @@ struct sim_remote {
     struct sim_session *first, *last;
     size_t nlive;
     struct sim_prng *reply_rng;         /* one per scripted line, used if it has a probability */
-    struct attempt_key *attempts;
-    size_t nattempts;
+    struct attempt_key *attempts;       /* the table: attempts_cap slots, a power of two */
+    size_t nattempts, attempts_cap;
+    int counts_attempts;                /* the script or the trace reads attempts */
 };
 
 /* Default replies (remote.h); "%s" is the remote's name. */
@@ -217,6 +225,7 @@ static void remote_die(const char *fn, const char *what)
 
 /* A record under construction, with room for its number strings. */
 struct remote_tb {
+    int off;                    /* no trace sink: build nothing */
     struct mta_trace_rec rec;
     char nums[MTA_TRACE_MAX_FIELDS][24];
 };
@@ -226,6 +235,8 @@ static void tb_str(struct remote_tb *tb, const char *key, const char *str, size_
 {
     struct mta_trace_field *f;
 
+    if (tb->off)
+        return;
     assert(tb->rec.nfields < MTA_TRACE_MAX_FIELDS);
     f = &tb->rec.field[tb->rec.nfields++];
     memset(f, 0, sizeof *f);
@@ -240,6 +251,8 @@ static void tb_num(struct remote_tb *tb, const char *key, int64_t num)
     int i = tb->rec.nfields;
     int n;
 
+    if (tb->off)
+        return;
     assert(i < MTA_TRACE_MAX_FIELDS);
     n = snprintf(tb->nums[i], sizeof tb->nums[i], "%" PRId64, num);
     assert(n > 0 && (size_t) n < sizeof tb->nums[i]);
@@ -251,6 +264,10 @@ static void tb_num(struct remote_tb *tb, const char *key, int64_t num)
 /* tb_begin - start a "remote NAME" record with remote= and session= */
 static void tb_begin(struct remote_tb *tb, const struct sim_session *s, const char *name)
 {
+    /* Without a sink nothing is built: tracing off costs nothing. */
+    tb->off = s->remote->trace == NULL;
+    if (tb->off)
+        return;
     memset(&tb->rec, 0, sizeof tb->rec);
     tb->rec.kind = "remote";
     tb->rec.name = name;
@@ -261,7 +278,7 @@ static void tb_begin(struct remote_tb *tb, const struct sim_session *s, const ch
 /* tb_emit - hand the record to the trace sink, if there is one */
 static void tb_emit(struct remote_tb *tb, const struct sim_remote *r)
 {
-    if (r->trace != NULL)
+    if (!tb->off && r->trace != NULL)
         r->trace(r->trace_arg, &tb->rec);
 }
 
@@ -812,27 +829,66 @@ static enum scn_cmd command_of(const char *line, size_t len)
     return SCN_CMD_UNKNOWN;
 }
 
+/* script_uses_attempts - does a reply depend on "when attempt"? */
+static int script_uses_attempts(const struct scn_remote *script)
+{
+    for (int i = 0; i < script->nreplies; i++)
+        for (int k = 0; k < script->replies[i].nconds; k++)
+            if (script->replies[i].conds[k].kind == SCN_COND_ATTEMPT)
+                return 1;
+    return 0;
+}
+
+/* attempt_slot - where key (hash h) is in the table, or the empty slot for it */
+static struct attempt_key *attempt_slot(struct attempt_key *t, size_t cap, const char *key,
+                                        size_t keylen, uint64_t h)
+{
+    size_t i = (size_t)h & (cap - 1);
+    while (t[i].key != NULL &&
+           !(t[i].hash == h && t[i].keylen == keylen && memcmp(t[i].key, key, keylen) == 0))
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+/* attempt_grow - double the table (keys keep their hashes) */
+static void attempt_grow(struct sim_remote *r)
+{
+    size_t cap = r->attempts_cap ? r->attempts_cap * 2 : 64;
+    struct attempt_key *t = calloc(cap, sizeof *t);
+    if (t == NULL)
+        remote_die("attempt_grow", "out of memory");
+    for (size_t i = 0; i < r->attempts_cap; i++)
+        if (r->attempts[i].key != NULL)
+            *attempt_slot(t, cap, r->attempts[i].key, r->attempts[i].keylen,
+                          r->attempts[i].hash) = r->attempts[i];
+    free(r->attempts);
+    r->attempts = t;
+    r->attempts_cap = cap;
+}
+
 /* attempt_next - count one more transaction for (from, rcpt); its number */
 static long attempt_next(struct sim_remote *r, const char *from, const char *rcpt)
 {
-    struct attempt_key *k;
-    size_t i;
-
-    for (i = 0; i < r->nattempts; i++)
-        if (strcmp(r->attempts[i].from, from) == 0 && strcmp(r->attempts[i].rcpt, rcpt) == 0)
-            return ++r->attempts[i].count;
-    if (r->nattempts >= SIM_REMOTE_MAX_ATTEMPT_KEYS)
+    size_t fl = strlen(from), rl = strlen(rcpt), keylen = fl + 1 + rl;
+    char *key = malloc(keylen + 1);
+    if (key == NULL)
+        remote_die("attempt_next", "out of memory");
+    memcpy(key, from, fl + 1);
+    memcpy(key + fl + 1, rcpt, rl + 1);
+    uint64_t h = 1469598103934665603ULL;           /* FNV-1a */
+    for (size_t i = 0; i < keylen; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    if (2 * (r->nattempts + 1) > r->attempts_cap)
+        attempt_grow(r);
+    struct attempt_key *k = attempt_slot(r->attempts, r->attempts_cap, key, keylen, h);
+    if (k->key != NULL) {
+        free(key);
+        return ++k->count;
+    }
+    if (r->nattempts >= (size_t)SIM_REMOTE_MAX_ATTEMPT_KEYS)
         remote_die("attempt_next", "too many distinct transactions");
-    k = realloc(r->attempts, (r->nattempts + 1) * sizeof *k);
-    if (k == NULL)
-        remote_die("attempt_next", "out of memory");
-    r->attempts = k;
-    k = &r->attempts[r->nattempts++];
-    k->from = strdup(from);
-    k->rcpt = strdup(rcpt);
-    if (k->from == NULL || k->rcpt == NULL)
-        remote_die("attempt_next", "out of memory");
-    k->count = 1;
+    *k = (struct attempt_key){ key, keylen, h, 1 };
+    r->nattempts++;
     return 1;
 }
 
@@ -842,7 +898,7 @@ static void session_rcpt(struct sim_session *s, const char *line, size_t len)
     char *addr = parse_path(line, len, "RCPT TO:");
     int code;
 
-    if (s->attempt == 0) {
+    if (s->attempt == 0 && s->remote->counts_attempts) {
         /* The first RCPT completes the transaction's key. */
         struct remote_tb tb;
 
@@ -1241,12 +1297,15 @@ static void session_event(void *arg, sim_ep *ep, enum sim_ep_event ev,
 static void remote_accept(void *arg, sim_ep *ep)
 {
     struct sim_remote *r = arg;
-    struct sim_session *s = calloc(1, sizeof *s);
+    /* Zero everything but the 4 KiB line buffer: one session per
+     * connection, so this is on the hot path of a large run. */
+    struct sim_session *s = malloc(sizeof *s);
     struct remote_tb tb;
     int code;
 
     if (s == NULL)
         remote_die("remote_accept", "out of memory");
+    memset(s, 0, offsetof(struct sim_session, line));
     s->remote = r;
     s->ep = ep;
     s->number = ++r->sessions;
@@ -1334,6 +1393,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     r->script = script;
     r->trace = trace;
     r->trace_arg = trace_arg;
+    r->counts_attempts = trace != NULL || script_uses_attempts(script);
     snprintf(r->addr, sizeof r->addr, "%u.%u.%u.%u",
              (script->addr >> 24) & 0xff, (script->addr >> 16) & 0xff,
              (script->addr >> 8) & 0xff, script->addr & 0xff);
@@ -1375,10 +1435,8 @@ void sim_remote_destroy(struct sim_remote *r)
         session_finish(r->first);
     }
     assert(r->nlive == 0);
-    for (i = 0; i < r->nattempts; i++) {
-        free(r->attempts[i].from);
-        free(r->attempts[i].rcpt);
-    }
+    for (i = 0; i < r->attempts_cap; i++)
+        free(r->attempts[i].key);
     free(r->attempts);
     free(r->reply_rng);
     free(r);

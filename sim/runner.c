@@ -47,6 +47,7 @@ struct world {
     char **bodies;              /* synthesized bodies, one per injection */
     int *slots;                 /* binding slot per injection */
     struct inject_ev *inject_evs;   /* one per injection; events point here */
+    int tracing;                    /* the core and the remotes have a trace sink */
     struct plugin_set *plugins;
     struct pcap_writer *pcap;   /* --pcap, or NULL */
 };
@@ -305,14 +306,17 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     w->sched = sim_sched_create(sc->epoch);
     w->net = sim_net_create(w->sched);
     w->dns = sim_dns_create(w->sched, sc->dns_latency, sc->dns_timeout);
-    w->trace = trace_store_create(sc->epoch, 1);
+    w->trace = trace_store_create(sc->epoch, !o->lean);
     if (!w->sched || !w->net || !w->dns || !w->trace) {
         r->error = strdup("out of memory building the world");
         return -1;
     }
     if (o->trace_out)
         trace_store_stream(w->trace, o->trace_out);
-    w->env = simenv_create(w->sched, w->net, w->dns, w->trace);
+    /* A lean run without a trace file gives the core and the remotes no
+     * trace sink at all: mta_tracing() is false and no record is built. */
+    w->tracing = !o->lean || o->trace_out != NULL;
+    w->env = simenv_create(w->sched, w->net, w->dns, w->tracing ? w->trace : NULL);
     if (o->pcap_path && pcap_open_for_run(w, sc, o, r) < 0)
         return -1;
     simenv_set_seed(w->env, r->seed);
@@ -321,7 +325,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     world_setup_dns(w->dns, sc, r->seed);
     w->remotes = calloc((size_t)(sc->nremotes ? sc->nremotes : 1), sizeof *w->remotes);
     for (int i = 0; i < sc->nremotes; i++) {
-        w->remotes[i] = sim_remote_create(w->sched, w->net, &sc->remotes[i], simenv_trace, w->env);
+        w->remotes[i] = sim_remote_create(w->sched, w->net, &sc->remotes[i],
+                                          w->tracing ? simenv_trace : NULL, w->env);
         if (w->remotes[i] == NULL) {
             r->error = strdup("cannot create a remote host");
             return -1;
@@ -359,6 +364,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         ev->index = i;
         sim_sched_at(w->sched, sc->epoch + in->at, inject_fire, ev);
     }
+    if (o->feed)
+        o->feed(o->feed_arg, w->mta, w->sched, sc->epoch);
     return 0;
 }
 
@@ -391,9 +398,44 @@ static void teardown(struct world *w)
     free(w->inject_evs);
 }
 
+/* An index from injection id to its summary: open addressing, so that
+ * summarizing a million messages stays linear. */
+struct summary_index {
+    int *slot;              /* index into r->msgs, -1 = empty */
+    size_t cap;             /* a power of two, at least twice the entries */
+};
+
+static size_t id_hash(unsigned long id, size_t cap)
+{
+    uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
+/* summary_find - the summary of id, or where a new one goes (*fresh set) */
+static struct msg_summary *summary_find(struct summary_index *ix, struct run_result *r,
+                                        unsigned long id, int create)
+{
+    size_t h = id_hash(id, ix->cap);
+    while (ix->slot[h] >= 0) {
+        if (r->msgs[ix->slot[h]].id == id)
+            return &r->msgs[ix->slot[h]];
+        h = (h + 1) & (ix->cap - 1);
+    }
+    if (!create)
+        return NULL;
+    ix->slot[h] = r->nmsgs;
+    struct msg_summary *s = &r->msgs[r->nmsgs++];
+    memset(s, 0, sizeof *s);
+    s->id = id;
+    s->done_at = -1;
+    return s;
+}
+
 struct summarize_ctx {
     struct run_result *r;
     const struct scn_scenario *sc;
+    struct summary_index ix;
+    int lean;               /* check invariants only; keep no summaries */
 };
 
 /* summarize - fold each message into its injection's summary; check it */
@@ -401,15 +443,13 @@ static void summarize(void *arg, const message *msg)
 {
     struct summarize_ctx *ctx = arg;
     struct run_result *r = ctx->r;
-    struct msg_summary *s = NULL;
-    for (int i = 0; i < r->nmsgs; i++)
-        if (r->msgs[i].id == msg->id)
-            s = &r->msgs[i];
-    if (s == NULL) {
-        s = &r->msgs[r->nmsgs++];
+    struct msg_summary scratch;
+    struct msg_summary *s = &scratch;
+    if (ctx->lean) {
         memset(s, 0, sizeof *s);
-        s->id = msg->id;
         s->done_at = -1;
+    } else {
+        s = summary_find(&ctx->ix, r, msg->id, 1);
     }
     struct mta_msg_info info;
     mta_message_info(msg, &info);
@@ -487,6 +527,7 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     struct mta_stats st;
     mta_get_stats(w.mta, &st);
     r->connections = st.connections_opened;
+    r->stats = st;
     struct simenv_violations v;
     simenv_check(w.env, &v);
     if (v.bad_close)
@@ -511,18 +552,25 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
 
     int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
     mta_foreach_message(w.mta, count_message, &nmsgs_max);
-    r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
-    struct summarize_ctx ctx = { r, sc };
+    struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean };
+    if (!o->lean) {
+        r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
+        ctx.ix.cap = 16;
+        while (ctx.ix.cap < 2 * (size_t)nmsgs_max)
+            ctx.ix.cap *= 2;
+        ctx.ix.slot = malloc(ctx.ix.cap * sizeof *ctx.ix.slot);
+        if (r->msgs == NULL || ctx.ix.slot == NULL)
+            abort();
+        for (size_t i = 0; i < ctx.ix.cap; i++)
+            ctx.ix.slot[i] = -1;
+    }
     mta_foreach_message(w.mta, summarize, &ctx);
     finish_summaries(r);
-    for (int i = 0; i < sc->ninjects; i++) {
-        int found = 0;
-        for (int k = 0; k < r->nmsgs; k++)
-            found |= r->msgs[k].id == sc->injects[i].id;
-        if (!found && sc->injects[i].at <= r->end)
+    for (int i = 0; i < sc->ninjects && !o->lean; i++)
+        if (summary_find(&ctx.ix, r, sc->injects[i].id, 0) == NULL && sc->injects[i].at <= r->end)
             violation(r, "message %lu was injected but the core has no record of it",
                       sc->injects[i].id);
-    }
+    free(ctx.ix.slot);
 
     /* Expectations. */
     r->exp = calloc((size_t)(sc->nexpects ? sc->nexpects : 1), sizeof *r->exp);

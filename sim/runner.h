@@ -40,6 +40,8 @@
 #include <stdio.h>
 
 #include "expect.h"
+#include "mta.h"
+#include "sim_sched.h"
 #include "scenario.h"
 
 #define RUNNER_MAX_EVENTS 50000000ULL
@@ -53,6 +55,13 @@ struct run_opts {
     const struct scn_plugin *plugins;
     int json_trace;         /* --json-trace: the summary carries every record */
     const char *pcap_path;  /* --pcap: write the run's packets here (pcap_write.h); NULL = no */
+    /* For large runs (mtasim bench): no trace at all, and no per-message
+     * summaries in the result, only the invariant checks and the counts. */
+    int lean;
+    /* Called once the world is built, before the clock starts: schedules
+     * injections of its own (the benchmark's generator). */
+    void (*feed)(void *arg, struct mta *m, struct sim_sched *s, mta_usec_t epoch);
+    void *feed_arg;
 };
 
 enum run_verdict { RUN_PASS, RUN_FAIL, RUN_ERROR, RUN_INVARIANT, RUN_PLUGIN };
@@ -73,6 +82,7 @@ struct run_result {
     uint64_t events;
     mta_usec_t end;         /* virtual time when the run stopped, relative */
     unsigned long connections;
+    struct mta_stats stats; /* the core's counters at the end of the run */
     unsigned long trace_records;
     struct json_t *summary; /* trace_summary.h: connection_log, conn_err, [trace]; or NULL */
 };

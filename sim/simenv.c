@@ -271,10 +271,12 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
                            mta_tcp_cb cb, void *arg)
 {
     struct simenv *se = impl(env);
-    char s[16], d[16], dp[40];
-    ipv4(src, s);
-    ipv4(dst, d);
-    snprintf(dp, sizeof dp, "%s:%u", d, port);
+    char s[16] = "", d[16] = "", dp[40] = "";
+    if (se->trace) {        /* formatted only for the trace */
+        ipv4(src, s);
+        ipv4(dst, d);
+        snprintf(dp, sizeof dp, "%s:%u", d, port);
+    }
     int fd = fd_alloc(se);
     if (fd < 0) {
         trace_conn(se, "error", -1, "errno", "EMFILE");
