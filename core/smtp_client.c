@@ -346,18 +346,24 @@ static int send_body(struct mta_conn *c)
     char *out = malloc(cap);
     if (out == NULL)
         mta_panic("send_body", "out of memory");
-    size_t o = 0;
-    int bol = 1;
-    for (size_t i = 0; i < n; i++) {
-        char ch = b[i];
-        if (bol && ch == '.' && !c->use_bdat)
+    /* A line at a time (memchr): stuff a leading dot, make the line end
+     * CRLF, copy the rest as it is. */
+    size_t o = 0, i = 0;
+    while (i < n) {
+        const char *nl = memchr(b + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - b) : n;        /* the line is b[i .. end) */
+        if (b[i] == '.' && !c->use_bdat)
             out[o++] = '.';
-        if (ch == '\n' && (i == 0 || b[i - 1] != '\r'))
+        memcpy(out + o, b + i, end - i);
+        o += end - i;
+        if (nl == NULL)
+            break;
+        if (end == i || b[end - 1] != '\r')
             out[o++] = '\r';
-        out[o++] = ch;
-        bol = ch == '\n';
+        out[o++] = '\n';
+        i = end + 1;
     }
-    if (!bol) {
+    if (n > 0 && b[n - 1] != '\n') {   /* an empty body stays empty */
         out[o++] = '\r';
         out[o++] = '\n';
     }

@@ -1077,36 +1077,52 @@ static void session_line_full(struct sim_session *s)
 /* session_feed - bytes from the client, handled line by line */
 static void session_feed(struct sim_session *s, const char *data, size_t len)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < len; i++) {
-        char c = data[i];
-
+    /* A run of bytes up to the next LF at a time (memchr), not byte by
+     * byte: the message body passes through here.  Every iteration
+     * consumes at least one byte, so the loop ends. */
+    while (i < len) {
         /* After QUIT or a 421 nothing more is read (pipelined leftovers). */
         if (s->state == S_CLOSING)
             return;
         if (s->state == S_BDAT) {
             /* Raw octets: no lines, no dot-stuffing (RFC 3030 2). */
             size_t take = len - i < s->bdat_left ? len - i : s->bdat_left;
+            assert(take > 0);
             if (s->bdat_refusal == NULL)
                 body_append(s, data + i, take);
             s->bdat_left -= take;
-            i += take - 1;
+            i += take;
             if (s->bdat_left == 0)
                 session_bdat_done(s);
             continue;
         }
-        if (c == '\n') {
+        const char *nl = memchr(data + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - data) : len;   /* the run is data[i .. end) */
+        if (end > i) {
+            s->last_was_cr = data[end - 1] == '\r';
+            if (!s->line_overflow) {
+                /* Fill the line buffer; a full buffer is flushed (DATA) or
+                 * turns into an overflow (a command), as byte by byte. */
+                size_t at = i;
+                while (at < end && !s->line_overflow) {
+                    size_t room = SIM_REMOTE_MAX_LINE - s->line_len;
+                    size_t n = end - at < room ? end - at : room;
+                    memcpy(s->line + s->line_len, data + at, n);
+                    s->line_len += n;
+                    at += n;
+                    if (s->line_len == SIM_REMOTE_MAX_LINE)
+                        session_line_full(s);
+                }
+            }
+        }
+        i = end;
+        if (nl) {
             session_line_end(s);
             s->last_was_cr = 0;
-            continue;
+            i++;
         }
-        s->last_was_cr = (c == '\r');
-        if (s->line_overflow)
-            continue;
-        s->line[s->line_len++] = c;
-        if (s->line_len == SIM_REMOTE_MAX_LINE)
-            session_line_full(s);
     }
 }
 

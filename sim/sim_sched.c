@@ -9,11 +9,13 @@
  *   a counter that only grows, so two events at the same instant run in
  *   the order they were scheduled and the heap's shape never shows through.
  *
- *   Cancellation is lazy: sim_sched_cancel() marks the heap entry and the
- *   entry is dropped when it reaches the top.  To find the entry of an id
- *   without a scan, an open-addressing index maps each pending seq to its
- *   heap slot; it is only ever probed, never iterated, so its layout cannot
- *   leak into a run.  Growth is bounded twice: when cancelled entries
+ *   Cancellation is lazy: an open-addressing set holds the seq of every
+ *   pending event; sim_sched_cancel() removes the id from it, and a heap
+ *   entry whose id is no longer in the set is dropped when it reaches the
+ *   top.  Heap moves never touch the set (an earlier version kept each
+ *   entry's heap position there, updated on every move: a quarter of a
+ *   large run's time).  The set is only ever probed, never iterated, so its
+ *   layout cannot leak into a run.  Growth is bounded twice: when cancelled entries
  *   outnumber live ones the heap is compacted, and more than
  *   SIM_SCHED_MAX_EVENTS pending events is a runaway simulation and aborts.
  *
@@ -38,13 +40,11 @@ struct sim_event {
     sim_event_id seq;
     sim_event_fn fn;
     void *arg;
-    int cancelled;
 };
 
 /* Index slot: seq 0 marks an empty slot (ids are never 0). */
 struct sim_index_slot {
-    sim_event_id seq;
-    size_t pos;
+    sim_event_id seq;       /* 0 = empty */
 };
 
 struct sim_sched {
@@ -104,36 +104,43 @@ static size_t index_find(const struct sim_sched *s, sim_event_id seq)
     return 0;
 }
 
-/* index_insert_raw - add seq -> pos without resizing */
-static void index_insert_raw(struct sim_sched *s, sim_event_id seq, size_t pos)
+/* index_has - is seq pending? */
+static int index_has(const struct sim_sched *s, sim_event_id seq)
+{
+    return s->index[index_find(s, seq)].seq == seq;
+}
+
+/* index_insert_raw - add seq without resizing */
+static void index_insert_raw(struct sim_sched *s, sim_event_id seq)
 {
     size_t i = index_find(s, seq);
 
     assert(s->index[i].seq == 0);
     s->index[i].seq = seq;
-    s->index[i].pos = pos;
 }
 
-/* index_grow - double the table and re-insert every pending entry */
+/* index_grow - double the table and re-insert every pending id */
 static void index_grow(struct sim_sched *s)
 {
-    size_t i;
+    struct sim_index_slot *old = s->index;
+    size_t oldcap = s->index_cap, i;
 
     s->index_cap *= 2;
-    s->index = sched_xrealloc(s->index, s->index_cap, sizeof *s->index);
-    memset(s->index, 0, s->index_cap * sizeof *s->index);
-    /* Rebuild from the heap, whose order is deterministic. */
-    for (i = 0; i < s->heap_len; i++)
-        if (!s->heap[i].cancelled)
-            index_insert_raw(s, s->heap[i].seq, i);
+    s->index = calloc(s->index_cap, sizeof *s->index);
+    if (s->index == NULL)
+        sched_die("index_grow", "out of memory");
+    for (i = 0; i < oldcap; i++)
+        if (old[i].seq != 0)
+            index_insert_raw(s, old[i].seq);
+    free(old);
 }
 
-/* index_insert - remember where a new pending event lives */
-static void index_insert(struct sim_sched *s, sim_event_id seq, size_t pos)
+/* index_insert - remember a new pending event */
+static void index_insert(struct sim_sched *s, sim_event_id seq)
 {
     if (2 * (s->index_len + 1) > s->index_cap)
         index_grow(s);
-    index_insert_raw(s, seq, pos);
+    index_insert_raw(s, seq);
     s->index_len++;
 }
 
@@ -162,15 +169,6 @@ static void index_remove(struct sim_sched *s, sim_event_id seq)
     sched_die("index_remove", "probe bound exceeded");
 }
 
-/* index_update - the event seq moved to heap slot pos */
-static void index_update(struct sim_sched *s, sim_event_id seq, size_t pos)
-{
-    size_t i = index_find(s, seq);
-
-    assert(s->index[i].seq == seq);
-    s->index[i].pos = pos;
-}
-
 /* event_before - the heap order: time first, then scheduling order */
 static int event_before(const struct sim_event *a, const struct sim_event *b)
 {
@@ -179,12 +177,10 @@ static int event_before(const struct sim_event *a, const struct sim_event *b)
     return a->seq < b->seq;
 }
 
-/* heap_place - store ev at pos and keep the index in step */
+/* heap_place - store ev at pos */
 static void heap_place(struct sim_sched *s, size_t pos, const struct sim_event *ev)
 {
     s->heap[pos] = *ev;
-    if (!ev->cancelled)
-        index_update(s, ev->seq, pos);
 }
 
 /* heap_sift_up - restore the heap property above pos */
@@ -240,12 +236,10 @@ static void heap_compact(struct sim_sched *s)
     size_t i, kept = 0;
 
     for (i = 0; i < s->heap_len; i++)
-        if (!s->heap[i].cancelled)
+        if (index_has(s, s->heap[i].seq))
             s->heap[kept++] = s->heap[i];
     s->heap_len = kept;
     s->cancelled = 0;
-    for (i = 0; i < kept; i++)
-        index_update(s, s->heap[i].seq, i);
     /* Floyd's bottom-up build; the result depends only on (when, seq). */
     for (i = kept / 2; i-- > 0;)
         heap_sift_down(s, i);
@@ -255,7 +249,7 @@ static void heap_compact(struct sim_sched *s)
 /* heap_drop_cancelled_top - discard cancelled entries at the top */
 static void heap_drop_cancelled_top(struct sim_sched *s)
 {
-    while (s->heap_len > 0 && s->heap[0].cancelled) {
+    while (s->heap_len > 0 && !index_has(s, s->heap[0].seq)) {
         assert(s->cancelled > 0);
         s->cancelled--;
         heap_pop_top(s);
@@ -330,9 +324,8 @@ sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, v
     ev.seq = s->next_seq++;
     ev.fn = fn;
     ev.arg = arg;
-    ev.cancelled = 0;
     s->heap[s->heap_len] = ev;
-    index_insert(s, ev.seq, s->heap_len);
+    index_insert(s, ev.seq);
     s->heap_len++;
     heap_sift_up(s, s->heap_len - 1);
     assert(s->heap_len == s->index_len + s->cancelled);
@@ -350,16 +343,11 @@ sim_event_id sim_sched_after(struct sim_sched *s, sim_usec delay, sim_event_fn f
 /* sim_sched_cancel - forget a pending event; 1 if it was pending, else 0 */
 int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
 {
-    size_t i, pos;
-
     if (id == 0 || id >= s->next_seq)
         return 0;
-    i = index_find(s, id);
-    if (s->index[i].seq != id)
+    if (!index_has(s, id))
         return 0;           /* already ran or already cancelled */
-    pos = s->index[i].pos;
-    assert(pos < s->heap_len && s->heap[pos].seq == id && !s->heap[pos].cancelled);
-    s->heap[pos].cancelled = 1;
+    /* The heap entry stays until it reaches the top or a compaction. */
     s->cancelled++;
     index_remove(s, id);
     /* Lazy removal, but never let the dead outnumber the living for long. */
@@ -378,7 +366,6 @@ int sim_sched_step(struct sim_sched *s)
     if (s->heap_len == 0)
         return 0;
     ev = s->heap[0];
-    assert(!ev.cancelled);
     /* The heap order guarantees it; a violation would be a heap bug. */
     assert(ev.when >= s->now);
     index_remove(s, ev.seq);
