@@ -320,9 +320,18 @@ static void put_line(struct mta_conn *c, char *out, size_t *len, const char *lin
 static int send_line(struct mta_conn *c, const char *fmt, const char *arg)
 {
     char line[SMTP_LINE_MAX], out[SMTP_LINE_MAX + 2];
-    int n = snprintf(line, sizeof line - 2, fmt, arg);
-    if (n < 0 || (size_t)n >= sizeof line - 2)
-        mta_panic("send_line", "command too long");
+    int n;
+    if (strcmp(fmt, "%s") == 0) {       /* most commands: no formatting to do */
+        size_t len = strlen(arg);
+        if (len >= sizeof line - 2)
+            mta_panic("send_line", "command too long");
+        memcpy(line, arg, len + 1);
+        n = (int)len;
+    } else {
+        n = snprintf(line, sizeof line - 2, fmt, arg);
+        if (n < 0 || (size_t)n >= sizeof line - 2)
+            mta_panic("send_line", "command too long");
+    }
     size_t len = 0;
     put_line(c, out, &len, line);
     return c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
@@ -1150,7 +1159,7 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
             break;
         }
         /* Trace the reply line by line, as it was on the wire. */
-        size_t at = 0;
+        size_t at = mta_tracing() ? 0 : used;
         while (at < used) {
             size_t eol = at;
             while (eol < used && c->in[eol] != '\n')

@@ -6,6 +6,8 @@
  *              [--plugin PATH[:ARGS]]... [--no-faketime] [--timeout SECONDS] FILE...
  *   mtasim check FILE...
  *   mtasim import CAPTURE [--server IP] [--port N]... [-o FILE]
+ *   mtasim live FILE [--remote HOST=ADDR:PORT]... [--timeout S] ...    (live/live_run.c)
+ *   mtasim serve FILE --listen ADDR:PORT [--once | --sessions N] ...    (live/serve.c)
  *   mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--markdown FILE]
  *   mtasim help [COMMAND] | mtasim version
  *
@@ -34,6 +36,7 @@
 
 #include "faketime.h"
 #include "isolate.h"
+#include "live_cmd.h"
 #include "pcap_import.h"
 #include "pcap_write.h"
 #include "plugin.h"
@@ -56,6 +59,8 @@ static const char usage_main[] =
     "  check FILE...    parse and validate scenarios without running them\n"
     "  import CAPTURE   turn a packet capture of SMTP sessions into a scenario\n"
     "  report JSON...   turn result JSON into JUnit XML, an HTML report, a Markdown summary\n"
+    "  live FILE        run a scenario's injections against real SMTP servers (docs/live.md)\n"
+    "  serve FILE       serve a scenario's scripted remote MTA on a real socket\n"
     "  bench            run a synthetic world at scale and print performance figures\n"
     "  help [COMMAND]   show help\n"
     "  version          print the version\n"
@@ -593,6 +598,10 @@ int main(int argc, char **argv)
         return report_cmd_main(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0)
         return pcap_import_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "live") == 0)
+        return live_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return bench_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
@@ -607,6 +616,10 @@ int main(int argc, char **argv)
         else if (argc > 2 && strcmp(argv[2], "import") == 0) {
             char *import_help[] = { (char *)"import", (char *)"--help", NULL };
             return pcap_import_main(2, import_help);
+        }
+        else if (argc > 2 && (strcmp(argv[2], "live") == 0 || strcmp(argv[2], "serve") == 0)) {
+            char *live_help[] = { argv[2], (char *)"--help", NULL };
+            return strcmp(argv[2], "live") == 0 ? live_main(2, live_help) : serve_main(2, live_help);
         }
         else if (argc > 2 && strcmp(argv[2], "report") == 0) {
             char *report_help[] = { (char *)"report", (char *)"--help", NULL };

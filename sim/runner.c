@@ -74,8 +74,8 @@ static void violation(struct run_result *r, const char *fmt, ...)
     r->violations[r->nviolations++] = strdup(buf);
 }
 
-/* synth_body - a small RFC 5322 message for an injection without a body */
-static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed)
+/* runner_synth_body - a small RFC 5322 message for an injection without a body */
+char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed)
 {
     char date[64];
     time_t t = (time_t)((sc->epoch + in->at) / 1000000);
@@ -113,7 +113,7 @@ static char *synth_body(const struct scn_scenario *sc, const struct scn_inject *
  * Canonical = what a correct client puts between DATA and the final dot,
  * with the dot-stuffing removed again: bare LF turned into CRLF and a
  * missing final line end added.  A correct remote's body_sha256 equals it. */
-static void trace_injection(struct world *w, unsigned long msg_id, const char *body, size_t len)
+static void trace_injection(struct mta_env *env, unsigned long msg_id, const char *body, size_t len)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
@@ -144,14 +144,16 @@ static void trace_injection(struct world *w, unsigned long msg_id, const char *b
     rec.field[0] = (struct mta_trace_field){ "msg", id, strlen(id), (int64_t)msg_id, 1 };
     rec.field[1] = (struct mta_trace_field){ "size", size, strlen(size), (int64_t)canon, 1 };
     rec.field[2] = (struct mta_trace_field){ "body_sha256", hex, 64, 0, 0 };
-    simenv_trace(w->env, &rec);
+    if (env->trace)
+        env->trace(env, &rec);
 }
 
 /* inbound_accepted - the server accepted a message: record its body like
  * an injection's, so "expect message ID intact" works for it too */
 static void inbound_accepted(void *arg, unsigned long id, const char *body, size_t len)
 {
-    trace_injection(arg, id, body, len);
+    struct world *w = arg;
+    trace_injection(simenv_env(w->env), id, body, len);
 }
 
 /* build_inbound - the server (listen, users) and the clients; 0, or -1
@@ -199,34 +201,44 @@ static void count_message(void *arg, const message *msg)
     ++*(int *)arg;
 }
 
-static void inject_fire(void *arg)
+/* runner_inject - hand injection index of sc to the core now, its body
+ * traced first (the live runner shares this with the simulated one) */
+void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
+                   const char *synth_body, int slot)
 {
-    struct inject_ev *ev = arg;
-    struct world *w = ev->w;
-    const struct scn_inject *in = &w->sc->injects[ev->index];
-    const char *body = in->body ? in->body : w->bodies[ev->index];
+    const struct scn_inject *in = &sc->injects[index];
+    const char *body = in->body ? in->body : synth_body;
     size_t len = in->body ? in->body_len : strlen(body);
-    trace_injection(w, in->id, body, len);
+    trace_injection(env, in->id, body, len);
     struct mta_inject_opts opts = { in->dsn_notify, in->dsn_ret, in->dsn_envid, in->chunking,
                                     (long)(in->deliver_by / 1000000) };
-    int rc = mta_inject(w->mta, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
-                        body, len, w->slots[ev->index], &opts);
+    int rc = mta_inject(m, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
+                        body, len, slot, &opts);
     assert(rc == 0);    /* the parser checked the addresses */
     (void)rc;
 }
 
-
-/* load_plugins - the command line's plugins, then the scenario's, in order;
- * 0, or -1 with r->error, r->why, r->verdict and r->exit_code set */
-static int load_plugins(struct world *w, const struct scn_scenario *sc, const struct run_opts *o,
-                        struct run_result *r)
+static void inject_fire(void *arg)
 {
-    w->plugins = plugin_set_create();
+    struct inject_ev *ev = arg;
+    struct world *w = ev->w;
+    runner_inject(w->mta, simenv_env(w->env), w->sc, ev->index, w->bodies[ev->index],
+                  w->slots[ev->index]);
+}
+
+
+/* runner_load_plugins - the command line's plugins, then the scenario's, in
+ * order, into a new *set; 0, or -1 with r->error, r->why, r->verdict and
+ * r->exit_code set */
+int runner_load_plugins(struct plugin_set **set, const struct scn_scenario *sc,
+                        const struct run_opts *o, struct run_result *r)
+{
+    *set = plugin_set_create();
     int total = o->nplugins + sc->nplugins;
     for (int i = 0; i < total; i++) {
         const struct scn_plugin *pl = i < o->nplugins ? &o->plugins[i] : &sc->plugins[i - o->nplugins];
         char err[1024], where[600] = "";
-        int code = plugin_load(w->plugins, pl->name, pl->file, pl->args, err, sizeof err);
+        int code = plugin_load(*set, pl->name, pl->file, pl->args, err, sizeof err);
         if (code == 0)
             continue;
         if (pl->pos.file)
@@ -343,7 +355,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         if (!b->unavailable)
             sim_net_add_local(w->net, b->addr);
     }
-    if (follow_virtual_time(w, sc, o, r) < 0 || load_plugins(w, sc, o, r) < 0
+    if (follow_virtual_time(w, sc, o, r) < 0 || runner_load_plugins(&w->plugins, sc, o, r) < 0
         || build_inbound(w, sc, r) < 0)
         return -1;
     w->bodies = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->bodies);
@@ -358,7 +370,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         w->slots[i] = mta_binding_slot(w->mta, in->binding ? in->binding : "default");
         assert(w->slots[i] >= 0);
         if (in->body == NULL)
-            w->bodies[i] = synth_body(sc, in, r->seed);
+            w->bodies[i] = runner_synth_body(sc, in, r->seed);
         struct inject_ev *ev = &w->inject_evs[i];
         ev->w = w;
         ev->index = i;
@@ -495,6 +507,92 @@ static void finish_summaries(struct run_result *r)
     }
 }
 
+/* runner_judge - after the run: invariants, message summaries, expectations,
+ * digest and verdict into r, from the core m, the trace ts and the
+ * environment's descriptor accounting v (shared by the live runner) */
+void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_store *ts,
+                  const struct simenv_violations *v, const struct run_opts *o,
+                  struct run_result *r)
+{
+    /* Invariants. */
+    struct mta_stats st;
+    mta_get_stats(m, &st);
+    r->connections = st.connections_opened;
+    r->stats = st;
+    if (v->bad_close)
+        violation(r, "%lu close(s) of a descriptor that was not open", v->bad_close);
+    if (v->bad_op)
+        violation(r, "%lu write(s) on a descriptor that was not open", v->bad_op);
+    if (v->left_open)
+        violation(r, "%lu connection(s) never closed", v->left_open);
+    if (v->opened != v->closed)
+        violation(r, "%lu connection(s) opened but %lu closed", v->opened, v->closed);
+    if (st.inc_outbound != st.dec_outbound)
+        violation(r, "inc_outbound_connections called %lu times, dec_outbound_connections %lu",
+                  st.inc_outbound, st.dec_outbound);
+    if (st.duplicate_outcomes)
+        violation(r, "%lu outcome(s) given to a recipient that was already final",
+                  st.duplicate_outcomes);
+    if (st.max_concurrent_per_domain > sc->config.max_outbound_connections)
+        violation(r, "%d concurrent connections to one domain, limit %d",
+                  st.max_concurrent_per_domain, sc->config.max_outbound_connections);
+    if (trace_store_time_regressions(ts))
+        violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(ts));
+
+    int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
+    mta_foreach_message(m, count_message, &nmsgs_max);
+    struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean };
+    if (!o->lean) {
+        r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
+        ctx.ix.cap = 16;
+        while (ctx.ix.cap < 2 * (size_t)nmsgs_max)
+            ctx.ix.cap *= 2;
+        ctx.ix.slot = malloc(ctx.ix.cap * sizeof *ctx.ix.slot);
+        if (r->msgs == NULL || ctx.ix.slot == NULL)
+            abort();
+        for (size_t i = 0; i < ctx.ix.cap; i++)
+            ctx.ix.slot[i] = -1;
+    }
+    mta_foreach_message(m, summarize, &ctx);
+    finish_summaries(r);
+    for (int i = 0; i < sc->ninjects && !o->lean; i++)
+        if (summary_find(&ctx.ix, r, sc->injects[i].id, 0) == NULL && sc->injects[i].at <= r->end)
+            violation(r, "message %lu was injected but the core has no record of it",
+                      sc->injects[i].id);
+    free(ctx.ix.slot);
+
+    /* Expectations. */
+    r->exp = calloc((size_t)(sc->nexpects ? sc->nexpects : 1), sizeof *r->exp);
+    r->nexp = sc->nexpects;
+    int failed = 0;
+    for (int i = 0; i < sc->nexpects; i++)
+        failed += !expect_check(&sc->expects[i], ts, r->msgs, r->nmsgs, &r->exp[i]);
+    trace_store_digest(ts, r->digest);
+    r->trace_records = trace_store_count(ts);
+    r->summary = trace_summary_build(ts, o->json_trace);
+
+    mta_usec_t fault_at = 0;
+    const char *fault = mta_plugin_fault(m, &fault_at);
+    if (fault != NULL) {
+        /* A plugin broke the MailerQ protocol: what followed may be its doing. */
+        char when[32], buf[700];
+        snprintf(buf, sizeof buf, "%s (at %s)", fault, trace_time_str(fault_at - sc->epoch, when));
+        r->verdict = RUN_PLUGIN;
+        r->exit_code = 4;
+        r->error = strdup(buf);
+        r->why = strdup("plugin misbehaved");
+    } else if (r->nviolations) {
+        r->verdict = RUN_INVARIANT;
+        r->exit_code = 3;
+    } else if (failed) {
+        r->verdict = RUN_FAIL;
+        r->exit_code = 1;
+    } else {
+        r->verdict = RUN_PASS;
+        r->exit_code = 0;
+    }
+}
+
 /* runner_run - run sc once; see runner.h */
 int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct run_result *r)
 {
@@ -523,85 +621,9 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     mta_shutdown(w.mta);
     pcap_finish_for_run(&w, r);
 
-    /* Invariants. */
-    struct mta_stats st;
-    mta_get_stats(w.mta, &st);
-    r->connections = st.connections_opened;
-    r->stats = st;
     struct simenv_violations v;
     simenv_check(w.env, &v);
-    if (v.bad_close)
-        violation(r, "%lu close(s) of a descriptor that was not open", v.bad_close);
-    if (v.bad_op)
-        violation(r, "%lu write(s) on a descriptor that was not open", v.bad_op);
-    if (v.left_open)
-        violation(r, "%lu connection(s) never closed", v.left_open);
-    if (v.opened != v.closed)
-        violation(r, "%lu connection(s) opened but %lu closed", v.opened, v.closed);
-    if (st.inc_outbound != st.dec_outbound)
-        violation(r, "inc_outbound_connections called %lu times, dec_outbound_connections %lu",
-                  st.inc_outbound, st.dec_outbound);
-    if (st.duplicate_outcomes)
-        violation(r, "%lu outcome(s) given to a recipient that was already final",
-                  st.duplicate_outcomes);
-    if (st.max_concurrent_per_domain > sc->config.max_outbound_connections)
-        violation(r, "%d concurrent connections to one domain, limit %d",
-                  st.max_concurrent_per_domain, sc->config.max_outbound_connections);
-    if (trace_store_time_regressions(w.trace))
-        violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(w.trace));
-
-    int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
-    mta_foreach_message(w.mta, count_message, &nmsgs_max);
-    struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean };
-    if (!o->lean) {
-        r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
-        ctx.ix.cap = 16;
-        while (ctx.ix.cap < 2 * (size_t)nmsgs_max)
-            ctx.ix.cap *= 2;
-        ctx.ix.slot = malloc(ctx.ix.cap * sizeof *ctx.ix.slot);
-        if (r->msgs == NULL || ctx.ix.slot == NULL)
-            abort();
-        for (size_t i = 0; i < ctx.ix.cap; i++)
-            ctx.ix.slot[i] = -1;
-    }
-    mta_foreach_message(w.mta, summarize, &ctx);
-    finish_summaries(r);
-    for (int i = 0; i < sc->ninjects && !o->lean; i++)
-        if (summary_find(&ctx.ix, r, sc->injects[i].id, 0) == NULL && sc->injects[i].at <= r->end)
-            violation(r, "message %lu was injected but the core has no record of it",
-                      sc->injects[i].id);
-    free(ctx.ix.slot);
-
-    /* Expectations. */
-    r->exp = calloc((size_t)(sc->nexpects ? sc->nexpects : 1), sizeof *r->exp);
-    r->nexp = sc->nexpects;
-    int failed = 0;
-    for (int i = 0; i < sc->nexpects; i++)
-        failed += !expect_check(&sc->expects[i], w.trace, r->msgs, r->nmsgs, &r->exp[i]);
-    trace_store_digest(w.trace, r->digest);
-    r->trace_records = trace_store_count(w.trace);
-    r->summary = trace_summary_build(w.trace, o->json_trace);
-
-    mta_usec_t fault_at = 0;
-    const char *fault = mta_plugin_fault(w.mta, &fault_at);
-    if (fault != NULL) {
-        /* A plugin broke the MailerQ protocol: what followed may be its doing. */
-        char when[32], buf[700];
-        snprintf(buf, sizeof buf, "%s (at %s)", fault, trace_time_str(fault_at - sc->epoch, when));
-        r->verdict = RUN_PLUGIN;
-        r->exit_code = 4;
-        r->error = strdup(buf);
-        r->why = strdup("plugin misbehaved");
-    } else if (r->nviolations) {
-        r->verdict = RUN_INVARIANT;
-        r->exit_code = 3;
-    } else if (failed) {
-        r->verdict = RUN_FAIL;
-        r->exit_code = 1;
-    } else {
-        r->verdict = RUN_PASS;
-        r->exit_code = 0;
-    }
+    runner_judge(sc, w.mta, w.trace, &v, o, r);
     teardown(&w);
     return r->exit_code;
 }

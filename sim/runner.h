@@ -88,6 +88,26 @@ struct run_result {
 };
 
 int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct run_result *r);
+
+/* The pieces of a run that do not depend on the simulated world, shared with
+ * the live runner (live/live_run.c): */
+struct mta_env;
+struct plugin_set;
+struct simenv_violations;
+struct trace_store;
+/* A synthesized body for injection in (malloc'd). */
+char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed);
+/* Hand injection index to the core now; its body's digest is traced first. */
+void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
+                   const char *synth_body, int slot);
+/* Load o's plugins, then the scenario's, into a new *set; 0, or -1 with r set. */
+int runner_load_plugins(struct plugin_set **set, const struct scn_scenario *sc,
+                        const struct run_opts *o, struct run_result *r);
+/* After the run (and mta_shutdown): invariants, summaries, expectations,
+ * digest and verdict into r; v is the environment's descriptor accounting. */
+void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_store *ts,
+                  const struct simenv_violations *v, const struct run_opts *o,
+                  struct run_result *r);
 void run_result_free(struct run_result *r);
 const char *run_verdict_str(enum run_verdict v);
 

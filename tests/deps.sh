@@ -27,6 +27,10 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES tshark"
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES chromium"
 # Plugins read virtual time through libfaketime's LD_PRELOAD (docs/faketime.md).
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libfaketime"
+# Live mode is checked against real SMTP software on loopback
+# (tests/drivers/test_live.py, docs/live.md): an SMTP server (aiosmtpd), an
+# SMTP client (swaks) and a client library (libESMTP, its event callback).
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (

@@ -1,0 +1,458 @@
+/*
+ * serve - mtasim serve: a scenario's scripted remote MTA on a real socket
+ *
+ * SYNOPSIS
+ *   mtasim serve SCENARIO --listen ADDR:PORT [--remote ADDR|NAME]
+ *                [--once | --sessions N] [--duration SECONDS] [--trace FILE|-]
+ *                [--seed N] [--allow-long-delays] [--allow-remote-targets]
+ *
+ * DESCRIPTION
+ *   The scripted remote (sim/remote.c) runs unchanged, on a simulated
+ *   network whose clock is the real one (live_env.h); this file is only
+ *   the bridge between the two worlds.  Each real connection accepted on
+ *   ADDR:PORT becomes a simulated client connection to the remote's
+ *   address, port 25, and the bridge copies both ways:
+ *
+ *     real data            -> sim_ep_send           (the remote's input)
+ *     real EOF / reset     -> sim FIN / RST, then the real socket closes
+ *     sim data             -> write to the real socket
+ *     sim FIN (QUIT, 421)  -> FIN on the real socket; closed when the
+ *                             client closes, or SERVE_LINGER later
+ *     sim RST (reset)      -> RST on the real socket (SO_LINGER 0)
+ *     sim refused/unreachable ("connect refuse") -> RST: the real
+ *                             connection was accepted already
+ *     sim drop, connect timeout -> silence, until the client gives up
+ *
+ *   So the script's banner, replies, "when session N" (N counts real
+ *   connections), attempts, delays, faults, "flush together", "close
+ *   delay" and its network shaping (latency, bandwidth, segment) all act
+ *   in real time.  Delays (reply delays, "reset|drop at", "close delay",
+ *   latency) above SERVE_MAX_DELAY are refused unless --allow-long-delays.
+ *
+ *   Stopping: after N sessions (--sessions N, --once = 1: the listener
+ *   closes once N were accepted, the command ends when they are over),
+ *   after --duration seconds, or on SIGINT/SIGTERM; never later than
+ *   SERVE_MAX_DURATION.  At most SERVE_MAX_SESSIONS at once; more are
+ *   reset.  ADDR must be a loopback address unless --allow-remote-targets.
+ *
+ *   Standard output: "mtasim serve: listening on ADDR:PORT ..." once the
+ *   socket listens (PORT is the real one when 0 was asked), then
+ *   "mtasim serve: N session(s) served" at the end.
+ *
+ * DIAGNOSTICS
+ *   Usage and scenario errors, a delay beyond the limit, an address that
+ *   cannot be listened on: one line on standard error, exit 2.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "live_cmd.h"
+#include "live_env.h"
+#include "remote.h"
+#include "scenario.h"
+#include "trace_store.h"
+#include "world_setup.h"
+
+#define SERVE_MAX_DELAY (10 * MTA_USEC_PER_SEC)
+#define SERVE_MAX_SESSIONS 64
+#define SERVE_MAX_DURATION (86400 * MTA_USEC_PER_SEC)
+#define SERVE_LINGER (2 * MTA_USEC_PER_SEC)
+#define SERVE_REMOTE_PORT 25
+
+static const char usage_serve[] =
+    "usage: mtasim serve SCENARIO --listen ADDR:PORT [OPTIONS]\n"
+    "\n"
+    "Serve the scenario's scripted remote MTA on a real socket, in real time (docs/live.md).\n"
+    "\n"
+    "options:\n"
+    "  --listen ADDR:PORT      where to listen (IPv4; port 0 = any free port, printed)\n"
+    "  --remote ADDR|NAME      which of the scenario's remotes (default: the first)\n"
+    "  --once                  serve one session, then stop (= --sessions 1)\n"
+    "  --sessions N            serve N sessions, then stop\n"
+    "  --duration SECONDS      stop after this long\n"
+    "  --trace FILE            write the remote's trace (- = standard output)\n"
+    "  --seed N                seed of the script's random choices (default: the scenario's)\n"
+    "  --allow-long-delays     allow scripted delays over 10 s\n"
+    "  --allow-remote-targets  allow listening outside 127.0.0.0/8\n"
+    "  -h, --help              show this help\n";
+
+struct serve_opts {
+    const char *path;
+    const char *listen_spec;
+    const char *remote;
+    long sessions;                  /* 0 = no limit */
+    double duration;                /* seconds; 0 = SERVE_MAX_DURATION */
+    const char *trace_path;
+    uint64_t seed;
+    int seed_set, allow_long, allow_remote;
+};
+
+struct serve {
+    struct live_env *le;
+    struct mta_env *env;
+    const struct scn_remote *script;
+    struct sim_remote *remote;
+    struct bridge *bridges;         /* live ones, for the end of the run */
+    int listen_fd;                  /* -1 once closed */
+    long max_sessions;
+    long accepted, finished, live;
+};
+
+/* One real connection and its simulated twin. */
+struct bridge {
+    struct serve *sv;
+    struct bridge *prev, *next;     /* sv->bridges */
+    int fd;                         /* the real socket; -1 once released */
+    sim_ep *ep;                     /* the simulated client endpoint; NULL once released */
+    sim_event_id linger;            /* closes fd after the remote's FIN */
+};
+
+/* bridge_end - both sides released: count the session */
+static void bridge_end(struct bridge *b)
+{
+    struct serve *sv = b->sv;
+    if (b->linger)
+        sim_sched_cancel(live_env_sched(sv->le), b->linger);
+    if (b->ep)
+        sim_ep_close(b->ep);
+    if (b->fd >= 0)
+        sv->env->tcp_close(sv->env, b->fd);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        sv->bridges = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    sv->live--;
+    sv->finished++;
+    free(b);
+}
+
+/* bridge_reset - the remote reset, or cannot be reached: RST to the client */
+static void bridge_reset(struct bridge *b)
+{
+    live_env_reset(b->sv->le, b->fd);
+    b->fd = -1;
+    bridge_end(b);
+}
+
+/* bridge_linger - the client did not close after the remote's FIN */
+static void bridge_linger(void *arg)
+{
+    struct bridge *b = arg;
+    b->linger = 0;
+    bridge_end(b);
+}
+
+/* bridge_sim_event - the remote's side of the connection */
+static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data,
+                             size_t len)
+{
+    struct bridge *b = arg;
+    (void)ep;
+    switch (ev) {
+    case SIM_EP_CONNECTED:
+        return;
+    case SIM_EP_DATA:
+        if (b->fd >= 0)
+            b->sv->env->tcp_write(b->sv->env, b->fd, data, len);
+        return;
+    case SIM_EP_FIN:
+        /* After QUIT or a 421: FIN to the client, which closes in turn. */
+        sim_ep_close(b->ep);
+        b->ep = NULL;
+        live_env_shutdown_write(b->sv->le, b->fd);
+        b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
+        return;
+    case SIM_EP_RST:
+    case SIM_EP_REFUSED:
+    case SIM_EP_UNREACHABLE:
+        bridge_reset(b);
+        return;
+    }
+}
+
+/* bridge_real_event - the client's side of the connection */
+static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const char *data,
+                              size_t len, int err)
+{
+    struct bridge *b = arg;
+    (void)fd;
+    (void)err;
+    switch (ev) {
+    case MTA_TCP_DATA:
+        if (b->ep)
+            sim_ep_send(b->ep, data, len);
+        return;
+    case MTA_TCP_EOF:
+        bridge_end(b);          /* the remote sees the FIN */
+        return;
+    case MTA_TCP_RESET:
+        if (b->ep) {
+            sim_ep_reset(b->ep);
+            b->ep = NULL;
+        }
+        bridge_end(b);
+        return;
+    case MTA_TCP_CONNECTED:
+    case MTA_TCP_CONNECT_FAILED:
+        return;                 /* an accepted socket is connected from the start */
+    }
+}
+
+/* serve_accept - a real client: its simulated twin connects to the remote */
+static void serve_accept(void *arg, int fd, uint32_t peer_addr, uint16_t peer_port,
+                         mta_tcp_cb *cb, void **cb_arg)
+{
+    struct serve *sv = arg;
+    (void)peer_port;
+    if (sv->live >= SERVE_MAX_SESSIONS) {
+        live_env_reset(sv->le, fd);
+        return;
+    }
+    struct bridge *b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        live_env_reset(sv->le, fd);
+        return;
+    }
+    b->sv = sv;
+    b->fd = fd;
+    b->next = sv->bridges;
+    if (sv->bridges)
+        sv->bridges->prev = b;
+    sv->bridges = b;
+    sv->live++;
+    sv->accepted++;
+    *cb = bridge_real_event;
+    *cb_arg = b;
+    int err = 0;
+    b->ep = sim_net_connect_peer(live_env_net(sv->le), peer_addr, sv->script->addr,
+                                 SERVE_REMOTE_PORT, bridge_sim_event, b, &err);
+    if (b->ep == NULL) {
+        bridge_reset(b);
+        return;
+    }
+    if (sv->max_sessions > 0 && sv->accepted >= sv->max_sessions && sv->listen_fd >= 0) {
+        /* Enough: later clients are refused by the kernel. */
+        sv->env->tcp_close(sv->env, sv->listen_fd);
+        sv->listen_fd = -1;
+    }
+}
+
+/* serve_done - the sessions asked for are over */
+static int serve_done(void *arg)
+{
+    const struct serve *sv = arg;
+    return sv->max_sessions > 0 && sv->finished >= sv->max_sessions && sv->live == 0;
+}
+
+/* pick_remote - the script to serve: by address or name, else the first; NULL said */
+static const struct scn_remote *pick_remote(const struct scn_scenario *sc, const char *want)
+{
+    struct in_addr in;
+    int by_addr = want && inet_pton(AF_INET, want, &in) == 1;
+    for (int i = 0; i < sc->nremotes; i++) {
+        const struct scn_remote *r = &sc->remotes[i];
+        if (want == NULL || (by_addr && r->addr == ntohl(in.s_addr))
+            || (!by_addr && r->name && strcasecmp(r->name, want) == 0))
+            return r;
+    }
+    if (want)
+        fprintf(stderr, "mtasim serve: %s has no remote '%s'\n", sc->file, want);
+    else
+        fprintf(stderr, "mtasim serve: %s has no remote to serve\n", sc->file);
+    return NULL;
+}
+
+/* delay_too_long - a scripted delay beyond SERVE_MAX_DELAY, said; 1 or 0 */
+static int delay_too_long(const struct scn_pos *p, const char *what, mta_usec_t d)
+{
+    if (d <= SERVE_MAX_DELAY)
+        return 0;
+    fprintf(stderr, "%s:%d:%d: %s of %.3f s is longer than mtasim serve's limit of %lld s "
+            "(--allow-long-delays serves it)\n", p->file, p->line, p->col, what,
+            (double)d / MTA_USEC_PER_SEC, (long long)(SERVE_MAX_DELAY / MTA_USEC_PER_SEC));
+    return 1;
+}
+
+/* check_delays - every delay of the script within the limit; 0, or -1 said */
+static int check_delays(const struct scn_remote *r)
+{
+    int bad = delay_too_long(&r->pos, "latency", r->latency)
+              || delay_too_long(&r->pos, "close delay", r->close_delay);
+    for (int i = 0; i < r->nreplies && !bad; i++)
+        bad = delay_too_long(&r->replies[i].pos, "reply delay", r->replies[i].delay);
+    for (int i = 0; i < r->nfaults && !bad; i++)
+        if (r->faults[i].trigger == SCN_FAULT_AT)
+            bad = delay_too_long(&r->faults[i].pos, "fault time", r->faults[i].at);
+    return bad ? -1 : 0;
+}
+
+/* parse_options - argv into o; 0, 1 for --help, or -1 said */
+static int parse_options(int argc, char **argv, struct serve_opts *o)
+{
+    static const struct option opts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "remote", required_argument, NULL, 'r' },
+        { "once", no_argument, NULL, '1' },
+        { "sessions", required_argument, NULL, 'n' },
+        { "duration", required_argument, NULL, 'd' },
+        { "trace", required_argument, NULL, 't' },
+        { "seed", required_argument, NULL, 's' },
+        { "allow-long-delays", no_argument, NULL, 'L' },
+        { "allow-remote-targets", no_argument, NULL, 'A' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        errno = 0;
+        switch (c) {
+        case 'l': o->listen_spec = optarg; break;
+        case 'r': o->remote = optarg; break;
+        case '1': o->sessions = 1; break;
+        case 'n':
+            o->sessions = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || errno != 0 || o->sessions < 1) {
+                fprintf(stderr, "mtasim serve: --sessions wants a positive integer, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case 'd':
+            o->duration = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(o->duration > 0)
+                || o->duration > (double)(SERVE_MAX_DURATION / MTA_USEC_PER_SEC)) {
+                fprintf(stderr, "mtasim serve: --duration wants seconds between 0 and 86400, "
+                        "not '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case 't': o->trace_path = optarg; break;
+        case 's':
+            if (live_cli_seed("serve", optarg, &o->seed) < 0)
+                return -1;
+            o->seed_set = 1;
+            break;
+        case 'L': o->allow_long = 1; break;
+        case 'A': o->allow_remote = 1; break;
+        case 'h': return 1;
+        default: return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "mtasim serve: %s\n", optind >= argc ? "no scenario file given"
+                                                              : "one scenario file at a time");
+        return -1;
+    }
+    if (o->listen_spec == NULL) {
+        fprintf(stderr, "mtasim serve: --listen ADDR:PORT is required\n");
+        return -1;
+    }
+    o->path = argv[optind];
+    return 0;
+}
+
+/* serve_run - listen, serve until told to stop; the exit code */
+static int serve_run(const struct serve_opts *o, const struct scn_scenario *sc,
+                     const struct scn_remote *script, const struct sockaddr_in *at, FILE *trace)
+{
+    uint64_t seed = o->seed_set ? o->seed : sc->seed;
+    struct serve sv = { .script = script, .listen_fd = -1, .max_sessions = o->sessions };
+    struct trace_store *ts = NULL;
+    int rc = 3;
+    sv.le = live_env_create(seed);
+    if (sv.le != NULL && trace != NULL) {
+        ts = trace_store_create(live_env_epoch(sv.le), 0);     /* streamed, not kept */
+        if (ts != NULL)
+            trace_store_stream(ts, trace);
+    }
+    if (sv.le == NULL || (trace != NULL && ts == NULL) || live_env_attach(sv.le, NULL, ts) < 0) {
+        fprintf(stderr, "mtasim serve: cannot create the live environment\n");
+        goto out;
+    }
+    sv.env = live_env_env(sv.le);
+    world_setup_network(live_env_net(sv.le), sc, seed);
+    sv.remote = sim_remote_create(live_env_sched(sv.le), live_env_net(sv.le), script,
+                                  live_env_trace, sv.le);
+    if (sv.remote == NULL) {
+        fprintf(stderr, "mtasim serve: cannot create the scripted remote\n");
+        goto out;
+    }
+    sv.listen_fd = sv.env->tcp_listen(sv.env, ntohl(at->sin_addr.s_addr), ntohs(at->sin_port),
+                                      serve_accept, &sv);
+    if (sv.listen_fd < 0) {
+        fprintf(stderr, "mtasim serve: cannot listen on %s: %s\n", o->listen_spec,
+                strerror(-sv.listen_fd));
+        rc = 2;
+        goto out;
+    }
+    char addr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &at->sin_addr, addr, sizeof addr);
+    printf("mtasim serve: listening on %s:%u as remote %s from %s\n", addr,
+           live_env_listen_port(sv.le, sv.listen_fd), script->name ? script->name : "(unnamed)",
+           o->path);
+    fflush(stdout);
+    live_env_catch_signals(sv.le);
+    mta_usec_t span = o->duration > 0 ? (mta_usec_t)(o->duration * 1e6) : SERVE_MAX_DURATION;
+    live_env_run(sv.le, live_env_epoch(sv.le) + span, serve_done, &sv);
+    /* Sessions still open at the end (--duration, a signal) end now. */
+    for (long bound = sv.live; sv.bridges != NULL && bound-- > 0;)
+        bridge_end(sv.bridges);
+    printf("mtasim serve: %ld session%s served\n", sv.finished, sv.finished == 1 ? "" : "s");
+    rc = 0;
+out:
+    if (sv.remote)
+        sim_remote_destroy(sv.remote);
+    live_env_destroy(sv.le);    /* closes the bridges' sockets too */
+    trace_store_destroy(ts);
+    return rc;
+}
+
+/* serve_main - mtasim serve; see live_cmd.h */
+int serve_main(int argc, char **argv)
+{
+    struct serve_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = parse_options(argc, argv, &o);
+    if (rc != 0) {
+        fputs(usage_serve, rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : 2;
+    }
+    struct sockaddr_in at;
+    if (live_parse_addr_port(o.listen_spec, &at) < 0) {
+        fprintf(stderr, "mtasim serve: --listen wants ADDR:PORT (IPv4), not '%s'\n", o.listen_spec);
+        return 2;
+    }
+    if (!live_addr_is_loopback(ntohl(at.sin_addr.s_addr)) && !o.allow_remote) {
+        fprintf(stderr, "mtasim serve: --listen %s is not a loopback address; serve only listens "
+                "on 127.0.0.0/8 unless --allow-remote-targets\n", o.listen_spec);
+        return 2;
+    }
+    struct scn_error err;
+    struct scn_scenario *sc = scn_parse_file(o.path, &err);
+    if (sc == NULL) {
+        fprintf(stderr, "%s:%d:%d: %s\n", err.file, err.line, err.col, err.msg);
+        return 2;
+    }
+    FILE *trace = NULL;
+    const struct scn_remote *script = pick_remote(sc, o.remote);
+    rc = 2;
+    if (script == NULL || (!o.allow_long && check_delays(script) < 0))
+        goto out;
+    if (o.trace_path && (trace = live_cli_trace_open("serve", o.trace_path)) == NULL)
+        goto out;
+    rc = serve_run(&o, sc, script, &at, trace);
+out:
+    if (trace && trace != stdout)
+        fclose(trace);
+    scn_free(sc);
+    return rc;
+}
