@@ -388,8 +388,11 @@ int bench_main(int argc, char **argv)
         rss[i] = (double)f.peak_rss_kib;
     }
     double w = median(wall, (int)o.runs), peak = median(rss, (int)o.runs);
-    /* The same world without messages: what the messages themselves cost. */
-    if (run_child(&o, 0, &base) < 0 || !base.ok) {
+    /* The same world without messages: what the messages themselves cost.
+     * Untraced, so it does not overwrite the measured runs' trace file. */
+    struct bench_opts quiet = o;
+    quiet.trace_path = NULL;
+    if (run_child(&quiet, 0, &base) < 0 || !base.ok) {
         fprintf(stderr, "mtasim bench: %s\n", base.error[0] ? base.error : "cannot run");
         return 3;
     }

@@ -246,6 +246,25 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
     if (now < ts->last_time)
         ts->regressions++;
     ts->last_time = now;
+    if (!ts->keep) {
+        /* Not kept: render straight from the caller's record (its strings
+         * live until we return); nothing accumulates in the arena. */
+        struct trace_field tmp[MTA_TRACE_MAX_FIELDS];
+        struct trace_rec r = { now, ++ts->seq, rec->kind, rec->name, rec->nfields, tmp };
+        for (int i = 0; i < rec->nfields; i++) {
+            const struct mta_trace_field *f = &rec->field[i];
+            tmp[i] = (struct trace_field){ f->key, f->str ? f->str : "", f->str ? f->len : 0,
+                                           f->num, f->has_num };
+        }
+        struct sbuf b = { ts->line, 0, ts->line_cap };
+        render_line(&r, ts->epoch, &b);
+        ts->line = b.p;
+        ts->line_cap = b.cap;
+        EVP_DigestUpdate(ts->sha, b.p, b.len);
+        if (ts->stream)
+            fwrite(b.p, 1, b.len, ts->stream);
+        return;
+    }
     struct trace_rec r;
     r.time = now;
     r.seq = ++ts->seq;

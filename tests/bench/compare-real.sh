@@ -6,7 +6,7 @@
 #
 # DESCRIPTION
 #   Pushes MESSAGES messages through real sockets on loopback with
-#   Postfix's smtp-source into smtp-sink (20 sessions, connections reused),
+#   Postfix's smtp-source into smtp-sink (20 sessions, connections reused (-d)),
 #   then runs "mtasim bench --mode reuse" with the same number of messages,
 #   and prints both rates and their ratio.  smtp-sink and smtp-source come
 #   with Debian's postfix package; as root this script installs it without
@@ -39,7 +39,7 @@ trap 'kill $sink 2>/dev/null || true' EXIT INT TERM
 sleep 1
 
 start=$(date +%s.%N)
-smtp-source -s 20 -m "$n" -l 200 -t rcpt@example.com -f sender@bench.test 127.0.0.1:"$port"
+smtp-source -d -s 20 -m "$n" -l 200 -t rcpt@example.com -f sender@bench.test 127.0.0.1:"$port"
 end=$(date +%s.%N)
 real_rate=$(awk -v n="$n" -v a="$start" -v b="$end" 'BEGIN { print n / (b - a) }')
 
@@ -47,7 +47,7 @@ sim=$("$mtasim" bench --mode reuse --messages "$n" --runs 3)
 echo "$sim"
 sim_rate=$(echo "$sim" | sed -n 's/.*(\([0-9.]*\) deliveries\/s).*/\1/p')
 
-printf 'real sockets (smtp-source -> smtp-sink, 20 sessions): %.0f messages/s\n' "$real_rate"
+printf 'real sockets (smtp-source -d -> smtp-sink, 20 sessions): %.0f messages/s\n' "$real_rate"
 printf 'mtasim, simulated (reuse mode, medians):               %.0f deliveries/s\n' "$sim_rate"
 printf 'ratio simulated / real:                                %.1fx\n' \
     "$(awk -v s="$sim_rate" -v r="$real_rate" 'BEGIN { print s / r }')"
