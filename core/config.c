@@ -237,8 +237,9 @@ mta_usec_t mta_parse_duration(const char *s)
     return usec;
 }
 
-/* edit_distance - Levenshtein distance, case-insensitive, bounded length */
-static int edit_distance(const char *a, const char *b)
+/* mta_edit_distance - Levenshtein distance, case-insensitive, bounded length
+ * (INT_MAX past 64 characters): the "did you mean" of every error message */
+int mta_edit_distance(const char *a, const char *b)
 {
     enum { MAXLEN = 64 };
     size_t la = strlen(a), lb = strlen(b);
@@ -271,7 +272,7 @@ static const char *closest_key(const char *key)
     const char *best = NULL;
     int best_d = INT_MAX;
     for (int i = 0; mta_config_keys[i] != NULL; i++) {
-        int d = edit_distance(key, mta_config_keys[i]);
+        int d = mta_edit_distance(key, mta_config_keys[i]);
         if (d < best_d) {
             best_d = d;
             best = mta_config_keys[i];

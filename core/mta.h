@@ -86,6 +86,10 @@ int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
 /* Each known key, NULL-terminated (for docs and "did you mean"). */
 extern const char *const mta_config_keys[];
 
+/* Levenshtein distance of two words, case-insensitive; INT_MAX when either
+ * is over 64 characters.  For "did you mean" hints. */
+int mta_edit_distance(const char *a, const char *b);
+
 /* Parse "40ms", "5m", "300" (seconds) into microseconds; -1 on error. */
 mta_usec_t mta_parse_duration(const char *s);
 

@@ -216,34 +216,6 @@ static void copy_bounded(char *dst, size_t dstsz, const char *src)
     dst[n] = '\0';
 }
 
-/* edit_distance - Levenshtein distance, case-insensitive, for short words */
-static int edit_distance(const char *a, const char *b)
-{
-    enum { MAXLEN = 64 };
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > MAXLEN || lb > MAXLEN)
-        return INT_MAX;
-    int row[MAXLEN + 1];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            int best = diag + cost;
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* A "did you mean" search: offer candidates, take the closest. */
 struct suggestion {
     const char *word;
@@ -262,7 +234,7 @@ static void suggest_begin(struct suggestion *sg, const char *word)
 /* suggest_offer - consider one known word; the first of equals wins */
 static void suggest_offer(struct suggestion *sg, const char *candidate)
 {
-    int d = edit_distance(sg->word, candidate);
+    int d = mta_edit_distance(sg->word, candidate);
     if (d < sg->best_d) {
         sg->best_d = d;
         copy_bounded(sg->best, sizeof sg->best, candidate);
