@@ -24,9 +24,14 @@ opts="-Dbuildtype=${MTASIM_BUILDTYPE:-debugoptimized}"
 
 # shellcheck disable=SC2086  # opts is a list of words
 if [ -f "$build/build.ninja" ]; then
-    meson configure "$build" $opts >/dev/null
+    meson configure "$build" $opts >/dev/null || meson configure "$build" $opts >&2
 else
-    meson setup "$build" $opts >/dev/null
+    meson setup "$build" $opts >/dev/null || meson setup "$build" $opts >&2
 fi
-meson compile -C "$build" >/dev/null || meson compile -C "$build"
-echo "$top/$build/sim/mtasim"
+# Quiet when it works; on failure, again with its output on stderr: the
+# callers capture stdout (the last line is the binary's path).
+meson compile -C "$build" >/dev/null || meson compile -C "$build" >&2
+case $build in
+    /*) echo "$build/sim/mtasim" ;;
+    *) echo "$top/$build/sim/mtasim" ;;
+esac
