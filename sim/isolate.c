@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "isolate.h"
+#include "trace_summary.h"
 #include "trace_store.h"
 
 static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
@@ -252,6 +253,15 @@ struct isolated_run {
     const struct run_opts *o;
 };
 
+
+/* text - a JSON string for s, or null; text from a remote need not be UTF-8,
+ * and json_string()/json_pack("s") would drop it (trace_summary_text
+ * spells such bytes \xHH instead) */
+static json_t *text(const char *s)
+{
+    return s ? trace_summary_text(s, strlen(s)) : json_null();
+}
+
 /* result_to_json - everything the parent reports, in JSON */
 static json_t *result_to_json(const struct run_result *r)
 {
@@ -262,27 +272,27 @@ static json_t *result_to_json(const struct run_result *r)
     json_object_set_new(o, "digest", json_string(r->digest));
     json_t *ex = json_array();
     for (int i = 0; i < r->nexp; i++)
-        json_array_append_new(ex, json_pack("{s:b, s:i, s:s?, s:s?}", "passed", r->exp[i].passed,
-                                            "line", r->exp[i].line, "what", r->exp[i].what,
-                                            "diff", r->exp[i].diff));
+        json_array_append_new(ex, json_pack("{s:b, s:i, s:o, s:o}", "passed", r->exp[i].passed,
+                                            "line", r->exp[i].line, "what", text(r->exp[i].what),
+                                            "diff", text(r->exp[i].diff)));
     json_object_set_new(o, "exp", ex);
     json_t *ms = json_array();
     for (int i = 0; i < r->nmsgs; i++) {
         const struct msg_summary *m = &r->msgs[i];
-        json_array_append_new(ms, json_pack("{s:I, s:s?, s:I, s:i, s:i, s:i, s:i, s:i, s:s}",
+        json_array_append_new(ms, json_pack("{s:I, s:s?, s:I, s:i, s:i, s:i, s:i, s:i, s:o}",
                                             "id", (json_int_t)m->id, "fate", m->fate,
                                             "done_at", (json_int_t)m->done_at, "attempts", m->attempts,
                                             "nrcpts", m->nrcpts, "delivered", m->delivered,
                                             "failed", m->failed, "pending", m->pending,
-                                            "last_note", m->last_note));
+                                            "last_note", text(m->last_note)));
     }
     json_object_set_new(o, "msgs", ms);
     json_t *vs = json_array();
     for (int i = 0; i < r->nviolations; i++)
-        json_array_append_new(vs, json_string(r->violations[i]));
+        json_array_append_new(vs, text(r->violations[i]));
     json_object_set_new(o, "violations", vs);
-    json_object_set_new(o, "error", r->error ? json_string(r->error) : json_null());
-    json_object_set_new(o, "why", r->why ? json_string(r->why) : json_null());
+    json_object_set_new(o, "error", text(r->error));
+    json_object_set_new(o, "why", text(r->why));
     json_object_set_new(o, "events", json_integer((json_int_t)r->events));
     json_object_set_new(o, "end", json_integer((json_int_t)r->end));
     json_object_set_new(o, "connections", json_integer((json_int_t)r->connections));

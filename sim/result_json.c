@@ -2,14 +2,23 @@
  * result_json - machine-readable results of a run; see result_json.h
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "result_json.h"
+#include "trace_summary.h"
 
 #ifndef MTASIM_VERSION
 #define MTASIM_VERSION "0.1.0"
 #endif
 
-static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+/* text - a JSON string for s, which may come from a remote and need not be
+ * UTF-8 (json_string() would return NULL and the field would vanish) */
+static json_t *text(const char *s)
+{
+    return s ? trace_summary_text(s, strlen(s)) : json_null();
+}
+
+static json_t *str_or_null(const char *s) { return text(s); }
 
 /* add_trace_summary - connection_log, conn_err and (--json-trace) trace of a
  * run (trace_summary.h); empty ones when the run left no summary */
@@ -30,8 +39,8 @@ json_t *result_json_run(const char *path, const struct scn_scenario *sc,
                         const struct run_result *r, double wall_ms)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "file", json_string(path));
-    json_object_set_new(o, "scenario", json_string(sc->name));
+    json_object_set_new(o, "file", text(path));
+    json_object_set_new(o, "scenario", text(sc->name));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
     json_object_set_new(o, "verdict", json_string(run_verdict_str(r->verdict)));
     json_object_set_new(o, "exit_code", json_integer(r->exit_code));
@@ -40,7 +49,7 @@ json_t *result_json_run(const char *path, const struct scn_scenario *sc,
     for (int i = 0; i < r->nexp; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "line", json_integer(r->exp[i].line));
-        json_object_set_new(e, "text", json_string(r->exp[i].what));
+        json_object_set_new(e, "text", text(r->exp[i].what));
         json_object_set_new(e, "passed", json_boolean(r->exp[i].passed));
         json_object_set_new(e, "diff", str_or_null(r->exp[i].diff));
         json_array_append_new(ex, e);
@@ -59,13 +68,13 @@ json_t *result_json_run(const char *path, const struct scn_scenario *sc,
         json_object_set_new(m, "delivered", json_integer(s->delivered));
         json_object_set_new(m, "failed", json_integer(s->failed));
         json_object_set_new(m, "pending", json_integer(s->pending));
-        json_object_set_new(m, "last_error", s->last_note[0] ? json_string(s->last_note) : json_null());
+        json_object_set_new(m, "last_error", s->last_note[0] ? text(s->last_note) : json_null());
         json_array_append_new(ms, m);
     }
     json_object_set_new(o, "messages", ms);
     json_t *vs = json_array();
     for (int i = 0; i < r->nviolations; i++)
-        json_array_append_new(vs, json_string(r->violations[i]));
+        json_array_append_new(vs, text(r->violations[i]));
     json_object_set_new(o, "violations", vs);
     json_object_set_new(o, "error", str_or_null(r->error));
     json_object_set_new(o, "events", json_integer((json_int_t)r->events));
@@ -80,7 +89,7 @@ json_t *result_json_run(const char *path, const struct scn_scenario *sc,
 json_t *result_json_error(const char *path, const char *error)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "file", json_string(path));
+    json_object_set_new(o, "file", text(path));
     json_object_set_new(o, "scenario", json_null());
     json_object_set_new(o, "seed", json_null());
     json_object_set_new(o, "verdict", json_string("error"));
@@ -89,7 +98,7 @@ json_t *result_json_error(const char *path, const char *error)
     json_object_set_new(o, "expectations", json_array());
     json_object_set_new(o, "messages", json_array());
     json_object_set_new(o, "violations", json_array());
-    json_object_set_new(o, "error", json_string(error));
+    json_object_set_new(o, "error", text(error));
     add_trace_summary(o, NULL);
     return o;
 }
