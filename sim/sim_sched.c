@@ -5,22 +5,29 @@
  *   See sim_sched.h.
  *
  * DESCRIPTION
- *   A binary min-heap of events keyed by (when, seq).  seq is the event id:
- *   a counter that only grows, so two events at the same instant run in
- *   the order they were scheduled and the heap's shape never shows through.
+ *   A 4-ary min-heap of events ordered by (when, seq).  seq is a counter
+ *   that only grows, so two events at the same instant run in the order
+ *   they were scheduled and the heap's shape never shows through.
  *
- *   Cancellation is lazy: an open-addressing set holds the seq of every
- *   pending event; sim_sched_cancel() removes the id from it, and a heap
- *   entry whose id is no longer in the set is dropped when it reaches the
- *   top.  Heap moves never touch the set (an earlier version kept each
- *   entry's heap position there, updated on every move: a quarter of a
- *   large run's time).  The set is only ever probed, never iterated, so its
- *   layout cannot leak into a run.  Growth is bounded twice: when cancelled entries
- *   outnumber live ones the heap is compacted, and more than
+ *   An event's function and argument live in a slot of a table; the heap
+ *   holds 16-byte entries, the time and "seq << SLOT_BITS | slot", which
+ *   compare as one 128-bit number.  Four entries fill a cache line, so a
+ *   node's children are one line and choosing the smallest is branch-free:
+ *   the heap was the largest single cost of a large run, mostly in
+ *   mispredicted branches.  Past the last entry four sentinels with the
+ *   largest key stand in for missing children.
+ *
+ *   The event id is that low word: the slot says where the event is and
+ *   the seq says whether the slot still holds it.  Cancelling frees the
+ *   slot at once; the heap entry stays and is skipped when it reaches the
+ *   top (its slot no longer holds its seq).  When cancelled entries
+ *   outnumber live ones the heap is compacted.  Free slots are reused last
+ *   in, first out: which slot an event gets depends only on the order of
+ *   calls, and slots never order anything.  More than
  *   SIM_SCHED_MAX_EVENTS pending events is a runaway simulation and aborts.
  *
  * DIAGNOSTICS
- *   Scheduling in the past, a NULL function or exceeding the bound prints
+ *   Scheduling in the past, a NULL function or exceeding a bound prints
  *   "sim_sched_<fn>: ..." and aborts: these are bugs, not inputs.
  */
 #include <assert.h>
@@ -30,34 +37,46 @@
 
 #include "sim_sched.h"
 
+/* Slots are numbered in the low SLOT_BITS of an id, seq above them. */
+#define SLOT_BITS 24
+#define SLOT_MASK ((UINT64_C(1) << SLOT_BITS) - 1)
 /* A run with this many events pending at once has lost control. */
-#define SIM_SCHED_MAX_EVENTS (1u << 24)
+#define SIM_SCHED_MAX_EVENTS (1u << SLOT_BITS)
+/* ids are seq << SLOT_BITS: seq must fit the other 40 bits (10^12 events). */
+#define SIM_SCHED_MAX_SEQ (UINT64_C(1) << (64 - SLOT_BITS))
 /* Compact only past this many cancelled entries: small heaps are cheap. */
 #define SIM_SCHED_COMPACT_MIN 64
+/* Children of node i are HEAP_ARITY * i + 1 .. HEAP_ARITY * i + HEAP_ARITY. */
+#define HEAP_ARITY 4
 
-struct sim_event {
-    sim_usec when;
-    sim_event_id seq;
-    sim_event_fn fn;
-    void *arg;
+/* (when, id) as one unsigned number: when's sign bit flipped so that
+ * signed order becomes unsigned order; the id below it. */
+typedef unsigned __int128 sim_key;
+#define KEY_MAX (~(sim_key) 0)
+
+struct heap_entry {
+    sim_key key;
 };
 
-/* Index slot: seq 0 marks an empty slot (ids are never 0). */
-struct sim_index_slot {
-    sim_event_id seq;       /* 0 = empty */
+struct sim_slot {
+    sim_event_fn fn;
+    void *arg;
+    uint64_t seq;           /* of the pending event here; 0 = free */
+    uint32_t next_free;     /* free list link, when free */
 };
 
 struct sim_sched {
     sim_usec now;
-    sim_event_id next_seq;
+    uint64_t next_seq;
     uint64_t events_run;
-    struct sim_event *heap;
+    struct heap_entry *heap;    /* heap_len entries, then HEAP_ARITY sentinels */
     size_t heap_len;            /* entries, cancelled ones included */
-    size_t heap_cap;
+    size_t heap_cap;            /* entries, sentinels excluded */
     size_t cancelled;           /* cancelled entries still in the heap */
-    struct sim_index_slot *index;
-    size_t index_cap;           /* a power of two, > 2 * pending */
-    size_t index_len;           /* pending (not cancelled) events */
+    size_t pending;             /* live events */
+    struct sim_slot *slots;
+    uint32_t nslots, slots_cap;
+    uint32_t free_slot;         /* head of the free list; UINT32_MAX = empty */
     sim_advance_fn on_advance;  /* told when now moves forward; NULL = nobody */
     void *advance_arg;
 };
@@ -82,174 +101,154 @@ static void *sched_xrealloc(void *p, size_t n, size_t size)
     return q;
 }
 
-/* index_hash - spread sequential ids over the table (Fibonacci hashing) */
-static size_t index_hash(const struct sim_sched *s, sim_event_id seq)
+static sim_key key_of(sim_usec when, sim_event_id id)
 {
-    return (size_t) ((seq * 0x9E3779B97F4A7C15ull) >> 17) & (s->index_cap - 1);
+    return ((sim_key) ((uint64_t) when ^ (UINT64_C(1) << 63)) << 64) | id;
 }
 
-/* index_find - slot holding seq, or the empty slot where it would go */
-static size_t index_find(const struct sim_sched *s, sim_event_id seq)
+static sim_usec key_when(sim_key k)
 {
-    size_t i = index_hash(s, seq);
-    size_t probes;
+    return (sim_usec) ((uint64_t) (k >> 64) ^ (UINT64_C(1) << 63));
+}
 
-    /* The table is never more than half full, so an empty slot exists. */
-    for (probes = 0; probes < s->index_cap; probes++) {
-        if (s->index[i].seq == seq || s->index[i].seq == 0)
-            return i;
-        i = (i + 1) & (s->index_cap - 1);
+static sim_event_id key_id(sim_key k)
+{
+    return (sim_event_id) k;
+}
+
+/* id_live - the slot of a pending event with this id, or NULL */
+static struct sim_slot *id_live(const struct sim_sched *s, sim_event_id id)
+{
+    uint64_t slot = id & SLOT_MASK, seq = id >> SLOT_BITS;
+
+    if (seq == 0 || slot >= s->nslots || s->slots[slot].seq != seq)
+        return NULL;
+    return &s->slots[slot];
+}
+
+/* slot_take - a free slot for seq */
+static uint32_t slot_take(struct sim_sched *s, uint64_t seq)
+{
+    uint32_t i;
+
+    if (s->free_slot != UINT32_MAX) {
+        i = s->free_slot;
+        s->free_slot = s->slots[i].next_free;
+    } else {
+        if (s->nslots == s->slots_cap) {
+            s->slots_cap *= 2;
+            s->slots = sched_xrealloc(s->slots, s->slots_cap, sizeof *s->slots);
+        }
+        i = s->nslots++;
     }
-    sched_die("index_find", "index full");
-    return 0;
+    s->slots[i].seq = seq;
+    return i;
 }
 
-/* index_has - is seq pending? */
-static int index_has(const struct sim_sched *s, sim_event_id seq)
+/* slot_release - the slot's event ran or was cancelled */
+static void slot_release(struct sim_sched *s, struct sim_slot *sl)
 {
-    return s->index[index_find(s, seq)].seq == seq;
-}
-
-/* index_insert_raw - add seq without resizing */
-static void index_insert_raw(struct sim_sched *s, sim_event_id seq)
-{
-    size_t i = index_find(s, seq);
-
-    assert(s->index[i].seq == 0);
-    s->index[i].seq = seq;
-}
-
-/* index_grow - double the table and re-insert every pending id */
-static void index_grow(struct sim_sched *s)
-{
-    struct sim_index_slot *old = s->index;
-    size_t oldcap = s->index_cap, i;
-
-    s->index_cap *= 2;
-    s->index = calloc(s->index_cap, sizeof *s->index);
-    if (s->index == NULL)
-        sched_die("index_grow", "out of memory");
-    for (i = 0; i < oldcap; i++)
-        if (old[i].seq != 0)
-            index_insert_raw(s, old[i].seq);
-    free(old);
-}
-
-/* index_insert - remember a new pending event */
-static void index_insert(struct sim_sched *s, sim_event_id seq)
-{
-    if (2 * (s->index_len + 1) > s->index_cap)
-        index_grow(s);
-    index_insert_raw(s, seq);
-    s->index_len++;
-}
-
-/* index_remove - forget seq (backward-shift deletion keeps probes short) */
-static void index_remove(struct sim_sched *s, sim_event_id seq)
-{
-    size_t i = index_find(s, seq);
-    size_t j, k, probes;
-
-    assert(s->index[i].seq == seq);
-    s->index[i].seq = 0;
-    s->index_len--;
-    j = i;
-    for (probes = 0; probes < s->index_cap; probes++) {
-        j = (j + 1) & (s->index_cap - 1);
-        if (s->index[j].seq == 0)
-            return;
-        k = index_hash(s, s->index[j].seq);
-        /* Move j into the hole at i unless its home k lies in (i, j]. */
-        if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
-            continue;
-        s->index[i] = s->index[j];
-        s->index[j].seq = 0;
-        i = j;
-    }
-    sched_die("index_remove", "probe bound exceeded");
-}
-
-/* event_before - the heap order: time first, then scheduling order */
-static int event_before(const struct sim_event *a, const struct sim_event *b)
-{
-    if (a->when != b->when)
-        return a->when < b->when;
-    return a->seq < b->seq;
-}
-
-/* heap_place - store ev at pos */
-static void heap_place(struct sim_sched *s, size_t pos, const struct sim_event *ev)
-{
-    s->heap[pos] = *ev;
+    sl->seq = 0;
+    sl->next_free = s->free_slot;
+    s->free_slot = (uint32_t) (sl - s->slots);
 }
 
 /* heap_sift_up - restore the heap property above pos */
 static void heap_sift_up(struct sim_sched *s, size_t pos)
 {
-    struct sim_event ev = s->heap[pos];
+    struct heap_entry ev = s->heap[pos];
 
     while (pos > 0) {
-        size_t parent = (pos - 1) / 2;
+        size_t parent = (pos - 1) / HEAP_ARITY;
 
-        if (!event_before(&ev, &s->heap[parent]))
+        if (ev.key >= s->heap[parent].key)
             break;
-        heap_place(s, pos, &s->heap[parent]);
+        s->heap[pos] = s->heap[parent];
         pos = parent;
     }
-    heap_place(s, pos, &ev);
+    s->heap[pos] = ev;
 }
 
 /* heap_sift_down - restore the heap property below pos */
 static void heap_sift_down(struct sim_sched *s, size_t pos)
 {
-    struct sim_event ev = s->heap[pos];
+    struct heap_entry *h = s->heap;
+    struct heap_entry ev = h[pos];
 
     for (;;) {
-        size_t child = 2 * pos + 1;
+        size_t c = HEAP_ARITY * pos + 1;
 
-        if (child >= s->heap_len)
+        if (c >= s->heap_len)
             break;
-        if (child + 1 < s->heap_len && event_before(&s->heap[child + 1], &s->heap[child]))
-            child++;
-        if (!event_before(&s->heap[child], &ev))
+        /* Missing children are sentinels (KEY_MAX): never chosen. */
+        size_t b01 = h[c + 1].key < h[c].key ? c + 1 : c;
+        size_t b23 = h[c + 3].key < h[c + 2].key ? c + 3 : c + 2;
+        size_t best = h[b23].key < h[b01].key ? b23 : b01;
+
+        if (h[best].key >= ev.key)
             break;
-        heap_place(s, pos, &s->heap[child]);
-        pos = child;
+        h[pos] = h[best];
+        pos = best;
     }
-    heap_place(s, pos, &ev);
+    h[pos] = ev;
+}
+
+/* heap_shrink - a shorter heap: every entry past the end is a sentinel */
+static void heap_shrink(struct sim_sched *s, size_t len)
+{
+    assert(len <= s->heap_len);
+    for (size_t i = len; i < s->heap_len; i++)
+        s->heap[i].key = KEY_MAX;
+    s->heap_len = len;
+}
+
+/* heap_resize - room for cap entries and the sentinels after them */
+static void heap_resize(struct sim_sched *s, size_t cap)
+{
+    size_t old = s->heap == NULL ? 0 : s->heap_cap + HEAP_ARITY;
+
+    assert(cap >= s->heap_len);
+    s->heap = sched_xrealloc(s->heap, cap + HEAP_ARITY, sizeof *s->heap);
+    for (size_t i = old; i < cap + HEAP_ARITY; i++)
+        s->heap[i].key = KEY_MAX;
+    s->heap_cap = cap;
 }
 
 /* heap_pop_top - remove the top entry (caller has copied it) */
 static void heap_pop_top(struct sim_sched *s)
 {
+    size_t last;
+
     assert(s->heap_len > 0);
-    s->heap_len--;
-    if (s->heap_len > 0) {
-        s->heap[0] = s->heap[s->heap_len];
+    last = s->heap_len - 1;
+    s->heap[0] = s->heap[last];
+    s->heap[last].key = KEY_MAX;
+    s->heap_len = last;
+    if (last > 0)
         heap_sift_down(s, 0);
-    }
 }
 
 /* heap_compact - drop cancelled entries and rebuild, bounding memory */
 static void heap_compact(struct sim_sched *s)
 {
-    size_t i, kept = 0;
+    size_t i, kept = 0, len = s->heap_len;
 
-    for (i = 0; i < s->heap_len; i++)
-        if (index_has(s, s->heap[i].seq))
+    for (i = 0; i < len; i++)
+        if (id_live(s, key_id(s->heap[i].key)))
             s->heap[kept++] = s->heap[i];
-    s->heap_len = kept;
+    heap_shrink(s, kept);
     s->cancelled = 0;
-    /* Floyd's bottom-up build; the result depends only on (when, seq). */
-    for (i = kept / 2; i-- > 0;)
-        heap_sift_down(s, i);
-    assert(s->heap_len == s->index_len);
+    /* Floyd's bottom-up build; the result depends only on the keys. */
+    for (i = kept / HEAP_ARITY + 1; i-- > 0;)
+        if (i < kept)
+            heap_sift_down(s, i);
+    assert(s->heap_len == s->pending);
 }
 
 /* heap_drop_cancelled_top - discard cancelled entries at the top */
 static void heap_drop_cancelled_top(struct sim_sched *s)
 {
-    while (s->heap_len > 0 && !index_has(s, s->heap[0].seq)) {
+    while (s->heap_len > 0 && id_live(s, key_id(s->heap[0].key)) == NULL) {
         assert(s->cancelled > 0);
         s->cancelled--;
         heap_pop_top(s);
@@ -276,12 +275,10 @@ struct sim_sched *sim_sched_create(sim_usec start)
         sched_die("sim_sched_create", "out of memory");
     s->now = start;
     s->next_seq = 1;
-    s->heap_cap = 64;
-    s->heap = sched_xrealloc(NULL, s->heap_cap, sizeof *s->heap);
-    s->index_cap = 128;
-    s->index = calloc(s->index_cap, sizeof *s->index);
-    if (s->index == NULL)
-        sched_die("sim_sched_create", "out of memory");
+    heap_resize(s, 64);
+    s->slots_cap = 64;
+    s->slots = sched_xrealloc(NULL, s->slots_cap, sizeof *s->slots);
+    s->free_slot = UINT32_MAX;
     return s;
 }
 
@@ -291,7 +288,7 @@ void sim_sched_destroy(struct sim_sched *s)
     if (s == NULL)
         return;
     free(s->heap);
-    free(s->index);
+    free(s->slots);
     free(s);
 }
 
@@ -304,7 +301,9 @@ sim_usec sim_sched_now(const struct sim_sched *s)
 /* sim_sched_at - run fn(arg) at absolute time when (>= now) */
 sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg)
 {
-    struct sim_event ev;
+    struct heap_entry ev;
+    uint64_t seq;
+    uint32_t slot;
 
     if (when < s->now)
         sched_die("sim_sched_at", "event scheduled in the past");
@@ -316,20 +315,21 @@ sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, v
         if (s->heap_len >= SIM_SCHED_MAX_EVENTS)
             sched_die("sim_sched_at", "too many pending events");
     }
-    if (s->heap_len == s->heap_cap) {
-        s->heap_cap *= 2;
-        s->heap = sched_xrealloc(s->heap, s->heap_cap, sizeof *s->heap);
-    }
-    ev.when = when;
-    ev.seq = s->next_seq++;
-    ev.fn = fn;
-    ev.arg = arg;
+    if (s->next_seq >= SIM_SCHED_MAX_SEQ)
+        sched_die("sim_sched_at", "event sequence numbers exhausted");
+    if (s->heap_len == s->heap_cap)
+        heap_resize(s, s->heap_cap * 2);
+    seq = s->next_seq++;
+    slot = slot_take(s, seq);
+    s->slots[slot].fn = fn;
+    s->slots[slot].arg = arg;
+    ev.key = key_of(when, seq << SLOT_BITS | slot);
     s->heap[s->heap_len] = ev;
-    index_insert(s, ev.seq);
     s->heap_len++;
+    s->pending++;
     heap_sift_up(s, s->heap_len - 1);
-    assert(s->heap_len == s->index_len + s->cancelled);
-    return ev.seq;
+    assert(s->heap_len == s->pending + s->cancelled);
+    return key_id(ev.key);
 }
 
 /* sim_sched_after - run fn(arg) delay microseconds from now */
@@ -343,36 +343,48 @@ sim_event_id sim_sched_after(struct sim_sched *s, sim_usec delay, sim_event_fn f
 /* sim_sched_cancel - forget a pending event; 1 if it was pending, else 0 */
 int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
 {
-    if (id == 0 || id >= s->next_seq)
-        return 0;
-    if (!index_has(s, id))
-        return 0;           /* already ran or already cancelled */
+    struct sim_slot *sl = id_live(s, id);
+
+    if (sl == NULL)
+        return 0;           /* already ran, already cancelled, or never was */
     /* The heap entry stays until it reaches the top or a compaction. */
+    slot_release(s, sl);
     s->cancelled++;
-    index_remove(s, id);
+    s->pending--;
     /* Lazy removal, but never let the dead outnumber the living for long. */
-    if (s->cancelled > SIM_SCHED_COMPACT_MIN && s->cancelled > s->index_len)
+    if (s->cancelled > SIM_SCHED_COMPACT_MIN && s->cancelled > s->pending)
         heap_compact(s);
-    assert(s->heap_len == s->index_len + s->cancelled);
+    assert(s->heap_len == s->pending + s->cancelled);
     return 1;
+}
+
+/* run_top - run the top entry, which the caller found live */
+static void run_top(struct sim_sched *s)
+{
+    sim_key key = s->heap[0].key;
+    sim_usec when = key_when(key);
+    struct sim_slot *sl = &s->slots[key_id(key) & SLOT_MASK];
+    sim_event_fn fn = sl->fn;
+    void *arg = sl->arg;
+
+    /* The heap order guarantees it; a violation would be a heap bug. */
+    assert(when >= s->now);
+    assert(sl->seq == key_id(key) >> SLOT_BITS);
+    slot_release(s, sl);
+    s->pending--;
+    heap_pop_top(s);
+    clock_set(s, when);
+    s->events_run++;
+    fn(arg);
 }
 
 /* sim_sched_step - run the next pending event; 0 if there was none */
 int sim_sched_step(struct sim_sched *s)
 {
-    struct sim_event ev;
-
     heap_drop_cancelled_top(s);
     if (s->heap_len == 0)
         return 0;
-    ev = s->heap[0];
-    /* The heap order guarantees it; a violation would be a heap bug. */
-    assert(ev.when >= s->now);
-    index_remove(s, ev.seq);
-    heap_pop_top(s);
-    clock_set(s, ev.when);
-    s->events_run++;
-    ev.fn(ev.arg);
+    run_top(s);
     return 1;
 }
 
@@ -387,14 +399,14 @@ enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t
         heap_drop_cancelled_top(s);
         if (s->heap_len == 0)
             return SIM_RUN_QUIET;
-        if (deadline >= 0 && s->heap[0].when > deadline) {
+        if (deadline >= 0 && key_when(s->heap[0].key) > deadline) {
             if (deadline > s->now)
                 clock_set(s, deadline);
             return SIM_RUN_DEADLINE;
         }
         if (max_events != 0 && ran >= max_events)
             return SIM_RUN_EVENT_LIMIT;
-        sim_sched_step(s);
+        run_top(s);
         ran++;
     }
 }
@@ -402,7 +414,7 @@ enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t
 /* sim_sched_pending - events that will still run */
 size_t sim_sched_pending(const struct sim_sched *s)
 {
-    return s->index_len;
+    return s->pending;
 }
 
 /* sim_sched_events_run - events run since creation */

@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 typedef int64_t sim_usec;
-typedef uint64_t sim_event_id;      /* the sequence number; never 0 */
+typedef uint64_t sim_event_id;      /* never 0; unique for the scheduler's life */
 typedef void (*sim_event_fn)(void *arg);
 typedef void (*sim_advance_fn)(void *arg, sim_usec now);
 

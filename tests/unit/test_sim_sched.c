@@ -159,6 +159,120 @@ START_TEST(mass_cancel_compacts_and_keeps_order)
 }
 END_TEST
 
+/* A slot freed by an event that ran is reused; the old id must not reach
+ * the new event. */
+START_TEST(stale_id_does_not_cancel_a_reused_slot)
+{
+    struct run_log log = { 0 };
+    struct tagged a = { &log, 1 }, b = { &log, 2 };
+    sim_event_id ia, ib;
+
+    log.s = sim_sched_create(0);
+    ia = sim_sched_at(log.s, 10, log_event, &a);
+    ck_assert_int_eq(sim_sched_step(log.s), 1);
+    ib = sim_sched_at(log.s, 20, log_event, &b);
+    ck_assert_uint_ne(ia, ib);
+    ck_assert_int_eq(sim_sched_cancel(log.s, ia), 0);
+    ck_assert_uint_eq(sim_sched_pending(log.s), 1);
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.tag[1], 2);
+    /* ...and a cancelled event's id stays dead once its slot is reused. */
+    ib = sim_sched_at(log.s, 30, log_event, &b);
+    ck_assert_int_eq(sim_sched_cancel(log.s, ib), 1);
+    ia = sim_sched_at(log.s, 40, log_event, &a);
+    ck_assert_int_eq(sim_sched_cancel(log.s, ib), 0);
+    sim_sched_run(log.s, -1, 0);
+    ck_assert_int_eq(log.n, 3);
+    ck_assert_int_eq(log.tag[2], 1);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* The heap against a plain reference: a long random mix of schedules,
+ * cancels and runs (growth, shrinking to empty, compaction) must run the
+ * same events in the same order as "the smallest (time, order) first". */
+#define REF_MAX 20000
+struct ref_event {
+    sim_usec when;
+    long order;         /* scheduling order */
+    sim_event_id id;
+    int live;
+};
+static struct ref_event ref[REF_MAX];
+static long ran_order[REF_MAX];
+static int nran;
+
+static void ref_event_run(void *arg)
+{
+    ran_order[nran++] = ((struct ref_event *) arg)->order;
+}
+
+/* lcg - a fixed generator: the test is the same on every machine */
+static uint64_t lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *x >> 33;
+}
+
+START_TEST(random_operations_match_a_reference)
+{
+    struct sim_sched *s = sim_sched_create(-5000);     /* negative times too */
+    uint64_t x = 12345;
+    long nref = 0;
+    int expect_n = 0;
+    static long expect[REF_MAX];
+
+    nran = 0;
+    for (int step = 0; step < 60000 && nref < REF_MAX; step++) {
+        unsigned op = (unsigned) (lcg(&x) % 100);
+        /* Phases, a few times over: mostly growing; mostly draining; mostly
+         * cancelling (the dead outnumber the living: compaction). */
+        static const unsigned sched_below[3] = { 60, 25, 40 }, cancel_below[3] = { 75, 40, 95 };
+        int phase = (step / 4000) % 3;
+        if (op < sched_below[phase]) {
+            struct ref_event *e = &ref[nref];
+            /* Few distinct times, so ties (broken by order) are common. */
+            e->when = sim_sched_now(s) + (sim_usec) (lcg(&x) % 50);
+            e->order = nref;
+            e->live = 1;
+            e->id = sim_sched_at(s, e->when, ref_event_run, e);
+            nref++;
+        } else if (op < cancel_below[phase] && nref > 0) {
+            /* Mostly recent events: those are the ones still pending. */
+            uint64_t back = lcg(&x) % (uint64_t) (nref < 300 ? nref : 300);
+            struct ref_event *e = &ref[nref - 1 - (long) back];
+            int was = e->live;
+            ck_assert_int_eq(sim_sched_cancel(s, e->id), was);
+            e->live = 0;
+        } else {
+            /* The reference: the smallest live (when, order). */
+            long best = -1;
+            for (long i = 0; i < nref; i++)
+                if (ref[i].live && (best < 0 || ref[i].when < ref[best].when))
+                    best = i;       /* equal times: the earlier order, found first */
+            ck_assert_int_eq(sim_sched_step(s), best >= 0);
+            if (best >= 0) {
+                ref[best].live = 0;
+                expect[expect_n++] = best;
+                ck_assert_int_eq(sim_sched_now(s), ref[best].when);
+            }
+        }
+        size_t live = 0;
+        if (step % 997 == 0) {
+            for (long i = 0; i < nref; i++)
+                live += (size_t) ref[i].live;
+            ck_assert_uint_eq(sim_sched_pending(s), live);
+        }
+    }
+    ck_assert_int_eq(nran, expect_n);
+    for (int i = 0; i < nran; i++)
+        ck_assert_int_eq(ran_order[i], expect[i]);
+    ck_assert_int_gt(nran, 1000);
+    sim_sched_destroy(s);
+}
+END_TEST
+
 /* chain - an event that schedules its successor at the same instant */
 struct chain {
     struct sim_sched *s;
@@ -322,6 +436,8 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, clock_never_goes_backwards);
     tcase_add_test(tc, cancel_skips_event);
     tcase_add_test(tc, mass_cancel_compacts_and_keeps_order);
+    tcase_add_test(tc, stale_id_does_not_cancel_a_reused_slot);
+    tcase_add_test(tc, random_operations_match_a_reference);
     tcase_add_test(tc, event_limit_stops);
     tcase_add_test(tc, deadline_stops_and_sets_clock);
     tcase_add_test(tc, advance_observer_sees_each_new_time_once);
