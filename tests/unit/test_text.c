@@ -1,0 +1,147 @@
+/*
+ * test_text - unit tests for the core's text helpers: core/strtab.c
+ * (interned strings) and core/textbuf.h (printf-free line building)
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strtab.h"
+#include "textbuf.h"
+
+START_TEST(same_text_same_copy)
+{
+    struct strtab *t = strtab_create();
+    char a[] = "250 2.0.0 Ok: queued", b[] = "250 2.0.0 Ok: queued";
+    const char *pa = strtab_intern(t, a, strlen(a));
+    const char *pb = strtab_intern(t, b, strlen(b));
+
+    ck_assert_ptr_eq(pa, pb);
+    ck_assert_ptr_ne(pa, a);                /* a copy, not the caller's buffer */
+    a[0] = 'X';                             /* the caller's buffer may change */
+    ck_assert_str_eq(pa, "250 2.0.0 Ok: queued");
+    ck_assert_ptr_ne(strtab_intern(t, "250 2.0.0 Ok: queue", 19), pa);
+    ck_assert_ptr_ne(strtab_intern(t, "250 2.0.0 Ok: queued!", 21), pa);
+    ck_assert_str_eq(strtab_intern(t, "", 0), "");
+    ck_assert_uint_eq(strtab_count(t), 3);
+    strtab_destroy(t);
+}
+END_TEST
+
+/* A length, not a terminator: prefixes and embedded NULs are their own texts. */
+START_TEST(length_decides)
+{
+    struct strtab *t = strtab_create();
+    const char *ab = strtab_intern(t, "abc", 2);
+    const char *nul = strtab_intern(t, "a\0b", 3);
+
+    ck_assert_str_eq(ab, "ab");
+    ck_assert_ptr_ne(ab, nul);
+    ck_assert_int_eq(memcmp(nul, "a\0b", 4), 0);    /* terminated after the text */
+    ck_assert_ptr_eq(strtab_intern(t, "ab", 2), ab);
+    strtab_destroy(t);
+}
+END_TEST
+
+/* Many texts (table growth, many blocks) and long ones (their own block):
+ * every pointer stays valid and unique per text. */
+START_TEST(growth_keeps_every_copy)
+{
+    enum { N = 50000 };
+    struct strtab *t = strtab_create();
+    static const char *p[N];
+    char buf[64];
+    char *long_text = malloc(100000);
+
+    ck_assert_ptr_nonnull(long_text);
+    memset(long_text, 'x', 99999);
+    long_text[99999] = '\0';
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(buf, sizeof buf, "note %d", i);
+        p[i] = strtab_intern(t, buf, (size_t) n);
+        if (i == N / 2)
+            ck_assert_ptr_eq(strtab_intern(t, long_text, 99999),
+                             strtab_intern(t, long_text, 99999));
+    }
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(buf, sizeof buf, "note %d", i);
+        ck_assert_str_eq(p[i], buf);
+        ck_assert_ptr_eq(strtab_intern(t, buf, (size_t) n), p[i]);
+    }
+    ck_assert_uint_eq(strtab_count(t), N + 1);
+    ck_assert_uint_eq(strlen(strtab_intern(t, long_text, 99999)), 99999);
+    free(long_text);
+    strtab_destroy(t);
+}
+END_TEST
+
+/* textbuf behaves like the snprintf chain it replaces, truncation included. */
+START_TEST(textbuf_matches_snprintf)
+{
+    static const int64_t nums[] = { 0, 7, -1, 10, 99, 1000, INT64_MAX, INT64_MIN, -4096 };
+    static const char *const strs[] = { "", "MAIL FROM:<", "a@b.example", ">" };
+
+    for (size_t cap = 1; cap < 48; cap++) {
+        for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+            char got[64], want[64], tmp[128];
+            struct textbuf tb = textbuf_on(got, cap);
+            textbuf_str(&tb, strs[1]);
+            textbuf_strn(&tb, strs[2], 5);
+            textbuf_str(&tb, strs[3]);
+            textbuf_i64(&tb, nums[k]);
+            textbuf_str(&tb, " SIZE=");
+            textbuf_u64(&tb, (uint64_t) nums[k]);
+            int n = snprintf(tmp, sizeof tmp, "%s%.5s%s%" PRId64 " SIZE=%" PRIu64, strs[1],
+                             strs[2], strs[3], nums[k], (uint64_t) nums[k]);
+            ck_assert_int_gt(n, 0);
+            size_t keep = (size_t) n < cap - 1 ? (size_t) n : cap - 1;   /* snprintf's cut */
+            memcpy(want, tmp, keep);
+            want[keep] = '\0';
+            ck_assert_str_eq(got, want);
+            ck_assert_uint_eq(tb.len, strlen(want));
+        }
+    }
+}
+END_TEST
+
+START_TEST(textbuf_dotted_quad)
+{
+    char buf[40];
+    struct textbuf tb = textbuf_on(buf, sizeof buf);
+
+    textbuf_ipv4(&tb, 0xC0000201u);
+    textbuf_str(&tb, " ");
+    textbuf_ipv4(&tb, 0);
+    textbuf_str(&tb, " ");
+    textbuf_ipv4(&tb, 0xFFFFFFFFu);
+    ck_assert_str_eq(buf, "192.0.2.1 0.0.0.0 255.255.255.255");
+}
+END_TEST
+
+static Suite *text_suite(void)
+{
+    Suite *su = suite_create("text");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, same_text_same_copy);
+    tcase_add_test(tc, length_decides);
+    tcase_add_test(tc, growth_keeps_every_copy);
+    tcase_add_test(tc, textbuf_matches_snprintf);
+    tcase_add_test(tc, textbuf_dotted_quad);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(text_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
