@@ -46,51 +46,15 @@ struct mta_dns_ctx {
 
 /* ---- the domain table ------------------------------------------------ */
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;        /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* The hash index: open addressing over indexes into m->domains. */
-static int *index_slots;
-static size_t index_cap;
-
-static void index_rebuild(struct mta *m)
-{
-    free(index_slots);
-    index_cap = 64;
-    while (index_cap < (size_t)m->ndomains * 2)
-        index_cap *= 2;
-    index_slots = malloc(index_cap * sizeof *index_slots);
-    if (index_slots == NULL)
-        mta_panic("index_rebuild", "out of memory");
-    for (size_t i = 0; i < index_cap; i++)
-        index_slots[i] = -1;
-    for (int i = 0; i < m->ndomains; i++) {
-        size_t h = name_hash(m->domains[i]->pub.domain) & (index_cap - 1);
-        while (index_slots[h] >= 0)
-            h = (h + 1) & (index_cap - 1);
-        index_slots[h] = i;
-    }
-}
-
 /* domain_lookup - the record for name (lower case), or NULL */
 struct mta_domain *domain_lookup(struct mta *m, const char *name)
 {
-    if (index_slots == NULL)
-        return NULL;
-    size_t h = name_hash(name) & (index_cap - 1);
-    for (size_t probes = 0; probes < index_cap; probes++) {
-        int i = index_slots[h];
-        if (i < 0)
-            return NULL;
+    uint64_t h = text_hash(name, strlen(name));
+    size_t pos;
+    for (uint32_t i = idxmap_first(&m->domain_index, h, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&m->domain_index, h, &pos))
         if (strcmp(m->domains[i]->pub.domain, name) == 0)
             return m->domains[i];
-        h = (h + 1) & (index_cap - 1);
-    }
     return NULL;
 }
 
@@ -113,14 +77,7 @@ struct mta_domain *domain_get(struct mta *m, const char *name)
             mta_panic("domain_get", "out of memory");
     }
     m->domains[m->ndomains++] = d;
-    if ((size_t)m->ndomains * 2 > index_cap)
-        index_rebuild(m);
-    else {
-        size_t h = name_hash(name) & (index_cap - 1);
-        while (index_slots[h] >= 0)
-            h = (h + 1) & (index_cap - 1);
-        index_slots[h] = m->ndomains - 1;
-    }
+    idxmap_put(&m->domain_index, text_hash(name, strlen(name)), (uint32_t)(m->ndomains - 1));
     return d;
 }
 
@@ -145,9 +102,7 @@ void domain_free_all(struct mta *m)
     free(m->domains);
     m->domains = NULL;
     m->ndomains = 0;
-    free(index_slots);
-    index_slots = NULL;
-    index_cap = 0;
+    idxmap_free(&m->domain_index);
 }
 
 /* ---- host failures (Host_Failure_Retry) -------------------------------- */
@@ -156,11 +111,11 @@ void domain_free_all(struct mta *m)
 void host_failure_mark(struct mta *m, uint32_t addr)
 {
     mta_usec_t until = mta_now(m) + m->cfg.host_failure_retry;
-    for (int i = 0; i < m->nhost_failures; i++)
-        if (m->host_failures[i].addr == addr) {
-            m->host_failures[i].until = until;
-            return;
-        }
+    uint32_t i = idxmap_get(&m->host_failure_index, addr);
+    if (i != IDXMAP_NONE) {
+        m->host_failures[i].until = until;
+        return;
+    }
     if (m->nhost_failures == m->host_failures_cap) {
         m->host_failures_cap = m->host_failures_cap ? m->host_failures_cap * 2 : 16;
         m->host_failures = realloc(m->host_failures,
@@ -168,17 +123,15 @@ void host_failure_mark(struct mta *m, uint32_t addr)
         if (m->host_failures == NULL)
             mta_panic("host_failure_mark", "out of memory");
     }
+    idxmap_put(&m->host_failure_index, addr, (uint32_t)m->nhost_failures);
     m->host_failures[m->nhost_failures++] = (struct mta_host_failure){ addr, until };
 }
 
 /* host_failure_active - addr failed recently and is not to be tried */
 int host_failure_active(struct mta *m, uint32_t addr)
 {
-    mta_usec_t now = mta_now(m);
-    for (int i = 0; i < m->nhost_failures; i++)
-        if (m->host_failures[i].addr == addr)
-            return m->host_failures[i].until > now;
-    return 0;
+    uint32_t i = idxmap_get(&m->host_failure_index, addr);
+    return i != IDXMAP_NONE && m->host_failures[i].until > mta_now(m);
 }
 
 /* ---- resolution ------------------------------------------------------ */

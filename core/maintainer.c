@@ -100,20 +100,18 @@ void window_note(struct mta_window *w, const struct mta_rate *r, mta_usec_t now)
 
 int host_conns_get(struct mta *m, uint32_t addr)
 {
-    for (int i = 0; i < m->nhost_conns; i++)
-        if (m->host_conns[i].addr == addr)
-            return m->host_conns[i].n;
-    return 0;
+    uint32_t i = idxmap_get(&m->host_conns_index, addr);
+    return i == IDXMAP_NONE ? 0 : m->host_conns[i].n;
 }
 
 void host_conns_add(struct mta *m, uint32_t addr, int delta)
 {
-    for (int i = 0; i < m->nhost_conns; i++)
-        if (m->host_conns[i].addr == addr) {
-            m->host_conns[i].n += delta;
-            assert(m->host_conns[i].n >= 0);
-            return;
-        }
+    uint32_t i = idxmap_get(&m->host_conns_index, addr);
+    if (i != IDXMAP_NONE) {
+        m->host_conns[i].n += delta;
+        assert(m->host_conns[i].n >= 0);
+        return;
+    }
     assert(delta > 0);
     if (m->nhost_conns == m->host_conns_cap) {
         m->host_conns_cap = m->host_conns_cap ? m->host_conns_cap * 2 : 16;
@@ -121,6 +119,7 @@ void host_conns_add(struct mta *m, uint32_t addr, int delta)
         if (m->host_conns == NULL)
             mta_panic("host_conns_add", "out of memory");
     }
+    idxmap_put(&m->host_conns_index, addr, (uint32_t)m->nhost_conns);
     m->host_conns[m->nhost_conns++] = (struct mta_host_conns){ addr, delta };
 }
 

@@ -79,7 +79,9 @@ struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg)
     struct mta *m = xcalloc(1, sizeof *m);
     m->env = env;
     m->cfg = *cfg;
+    m->texts = strtab_create();
     mta_current = m;
+    mta_trace_on = env->trace != NULL;
     /* 192.0.2.1 is TEST-NET-1: never a real address. */
     mta_add_binding(m, "default", 0xC0000201u, "mtasim.test");
     return m;
@@ -137,27 +139,44 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
                                    int nrcpts, const char *body, size_t body_len,
                                    int slot)
 {
-    struct mta_msg *msg = xcalloc(1, sizeof *msg);
     int count = 0;
+    size_t addr_bytes = 0;
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
         domain_of(rcpts[i], dom);
-        if (strcmp(dom, d->pub.domain) == 0)
+        if (strcmp(dom, d->pub.domain) == 0) {
             count++;
+            addr_bytes += strlen(rcpts[i]) + 1;
+        }
     }
     assert(count > 0);
-    msg->pub.rcpts = xcalloc((size_t)count, sizeof *msg->pub.rcpts);
+    /* One allocation: the message, its recipients, their statuses and
+     * addresses (millions of messages: one malloc each, not five). */
+    size_t rcpts_at = sizeof(struct mta_msg);
+    size_t ext_at = rcpts_at + (size_t)count * sizeof(struct message_rcpt);
+    size_t addr_at = ext_at + (size_t)count * sizeof(struct smtp_recipient);
+    _Static_assert(sizeof(struct mta_msg) % _Alignof(struct message_rcpt) == 0 &&
+                   sizeof(struct message_rcpt) % _Alignof(struct smtp_recipient) == 0,
+                   "the parts of a message block stay aligned");
+    char *block = xcalloc(1, addr_at + addr_bytes);
+    struct mta_msg *msg = (struct mta_msg *)block;
+    msg->pub.rcpts = (struct message_rcpt *)(block + rcpts_at);
+    msg->rcpt_ext = (struct smtp_recipient *)(block + ext_at);
+    char *addr = block + addr_at;
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
         domain_of(rcpts[i], dom);
         if (strcmp(dom, d->pub.domain) != 0)
             continue;
         struct message_rcpt *r = &msg->pub.rcpts[msg->pub.rcpt_count++];
-        r->address = xstrdup(rcpts[i]);
+        size_t len = strlen(rcpts[i]) + 1;
+        memcpy(addr, rcpts[i], len);
+        r->address = addr;
+        addr += len;
         r->state = RCPT_PENDING;
     }
+    assert(addr == block + addr_at + addr_bytes);
     mta_usec_t now = mta_now(m);
-    msg->rcpt_ext = xcalloc((size_t)count, sizeof *msg->rcpt_ext);
     for (int i = 0; i < count; i++) {
         msg->rcpt_ext[i].mailbox = msg->pub.rcpts[i].address;
         status_clear(&msg->rcpt_ext[i].status);
@@ -165,7 +184,7 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     status_clear(&msg->mail_status);
     status_clear(&msg->data_status);
     msg->pub.id = id;
-    msg->pub.mail_from = xstrdup(from);
+    msg->pub.mail_from = mta_text(m, from);
     msg->pub.domain = d->pub.domain;
     msg->pub.binding_slot = slot;
     msg->pub.body = body;
@@ -180,6 +199,7 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     msg->retry_interval = m->cfg.retry_interval;
     msg->max_retries = m->cfg.max_retries;
     msg->done_at = -1;
+    msg->eightbit = -1;
     /* A provider may give this message its own expiry and retry policy. */
     time_t expiration = (time_t)(m->cfg.message_expiration / MTA_USEC_PER_SEC);
     time_t retry = (time_t)(m->cfg.retry_interval / MTA_USEC_PER_SEC);
@@ -282,26 +302,19 @@ void mta_destroy(struct mta *m)
     queue_free_all(m);
     for (size_t i = 0; i < m->nmsgs; i++) {
         struct mta_msg *msg = m->msgs[i];
-        for (int r = 0; r < msg->pub.rcpt_count; r++) {
-            free(msg->pub.rcpts[r].address);
-            free(msg->pub.rcpts[r].last_note);
-            free(msg->rcpt_ext[r].status.text);
-        }
-        free(msg->rcpt_ext);
-        free(msg->mail_status.text);
-        free(msg->data_status.text);
-        free(msg->pub.rcpts);
-        free(msg->pub.mail_from);
         free((char *)msg->pub.dsn_notify);
         free((char *)msg->pub.dsn_ret);
         free((char *)msg->pub.dsn_envid);
         free(msg);
     }
     free(m->msgs);
+    strtab_destroy(m->texts);
     dns_pending_free_all(m);
     domain_free_all(m);
     free(m->host_failures);
+    idxmap_free(&m->host_failure_index);
     free(m->host_conns);
+    idxmap_free(&m->host_conns_index);
     free(m->slot_waiters);
     for (int i = 0; i < m->nbindings; i++) {
         free(m->binding_names[i]);
@@ -309,8 +322,10 @@ void mta_destroy(struct mta *m)
     }
     smtp_server_free(m);
     mq_reset();
-    if (mta_current == m)
+    if (mta_current == m) {
         mta_current = NULL;
+        mta_trace_on = 0;
+    }
     hooks_reset_all();
     ev_reset();
     free(m);

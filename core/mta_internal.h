@@ -24,13 +24,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "connection.h"
 #include "domain.h"
 #include "message.h"
 #include "mta.h"
 #include "mtasim_env.h"
+#include "idxmap.h"
 #include "smtp_events.h"
+#include "strtab.h"
 
 #define MTA_MAX_BINDINGS 64
 #define MTA_MAX_MX 16
@@ -99,6 +102,7 @@ struct mta_msg {
     smtp_status_t data_status;          /* the last reply to the end of the data */
     struct smtp_recipient *rcpt_ext;    /* per recipient: mailbox and last RCPT status */
     mta_usec_t done_at;                 /* when the last recipient became final */
+    signed char eightbit;               /* the body has octets > 127: 1, 0, -1 = not looked */
 };
 
 /* A host address that failed, not to be tried again before until. */
@@ -117,6 +121,10 @@ struct mta_conn;
 
 struct mta {
     struct mta_env *env;
+    struct strtab *texts;               /* interned reply texts and notes (strtab.h) */
+    struct idxmap domain_index;         /* text_hash(domain) -> domains[] */
+    struct idxmap host_failure_index;   /* addr -> host_failures[] */
+    struct idxmap host_conns_index;     /* addr -> host_conns[] */
     struct mta_config cfg;
     binding bindings[MTA_MAX_BINDINGS];
     char *binding_names[MTA_MAX_BINDINGS];
@@ -164,6 +172,11 @@ static inline struct timeval mta_tv(mta_usec_t t)
 }
 static inline struct mta_domain *mta_dom(domain_record *dr) { return (struct mta_domain *)dr; }
 static inline struct mta_msg *mta_msg_of(message *msg) { return (struct mta_msg *)msg; }
+/* mta_text - the core's one shared copy of a note or reply text */
+static inline const char *mta_text(struct mta *m, const char *s)
+{
+    return strtab_intern(m->texts, s, strlen(s));
+}
 
 /* mta.c */
 void mta_panic(const char *func, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -215,7 +228,7 @@ void ev_messagedata(connection_handle *ch, message *msg, int octets);
 void ev_messagesent(connection_handle *ch, message *msg);
 int ev_quit(connection_handle *ch, int ev, message *msg);
 int ev_deliverby_expired(connection_handle *ch, message *msg, long difference);
-void status_set(smtp_status_t *st, const struct smtp_reply *r);
+void status_set(struct mta *m, smtp_status_t *st, const struct smtp_reply *r);
 void status_clear(smtp_status_t *st);
 
 /* mailerq.c: the outbound MailerQ calls, for smtp_client.c (docs/inbound.md).

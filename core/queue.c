@@ -292,8 +292,7 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int cod
         return;
     }
     r->last_code = code;
-    free(r->last_note);
-    r->last_note = strdup(note ? note : "");
+    r->last_note = mta_text(m, note ? note : "");
     switch (o) {
     case OUTCOME_DELIVERED:
         r->state = RCPT_DELIVERED;
@@ -337,8 +336,7 @@ static void expire_pending(struct mta_msg *msg, const char *why)
         snprintf(note, sizeof note, "%s after %d attempts%s%s", why, msg->pub.attempts,
                  r->last_note && r->last_note[0] ? "; last error: " : "",
                  r->last_note ? r->last_note : "");
-        free(r->last_note);
-        r->last_note = strdup(note);
+        r->last_note = mta_text(msg->dom->m, note);
         log_outcome(msg, i, OUTCOME_PERMANENT, note);
     }
 }

@@ -79,6 +79,7 @@
 #include "mta_internal.h"
 #include "smtp_reply.h"
 #include "test_faults.h"
+#include "textbuf.h"
 #include "trace.h"
 
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
@@ -126,6 +127,7 @@ struct mta_conn {
     int use_bdat;                       /* this transaction sends BDAT, not DATA */
     struct mta_msg *msg;                /* in flight */
     unsigned char *rc;                  /* per recipient: RC_* */
+    size_t rc_cap;                      /* rc's size: it is reused message after message */
     struct pending *pend;               /* replies awaited, oldest first */
     int npend, pend_head, pend_cap;
     int accepted;
@@ -454,12 +456,24 @@ static void await_front(struct mta_conn *c)
 
 /* ---- the transaction ---------------------------------------------------- */
 
-static int has_8bit(const message *msg)
+/* has_8bit - does the body hold an octet above 127?  Scanned once per
+ * message, not per attempt: the body never changes after injection. */
+static int has_8bit(struct mta_msg *msg)
 {
-    for (size_t i = 0; i < msg->body_len; i++)
-        if ((unsigned char)msg->body[i] >= 0x80)
-            return 1;
-    return 0;
+    if (msg->eightbit < 0) {
+        const unsigned char *b = (const unsigned char *)msg->pub.body;
+        size_t n = msg->pub.body_len, i = 0;
+        uint64_t high = 0;
+        for (; i + 8 <= n; i += 8) {        /* eight octets per step */
+            uint64_t w;
+            memcpy(&w, b + i, 8);
+            high |= w & UINT64_C(0x8080808080808080);
+        }
+        for (; i < n; i++)
+            high |= b[i] & 0x80;
+        msg->eightbit = high != 0;
+    }
+    return msg->eightbit;
 }
 
 /* next_pending_rcpt - the first recipient from i on still worth a RCPT, or -1 */
@@ -491,16 +505,20 @@ static void xtext(const char *s, char *out, size_t size)
 static int rcpt_line(struct mta_conn *c, int i, char *line)
 {
     const message *msg = &c->msg->pub;
-    size_t n = (size_t)snprintf(line, SMTP_LINE_MAX - 2, "RCPT TO:<%.400s>",
-                                msg->rcpts[i].address);
+    struct textbuf tb = textbuf_on(line, SMTP_LINE_MAX - 2);
+    textbuf_str(&tb, "RCPT TO:<");
+    textbuf_strn(&tb, msg->rcpts[i].address, 400);
+    textbuf_str(&tb, ">");
     if ((c->ext & EXT_DSN) && msg->dsn_notify) {
         char orcpt[400];
         xtext(msg->rcpts[i].address, orcpt, sizeof orcpt);
-        n += (size_t)snprintf(line + n, SMTP_LINE_MAX - 2 - n, " NOTIFY=%s ORCPT=rfc822;%s",
-                              msg->dsn_notify, orcpt);
+        textbuf_str(&tb, " NOTIFY=");
+        textbuf_str(&tb, msg->dsn_notify);
+        textbuf_str(&tb, " ORCPT=rfc822;");
+        textbuf_str(&tb, orcpt);
     }
-    return call_core_smtp_client_rcptto_args_hook(&c->pub, &c->msg->pub, i, line + n,
-                                                  (int)(SMTP_LINE_MAX - 2 - n));
+    return call_core_smtp_client_rcptto_args_hook(&c->pub, &c->msg->pub, i, line + tb.len,
+                                                  (int)(SMTP_LINE_MAX - 2 - tb.len));
 }
 
 /* refuse_rcpt - a provider refused recipient i: it fails for now, unsent */
@@ -536,7 +554,7 @@ static int negotiate(struct mta_conn *c, long *by)
         quit_for_event(c, "SMTP_EV_EXTNA_DSN");
         return -1;
     }
-    if (has_8bit(msg) && !(c->ext & EXT_8BITMIME))
+    if (has_8bit(c->msg) && !(c->ext & EXT_8BITMIME))
         ev_simple(&c->pub, SMTP_EV_EXTNA_8BITMIME, msg);   /* informational: sent as is */
     if (msg->chunking) {
         if (c->ext & EXT_CHUNKING)
@@ -576,22 +594,33 @@ static void start_transaction(struct mta_conn *c)
     if (negotiate(c, &by) < 0)
         return;
     char line[SMTP_LINE_MAX];
-    size_t n = (size_t)snprintf(line, sizeof line - 2, "MAIL FROM:<%.400s>", msg->mail_from);
-    if (by > 0)
-        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " BY=%ld;R", by);
-    if (c->ext & EXT_SIZE)
-        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " SIZE=%zu", msg->body_len);
-    if ((c->ext & EXT_8BITMIME) && has_8bit(msg))
-        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " BODY=8BITMIME");
-    if ((c->ext & EXT_DSN) && msg->dsn_ret)
-        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " RET=%s", msg->dsn_ret);
+    struct textbuf tb = textbuf_on(line, sizeof line - 2);
+    textbuf_str(&tb, "MAIL FROM:<");
+    textbuf_strn(&tb, msg->mail_from, 400);
+    textbuf_str(&tb, ">");
+    if (by > 0) {
+        textbuf_str(&tb, " BY=");
+        textbuf_i64(&tb, by);
+        textbuf_str(&tb, ";R");
+    }
+    if (c->ext & EXT_SIZE) {
+        textbuf_str(&tb, " SIZE=");
+        textbuf_u64(&tb, msg->body_len);
+    }
+    if ((c->ext & EXT_8BITMIME) && has_8bit(c->msg))
+        textbuf_str(&tb, " BODY=8BITMIME");
+    if ((c->ext & EXT_DSN) && msg->dsn_ret) {
+        textbuf_str(&tb, " RET=");
+        textbuf_str(&tb, msg->dsn_ret);
+    }
     if ((c->ext & EXT_DSN) && msg->dsn_envid) {
         char envid[320];
         xtext(msg->dsn_envid, envid, sizeof envid);
-        n += (size_t)snprintf(line + n, sizeof line - 2 - n, " ENVID=%s", envid);
+        textbuf_str(&tb, " ENVID=");
+        textbuf_str(&tb, envid);
     }
-    if (call_core_smtp_client_mailfrom_args_hook(&c->pub, &c->msg->pub, line + n,
-                                                 (int)(sizeof line - 2 - n))) {
+    if (call_core_smtp_client_mailfrom_args_hook(&c->pub, &c->msg->pub, line + tb.len,
+                                                 (int)(sizeof line - 2 - tb.len))) {
         fail_in_flight(c, OUTCOME_TRANSIENT, 0,
                        "a smtp_client_mailfrom_args provider refused the message");
         next_transaction(c);
@@ -600,7 +629,8 @@ static void start_transaction(struct mta_conn *c)
     line[sizeof line - 3] = '\0';  /* a provider must not have run past the end */
     int nrcpt = msg->rcpt_count;
     size_t cap = (size_t)(nrcpt + 2) * (SMTP_LINE_MAX + 2);
-    char *out = malloc(cap);
+    char small[4 * (SMTP_LINE_MAX + 2)];    /* most messages: no allocation */
+    char *out = cap <= sizeof small ? small : malloc(cap);
     if (out == NULL)
         mta_panic("start_transaction", "out of memory");
     size_t len = 0;
@@ -625,7 +655,8 @@ static void start_transaction(struct mta_conn *c)
     }
     assert(len <= cap);
     int rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
-    free(out);
+    if (out != small)
+        free(out);
     if (rc < 0) {
         fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before MAIL");
         conn_close(c);
@@ -746,10 +777,15 @@ static void next_transaction(struct mta_conn *c)
     window_note(&c->d->msg_window, &m->cfg.throttle_messages, mta_now(m));
     m->stats.transactions++;
     c->msg = msg;
-    free(c->rc);
-    c->rc = calloc((size_t)msg->pub.rcpt_count, 1);
-    if (c->rc == NULL)
-        mta_panic("next_transaction", "out of memory");
+    if ((size_t)msg->pub.rcpt_count > c->rc_cap) {
+        free(c->rc);
+        c->rc_cap = (size_t)msg->pub.rcpt_count;
+        c->rc = malloc(c->rc_cap);
+        if (c->rc == NULL)
+            mta_panic("next_transaction", "out of memory");
+    }
+    if (msg->pub.rcpt_count > 0)
+        memset(c->rc, RC_UNSENT, (size_t)msg->pub.rcpt_count);
     c->accepted = 0;
     c->txn_failed = 0;
     c->empty_data = 0;
@@ -762,13 +798,15 @@ static void next_transaction(struct mta_conn *c)
         mta_tb_int(&tb, "attempt", msg->pub.attempts + 1);
         mta_tb_emit(&tb);
     }
-    {
+    if (has_core_log_attempt_v1_hook() || mta_tracing()) {
         char note[MTA_DNS_NAME_MAX + 32];
-        uint32_t a = c->pub.addr;
-        int len = snprintf(note, sizeof note, "%s [%u.%u.%u.%u]", c->host, a >> 24,
-                           (a >> 16) & 255, (a >> 8) & 255, a & 255);
+        struct textbuf tb = textbuf_on(note, sizeof note);
+        textbuf_str(&tb, c->host);
+        textbuf_str(&tb, " [");
+        textbuf_ipv4(&tb, c->pub.addr);
+        textbuf_str(&tb, "]");
         struct timeval now = mta_tv(mta_now(m));
-        call_core_log_attempt_v1_hook(&msg->pub, &c->d->pub, &now, note, len);
+        call_core_log_attempt_v1_hook(&msg->pub, &c->d->pub, &now, note, (int)tb.len);
     }
     if (c->size_limit > 0 && (long)msg->pub.body_len > c->size_limit) {
         char note[MTA_NOTE_MAX];
@@ -819,10 +857,12 @@ static void note_of(const struct smtp_reply *r, char *note, size_t size)
     note[1] = (char)('0' + r->code / 10 % 10);
     note[2] = (char)('0' + r->code % 10);
     note[3] = ' ';
-    size_t n = 4;
-    for (const char *t = r->text; *t && n + 1 < size; t++)
-        note[n++] = *t == '\n' ? ' ' : *t;
-    note[n] = '\0';
+    size_t n = r->text_len < size - 5 ? r->text_len : size - 5;
+    memcpy(note + 4, r->text, n);
+    note[4 + n] = '\0';
+    for (char *lf = memchr(note + 4, '\n', n); lf != NULL;
+         lf = memchr(lf + 1, '\n', (size_t)(note + 4 + n - lf - 1)))
+        *lf = ' ';
 }
 
 static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
@@ -874,7 +914,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
     struct pending p = pend_pop(c);
     switch (p.kind) {
     case SC_MAIL:
-        status_set(&c->msg->mail_status, r);
+        status_set(c->m, &c->msg->mail_status, r);
         ev_mailstatus(&c->pub, &c->msg->pub);
         if (!ok) {
             enum rcpt_outcome o = outcome_of(c, r->code, note);
@@ -894,7 +934,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         }
         break;
     case SC_RCPT:
-        status_set(&c->msg->rcpt_ext[p.rcpt].status, r);
+        status_set(c->m, &c->msg->rcpt_ext[p.rcpt].status, r);
         ev_rcptstatus(&c->pub, &c->msg->pub, p.rcpt);
         if (!c->txn_failed) {
             if (ok) {
@@ -939,7 +979,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
             expect(c, SC_DOT);
             return;
         }
-        status_set(&c->msg->data_status, r);
+        status_set(c->m, &c->msg->data_status, r);
         if (c->accepted > 0 && !c->txn_failed) {
             enum rcpt_outcome o = outcome_of(c, r->code, note);
             decide_accepted(c, o == OUTCOME_DELIVERED ? OUTCOME_TRANSIENT : o, r->code, note);
@@ -988,7 +1028,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         /* The application quits; but what the end of data said still
          * counts, or an accepted message would be sent again. */
         if (c->state == SC_DOT && !c->empty_data) {
-            status_set(&c->msg->data_status, r);
+            status_set(c->m, &c->msg->data_status, r);
             ev_messagesent(&c->pub, &c->msg->pub);
             mq_out_sent(&c->pub, &c->msg->pub, r->code, note);
             decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
@@ -1055,7 +1095,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         return;
     case SC_DOT:
         if (!c->empty_data) {
-            status_set(&c->msg->data_status, r);
+            status_set(c->m, &c->msg->data_status, r);
             ev_messagesent(&c->pub, &c->msg->pub);
             mq_out_sent(&c->pub, &c->msg->pub, r->code, note);
             decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
@@ -1115,12 +1155,10 @@ static void lost(struct mta_conn *c, const char *what)
     conn_close(c);
 }
 
-static void take_input(struct mta_conn *c, const char *data, size_t len)
+/* keep_input - append bytes to the connection's input buffer */
+static void keep_input(struct mta_conn *c, const char *data, size_t len)
 {
-    if (c->inlen + len > SMTP_INBUF_MAX) {
-        lost(c, "reply too long");
-        return;
-    }
+    assert(c->inlen + len <= SMTP_INBUF_MAX);
     if (c->inlen + len > c->incap) {
         size_t cap = c->incap ? c->incap : 1024;
         while (cap < c->inlen + len)
@@ -1130,31 +1168,51 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
             mta_panic("take_input", "out of memory");
         c->incap = cap;
     }
+    memcpy(c->in + c->inlen, data, len);
+    c->inlen += len;
+}
+
+/* take_input - bytes from the server: complete replies are handled in order */
+static void take_input(struct mta_conn *c, const char *data, size_t len)
+{
+    if (c->inlen + len > SMTP_INBUF_MAX) {
+        lost(c, "reply too long");
+        return;
+    }
     struct timeval now = mta_tv(mta_now(c->m));
     if (call_core_pre_read_smtp_hook(&c->pub, (int)len, stage_of(c->state), &now)) {
         lost(c, "a pre_read_smtp provider ended the session");
         return;
     }
-    memcpy(c->in + c->inlen, data, len);
-    c->inlen += len;
+    /* Nothing buffered (the usual case): parse the bytes where they are and
+     * keep only an incomplete tail.  Otherwise append and parse the buffer. */
+    const char *buf = data;
+    size_t n = len, off = 0;
+    if (c->inlen > 0) {
+        keep_input(c, data, len);
+        buf = c->in;
+        n = c->inlen;
+    }
     /* A reply may complete several at once (pipelining) or not at all.  A
      * reply may also close the connection: conn_close then leaves the free
      * to us, so the loop can still look at c->state. */
     c->in_input = 1;
-    while (c->state != SC_CLOSED && c->inlen > 0) {
+    while (c->state != SC_CLOSED && off < n) {
         struct smtp_reply r;
         size_t used = 0;
         char err[160];
-        int rc = smtp_reply_parse(c->in, c->inlen, &r, &used, err, sizeof err);
+        const char *in = buf + off;
+        int rc = smtp_reply_parse(in, n - off, &r, &used, err, sizeof err);
         if (rc == 0)
             break;
         if (rc < 0) {
             char what[240];
             snprintf(what, sizeof what, "malformed reply (%s)", err);
-            size_t bad = 0;     /* the offending line, bounded: c->in has no terminator */
-            while (bad < c->inlen && c->in[bad] != '\r' && c->in[bad] != '\n')
+            size_t bad = 0;     /* the offending line, bounded: the input has no terminator */
+            while (bad < n - off && in[bad] != '\r' && in[bad] != '\n')
                 bad++;
-            trace_line(c, "recv", c->in, bad);
+            trace_line(c, "recv", in, bad);
+            off = n;
             lost(c, what);
             break;
         }
@@ -1162,16 +1220,15 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         size_t at = mta_tracing() ? 0 : used;
         while (at < used) {
             size_t eol = at;
-            while (eol < used && c->in[eol] != '\n')
+            while (eol < used && in[eol] != '\n')
                 eol++;
             size_t end = eol;
-            if (end > at && c->in[end - 1] == '\r')
+            if (end > at && in[end - 1] == '\r')
                 end--;
-            trace_line(c, "recv", c->in + at, end - at);
+            trace_line(c, "recv", in + at, end - at);
             at = eol + 1;
         }
-        memmove(c->in, c->in + used, c->inlen - used);
-        c->inlen -= used;
+        off += used;
         if (c->state == SC_CONNECTING || c->state == SC_CLOSED)
             break;
         if (call_core_post_read_smtp_hook(&c->pub, r.code, stage_of(c->state), &now)) {
@@ -1181,8 +1238,17 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         handle_reply(c, &r);
     }
     c->in_input = 0;
-    if (c->state == SC_CLOSED)
+    if (c->state == SC_CLOSED) {
         smtp_conn_destroy(c);
+        return;
+    }
+    /* What is left is the start of a reply still on its way. */
+    if (buf == c->in) {
+        memmove(c->in, c->in + off, c->inlen - off);
+        c->inlen -= off;
+    } else if (off < n) {
+        keep_input(c, buf + off, n - off);
+    }
 }
 
 /* ---- connection events ------------------------------------------------ */

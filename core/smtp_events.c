@@ -16,12 +16,14 @@
  * BOUNDS
  *   SMTP_EVENTCB_MAX callbacks; more registrations are refused (0).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hook_registry.h"
 #include "mta_internal.h"
+#include "strtab.h"
 #include "smtp_events.h"
 #include "smtp_reply.h"
 #include "trace.h"
@@ -202,17 +204,17 @@ int ev_deliverby_expired(connection_handle *ch, message *msg, long difference)
     return adjust;
 }
 
-/* status_set - remember reply r as a status */
-void status_set(smtp_status_t *st, const struct smtp_reply *r)
+/* status_set - remember reply r as a status (its text interned in m) */
+void status_set(struct mta *m, smtp_status_t *st, const struct smtp_reply *r)
 {
-    free(st->text);
+    char text[sizeof r->text];
+    size_t n = r->text_len;
+    assert(n < sizeof text);
+    memcpy(text, r->text, n);
+    for (char *lf = memchr(text, '\n', n); lf != NULL; lf = memchr(lf + 1, '\n', (size_t)(text + n - lf - 1)))
+        *lf = ' ';
     st->code = r->code;
-    st->text = strdup(r->text);
-    if (st->text == NULL)
-        mta_panic("status_set", "out of memory");
-    for (char *p = st->text; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    st->text = (char *)strtab_intern(m->texts, text, n);
     st->enh_class = r->enh_class;
     st->enh_subject = r->enh_subject;
     st->enh_detail = r->enh_detail;
@@ -220,7 +222,6 @@ void status_set(smtp_status_t *st, const struct smtp_reply *r)
 
 void status_clear(smtp_status_t *st)
 {
-    free(st->text);
     memset(st, 0, sizeof *st);
     st->enh_class = st->enh_subject = st->enh_detail = -1;
 }

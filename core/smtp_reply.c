@@ -119,6 +119,7 @@ static void smtp_reply_append(struct smtp_reply *out, size_t *used, const char *
     memcpy(out->text + *used, t, n);
     *used += n;
     out->text[*used] = '\0';
+    out->text_len = *used;
 }
 
 /* smtp_reply_parse - parse the reply at the start of buf (see smtp_reply.h) */
@@ -137,6 +138,7 @@ int smtp_reply_parse(const char *buf, size_t len, struct smtp_reply *out,
     out->bare_lf = 0;
     out->truncated = 0;
     out->text[0] = '\0';
+    out->text_len = 0;
     out->first_line[0] = '\0';
     out->enh_class = out->enh_subject = out->enh_detail = -1;
     *consumed = 0;

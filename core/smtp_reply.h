@@ -69,6 +69,7 @@ struct smtp_reply {
     int enh_detail;         /* 0..999; -1 if absent */
     int bare_lf;            /* some line ended in LF without CR */
     int truncated;          /* text did not fit and was cut */
+    size_t text_len;        /* strlen(text) */
     char text[SMTP_REPLY_TEXT_MAX];             /* each line after "NNN-"/"NNN ", joined by '\n' */
     char first_line[SMTP_REPLY_LINE_MAX + 1];   /* the first line as received, without its terminator */
 };

@@ -14,10 +14,7 @@
 #include "test_faults.h"
 #include "trace.h"
 
-int mta_tracing(void)
-{
-    return mta_current != NULL && mta_current->env->trace != NULL;
-}
+int mta_trace_on;
 
 void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name)
 {

@@ -37,7 +37,11 @@ struct mta_tb {
     char buf[1024];
 };
 
-int mta_tracing(void);
+/* Non-zero while a core runs whose environment takes a trace; set by
+ * mta_create() and mta_destroy().  Read on every hook call and command,
+ * so it is a variable, not a function. */
+extern int mta_trace_on;
+static inline int mta_tracing(void) { return mta_trace_on; }
 void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name);
 void mta_tb_str(struct mta_tb *tb, const char *key, const char *s);
 void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len);

@@ -28,12 +28,12 @@ struct message_rcpt {
     char *address;          /* without angle brackets */
     enum rcpt_state state;
     int last_code;          /* last SMTP reply code seen for it, 0 if none */
-    char *last_note;        /* last reply text or failure reason */
+    const char *last_note;  /* last reply text or failure reason; shared: do not free */
 };
 
 typedef struct message {
     unsigned long id;           /* the injection's id, shared across domains */
-    char *mail_from;            /* without angle brackets; "" for the null sender */
+    const char *mail_from;      /* without angle brackets; "" for the null sender; shared */
     const char *domain;         /* destination domain */
     int binding_slot;
     int rcpt_count;
