@@ -48,6 +48,7 @@
 #include "runner.h"
 #include "scenario.h"
 #include "sim_sched.h"
+#include "textbuf.h"
 
 #define BENCH_MAX_RUNS 31
 #define BENCH_MAX_DOMAINS 60000     /* distinct 10.x.y.z addresses, well inside 10/8 */
@@ -185,7 +186,12 @@ static void feed_step(void *arg)
         long i = f->next++;
         long d = (long)(mix64(f->o->seed ^ (uint64_t)i) % (uint64_t)f->o->domains);
         char rcpt[96];
-        snprintf(rcpt, sizeof rcpt, "u%ld@d%ld.bench.test", i, d);
+        struct textbuf tb = textbuf_on(rcpt, sizeof rcpt);  /* snprintf: 5% of a run */
+        textbuf_str(&tb, "u");
+        textbuf_i64(&tb, i);
+        textbuf_str(&tb, "@d");
+        textbuf_i64(&tb, d);
+        textbuf_str(&tb, ".bench.test");
         const char *rcpts[1] = { rcpt };
         if (mta_inject(f->m, (unsigned long)i + 1, "sender@bench.test", rcpts, 1, bench_body,
                        sizeof bench_body - 1, 0, NULL) != 0)

@@ -7,8 +7,12 @@
  * DESCRIPTION
  *   Zone data is a list of records in the order they were added; names are
  *   stored normalised (lower case, one trailing dot removed) so every
- *   comparison is a plain strcmp.  Lookups scan the lists in order: zones
- *   in a scenario are small, and a scan can never depend on hashing.
+ *   comparison is a plain strcmp.  Each distinct name has an entry that
+ *   chains its records and failures in the order they were added and holds
+ *   its query counters and latency; a hash index finds the entry (a world
+ *   of a thousand domains used to spend a third of its time scanning).
+ *   The index is only probed, and chains keep file order, so answers never
+ *   depend on hashing.
  *
  *   The answer is computed when the query is made (a snapshot of the zone
  *   at that instant) and delivered by a scheduler event after the
@@ -32,6 +36,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "idxmap.h"
 #include "prng.h"
 
 #define SIM_DNS_MAX_RECORDS 65536
@@ -40,9 +45,14 @@
 #define SIM_DNS_MAX_PENDING 65536
 #define SIM_DNS_MAX_CNAME_HOPS 8
 #define SIM_DNS_MAX_LATENCIES 65536
+#define SIM_DNS_MAX_NAMES (4 * 65536)
+
+/* Chains link entries by index; NO_ENTRY ends one. */
+#define NO_ENTRY (-1)
 
 struct dns_record {
     char name[MTA_DNS_NAME_MAX];        /* normalised */
+    int32_t next;                       /* the name's next record */
     enum mta_dns_type type;
     uint16_t pref;
     char target[MTA_DNS_NAME_MAX];      /* as written */
@@ -52,6 +62,7 @@ struct dns_record {
 
 struct dns_failure {
     char name[MTA_DNS_NAME_MAX];        /* normalised */
+    int32_t next;                       /* the name's next failure */
     int type;                           /* 0 = every type */
     enum mta_dns_rcode rcode;
 };
@@ -63,8 +74,13 @@ struct dns_counter {
     struct sim_prng jitter_rng;         /* (seed, "dns NAME TYPE", 0) */
 };
 
-struct dns_latency {
-    char name[MTA_DNS_NAME_MAX];        /* normalised */
+/* Everything known about one normalised name. */
+struct dns_name {
+    char name[MTA_DNS_NAME_MAX];
+    int32_t first_record, last_record;  /* records[] chain, in the order added */
+    int32_t first_failure, last_failure;/* failures[] chain, in the order added */
+    int32_t counter[3];                 /* counters[] for A, CNAME, MX; NO_ENTRY */
+    int has_latency;
     sim_usec latency;
 };
 
@@ -85,7 +101,6 @@ struct sim_dns {
     sim_usec timeout;
     sim_usec jitter;
     uint64_t seed;
-    struct dns_latency *latencies;
     size_t nlatencies;
     struct dns_record *records;
     size_t nrecords;
@@ -93,6 +108,9 @@ struct sim_dns {
     size_t nfailures;
     struct dns_counter *counters;
     size_t ncounters;
+    struct dns_name *names;
+    size_t nnames;
+    struct idxmap name_index;           /* text_hash(name) -> names[] */
     struct dns_pending *first, *last;   /* in query order */
     size_t npending;
 };
@@ -134,6 +152,55 @@ static int dns_normalise(const char *name, char out[MTA_DNS_NAME_MAX])
     return 0;
 }
 
+/* dns_room - make room for one more entry in an array grown by doubling */
+static void *dns_room(void *p, size_t n, size_t size)
+{
+    if ((n & (n - 1)) != 0)
+        return p;           /* not a power of two: there is room */
+    return dns_xrealloc(p, n ? 2 * n : 1, size);
+}
+
+/* dns_name_find - the entry of a normalised name, or NULL */
+static struct dns_name *dns_name_find(const struct sim_dns *d, const char *norm)
+{
+    uint64_t h = text_hash(norm, strlen(norm));
+    size_t pos;
+
+    for (uint32_t i = idxmap_first(&d->name_index, h, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&d->name_index, h, &pos))
+        if (strcmp(d->names[i].name, norm) == 0)
+            return &d->names[i];
+    return NULL;
+}
+
+/* dns_name_get - the entry of a normalised name, created on first use */
+static struct dns_name *dns_name_get(struct sim_dns *d, const char *norm)
+{
+    struct dns_name *e = dns_name_find(d, norm);
+
+    if (e != NULL)
+        return e;
+    if (d->nnames >= SIM_DNS_MAX_NAMES)
+        dns_die("sim_dns", "too many distinct names");
+    d->names = dns_room(d->names, d->nnames, sizeof *d->names);
+    e = &d->names[d->nnames];
+    strcpy(e->name, norm);
+    e->first_record = e->last_record = NO_ENTRY;
+    e->first_failure = e->last_failure = NO_ENTRY;
+    e->counter[0] = e->counter[1] = e->counter[2] = NO_ENTRY;
+    e->has_latency = 0;
+    e->latency = 0;
+    idxmap_put(&d->name_index, text_hash(norm, strlen(norm)), (uint32_t) d->nnames);
+    d->nnames++;
+    return e;
+}
+
+/* dns_type_slot - a query type's counter slot in a name entry */
+static int dns_type_slot(enum mta_dns_type type)
+{
+    return type == MTA_DNS_A ? 0 : type == MTA_DNS_CNAME ? 1 : 2;
+}
+
 /* sim_dns_create - a resolver answering after latency, giving up after timeout */
 struct sim_dns *sim_dns_create(struct sim_sched *s, sim_usec latency, sim_usec timeout)
 {
@@ -169,7 +236,8 @@ void sim_dns_destroy(struct sim_dns *d)
     free(d->records);
     free(d->failures);
     free(d->counters);
-    free(d->latencies);
+    free(d->names);
+    idxmap_free(&d->name_index);
     free(d);
 }
 
@@ -177,16 +245,24 @@ void sim_dns_destroy(struct sim_dns *d)
 void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
 {
     struct dns_record *r;
+    struct dns_name *e;
 
     assert(rec != NULL && rec->name != NULL);
     assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME);
     if (d->nrecords >= SIM_DNS_MAX_RECORDS)
         dns_die("sim_dns_add", "too many records");
-    d->records = dns_xrealloc(d->records, d->nrecords + 1, sizeof *d->records);
+    d->records = dns_room(d->records, d->nrecords, sizeof *d->records);
     r = &d->records[d->nrecords];
     memset(r, 0, sizeof *r);
     if (dns_normalise(rec->name, r->name) < 0)
         dns_die("sim_dns_add", "name too long");
+    r->next = NO_ENTRY;
+    e = dns_name_get(d, r->name);
+    if (e->last_record == NO_ENTRY)
+        e->first_record = (int32_t) d->nrecords;
+    else
+        d->records[e->last_record].next = (int32_t) d->nrecords;
+    e->last_record = (int32_t) d->nrecords;
     r->type = rec->type;
     r->pref = rec->pref;
     if (rec->type != MTA_DNS_A) {
@@ -203,25 +279,33 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
 void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode)
 {
     char norm[MTA_DNS_NAME_MAX];
-    size_t i;
+    struct dns_name *e;
+    int32_t i;
 
     assert(name != NULL);
     assert(rcode == MTA_DNS_NXDOMAIN || rcode == MTA_DNS_SERVFAIL || rcode == MTA_DNS_TIMEOUT
            || rcode == MTA_DNS_NOERROR);
     if (dns_normalise(name, norm) < 0)
         dns_die("sim_dns_fail", "name too long");
-    for (i = 0; i < d->nfailures; i++) {
-        if (d->failures[i].type == type && strcmp(d->failures[i].name, norm) == 0) {
+    e = dns_name_get(d, norm);
+    for (i = e->first_failure; i != NO_ENTRY; i = d->failures[i].next) {
+        if (d->failures[i].type == type) {
             d->failures[i].rcode = rcode;
             return;
         }
     }
     if (d->nfailures >= SIM_DNS_MAX_FAILURES)
         dns_die("sim_dns_fail", "too many failures");
-    d->failures = dns_xrealloc(d->failures, d->nfailures + 1, sizeof *d->failures);
+    d->failures = dns_room(d->failures, d->nfailures, sizeof *d->failures);
     strcpy(d->failures[d->nfailures].name, norm);
+    d->failures[d->nfailures].next = NO_ENTRY;
     d->failures[d->nfailures].type = type;
     d->failures[d->nfailures].rcode = rcode;
+    if (e->last_failure == NO_ENTRY)
+        e->first_failure = (int32_t) d->nfailures;
+    else
+        d->failures[e->last_failure].next = (int32_t) d->nfailures;
+    e->last_failure = (int32_t) d->nfailures;
     d->nfailures++;
 }
 
@@ -230,13 +314,12 @@ static int dns_failure_for(const struct sim_dns *d, const char *norm, enum mta_d
                            enum mta_dns_rcode *rcode)
 {
     const struct dns_failure *any = NULL;
-    size_t i;
+    const struct dns_name *e = dns_name_find(d, norm);
+    int32_t i;
 
-    for (i = 0; i < d->nfailures; i++) {
+    for (i = e ? e->first_failure : NO_ENTRY; i != NO_ENTRY; i = d->failures[i].next) {
         const struct dns_failure *f = &d->failures[i];
 
-        if (strcmp(f->name, norm) != 0)
-            continue;
         if (f->type == (int) type) {
             *rcode = f->rcode;
             return 1;
@@ -267,14 +350,14 @@ static void dns_rr_from(struct mta_dns_rr *rr, const struct dns_record *r)
 static size_t dns_collect(const struct sim_dns *d, const char *norm, enum mta_dns_type type,
                           struct mta_dns_answer *a, const struct dns_record **cname)
 {
-    size_t i, any = 0;
+    const struct dns_name *e = dns_name_find(d, norm);
+    size_t any = 0;
+    int32_t i;
 
     *cname = NULL;
-    for (i = 0; i < d->nrecords; i++) {
+    for (i = e ? e->first_record : NO_ENTRY; i != NO_ENTRY; i = d->records[i].next) {
         const struct dns_record *r = &d->records[i];
 
-        if (strcmp(r->name, norm) != 0)
-            continue;
         any++;
         if (r->type == MTA_DNS_CNAME && *cname == NULL)
             *cname = r;
@@ -355,19 +438,21 @@ static struct dns_counter *dns_count(struct sim_dns *d, const char *name, enum m
     char norm[MTA_DNS_NAME_MAX];
     char purpose[MTA_DNS_NAME_MAX + 16];
     struct dns_counter *ct;
-    size_t i;
+    struct dns_name *e;
+    int slot = dns_type_slot(type);
 
     if (dns_normalise(name, norm) < 0)
         return NULL;    /* unanswerable names are not counted by name */
-    for (i = 0; i < d->ncounters; i++) {
-        if (d->counters[i].type == type && strcmp(d->counters[i].name, norm) == 0) {
-            d->counters[i].count++;
-            return &d->counters[i];
-        }
+    e = dns_name_get(d, norm);
+    if (e->counter[slot] != NO_ENTRY) {
+        ct = &d->counters[e->counter[slot]];
+        ct->count++;
+        return ct;
     }
     if (d->ncounters >= SIM_DNS_MAX_COUNTERS)
         dns_die("sim_dns_query", "too many distinct names queried");
-    d->counters = dns_xrealloc(d->counters, d->ncounters + 1, sizeof *d->counters);
+    d->counters = dns_room(d->counters, d->ncounters, sizeof *d->counters);
+    e->counter[slot] = (int32_t) d->ncounters;
     ct = &d->counters[d->ncounters++];
     strcpy(ct->name, norm);
     ct->type = type;
@@ -381,37 +466,31 @@ static struct dns_counter *dns_count(struct sim_dns *d, const char *name, enum m
 static sim_usec dns_name_latency(const struct sim_dns *d, const char *name)
 {
     char norm[MTA_DNS_NAME_MAX];
-    size_t i;
+    const struct dns_name *e;
 
     if (dns_normalise(name, norm) < 0)
         return d->latency;
-    for (i = 0; i < d->nlatencies; i++)
-        if (strcmp(d->latencies[i].name, norm) == 0)
-            return d->latencies[i].latency;
-    return d->latency;
+    e = dns_name_find(d, norm);
+    return e != NULL && e->has_latency ? e->latency : d->latency;
 }
 
 /* sim_dns_set_name_latency - answers about name take latency; last call wins */
 void sim_dns_set_name_latency(struct sim_dns *d, const char *name, sim_usec latency)
 {
     char norm[MTA_DNS_NAME_MAX];
-    size_t i;
+    struct dns_name *e;
 
     assert(name != NULL && latency >= 0);
     if (dns_normalise(name, norm) < 0)
         dns_die("sim_dns_set_name_latency", "name too long");
-    for (i = 0; i < d->nlatencies; i++) {
-        if (strcmp(d->latencies[i].name, norm) == 0) {
-            d->latencies[i].latency = latency;
-            return;
-        }
+    e = dns_name_get(d, norm);
+    if (!e->has_latency) {
+        if (d->nlatencies >= SIM_DNS_MAX_LATENCIES)
+            dns_die("sim_dns_set_name_latency", "too many names");
+        d->nlatencies++;
     }
-    if (d->nlatencies >= SIM_DNS_MAX_LATENCIES)
-        dns_die("sim_dns_set_name_latency", "too many names");
-    d->latencies = dns_xrealloc(d->latencies, d->nlatencies + 1, sizeof *d->latencies);
-    strcpy(d->latencies[d->nlatencies].name, norm);
-    d->latencies[d->nlatencies].latency = latency;
-    d->nlatencies++;
+    e->has_latency = 1;
+    e->latency = latency;
 }
 
 /* sim_dns_set_jitter - every answer takes up to jitter more, drawn per name */
@@ -490,12 +569,12 @@ unsigned long sim_dns_query_count(const struct sim_dns *d, const char *name,
                                   enum mta_dns_type type)
 {
     char norm[MTA_DNS_NAME_MAX];
-    size_t i;
+    const struct dns_name *e;
+    int32_t i;
 
     if (dns_normalise(name, norm) < 0)
         return 0;
-    for (i = 0; i < d->ncounters; i++)
-        if (d->counters[i].type == type && strcmp(d->counters[i].name, norm) == 0)
-            return d->counters[i].count;
-    return 0;
+    e = dns_name_find(d, norm);
+    i = e != NULL ? e->counter[dns_type_slot(type)] : NO_ENTRY;
+    return i != NO_ENTRY ? d->counters[i].count : 0;
 }

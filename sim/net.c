@@ -61,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idxmap.h"
 #include "net.h"
 #include "prng.h"
 
@@ -89,6 +90,11 @@ struct sim_seg {
     size_t len;
     char data[];
 };
+
+/* Segments with at most this much payload are recycled through the
+ * network's spare list (commands, replies, small bodies): a large run
+ * sends millions.  Longer ones are allocated to size. */
+#define SIM_SEG_POOLED_DATA 512
 
 struct sim_dir {
     struct sim_seg *head, *tail;
@@ -171,6 +177,11 @@ struct sim_net {
     struct net_pair *pairs;
     size_t npairs;
     struct sim_conn *first, *last;
+    struct sim_seg *spare;      /* recycled segments of SIM_SEG_POOLED_DATA */
+    /* Finding entries without scanning (a world may have thousands). */
+    struct idxmap host_index;   /* addr -> hosts[] */
+    struct idxmap link_index;   /* src << 32 | dst -> links[] */
+    struct idxmap pair_index;   /* src << 32 | dst -> pairs[] */
 };
 
 /* net_die - report a broken contract and stop loudly */
@@ -221,16 +232,14 @@ static void conn_unref(struct sim_conn *c)
         conn_free(c);
 }
 
-/* observe - show one packet to the observer, if any */
-static void observe(struct sim_conn *c, int from_side, uint8_t flags,
-                    const char *payload, size_t len, int icmp)
+/* observe_packet - show one packet to the observer */
+static void observe_packet(struct sim_conn *c, int from_side, uint8_t flags,
+                           const char *payload, size_t len, int icmp)
 {
     struct sim_net *n = c->net;
     struct sim_packet pkt;
     int d = from_side;
 
-    if (n->observer == NULL)
-        return;
     /* After a silent drop the host's packets never reach the MTA's side. */
     if (c->dropped && from_side == SIDE_SERVER)
         return;
@@ -252,7 +261,42 @@ static void observe(struct sim_conn *c, int from_side, uint8_t flags,
     n->observer(n->observer_arg, &pkt);
 }
 
+/* observe - show one packet to the observer, if any (most runs have none) */
+static inline void observe(struct sim_conn *c, int from_side, uint8_t flags,
+                           const char *payload, size_t len, int icmp)
+{
+    if (c->net->observer != NULL)
+        observe_packet(c, from_side, flags, payload, len, icmp);
+}
+
 static void segment_arrive(void *arg);
+
+/* segment_alloc - room for a segment of len payload bytes */
+static struct sim_seg *segment_alloc(struct sim_net *n, size_t len)
+{
+    struct sim_seg *seg;
+
+    if (len <= SIM_SEG_POOLED_DATA && n->spare != NULL) {
+        seg = n->spare;
+        n->spare = seg->next;
+        return seg;
+    }
+    seg = malloc(sizeof *seg + (len <= SIM_SEG_POOLED_DATA ? SIM_SEG_POOLED_DATA : len));
+    if (seg == NULL)
+        net_die("segment_alloc", "out of memory");
+    return seg;
+}
+
+/* segment_release - done with seg: pooled sizes are kept for reuse */
+static void segment_release(struct sim_net *n, struct sim_seg *seg)
+{
+    if (seg->len <= SIM_SEG_POOLED_DATA) {
+        seg->next = n->spare;
+        n->spare = seg;
+        return;
+    }
+    free(seg);
+}
 
 /* conn_arrival - when a segment of len bytes sent now in direction d arrives */
 static sim_usec conn_arrival(struct sim_conn *c, int d, size_t len)
@@ -288,9 +332,7 @@ static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind ki
     /* FIFO order per direction is what makes the head check valid. */
     if (at < dir->last_arrival)
         at = dir->last_arrival;
-    seg = malloc(sizeof *seg + len);
-    if (seg == NULL)
-        net_die("segment_queue", "out of memory");
+    seg = segment_alloc(c->net, len);
     seg->next = NULL;
     seg->conn = c;
     seg->dir = d;
@@ -328,7 +370,7 @@ static void segment_withdraw_all(struct sim_conn *c, int d)
         cancelled = sim_sched_cancel(c->net->sched, seg->event);
         assert(cancelled);
         (void) cancelled;
-        free(seg);
+        segment_release(c->net, seg);
         /* No unref here: the caller holds an endpoint reference, so the
          * connection cannot vanish under it; drop them afterwards. */
         c->refs--;
@@ -471,7 +513,7 @@ static void segment_arrive(void *arg)
         ep_deliver(rcv, SIM_EP_RST, NULL, 0);
         break;
     }
-    free(seg);
+    segment_release(c->net, seg);
     conn_unref(c);
 }
 
@@ -509,7 +551,7 @@ void sim_net_destroy(struct sim_net *n)
                 struct sim_seg *next = seg->next;
 
                 sim_sched_cancel(n->sched, seg->event);
-                free(seg);
+                segment_release(n, seg);
                 seg = next;
             }
             c->dir[d].head = c->dir[d].tail = NULL;
@@ -518,10 +560,19 @@ void sim_net_destroy(struct sim_net *n)
         conn_free(c);
     }
     assert(n->live_count == 0);
+    while (n->spare != NULL) {
+        struct sim_seg *seg = n->spare;
+
+        n->spare = seg->next;
+        free(seg);
+    }
     free(n->locals);
     free(n->hosts);
     free(n->links);
     free(n->pairs);
+    idxmap_free(&n->host_index);
+    idxmap_free(&n->link_index);
+    idxmap_free(&n->pair_index);
     free(n);
 }
 
@@ -556,12 +607,9 @@ uint64_t sim_net_seed(const struct sim_net *n)
 /* net_find_link - the link from src to dst, or NULL */
 static const struct sim_link *net_find_link(const struct sim_net *n, uint32_t src, uint32_t dst)
 {
-    size_t i;
+    uint32_t i = idxmap_get(&n->link_index, (uint64_t) src << 32 | dst);
 
-    for (i = 0; i < n->nlinks; i++)
-        if (n->links[i].src == src && n->links[i].dst == dst)
-            return &n->links[i];
-    return NULL;
+    return i == IDXMAP_NONE ? NULL : &n->links[i];
 }
 
 /* sim_net_add_link - path parameters for one (src, dst) pair */
@@ -573,6 +621,7 @@ int sim_net_add_link(struct sim_net *n, const struct sim_link *l)
     if (n->nlinks >= SIM_NET_MAX_LINKS)
         net_die("sim_net_add_link", "too many links");
     n->links = net_xrealloc(n->links, n->nlinks + 1, sizeof *n->links);
+    idxmap_put(&n->link_index, (uint64_t) l->src << 32 | l->dst, (uint32_t) n->nlinks);
     n->links[n->nlinks++] = *l;
     return 0;
 }
@@ -580,14 +629,16 @@ int sim_net_add_link(struct sim_net *n, const struct sim_link *l)
 /* net_pair_next - the number of earlier connections from src to dst; count this one */
 static uint64_t net_pair_next(struct sim_net *n, uint32_t src, uint32_t dst)
 {
-    size_t i;
+    uint64_t key = (uint64_t) src << 32 | dst;
+    uint32_t i = idxmap_get(&n->pair_index, key);
 
-    for (i = 0; i < n->npairs; i++)
-        if (n->pairs[i].src == src && n->pairs[i].dst == dst)
-            return n->pairs[i].count++;
+    if (i != IDXMAP_NONE)
+        return n->pairs[i].count++;
     if (n->npairs >= SIM_NET_MAX_PAIRS)
         net_die("sim_net_connect", "too many distinct address pairs");
-    n->pairs = net_xrealloc(n->pairs, n->npairs + 1, sizeof *n->pairs);
+    if ((n->npairs & (n->npairs - 1)) == 0)     /* doubling: at 0, 1, 2, 4, ... */
+        n->pairs = net_xrealloc(n->pairs, n->npairs ? 2 * n->npairs : 1, sizeof *n->pairs);
+    idxmap_put(&n->pair_index, key, (uint32_t) n->npairs);
     n->pairs[n->npairs].src = src;
     n->pairs[n->npairs].dst = dst;
     n->pairs[n->npairs].count = 1;
@@ -676,12 +727,9 @@ void sim_net_add_local(struct sim_net *n, uint32_t addr)
 /* net_find_host - the host at addr, or NULL */
 static struct net_host *net_find_host(const struct sim_net *n, uint32_t addr)
 {
-    size_t i;
+    uint32_t i = idxmap_get(&n->host_index, addr);
 
-    for (i = 0; i < n->nhosts; i++)
-        if (n->hosts[i].h.addr == addr)
-            return &n->hosts[i];
-    return NULL;
+    return i == IDXMAP_NONE ? NULL : &n->hosts[i];
 }
 
 /* sim_net_add_host - put a remote host on the network */
@@ -702,7 +750,9 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
         return -1;
     if (n->nhosts >= SIM_NET_MAX_HOSTS)
         net_die("sim_net_add_host", "too many hosts");
-    n->hosts = net_xrealloc(n->hosts, n->nhosts + 1, sizeof *n->hosts);
+    if ((n->nhosts & (n->nhosts - 1)) == 0)     /* doubling: at 0, 1, 2, 4, ... */
+        n->hosts = net_xrealloc(n->hosts, n->nhosts ? 2 * n->nhosts : 1, sizeof *n->hosts);
+    idxmap_put(&n->host_index, h->addr, (uint32_t) n->nhosts);
     nh = &n->hosts[n->nhosts++];
     memset(nh, 0, sizeof *nh);
     nh->h = *h;

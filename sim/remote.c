@@ -104,15 +104,27 @@ enum session_state { S_GREETING, S_COMMAND, S_REJECTED, S_DATA, S_BDAT, S_CLOSIN
 
 enum reply_phase { R_WAITING, R_TIMING, R_READY };
 
-/* One reply on its way out. */
+/* Replies this short are copied into the reply itself. */
+#define SIM_REPLY_INLINE 96
+
+/* One reply on its way out.  Replies are recycled through the remote's
+ * spare list: a large run queues one per command. */
 struct sim_reply {
     struct sim_reply *next;
     sim_usec delay;
     enum reply_phase phase;
     int close_after;            /* QUIT reply or 421: close once written */
     enum scn_action action;     /* REPLY (bytes), or RESET DROP CLOSE instead */
+    const char *bytes;          /* the remote's prepared wire text, small[] or owned */
     size_t len;
-    char bytes[];
+    char *owned;                /* a long transient reply's copy, else NULL */
+    char small[SIM_REPLY_INLINE];
+};
+
+/* A reply's wire text prepared once per remote: lines joined with CRLF. */
+struct wire_text {
+    char *bytes;
+    size_t len;
 };
 
 struct sim_session {
@@ -129,7 +141,7 @@ struct sim_session {
     int bare_lf_reported;
     /* transaction */
     int has_mail;
-    char *mail_from;
+    char *mail_from;                    /* kept only when something reads it */
     long rcpts;
     char *body;
     size_t body_len, body_cap;
@@ -184,6 +196,11 @@ struct sim_remote {
     struct attempt_key *attempts;       /* the table: attempts_cap slots, a power of two */
     size_t nattempts, attempts_cap;
     int counts_attempts;                /* the script or the trace reads attempts */
+    int reads_rcpt;                     /* a "when rcpt" condition reads the address */
+    struct wire_text default_wire[SCN_CMD__COUNT];  /* default replies with the name in */
+    struct wire_text *reply_wire;       /* per scripted line: its wire text, or none */
+    regex_t *cond_re;                   /* per scripted line: SCN_MAX_CONDS compiled "when rcpt" */
+    struct sim_reply *spare;            /* recycled replies */
 };
 
 /* Default replies (remote.h); "%s" is the remote's name. */
@@ -289,21 +306,47 @@ static void session_pump(struct sim_session *s);
 static void session_act(struct sim_session *s, enum scn_action action);
 static void session_close(struct sim_session *s);
 
-/* reply_new - a queued reply holding a copy of the wire bytes */
-static struct sim_reply *reply_new(const char *bytes, size_t len, sim_usec delay)
+/* reply_new - a queued reply; bytes are copied unless borrowed (the
+ * remote's prepared text, which lives as long as the remote) */
+static struct sim_reply *reply_new(struct sim_remote *r, const char *bytes, size_t len,
+                                   sim_usec delay, int borrowed)
 {
-    struct sim_reply *rp = malloc(sizeof *rp + len);
+    struct sim_reply *rp = r->spare;
 
-    if (rp == NULL)
+    if (rp != NULL) {
+        r->spare = rp->next;
+    } else if ((rp = malloc(sizeof *rp)) == NULL) {
         remote_die("reply_new", "out of memory");
+    }
     rp->next = NULL;
     rp->delay = delay;
     rp->phase = R_WAITING;
     rp->close_after = 0;
     rp->action = SCN_ACTION_REPLY;
     rp->len = len;
-    memcpy(rp->bytes, bytes, len);
+    rp->owned = NULL;
+    if (borrowed) {
+        rp->bytes = bytes;
+    } else if (len <= sizeof rp->small) {
+        memcpy(rp->small, bytes, len);
+        rp->bytes = rp->small;
+    } else {
+        rp->owned = malloc(len);
+        if (rp->owned == NULL)
+            remote_die("reply_new", "out of memory");
+        memcpy(rp->owned, bytes, len);
+        rp->bytes = rp->owned;
+    }
     return rp;
+}
+
+/* reply_recycle - done with rp: keep it for the next reply */
+static void reply_recycle(struct sim_remote *r, struct sim_reply *rp)
+{
+    free(rp->owned);
+    rp->owned = NULL;
+    rp->next = r->spare;
+    r->spare = rp;
 }
 
 /* reply_code - the three-digit code of a wire reply, or 0 */
@@ -327,9 +370,11 @@ static void session_append(struct sim_session *s, struct sim_reply *rp)
     assert(s->rq_len <= SIM_REMOTE_MAX_REPLIES);
 }
 
-/* session_queue - queue a reply; a 421 or QUIT reply puts the session in CLOSING */
+/* session_queue - queue a reply; a 421 or QUIT reply puts the session in CLOSING
+ *
+ * borrowed: bytes are the remote's prepared text and need no copy. */
 static void session_queue(struct sim_session *s, const char *bytes, size_t len,
-                          sim_usec delay, int is_quit)
+                          sim_usec delay, int is_quit, int borrowed)
 {
     struct sim_reply *rp;
     char text[128];
@@ -344,8 +389,9 @@ static void session_queue(struct sim_session *s, const char *bytes, size_t len,
         bytes = text;
         len = (size_t) n < sizeof text ? (size_t) n : sizeof text - 1;
         delay = 0;
+        borrowed = 0;
     }
-    rp = reply_new(bytes, len, delay);
+    rp = reply_new(s->remote, bytes, len, delay, borrowed);
     if (is_quit || reply_code(bytes, len) == 421) {
         rp->close_after = 1;
         s->state = S_CLOSING;
@@ -356,7 +402,7 @@ static void session_queue(struct sim_session *s, const char *bytes, size_t len,
 /* session_queue_action - queue reset/drop/close in place of a reply; reads stop */
 static void session_queue_action(struct sim_session *s, enum scn_action action, sim_usec delay)
 {
-    struct sim_reply *rp = reply_new("", 0, delay);
+    struct sim_reply *rp = reply_new(s->remote, "", 0, delay, 1);
 
     assert(action == SCN_ACTION_RESET || action == SCN_ACTION_DROP
            || action == SCN_ACTION_CLOSE);
@@ -366,10 +412,10 @@ static void session_queue_action(struct sim_session *s, enum scn_action action, 
     session_append(s, rp);
 }
 
-/* session_queue_str - queue a fixed reply given as a C string */
+/* session_queue_str - queue a reply given as a C string (copied) */
 static void session_queue_str(struct sim_session *s, const char *reply)
 {
-    session_queue(s, reply, strlen(reply), 0, 0);
+    session_queue(s, reply, strlen(reply), 0, 0, 0);
 }
 
 /* session_reply_timer - the head reply's delay has passed */
@@ -410,7 +456,7 @@ static int session_write_group(struct sim_session *s, int *close_after)
     *close_after = rp->close_after;
     if (!s->remote->script->flush_together || rp->close_after) {
         rc = sim_ep_send(s->ep, rp->bytes, rp->len);
-        free(rp);
+        reply_recycle(s->remote, rp);
         return rc < 0 ? -1 : 0;
     }
     len = rp->len;
@@ -419,7 +465,7 @@ static int session_write_group(struct sim_session *s, int *close_after)
     if (buf == NULL)
         remote_die("session_write_group", "out of memory");
     memcpy(buf, rp->bytes, rp->len);
-    free(rp);
+    reply_recycle(s->remote, rp);
     /* Replies without a delay of their own are due now too. */
     while (s->rq_head != NULL && s->rq_head->action == SCN_ACTION_REPLY
            && s->rq_head->delay == 0 && !*close_after) {
@@ -433,7 +479,7 @@ static int session_write_group(struct sim_session *s, int *close_after)
         memcpy(buf + len, rp->bytes, rp->len);
         len += rp->len;
         *close_after = rp->close_after;
-        free(rp);
+        reply_recycle(s->remote, rp);
     }
     rc = sim_ep_send(s->ep, buf, len);
     free(buf);
@@ -462,7 +508,7 @@ static void session_pump(struct sim_session *s)
         if (rp->action != SCN_ACTION_REPLY) {
             enum scn_action action = rp->action;
 
-            free(session_pop(s));
+            reply_recycle(s->remote, session_pop(s));
             session_act(s, action);
             return;
         }
@@ -480,19 +526,6 @@ static void session_pump(struct sim_session *s)
 
 /* ---- script ------------------------------------------------------------- */
 
-/* regex_match - does the POSIX extended regex match somewhere in text? */
-static int regex_match(const char *re_text, const char *text)
-{
-    regex_t re;
-    int hit;
-
-    /* The parser compiled it once already: failing now is a bug. */
-    if (regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB) != 0)
-        remote_die("regex_match", "regular expression does not compile");
-    hit = regexec(&re, text, 0, NULL, 0) == 0;
-    regfree(&re);
-    return hit;
-}
 
 /* cond_compare - v OP value */
 static int cond_compare(enum scn_op op, long v, long value)
@@ -509,21 +542,27 @@ static int cond_compare(enum scn_op op, long v, long value)
     return 0;
 }
 
-/* cond_holds - does one "when" condition hold for this session and command? */
-static int cond_holds(const struct scn_cond *c, const struct sim_session *s, enum scn_cmd cmd)
+/* cond_holds - does one "when" condition hold for this session and command?
+ * re is its compiled regex (a "when rcpt"), else NULL */
+static int cond_holds(const struct scn_cond *c, const regex_t *re, const struct sim_session *s,
+                      enum scn_cmd cmd)
 {
     switch (c->kind) {
     case SCN_COND_SESSION: return cond_compare(c->op, s->number, c->value);
     case SCN_COND_ATTEMPT: return cond_compare(c->op, s->attempt, c->value);
     case SCN_COND_NTH: return cond_compare(c->op, s->nth[cmd], c->value);
-    case SCN_COND_RCPT: return s->rcpt_addr != NULL && regex_match(c->regex, s->rcpt_addr);
+    case SCN_COND_RCPT:
+        assert(re != NULL);
+        return s->rcpt_addr != NULL && regexec(re, s->rcpt_addr, 0, NULL, 0) == 0;
     }
     remote_die("cond_holds", "unknown condition");
     return 0;
 }
 
-/* script_choose - the first scripted reply for cmd whose conditions hold */
-static const struct scn_reply *script_choose(const struct sim_session *s, enum scn_cmd cmd)
+/* script_choose - the first scripted reply for cmd whose conditions hold; its
+ * index in *index */
+static const struct scn_reply *script_choose(const struct sim_session *s, enum scn_cmd cmd,
+                                             int *index)
 {
     const struct scn_remote *script = s->remote->script;
     int i, j;
@@ -536,12 +575,14 @@ static const struct scn_reply *script_choose(const struct sim_session *s, enum s
             continue;
         assert(rep->nconds >= 0 && rep->nconds <= SCN_MAX_CONDS);
         for (j = 0; j < rep->nconds && ok; j++)
-            ok = cond_holds(&rep->conds[j], s, cmd);
+            ok = cond_holds(&rep->conds[j], &s->remote->cond_re[i * SCN_MAX_CONDS + j], s, cmd);
         /* The draw comes last: only a line otherwise chosen consumes one. */
         if (ok && rep->has_ppm)
             ok = sim_prng_chance(&s->remote->reply_rng[i], rep->ppm);
-        if (ok)
+        if (ok) {
+            *index = i;
             return rep;
+        }
     }
     return NULL;
 }
@@ -549,47 +590,29 @@ static const struct scn_reply *script_choose(const struct sim_session *s, enum s
 /* session_answer - queue the reply to cmd (script or default); its code */
 static int session_answer(struct sim_session *s, enum scn_cmd cmd)
 {
+    const struct sim_remote *r = s->remote;
     const struct scn_reply *rep;
-    char buf[512];
-    int n, i;
+    int index = -1;
 
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
-    rep = script_choose(s, cmd);
+    rep = script_choose(s, cmd, &index);
     if (rep == NULL) {
-        n = snprintf(buf, sizeof buf, default_reply[cmd], s->remote->name);
-        assert(n > 0 && (size_t) n < sizeof buf);
-        session_queue(s, buf, (size_t) n, 0, cmd == SCN_CMD_QUIT);
+        const struct wire_text *w = &r->default_wire[cmd];
+
+        session_queue(s, w->bytes, w->len, 0, cmd == SCN_CMD_QUIT, 1);
         return default_code[cmd];
     } else if (rep->action == SCN_ACTION_RAW) {
         /* Byte for byte: the point is to send what no RFC allows. */
         assert(rep->nlines == 1 && rep->raw_len > 0);
-        session_queue(s, rep->lines[0], rep->raw_len, rep->delay, cmd == SCN_CMD_QUIT);
+        session_queue(s, rep->lines[0], rep->raw_len, rep->delay, cmd == SCN_CMD_QUIT, 1);
         return rep->code;
     } else if (rep->action != SCN_ACTION_REPLY) {
         session_queue_action(s, rep->action, rep->delay);
         return 0;
     } else {
-        /* Every line as written plus CRLF: multi-line replies stay byte-exact. */
-        size_t len = 0, cap = 0;
-        char *wire = NULL;
+        const struct wire_text *w = &r->reply_wire[index];
 
-        assert(rep->nlines >= 1 && rep->nlines <= SCN_MAX_REPLY_LINES);
-        for (i = 0; i < rep->nlines; i++)
-            cap += strlen(rep->lines[i]) + 2;
-        wire = malloc(cap + 1);
-        if (wire == NULL)
-            remote_die("session_answer", "out of memory");
-        for (i = 0; i < rep->nlines; i++) {
-            size_t l = strlen(rep->lines[i]);
-
-            memcpy(wire + len, rep->lines[i], l);
-            len += l;
-            wire[len++] = '\r';
-            wire[len++] = '\n';
-        }
-        assert(len == cap);
-        session_queue(s, wire, len, rep->delay, cmd == SCN_CMD_QUIT);
-        free(wire);
+        session_queue(s, w->bytes, w->len, rep->delay, cmd == SCN_CMD_QUIT, 1);
         return rep->code;
     }
 }
@@ -650,6 +673,10 @@ static void body_append(struct sim_session *s, const char *data, size_t len)
         return;
     if (len > SIM_REMOTE_MAX_BODY - s->body_len) {
         s->body_overflow = 1;
+        return;
+    }
+    if (s->remote->trace == NULL) {
+        s->body_len += len;     /* only the trace reads the body itself */
         return;
     }
     if (s->body_len + len > s->body_cap) {
@@ -819,12 +846,17 @@ static void session_data_line(struct sim_session *s, const char *text, size_t le
 /* command_of - the command a line's first word names */
 static enum scn_cmd command_of(const char *line, size_t len)
 {
-    size_t vlen = 0, i;
+    char verb[4];
+    size_t i;
 
-    while (vlen < len && line[vlen] != ' ')
-        vlen++;
+    /* Every verb is four letters: compare upper-cased copies, not strncasecmp
+     * per verb (it runs for every command of a large run). */
+    if (len < 4 || (len > 4 && line[4] != ' '))
+        return SCN_CMD_UNKNOWN;
+    for (i = 0; i < 4; i++)
+        verb[i] = (char) toupper((unsigned char) line[i]);
     for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (vlen == 4 && strncasecmp(line, verbs[i].verb, 4) == 0)
+        if (memcmp(verb, verbs[i].verb, 4) == 0)
             return verbs[i].cmd;
     return SCN_CMD_UNKNOWN;
 }
@@ -895,7 +927,9 @@ static long attempt_next(struct sim_remote *r, const char *from, const char *rcp
 /* session_rcpt - a RCPT inside a transaction: fix the attempt, answer it */
 static void session_rcpt(struct sim_session *s, const char *line, size_t len)
 {
-    char *addr = parse_path(line, len, "RCPT TO:");
+    /* The address matters only to a condition or the attempt counter. */
+    char *addr = s->remote->counts_attempts || s->remote->reads_rcpt
+               ? parse_path(line, len, "RCPT TO:") : NULL;
     int code;
 
     if (s->attempt == 0 && s->remote->counts_attempts) {
@@ -946,7 +980,9 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
         code = session_answer(s, cmd);
         if (code >= 200 && code < 300) {
             s->has_mail = 1;
-            s->mail_from = parse_path(line, len, "MAIL FROM:");
+            /* Read by the attempt counter and the trace only. */
+            if (s->remote->counts_attempts)
+                s->mail_from = parse_path(line, len, "MAIL FROM:");
         }
         break;
     case SCN_CMD_RCPT:
@@ -1028,18 +1064,15 @@ static void session_bdat_command(struct sim_session *s, const char *line, size_t
         session_bdat_done(s);
 }
 
-/* session_line_end - a LF arrived: act on the assembled line */
-static void session_line_end(struct sim_session *s)
+/* session_line - a LF arrived: act on line[0..len), the LF excluded */
+static void session_line(struct sim_session *s, const char *line, size_t len)
 {
-    size_t len = s->line_len;
-
-    if (len > 0 && s->line[len - 1] == '\r')
+    if (len > 0 && line[len - 1] == '\r')
         len--;
     else if (!(s->line_overflow && s->last_was_cr))
         session_bare_lf(s);
-    s->line_len = 0;
     if (s->state == S_DATA) {
-        session_data_line(s, s->line, len, 1);
+        session_data_line(s, line, len, 1);
         return;
     }
     if (s->line_overflow) {
@@ -1047,12 +1080,21 @@ static void session_line_end(struct sim_session *s)
         session_queue_str(s, "500 5.5.2 Line too long\r\n");
         return;
     }
-    if (len >= 4 && strncasecmp(s->line, "BDAT", 4) == 0 && (len == 4 || s->line[4] == ' ') &&
-        s->state == S_COMMAND) {
-        session_bdat_command(s, s->line, len);
+    if (len >= 4 && (line[0] == 'B' || line[0] == 'b') && strncasecmp(line, "BDAT", 4) == 0
+        && (len == 4 || line[4] == ' ') && s->state == S_COMMAND) {
+        session_bdat_command(s, line, len);
         return;
     }
-    session_command(s, s->line, len);
+    session_command(s, line, len);
+}
+
+/* session_line_end - a LF arrived: act on the assembled line */
+static void session_line_end(struct sim_session *s)
+{
+    size_t len = s->line_len;
+
+    s->line_len = 0;
+    session_line(s, s->line, len);
 }
 
 /* session_line_full - the line buffer is full and no LF yet */
@@ -1100,6 +1142,15 @@ static void session_feed(struct sim_session *s, const char *data, size_t len)
         }
         const char *nl = memchr(data + i, '\n', len - i);
         size_t end = nl ? (size_t)(nl - data) : len;   /* the run is data[i .. end) */
+        if (nl != NULL && s->line_len == 0 && !s->line_overflow
+            && end - i < SIM_REMOTE_MAX_LINE) {
+            /* A whole line, shorter than the buffer: act on it where it is
+             * (what assembling it would do, without the copy). */
+            session_line(s, data + i, end - i);
+            s->last_was_cr = 0;
+            i = end + 1;
+            continue;
+        }
         if (end > i) {
             s->last_was_cr = data[end - 1] == '\r';
             if (!s->line_overflow) {
@@ -1215,7 +1266,7 @@ static void session_arm_faults(struct sim_session *s)
         int ok = 1;
 
         for (j = 0; j < f->nconds && ok; j++)
-            ok = cond_holds(&f->conds[j], s, SCN_CMD_GREET);
+            ok = cond_holds(&f->conds[j], NULL, s, SCN_CMD_GREET);
         if (!ok)
             continue;
         /* The earliest time and the smallest count win; file order breaks ties. */
@@ -1266,7 +1317,7 @@ static void session_finish(struct sim_session *s)
 
         assert(bound-- > 0);
         s->rq_head = rp->next;
-        free(rp);
+        reply_recycle(r, rp);
     }
     /* Orderly after QUIT/421; after a FIN or RST this only releases; after
      * our own reset the endpoint is released already. */
@@ -1391,6 +1442,99 @@ static void remote_seed_replies(struct sim_remote *r, uint64_t seed)
     }
 }
 
+/* wire_join - lines joined as they go on the wire, each with CRLF */
+static struct wire_text wire_join(char *const *lines, int nlines)
+{
+    struct wire_text w = { NULL, 0 };
+    size_t cap = 0;
+    int i;
+
+    for (i = 0; i < nlines; i++)
+        cap += strlen(lines[i]) + 2;
+    w.bytes = malloc(cap + 1);
+    if (w.bytes == NULL)
+        remote_die("sim_remote_create", "out of memory");
+    for (i = 0; i < nlines; i++) {
+        size_t l = strlen(lines[i]);
+
+        memcpy(w.bytes + w.len, lines[i], l);
+        w.len += l;
+        w.bytes[w.len++] = '\r';
+        w.bytes[w.len++] = '\n';
+    }
+    assert(w.len == cap);
+    w.bytes[w.len] = '\0';
+    return w;
+}
+
+/* remote_prepare_replies - every reply's wire text and every "when rcpt"
+ * regex, once: a large run answers millions of commands */
+static void remote_prepare_replies(struct sim_remote *r)
+{
+    const struct scn_remote *script = r->script;
+    size_t n = (size_t) (script->nreplies > 0 ? script->nreplies : 1);
+    int i, k;
+
+    for (i = 0; i < SCN_CMD__COUNT; i++) {
+        char buf[512];
+        int len = snprintf(buf, sizeof buf, default_reply[i], r->name);
+
+        assert(len > 0 && (size_t) len < sizeof buf);
+        r->default_wire[i].bytes = strdup(buf);
+        if (r->default_wire[i].bytes == NULL)
+            remote_die("sim_remote_create", "out of memory");
+        r->default_wire[i].len = (size_t) len;
+    }
+    r->reply_wire = calloc(n, sizeof *r->reply_wire);
+    r->cond_re = calloc(n * SCN_MAX_CONDS, sizeof *r->cond_re);
+    if (r->reply_wire == NULL || r->cond_re == NULL)
+        remote_die("sim_remote_create", "out of memory");
+    for (i = 0; i < script->nreplies; i++) {
+        const struct scn_reply *rep = &script->replies[i];
+
+        assert(rep->nlines >= 0 && rep->nlines <= SCN_MAX_REPLY_LINES);
+        if (rep->action == SCN_ACTION_REPLY) {
+            assert(rep->nlines >= 1);
+            r->reply_wire[i] = wire_join(rep->lines, rep->nlines);
+        }
+        for (k = 0; k < rep->nconds; k++) {
+            if (rep->conds[k].kind != SCN_COND_RCPT)
+                continue;
+            r->reads_rcpt = 1;
+            /* The parser compiled it once already: failing now is a bug. */
+            if (regcomp(&r->cond_re[i * SCN_MAX_CONDS + k], rep->conds[k].regex,
+                        REG_EXTENDED | REG_NOSUB) != 0)
+                remote_die("sim_remote_create", "regular expression does not compile");
+        }
+    }
+}
+
+/* remote_free_replies - undo remote_prepare_replies and empty the spare list */
+static void remote_free_replies(struct sim_remote *r)
+{
+    const struct scn_remote *script = r->script;
+    int i, k;
+
+    for (i = 0; i < SCN_CMD__COUNT; i++)
+        free(r->default_wire[i].bytes);
+    for (i = 0; i < script->nreplies; i++) {
+        if (r->reply_wire != NULL)
+            free(r->reply_wire[i].bytes);
+        for (k = 0; k < script->replies[i].nconds && r->cond_re != NULL; k++)
+            if (script->replies[i].conds[k].kind == SCN_COND_RCPT)
+                regfree(&r->cond_re[i * SCN_MAX_CONDS + k]);
+    }
+    free(r->reply_wire);
+    free(r->cond_re);
+    while (r->spare != NULL) {
+        struct sim_reply *rp = r->spare;
+
+        r->spare = rp->next;
+        assert(rp->owned == NULL);
+        free(rp);
+    }
+}
+
 /* sim_remote_create - put the scripted host on the network */
 struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
                                      const struct scn_remote *script,
@@ -1421,6 +1565,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     host.latency = script->latency;
     remote_network(&host, script);
     remote_seed_replies(r, sim_net_seed(n));
+    remote_prepare_replies(r);
     switch (script->connect) {
     case SCN_CONNECT_ACCEPT: host.mode = SIM_CONNECT_ACCEPT; break;
     case SCN_CONNECT_REFUSE: host.mode = SIM_CONNECT_REFUSE; break;
@@ -1431,6 +1576,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     host.accept = remote_accept;
     host.accept_arg = r;
     if (sim_net_add_host(n, &host) < 0) {
+        remote_free_replies(r);
         free(r->reply_rng);
         free(r);
         return NULL;
@@ -1454,6 +1600,7 @@ void sim_remote_destroy(struct sim_remote *r)
     for (i = 0; i < r->attempts_cap; i++)
         free(r->attempts[i].key);
     free(r->attempts);
+    remote_free_replies(r);
     free(r->reply_rng);
     free(r);
 }
