@@ -318,22 +318,19 @@ static void put_line(struct mta_conn *c, char *out, size_t *len, const char *lin
     *len += n + 2;
 }
 
-/* send_line - one command line, CRLF added; returns 0 or -1 if the peer is gone */
-static int send_line(struct mta_conn *c, const char *fmt, const char *arg)
+/* send_line - one command line, "VERB" or "VERB ARG" (arg NULL: none), CRLF
+ * added; returns 0 or -1 if the peer is gone */
+static int send_line(struct mta_conn *c, const char *verb, const char *arg)
 {
     char line[SMTP_LINE_MAX], out[SMTP_LINE_MAX + 2];
-    int n;
-    if (strcmp(fmt, "%s") == 0) {       /* most commands: no formatting to do */
-        size_t len = strlen(arg);
-        if (len >= sizeof line - 2)
-            mta_panic("send_line", "command too long");
-        memcpy(line, arg, len + 1);
-        n = (int)len;
-    } else {
-        n = snprintf(line, sizeof line - 2, fmt, arg);
-        if (n < 0 || (size_t)n >= sizeof line - 2)
-            mta_panic("send_line", "command too long");
+    struct textbuf tb = textbuf_on(line, sizeof line - 1);
+    textbuf_str(&tb, verb);
+    if (arg != NULL) {
+        textbuf_str(&tb, " ");
+        textbuf_str(&tb, arg);
     }
+    if (tb.len >= sizeof line - 2)
+        mta_panic("send_line", "command too long");
     size_t len = 0;
     put_line(c, out, &len, line);
     return c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
@@ -386,7 +383,7 @@ static int send_body(struct mta_conn *c)
     if (c->use_bdat) {
         char cmd[64];
         snprintf(cmd, sizeof cmd, "BDAT %zu LAST", o);
-        if (send_line(c, "%s", cmd) < 0) {
+        if (send_line(c, cmd, NULL) < 0) {
             free(out);
             return -1;
         }
@@ -411,7 +408,7 @@ static int send_body(struct mta_conn *c)
 
 static void send_quit(struct mta_conn *c)
 {
-    if (send_line(c, "%s", "QUIT") < 0) {
+    if (send_line(c, "QUIT", NULL) < 0) {
         conn_close(c);
         return;
     }
@@ -691,7 +688,7 @@ static void send_next_step(struct mta_conn *c)
         c->rc[i] = RC_SENT;
         c->rcpt_next = i + 1;
         pend_push(c, SC_RCPT, i);
-        if (send_line(c, "%s", line) < 0) {
+        if (send_line(c, line, NULL) < 0) {
             fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during RCPT");
             conn_close(c);
             return;
@@ -710,7 +707,7 @@ static void send_next_step(struct mta_conn *c)
         return;
     }
     pend_push(c, SC_DATA, -1);
-    if (send_line(c, "%s", "DATA") < 0) {
+    if (send_line(c, "DATA", NULL) < 0) {
         fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before DATA");
         conn_close(c);
         return;
@@ -817,7 +814,7 @@ static void next_transaction(struct mta_conn *c)
         return;
     }
     if (c->transactions++ > 0) {
-        if (send_line(c, "%s", "RSET") < 0) {
+        if (send_line(c, "RSET", NULL) < 0) {
             fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before RSET");
             conn_close(c);
             return;
@@ -971,7 +968,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
             } else {
                 /* RFC 2920 3.1: DATA was accepted with nothing to send; end it empty. */
                 c->empty_data = 1;
-                if (send_line(c, "%s", ".") < 0) {
+                if (send_line(c, ".", NULL) < 0) {
                     conn_close(c);
                     return;
                 }
@@ -1044,7 +1041,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             send_quit(c);
             return;
         }
-        if (send_line(c, "EHLO %s", c->m->bindings[c->pub.binding_slot].ehlo_name) < 0) {
+        if (send_line(c, "EHLO", c->m->bindings[c->pub.binding_slot].ehlo_name) < 0) {
             conn_close(c);
             return;
         }
@@ -1059,7 +1056,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         if (r->code == 500 || r->code == 501 || r->code == 502 || r->code == 504 ||
             r->code == 550) {
             /* RFC 5321 3.2: a server that does not do EHLO; fall back to HELO. */
-            if (send_line(c, "HELO %s", c->m->bindings[c->pub.binding_slot].ehlo_name) < 0) {
+            if (send_line(c, "HELO", c->m->bindings[c->pub.binding_slot].ehlo_name) < 0) {
                 conn_close(c);
                 return;
             }
@@ -1366,8 +1363,6 @@ static void session_timer(void *arg)
 
 static void phase_timed_out(struct mta_conn *c)
 {
-    char what[128];
-    snprintf(what, sizeof what, "timeout waiting for the %s reply", state_names[c->state]);
     if (c->state == SC_IDLE) {
         send_quit(c);       /* idle_timeout: nothing more to send */
         return;
@@ -1376,6 +1371,8 @@ static void phase_timed_out(struct mta_conn *c)
         conn_close(c);
         return;
     }
+    char what[128];
+    snprintf(what, sizeof what, "timeout waiting for the %s reply", state_names[c->state]);
     lost(c, what);
 }
 
