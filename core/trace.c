@@ -12,6 +12,7 @@
 
 #include "mta_internal.h"
 #include "test_faults.h"
+#include "textbuf.h"
 #include "trace.h"
 
 int mta_trace_on;
@@ -77,14 +78,16 @@ void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym
 void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v)
 {
     char tmp[32];
-    snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    struct textbuf t = textbuf_on(tmp, sizeof tmp);
+    textbuf_i64(&t, v);
     mta_tb_sym(tb, key, v, tmp);
 }
 
 void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
 {
     char tmp[16];
-    snprintf(tmp, sizeof tmp, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    struct textbuf t = textbuf_on(tmp, sizeof tmp);
+    textbuf_ipv4(&t, a);
     mta_tb_sym(tb, key, a, tmp);
 }
 

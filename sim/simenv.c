@@ -14,6 +14,7 @@
 
 #include "prng.h"
 #include "simenv.h"
+#include "textbuf.h"
 
 #define SIMENV_FD_BASE 3
 #define SIMENV_MAX_FDS 65536
@@ -93,8 +94,9 @@ static void rec_begin(struct mta_trace_rec *r, const char *kind, const char *nam
 static void rec_num(struct mta_trace_rec *r, const char *key, int64_t v, char *buf, size_t size)
 {
     assert(r->nfields < MTA_TRACE_MAX_FIELDS);
-    int n = snprintf(buf, size, "%lld", (long long)v);
-    r->field[r->nfields++] = (struct mta_trace_field){ key, buf, (size_t)n, v, 1 };
+    struct textbuf t = textbuf_on(buf, size);
+    textbuf_i64(&t, v);
+    r->field[r->nfields++] = (struct mta_trace_field){ key, buf, t.len, v, 1 };
 }
 
 static void rec_str(struct mta_trace_rec *r, const char *key, const char *s)
@@ -105,7 +107,8 @@ static void rec_str(struct mta_trace_rec *r, const char *key, const char *s)
 
 static void ipv4(uint32_t a, char buf[16])
 {
-    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    struct textbuf t = textbuf_on(buf, 16);
+    textbuf_ipv4(&t, a);
 }
 
 static void trace_conn(struct simenv *se, const char *name, int fd, const char *extra_key,

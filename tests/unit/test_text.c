@@ -11,6 +11,7 @@
 
 #include "strtab.h"
 #include "textbuf.h"
+#include "trace_store.h"
 
 START_TEST(same_text_same_copy)
 {
@@ -121,6 +122,25 @@ START_TEST(textbuf_dotted_quad)
 }
 END_TEST
 
+/* trace_time_str (built by hand) against the printf format it replaced */
+START_TEST(trace_time_matches_printf)
+{
+    static const int64_t us[] = { 0, 1, 999999, 1000000, 59999999, 60000000, 3599999999LL,
+                                  3600000000LL, 86399999999LL, 86400000000LL,
+                                  359999999999LL, 360000000000LL, 9000000000000000000LL };
+    for (size_t i = 0; i < sizeof us / sizeof us[0]; i++) {
+        for (int neg = 0; neg < 2; neg++) {
+            int64_t rel = neg ? -us[i] : us[i];
+            int64_t a = rel < 0 ? -rel : rel, s = a / 1000000;
+            char want[64], got[32];
+            snprintf(want, sizeof want, "%s%02" PRId64 ":%02" PRId64 ":%02" PRId64 ".%06" PRId64,
+                     rel < 0 ? "-" : "", s / 3600, (s / 60) % 60, s % 60, a % 1000000);
+            ck_assert_str_eq(trace_time_str(rel, got), want);
+        }
+    }
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *su = suite_create("text");
@@ -131,6 +151,7 @@ static Suite *text_suite(void)
     tcase_add_test(tc, growth_keeps_every_copy);
     tcase_add_test(tc, textbuf_matches_snprintf);
     tcase_add_test(tc, textbuf_dotted_quad);
+    tcase_add_test(tc, trace_time_matches_printf);
     suite_add_tcase(su, tc);
     return su;
 }
