@@ -180,10 +180,12 @@ static void heap_sift_down(struct sim_sched *s, size_t pos)
 
         if (c >= s->heap_len)
             break;
-        /* Missing children are sentinels (KEY_MAX): never chosen. */
-        size_t b01 = h[c + 1].key < h[c].key ? c + 1 : c;
-        size_t b23 = h[c + 3].key < h[c + 2].key ? c + 3 : c + 2;
-        size_t best = h[b23].key < h[b01].key ? b23 : b01;
+        /* Missing children are sentinels (KEY_MAX): never chosen.  The
+         * choice is arithmetic, not branches: which child is smallest is a
+         * coin toss the branch predictor loses. */
+        size_t b01 = c + (size_t) (h[c + 1].key < h[c].key);
+        size_t b23 = c + 2 + (size_t) (h[c + 3].key < h[c + 2].key);
+        size_t best = b01 ^ ((b01 ^ b23) & -(size_t) (h[b23].key < h[b01].key));
 
         if (h[best].key >= ev.key)
             break;
