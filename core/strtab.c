@@ -1,8 +1,8 @@
 /*
  * strtab - interned strings (see strtab.h)
  *
- * Open addressing with linear probing over (hash, pointer, length) slots,
- * kept at most half full; copies are bump-allocated from a chain of blocks.
+ * The copies are bump-allocated from a chain of blocks and listed in
+ * creation order; idxmap finds one by its text_hash.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -15,9 +15,8 @@
 
 #define STRTAB_BLOCK (64u << 10)
 
-struct strtab_slot {
-    uint64_t hash;
-    const char *str;        /* NULL = empty */
+struct strtab_entry {
+    const char *str;
     size_t len;
 };
 
@@ -28,9 +27,9 @@ struct strtab_block {
 };
 
 struct strtab {
-    struct strtab_slot *slots;
-    size_t cap;             /* a power of two */
-    size_t count;
+    struct strtab_entry *entries;   /* in creation order */
+    size_t count, cap;
+    struct idxmap index;            /* text_hash -> entries[] */
     struct strtab_block *blocks;    /* the newest first */
 };
 
@@ -39,10 +38,7 @@ struct strtab *strtab_create(void)
     struct strtab *t = calloc(1, sizeof *t);
     if (t == NULL)
         mta_panic("strtab_create", "out of memory");
-    t->cap = 256;
-    t->slots = calloc(t->cap, sizeof *t->slots);
-    if (t->slots == NULL)
-        mta_panic("strtab_create", "out of memory");
+    idxmap_init(&t->index);
     return t;
 }
 
@@ -55,44 +51,14 @@ void strtab_destroy(struct strtab *t)
         t->blocks = b->next;
         free(b);
     }
-    free(t->slots);
+    free(t->entries);
+    idxmap_free(&t->index);
     free(t);
 }
 
 size_t strtab_count(const struct strtab *t)
 {
     return t->count;
-}
-
-/* slot_for - the slot holding text, or the empty slot where it goes */
-static struct strtab_slot *slot_for(struct strtab_slot *slots, size_t cap, uint64_t h,
-                                    const char *text, size_t len)
-{
-    size_t i = (size_t)h & (cap - 1);
-    /* At most half full: an empty slot ends every probe. */
-    for (size_t probes = 0; probes < cap; probes++) {
-        struct strtab_slot *sl = &slots[i];
-        if (sl->str == NULL ||
-            (sl->hash == h && sl->len == len && memcmp(sl->str, text, len) == 0))
-            return sl;
-        i = (i + 1) & (cap - 1);
-    }
-    mta_panic("strtab", "table full");
-}
-
-static void grow(struct strtab *t)
-{
-    size_t cap = t->cap * 2;
-    struct strtab_slot *slots = calloc(cap, sizeof *slots);
-    if (slots == NULL)
-        mta_panic("strtab", "out of memory");
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i].str != NULL)
-            *slot_for(slots, cap, t->slots[i].hash, t->slots[i].str, t->slots[i].len) =
-                t->slots[i];
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
 }
 
 /* store - a stable NUL-terminated copy of text */
@@ -130,18 +96,22 @@ const char *strtab_intern(struct strtab *t, const char *text, size_t len)
     if (len == 0)
         return "";
     uint64_t h = text_hash(text, len);
-    struct strtab_slot *sl = slot_for(t->slots, t->cap, h, text, len);
-    if (sl->str != NULL)
-        return sl->str;
+    size_t pos;
+    for (uint32_t i = idxmap_first(&t->index, h, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&t->index, h, &pos))
+        if (t->entries[i].len == len && memcmp(t->entries[i].str, text, len) == 0)
+            return t->entries[i].str;
     if (t->count >= STRTAB_MAX_STRINGS)
         mta_panic("strtab", "more than %u distinct strings", STRTAB_MAX_STRINGS);
-    if (2 * (t->count + 1) > t->cap) {
-        grow(t);
-        sl = slot_for(t->slots, t->cap, h, text, len);
+    if (t->count == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 256;
+        t->entries = realloc(t->entries, t->cap * sizeof *t->entries);
+        if (t->entries == NULL)
+            mta_panic("strtab", "out of memory");
     }
-    sl->hash = h;
-    sl->len = len;
-    sl->str = store(t, text, len);
+    const char *copy = store(t, text, len);
+    t->entries[t->count] = (struct strtab_entry){ copy, len };
+    idxmap_put(&t->index, h, (uint32_t)t->count);
     t->count++;
-    return sl->str;
+    return copy;
 }

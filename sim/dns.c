@@ -50,8 +50,9 @@
 /* Chains link entries by index; NO_ENTRY ends one. */
 #define NO_ENTRY (-1)
 
+/* Records, failures and counters belong to a struct dns_name: the name is
+ * kept there once. */
 struct dns_record {
-    char name[MTA_DNS_NAME_MAX];        /* normalised */
     int32_t next;                       /* the name's next record */
     enum mta_dns_type type;
     uint16_t pref;
@@ -61,15 +62,12 @@ struct dns_record {
 };
 
 struct dns_failure {
-    char name[MTA_DNS_NAME_MAX];        /* normalised */
     int32_t next;                       /* the name's next failure */
     int type;                           /* 0 = every type */
     enum mta_dns_rcode rcode;
 };
 
 struct dns_counter {
-    char name[MTA_DNS_NAME_MAX];        /* normalised */
-    enum mta_dns_type type;
     unsigned long count;
     struct sim_prng jitter_rng;         /* (seed, "dns NAME TYPE", 0) */
 };
@@ -246,6 +244,7 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
 {
     struct dns_record *r;
     struct dns_name *e;
+    char norm[MTA_DNS_NAME_MAX];
 
     assert(rec != NULL && rec->name != NULL);
     assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME);
@@ -254,10 +253,10 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
     d->records = dns_room(d->records, d->nrecords, sizeof *d->records);
     r = &d->records[d->nrecords];
     memset(r, 0, sizeof *r);
-    if (dns_normalise(rec->name, r->name) < 0)
+    if (dns_normalise(rec->name, norm) < 0)
         dns_die("sim_dns_add", "name too long");
     r->next = NO_ENTRY;
-    e = dns_name_get(d, r->name);
+    e = dns_name_get(d, norm);
     if (e->last_record == NO_ENTRY)
         e->first_record = (int32_t) d->nrecords;
     else
@@ -297,7 +296,6 @@ void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rc
     if (d->nfailures >= SIM_DNS_MAX_FAILURES)
         dns_die("sim_dns_fail", "too many failures");
     d->failures = dns_room(d->failures, d->nfailures, sizeof *d->failures);
-    strcpy(d->failures[d->nfailures].name, norm);
     d->failures[d->nfailures].next = NO_ENTRY;
     d->failures[d->nfailures].type = type;
     d->failures[d->nfailures].rcode = rcode;
@@ -454,8 +452,6 @@ static struct dns_counter *dns_count(struct sim_dns *d, const char *name, enum m
     d->counters = dns_room(d->counters, d->ncounters, sizeof *d->counters);
     e->counter[slot] = (int32_t) d->ncounters;
     ct = &d->counters[d->ncounters++];
-    strcpy(ct->name, norm);
-    ct->type = type;
     ct->count = 1;
     snprintf(purpose, sizeof purpose, "dns %s %s", norm, dns_type_text(type));
     sim_prng_init(&ct->jitter_rng, d->seed, purpose, 0);

@@ -526,7 +526,6 @@ static void session_pump(struct sim_session *s)
 
 /* ---- script ------------------------------------------------------------- */
 
-
 /* cond_compare - v OP value */
 static int cond_compare(enum scn_op op, long v, long value)
 {

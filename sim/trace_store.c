@@ -255,6 +255,19 @@ static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf
     sb_put(b, "\n", 1);
 }
 
+/* hash_and_stream - render r as its trace line: into the digest, and to
+ * the stream if there is one */
+static void hash_and_stream(struct trace_store *ts, const struct trace_rec *r)
+{
+    struct sbuf b = { ts->line, 0, ts->line_cap };
+    render_line(r, ts->epoch, &b);
+    ts->line = b.p;
+    ts->line_cap = b.cap;
+    EVP_DigestUpdate(ts->sha, b.p, b.len);
+    if (ts->stream)
+        fwrite(b.p, 1, b.len, ts->stream);
+}
+
 /* trace_store_add - stamp, copy, hash and (maybe) stream one record */
 void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_trace_rec *rec)
 {
@@ -275,13 +288,7 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
             tmp[i] = (struct trace_field){ f->key, f->str ? f->str : "", f->str ? f->len : 0,
                                            f->num, f->has_num };
         }
-        struct sbuf b = { ts->line, 0, ts->line_cap };
-        render_line(&r, ts->epoch, &b);
-        ts->line = b.p;
-        ts->line_cap = b.cap;
-        EVP_DigestUpdate(ts->sha, b.p, b.len);
-        if (ts->stream)
-            fwrite(b.p, 1, b.len, ts->stream);
+        hash_and_stream(ts, &r);
         return;
     }
     struct trace_rec r;
@@ -299,15 +306,7 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
         r.field[i].num = f->num;
         r.field[i].has_num = f->has_num;
     }
-    struct sbuf b = { ts->line, 0, ts->line_cap };
-    render_line(&r, ts->epoch, &b);
-    ts->line = b.p;
-    ts->line_cap = b.cap;
-    EVP_DigestUpdate(ts->sha, b.p, b.len);
-    if (ts->stream)
-        fwrite(b.p, 1, b.len, ts->stream);
-    if (!ts->keep)
-        return;
+    hash_and_stream(ts, &r);
     if (ts->n == ts->cap) {
         ts->cap = ts->cap ? ts->cap * 2 : 1024;
         ts->recs = realloc(ts->recs, ts->cap * sizeof *ts->recs);
