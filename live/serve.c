@@ -7,7 +7,7 @@
  *                [--seed N] [--allow-long-delays] [--allow-remote-targets]
  *
  * DESCRIPTION
- *   The scripted remote (sim/remote.c) runs unchanged, on a simulated
+ *   The scripted remote (sim/world/remote.c) runs unchanged, on a simulated
  *   network whose clock is the real one (live_env.h); this file is only
  *   the bridge between the two worlds.  Each real connection accepted on
  *   ADDR:PORT becomes a simulated client connection to the remote's
@@ -54,8 +54,8 @@
 
 #include "live_cmd.h"
 #include "live_env.h"
+#include "parse.h"
 #include "remote.h"
-#include "scenario.h"
 #include "trace_store.h"
 #include "world_setup.h"
 

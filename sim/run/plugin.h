@@ -2,9 +2,7 @@
  * plugin - loading Momentum-style hook plugins into a running core
  *
  * SYNOPSIS
- *   char *path, *args;
- *   plugin_spec_split("counter.so:example.com", &path, &args);
- *   char *file = plugin_resolve(path, scenario_file, why, sizeof why);
+ *   char *file = plugin_resolve(path, scenario_file, why, sizeof why);   (plugin_path.h)
  *
  *   struct plugin_set *ps = plugin_set_create();
  *   int code = plugin_load(ps, "counter.so", file, args, err, sizeof err);
@@ -27,18 +25,12 @@
  *   crash reports.  Load a plugin after mta_create() and destroy the set
  *   after mta_destroy(): providers must not outlive their code.
  *
- *   plugin_spec_split() cuts "PATH[:ARGS]" at the first ':'.
- *   plugin_resolve() finds the file: a path with a '/' is taken relative to
- *   the directory of base (the scenario file; NULL = the working
- *   directory).  A bare file name is looked up next to base first, then in
- *   each directory of $MTASIM_PLUGIN_PATH (':'-separated), then in the
- *   build tree's fixtures/plugins (MTASIM_FIXTURE_PLUGIN_DIR, compiled in),
- *   so bundled scenarios can say "plugin counter.so" whatever the build
- *   directory is called.
+ *   Which file a plugin name means is sim/lang/plugin_path.c's concern
+ *   (the parser checks it while it reads the scenario); this module only
+ *   loads a file already found.
  *
  * DIAGNOSTICS
- *   plugin_resolve() returns NULL with why = "No such file or directory"
- *   (or the like).  plugin_load() returns 0, or an mtasim exit code with a
+ *   plugin_load() returns 0, or an mtasim exit code with a
  *   one-line message in err (the caller says which plugin):
  *     PLUGIN_BAD_INPUT (2)  dlopen failed (dlerror's text: not a shared
  *                           object, an undefined symbol, ...), neither
@@ -56,16 +48,12 @@
 
 #include <stddef.h>
 
-#define PLUGIN_MAX 64
+#include "plugin_path.h"        /* PLUGIN_MAX */
+
 #define PLUGIN_BAD_INPUT 2
 #define PLUGIN_MISBEHAVED 4
 
 struct plugin_set;
-
-/* Cut "PATH[:ARGS]"; both malloc'd, args "" when there is no ':'. */
-void plugin_spec_split(const char *spec, char **path, char **args);
-/* The file path names (malloc'd), or NULL with why set. */
-char *plugin_resolve(const char *path, const char *base, char *why, size_t whysz);
 
 struct plugin_set *plugin_set_create(void);
 int plugin_load(struct plugin_set *ps, const char *name, const char *file, const char *args,

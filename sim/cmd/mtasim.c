@@ -39,13 +39,13 @@
 #include "live_cmd.h"
 #include "pcap_import.h"
 #include "pcap_write.h"
-#include "plugin.h"
+#include "plugin_path.h"
 #include "progress.h"
 #include "report_cmd.h"
 #include "bench.h"
 #include "result_json.h"
 #include "runner.h"
-#include "scenario.h"
+#include "parse.h"
 
 #define MTASIM_VERSION_STR "0.1.0"
 

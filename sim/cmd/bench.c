@@ -45,8 +45,8 @@
 
 #include "bench.h"
 #include "mta.h"
+#include "parse.h"
 #include "runner.h"
-#include "scenario.h"
 #include "sim_sched.h"
 #include "textbuf.h"
 

@@ -12,7 +12,7 @@
  *   pcap_output_path(spec, name, seed, with_seed, used, &nused, out, size);
  *
  * DESCRIPTION
- *   The writer turns the packets sim/net.c shows its observer into
+ *   The writer turns the packets sim/world/net.c shows its observer into
  *   Ethernet/IPv4/TCP frames, written with libpcap (nanosecond time
  *   stamps, DLT_EN10MB, snap length 65535) at the virtual time each packet
  *   left its sender.  Nothing in a frame depends on the wall clock, on

@@ -2,7 +2,7 @@
  * scenario - parse a .scn file into a world and its expectations
  *
  * SYNOPSIS
- *   #include "scenario.h"
+ *   #include "parse.h"
  *
  *   struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err);
  *   struct scn_scenario *scn_parse_string(const char *name, const char *text,
@@ -65,8 +65,8 @@
 
 #include "connection.h"
 #include "hook_registry.h"
-#include "plugin.h"
-#include "scenario.h"
+#include "plugin_path.h"
+#include "parse.h"
 
 /* Bounds beyond those in scenario.h.  The counts keep the duplicate
  * checks (linear scans) and memory small for any input. */
@@ -85,13 +85,6 @@
 #define SCN_MAX_PATH 4096
 #define SCN_MAX_NAME 255                            /* domain names, binding names ... */
 #define MAX_TOKENS (SCN_MAX_LINE / 2 + 1)           /* a token and a blank per 2 bytes */
-
-const char *const scn_cmd_names[SCN_CMD__COUNT] = {
-    [SCN_CMD_GREET] = "greet", [SCN_CMD_EHLO] = "ehlo", [SCN_CMD_HELO] = "helo",
-    [SCN_CMD_MAIL] = "mail", [SCN_CMD_RCPT] = "rcpt", [SCN_CMD_DATA] = "data",
-    [SCN_CMD_DOT] = "dot", [SCN_CMD_RSET] = "rset", [SCN_CMD_NOOP] = "noop",
-    [SCN_CMD_QUIT] = "quit", [SCN_CMD_UNKNOWN] = "unknown",
-};
 
 /* Durations in microseconds. */
 #define USEC_MS 1000LL
@@ -677,15 +670,6 @@ static unsigned cond_allowed(int cmd)
     return m;
 }
 
-/* conds_free - release what parsed conditions own (their regexes) */
-static void conds_free(struct scn_cond *conds, int n)
-{
-    for (int i = 0; i < n; i++) {
-        free(conds[i].regex);
-        conds[i].regex = NULL;
-    }
-}
-
 /* check_regex - a POSIX extended regular expression that compiles */
 static int check_regex(struct parser *p, const char *re_text, int col)
 {
@@ -868,7 +852,7 @@ static int reply_add(struct parser *p, struct scn_reply *r)
 {
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
     if (rm->nreplies == SCN_MAX_REPLIES) {
-        conds_free(r->conds, r->nconds);
+        scn_conds_free(r->conds, r->nconds);
         return fail_tok(p, &p->tok[0], "more than %d replies for one remote", SCN_MAX_REPLIES);
     }
     grow((void **)&rm->replies, rm->nreplies, sizeof *rm->replies);
@@ -910,11 +894,11 @@ static int remote_action(struct parser *p, enum scn_cmd cmd, int first, long nth
                        "raw \"2x0 odd\\r\\n\"");
     int text_end;
     if (reply_clauses(p, args, cmd, &r, &text_end) < 0) {
-        conds_free(r.conds, r.nconds);
+        scn_conds_free(r.conds, r.nconds);
         return -1;
     }
     if (text_end != args) {
-        conds_free(r.conds, r.nconds);
+        scn_conds_free(r.conds, r.nconds);
         return fail_tok(p, &p->tok[args], "unexpected '%s': expected delay, probability or "
                         "when clauses", p->tok[args].text);
     }
@@ -922,7 +906,7 @@ static int remote_action(struct parser *p, enum scn_cmd cmd, int first, long nth
         const char *bytes = p->tok[first + 1].text;
         r.raw_len = strlen(bytes);
         if (r.raw_len == 0) {
-            conds_free(r.conds, r.nconds);
+            scn_conds_free(r.conds, r.nconds);
             return fail_tok(p, &p->tok[first + 1], "'raw' needs at least one byte");
         }
         r.lines = xmalloc(sizeof *r.lines);
@@ -1011,12 +995,12 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
     memset(&clauses, 0, sizeof clauses);
     int text_end;
     if (reply_clauses(p, 2, cmd, &clauses, &text_end) < 0) {
-        conds_free(clauses.conds, clauses.nconds);
+        scn_conds_free(clauses.conds, clauses.nconds);
         return -1;
     }
     /* From here on every error path frees the clauses' regexes. */
     if (continued && text_end < p->ntok) {
-        conds_free(clauses.conds, clauses.nconds);
+        scn_conds_free(clauses.conds, clauses.nconds);
         return fail_tok(p, &p->tok[text_end],
                         "'%s' belongs on the last line of a multi-line reply",
                         p->tok[text_end].text);
@@ -1026,14 +1010,14 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
     if (p->has_pending) {
         assert(p->pending.cmd == cmd);
         if (p->pending.code != code || p->pending.nlines == SCN_MAX_REPLY_LINES)
-            conds_free(clauses.conds, clauses.nconds);
+            scn_conds_free(clauses.conds, clauses.nconds);
         if (p->pending.code != code)
             return fail_tok(p, ct, "reply code %d does not continue the %d reply from line %d",
                             code, p->pending.code, p->pending.pos.line);
         if (p->pending.nlines == SCN_MAX_REPLY_LINES)
             return fail_tok(p, ct, "reply longer than %d lines", SCN_MAX_REPLY_LINES);
     } else if (rm->nreplies == SCN_MAX_REPLIES) {
-        conds_free(clauses.conds, clauses.nconds);
+        scn_conds_free(clauses.conds, clauses.nconds);
         return fail_tok(p, &p->tok[0], "more than %d replies for one remote", SCN_MAX_REPLIES);
     }
 
@@ -1042,7 +1026,7 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
     char *text = extract_text(p, s, e);
     if (strpbrk(text, "\r\n") != NULL) {
         free(text);
-        conds_free(clauses.conds, clauses.nconds);
+        scn_conds_free(clauses.conds, clauses.nconds);
         return fail_at(p, s + 1, "reply text may not contain CR or LF");
     }
     size_t wire_len = strlen(text) + 5;
@@ -1389,10 +1373,6 @@ static int hook_known(const char *name)
             return 1;
     return 0;
 }
-
-const char *const scn_trace_kinds[] = { "hook", "provider", "smtp", "conn", "queue", "dns", "remote",
-                                        "inject", "plugin", "event", "inbound", "mq", "client",
-                                        NULL };
 
 /* parse_pattern - HOOK [KEY OP VALUE]... (trace = 0) or KIND NAME
  * [KEY OP VALUE]... (trace = 1) in tokens [from, to), appended to ex */
@@ -2940,117 +2920,4 @@ struct scn_scenario *scn_parse_string(const char *name, const char *text, struct
     assert(name != NULL && text != NULL && err != NULL);
     memset(err, 0, sizeof *err);
     return parse_top(name, NULL, text, strlen(text), err);
-}
-
-/* scn_free - release a scenario and everything it owns; NULL is fine */
-void scn_free(struct scn_scenario *sc)
-{
-    if (sc == NULL)
-        return;
-    for (int i = 0; i < sc->nbindings; i++) {
-        free(sc->bindings[i].name);
-        free(sc->bindings[i].ehlo);
-    }
-    free(sc->bindings);
-    for (int i = 0; i < sc->ndns; i++) {
-        free(sc->dns[i].name);
-        free(sc->dns[i].target);
-    }
-    free(sc->dns);
-    for (int i = 0; i < sc->nremotes; i++) {
-        struct scn_remote *rm = &sc->remotes[i];
-        for (int j = 0; j < rm->nreplies; j++) {
-            for (int k = 0; k < rm->replies[j].nlines; k++)
-                free(rm->replies[j].lines[k]);
-            free(rm->replies[j].lines);
-            conds_free(rm->replies[j].conds, rm->replies[j].nconds);
-        }
-        free(rm->replies);
-        for (int j = 0; j < rm->nfaults; j++)
-            conds_free(rm->faults[j].conds, rm->faults[j].nconds);
-        free(rm->faults);
-        free(rm->name);
-    }
-    free(sc->remotes);
-    free(sc->links);
-    for (int i = 0; i < sc->ninjects; i++) {
-        struct scn_inject *in = &sc->injects[i];
-        free(in->from);
-        for (int j = 0; j < in->nrcpts; j++)
-            free(in->rcpts[j]);
-        free(in->rcpts);
-        free(in->binding);
-        free(in->body);
-        free(in->dsn_notify);
-        free(in->dsn_ret);
-        free(in->dsn_envid);
-    }
-    free(sc->injects);
-    for (int i = 0; i < sc->nexpects; i++) {
-        struct scn_expect *ex = &sc->expects[i];
-        for (int j = 0; j < ex->npatterns; j++) {
-            struct scn_pattern *pt = &ex->patterns[j];
-            for (int k = 0; k < pt->nmatchers; k++) {
-                free(pt->matchers[k].key);
-                free(pt->matchers[k].value);
-            }
-            free(pt->kind);
-            free(pt->name);
-        }
-        free(ex->patterns);
-        free(ex->scope.key);
-        free(ex->scope.value);
-    }
-    free(sc->expects);
-    for (int i = 0; i < sc->nplugins; i++) {
-        free(sc->plugins[i].name);
-        free(sc->plugins[i].file);
-        free(sc->plugins[i].args);
-    }
-    free(sc->plugins);
-    for (int i = 0; i < sc->nusers; i++) {
-        free(sc->users[i].name);
-        free(sc->users[i].password);
-    }
-    free(sc->users);
-    for (int i = 0; i < sc->nclients; i++) {
-        for (int j = 0; j < sc->clients[i].nsteps; j++)
-            free(sc->clients[i].steps[j].bytes);
-        free(sc->clients[i].steps);
-    }
-    free(sc->clients);
-    for (int i = 0; i < sc->nfiles; i++)
-        free(sc->files[i]);
-    free(sc->files);
-    free(sc->name);
-    free(sc->file);
-    free(sc->description);
-    free(sc);
-}
-
-/* scn_op_str - an operator as written */
-const char *scn_op_str(enum scn_op op)
-{
-    switch (op) {
-    case SCN_OP_EQ: return "=";
-    case SCN_OP_NE: return "!=";
-    case SCN_OP_LT: return "<";
-    case SCN_OP_LE: return "<=";
-    case SCN_OP_GT: return ">";
-    case SCN_OP_GE: return ">=";
-    case SCN_OP_RE: return "~";
-    }
-    return "?";
-}
-
-/* scn_fate_str - a message fate as written */
-const char *scn_fate_str(enum scn_fate f)
-{
-    switch (f) {
-    case SCN_FATE_DELIVERED: return "delivered";
-    case SCN_FATE_DEFERRED: return "deferred";
-    case SCN_FATE_BOUNCED: return "bounced";
-    case SCN_FATE_PARTIAL: return "partial";
-    }
-    return "?";
 }

@@ -181,7 +181,7 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h);
 sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
                         sim_ep_fn fn, void *arg, int *err);
 /* The same from a simulated outside host towards the MTA's listener
- * (sim/client.c): src need not be local, max_open does not apply and the
+ * (sim/world/client.c): src need not be local, max_open does not apply and the
  * connection is not in sim_net_open_count. */
 sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
                              sim_ep_fn fn, void *arg, int *err);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "faketime.h"
-#include "scenario.h"
+#include "parse.h"
 
 #ifndef MTASIM_MULTIARCH
 #define MTASIM_MULTIARCH ""

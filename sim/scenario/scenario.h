@@ -2,25 +2,25 @@
  * scenario - the parsed form of a .scn file: a world and its expectations
  *
  * SYNOPSIS
- *   struct scn_error err;
- *   struct scn_scenario *sc = scn_parse_file("a.scn", &err);
- *   if (!sc) fprintf(stderr, "%s:%d:%d: %s\n", err.file, err.line, err.col, err.msg);
+ *   #include "scenario.h"
+ *
+ *   struct scn_scenario *sc = ...;     (from scn_parse_file(), sim/lang/parse.h)
+ *   ... build a world from it, check its expectations ...
  *   scn_free(sc);
  *
  * DESCRIPTION
- *   The scenario language is line-oriented; docs/scenario-language.md is its
- *   reference.  The parser checks everything it can before a run starts:
- *   syntax, units, addresses, known config keys, CONN_ERR names, references
- *   (an expectation about message 3 needs an injection 3).  The first error
- *   stops the parse; scn_error says where (1-based line and column of the
- *   offending token, in the file that contains it, which may be an
- *   included one) and what.
+ *   The data model of the scenario language (docs/scenario-language.md):
+ *   what the parser (sim/lang/) produces, what the world (sim/world/) is
+ *   built from and what expectations (sim/lang/expect.c) are checked
+ *   against.  It sits below both: this header includes nothing of the
+ *   simulator, only the core's types (mta.h).
  *
  *   Every element keeps the position it came from (struct scn_pos) so that
  *   run-time diagnostics can point at the line too.
  *
  *   All strings and arrays belong to the scenario and are freed by
- *   scn_free().
+ *   scn_free().  scn_op_str() and scn_fate_str() give an operator and a
+ *   message fate as a scenario writes them.
  */
 #ifndef MTASIM_SIM_SCENARIO_H
 #define MTASIM_SIM_SCENARIO_H
@@ -30,9 +30,7 @@
 
 #include "mta.h"
 
-/* Bounds, so that hostile input cannot exhaust memory. */
-#define SCN_MAX_INCLUDE_DEPTH 8
-#define SCN_MAX_LINE 4096
+/* Bounds of the fixed arrays below (the parser enforces them). */
 #define SCN_MAX_CONDS 4
 #define SCN_MAX_MATCHERS 16
 #define SCN_MAX_REPLY_LINES 64
@@ -40,12 +38,6 @@
 struct scn_pos {
     const char *file;       /* owned by the scenario (interned) */
     int line, col;          /* 1-based */
-};
-
-struct scn_error {
-    char file[512];
-    int line, col;
-    char msg[512];
 };
 
 struct scn_binding {
@@ -344,10 +336,10 @@ struct scn_scenario {
     struct scn_pos requires_pos;    /* of the word "faketime" */
 };
 
-struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err);
-/* Parse from memory; name is used in positions and error messages. */
-struct scn_scenario *scn_parse_string(const char *name, const char *text, struct scn_error *err);
 void scn_free(struct scn_scenario *sc);
+/* Release what n parsed conditions own (their regexes); for the parser's
+ * error paths, scn_free() does it for a whole scenario. */
+void scn_conds_free(struct scn_cond *conds, int n);
 
 const char *scn_op_str(enum scn_op op);
 const char *scn_fate_str(enum scn_fate f);
