@@ -20,7 +20,7 @@
  *
  * DIAGNOSTICS
  *   Exhausted memory or more than STRTAB_MAX_STRINGS distinct strings is
- *   fatal (mta_panic).
+ *   fatal (util_panic, panic.h).
  */
 #ifndef MTASIM_STRTAB_H
 #define MTASIM_STRTAB_H

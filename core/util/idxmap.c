@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "idxmap.h"
-#include "mta_internal.h"
+#include "panic.h"
 
 /* mix - spread a key over the slots (keys are often small or sequential) */
 static uint64_t mix(uint64_t z)
@@ -102,7 +102,7 @@ void idxmap_put(struct idxmap *m, uint64_t key, uint32_t value)
         size_t cap = m->cap ? m->cap * 2 : 64;
         struct idxmap_slot *slots = malloc(cap * sizeof *slots);
         if (slots == NULL)
-            mta_panic("idxmap_put", "out of memory");
+            util_panic("idxmap_put", "out of memory");
         for (size_t i = 0; i < cap; i++)
             slots[i].value = IDXMAP_NONE;
         for (size_t i = 0; i < m->cap; i++)

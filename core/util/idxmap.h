@@ -27,7 +27,7 @@
  *   text_hash() is the 64-bit hash used for text keys here and in strtab.
  *
  * DIAGNOSTICS
- *   Exhausted memory is fatal (mta_panic).
+ *   Exhausted memory is fatal (util_panic, panic.h).
  */
 #ifndef MTASIM_IDXMAP_H
 #define MTASIM_IDXMAP_H

@@ -12,6 +12,7 @@
  *   const char *hook_closure_label(const void *closure);
  *   void hook_watch_attach(struct hook_watch *w);
  *   struct hook_watch *hook_watch_get(void);
+ *   void hook_registry_set_clock(hook_clock_fn now, void *arg);
  *
  *   (public, core/include/mtasim_plugin.h)
  *   void mtasim_closure_label(void *closure, const char *label);
@@ -32,6 +33,9 @@
  *   parent (hook_watch_attach), so that after the child died from a plugin
  *   crash, a hang or an exit() the parent can still say where it was.
  *   The watch holds copies, never pointers: the reader is another process.
+ *   The virtual time comes from the clock the running core passed in with
+ *   hook_registry_set_clock() (mta_create sets it, mta_destroy clears it):
+ *   the registry sits below the core and never asks the core for the time.
  *
  *   mtasim_closure_label() names a closure for the trace: provider records
  *   show closure=LABEL instead of nothing (a pointer value would break
@@ -104,5 +108,11 @@ const char *hook_closure_label(const void *closure);
 /* Mirror the provider stack into w (NULL: back to private memory). */
 void hook_watch_attach(struct hook_watch *w);
 struct hook_watch *hook_watch_get(void);
+
+/* The clock hook_enter() stamps the watch with: now(arg), absolute
+ * virtual microseconds.  NULL (the start): no clock, vtime keeps its
+ * last value. */
+typedef int64_t (*hook_clock_fn)(void *arg);
+void hook_registry_set_clock(hook_clock_fn now, void *arg);
 
 #endif

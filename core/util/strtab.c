@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "idxmap.h"
-#include "mta_internal.h"
+#include "panic.h"
 #include "strtab.h"
 
 #define STRTAB_BLOCK (64u << 10)
@@ -37,7 +37,7 @@ struct strtab *strtab_create(void)
 {
     struct strtab *t = calloc(1, sizeof *t);
     if (t == NULL)
-        mta_panic("strtab_create", "out of memory");
+        util_panic("strtab_create", "out of memory");
     idxmap_init(&t->index);
     return t;
 }
@@ -71,7 +71,7 @@ static const char *store(struct strtab *t, const char *text, size_t len)
         size_t cap = len + 1 > STRTAB_BLOCK / 4 ? len + 1 : STRTAB_BLOCK;
         b = malloc(sizeof *b + cap);
         if (b == NULL)
-            mta_panic("strtab", "out of memory");
+            util_panic("strtab", "out of memory");
         b->used = 0;
         b->cap = cap;
         if (cap == STRTAB_BLOCK || t->blocks == NULL) {
@@ -102,12 +102,12 @@ const char *strtab_intern(struct strtab *t, const char *text, size_t len)
         if (t->entries[i].len == len && memcmp(t->entries[i].str, text, len) == 0)
             return t->entries[i].str;
     if (t->count >= STRTAB_MAX_STRINGS)
-        mta_panic("strtab", "more than %u distinct strings", STRTAB_MAX_STRINGS);
+        util_panic("strtab", "more than %u distinct strings", STRTAB_MAX_STRINGS);
     if (t->count == t->cap) {
         t->cap = t->cap ? 2 * t->cap : 256;
         t->entries = realloc(t->entries, t->cap * sizeof *t->entries);
         if (t->entries == NULL)
-            mta_panic("strtab", "out of memory");
+            util_panic("strtab", "out of memory");
     }
     const char *copy = store(t, text, len);
     t->entries[t->count] = (struct strtab_entry){ copy, len };

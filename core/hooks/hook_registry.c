@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta_internal.h"
 #include "mtasim_plugin.h"
 
 static const char *registering_plugin = "core";
+
+/* The running core's virtual clock (hook_registry_set_clock). */
+static hook_clock_fn clock_now;
+static void *clock_arg;
 
 /* The providers running now, innermost last. */
 static struct hook_frame {
@@ -118,8 +121,8 @@ void hook_enter(const struct hook_list *l, const struct hook_provider *p)
     stack[depth].list = l;
     stack[depth].provider = p;
     depth++;
-    if (mta_current != NULL)
-        watch->vtime = mta_now(mta_current);
+    if (clock_now != NULL)
+        watch->vtime = clock_now(clock_arg);
     watch_show_top();
 }
 
@@ -155,6 +158,13 @@ void hook_watch_attach(struct hook_watch *w)
 {
     watch = w ? w : &private_watch;
     watch_show_top();
+}
+
+/* hook_registry_set_clock - the clock the watch's vtime follows; NULL: none */
+void hook_registry_set_clock(hook_clock_fn now, void *arg)
+{
+    clock_now = now;
+    clock_arg = arg;
 }
 
 /* hook_watch_get - where the provider stack is mirrored */
