@@ -7,11 +7,12 @@
  *                [--seed N] [--allow-long-delays] [--allow-remote-targets]
  *
  * DESCRIPTION
- *   The scripted remote (sim/world/remote.c) runs unchanged, on a simulated
- *   network whose clock is the real one (live_env.h); this file is only
- *   the bridge between the two worlds.  Each real connection accepted on
- *   ADDR:PORT becomes a simulated client connection to the remote's
- *   address, port 25, and the bridge copies both ways:
+ *   The scripted remote (sim/world/remote.c, remote_smtp.c) runs
+ *   unchanged, on a simulated network whose clock is the real one
+ *   (live_env.h); this file is only the bridge between the two worlds.
+ *   Each real connection accepted on ADDR:PORT becomes a simulated client
+ *   connection to the remote's address, port 25, and the bridge copies
+ *   both ways:
  *
  *     real data            -> sim_ep_send           (the remote's input)
  *     real EOF / reset     -> sim FIN / RST, then the real socket closes

@@ -1,5 +1,5 @@
 /*
- * sched - discrete-event scheduler and virtual clock
+ * sim_sched - discrete-event scheduler and virtual clock
  *
  * SYNOPSIS
  *   See sim_sched.h.

@@ -5,7 +5,7 @@
  *   test_scenario            (exit status 0 when every test passes)
  *
  * DESCRIPTION
- *   libcheck suites for sim/lang/parse.c and core/config.c:
+ *   libcheck suites for the parser (sim/lang/parse*.c) and core/config.c:
  *     parse    every directive lands in the right structure, with defaults
  *     replies  multi-line replies, delay/when clauses, quoted text
  *     include  includes, body files, positions inside included files
