@@ -27,17 +27,6 @@ struct plugin_set {
     struct plugin v[PLUGIN_MAX];
 };
 
-/* xstrdup_or_die - strdup that stops the program when memory is gone */
-static char *xstrdup_or_die(const char *s)
-{
-    char *p = strdup(s);
-    if (p == NULL) {
-        fprintf(stderr, "plugin: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
 /* plugin_set_create - an empty set */
 struct plugin_set *plugin_set_create(void)
 {
@@ -112,7 +101,11 @@ int plugin_load(struct plugin_set *ps, const char *name, const char *file, const
         return PLUGIN_BAD_INPUT;
     }
     struct plugin *p = &ps->v[ps->n++];
-    p->name = xstrdup_or_die(name);
+    p->name = strdup(name);
+    if (p->name == NULL) {
+        fprintf(stderr, "plugin: out of memory\n");
+        abort();
+    }
     p->handle = handle;
     if (mq) {
         /* The MailerQ style: mq_initialize first, then its callbacks join
