@@ -31,6 +31,13 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libfaketime"
 # (tests/drivers/test_live.py, docs/live.md): an SMTP server (aiosmtpd), an
 # SMTP client (swaks) and a client library (libESMTP, its event callback).
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
+# Differential fidelity (tests/fidelity/, docs/fidelity.md): a real MTA,
+# Postfix, delivers through mtasim serve as the reference SMTP client.  It
+# is installed unconfigured (debconf "No configuration" below): no system
+# main.cf, no daemon started; the tests run a private instance of their own.
+# It conflicts with every other mail-transport-agent (exim4, sendmail-bin,
+# nullmailer, ...), none of which mtasim needs.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES postfix"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (
@@ -55,7 +62,11 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
     apt-get update -qq >/dev/null || exit 2
     # tshark (wireshark-common) asks whether non-root users may capture:
     # answer no beforehand, so that the install never waits for a question.
-    echo 'wireshark-common wireshark-common/install-setuid boolean false' \
+    # postfix asks which mail configuration to write: none (the fidelity
+    # tests configure their own instance; the system's stays off).
+    printf '%s\n' \
+        'wireshark-common wireshark-common/install-setuid boolean false' \
+        'postfix postfix/main_mailer_type select No configuration' \
         | debconf-set-selections 2>/dev/null || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing || exit 2
 )
