@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 
-from tests.drivers.test_live import LIVE, STEP_TIMEOUT, dialogue, live, run, serve, simulate
+from tests.drivers.test_live import LIVE, STEP_TIMEOUT, dialogue, live, serve, simulate
 
 TRACE_SMTP = re.compile(r"^\S+ smtp (send|recv) conn=(\d+) (line|data_bytes)=(.*)$")
 

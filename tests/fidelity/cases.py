@@ -58,6 +58,9 @@ class Case:
     # The config key a Postfix-like mode of the core needs (see verdicts.py):
     # when mtasim does not know it yet, the core side cannot run this case.
     mode_key: Optional[str] = None
+    # mtasim only: a generated body of this many bytes instead of body
+    # (scenario lines are at most 4096 bytes).
+    size: Optional[int] = None
 
     @property
     def domain(self):
@@ -172,7 +175,7 @@ def scenario_text(case, config_lines=None):
               "dns %s A %s" % (case.mx, REMOTE_ADDR),
               "remote %s name %s" % (REMOTE_ADDR, case.mx)]
     lines += ["  %s" % r for r in case.remote]
-    lines.append("inject 1 from <%s> to %s body %s"
-                 % (SENDER, ",".join("<%s>" % a for a in case.addresses()),
-                    quote(message_text(case))))
+    content = "size %d" % case.size if case.size else "body %s" % quote(message_text(case))
+    lines.append("inject 1 from <%s> to %s %s"
+                 % (SENDER, ",".join("<%s>" % a for a in case.addresses()), content))
     return "\n".join(lines) + "\n"

@@ -53,6 +53,12 @@ static void on_event(smtp_session_t session, int event_no, void *arg, ...)
         else
             st = smtp_recipient_status(va_arg(ap, smtp_recipient_t));
         printf("event %d mailbox=%s code=%d\n", event_no, mailbox, st ? st->code : 0);
+    } else if (event_no == SMTP_EV_MESSAGEDATA) {
+        (void)va_arg(ap, smtp_message_t);
+        printf("event %d octets=%d\n", event_no, va_arg(ap, int));
+    } else if (event_no == SMTP_EV_MESSAGESENT) {
+        const smtp_status_t *st = smtp_message_transfer_status(va_arg(ap, smtp_message_t));
+        printf("event %d code=%d\n", event_no, st ? st->code : 0);
     } else {
         printf("event %d\n", event_no);
     }
