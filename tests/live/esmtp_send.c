@@ -5,18 +5,19 @@
  *   esmtp_send HOST:PORT FROM TO...
  *
  * DESCRIPTION
- *   A client of real SMTP software for the live fidelity tests
- *   (tests/drivers/test_live.py): libESMTP (libesmtp-dev) sends a small
+ *   A client of real SMTP software for the fidelity tests
+ *   (tests/fidelity/test_libesmtp.py): libESMTP (libesmtp-dev) sends a small
  *   message from FROM to each TO through the server at HOST:PORT, and the
  *   callback registered with smtp_set_eventcb() prints one line per event
  *   in the order libESMTP raises them:
  *
- *     event NUMBER [mailbox=ADDR code=N]
+ *     event NUMBER [mailbox=ADDR code=N | octets=N | code=N]
  *
- *   (mailbox and code for SMTP_EV_MAILSTATUS and SMTP_EV_RCPTSTATUS), then
- *   "status CODE" for the message's transfer status.  The test compares
- *   the numbers with the "event" records of mtasim's own client for the
- *   same script.  Every protocol timeout is capped at TIMEOUT_S seconds
+ *   (mailbox and code for SMTP_EV_MAILSTATUS and SMTP_EV_RCPTSTATUS, the
+ *   octets argument of SMTP_EV_MESSAGEDATA, the transfer status code of
+ *   SMTP_EV_MESSAGESENT), then "status CODE" for the message's transfer
+ *   status.  tests/fidelity/test_libesmtp.py compares them with the
+ *   "event" records of mtasim's own client for the same script.  Every protocol timeout is capped at TIMEOUT_S seconds
  *   (libESMTP's minimums are minutes), so a silent server cannot hang it.
  *
  * EXIT STATUS
