@@ -14,6 +14,9 @@
 # ENVIRONMENT (for testing this script)
 #   MTASIM_DEPS_ASSUME_NONROOT=1   behave as if not root
 #   MTASIM_DEPS_EXTRA="pkg ..."    also require these packages
+#   MTASIM_DEPS_REPLACE_MTA=1      install postfix even where another
+#                                  mail-transport-agent (exim4, ...) is
+#                                  installed, which it then replaces
 #
 # When sourced, the script runs in a subshell so that its "exit" cannot end
 # the caller's shell; the caller sees the status in $?.
@@ -49,6 +52,25 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES postfix"
         fi
     done
     [ -z "$missing" ] && exit 0
+
+    # Postfix replaces any other mail-transport-agent (they conflict).  On a
+    # machine that has one, keep it: leave postfix out and say so (the
+    # fidelity tests then fail, naming this); MTASIM_DEPS_REPLACE_MTA=1
+    # lets apt-get replace it.
+    case " $missing " in
+    *" postfix "*)
+        mta=$(dpkg-query -W -f='${Status} ${Package} ${Provides}\n' 2>/dev/null \
+              | awk '$1 == "install" && $3 == "installed" && $4 != "postfix" \
+                     && / mail-transport-agent/ { print $4 }' | head -n 1)
+        if [ -n "$mta" ] && [ "${MTASIM_DEPS_REPLACE_MTA:-0}" != 1 ]; then
+            echo "mtasim: not installing postfix: it would replace $mta (the" \
+                 "fidelity tests need it; MTASIM_DEPS_REPLACE_MTA=1 allows that)" >&2
+            missing=$(printf '%s\n' $missing | grep -vx postfix | tr '\n' ' ')
+            missing=${missing% }
+            [ -z "$missing" ] && exit 0
+        fi
+        ;;
+    esac
 
     uid=$(id -u)
     if [ "${MTASIM_DEPS_ASSUME_NONROOT:-0}" = 1 ]; then
