@@ -151,32 +151,36 @@ def test_pipelined_replies_arrive_together(mtasim, tmp_path):
             lines, rest = recv_reply(c, rest)
             assert "250-PIPELINING" in lines
             assert rest == b""
+            took = []
             for _ in range(3):      # several groups: each must come whole
                 segs = data_segments_in(c)
                 t0 = time.monotonic()
                 c.sendall(b"MAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.com>\r\n"
                           b"RCPT TO:<c@example.com>\r\nDATA\r\n")
                 first = c.recv(4096)
-                took = time.monotonic() - t0
+                took.append(time.monotonic() - t0)
                 time.sleep(0.05)        # anything sent apart would be in by now
                 assert data_segments_in(c) - segs == 1
                 assert first.count(b"\r\n") == 4, first
                 assert first.endswith(b"\r\n") and b"\r\n354 " in first, first
-                assert took < 0.030, took
                 c.sendall(b"Subject: x\r\n\r\nhi\r\n.\r\nRSET\r\n")
                 first = c.recv(4096)
                 if first.count(b"\r\n") < 2:
                     first += c.recv(4096)
                 assert first.startswith(b"250 2.0.0") and first.count(b"\r\n") == 2, first
+            # The best of the groups: a loaded machine may slow one down.
+            assert min(took) < 0.030, took
             c.sendall(b"QUIT\r\n")
             recv_reply(c)
         proc.communicate(timeout=STEP_TIMEOUT)
 
 
 def test_replies_written_apart_are_not_held_back(mtasim, tmp_path):
-    """Replies the script spaces by 5 ms leave when they are due: with Nagle's
-    algorithm each one after the first of a group waits for the client's
-    delayed ACK (about 40 ms on Linux), so the group would take 80 ms or more."""
+    """Replies the script spaces by 5 ms leave when they are due (a group takes
+    about 15 ms): with Nagle's algorithm a reply written while the one before
+    is unacknowledged waits for the client's delayed ACK (40 ms on Linux), so
+    every group would take more than 40 ms.  The best of five groups counts, so
+    that a loaded machine slowing one group down does not decide."""
     scn = write_scenario(tmp_path, "  rcpt 250 2.1.5 ok   delay 5ms\n"
                                    "  data 354 go ahead   delay 5ms\n")
     with serve(mtasim, scn, "--once") as (proc, port):
@@ -184,17 +188,17 @@ def test_replies_written_apart_are_not_held_back(mtasim, tmp_path):
             _, rest = recv_reply(c)
             c.sendall(b"EHLO client.test\r\n")
             _, rest = recv_reply(c, rest)
-            worst = 0.0
-            for _ in range(3):
+            took = []
+            for _ in range(5):
                 t0 = time.monotonic()
                 c.sendall(b"MAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.com>\r\n"
                           b"RCPT TO:<c@example.com>\r\nDATA\r\n")
                 for _ in range(4):
                     _, rest = recv_reply(c, rest)
-                worst = max(worst, time.monotonic() - t0)
+                took.append(time.monotonic() - t0)
                 c.sendall(b"Subject: x\r\n\r\nhi\r\n.\r\n")
                 _, rest = recv_reply(c, rest)
-            assert worst < 0.040, worst
+            assert min(took) < 0.038, took
             c.sendall(b"QUIT\r\n")
             recv_reply(c, rest)
         proc.communicate(timeout=STEP_TIMEOUT)
