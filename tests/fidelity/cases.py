@@ -77,6 +77,9 @@ class Case:
         return "<%s@fidelity.test>" % self.name
 
 
+FIVE = ["r1", "r2", "r3", "r4", "r5"]
+
+
 def too_many(code, text):
     """A remote that takes two recipients per session and refuses the rest."""
     return ["rcpt %s %s   when nth > 2" % (code, text)]
@@ -114,20 +117,20 @@ CASES = [
          ["rcpt 451 4.7.1 greylisted, try again later   when attempt 1"]),
     Case("452-too-many", "452 too many recipients (2 per session), 5 recipients",
          too_many(452, "4.5.3 too many recipients"),
-         rcpts=["r1", "r2", "r3", "r4", "r5"]),
+         rcpts=FIVE),
     Case("452-postfix-mode", "the same, the core in its Postfix-like mode (defer the rest)",
          too_many(452, "4.5.3 too many recipients"),
-         rcpts=["r1", "r2", "r3", "r4", "r5"],
+         rcpts=FIVE,
          config=["rcpt_452_defer_leftovers 1"], mode_key="rcpt_452_defer_leftovers"),
     Case("552-too-many", "552 too many recipients (2 per session), 5 recipients",
          too_many(552, "5.5.3 too many recipients"),
-         rcpts=["r1", "r2", "r3", "r4", "r5"]),
+         rcpts=FIVE),
     Case("552-postfix-mode", "the same, the core in its Postfix-like mode (552 permanent)",
          too_many(552, "5.5.3 too many recipients"),
-         rcpts=["r1", "r2", "r3", "r4", "r5"],
+         rcpts=FIVE,
          config=["rcpt_552_permanent 1"], mode_key="rcpt_552_permanent"),
     Case("rcpt-limit", "the client's own limit of 2 recipients per transaction, 5 recipients",
-         rcpts=["r1", "r2", "r3", "r4", "r5"], transport="limit2",
+         rcpts=FIVE, transport="limit2",
          config=["max_recipients_per_transaction 2"],
          mode_key="max_recipients_per_transaction"),
     Case("reset-after-data", "connection reset in answer to DATA, then accepted",
