@@ -44,4 +44,6 @@ MTASIM_RELEASE_BIN=$(printf '%s\n' "$built" | tail -n 1)
 export MTASIM_RELEASE_BIN
 
 echo "== pytest"
-exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto
+# --dist loadgroup: the tests of one xdist_group (the Postfix fidelity harness,
+# which runs once per module) stay on one worker; the rest spread as usual.
+exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto --dist loadgroup
