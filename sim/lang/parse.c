@@ -28,7 +28,7 @@
  *   later, an expectation about a message injected later) are collected
  *   during the parse and resolved once the whole input has been read.
  *
- *   One module in six files, one per directive family, sharing the
+ *   One module in seven files, one per directive family, sharing the
  *   parser's state (struct parser) and helpers through parse_internal.h:
  *     parse.c          the driver: lines, blocks, includes and file limits,
  *                      the directive table, forward references
@@ -36,8 +36,10 @@
  *                      addresses, names, rates, probabilities, operators;
  *                      errors and "did you mean" hints
  *     parse_world.c    world directives: scenario, description, seed, epoch,
- *                      run, config, dns, network, binding, inject, plugin,
+ *                      run, config, network, binding, inject, plugin,
  *                      requires
+ *     parse_dns.c      the dns directive: records, failures, their time and
+ *                      query windows, contradictions in the zone
  *     parse_remote.c   remote blocks: scripted replies and their conditions,
  *                      actions, connect modes, faults and settings
  *     parse_inbound.c  the MTA's inbound side: listen, user, client blocks
@@ -418,6 +420,8 @@ static struct scn_scenario *parse_top(const char *name, char *real, const char *
         rc = resolve_refs(p);
     if (rc == 0)
         rc = resolve_inbound(p);
+    if (rc == 0)
+        rc = dns_check_contradictions(p);
     assert((rc < 0) == (p->failed != 0));
     pending_free(p);
     free(p->refs);

@@ -152,14 +152,21 @@ int do_seed(struct parser *p);
 int do_epoch(struct parser *p);
 int do_run(struct parser *p);
 int do_config(struct parser *p);
-int do_dns(struct parser *p);
 int do_network(struct parser *p);
 int do_binding(struct parser *p);
 int do_inject(struct parser *p);
 int do_plugin(struct parser *p);
 int do_requires(struct parser *p);
 
-/* parse_remote.c: remote blocks */
+/* parse_dns.c: the dns directive; the zone's consistency, once all is read */
+int do_dns(struct parser *p);
+int dns_check_contradictions(struct parser *p);
+
+/* parse_remote.c: remote blocks; "when" conditions, which dns lines share */
+enum { COND_SESSION = 1, COND_ATTEMPT = 2, COND_NTH = 4, COND_RCPT = 8, COND_TRANSACTION = 16,
+       COND_QUERY = 32 };
+int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, int *nconds,
+                unsigned allowed);
 void pending_free(struct parser *p);
 int remote_line(struct parser *p);
 int do_remote(struct parser *p);

@@ -32,8 +32,6 @@ void pending_free(struct parser *p)
     p->has_pending = 0;
 }
 
-/* Which conditions a scripted line may use (cond_allowed). */
-enum { COND_SESSION = 1, COND_ATTEMPT = 2, COND_NTH = 4, COND_RCPT = 8 };
 
 /* cond_allowed - the conditions a reply to cmd may use; cmd < 0: a network fault */
 static unsigned cond_allowed(int cmd)
@@ -45,6 +43,9 @@ static unsigned cond_allowed(int cmd)
     /* The attempt is fixed at the first RCPT, so only what follows it. */
     if (cmd == SCN_CMD_RCPT || cmd == SCN_CMD_DATA || cmd == SCN_CMD_DOT)
         m |= COND_ATTEMPT;
+    /* A transaction opens with MAIL and ends with the reply to its dot. */
+    if (cmd == SCN_CMD_MAIL || cmd == SCN_CMD_RCPT || cmd == SCN_CMD_DATA || cmd == SCN_CMD_DOT)
+        m |= COND_TRANSACTION;
     if (cmd == SCN_CMD_RCPT)
         m |= COND_RCPT;
     return m;
@@ -66,16 +67,20 @@ static int check_regex(struct parser *p, const char *re_text, int col)
 
 /*
  * parse_conds - "COND [and COND]..." in tokens [a, b), COND one of
- * session|attempt|nth [OP] N and rcpt ~ REGEX; allowed says which
+ * session|attempt|nth|transaction|query [OP] N, rcpt [OP] N and
+ * rcpt ~ REGEX; allowed says which (COND_* bits)
  */
-static int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, int *nconds,
-                       unsigned allowed)
+int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, int *nconds,
+                unsigned allowed)
 {
     static const struct { const char *word; enum scn_cond_kind kind; unsigned bit; } kinds[] = {
         { "session", SCN_COND_SESSION, COND_SESSION }, { "attempt", SCN_COND_ATTEMPT, COND_ATTEMPT },
         { "nth", SCN_COND_NTH, COND_NTH }, { "rcpt", SCN_COND_RCPT, COND_RCPT },
+        { "transaction", SCN_COND_TRANSACTION, COND_TRANSACTION },
+        { "query", SCN_COND_QUERY, COND_QUERY },
     };
-    const char *usage = "when session|attempt|nth OP N | rcpt ~ REGEX [and ...]";
+    const char *usage = allowed == COND_QUERY ? "when query OP N [and query OP N]..."
+        : "when session|attempt|nth|transaction OP N | rcpt OP N | rcpt ~ REGEX [and ...]";
     int i = a;
     if (i == b)
         return fail_at(p, p->tok[a - 1].end + 1, "missing condition: expected '%s'", usage);
@@ -84,13 +89,16 @@ static int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, i
         for (int j = 0; j < (int)(sizeof kinds / sizeof kinds[0]); j++)
             if (is_word(&p->tok[i], kinds[j].word))
                 k = j;
-        if (k < 0)
+        if (k < 0 || (allowed == COND_QUERY && kinds[k].bit != COND_QUERY))
             return fail_tok(p, &p->tok[i], "unknown condition '%s': expected '%s'",
                             p->tok[i].text, usage);
         if (!(allowed & kinds[k].bit)) {
             const char *why = allowed == COND_SESSION
                 ? "a network fault takes only 'session' conditions"
-                : kinds[k].kind == SCN_COND_RCPT ? "'rcpt ~' applies to rcpt replies only"
+                : kinds[k].kind == SCN_COND_RCPT ? "'rcpt' conditions apply to rcpt replies only"
+                : kinds[k].kind == SCN_COND_QUERY ? "'query' conditions apply to dns lines only"
+                : kinds[k].kind == SCN_COND_TRANSACTION
+                ? "'transaction' applies to mail, rcpt, data and dot replies"
                 : "'attempt' applies to rcpt, data and dot replies (it is known from the first RCPT)";
             return fail_tok(p, &p->tok[i], "%s", why);
         }
@@ -101,10 +109,7 @@ static int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, i
         c->kind = kinds[k].kind;
         c->op = SCN_OP_EQ;
         i++;
-        if (c->kind == SCN_COND_RCPT) {
-            if (i == b || !is_word(&p->tok[i], "~"))
-                return fail_at(p, i == b ? p->tok[i - 1].end + 1 : p->tok[i].col,
-                               "expected '~ REGEX' after 'rcpt'");
+        if (c->kind == SCN_COND_RCPT && i < b && is_word(&p->tok[i], "~")) {
             if (++i == b)
                 return fail_at(p, p->tok[i - 1].end + 1, "missing regular expression after '~'");
             if (check_regex(p, p->tok[i].text, p->tok[i].col) < 0)
@@ -112,6 +117,9 @@ static int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, i
             c->op = SCN_OP_RE;
             c->regex = xstrdup(p->tok[i].text);
         } else {
+            /* "rcpt OP N": the recipient's number in its transaction. */
+            if (c->kind == SCN_COND_RCPT)
+                c->kind = SCN_COND_RCPT_NUM;
             if (i < b && !p->tok[i].quoted && parse_op(p->tok[i].text) >= 0)
                 c->op = (enum scn_op)parse_op(p->tok[i++].text);
             if (i == b)

@@ -4,8 +4,9 @@
  * DESCRIPTION
  *   The directives that describe the world and what is fed into it:
  *   scenario, description, seed, epoch, run, config (through the core's
- *   mta_config_set), dns, network, binding, inject, plugin (found now
- *   through plugin_path.c, loaded at run time) and requires.
+ *   mta_config_set), network, binding, inject, plugin (found now
+ *   through plugin_path.c, loaded at run time) and requires.  The dns
+ *   directive is parse_dns.c's.
  *
  *   Part of the parser: parse.c describes the language and the files,
  *   parse_internal.h what they share.
@@ -139,122 +140,6 @@ int do_config(struct parser *p)
     char why[256];
     if (mta_config_set(&p->sc->config, key->text, value->text, why, sizeof why) < 0)
         return fail_tok(p, known ? value : key, "%s", why);
-    return 0;
-}
-
-/* dns_setting - dns latency DUR | dns timeout DUR | dns jitter DUR */
-static int dns_setting(struct parser *p)
-{
-    int latency = is_word(&p->tok[1], "latency"), jitter = is_word(&p->tok[1], "jitter");
-    if (need_args(p, 3, 3, latency ? "dns latency DURATION" : jitter ? "dns jitter DURATION"
-                                   : "dns timeout DURATION") < 0)
-        return -1;
-    return parse_duration(p, &p->tok[2], latency ? &p->sc->dns_latency
-                                         : jitter ? &p->sc->dns_jitter : &p->sc->dns_timeout);
-}
-
-/* dns_name_latency - dns NAME latency DUR: how long answers about NAME take */
-static int dns_name_latency(struct parser *p)
-{
-    struct scn_scenario *sc = p->sc;
-    struct scn_dns d;
-    if (need_args(p, 4, 4, "dns NAME latency DURATION") < 0
-        || check_domain(p, &p->tok[1], "name") < 0)
-        return -1;
-    if (sc->ndns == SCN_MAX_DNS)
-        return fail_tok(p, &p->tok[0], "more than %d dns lines", SCN_MAX_DNS);
-    memset(&d, 0, sizeof d);
-    d.kind = SCN_DNS_LATENCY;
-    if (parse_duration(p, &p->tok[3], &d.latency) < 0)
-        return -1;
-    d.name = xstrdup(p->tok[1].text);
-    d.pos = here(p, p->tok[0].col);
-    grow((void **)&sc->dns, sc->ndns, sizeof *sc->dns);
-    sc->dns[sc->ndns++] = d;
-    return 0;
-}
-
-/* do_dns - a DNS record or answer, or a resolver setting */
-int do_dns(struct parser *p)
-{
-    static const struct { const char *name; enum scn_dns_kind kind; int nargs; const char *usage; }
-    kinds[] = {
-        { "MX", SCN_DNS_MX, 2, "dns NAME MX PREF HOST [ttl N]" },
-        { "A", SCN_DNS_A, 1, "dns NAME A ADDR [ttl N]" },
-        { "CNAME", SCN_DNS_CNAME, 1, "dns NAME CNAME TARGET [ttl N]" },
-        { "NXDOMAIN", SCN_DNS_NXDOMAIN, 0, "dns NAME NXDOMAIN [ttl N]" },
-        { "SERVFAIL", SCN_DNS_SERVFAIL, 0, "dns NAME SERVFAIL [ttl N]" },
-        { "TIMEOUT", SCN_DNS_TIMEOUT, 0, "dns NAME TIMEOUT [ttl N]" },
-        { "NODATA", SCN_DNS_NODATA, 0, "dns NAME NODATA [ttl N]" },
-    };
-    struct scn_scenario *sc = p->sc;
-    if (need_args(p, 3, -1, "dns NAME TYPE ...") < 0)
-        return -1;
-    if (p->ntok == 3 && (is_word(&p->tok[1], "latency") || is_word(&p->tok[1], "timeout")
-                         || is_word(&p->tok[1], "jitter")))
-        return dns_setting(p);
-    if (is_word(&p->tok[2], "latency"))
-        return dns_name_latency(p);
-    int k = -1;
-    for (int i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++)
-        if (is_word(&p->tok[2], kinds[i].name))
-            k = i;
-    if (k < 0) {
-        struct suggestion sg;
-        char hint[128];
-        suggest_begin(&sg, p->tok[2].text);
-        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-            suggest_offer(&sg, kinds[i].name);
-        return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, CNAME, NXDOMAIN, "
-                        "SERVFAIL, TIMEOUT, NODATA or latency%s", p->tok[2].text,
-                        suggest_hint(&sg, hint, sizeof hint));
-    }
-    int base = 3 + kinds[k].nargs;      /* where "ttl" may start */
-    if (need_args(p, base, base + 2, kinds[k].usage) < 0 || check_domain(p, &p->tok[1], "name") < 0)
-        return -1;
-    if (sc->ndns == SCN_MAX_DNS)
-        return fail_tok(p, &p->tok[0], "more than %d dns lines", SCN_MAX_DNS);
-
-    struct scn_dns d;
-    memset(&d, 0, sizeof d);
-    d.kind = kinds[k].kind;
-    d.ttl = 3600;
-    if (d.kind == SCN_DNS_MX) {
-        unsigned long long pref;
-        if (parse_unsigned(p, &p->tok[3], "MX preference", 0, 65535, &pref) < 0)
-            return -1;
-        d.pref = (uint16_t)pref;
-        if (is_word(&p->tok[4], ".")) {
-            if (pref != 0)
-                return fail_tok(p, &p->tok[3], "a null MX (host '.') has preference 0, not %llu", pref);
-        } else if (check_domain(p, &p->tok[4], "MX host") < 0) {
-            return -1;
-        }
-    } else if (d.kind == SCN_DNS_A) {
-        if (parse_ipv4(p, &p->tok[3], &d.addr) < 0)
-            return -1;
-    } else if (d.kind == SCN_DNS_CNAME) {
-        if (check_domain(p, &p->tok[3], "CNAME target") < 0)
-            return -1;
-    }
-    if (p->ntok > base) {
-        if (!is_word(&p->tok[base], "ttl"))
-            return fail_tok(p, &p->tok[base], "unexpected '%s': expected '%s'", p->tok[base].text,
-                            kinds[k].usage);
-        unsigned long long ttl;
-        if (need_args(p, base + 2, base + 2, kinds[k].usage) < 0
-            || parse_unsigned(p, &p->tok[base + 1], "ttl", 0, UINT32_MAX, &ttl) < 0)
-            return -1;
-        d.ttl = (uint32_t)ttl;
-    }
-    d.name = xstrdup(p->tok[1].text);
-    if (d.kind == SCN_DNS_MX)
-        d.target = xstrdup(p->tok[4].text);
-    else if (d.kind == SCN_DNS_CNAME)
-        d.target = xstrdup(p->tok[3].text);
-    d.pos = here(p, p->tok[0].col);
-    grow((void **)&sc->dns, sc->ndns, sizeof *sc->dns);
-    sc->dns[sc->ndns++] = d;
     return 0;
 }
 

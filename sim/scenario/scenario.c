@@ -6,6 +6,7 @@
  *
  *   void scn_free(struct scn_scenario *sc);
  *   void scn_conds_free(struct scn_cond *conds, int n);
+ *   void scn_qset_of(conds, n, &set);  scn_qset_holds(&set, q);  scn_qset_overlap(&a, &b);
  *   const char *scn_op_str(enum scn_op op);
  *   const char *scn_fate_str(enum scn_fate f);
  *   extern const char *const scn_cmd_names[];
@@ -41,6 +42,78 @@ void scn_conds_free(struct scn_cond *conds, int n)
         free(conds[i].regex);
         conds[i].regex = NULL;
     }
+}
+
+/* scn_qset_of - the query numbers that "when query OP N" conditions select */
+void scn_qset_of(const struct scn_cond *conds, int n, struct scn_qset *out)
+{
+    out->lo = 1;
+    out->hi = SCN_QUERY_MAX;
+    out->nskip = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned long v = conds[i].value < 0 ? 0 : (unsigned long)conds[i].value;
+        if (conds[i].kind != SCN_COND_QUERY)
+            continue;
+        switch (conds[i].op) {
+        case SCN_OP_EQ:
+            if (v > out->lo)
+                out->lo = v;
+            if (v < out->hi)
+                out->hi = v;
+            break;
+        case SCN_OP_NE:
+            if (out->nskip < SCN_MAX_CONDS)
+                out->skip[out->nskip++] = v;
+            break;
+        case SCN_OP_LT:
+            if (v == 0)
+                out->hi = 0;        /* nothing: lo is at least 1 */
+            else if (v - 1 < out->hi)
+                out->hi = v - 1;
+            break;
+        case SCN_OP_LE:
+            if (v < out->hi)
+                out->hi = v;
+            break;
+        case SCN_OP_GT:
+            if (v + 1 > out->lo && v < SCN_QUERY_MAX)
+                out->lo = v + 1;
+            else if (v >= SCN_QUERY_MAX)
+                out->hi = 0;
+            break;
+        case SCN_OP_GE:
+            if (v > out->lo)
+                out->lo = v;
+            break;
+        case SCN_OP_RE:
+            break;
+        }
+    }
+}
+
+/* scn_qset_holds - does the set hold query number q? */
+int scn_qset_holds(const struct scn_qset *s, unsigned long q)
+{
+    if (q < s->lo || q > s->hi)
+        return 0;
+    for (int i = 0; i < s->nskip; i++)
+        if (s->skip[i] == q)
+            return 0;
+    return 1;
+}
+
+/* scn_qset_overlap - is some query number in both sets? */
+int scn_qset_overlap(const struct scn_qset *a, const struct scn_qset *b)
+{
+    unsigned long lo = a->lo > b->lo ? a->lo : b->lo;
+    unsigned long hi = a->hi < b->hi ? a->hi : b->hi;
+
+    /* At most 2 * SCN_MAX_CONDS numbers are skipped: among the first
+     * 2 * SCN_MAX_CONDS + 1 of [lo, hi] one is in both, if any is. */
+    for (unsigned long q = lo, k = 0; q <= hi && k <= 2 * SCN_MAX_CONDS; q++, k++)
+        if (scn_qset_holds(a, q) && scn_qset_holds(b, q))
+            return 1;
+    return 0;
 }
 
 /* scn_free - release a scenario and everything it owns; NULL is fine */

@@ -25,6 +25,7 @@
 #ifndef MTASIM_SIM_SCENARIO_H
 #define MTASIM_SIM_SCENARIO_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +49,21 @@ struct scn_binding {
     struct scn_pos pos;
 };
 
-/* dns NAME MX PREF HOST | A ADDR | CNAME TARGET | NXDOMAIN | SERVFAIL | TIMEOUT  [ttl N] */
+/*
+ * The set of query numbers a "when query OP N [and query OP N]..." clause
+ * selects: [lo, hi] without the values of NE conditions.  No clause: every
+ * query, [1, SCN_QUERY_MAX].  scn_qset_of() computes it from the parsed
+ * conditions; scn_qset_holds() and scn_qset_overlap() read it.
+ */
+#define SCN_QUERY_MAX ((unsigned long)LONG_MAX)
+struct scn_qset {
+    unsigned long lo, hi;       /* lo > hi: no query at all */
+    int nskip;
+    unsigned long skip[SCN_MAX_CONDS];
+};
+
+/* dns NAME MX PREF HOST | A ADDR | CNAME TARGET | NXDOMAIN | SERVFAIL | TIMEOUT
+ *   | NODATA | TYPE FAILURE  [ttl N] [from DUR] [until DUR] [when query OP N ...] */
 enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
                     SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT,
                     SCN_DNS_NODATA,     /* dns NAME NODATA: exists, no records */
@@ -56,11 +71,20 @@ enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
 struct scn_dns {
     char *name;
     enum scn_dns_kind kind;
+    /* A failure (NXDOMAIN SERVFAIL TIMEOUT NODATA) for queries of one
+     * record type only ("dns NAME MX SERVFAIL"): has_qtype and the type's
+     * record kind (SCN_DNS_MX, SCN_DNS_A, ...); else it answers every type. */
+    int has_qtype;
+    enum scn_dns_kind qtype;
     uint16_t pref;
     char *target;           /* MX host ("." = null MX), CNAME target */
     uint32_t addr;
     uint32_t ttl;           /* default 3600 */
     mta_usec_t latency;     /* SCN_DNS_LATENCY */
+    /* When the line is in the zone: queries asked at epoch + [from, until)
+     * (until -1 = for ever) whose number for (name, type) is in queries. */
+    mta_usec_t from, until;
+    struct scn_qset queries;
     struct scn_pos pos;
 };
 
@@ -82,8 +106,17 @@ enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE, 
  * when nth OP N       the N-th command of this kind in the session
  *                     ("after rcpt 2 reset" is "rcpt reset when nth = 2")
  * when rcpt ~ REGEX   the RCPT TO address (no brackets) matches (rcpt only)
+ * when transaction OP N  the N-th MAIL command of this session: the
+ *                     transaction it opens and the RCPT, DATA and dot
+ *                     replies in it (mail, rcpt, data, dot)
+ * when rcpt OP N      the N-th RCPT command of this transaction (rcpt only):
+ *                     a per-transaction recipient limit
+ * when query OP N     (dns lines) the N-th query for the name and type
  */
-enum scn_cond_kind { SCN_COND_SESSION, SCN_COND_ATTEMPT, SCN_COND_NTH, SCN_COND_RCPT };
+enum scn_cond_kind { SCN_COND_SESSION, SCN_COND_ATTEMPT, SCN_COND_NTH, SCN_COND_RCPT,
+                     SCN_COND_TRANSACTION,  /* the transaction's number in the session */
+                     SCN_COND_RCPT_NUM,     /* the RCPT's number in its transaction */
+                     SCN_COND_QUERY };      /* dns lines: the query's number for (name, type) */
 struct scn_cond {
     enum scn_cond_kind kind;
     enum scn_op op;         /* EQ NE LT LE GT GE; RE for SCN_COND_RCPT */
@@ -340,6 +373,11 @@ void scn_free(struct scn_scenario *sc);
 /* Release what n parsed conditions own (their regexes); for the parser's
  * error paths, scn_free() does it for a whole scenario. */
 void scn_conds_free(struct scn_cond *conds, int n);
+/* The query numbers n "when query" conditions select (other kinds are
+ * ignored); whether a set holds number q; whether two sets share one. */
+void scn_qset_of(const struct scn_cond *conds, int n, struct scn_qset *out);
+int scn_qset_holds(const struct scn_qset *s, unsigned long q);
+int scn_qset_overlap(const struct scn_qset *a, const struct scn_qset *b);
 
 const char *scn_op_str(enum scn_op op);
 const char *scn_fate_str(enum scn_fate f);

@@ -59,12 +59,16 @@ struct dns_record {
     char target[MTA_DNS_NAME_MAX];      /* as written */
     uint32_t addr;
     uint32_t ttl;
+    int has_window;
+    struct sim_dns_window window;
 };
 
 struct dns_failure {
     int32_t next;                       /* the name's next failure */
     int type;                           /* 0 = every type */
     enum mta_dns_rcode rcode;
+    int has_window;
+    struct sim_dns_window window;
 };
 
 struct dns_counter {
@@ -199,6 +203,18 @@ static int dns_type_slot(enum mta_dns_type type)
     return type == MTA_DNS_A ? 0 : type == MTA_DNS_CNAME ? 1 : 2;
 }
 
+/* dns_in_window - is a zone line with this window in the zone for a query
+ * asked now whose number is n? */
+static int dns_in_window(int has_window, const struct sim_dns_window *w, sim_usec now,
+                         unsigned long n)
+{
+    if (!has_window)
+        return 1;
+    if (now < w->from || (w->until >= 0 && now >= w->until))
+        return 0;
+    return scn_qset_holds(&w->queries, n);
+}
+
 /* sim_dns_create - a resolver answering after latency, giving up after timeout */
 struct sim_dns *sim_dns_create(struct sim_sched *s, sim_usec latency, sim_usec timeout)
 {
@@ -271,14 +287,19 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
     }
     r->addr = rec->addr;
     r->ttl = rec->ttl;
+    r->has_window = rec->when != NULL;
+    if (rec->when != NULL)
+        r->window = *rec->when;
     d->nrecords++;
 }
 
-/* sim_dns_fail - make (name, type) fail; type 0 = every type; last call wins */
-void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode)
+/* dns_fail - add a failure of (name, type), or replace the one for ever */
+static void dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode,
+                     const struct sim_dns_window *when)
 {
     char norm[MTA_DNS_NAME_MAX];
     struct dns_name *e;
+    struct dns_failure *f;
     int32_t i;
 
     assert(name != NULL);
@@ -287,8 +308,8 @@ void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rc
     if (dns_normalise(name, norm) < 0)
         dns_die("sim_dns_fail", "name too long");
     e = dns_name_get(d, norm);
-    for (i = e->first_failure; i != NO_ENTRY; i = d->failures[i].next) {
-        if (d->failures[i].type == type) {
+    for (i = e->first_failure; i != NO_ENTRY && when == NULL; i = d->failures[i].next) {
+        if (d->failures[i].type == type && !d->failures[i].has_window) {
             d->failures[i].rcode = rcode;
             return;
         }
@@ -296,9 +317,14 @@ void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rc
     if (d->nfailures >= SIM_DNS_MAX_FAILURES)
         dns_die("sim_dns_fail", "too many failures");
     d->failures = dns_room(d->failures, d->nfailures, sizeof *d->failures);
-    d->failures[d->nfailures].next = NO_ENTRY;
-    d->failures[d->nfailures].type = type;
-    d->failures[d->nfailures].rcode = rcode;
+    f = &d->failures[d->nfailures];
+    memset(f, 0, sizeof *f);
+    f->next = NO_ENTRY;
+    f->type = type;
+    f->rcode = rcode;
+    f->has_window = when != NULL;
+    if (when != NULL)
+        f->window = *when;
     if (e->last_failure == NO_ENTRY)
         e->first_failure = (int32_t) d->nfailures;
     else
@@ -307,9 +333,24 @@ void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rc
     d->nfailures++;
 }
 
-/* dns_failure_for - the failure set for (name, type): exact type first, then any */
+/* sim_dns_fail - make (name, type) fail for ever; type 0 = every type; last call wins */
+void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode)
+{
+    dns_fail(d, name, type, rcode, NULL);
+}
+
+/* sim_dns_fail_when - make (name, type) fail in a window; type 0 = every type */
+void sim_dns_fail_when(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode,
+                       const struct sim_dns_window *when)
+{
+    assert(when != NULL);
+    dns_fail(d, name, type, rcode, when);
+}
+
+/* dns_failure_for - the failure in the zone for (name, type), query n now:
+ * exact type first, then any */
 static int dns_failure_for(const struct sim_dns *d, const char *norm, enum mta_dns_type type,
-                           enum mta_dns_rcode *rcode)
+                           unsigned long n, enum mta_dns_rcode *rcode)
 {
     const struct dns_failure *any = NULL;
     const struct dns_name *e = dns_name_find(d, norm);
@@ -318,6 +359,8 @@ static int dns_failure_for(const struct sim_dns *d, const char *norm, enum mta_d
     for (i = e ? e->first_failure : NO_ENTRY; i != NO_ENTRY; i = d->failures[i].next) {
         const struct dns_failure *f = &d->failures[i];
 
+        if (!dns_in_window(f->has_window, &f->window, sim_sched_now(d->sched), n))
+            continue;
         if (f->type == (int) type) {
             *rcode = f->rcode;
             return 1;
@@ -344,9 +387,11 @@ static void dns_rr_from(struct mta_dns_rr *rr, const struct dns_record *r)
     memcpy(rr->name, r->target, sizeof rr->name);
 }
 
-/* dns_collect - append records of (name, type) to the answer; count of any type seen */
+/* dns_collect - append the records of (name, type) in the zone for query n
+ * to the answer; the count of those of any type */
 static size_t dns_collect(const struct sim_dns *d, const char *norm, enum mta_dns_type type,
-                          struct mta_dns_answer *a, const struct dns_record **cname)
+                          unsigned long n, struct mta_dns_answer *a,
+                          const struct dns_record **cname)
 {
     const struct dns_name *e = dns_name_find(d, norm);
     size_t any = 0;
@@ -356,6 +401,8 @@ static size_t dns_collect(const struct sim_dns *d, const char *norm, enum mta_dn
     for (i = e ? e->first_record : NO_ENTRY; i != NO_ENTRY; i = d->records[i].next) {
         const struct dns_record *r = &d->records[i];
 
+        if (!dns_in_window(r->has_window, &r->window, sim_sched_now(d->sched), n))
+            continue;
         any++;
         if (r->type == MTA_DNS_CNAME && *cname == NULL)
             *cname = r;
@@ -367,9 +414,9 @@ static size_t dns_collect(const struct sim_dns *d, const char *norm, enum mta_dn
     return any;
 }
 
-/* dns_resolve - compute the answer to (name, type) from the zone data now */
+/* dns_resolve - compute the answer to (name, type), query n, from the zone data now */
 static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_type type,
-                        struct mta_dns_answer *a)
+                        unsigned long n, struct mta_dns_answer *a)
 {
     char norm[MTA_DNS_NAME_MAX];
     const struct dns_record *cname;
@@ -389,12 +436,12 @@ static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_
         int before = a->count;
         size_t any;
 
-        if (dns_failure_for(d, norm, type, &rcode)) {
+        if (dns_failure_for(d, norm, type, n, &rcode)) {
             a->rcode = rcode;
             a->count = 0;
             return;
         }
-        any = dns_collect(d, norm, type, a, &cname);
+        any = dns_collect(d, norm, type, n, a, &cname);
         if (a->count > before)
             return;                             /* records of the type */
         if (type == MTA_DNS_A && cname != NULL) {
@@ -544,7 +591,7 @@ void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
     p->arg = arg;
     p->type = type;
     ct = dns_count(d, name, type);
-    dns_resolve(d, name, type, &p->answer);
+    dns_resolve(d, name, type, ct != NULL ? ct->count : 0, &p->answer);
     delay = p->answer.rcode == MTA_DNS_TIMEOUT ? d->timeout : dns_name_latency(d, name);
     /* One draw per counted query, timeouts included, so that whether an
      * answer is a timeout never shifts the draws after it. */

@@ -4,6 +4,7 @@
  * SYNOPSIS
  *   struct sim_dns *d = sim_dns_create(sched, latency, timeout);
  *   sim_dns_add(d, &rec);
+ *   sim_dns_fail_when(d, "example.com", MTA_DNS_MX, MTA_DNS_SERVFAIL, &window);
  *   sim_dns_query(d, "example.com", MTA_DNS_MX, cb, arg);
  *   sim_dns_query_count(d, "example.com", MTA_DNS_MX);
  *   sim_dns_destroy(d);
@@ -15,8 +16,21 @@
  *   jitter J (sim_dns_set_jitter) each answer takes a draw in [0, J]
  *   more, from the stream (seed, "dns NAME TYPE", 0) of the name and type
  *   asked, so queries for other names never change it.  Names compare case-insensitively, a trailing dot
- *   ignored.  For a query of (name, type):
- *     - a failure set for (name, type) or for (name, any type) wins:
+ *   ignored.
+ *
+ *   Records and failures may have a window (struct sim_dns_window): they
+ *   are in the zone only for queries asked in [from, until) of virtual
+ *   time whose number for (name, type) - the n of the trace's "dns
+ *   query" record, the query being answered - is in the window's query
+ *   set.  Without one (NULL) they are there for ever.  Zone lines outside
+ *   their window do not exist: a name all of whose lines are out of their
+ *   windows does not exist either (NXDOMAIN).  The parser makes sure no
+ *   two failures, nor a failure and records, answer one (name, type) at
+ *   one instant; here, an exact-type failure is looked at before an
+ *   any-type one.
+ *
+ *   For a query of (name, type):
+ *     - a failure in the zone for (name, type) or for (name, any type) wins:
  *       NXDOMAIN and SERVFAIL answer after the latency, TIMEOUT after the
  *       resolver timeout, NOERROR (set as a failure) is an empty answer
  *       (NODATA: the name exists, no records of the type);
@@ -34,9 +48,16 @@
 #include <stdint.h>
 
 #include "mtasim_env.h"
+#include "scenario.h"
 #include "sim_sched.h"
 
 struct sim_dns;
+
+/* When a zone line is in the zone (see above). */
+struct sim_dns_window {
+    sim_usec from, until;       /* absolute virtual time; until < 0: for ever */
+    struct scn_qset queries;    /* the query numbers (scenario.h) */
+};
 
 struct sim_dns_record {
     const char *name;
@@ -45,13 +66,18 @@ struct sim_dns_record {
     const char *target;     /* MX exchange, CNAME target */
     uint32_t addr;          /* A, host byte order */
     uint32_t ttl;           /* seconds */
+    const struct sim_dns_window *when;  /* copied; NULL = for ever */
 };
 
 struct sim_dns *sim_dns_create(struct sim_sched *s, sim_usec latency, sim_usec timeout);
 void sim_dns_destroy(struct sim_dns *d);
 void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec);
-/* type 0 = every type.  rcode is NXDOMAIN, SERVFAIL, TIMEOUT or NOERROR (NODATA). */
+/* type 0 = every type.  rcode is NXDOMAIN, SERVFAIL, TIMEOUT or NOERROR (NODATA).
+ * sim_dns_fail: for ever, replacing the failure set for ever for (name,
+ * type) before; sim_dns_fail_when: one more failure, in its window. */
 void sim_dns_fail(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode);
+void sim_dns_fail_when(struct sim_dns *d, const char *name, int type, enum mta_dns_rcode rcode,
+                       const struct sim_dns_window *when);
 void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
                    mta_dns_cb cb, void *arg);
 /* How long answers for name take (exactly that name, any type). */

@@ -68,7 +68,8 @@ struct sim_session {
     /* transaction */
     int has_mail;
     char *mail_from;                    /* kept only when something reads it */
-    long rcpts;
+    long rcpts;                         /* RCPTs accepted in this transaction */
+    long txn_rcpts;                     /* RCPT commands in this transaction, this one included */
     char *body;
     size_t body_len, body_cap;
     int body_overflow;

@@ -82,6 +82,9 @@ int cond_holds(const struct scn_cond *c, const regex_t *re, const struct sim_ses
     case SCN_COND_SESSION: return cond_compare(c->op, s->number, c->value);
     case SCN_COND_ATTEMPT: return cond_compare(c->op, s->attempt, c->value);
     case SCN_COND_NTH: return cond_compare(c->op, s->nth[cmd], c->value);
+    case SCN_COND_TRANSACTION: return cond_compare(c->op, s->nth[SCN_CMD_MAIL], c->value);
+    case SCN_COND_RCPT_NUM: return cond_compare(c->op, s->txn_rcpts, c->value);
+    case SCN_COND_QUERY: break;     /* dns lines only: the parser keeps it out */
     case SCN_COND_RCPT:
         assert(re != NULL);
         return s->rcpt_addr != NULL && regexec(re, s->rcpt_addr, 0, NULL, 0) == 0;
@@ -118,8 +121,10 @@ static const struct scn_reply *script_choose(const struct sim_session *s, enum s
     return NULL;
 }
 
-/* session_answer - queue the reply to cmd (script or default); its code */
-int session_answer(struct sim_session *s, enum scn_cmd cmd)
+/* session_answer_or - queue the reply to cmd: the script's, else own (the
+ * remote's protocol check, "CODE TEXT\r\n") when not NULL, else the default;
+ * its code (0 for an action) */
+static int session_answer_or(struct sim_session *s, enum scn_cmd cmd, const char *own)
 {
     const struct sim_remote *r = s->remote;
     const struct scn_reply *rep;
@@ -127,7 +132,11 @@ int session_answer(struct sim_session *s, enum scn_cmd cmd)
 
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
     rep = script_choose(s, cmd, &index);
-    if (rep == NULL) {
+    if (rep == NULL && own != NULL) {
+        assert(strlen(own) > 3);
+        session_queue_str(s, own);
+        return (own[0] - '0') * 100 + (own[1] - '0') * 10 + (own[2] - '0');
+    } else if (rep == NULL) {
         const struct wire_text *w = &r->default_wire[cmd];
 
         session_queue(s, w->bytes, w->len, 0, cmd == SCN_CMD_QUIT, 1);
@@ -148,6 +157,12 @@ int session_answer(struct sim_session *s, enum scn_cmd cmd)
     }
 }
 
+/* session_answer - queue the reply to cmd (script or default); its code */
+int session_answer(struct sim_session *s, enum scn_cmd cmd)
+{
+    return session_answer_or(s, cmd, NULL);
+}
+
 /* ---- transaction -------------------------------------------------------- */
 
 /* session_reset_transaction - forget MAIL, RCPTs and body */
@@ -157,6 +172,7 @@ static void session_reset_transaction(struct sim_session *s)
     free(s->mail_from);
     s->mail_from = NULL;
     s->rcpts = 0;
+    s->txn_rcpts = 0;
     s->attempt = 0;
     s->body_len = 0;
     s->body_overflow = 0;
@@ -321,13 +337,14 @@ static void session_end_of_data(struct sim_session *s)
     assert(s->state == S_DATA);
     s->state = S_COMMAND;
     s->nth[SCN_CMD_DOT]++;
-    if (s->body_overflow) {
-        session_queue_str(s, "552 5.3.4 Message size exceeds fixed limit\r\n");
-    } else {
-        code = session_answer(s, SCN_CMD_DOT);
-        if (code >= 200 && code < 300)
-            session_trace_message(s);
-    }
+    /* The script decides; where it is silent, a body over the size cap or
+     * a transaction with no valid recipient (a scripted 354 let the data
+     * in) is refused, as a real server would never accept it. */
+    code = session_answer_or(s, SCN_CMD_DOT,
+                             s->body_overflow ? "552 5.3.4 Message size exceeds fixed limit\r\n"
+                             : s->rcpts == 0 ? "554 5.5.1 Error: no valid recipients\r\n" : NULL);
+    if (code >= 200 && code < 300)
+        session_trace_message(s);
     session_reset_transaction(s);
 }
 
@@ -336,7 +353,7 @@ static void session_bdat_done(struct sim_session *s)
 {
     assert(s->state == S_BDAT && s->bdat_left == 0);
     s->state = S_COMMAND;
-    if (s->bdat_refusal) {
+    if (s->bdat_refusal && !(s->bdat_last && s->has_mail)) {
         session_queue_str(s, s->bdat_refusal);
         return;
     }
@@ -463,7 +480,7 @@ static void session_rcpt(struct sim_session *s, const char *line, size_t len)
                ? parse_path(line, len, "RCPT TO:") : NULL;
     int code;
 
-    if (s->attempt == 0 && s->remote->counts_attempts) {
+    if (s->attempt == 0 && s->has_mail && s->remote->counts_attempts) {
         /* The first RCPT completes the transaction's key. */
         struct remote_tb tb;
 
@@ -476,7 +493,8 @@ static void session_rcpt(struct sim_session *s, const char *line, size_t len)
         tb_emit(&tb, s->remote);
     }
     s->rcpt_addr = addr;
-    code = session_answer(s, SCN_CMD_RCPT);
+    code = session_answer_or(s, SCN_CMD_RCPT,
+                             s->has_mail ? NULL : "503 5.5.1 Error: need MAIL command\r\n");
     s->rcpt_addr = NULL;
     free(addr);
     if (code >= 200 && code < 300)
@@ -492,9 +510,12 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
     assert(s->state == S_COMMAND || s->state == S_REJECTED);
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
     s->nth[cmd]++;
+    /* Each protocol check below is the remote's own reply only where the
+     * script is silent: a scripted line that holds is always the reply
+     * (docs/scenario-language.md, "Choosing a reply"). */
     if (s->state == S_REJECTED && cmd != SCN_CMD_QUIT) {
         /* RFC 5321 4.3.1: after a failure greeting only QUIT succeeds. */
-        session_queue_str(s, "503 5.5.1 Error: bad sequence of commands\r\n");
+        session_answer_or(s, cmd, "503 5.5.1 Error: bad sequence of commands\r\n");
         return;
     }
     switch (cmd) {
@@ -504,35 +525,27 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
         session_answer(s, cmd);
         break;
     case SCN_CMD_MAIL:
-        if (s->has_mail) {
-            session_queue_str(s, "503 5.5.1 Error: nested MAIL command\r\n");
-            break;
-        }
-        code = session_answer(s, cmd);
+        /* RFC 5321 4.1.4: MAIL inside a transaction is out of sequence. */
+        code = session_answer_or(s, cmd, s->has_mail ? "503 5.5.1 Error: nested MAIL command\r\n"
+                                                     : NULL);
         if (code >= 200 && code < 300) {
             s->has_mail = 1;
+            s->rcpts = 0;
+            s->txn_rcpts = 0;
             /* Read by the attempt counter and the trace only. */
-            if (s->remote->counts_attempts)
-                s->mail_from = parse_path(line, len, "MAIL FROM:");
+            free(s->mail_from);
+            s->mail_from = s->remote->counts_attempts ? parse_path(line, len, "MAIL FROM:") : NULL;
         }
         break;
     case SCN_CMD_RCPT:
-        if (!s->has_mail) {
-            session_queue_str(s, "503 5.5.1 Error: need MAIL command\r\n");
-            break;
-        }
+        s->txn_rcpts++;
         session_rcpt(s, line, len);
         break;
     case SCN_CMD_DATA:
-        if (!s->has_mail) {
-            session_queue_str(s, "503 5.5.1 Error: need MAIL command\r\n");
-            break;
-        }
-        if (s->rcpts == 0) {
-            session_queue_str(s, "554 5.5.1 Error: no valid recipients\r\n");
-            break;
-        }
-        code = session_answer(s, cmd);
+        /* RFC 5321 3.3: DATA needs a transaction with a valid recipient. */
+        code = session_answer_or(s, cmd, !s->has_mail ? "503 5.5.1 Error: need MAIL command\r\n"
+                                         : s->rcpts == 0 ? "554 5.5.1 Error: no valid recipients\r\n"
+                                         : NULL);
         if (code >= 300 && code < 400 && s->state != S_CLOSING) {
             s->state = S_DATA;
             s->body_len = 0;

@@ -59,6 +59,19 @@ static enum mta_dns_rcode dns_rcode_of(enum scn_dns_kind k)
     return MTA_DNS_SERVFAIL;
 }
 
+/* dns_type_of - the query type a record kind answers */
+static enum mta_dns_type dns_type_of(enum scn_dns_kind k)
+{
+    switch (k) {
+    case SCN_DNS_MX: return MTA_DNS_MX;
+    case SCN_DNS_A: return MTA_DNS_A;
+    case SCN_DNS_CNAME: return MTA_DNS_CNAME;
+    default: break;
+    }
+    assert(!"dns_type_of: not a record kind");
+    return MTA_DNS_A;
+}
+
 /* world_setup_dns - records, failures, per-name latencies and jitter */
 void world_setup_dns(struct sim_dns *d, const struct scn_scenario *sc, uint64_t seed)
 {
@@ -68,13 +81,19 @@ void world_setup_dns(struct sim_dns *d, const struct scn_scenario *sc, uint64_t 
     for (i = 0; i < sc->ndns; i++) {
         const struct scn_dns *sd = &sc->dns[i];
         struct sim_dns_record rec;
+        struct sim_dns_window when;
 
+        /* The window in absolute virtual time: "from 10m" is epoch + 10m. */
+        when.from = sc->epoch + sd->from;
+        when.until = sd->until < 0 ? -1 : sc->epoch + sd->until;
+        when.queries = sd->queries;
         switch (sd->kind) {
         case SCN_DNS_NXDOMAIN:
         case SCN_DNS_SERVFAIL:
         case SCN_DNS_TIMEOUT:
         case SCN_DNS_NODATA:
-            sim_dns_fail(d, sd->name, 0, dns_rcode_of(sd->kind));
+            sim_dns_fail_when(d, sd->name, sd->has_qtype ? (int) dns_type_of(sd->qtype) : 0,
+                              dns_rcode_of(sd->kind), &when);
             continue;
         case SCN_DNS_LATENCY:
             sim_dns_set_name_latency(d, sd->name, sd->latency);
@@ -85,12 +104,12 @@ void world_setup_dns(struct sim_dns *d, const struct scn_scenario *sc, uint64_t 
             break;
         }
         rec.name = sd->name;
-        rec.type = sd->kind == SCN_DNS_MX ? MTA_DNS_MX
-                 : sd->kind == SCN_DNS_A ? MTA_DNS_A : MTA_DNS_CNAME;
+        rec.type = dns_type_of(sd->kind);
         rec.pref = sd->pref;
         rec.target = sd->target;
         rec.addr = sd->addr;
         rec.ttl = sd->ttl;
+        rec.when = &when;
         sim_dns_add(d, &rec);
     }
 }

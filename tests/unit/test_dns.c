@@ -162,6 +162,53 @@ START_TEST(failures_and_their_timing)
 }
 END_TEST
 
+/* tick - an event that only moves the clock */
+static void tick(void *arg)
+{
+    (void)arg;
+}
+
+START_TEST(windows_in_time_and_query_number)
+{
+    struct got g;
+    struct sim_dns_window w;
+    struct sim_dns_record r;
+    sim_usec t0 = sim_sched_now(sched);
+    struct scn_cond first = { .kind = SCN_COND_QUERY, .op = SCN_OP_EQ, .value = 1 };
+
+    /* win.test: SERVFAIL for the first MX query only, then an MX record
+     * that exists from t0 + 10 s on; the A queries never fail. */
+    memset(&r, 0, sizeof r);
+    scn_qset_of(&first, 1, &w.queries);
+    w.from = 0;
+    w.until = -1;
+    sim_dns_fail_when(dns, "win.test", MTA_DNS_MX, MTA_DNS_SERVFAIL, &w);
+    scn_qset_of(NULL, 0, &w.queries);
+    w.from = t0 + 10 * 1000000;
+    r.name = "win.test"; r.type = MTA_DNS_MX; r.pref = 5; r.target = "mx.win.test"; r.ttl = 60;
+    r.when = &w;
+    sim_dns_add(dns, &r);
+    r.name = "win.test"; r.type = MTA_DNS_A; r.addr = 0x0A000001; r.target = NULL; r.when = NULL;
+    sim_dns_add(dns, &r);
+
+    ask(&g, "win.test", MTA_DNS_MX);                 /* query 1: the failure */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_SERVFAIL);
+    ask(&g, "win.test", MTA_DNS_A);                  /* per type: A still works */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 1);
+    ask(&g, "win.test", MTA_DNS_MX);                 /* query 2, before 10 s: no MX yet */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 0);
+    sim_sched_at(sched, t0 + 10 * 1000000, tick, NULL);
+    sim_sched_run(sched, -1, 0);
+    ck_assert_int_eq(sim_sched_now(sched), t0 + 10 * 1000000);
+    ask(&g, "win.test", MTA_DNS_MX);                 /* query 3, from 10 s: the record */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 1);
+    ck_assert_str_eq(g.a.rr[0].name, "mx.win.test");
+}
+END_TEST
+
 START_TEST(null_mx)
 {
     struct got g;
@@ -355,6 +402,7 @@ static Suite *dns_suite(void)
     tcase_add_test(tc, names_case_insensitive_trailing_dot);
     tcase_add_test(tc, nxdomain_versus_nodata);
     tcase_add_test(tc, failures_and_their_timing);
+    tcase_add_test(tc, windows_in_time_and_query_number);
     tcase_add_test(tc, null_mx);
     tcase_add_test(tc, cname_chasing);
     tcase_add_test(tc, query_counts);

@@ -564,10 +564,27 @@ START_TEST(test_errors_directives)
     expect_error("dns a.test MX 10 .\n", 1, 15, "null MX");
     expect_error("dns a.test MX 70000 b.test\n", 1, 15, "bad MX preference");
     expect_error("dns a.test A 300.1.1.1\n", 1, 14, "bad IPv4 address");
-    expect_error("dns a.test A 1.1.1.1 ttl\n", 1, 25, "missing argument");
+    expect_error("dns a.test A 1.1.1.1 ttl\n", 1, 25, "missing value after 'ttl'");
     expect_error("dns a.test A 1.1.1.1 ttl 4294967296\n", 1, 26, "bad ttl");
     expect_error("dns a..test NXDOMAIN\n", 1, 5, "bad name 'a..test'");
     expect_error("dns a.test NXDOMAIN extra\n", 1, 21, "unexpected 'extra'");
+    /* Answers that change: windows, query numbers, contradictions. */
+    expect_error("dns a.test SERVFAIL from 10m until 5m\n", 1, 36, "'until' must be later than 'from'");
+    expect_error("dns a.test SERVFAIL until 5m from 10m\n", 1, 35, "'from' must be earlier than 'until'");
+    expect_error("dns a.test SERVFAIL from 1m from 2m\n", 1, 29, "'from' given twice");
+    expect_error("dns a.test SERVFAIL when session 1\n", 1, 26, "unknown condition 'session'");
+    expect_error("dns a.test SERVFAIL when query < 1\n", 1, 26, "hold for no query at all");
+    expect_error("dns a.test SERVFAIL\ndns a.test MX 10 b.test\n", 2, 1,
+                 "contradicts t.scn:1: a.test answers MX queries with SERVFAIL and with records");
+    expect_error("dns a.test MX SERVFAIL until 10m\ndns A.test. MX 10 b.test from 9m\n", 2, 1,
+                 "contradicts t.scn:1");
+    expect_error("dns a.test MX TIMEOUT when query 1\ndns a.test SERVFAIL when query <= 2\n", 2, 1,
+                 "with TIMEOUT and with SERVFAIL");
+    expect_error("dns a.test A SERVFAIL\ndns a.test CNAME b.test\n", 2, 1, "answers A queries");
+    scn_free(parse_ok("dns a.test MX SERVFAIL until 10m\ndns a.test MX 10 b.test from 10m\n"));
+    scn_free(parse_ok("dns a.test MX SERVFAIL\ndns a.test A 1.2.3.4\n"));
+    scn_free(parse_ok("dns a.test SERVFAIL when query 1\ndns a.test MX 10 b.test when query != 1\n"));
+    scn_free(parse_ok("dns a.test MX SERVFAIL\ndns a.test CNAME b.test\n"));
     expect_error("remote 10.0.0.1\nremote 10.0.0.1\n", 2, 8, "remote 10.0.0.1 already declared at t.scn:1");
     expect_error("remote 10.0.0\n", 1, 8, "bad IPv4 address");
     expect_error("include\n", 1, 8, "missing argument");
@@ -598,8 +615,14 @@ START_TEST(test_errors_remote)
     expect_error("remote 10.0.0.1\n  ehlo 250-a when session 1\n", 2, 14, "'when' belongs on the last line");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when sessoin 1\n", 2, 20, "unknown condition 'sessoin'");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when\n", 2, 19, "missing condition");
-    expect_error("remote 10.0.0.1\n  rcpt 250 ok when session\n", 2, 27, "missing number: expected 'when session|attempt|nth OP N");
+    expect_error("remote 10.0.0.1\n  rcpt 250 ok when session\n", 2, 27, "missing number: expected 'when session|attempt|nth|transaction OP N");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when session -1\n", 2, 28, "bad condition number '-1'");
+    expect_error("remote 10.0.0.1\n  ehlo 250 ok when transaction 1\n", 2, 20,
+                 "'transaction' applies to mail, rcpt, data and dot replies");
+    expect_error("remote 10.0.0.1\n  data 250 ok when rcpt > 1\n", 2, 20,
+                 "'rcpt' conditions apply to rcpt replies only");
+    expect_error("remote 10.0.0.1\n  rcpt 250 ok when query 1\n", 2, 20,
+                 "'query' conditions apply to dns lines only");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when session 1 or session 2\n", 2, 30,
                  "conditions are joined with 'and'");
     expect_error("remote 10.0.0.1\n  rcpt 250 ok when session 1 and\n", 2, 33, "missing condition after 'and'");
