@@ -116,6 +116,44 @@ def trace_lines(hook, when):
     return out
 
 
+def trace_fields(hook):
+    """The trace fields a record of the hook may carry, space-separated: what
+    trace_lines() and ret_lines() add (the expectation parser rejects a
+    matcher on any other key)."""
+    names = []
+    params = hook.params
+    i = 0
+    while i < len(params):
+        p = params[i]
+        nxt = params[i + 1] if i + 1 < len(params) else None
+        if p.tag == "skip" or p.ctype == "struct timeval *":
+            pass
+        elif p.ctype == "domain_record *":
+            names.append("domain")
+        elif p.ctype == "int" and p.name in ("binding_slot", "slot", "binding") \
+                and p.tag not in ("connfd", "connerr", "ipv4"):
+            names.append("binding")
+        elif p.ctype == "message *":
+            names += ["msg", "rcpt"]
+        elif p.ctype == "connection_handle *":
+            names += ["conn", "addr", "domain"]
+        else:
+            names.append(p.name)
+            if p.ctype == "const char *" and nxt is not None and nxt.ctype == "int" \
+                    and nxt.name == p.name + "_len":
+                i += 1
+        i += 1
+    if hook.ret == "message *":
+        names += ["ret_msg", "ret"]
+    elif hook.ret != "void":
+        names.append("ret")
+    out = []
+    for n in names:
+        if n not in out:
+            out.append(n)
+    return " ".join(out)
+
+
 def ret_lines(hook):
     """C statements adding a non-void hook's result to trace builder tb.
 
@@ -168,7 +206,8 @@ def gen_source(hooks):
     out.append("")
     for h in hooks:
         n = h.name
-        out.append(f'static struct hook_list list_{n} = {{ .name = "{n}" }};')
+        out.append(f'static struct hook_list list_{n} = {{ .name = "{n}", '
+                   f'.fields = "{trace_fields(h)}" }};')
     out.append("")
     out.append("struct hook_list *const hook_lists[] = {")
     for h in hooks:

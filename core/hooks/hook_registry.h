@@ -70,6 +70,7 @@ struct hook_provider {
 
 struct hook_list {
     const char *name;
+    const char *fields;     /* the trace fields its records may carry, space-separated */
     int n;
     struct hook_provider v[HOOK_MAX_PROVIDERS];
 };

@@ -47,6 +47,8 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
     }
 }
 
+static void scope_text(struct sbuf *w, const struct scn_expect *e);
+
 /* expect_duration_str - the shortest exact spelling of d */
 const char *expect_duration_str(mta_usec_t d, char buf[32])
 {
@@ -90,9 +92,27 @@ char *expect_pattern_text(const struct scn_pattern *p)
     return b.p;
 }
 
-static int holds_with(const struct scn_matcher *m, const regex_t *re, const struct trace_rec *r)
+/* field_of - the field m reads in r: a trace field, or for "at" the
+ * record's time from the epoch, built in tmp/buf; NULL if r has none */
+static const struct trace_field *field_of(const struct scn_matcher *m, const struct trace_rec *r,
+                                          mta_usec_t epoch, struct trace_field *tmp, char buf[32])
 {
-    const struct trace_field *f = trace_rec_field(r, m->key);
+    if (!m->is_time)
+        return trace_rec_field(r, m->key);
+    memset(tmp, 0, sizeof *tmp);
+    tmp->key = m->key;
+    tmp->num = r->time - epoch;
+    tmp->has_num = 1;
+    tmp->str = trace_time_str(r->time - epoch, buf);
+    return tmp;
+}
+
+static int holds_with(const struct scn_matcher *m, const regex_t *re, const struct trace_rec *r,
+                      mta_usec_t epoch)
+{
+    struct trace_field tmp;
+    char buf[32];
+    const struct trace_field *f = field_of(m, r, epoch, &tmp, buf);
     if (f == NULL)
         return 0;
     int numeric = m->is_num && f->has_num;
@@ -111,27 +131,29 @@ static int holds_with(const struct scn_matcher *m, const regex_t *re, const stru
     return 0;
 }
 
-/* expect_matcher_holds - does m hold for r (compiles a regex if needed) */
-int expect_matcher_holds(const struct scn_matcher *m, const struct trace_rec *r)
+/* why_field - "but KEY=VALUE, wanted KEY OP VALUE" (or "has no KEY") for m on r */
+static void why_field(struct sbuf *b, const struct scn_matcher *m, const struct trace_rec *r,
+                      mta_usec_t epoch)
 {
-    if (m->op != SCN_OP_RE)
-        return holds_with(m, NULL, r);
-    regex_t re;
-    if (regcomp(&re, m->value, REG_EXTENDED | REG_NOSUB) != 0)
-        return 0;
-    int ok = holds_with(m, &re, r);
-    regfree(&re);
-    return ok;
+    struct trace_field tmp;
+    char buf[32];
+    const struct trace_field *f = field_of(m, r, epoch, &tmp, buf);
+    if (f)
+        sb_printf(b, "       but %s=%s, wanted %s%s%s\n", m->key, f->str, m->key,
+                  scn_op_str(m->op), m->value);
+    else
+        sb_printf(b, "       but it has no %s argument\n", m->key);
 }
 
 struct compiled {
     const struct scn_pattern *p;
+    mta_usec_t epoch;               /* for "at" matchers */
     regex_t re[SCN_MAX_MATCHERS];
     int has_re[SCN_MAX_MATCHERS];
 };
 
 /* compile_patterns - e's patterns with their regular expressions compiled once */
-static struct compiled *compile_patterns(const struct scn_expect *e)
+static struct compiled *compile_patterns(const struct scn_expect *e, const struct trace_store *ts)
 {
     int n = e->npatterns;
     struct compiled *c = calloc((size_t)(n ? n : 1), sizeof *c);
@@ -139,6 +161,7 @@ static struct compiled *compile_patterns(const struct scn_expect *e)
         abort();
     for (int i = 0; i < n; i++) {
         c[i].p = &e->patterns[i];
+        c[i].epoch = trace_store_epoch(ts);
         for (int k = 0; k < c[i].p->nmatchers; k++)
             if (c[i].p->matchers[k].op == SCN_OP_RE)
                 c[i].has_re[k] = regcomp(&c[i].re[k], c[i].p->matchers[k].value,
@@ -161,7 +184,7 @@ static void free_compiled(struct compiled *c, int n)
 static int first_failing(const struct compiled *c, const struct trace_rec *r)
 {
     for (int i = 0; i < c->p->nmatchers; i++)
-        if (!holds_with(&c->p->matchers[i], c->has_re[i] ? &c->re[i] : NULL, r))
+        if (!holds_with(&c->p->matchers[i], c->has_re[i] ? &c->re[i] : NULL, r, c->epoch))
             return i;
     return -1;
 }
@@ -207,7 +230,7 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
 {
     int with_kind = e->kind == SCN_EXPECT_TRACE_IN_ORDER;
     int n = e->npatterns;
-    struct compiled *c = compile_patterns(e);
+    struct compiled *c = compile_patterns(e, ts);
     size_t *at = calloc((size_t)(n ? n : 1), sizeof *at);
     if (at == NULL)
         abort();
@@ -248,16 +271,10 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
                 continue;
             int k = first_failing(&c[matched], r);
             assert(k >= 0);
-            const struct scn_matcher *m = &miss->matchers[k];
-            const struct trace_field *f = trace_rec_field(r, m->key);
             char *text = trace_rec_text(r, with_kind);
             sb_printf(&b, "       closest: %s  %s\n",
                       trace_time_str(r->time - trace_store_epoch(ts), t), text);
-            if (f)
-                sb_printf(&b, "       but %s=%s, wanted %s%s%s\n", m->key, f->str, m->key,
-                          scn_op_str(m->op), m->value);
-            else
-                sb_printf(&b, "       but it has no %s argument\n", m->key);
+            why_field(&b, &miss->matchers[k], r, c[matched].epoch);
             free(text);
             break;
         }
@@ -301,13 +318,7 @@ static void why_not(struct sbuf *b, const struct compiled *c, const struct trace
     int k = first_failing(c, r);
     if (k < 0)
         return;
-    const struct scn_matcher *m = &c->p->matchers[k];
-    const struct trace_field *f = trace_rec_field(r, m->key);
-    if (f)
-        sb_printf(b, "       but %s=%s, wanted %s%s%s\n", m->key, f->str, m->key,
-                  scn_op_str(m->op), m->value);
-    else
-        sb_printf(b, "       but it has no %s argument\n", m->key);
+    why_field(b, &c->p->matchers[k], r, c->epoch);
 }
 
 /* mentioned - r is in scope and of a kind and name one of the patterns names */
@@ -331,7 +342,7 @@ static int check_exactly(const struct scn_expect *e, const struct trace_store *t
 {
     int with_kind = e->kind == SCN_EXPECT_TRACE_EXACTLY;
     int n = e->npatterns;
-    struct compiled *c = compile_patterns(e);
+    struct compiled *c = compile_patterns(e, ts);
     size_t count = trace_store_count(ts), m = 0;
     size_t *actual = calloc(count ? count : 1, sizeof *actual);
     if (actual == NULL)
@@ -387,12 +398,12 @@ static int check_never_or_count(const struct scn_expect *e, const struct trace_s
 {
     assert(e->npatterns == 1);
     int with_kind = strcmp(e->patterns[0].kind ? e->patterns[0].kind : "hook", "hook") != 0;
-    struct compiled *c = compile_patterns(e);
+    struct compiled *c = compile_patterns(e, ts);
     size_t count = trace_store_count(ts);
     int64_t hits = 0;
     for (size_t i = 0; i < count; i++) {
         const struct trace_rec *r = trace_store_get(ts, i);
-        hits += same_event(r, c->p) && first_failing(c, r) < 0;
+        hits += same_event(r, c->p) && in_scope_of(e, r) && first_failing(c, r) < 0;
     }
     struct scn_matcher cmp = { .op = e->kind == SCN_EXPECT_NEVER ? SCN_OP_EQ : e->count_op,
                                .num = e->kind == SCN_EXPECT_NEVER ? 0 : e->count_n };
@@ -420,7 +431,7 @@ static int check_never_or_count(const struct scn_expect *e, const struct trace_s
         int shown = 0, near = 0;
         for (size_t i = 0; i < count; i++) {
             const struct trace_rec *r = trace_store_get(ts, i);
-            if (!same_event(r, c->p))
+            if (!same_event(r, c->p) || !in_scope_of(e, r))
                 continue;
             if (first_failing(c, r) < 0) {
                 if (shown++ < DIFF_CONTEXT)
@@ -569,10 +580,10 @@ int expect_check(const struct scn_expect *e, const struct trace_store *ts,
     case SCN_EXPECT_NEVER:
     case SCN_EXPECT_COUNT: {
         char *text = expect_pattern_text(&e->patterns[0]);
-        if (e->kind == SCN_EXPECT_NEVER)
-            sb_printf(&w, "expect never %s", text);
-        else
-            sb_printf(&w, "expect count %s %s %" PRId64, text, scn_op_str(e->count_op), e->count_n);
+        sb_printf(&w, "expect %s %s", e->kind == SCN_EXPECT_NEVER ? "never" : "count", text);
+        scope_text(&w, e);
+        if (e->kind == SCN_EXPECT_COUNT)
+            sb_printf(&w, " %s %" PRId64, scn_op_str(e->count_op), e->count_n);
         free(text);
         out->what = w.p;
         return check_never_or_count(e, ts, out);

@@ -21,6 +21,7 @@
 #include "connection.h"
 #include "hook_registry.h"
 #include "parse_internal.h"
+#include "record_fields.h"
 
 /* check_conn_names - every CONN_ERR/CONN_ACTION name in "A|B|C" is known */
 static int check_conn_names(struct parser *p, const char *value, int col)
@@ -101,6 +102,16 @@ static int parse_matcher(struct parser *p, const struct token *t, struct scn_mat
     m->pos = here(p, t->col);
     int value_quoted = raw[vstart] == '"';
     m->is_num = !value_quoted && parse_signed(m->value, &m->num);
+    if (strcmp(m->key, "at") == 0) {
+        /* at OP DURATION: the record's virtual time, from the epoch. */
+        struct token vt = { .text = m->value, .start = vstart, .end = t->end, .col = vstart + 1 };
+        if (op == SCN_OP_RE)
+            return fail_at(p, i + 1, "'at' takes = != < <= > >= and a duration, not '~'");
+        if (parse_duration(p, &vt, &m->num) < 0)
+            return -1;
+        m->is_num = m->is_time = 1;
+        return 0;
+    }
 
     if ((op == SCN_OP_LT || op == SCN_OP_LE || op == SCN_OP_GT || op == SCN_OP_GE) && !m->is_num)
         return fail_at(p, vstart + 1, "'%s' compares numbers, and '%s' is not a whole number",
@@ -127,6 +138,21 @@ static int hook_known(const char *name)
         if (strcmp(hook_lists[i]->name, name) == 0)
             return 1;
     return 0;
+}
+
+/* never_carried - a matcher or scope on key, which records of the pattern's
+ * kind and name never carry, is an error: it could never hold, and "expect
+ * never" with it would be silently true */
+static int never_carried(struct parser *p, const struct scn_pattern *pt, const char *key, int col,
+                         const char *scope)
+{
+    if (record_field_possible(pt->kind, pt->name, key))
+        return 0;
+    const char *fields = record_fields(pt->kind, pt->name);
+    return fail_at(p, col, "%s%s%s'%s %s' records never carry '%s'%s%s%s", scope ? "the scope 'for " : "",
+                   scope ? scope : "", scope ? "' needs a field that " : "", pt->kind, pt->name, key,
+                   fields && *fields ? " (they carry: " : "", fields && *fields ? fields : "",
+                   fields && *fields ? ", and at)" : "");
 }
 
 /* parse_pattern - HOOK [KEY OP VALUE]... (trace = 0) or KIND NAME
@@ -183,9 +209,16 @@ static int parse_pattern(struct parser *p, struct scn_expect *ex, int from, int 
     for (int i = from + first + 1; i < to; i++) {
         /* Count the matcher first: a half-parsed one still owns strings. */
         struct scn_matcher *m = &pt->matchers[pt->nmatchers++];
-        if (parse_matcher(p, &p->tok[i], m) < 0)
+        if (parse_matcher(p, &p->tok[i], m) < 0 || never_carried(p, pt, m->key, p->tok[i].col, NULL) < 0)
             return -1;
     }
+    /* A block's scope is on its header line: point at the pattern instead. */
+    int scope_col = ex->scope.pos.line == p->lineno && ex->scope.pos.file == p->file
+                    ? ex->scope.pos.col : p->tok[from].col;
+    if (ex->scope.key != NULL
+        && never_carried(p, pt, ex->scope.key, scope_col,
+                         strcmp(ex->scope.key, "msg") == 0 ? "message" : ex->scope.key) < 0)
+        return -1;
     return 0;
 }
 
@@ -197,8 +230,8 @@ int hooks_line(struct parser *p)
     return parse_pattern(p, ex, 0, p->ntok, trace);
 }
 
-/* expect_scope - "for domain D | for message N | for conn N" in tokens [a, ntok) */
-static int expect_scope(struct parser *p, int a, struct scn_expect *ex)
+/* expect_scope - "for domain D | for message N | for conn N" in tokens [a, b) */
+static int expect_scope(struct parser *p, int a, int b, struct scn_expect *ex)
 {
     static const struct { const char *word, *key; } scopes[] = {
         { "domain", "domain" }, { "message", "msg" }, { "conn", "conn" },
@@ -206,8 +239,11 @@ static int expect_scope(struct parser *p, int a, struct scn_expect *ex)
     const char *usage = "for domain NAME | for message ID | for conn FD";
     if (!is_word(&p->tok[a], "for"))
         return fail_tok(p, &p->tok[a], "unexpected '%s': expected '%s'", p->tok[a].text, usage);
-    if (need_args(p, a + 3, a + 3, usage) < 0)
-        return -1;
+    if (b < a + 3)
+        return fail_at(p, p->tok[b - 1].end + 1, "missing argument: expected '%s'", usage);
+    if (b > a + 3)
+        return fail_tok(p, &p->tok[a + 3], "unexpected '%s': expected '%s'", p->tok[a + 3].text,
+                        usage);
     const struct token *what = &p->tok[a + 1], *value = &p->tok[a + 2];
     const char *key = NULL;
     for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++)
@@ -253,7 +289,7 @@ static int expect_block_header(struct parser *p, struct scn_expect *ex, int trac
     } else {
         return fail_tok(p, &p->tok[2], "unexpected '%s': expected '%s'", p->tok[2].text, usage);
     }
-    return next < p->ntok ? expect_scope(p, next, ex) : 0;
+    return next < p->ntok ? expect_scope(p, next, p->ntok, ex) : 0;
 }
 
 /* expect_never_or_count - "expect never [trace KIND] NAME [matchers]" or
@@ -261,8 +297,8 @@ static int expect_block_header(struct parser *p, struct scn_expect *ex, int trac
 static int expect_never_or_count(struct parser *p, struct scn_expect *ex)
 {
     int count = is_word(&p->tok[1], "count");
-    const char *usage = count ? "expect count [trace KIND] NAME [KEY OP VALUE]... OP N"
-                              : "expect never [trace KIND] NAME [KEY OP VALUE]...";
+    const char *usage = count ? "expect count [trace KIND] NAME [KEY OP VALUE]... [for SCOPE VALUE] OP N"
+                              : "expect never [trace KIND] NAME [KEY OP VALUE]... [for SCOPE VALUE]";
     if (need_args(p, 3, -1, usage) < 0)
         return -1;
     int from = 2, trace = is_word(&p->tok[2], "trace");
@@ -286,6 +322,14 @@ static int expect_never_or_count(struct parser *p, struct scn_expect *ex)
         ex->count_n = (int64_t)v;
         to = p->ntok - 2;
     }
+    /* "... for message 1" at the end of the pattern: a scope, as on blocks. */
+    for (int i = from + 1; i < to; i++)
+        if (is_word(&p->tok[i], "for") && !p->tok[i].quoted) {
+            if (expect_scope(p, i, to, ex) < 0)
+                return -1;
+            to = i;
+            break;
+        }
     if (from >= to)
         return fail_at(p, after_last(p), "missing argument: expected '%s'", usage);
     return parse_pattern(p, ex, from, to, trace);

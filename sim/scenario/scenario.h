@@ -239,6 +239,7 @@ struct scn_matcher {
     char *value;            /* as written, quotes removed */
     int is_num;             /* value is an integer */
     int64_t num;
+    int is_time;            /* key "at": num is a duration from the epoch (us) */
     struct scn_pos pos;
 };
 
@@ -263,7 +264,8 @@ enum scn_expect_kind {
     SCN_EXPECT_COUNT,           /* expect count [trace KIND] NAME ... OP N */
 };
 
-/* "for domain D | for message N | for conn N" after a block expectation:
+/* "for domain D | for message N | for conn N" after a block expectation,
+ * or at the end of an "expect never" or "expect count" pattern:
  * only records whose field key (domain, msg, conn) displays value count. */
 struct scn_scope {
     char *key;              /* NULL = no scope; else "domain", "msg" or "conn" */

@@ -678,6 +678,21 @@ START_TEST(test_errors_inject_expect)
     expect_error("inject 4 from <a@b> to <c@d>\nexpect message 4 delivered by 5m\n", 2, 28,
                  "unexpected 'by'");
     expect_error("expect hook in order\n", 1, 8, "did you mean 'hooks'?");
+    /* A matcher or scope on a field the record never carries is an error. */
+    expect_error("expect never trace dns query rcode=SERVFAIL\n", 1, 30,
+                 "'dns query' records never carry 'rcode'");
+    expect_error("expect never log_delivery_v1 conn_fd>=0\n", 1, 30,
+                 "'hook log_delivery_v1' records never carry 'conn_fd'");
+    expect_error("expect count trace smtp send for message 1 = 2\n", 1, 34,
+                 "the scope 'for message' needs a field that 'smtp send' records never carry");
+    expect_error("expect trace in order for conn 3\n  queue delivered msg=1\n", 2, 3,
+                 "the scope 'for conn' needs");
+    expect_error("expect never trace queue delivered at~1m\n", 1, 38, "not '~'");
+    expect_error("expect never trace queue delivered at<5x\n", 1, 39, "bad duration '5x'");
+    expect_error("expect never trace queue delivered for planet 3\n", 1, 40, "unknown scope 'planet'");
+    scn_free(parse_ok("expect never trace plugin note anything=1\n"
+                      "expect count trace queue attempt at>=10m for message 1 = 2\n"
+                      "inject 1 from <a@b> to <c@d>\n"));
     expect_error("expect hooks in disorder\n", 1, 17, "unexpected 'disorder'");
     expect_error("expect hooks in order\nseed 1\n", 1, 1, "has no hook lines");
     expect_error("expect hooks in order\n", 1, 1, "has no hook lines");
@@ -702,13 +717,15 @@ START_TEST(test_errors_inject_expect)
     expect_error(HOOKS("  log_delivery_v1 =x\n"), 2, 19, "bad matcher '=x'");
     expect_error(HOOKS("  log_delivery_v1 note=\n"), 2, 24, "missing value after 'note='");
     expect_error(HOOKS("  log_delivery_v1 note^x\n"), 2, 23, "expected an operator");
-    expect_error(HOOKS("  log_delivery_v1 a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9 j=10 k=11 l=12 "
-                       "m=13 n=14 o=15 p=16 q=17\n"), 2, 90, "too many matchers (at most 16");
+    expect_error(HOOKS("  log_delivery_v1 msg=1 msg=2 msg=3 msg=4 msg=5 msg=6 msg=7 msg=8 msg=9 "
+                       "msg=10 msg=11 msg=12 msg=13 msg=14 msg=15 msg=16 msg=17\n"), 2, 122,
+                 "too many matchers (at most 16");
     /* Sixteen is fine, and values that merely look like names are strings. */
-    struct scn_scenario *sc = parse_ok(HOOKS("  log_delivery_v1 a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 "
-                                             "i=9 j=10 k=11 l=12 m=13 n=14 o=15 p=16\n"
+    struct scn_scenario *sc = parse_ok(HOOKS("  log_delivery_v1 msg=1 msg=2 msg=3 msg=4 msg=5 "
+                                             "msg=6 msg=7 msg=8 msg=9 msg=10 msg=11 msg=12 "
+                                             "msg=13 msg=14 msg=15 msg=16\n"
                                              "  log_delivery_v1 note=\"CONN_ERR_NOPE\" "
-                                             "note~CONN_ERR_.* x=\"5\"\n"));
+                                             "note~CONN_ERR_.* msg=\"5\"\n"));
     ck_assert_int_eq(sc->expects[0].patterns[0].nmatchers, SCN_MAX_MATCHERS);
     ck_assert_int_eq(sc->expects[0].patterns[1].matchers[2].is_num, 0);
     scn_free(sc);
