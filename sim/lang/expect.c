@@ -556,6 +556,55 @@ static int check_intact(const struct scn_expect *e, const struct trace_store *ts
     return 0;
 }
 
+/* client_rec - the first "client NAME" record of client n (and line, if > 0) */
+static const struct trace_rec *client_rec(const struct trace_store *ts, const char *name, int n,
+                                          int line)
+{
+    for (size_t i = 0; i < trace_store_count(ts); i++) {
+        const struct trace_rec *r = trace_store_get(ts, i);
+        if (strcmp(r->kind, "client") != 0 || strcmp(r->name, name) != 0)
+            continue;
+        const struct trace_field *fn = trace_rec_field(r, "n");
+        const struct trace_field *fl = trace_rec_field(r, "line");
+        if (fn && fn->num == n && (line <= 0 || (fl && fl->num == line)))
+            return r;
+    }
+    return NULL;
+}
+
+/* check_client - an "expect CODE" line of a client block: the reply its
+ * step received (client reply|unexpected with its line) had that code */
+static int check_client(const struct scn_expect *e, const struct trace_store *ts,
+                        struct exp_result *out)
+{
+    const struct trace_rec *ok = client_rec(ts, "reply", e->client_n, e->pos.line);
+    if (ok != NULL) {
+        out->passed = 1;
+        return 1;
+    }
+    struct sbuf b = { 0 };
+    char t[32];
+    mta_usec_t epoch = trace_store_epoch(ts);
+    const struct trace_rec *bad = client_rec(ts, "unexpected", e->client_n, e->pos.line);
+    if (bad != NULL) {
+        const struct trace_field *got = trace_rec_field(bad, "got");
+        sb_printf(&b, "  want %d\n  got  %s  \"%s\"\n", e->want_code,
+                  trace_time_str(bad->time - epoch, t), got ? got->str : "?");
+    } else {
+        const struct trace_rec *end = client_rec(ts, "end", e->client_n, 0);
+        const struct trace_field *why = end ? trace_rec_field(end, "reason") : NULL;
+        sb_printf(&b, "  want %d\n  got  no reply: ", e->want_code);
+        if (end)
+            sb_printf(&b, "the client's connection ended first (reason=%s at %s)\n",
+                      why ? why->str : "?", trace_time_str(end->time - epoch, t));
+        else
+            sb_printf(&b, "the run ended while the client waited\n");
+    }
+    out->passed = 0;
+    out->diff = b.p;
+    return 0;
+}
+
 /* expect_check - evaluate one expectation */
 int expect_check(const struct scn_expect *e, const struct trace_store *ts,
                  const struct msg_summary *msgs, int nmsgs, struct exp_result *out)
@@ -588,6 +637,10 @@ int expect_check(const struct scn_expect *e, const struct trace_store *ts,
         out->what = w.p;
         return check_never_or_count(e, ts, out);
     }
+    case SCN_EXPECT_CLIENT:
+        sb_printf(&w, "client %d: expect %d", e->client_n, e->want_code);
+        out->what = w.p;
+        return check_client(e, ts, out);
     case SCN_EXPECT_INTACT:
         sb_printf(&w, "expect message %lu intact", e->msg_id);
         out->what = w.p;

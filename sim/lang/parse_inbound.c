@@ -315,7 +315,20 @@ int client_line(struct parser *p)
         if (need_args(p, 2, 2, "expect CODE") < 0
             || parse_unsigned(p, &p->tok[1], "reply code", 100, 599, &code) < 0)
             return -1;
+        if (p->sc->nexpects == SCN_MAX_EXPECTS)
+            return fail_tok(p, w, "more than %d expectations", SCN_MAX_EXPECTS);
         step_expect(p, (int)code);
+        /* The line is an expectation of the scenario too: a different
+         * reply, or none, fails the run (expect.c, check_client). */
+        struct scn_expect ex;
+        memset(&ex, 0, sizeof ex);
+        ex.kind = SCN_EXPECT_CLIENT;
+        ex.pos = here(p, w->col);
+        ex.within = -1;
+        ex.client_n = p->block_index + 1;
+        ex.want_code = (int)code;
+        grow((void **)&p->sc->expects, p->sc->nexpects, sizeof *p->sc->expects);
+        p->sc->expects[p->sc->nexpects++] = ex;
         return 0;
     }
     if (is_word(w, "delay")) {

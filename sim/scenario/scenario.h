@@ -262,6 +262,7 @@ enum scn_expect_kind {
     SCN_EXPECT_TRACE_EXACTLY,   /* expect trace exactly: the same over KIND NAME patterns */
     SCN_EXPECT_NEVER,           /* expect never HOOK ... | expect never trace KIND NAME ... */
     SCN_EXPECT_COUNT,           /* expect count [trace KIND] NAME ... OP N */
+    SCN_EXPECT_CLIENT,          /* an "expect CODE" line of a client block */
 };
 
 /* "for domain D | for message N | for conn N" after a block expectation,
@@ -337,6 +338,10 @@ struct scn_expect {
     /* COUNT: the number of matching records OP count_n */
     enum scn_op count_op;
     int64_t count_n;
+    /* CLIENT: the client's number (from 1, file order) and the code wanted;
+     * the step is the one at pos */
+    int client_n;
+    int want_code;
     /* MESSAGE, INTACT */
     unsigned long msg_id;
     enum scn_fate fate;

@@ -66,23 +66,40 @@ static void client_die(const char *fn, const char *what)
 
 /* trace_rec - "client NAME client=ADDR n=N [key=value]" */
 static void trace_rec(const struct sim_client *c, const char *name, const char *key,
-                      const char *val, size_t vlen, const char *key2, int64_t num)
+                      const char *val, size_t vlen)
 {
     if (c->trace == NULL)
         return;
-    char addr[16], n[24], nb[24];
+    char addr[16], n[24];
     uint32_t a = c->script->addr;
     snprintf(addr, sizeof addr, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     int nl = snprintf(n, sizeof n, "%d", c->number);
     struct mta_trace_rec r = { .kind = "client", .name = name, .nfields = 2 };
     r.field[0] = (struct mta_trace_field){ "client", addr, strlen(addr), (int64_t)a, 1 };
     r.field[1] = (struct mta_trace_field){ "n", n, (size_t)nl, c->number, 1 };
-    if (key2) {
-        int l = snprintf(nb, sizeof nb, "%lld", (long long)num);
-        r.field[r.nfields++] = (struct mta_trace_field){ key2, nb, (size_t)l, num, 1 };
-    }
     if (key)
         r.field[r.nfields++] = (struct mta_trace_field){ key, val, vlen, 0, 0 };
+    c->trace(c->trace_arg, &r);
+}
+
+/* trace_reply - "client reply|unexpected client=ADDR n=N line=L want=W got=TEXT" */
+static void trace_reply(const struct sim_client *c, const char *name, const struct scn_step *st,
+                        const char *got, size_t glen)
+{
+    if (c->trace == NULL)
+        return;
+    char addr[16], n[24], l[24], w[24];
+    uint32_t a = c->script->addr;
+    snprintf(addr, sizeof addr, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    int nl = snprintf(n, sizeof n, "%d", c->number);
+    int ll = snprintf(l, sizeof l, "%d", st->pos.line);
+    int wl = snprintf(w, sizeof w, "%d", st->code);
+    struct mta_trace_rec r = { .kind = "client", .name = name, .nfields = 5 };
+    r.field[0] = (struct mta_trace_field){ "client", addr, strlen(addr), (int64_t)a, 1 };
+    r.field[1] = (struct mta_trace_field){ "n", n, (size_t)nl, c->number, 1 };
+    r.field[2] = (struct mta_trace_field){ "line", l, (size_t)ll, st->pos.line, 1 };
+    r.field[3] = (struct mta_trace_field){ "want", w, (size_t)wl, st->code, 1 };
+    r.field[4] = (struct mta_trace_field){ "got", got, glen, 0, 0 };
     c->trace(c->trace_arg, &r);
 }
 
@@ -103,7 +120,7 @@ static void client_end(struct sim_client *c, const char *reason, int reset)
         c->ep = NULL;
     }
     c->state = C_CLOSED;
-    trace_rec(c, "end", "reason", reason, strlen(reason), NULL, 0);
+    trace_rec(c, "end", "reason", reason, strlen(reason));
 }
 
 static void run_steps(struct sim_client *c);
@@ -124,7 +141,7 @@ static void run_steps(struct sim_client *c)
     while (c->state == C_RUN) {
         if (c->step >= sc->nsteps) {
             c->state = C_DONE;
-            trace_rec(c, "done", NULL, NULL, 0, NULL, 0);
+            trace_rec(c, "done", NULL, NULL, 0);
             return;
         }
         const struct scn_step *st = &sc->steps[c->step++];
@@ -158,12 +175,12 @@ static void reply_complete(struct sim_client *c, size_t len)
         const struct scn_step *st = &c->script->steps[c->step - 1];
         assert(st->kind == SCN_STEP_EXPECT);
         int code = (c->in[0] - '0') * 100 + (c->in[1] - '0') * 10 + (c->in[2] - '0');
-        if (st->code != 0 && code != st->code) {
-            size_t first = 0;
-            while (first < len && c->in[first] != '\r' && c->in[first] != '\n')
-                first++;
-            trace_rec(c, "unexpected", "got", c->in, first, "want", st->code);
-        }
+        size_t first = 0;
+        while (first < len && c->in[first] != '\r' && c->in[first] != '\n')
+            first++;
+        /* Each EXPECT step leaves one record, naming its script line: the
+         * scenario's client expectations are judged on them. */
+        trace_reply(c, st->code != 0 && code != st->code ? "unexpected" : "reply", st, c->in, first);
         c->state = C_RUN;
     }
     memmove(c->in, c->in + len, c->inlen - len);
@@ -242,7 +259,7 @@ static void client_start(void *arg)
     if (c->ep == NULL)
         client_die("start", "connect from a peer failed");
     c->state = C_CONNECT;
-    trace_rec(c, "connect", NULL, NULL, 0, NULL, 0);
+    trace_rec(c, "connect", NULL, NULL, 0);
 }
 
 /* sim_client_create - a client that starts at epoch + script->at */

@@ -13,8 +13,10 @@
  *
  *     SEND        write the bytes (one write)
  *     EXPECT      wait for the next complete reply (multi-line aware);
- *                 a different code than wanted is traced, and the script
- *                 goes on: the scenario's expectations judge
+ *                 trace it as "client reply" (the code wanted, or any
+ *                 for code 0) or "client unexpected", naming the step's
+ *                 line; the script goes on either way: the scenario's
+ *                 expectations judge (an "expect CODE" line is one)
  *     DELAY       wait
  *     DISCONNECT  close (FIN); RESET abort (RST); the script ends there
  *
@@ -25,9 +27,9 @@
  *   or RST from the server ends the script at once.
  *
  *   Trace (kind "client", client=ADDR n=N, N the client's number in the
- *   scenario from 1): connect; unexpected want=CODE got="REPLY"; done (the
- *   last step ran); end reason=eof|reset-by-server|refused|disconnect|
- *   reset|overflow.
+ *   scenario from 1): connect; reply|unexpected line=L want=CODE
+ *   got="REPLY" (want=0: any reply); done (the last step ran); end
+ *   reason=eof|reset-by-server|refused|disconnect|reset|overflow.
  *
  *   The bytes of the conversation are traced by the server (kind
  *   "inbound"), not here: one record per line, once.

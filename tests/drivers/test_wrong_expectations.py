@@ -27,7 +27,16 @@ Mutants:
   * ``expect never [trace KIND] NAME MATCHERS``: the matchers removed (a
     never with matchers must be narrower than the bare name);
   * ``expect count ... OP N``: the comparison negated, and for ``= N`` also
-    N + 1 and N - 1.
+    N + 1 and N - 1; a ``for SCOPE VALUE`` on it pointed at a value no
+    record has;
+  * every ``at OP DURATION`` time bound (in blocks and on ``expect never``
+    lines): the comparison negated;
+  * every ``KEY=CONN_ERR_...`` in a pattern line: the name replaced by
+    CONN_ERR_IOCTL, a valid name that the core never produces;
+  * each ``expect CODE`` line of a ``client`` block: another code (a
+    client expectation fails the run like any other);
+  * ``expect message ID intact``: the run cut to 1ms (``run for``), so that
+    nothing can have been received; the intact line must be reported.
 
 For a pattern mutant mtasim may name either the pattern line or the line of
 its ``expect hooks in order`` header (the CLI reports expectations by the
@@ -56,6 +65,12 @@ EXPECT_BLOCK = re.compile(r"^\s*expect\s+(hooks|trace)\s+(in\s+order|exactly)"
                           r"(\s+for\s+(domain|message|conn)\s+(\S+))?\s*(#.*)?$")
 EXPECT_NEVER = re.compile(r"^\s*expect\s+never\s")
 EXPECT_COUNT = re.compile(r"^(\s*expect\s+count\s.*\s)(!=|>=|<=|=|<|>)(\s+)(\d+)(\s*(#.*)?)$")
+COUNT_SCOPE = re.compile(r"\sfor\s+(domain|message|conn)\s+(\S+)\s+(!=|>=|<=|=|<|>)\s+\d+\s*(#.*)?$")
+EXPECT_INTACT = re.compile(r"^\s*expect\s+message\s+\d+\s+intact\b")
+RUN_FOR = re.compile(r"^(\s*run\s+for\s+)(\S+)")
+CLIENT = re.compile(r"^client\s")
+CLIENT_EXPECT = re.compile(r"^(\s+expect\s+)(\d{3})\b")
+CONN_ERR = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*=)(CONN_ERR_[A-Z_]+)")
 NO_SUCH_SCOPE = {"domain": "mutant.invalid", "message": "999999", "conn": "999999"}
 # KEY OP VALUE; the longest operators first so that "<=" is not read as "<".
 MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)(!=|>=|<=|=|<|>|~)(.*)$", re.S)
@@ -175,7 +190,62 @@ def mutants_of(path):
                 if a != b:
                     swapped = with_line(with_line(lines, n, b), nxt, a)
                     found.append(Mutant(path, swapped, n, (n, nxt, header), f"swap-L{nxt}"))
-    return found + line_mutants(path, lines)
+    return (found + line_mutants(path, lines) + conn_err_mutants(path, lines)
+            + client_mutants(path, lines) + intact_mutants(path, lines))
+
+
+def conn_err_mutants(path, lines):
+    """Each KEY=CONN_ERR_NAME of a block's pattern line, another valid name."""
+    found = []
+    for header, patterns in hook_blocks(lines):
+        for n in patterns:
+            text = lines[n - 1].rstrip("\r\n")
+            for start, end in tokens(text):
+                m = CONN_ERR.match(text[start:end])
+                if not m or m.group(2) == "CONN_ERR_IOCTL":
+                    continue
+                new = m.group(1) + "CONN_ERR_IOCTL" + text[start + m.end():end]
+                found.append(Mutant(path, with_line(lines, n, text[:start] + new + text[end:]),
+                                    n, (n, header), f"{m.group(2)}-renamed"))
+    return found
+
+
+def client_mutants(path, lines):
+    """Each ``expect CODE`` line of a client block, with another code."""
+    found, in_client = [], False
+    for n, line in enumerate(lines, start=1):
+        text = line.rstrip("\r\n")
+        if not text.strip() or text.strip().startswith("#"):
+            continue
+        if not text[0].isspace():
+            in_client = bool(CLIENT.match(text))
+            continue
+        m = CLIENT_EXPECT.match(text) if in_client else None
+        if m:
+            code = "554" if m.group(2) != "554" else "250"
+            found.append(Mutant(path, with_line(lines, n, m.group(1) + code + text[m.end():]),
+                                n, (n,), f"client-{m.group(2)}->{code}"))
+    return found
+
+
+def intact_mutants(path, lines):
+    """``expect message ID intact``: the run cut short before any delivery."""
+    found = []
+    for n, line in enumerate(lines, start=1):
+        if not EXPECT_INTACT.match(line):
+            continue
+        runs = [k for k, l in enumerate(lines, start=1) if RUN_FOR.match(l)]
+        if runs:
+            k = runs[0]
+            m = RUN_FOR.match(lines[k - 1])
+            text = lines[k - 1].rstrip("\r\n")
+            mutated = with_line(lines, k, m.group(1) + "1ms" + text[m.end():])
+        else:
+            last = lines[-1] if lines else ""
+            mutated = tuple(lines[:-1]) + ((last if last.endswith("\n") else last + "\n"),
+                                          "run for 1ms\n") if lines else ("run for 1ms\n",)
+        found.append(Mutant(path, mutated, n, (n,), "intact-cut-short"))
+    return found
 
 
 def impossible(value):
@@ -200,8 +270,10 @@ def trace_order_mutants(path, lines, header, patterns):
             key, op, value = m.groups()
             if op == "~":
                 new = f"{key}~{NEVER}"
-            elif op == "=":
+            elif op == "=" and key != "at":
                 new = f"{key}={impossible(value)}"
+            elif key == "at":
+                new = f"{key}{NEGATE[op]}{value}"
             else:
                 continue
             if new != text[start:end]:
@@ -246,6 +318,12 @@ def line_mutants(path, lines):
             if len(kept) < len(spans):
                 bare = " ".join(text[a:b] for a, b in kept)
                 found.append(Mutant(path, with_line(lines, n, bare), n, (n,), "never-unqualified"))
+            for start, end in spans:
+                m = MATCHER.match(text[start:end])
+                if m and m.group(1) == "at" and m.group(2) in NEGATE:
+                    new = f"at{NEGATE[m.group(2)]}{m.group(3)}"
+                    found.append(Mutant(path, with_line(lines, n, text[:start] + new + text[end:]),
+                                        n, (n,), "never-at-negated"))
         m = EXPECT_COUNT.match(text)
         if m:
             head, op, gap, num, tail = m.group(1), m.group(2), m.group(3), int(m.group(4)), m.group(5)
@@ -257,6 +335,11 @@ def line_mutants(path, lines):
             for new_op, new_num, what in changes:
                 found.append(Mutant(path, with_line(lines, n, f"{head}{new_op}{gap}{new_num}{tail}"),
                                     n, (n,), f"count-{what}"))
+            sc = COUNT_SCOPE.search(text)
+            if sc and not (op == "=" and num == 0):
+                new = text[:sc.start(2)] + NO_SUCH_SCOPE[sc.group(1)] + text[sc.end(2):]
+                found.append(Mutant(path, with_line(lines, n, new), n, (n,),
+                                    f"count-scope-{sc.group(1)}-nowhere"))
     return found
 
 
