@@ -113,6 +113,15 @@ static void print_error(const struct scn_error *e)
     printf("ERROR %s:%d:%d: %s\n", e->file, e->line, e->col, e->msg);
 }
 
+/* print_warnings - what can never take effect in sc, on stderr; the exit
+ * status does not change (docs/scenario-language.md, "Warnings") */
+static void print_warnings(const struct scn_scenario *sc)
+{
+    for (int i = 0; i < sc->nwarnings; i++)
+        fprintf(stderr, "WARNING %s:%d:%d: %s\n", sc->warnings[i].pos.file,
+                sc->warnings[i].pos.line, sc->warnings[i].pos.col, sc->warnings[i].msg);
+}
+
 static int max_code(int a, int b) { return a > b ? a : b; }
 
 
@@ -479,6 +488,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             failed++;
             continue;
         }
+        progress_clear(progress);
+        print_warnings(sc);
         /* --seeds A..B: the same scenario once per seed (seed_range_first). */
         for (int more = seed_range_first(&ro); more; more = seed_range_next(&ro)) {
             struct timespec t0;
@@ -573,6 +584,7 @@ static int cmd_check(int argc, char **argv)
             rc = 2;
             continue;
         }
+        print_warnings(sc);
         printf("OK %s  (%d remote%s, %d injection%s, %d expectation%s)\n", argv[i],
                sc->nremotes, sc->nremotes == 1 ? "" : "s", sc->ninjects,
                sc->ninjects == 1 ? "" : "s", sc->nexpects, sc->nexpects == 1 ? "" : "s");

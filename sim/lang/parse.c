@@ -28,7 +28,7 @@
  *   later, an expectation about a message injected later) are collected
  *   during the parse and resolved once the whole input has been read.
  *
- *   One module in seven files, one per directive family, sharing the
+ *   One module in eight files, one per directive family, sharing the
  *   parser's state (struct parser) and helpers through parse_internal.h:
  *     parse.c          the driver: lines, blocks, includes and file limits,
  *                      the directive table, forward references
@@ -42,6 +42,7 @@
  *                      query windows, contradictions in the zone
  *     parse_remote.c   remote blocks: scripted replies and their conditions,
  *                      actions, connect modes, faults and settings
+ *     script_check.c   warnings: scripted remote lines that never take effect
  *     parse_inbound.c  the MTA's inbound side: listen, user, client blocks
  *     parse_expect.c   expectations: expect lines and blocks, patterns,
  *                      matchers
@@ -422,6 +423,8 @@ static struct scn_scenario *parse_top(const char *name, char *real, const char *
         rc = resolve_inbound(p);
     if (rc == 0)
         rc = dns_check_contradictions(p);
+    if (rc == 0)
+        script_check(p);
     assert((rc < 0) == (p->failed != 0));
     pending_free(p);
     free(p->refs);

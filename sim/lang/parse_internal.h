@@ -171,6 +171,9 @@ void pending_free(struct parser *p);
 int remote_line(struct parser *p);
 int do_remote(struct parser *p);
 
+/* script_check.c: warnings about scripted lines that never take effect */
+void script_check(struct parser *p);
+
 /* parse_inbound.c: listen, user, client blocks */
 int do_listen(struct parser *p);
 int do_user(struct parser *p);

@@ -47,12 +47,19 @@ void scn_conds_free(struct scn_cond *conds, int n)
 /* scn_qset_of - the query numbers that "when query OP N" conditions select */
 void scn_qset_of(const struct scn_cond *conds, int n, struct scn_qset *out)
 {
+    scn_qset_of_kind(conds, n, SCN_COND_QUERY, out);
+}
+
+/* scn_qset_of_kind - the numbers that the conditions of one kind select */
+void scn_qset_of_kind(const struct scn_cond *conds, int n, enum scn_cond_kind kind,
+                      struct scn_qset *out)
+{
     out->lo = 1;
     out->hi = SCN_QUERY_MAX;
     out->nskip = 0;
     for (int i = 0; i < n; i++) {
         unsigned long v = conds[i].value < 0 ? 0 : (unsigned long)conds[i].value;
-        if (conds[i].kind != SCN_COND_QUERY)
+        if (conds[i].kind != kind)
             continue;
         switch (conds[i].op) {
         case SCN_OP_EQ:
@@ -114,6 +121,26 @@ int scn_qset_overlap(const struct scn_qset *a, const struct scn_qset *b)
         if (scn_qset_holds(a, q) && scn_qset_holds(b, q))
             return 1;
     return 0;
+}
+
+/* scn_qset_empty - does the set hold no number at all? */
+int scn_qset_empty(const struct scn_qset *s)
+{
+    return !scn_qset_overlap(s, s);
+}
+
+/* scn_qset_within - is every number of inner also in outer? */
+int scn_qset_within(const struct scn_qset *inner, const struct scn_qset *outer)
+{
+    if (scn_qset_empty(inner))
+        return 1;
+    if (inner->lo < outer->lo || inner->hi > outer->hi)
+        return 0;
+    /* Outer's holes inside inner's range must be holes of inner too. */
+    for (int i = 0; i < outer->nskip; i++)
+        if (scn_qset_holds(inner, outer->skip[i]))
+            return 0;
+    return 1;
 }
 
 /* scn_free - release a scenario and everything it owns; NULL is fine */
@@ -193,6 +220,9 @@ void scn_free(struct scn_scenario *sc)
         free(sc->clients[i].steps);
     }
     free(sc->clients);
+    for (int i = 0; i < sc->nwarnings; i++)
+        free(sc->warnings[i].msg);
+    free(sc->warnings);
     for (int i = 0; i < sc->nfiles; i++)
         free(sc->files[i]);
     free(sc->files);

@@ -348,6 +348,13 @@ struct scn_expect {
     mta_usec_t within;      /* -1 = any time; else by epoch + within */
 };
 
+/* Something in the scenario that can never take effect (mtasim check and
+ * run print these; they do not change the exit status). */
+struct scn_warning {
+    struct scn_pos pos;
+    char *msg;
+};
+
 struct scn_scenario {
     char *name;             /* from "scenario NAME"; default: the file's base name */
     char *file;             /* the path given to scn_parse_file */
@@ -372,6 +379,7 @@ struct scn_scenario {
     struct scn_listen listen;                       /* inbound SMTP; see listen.set */
     int nusers;     struct scn_user *users;
     int nclients;   struct scn_client *clients;     /* in file order */
+    int nwarnings;  struct scn_warning *warnings;   /* in file order */
     int requires_faketime;  /* "requires faketime": plugin clocks must follow virtual time */
     struct scn_pos requires_pos;    /* of the word "faketime" */
 };
@@ -383,8 +391,14 @@ void scn_conds_free(struct scn_cond *conds, int n);
 /* The query numbers n "when query" conditions select (other kinds are
  * ignored); whether a set holds number q; whether two sets share one. */
 void scn_qset_of(const struct scn_cond *conds, int n, struct scn_qset *out);
+/* The same for the conditions of one kind (session, nth, ...). */
+void scn_qset_of_kind(const struct scn_cond *conds, int n, enum scn_cond_kind kind,
+                      struct scn_qset *out);
 int scn_qset_holds(const struct scn_qset *s, unsigned long q);
 int scn_qset_overlap(const struct scn_qset *a, const struct scn_qset *b);
+/* Is every number of inner in outer?  Is the set empty? */
+int scn_qset_within(const struct scn_qset *inner, const struct scn_qset *outer);
+int scn_qset_empty(const struct scn_qset *s);
 
 const char *scn_op_str(enum scn_op op);
 const char *scn_fate_str(enum scn_fate f);
