@@ -183,7 +183,13 @@ def commands_match(tshark_cmds, trace_cmds):
     until a lone "." - even when the server refused the DATA (554 after a
     pipelined RCPT failed), where the client's next line is really a
     command, and when the client gave up after a 354 and sent QUIT without
-    a body, where the line is message data as far as the server knows."""
+    a body, where the line is message data as far as the server knows.
+
+    A lone "." right after DATA ends an empty message (RFC 2920 3.1: the
+    client's answer to a 354 when no recipient was accepted): tshark shows
+    it as the end of the message data, not as a command line."""
+    trace_cmds = [c for i, c in enumerate(trace_cmds)
+                  if not (c == "." and i > 0 and trace_cmds[i - 1].upper() == "DATA")]
     if tshark_cmds == trace_cmds:
         return True
     n = len(tshark_cmds)
