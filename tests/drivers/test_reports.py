@@ -396,8 +396,8 @@ def test_remote_text_is_shown_escaped_and_never_runs(reports, tmp_path):
     ('{"runs": [', "not valid JSON"),
     ('[1, 2]', "not an mtasim result file"),
     ('{"runs": [{"file": "x.scn", "verdict": "maybe", "exit_code": 0}]}',
-     "run 1: \"verdict\" should be one of pass, fail, error, invariant, plugin"),
-    ('{"runs": [{"file": "x.scn", "verdict": "pass"}]}', "run 1: missing \"exit_code\""),
+     "$.runs[0].verdict: should be one of pass, fail, error, invariant, plugin"),
+    ('{"runs": [{"file": "x.scn", "verdict": "pass"}]}', "$.runs[0]: missing \"exit_code\""),
 ])
 def test_bad_input_is_exit_2_and_writes_nothing(mtasim, tmp_path, content, message):
     src = tmp_path / "results.json"
