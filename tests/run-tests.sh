@@ -10,8 +10,13 @@
 #     2. the bundled scenarios twice each, comparing trace digests,
 #     3. pytest: every scenario as a test item, the mutants that prove each
 #        scenario can fail, the bad-input checks, and the determinism
-#        checks, which compare digests with an optimised (-O3) build made
-#        here in build-release (MTASIM_RELEASE_BIN).
+#        checks, which compare digests with a build at another optimisation
+#        level made here (MTASIM_CROSS_BIN): build-release (-O3), or
+#        build-O0 when the binary under test is itself a release build;
+#        the libfaketime bridge is also run by an AddressSanitizer build
+#        (MTASIM_ASAN_BIN: the binary under test when it is one, else
+#        build-asan, built here).  No test skips itself: what a test needs
+#        is installed (tests/deps.sh) or built here.
 #   Exits non-zero on any failure; the last line is pytest's summary.
 #
 # ENVIRONMENT
@@ -36,11 +41,26 @@ scenarios=$(find scenarios -name '*.scn' ! -name '.*' | LC_ALL=C sort)   # not t
 # shellcheck disable=SC2086  # one argument per scenario file
 "$mtasim" run --quiet --check-determinism $scenarios
 
-echo "== optimised build (build-release) for the cross-build determinism check"
-built=$(MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release MTASIM_SANITIZE=0 \
+# The cross-build determinism check compares with another optimisation level.
+if [ "${MTASIM_BUILDTYPE:-}" = release ] || [ "$build" = build-release ]; then
+    cross=build-O0 cross_type=debug
+else
+    cross=build-release cross_type=release
+fi
+echo "== $cross_type build ($cross) for the cross-build determinism check"
+built=$(MTASIM_BUILD=$cross MTASIM_BUILDTYPE=$cross_type MTASIM_SANITIZE=0 \
     sh tests/build.sh) || exit 1
-MTASIM_RELEASE_BIN=$(printf '%s\n' "$built" | tail -n 1)
-export MTASIM_RELEASE_BIN
+MTASIM_CROSS_BIN=$(printf '%s\n' "$built" | tail -n 1)
+export MTASIM_CROSS_BIN
+
+if [ "${MTASIM_SANITIZE:-0}" = 1 ]; then
+    MTASIM_ASAN_BIN=$mtasim
+else
+    echo "== AddressSanitizer build (build-asan) for the libfaketime bridge check"
+    built=$(MTASIM_BUILD=build-asan MTASIM_SANITIZE=1 MTASIM_BUILDTYPE= sh tests/build.sh) || exit 1
+    MTASIM_ASAN_BIN=$(printf '%s\n' "$built" | tail -n 1)
+fi
+export MTASIM_ASAN_BIN
 
 echo "== pytest"
 exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto

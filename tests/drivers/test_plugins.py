@@ -99,7 +99,7 @@ def test_determinism_with_plugins(mtasim):
 def test_out_of_tree_plugin_against_installed_sdk(mtasim, tmp_path):
     for tool in ("cc", "pkg-config", "meson"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+            pytest.fail(f"{tool} is not installed: run sh tests/deps.sh", pytrace=False)
     build_dir = Path(mtasim).resolve().parents[1]
     stage = tmp_path / "stage"
     subprocess.run(["meson", "install", "-C", str(build_dir), "--no-rebuild", "--quiet",
