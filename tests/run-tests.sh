@@ -33,13 +33,29 @@ build=${MTASIM_BUILD:-build}
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 
-echo "== unit tests ($build)"
-meson test -C "$build" --print-errorlogs --suite unit
-
-echo "== determinism: every scenario twice"
+# The unit tests and the determinism pass are independent: both at once
+# (two cores), each one's output shown whole afterwards.
 scenarios=$(find scenarios -name '*.scn' ! -name '.*' | LC_ALL=C sort)   # not the mutants' dot-files
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+meson test -C "$build" --print-errorlogs --suite unit >"$logs/unit" 2>&1 &
+unit_pid=$!
 # shellcheck disable=SC2086  # one argument per scenario file
-"$mtasim" run --quiet --check-determinism $scenarios
+"$mtasim" run --quiet --check-determinism $scenarios >"$logs/determinism" 2>&1 &
+determinism_pid=$!
+unit_rc=0 determinism_rc=0
+wait "$unit_pid" || unit_rc=$?
+wait "$determinism_pid" || determinism_rc=$?
+echo "== unit tests ($build)"
+cat "$logs/unit"
+echo "== determinism: every scenario twice"
+cat "$logs/determinism"
+rm -rf "$logs"
+trap - EXIT
+if [ "$unit_rc" != 0 ] || [ "$determinism_rc" != 0 ]; then
+    echo "run-tests.sh: unit tests exit $unit_rc, determinism exit $determinism_rc" >&2
+    exit 1
+fi
 
 # The cross-build determinism check compares with another optimisation level.
 if [ "${MTASIM_BUILDTYPE:-}" = release ] || [ "$build" = build-release ]; then

@@ -52,6 +52,8 @@ DELIBERATE_WARNINGS = {
     "fallback-second-mx": ({RST}, "the first MX refuses the connection (RST|ACK)"),
     "jitter": ({RST}, "the backup MX refuses the connection (RST|ACK)"),
     "link-latency": ({RST}, "the core gives up on a slow handshake and aborts it with RST"),
+    "mx-preference-order": ({RST}, "the MX hosts at preference 10 and 20 refuse the connection "
+                                   "(RST|ACK)"),
     "mx-failures-to-delay": ({RST}, "the MX refuses every connection (RST|ACK)"),
     "random-connect": ({RST}, "some connections are randomly refused (RST|ACK)"),
     "random-faults": ({RST}, "random refusals and resets"),
