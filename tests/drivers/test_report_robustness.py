@@ -280,7 +280,7 @@ NASTY = [None, True, 0, -1, 2 ** 63 - 1, -(2 ** 63), 1.5, "", "x", "\u202e<b>", 
 
 
 def test_fuzzed_result_documents_never_crash_the_report(results, tmp_path, capsys):
-    """600 seeded mutants of a real result document: every one gives exit 0 or
+    """300 seeded mutants of a real result document: every one gives exit 0 or
     exit 2 with one line; none an exception or exit 3."""
     mtasim_report = load_report_module()
     base = results[1]
@@ -290,7 +290,7 @@ def test_fuzzed_result_documents_never_crash_the_report(results, tmp_path, capsy
     outs = ["--junit", str(tmp_path / "j.xml"), "--html", str(tmp_path / "r.html"),
             "--markdown", str(tmp_path / "m.md")]
     codes = {0: 0, 2: 0}
-    for n in range(600):
+    for n in range(300):
         doc = copy.deepcopy(base)
         for _ in range(rng.randint(1, 3)):
             path = rng.choice(paths)
@@ -308,4 +308,4 @@ def test_fuzzed_result_documents_never_crash_the_report(results, tmp_path, capsy
         if code == 2:
             assert len(err.splitlines()) == 1 and err.startswith(f"mtasim report: {src}: "), err
         codes[code] += 1
-    assert codes[0] > 50 and codes[2] > 50, codes      # both kinds were exercised
+    assert codes[0] > 30 and codes[2] > 30, codes      # both kinds were exercised
