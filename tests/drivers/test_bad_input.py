@@ -51,13 +51,15 @@ def rel(path):
 def bad_fixtures():
     files = sorted(BAD.glob("*.scn"))
     if not files:
-        return [pytest.param(None, id="none",
-                             marks=pytest.mark.skip(reason="no fixtures/bad/*.scn yet"))]
+        # A missing or emptied folder must fail, never pass by testing nothing.
+        return [pytest.param(None, id="no-fixtures")]
     return [pytest.param(p, id=p.name) for p in files]
 
 
 @pytest.mark.parametrize("fixture", bad_fixtures())
 def test_bad_input(fixture, mtasim):
+    if fixture is None:
+        pytest.fail(f"no bad-input fixtures: {rel(BAD)}/*.scn is missing or empty", pytrace=False)
     code, regexes = header_of(fixture)
     if code is None or not regexes:
         pytest.fail(f"{rel(fixture)}: needs '# expect-exit: N' and '# expect-output: REGEX' "
@@ -86,11 +88,11 @@ def first_passing_scenario(mtasim):
 def test_bad_file_does_not_stop_good_one(pytestconfig):
     syntax_errors = [p for p in sorted(BAD.glob("*.scn")) if header_of(p)[0] == 2]
     if not syntax_errors:
-        pytest.skip("no fixtures/bad/*.scn with '# expect-exit: 2' yet")
+        pytest.fail("no fixtures/bad/*.scn with '# expect-exit: 2'", pytrace=False)
     mtasim = require_binary(pytestconfig)
     good = first_passing_scenario(mtasim)
     if good is None:
-        pytest.skip("no bundled scenario passes on its own yet")
+        pytest.fail("no bundled scenario passes on its own", pytrace=False)
     bad = rel(syntax_errors[0])
 
     # Both orders: the good file must run whether the bad one comes first or last.
