@@ -91,8 +91,10 @@ static const char *const state_names[] = { "connect", "banner", "EHLO", "HELO", 
                                            "MAIL", "RCPT", "DATA", "end of data", "idle",
                                            "QUIT", "closed" };
 
-/* What this attempt decided for each recipient of the message in flight. */
-enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED };
+/* What this attempt decided for each recipient of the message in flight.
+ * RC_LEFTOVER: refused by a recipient limit (452, or 552 taken as
+ * transient) in this transaction, to be sent again in the next one. */
+enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED, RC_LEFTOVER };
 
 enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCODES = 8,
        EXT_DSN = 16, EXT_CHUNKING = 32, EXT_DELIVERBY = 64 };
@@ -131,25 +133,45 @@ struct mta_conn {
     struct pending *pend;               /* replies awaited, oldest first */
     int npend, pend_head, pend_cap;
     int accepted;
+    int txn_rcpts;                      /* RCPTs sent in this transaction */
+    int txn_delivered;                  /* this transaction delivered a recipient */
+    int leftovers;                      /* recipients now RC_LEFTOVER */
     int txn_failed;                     /* MAIL failed: consume the rest */
     int empty_data;                     /* a "." was sent only to close DATA */
     int rcpt_next;                      /* unpipelined: the next recipient to try */
     int transactions;                   /* messages started on this connection */
+    int rsets;                          /* RSETs owed: a transaction ran before this one */
     int in_input;                       /* take_input is on the stack: defer the free */
 };
 
 static void conn_close(struct mta_conn *c);
 static void next_transaction(struct mta_conn *c);
+static void end_transaction(struct mta_conn *c);
 
-/* set_last_error - remember why the domain's last connection failed (truncating) */
-static void set_last_error(struct mta_domain *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_last_error(struct mta_domain *d, const char *fmt, ...)
+/* WHY - a reason for an outcome with no reply behind it */
+#define WHY(status, note) (&(struct rcpt_why){ 0, (status), (note), NULL })
+
+/* reply_why - the reason a reply gives: its code, its enhanced code when it
+ * has one (else the queue derives "class.0.0"), its text as note */
+static struct rcpt_why reply_why(const struct smtp_reply *r, const char *note,
+                                 char status[DSN_STATUS_MAX])
 {
+    dsn_status_format(r->enh_class, r->enh_subject, r->enh_detail, status);
+    return (struct rcpt_why){ r->code, status[0] ? status : NULL, note, NULL };
+}
+
+/* reply_error - the domain's last connection error is reply r, from this host */
+static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const char *fmt, ...)
+{
+    char text[MTA_NOTE_MAX], status[DSN_STATUS_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->last_error, sizeof d->last_error, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    struct rcpt_why why = reply_why(r, text, status);
+    domain_set_error(c->d, r->code, why.status, c->host, "%s", text);
 }
 
 /* ---- creation and teardown ------------------------------------------- */
@@ -257,14 +279,14 @@ static void trace_line(struct mta_conn *c, const char *dir, const char *line, si
 /* ---- the message in flight ---------------------------------------------- */
 
 /* fail_in_flight - recipients not yet decided get outcome o; attempt over */
-static void fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, int code, const char *note)
+static void fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, const struct rcpt_why *why)
 {
     struct mta_msg *msg = c->msg;
     if (msg == NULL)
         return;
     for (int i = 0; i < msg->pub.rcpt_count; i++)
         if (c->rc[i] != RC_DECIDED && msg->pub.rcpts[i].state == RCPT_PENDING) {
-            queue_rcpt_outcome(msg, i, o, code, note);
+            queue_rcpt_outcome(msg, i, o, why);
             c->rc[i] = RC_DECIDED;
         }
     c->msg = NULL;
@@ -273,13 +295,15 @@ static void fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, int code, co
 }
 
 /* decide_accepted - the recipients the remote accepted get outcome o */
-static void decide_accepted(struct mta_conn *c, enum rcpt_outcome o, int code, const char *note)
+static void decide_accepted(struct mta_conn *c, enum rcpt_outcome o, const struct rcpt_why *why)
 {
     struct mta_msg *msg = c->msg;
     for (int i = 0; i < msg->pub.rcpt_count; i++)
         if (c->rc[i] == RC_ACCEPTED) {
-            queue_rcpt_outcome(msg, i, o, code, note);
+            queue_rcpt_outcome(msg, i, o, why);
             c->rc[i] = RC_DECIDED;
+            if (o == OUTCOME_DELIVERED)
+                c->txn_delivered = 1;
         }
 }
 
@@ -473,9 +497,14 @@ static int has_8bit(struct mta_msg *msg)
     return msg->eightbit;
 }
 
-/* next_pending_rcpt - the first recipient from i on still worth a RCPT, or -1 */
+/* next_pending_rcpt - the first recipient from i on still worth a RCPT in
+ * this transaction, or -1 (also when max_recipients_per_transaction RCPTs
+ * went out: the rest wait for the next transaction) */
 static int next_pending_rcpt(const struct mta_conn *c, int i)
 {
+    int limit = c->m->cfg.max_recipients_per_transaction;
+    if (limit > 0 && c->txn_rcpts >= limit)
+        return -1;
     for (; i < c->msg->pub.rcpt_count; i++)
         if (c->msg->pub.rcpts[i].state == RCPT_PENDING && c->rc[i] == RC_UNSENT)
             return i;
@@ -521,8 +550,8 @@ static int rcpt_line(struct mta_conn *c, int i, char *line)
 /* refuse_rcpt - a provider refused recipient i: it fails for now, unsent */
 static void refuse_rcpt(struct mta_conn *c, int i)
 {
-    queue_rcpt_outcome(c->msg, i, OUTCOME_TRANSIENT, 0,
-                       "a smtp_client_rcptto_args provider refused this recipient");
+    queue_rcpt_outcome(c->msg, i, OUTCOME_TRANSIENT,
+                       WHY(DSN_STATUS_LOCAL, "a smtp_client_rcptto_args provider refused this recipient"));
     c->rc[i] = RC_DECIDED;
 }
 
@@ -531,7 +560,7 @@ static void quit_for_event(struct mta_conn *c, const char *event)
 {
     char note[MTA_NOTE_MAX];
     snprintf(note, sizeof note, "the application quit the session at %s", event);
-    fail_in_flight(c, OUTCOME_TRANSIENT, 0, note);
+    fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_LOCAL, note));
     send_quit(c);
 }
 
@@ -573,7 +602,8 @@ static int negotiate(struct mta_conn *c, long *by)
                 char note[MTA_NOTE_MAX];
                 snprintf(note, sizeof note, "DELIVERBY: %lds left, below the server's minimum of %lds",
                          left, c->deliverby_min);
-                fail_in_flight(c, OUTCOME_PERMANENT, 0, note);
+                /* RFC 3463 3.5 X.4.7: the sender's time limit cannot be met. */
+                fail_in_flight(c, OUTCOME_PERMANENT, WHY(DSN_STATUS_EXPIRED, note));
                 next_transaction(c);
                 return -1;
             }
@@ -618,8 +648,8 @@ static void start_transaction(struct mta_conn *c)
     }
     if (call_core_smtp_client_mailfrom_args_hook(&c->pub, &c->msg->pub, line + tb.len,
                                                  (int)(sizeof line - 2 - tb.len))) {
-        fail_in_flight(c, OUTCOME_TRANSIENT, 0,
-                       "a smtp_client_mailfrom_args provider refused the message");
+        fail_in_flight(c, OUTCOME_TRANSIENT,
+                       WHY(DSN_STATUS_LOCAL, "a smtp_client_mailfrom_args provider refused the message"));
         next_transaction(c);
         return;
     }
@@ -643,6 +673,7 @@ static void start_transaction(struct mta_conn *c)
             line[sizeof line - 3] = '\0';
             put_line(c, out, &len, line);
             c->rc[i] = RC_SENT;
+            c->txn_rcpts++;
             pend_push(c, SC_RCPT, i);
         }
         if (!c->use_bdat) {     /* BDAT waits for the RCPT replies: its size is final */
@@ -655,7 +686,7 @@ static void start_transaction(struct mta_conn *c)
     if (out != small)
         free(out);
     if (rc < 0) {
-        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before MAIL");
+        fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost before MAIL"));
         conn_close(c);
         return;
     }
@@ -666,7 +697,7 @@ static void start_transaction(struct mta_conn *c)
 static void send_bdat(struct mta_conn *c)
 {
     if (send_body(c) < 0) {
-        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
+        fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during the data"));
         conn_close(c);
         return;
     }
@@ -686,10 +717,11 @@ static void send_next_step(struct mta_conn *c)
         }
         line[sizeof line - 3] = '\0';
         c->rc[i] = RC_SENT;
+        c->txn_rcpts++;
         c->rcpt_next = i + 1;
         pend_push(c, SC_RCPT, i);
         if (send_line(c, line, NULL) < 0) {
-            fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during RCPT");
+            fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during RCPT"));
             conn_close(c);
             return;
         }
@@ -697,9 +729,8 @@ static void send_next_step(struct mta_conn *c)
         return;
     }
     if (c->accepted == 0) {
-        /* No recipient accepted: the attempt is over without DATA. */
-        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "no recipient accepted");
-        next_transaction(c);
+        /* No recipient accepted: the transaction is over without DATA. */
+        end_transaction(c);
         return;
     }
     if (c->use_bdat) {
@@ -708,24 +739,113 @@ static void send_next_step(struct mta_conn *c)
     }
     pend_push(c, SC_DATA, -1);
     if (send_line(c, "DATA", NULL) < 0) {
-        fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before DATA");
+        fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost before DATA"));
         conn_close(c);
         return;
     }
     await_front(c);
 }
 
-/* end_transaction - the message's attempt on this connection is over */
+static void begin_transaction(struct mta_conn *c);
+
+/* leftover_outcome - recipient i, refused by a recipient limit, waits for
+ * the retry after all: a transient failure with the reply it got */
+static void leftover_outcome(struct mta_conn *c, int i)
+{
+    const smtp_status_t *st = &c->msg->rcpt_ext[i].status;
+    char note[MTA_NOTE_MAX], status[DSN_STATUS_MAX];
+    snprintf(note, sizeof note, "%d %s", st->code, st->text ? st->text : "");
+    dsn_status_format(st->enh_class, st->enh_subject, st->enh_detail, status);
+    struct rcpt_why why = { st->code, status[0] ? status : NULL, note, NULL };
+    queue_rcpt_outcome(c->msg, i, OUTCOME_TRANSIENT, &why);
+    c->rc[i] = RC_DECIDED;
+}
+
+/* unsent_left - recipients still pending that this attempt has not sent */
+static int unsent_left(const struct mta_conn *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->msg->pub.rcpt_count; i++)
+        n += c->msg->pub.rcpts[i].state == RCPT_PENDING && c->rc[i] == RC_UNSENT;
+    return n;
+}
+
+/*
+ * end_transaction - the transaction is over: more of the message, or the next
+ *
+ * Recipients refused by a recipient limit (RFC 5321 4.5.3.1.10: 452, and
+ * 552 read as transient) are sent again in a new transaction at once when
+ * this one delivered something: each round disposes of at least one
+ * recipient, so the rounds end.  Without progress they wait for the retry
+ * like any transient failure.  Recipients not sent because of
+ * max_recipients_per_transaction go in the next transaction too.  The
+ * message stays in flight: its attempt is counted once, for the whole
+ * session.  When the session must end (smtp_should_session_shutdown), the
+ * rest goes back to the active queue, to go out on a new connection at once
+ * (as KumoMTA's max_recipients_per_batch documents).
+ */
 static void end_transaction(struct mta_conn *c)
 {
     struct mta_msg *msg = c->msg;
     assert(c->npend == 0);
-    fail_in_flight(c, OUTCOME_TRANSIENT, 0, "no reply for this recipient");
-    if (call_core_smtp_should_session_shutdown_hook(&c->pub, &msg->pub)) {
+    for (int i = 0; i < msg->pub.rcpt_count && c->leftovers > 0; i++)
+        if (c->rc[i] == RC_LEFTOVER) {
+            c->leftovers--;
+            if (c->txn_delivered)
+                c->rc[i] = RC_UNSENT;
+            else
+                leftover_outcome(c, i);
+        }
+    assert(c->leftovers == 0);
+    int left = unsent_left(c);
+    if (left == 0) {
+        fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_PROTOCOL, "no reply for this recipient"));
+        if (call_core_smtp_should_session_shutdown_hook(&c->pub, &msg->pub)) {
+            send_quit(c);
+            return;
+        }
+        next_transaction(c);
+        return;
+    }
+    int shutdown = call_core_smtp_should_session_shutdown_hook(&c->pub, &msg->pub);
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "queue", "more_rcpts");
+        mta_tb_int(&tb, "msg", (int64_t)msg->pub.id);
+        mta_tb_int(&tb, "conn", c->pub.fd);
+        mta_tb_int(&tb, "rcpts", left);
+        mta_tb_str(&tb, "on", shutdown ? "new connection" : "this connection");
+        mta_tb_emit(&tb);
+    }
+    if (shutdown) {
+        c->msg = NULL;
+        queue_requeue_now(msg);
         send_quit(c);
         return;
     }
-    next_transaction(c);
+    c->m->stats.transactions++;
+    begin_transaction(c);
+}
+
+/* begin_transaction - RSET when the connection carried a transaction, then MAIL */
+static void begin_transaction(struct mta_conn *c)
+{
+    c->accepted = 0;
+    c->txn_failed = 0;
+    c->empty_data = 0;
+    c->txn_rcpts = 0;
+    c->txn_delivered = 0;
+    c->leftovers = 0;
+    if (c->rsets++ > 0) {
+        if (send_line(c, "RSET", NULL) < 0) {
+            fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost before RSET"));
+            conn_close(c);
+            return;
+        }
+        expect(c, SC_RSET);
+        return;
+    }
+    start_transaction(c);
 }
 
 /* take_message - the next message for this session, or NULL */
@@ -783,9 +903,7 @@ static void next_transaction(struct mta_conn *c)
     }
     if (msg->pub.rcpt_count > 0)
         memset(c->rc, RC_UNSENT, (size_t)msg->pub.rcpt_count);
-    c->accepted = 0;
-    c->txn_failed = 0;
-    c->empty_data = 0;
+    msg->attempt_mta = c->host;
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "queue", "attempt");
@@ -809,20 +927,12 @@ static void next_transaction(struct mta_conn *c)
         char note[MTA_NOTE_MAX];
         snprintf(note, sizeof note, "message size %zu exceeds the remote limit SIZE=%ld",
                  msg->pub.body_len, c->size_limit);
-        fail_in_flight(c, OUTCOME_PERMANENT, 552, note);
+        fail_in_flight(c, OUTCOME_PERMANENT, WHY(DSN_STATUS_TOO_BIG, note));
         next_transaction(c);
         return;
     }
-    if (c->transactions++ > 0) {
-        if (send_line(c, "RSET", NULL) < 0) {
-            fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost before RSET");
-            conn_close(c);
-            return;
-        }
-        expect(c, SC_RSET);
-        return;
-    }
-    start_transaction(c);
+    c->transactions++;
+    begin_transaction(c);
 }
 
 /* smtp_conn_wake_idle - idle sessions of (d, slot) take the new mail */
@@ -888,8 +998,12 @@ static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
     }
 }
 
-/* outcome_of - how a reply counts for a recipient: by code, or as a provider says */
-static enum rcpt_outcome outcome_of(struct mta_conn *c, int code, const char *note)
+/* outcome_of - how a reply counts for a recipient: by code, or as a provider says
+ *
+ * A 552 to RCPT is transient unless "config rcpt_552 permanent": RFC 5321
+ * 4.5.3.1.10 says clients SHOULD read it as the "too many recipients" 452
+ * that RFC 821 misnumbered; Postfix 3.7 bounces it (dsn 5.5.3, observed). */
+static enum rcpt_outcome outcome_of(struct mta_conn *c, int code, const char *note, int at_rcpt)
 {
     if (code >= 200 && code < 400)
         return OUTCOME_DELIVERED;
@@ -899,8 +1013,30 @@ static enum rcpt_outcome outcome_of(struct mta_conn *c, int code, const char *no
     case SMTP_CLASSIFY_PERMANENT:
         return OUTCOME_PERMANENT;
     default:
+        if (at_rcpt && code == 552 && c->m->cfg.rcpt_552 == MTA_552_TRANSIENT)
+            return OUTCOME_TRANSIENT;
         return code >= 500 ? OUTCOME_PERMANENT : OUTCOME_TRANSIENT;
     }
+}
+
+/* rcpt_refused - the remote refused recipient i with reply r: its outcome,
+ * or a leftover for the next transaction when it is a recipient limit
+ * (452, or 552 read as transient; RFC 5321 4.5.3.1.10) and leftovers are
+ * resent (recipient_limit_leftovers resend, the default; with "defer",
+ * Postfix's way, they wait for the retry like any transient failure) */
+static void rcpt_refused(struct mta_conn *c, int i, const struct smtp_reply *r, const char *note)
+{
+    enum rcpt_outcome o = outcome_of(c, r->code, note, 1);
+    if (o == OUTCOME_TRANSIENT && (r->code == 452 || r->code == 552) &&
+        c->m->cfg.recipient_limit_leftovers == MTA_LEFTOVERS_RESEND) {
+        c->rc[i] = RC_LEFTOVER;
+        c->leftovers++;
+        return;
+    }
+    char status[DSN_STATUS_MAX];
+    struct rcpt_why why = reply_why(r, note, status);
+    queue_rcpt_outcome(c->msg, i, o, &why);
+    c->rc[i] = RC_DECIDED;
 }
 
 /* transaction_reply - a reply to MAIL, RCPT or DATA, oldest first */
@@ -914,10 +1050,12 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         status_set(c->m, &c->msg->mail_status, r);
         ev_mailstatus(&c->pub, &c->msg->pub);
         if (!ok) {
-            enum rcpt_outcome o = outcome_of(c, r->code, note);
+            enum rcpt_outcome o = outcome_of(c, r->code, note, 0);
+            char status[DSN_STATUS_MAX];
+            struct rcpt_why why = reply_why(r, note, status);
             for (int i = 0; i < c->msg->pub.rcpt_count; i++)
                 if (c->msg->pub.rcpts[i].state == RCPT_PENDING && c->rc[i] != RC_DECIDED) {
-                    queue_rcpt_outcome(c->msg, i, o, r->code, note);
+                    queue_rcpt_outcome(c->msg, i, o, &why);
                     c->rc[i] = RC_DECIDED;
                 }
             c->txn_failed = 1;
@@ -938,8 +1076,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
                 c->rc[p.rcpt] = RC_ACCEPTED;
                 c->accepted++;
             } else {
-                queue_rcpt_outcome(c->msg, p.rcpt, outcome_of(c, r->code, note), r->code, note);
-                c->rc[p.rcpt] = RC_DECIDED;
+                rcpt_refused(c, p.rcpt, r, note);
             }
         }
         if (!pipelined) {
@@ -961,7 +1098,7 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         if (r->code == 354) {
             if (c->accepted > 0 && !c->txn_failed) {
                 if (send_body(c) < 0) {
-                    fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
+                    fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during the data"));
                     conn_close(c);
                     return;
                 }
@@ -978,8 +1115,10 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
         }
         status_set(c->m, &c->msg->data_status, r);
         if (c->accepted > 0 && !c->txn_failed) {
-            enum rcpt_outcome o = outcome_of(c, r->code, note);
-            decide_accepted(c, o == OUTCOME_DELIVERED ? OUTCOME_TRANSIENT : o, r->code, note);
+            enum rcpt_outcome o = outcome_of(c, r->code, note, 0);
+            char status[DSN_STATUS_MAX];
+            struct rcpt_why why = reply_why(r, note, status);
+            decide_accepted(c, o == OUTCOME_DELIVERED ? OUTCOME_TRANSIENT : o, &why);
         }
         end_transaction(c);
         return;
@@ -1012,12 +1151,22 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     deadline_clear(c);
 
     if (r->code == 421 && c->state != SC_QUIT) {
-        /* The server is shutting the channel (RFC 5321 3.8). */
-        set_last_error(c->d, "%s", note);
-        if (c->state == SC_BANNER)
-            host_failure_mark(c->m, c->pub.addr);
-        fail_in_flight(c, OUTCOME_TRANSIENT, r->code, note);
-        conn_close(c);
+        /* The server is closing the channel, whatever the command (RFC 5321
+         * 3.8, 4.2.1: 421 may answer any command).  The host is not tried
+         * again for host_failure_retry - RFC 5321 4.5.4.1: a client MUST
+         * delay retrying a host that failed - so the maintainer's next pass
+         * takes another MX or, with none, defers the next message in line
+         * with this reply (CONN_ACTION_REQUEUE1).  The message in flight
+         * fails for now with the reply as its note.  Like Postfix, say QUIT
+         * before closing; the server may already be gone. */
+        reply_error(c, r, "%s", note);
+        host_failure_mark(c->m, c->pub.addr);
+        if (c->msg != NULL) {
+            char status[DSN_STATUS_MAX];
+            struct rcpt_why why = reply_why(r, note, status);
+            fail_in_flight(c, OUTCOME_TRANSIENT, &why);
+        }
+        send_quit(c);
         return;
     }
     if (missing_enhanced_code(c, r) && c->msg != NULL &&
@@ -1028,7 +1177,9 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             status_set(c->m, &c->msg->data_status, r);
             ev_messagesent(&c->pub, &c->msg->pub);
             mq_out_sent(&c->pub, &c->msg->pub, r->code, note);
-            decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
+            char status[DSN_STATUS_MAX];
+            struct rcpt_why why = reply_why(r, note, status);
+            decide_accepted(c, outcome_of(c, r->code, note, 0), &why);
         }
         quit_for_event(c, "SMTP_EV_SYNTAXWARNING");
         return;
@@ -1036,7 +1187,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     switch (c->state) {
     case SC_BANNER:
         if (!ok) {
-            set_last_error(c->d, "banner: %s", note);
+            reply_error(c, r, "banner: %s", note);
             host_failure_mark(c->m, c->pub.addr);
             send_quit(c);
             return;
@@ -1063,7 +1214,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             expect(c, SC_HELO);
             return;
         }
-        set_last_error(c->d, "EHLO: %s", note);
+        reply_error(c, r, "EHLO: %s", note);
         host_failure_mark(c->m, c->pub.addr);     /* not this host, for now */
         send_quit(c);
         return;
@@ -1073,13 +1224,15 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             next_transaction(c);
             return;
         }
-        set_last_error(c->d, "HELO: %s", note);
+        reply_error(c, r, "HELO: %s", note);
         host_failure_mark(c->m, c->pub.addr);     /* not this host, for now */
         send_quit(c);
         return;
     case SC_RSET:
         if (!ok) {
-            fail_in_flight(c, OUTCOME_TRANSIENT, r->code, note);
+            char status[DSN_STATUS_MAX];
+            struct rcpt_why why = reply_why(r, note, status);
+            fail_in_flight(c, OUTCOME_TRANSIENT, &why);
             send_quit(c);
             return;
         }
@@ -1095,7 +1248,9 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             status_set(c->m, &c->msg->data_status, r);
             ev_messagesent(&c->pub, &c->msg->pub);
             mq_out_sent(&c->pub, &c->msg->pub, r->code, note);
-            decide_accepted(c, outcome_of(c, r->code, note), r->code, note);
+            char status[DSN_STATUS_MAX];
+            struct rcpt_why why = reply_why(r, note, status);
+            decide_accepted(c, outcome_of(c, r->code, note, 0), &why);
         }
         end_transaction(c);
         return;
@@ -1104,7 +1259,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         return;
     case SC_IDLE:
         /* A reply nobody asked for: the server is confused; leave. */
-        set_last_error(c->d, "unexpected reply while idle: %s", note);
+        reply_error(c, r, "unexpected reply while idle: %s", note);
         send_quit(c);
         return;
     case SC_CONNECTING:
@@ -1132,22 +1287,27 @@ static int stage_of(enum sc_state s)
     return SMTP_STAGE_NOT_CONNECTED;
 }
 
-/* lost - the session ended abnormally: the message in flight is retried */
+/* lost - the session ended abnormally: the message in flight is retried
+ *
+ * The status is RFC 3463's X.4.2 "bad connection" (lost or timed out once
+ * connected), X.5.0 for a reply that broke the protocol. */
 static void lost(struct mta_conn *c, const char *what)
 {
+    const char *status = strncmp(what, "malformed", 9) == 0 || strncmp(what, "reply too", 9) == 0
+                         ? DSN_STATUS_PROTOCOL : DSN_STATUS_BAD_CONNECTION;
     char note[MTA_NOTE_MAX];
     if (c->state == SC_DOT)
         snprintf(note, sizeof note, "connection lost after end of data (%s); the remote may have the message", what);
     else
         snprintf(note, sizeof note, "%s at %s stage", what, state_names[c->state]);
     if (c->state != SC_QUIT) {
-        set_last_error(c->d, "%s", note);
+        domain_set_error(c->d, 0, status, NULL, "%s", note);
         /* Lost before any message was taken (banner, EHLO): the host is at
          * fault, like a failed connect; the next pass tries another MX or
          * requeues, instead of reconnecting at once. */
         if (c->msg == NULL && c->transactions == 0)
             host_failure_mark(c->m, c->pub.addr);
-        fail_in_flight(c, OUTCOME_TRANSIENT, 0, note);
+        fail_in_flight(c, OUTCOME_TRANSIENT, WHY(status, note));
     }
     conn_close(c);
 }
@@ -1288,7 +1448,8 @@ static void connect_failed(struct mta_conn *c, int code, const char *what)
     char a[16];
     uint32_t x = c->pub.addr;
     snprintf(a, sizeof a, "%u.%u.%u.%u", x >> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255);
-    set_last_error(c->d, "connect to %s (%s): %s", a, c->host, what);
+    /* RFC 3463 3.5 X.4.1: "no answer from host". */
+    domain_set_error(c->d, 0, DSN_STATUS_NO_ANSWER, NULL, "connect to %s (%s): %s", a, c->host, what);
     host_failure_mark(m, c->pub.addr);
     struct timeval now = mta_tv(mta_now(m));
     call_core_log_client_connection_failure_hook(c->pub.addr, code, &c->d->pub,
@@ -1305,7 +1466,8 @@ static void connect_failed(struct mta_conn *c, int code, const char *what)
             struct mta_msg *msg;
             while ((msg = d->active[slot].head) != NULL) {
                 queue_remove_active(msg);
-                queue_fail_message(msg, OUTCOME_TRANSIENT, 0, note);
+                struct rcpt_why why = { d->last_code, d->last_status, note, NULL };
+                queue_fail_message(msg, OUTCOME_TRANSIENT, &why);
             }
         }
     }
