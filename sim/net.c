@@ -349,7 +349,7 @@ static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind ki
     dir->bytes += len;
     dir->last_arrival = at;
     c->refs++;
-    seg->event = sim_sched_at(c->net->sched, at, segment_arrive, seg);
+    seg->event = sim_sched_at_kind(c->net->sched, at, segment_arrive, seg, SIM_EV_SEGMENT);
     return seg;
 }
 

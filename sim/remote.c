@@ -501,8 +501,9 @@ static void session_pump(struct sim_session *s)
             return;
         if (rp->phase == R_WAITING && rp->delay > 0) {
             rp->phase = R_TIMING;
-            s->reply_timer = sim_sched_after(s->remote->sched, rp->delay,
-                                             session_reply_timer, s);
+            s->reply_timer = sim_sched_at_kind(s->remote->sched,
+                                               sim_sched_now(s->remote->sched) + rp->delay,
+                                               session_reply_timer, s, SIM_EV_REMOTE);
             return;
         }
         if (rp->action != SCN_ACTION_REPLY) {
@@ -1215,7 +1216,8 @@ static void session_close(struct sim_session *s)
     /* Hold the FIN; input is ignored meanwhile, a FIN or RST ends it. */
     s->state = S_CLOSING;
     if (s->close_timer == 0)
-        s->close_timer = sim_sched_after(s->remote->sched, delay, session_close_timer, s);
+        s->close_timer = sim_sched_at_kind(s->remote->sched, sim_sched_now(s->remote->sched) + delay,
+                                           session_close_timer, s, SIM_EV_REMOTE);
 }
 
 /* session_act - reset, drop or close instead of replying; may free s */
@@ -1279,7 +1281,8 @@ static void session_arm_faults(struct sim_session *s)
         }
     }
     if (at >= 0)
-        s->fault_timer = sim_sched_after(s->remote->sched, at, session_fault_timer, s);
+        s->fault_timer = sim_sched_at_kind(s->remote->sched, sim_sched_now(s->remote->sched) + at,
+                                           session_fault_timer, s, SIM_EV_REMOTE);
 }
 
 /* session_receive - client bytes, up to an "after N bytes" fault; may free s */

@@ -1573,6 +1573,36 @@ static int do_run(struct parser *p)
     return parse_duration(p, &p->tok[2], &p->sc->run_for);
 }
 
+/* do_liveness - liveness storm N/DURATION | liveness storm off (liveness.h) */
+static int do_liveness(struct parser *p)
+{
+    const char *usage = "liveness storm COUNT/DURATION | liveness storm off";
+    if (need_args(p, 3, 3, usage) < 0)
+        return -1;
+    if (!is_word(&p->tok[1], "storm"))
+        return fail_tok(p, &p->tok[1], "unknown liveness check '%s': expected '%s'",
+                        p->tok[1].text, usage);
+    const struct token *t = &p->tok[2];
+    if (is_word(t, "off")) {
+        p->sc->storm_count = 0;
+        return 0;
+    }
+    const char *slash = t->quoted ? NULL : strchr(t->text, '/');
+    unsigned long long n = 0;
+    int ok = slash != NULL && slash > t->text;
+    for (const char *c = t->text; ok && c < slash; c++) {
+        ok = isdigit((unsigned char)*c) && n < 1000000;
+        n = n * 10 + (unsigned long long)(*c - '0');
+    }
+    mta_usec_t window = ok ? mta_parse_duration(slash + 1) : -1;
+    if (!ok || n < 1 || n > 1000000 || window <= 0)
+        return fail_tok(p, t, "bad storm limit '%s': expected COUNT/DURATION like 100/1m "
+                        "(COUNT from 1 to 1000000), or off", t->text);
+    p->sc->storm_count = (int)n;
+    p->sc->storm_window = window;
+    return 0;
+}
+
 /* do_config - config KEY VALUE, through mta_config_set */
 static int do_config(struct parser *p)
 {
@@ -2755,6 +2785,7 @@ static const struct directive {
     { "epoch", do_epoch },
     { "run", do_run },
     { "config", do_config },
+    { "liveness", do_liveness },
     { "dns", do_dns },
     { "network", do_network },
     { "binding", do_binding },
@@ -2888,6 +2919,8 @@ static struct scn_scenario *parse_top(const char *name, char *real, const char *
     sc->seed = 1;
     sc->epoch = DEFAULT_EPOCH;
     sc->run_for = -1;
+    sc->storm_count = 100;          /* liveness.h: LIVENESS_STORM_COUNT */
+    sc->storm_window = 60 * USEC_S;
     sc->dns_latency = 1 * USEC_MS;
     sc->dns_timeout = 5 * USEC_S;
     mta_config_defaults(&sc->config);

@@ -341,6 +341,8 @@ struct scn_scenario {
     int nusers;     struct scn_user *users;
     int nclients;   struct scn_client *clients;     /* in file order */
     int requires_faketime;  /* "requires faketime": plugin clocks must follow virtual time */
+    int storm_count;        /* "liveness storm N/DUR": more than N connection attempts to */
+    mta_usec_t storm_window;    /* one host within DUR without a transaction; 0 = off */
     struct scn_pos requires_pos;    /* of the word "faketime" */
 };
 
