@@ -236,6 +236,7 @@ enum scn_expect_kind {
     SCN_EXPECT_TRACE_EXACTLY,   /* expect trace exactly: the same over KIND NAME patterns */
     SCN_EXPECT_NEVER,           /* expect never HOOK ... | expect never trace KIND NAME ... */
     SCN_EXPECT_COUNT,           /* expect count [trace KIND] NAME ... OP N */
+    SCN_EXPECT_DSN,             /* expect [no] dsn for message ID [status S] [rcpt ADDR] */
 };
 
 /* "for domain D | for message N | for conn N" after a block expectation:
@@ -314,6 +315,10 @@ struct scn_expect {
     unsigned long msg_id;
     enum scn_fate fate;
     mta_usec_t within;      /* -1 = any time; else by epoch + within */
+    /* DSN: a delivery status notification about msg_id (docs/queue.md) */
+    int dsn_none;           /* "expect no dsn": none may be made */
+    char *dsn_status;       /* a reported recipient has this status; NULL = any */
+    char *dsn_rcpt;         /* this recipient is reported; NULL = any */
 };
 
 struct scn_scenario {
