@@ -292,6 +292,8 @@ static json_t *result_to_json(const struct run_result *r)
                                             "nrcpts", m->nrcpts, "delivered", m->delivered,
                                             "failed", m->failed, "pending", m->pending,
                                             "last_note", text(m->last_note)));
+        if (m->detail)
+            json_object_set(json_array_get(ms, json_array_size(ms) - 1), "detail", m->detail);
     }
     json_object_set_new(o, "msgs", ms);
     json_t *vs = json_array();
@@ -369,6 +371,7 @@ static int result_from_json(const char *text, struct run_result *r)
         s->pending = (int)json_integer_value(json_object_get(m, "pending"));
         snprintf(s->last_note, sizeof s->last_note, "%s",
                  json_string_value(json_object_get(m, "last_note")) ?: "");
+        s->detail = json_incref(json_object_get(m, "detail"));
     }
     json_t *vs = json_object_get(o, "violations");
     r->nviolations = (int)json_array_size(vs);

@@ -25,6 +25,7 @@
 #include "simenv.h"
 #include "trace_store.h"
 #include "trace_summary.h"
+#include "trace_summary.h"
 #include "world_setup.h"
 
 #include <openssl/evp.h>
@@ -459,6 +460,36 @@ struct summarize_ctx {
     int lean;               /* check invariants only; keep no summaries */
 };
 
+/* add_detail - msg's recipients (and, for a DSN, what it reports on and its
+ * text) into the summary's JSON detail */
+static void add_detail(struct msg_summary *s, const message *msg)
+{
+    static const char *const states[] = { "pending", "delivered", "bounced", "expired" };
+    if (s->detail == NULL) {
+        s->detail = json_object();
+        json_object_set_new(s->detail, "rcpts", json_array());
+    }
+    json_t *rcpts = json_object_get(s->detail, "rcpts");
+    for (int i = 0; i < msg->rcpt_count; i++) {
+        const struct message_rcpt *rc = &msg->rcpts[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "address", trace_summary_text(rc->address, strlen(rc->address)));
+        json_object_set_new(o, "state", json_string(states[rc->state]));
+        json_object_set_new(o, "status", rc->last_status ? json_string(rc->last_status) : json_null());
+        json_object_set_new(o, "note", rc->last_note && rc->last_note[0]
+                                       ? trace_summary_text(rc->last_note, strlen(rc->last_note))
+                                       : json_null());
+        json_object_set_new(o, "remote_mta", rc->last_mta
+                                             ? trace_summary_text(rc->last_mta, strlen(rc->last_mta))
+                                             : json_null());
+        json_array_append_new(rcpts, o);
+    }
+    if (msg->dsn_of != 0) {
+        json_object_set_new(s->detail, "dsn_of", json_integer((json_int_t)msg->dsn_of));
+        json_object_set_new(s->detail, "dsn_text", trace_summary_text(msg->body, msg->body_len));
+    }
+}
+
 /* summarize - fold each message into its injection's summary; check it */
 static void summarize(void *arg, const message *msg)
 {
@@ -487,6 +518,8 @@ static void summarize(void *arg, const message *msg)
         if (rc->state != RCPT_DELIVERED && rc->last_note && rc->last_note[0])
             snprintf(s->last_note, sizeof s->last_note, "%s", rc->last_note);
     }
+    if (!ctx->lean)
+        add_detail(s, msg);
     if (msg->attempts > s->attempts)
         s->attempts = msg->attempts;
     if (pending && !info.held)
@@ -681,6 +714,8 @@ void run_result_free(struct run_result *r)
     for (int i = 0; i < r->nexp; i++)
         expect_result_free(&r->exp[i]);
     free(r->exp);
+    for (int i = 0; i < r->nmsgs; i++)
+        json_decref(r->msgs[i].detail);
     free(r->msgs);
     for (int i = 0; i < r->nviolations; i++)
         free(r->violations[i]);
