@@ -1405,6 +1405,7 @@ static void remote_network(struct sim_host *host, const struct scn_remote *scrip
         [SCN_CONNECT_ACCEPT] = SIM_CONNECT_ACCEPT, [SCN_CONNECT_REFUSE] = SIM_CONNECT_REFUSE,
         [SCN_CONNECT_TIMEOUT] = SIM_CONNECT_TIMEOUT,
         [SCN_CONNECT_UNREACHABLE] = SIM_CONNECT_UNREACHABLE,
+        [SCN_CONNECT_NO_ROUTE] = SIM_CONNECT_NO_ROUTE,
     };
     int i;
 
@@ -1416,7 +1417,7 @@ static void remote_network(struct sim_host *host, const struct scn_remote *scrip
     host->backlog_mode = script->backlog_refuse ? SIM_BACKLOG_REFUSE : SIM_BACKLOG_TIMEOUT;
     host->nchoices = script->nchoices;
     for (i = 0; i < script->nchoices; i++) {
-        assert(script->choices[i].mode >= 0 && script->choices[i].mode <= SCN_CONNECT_UNREACHABLE);
+        assert(script->choices[i].mode >= 0 && script->choices[i].mode <= SCN_CONNECT_NO_ROUTE);
         host->choices[i].mode = modes[script->choices[i].mode];
         host->choices[i].ppm = script->choices[i].ppm;
     }
@@ -1573,6 +1574,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     case SCN_CONNECT_REFUSE: host.mode = SIM_CONNECT_REFUSE; break;
     case SCN_CONNECT_TIMEOUT: host.mode = SIM_CONNECT_TIMEOUT; break;
     case SCN_CONNECT_UNREACHABLE: host.mode = SIM_CONNECT_UNREACHABLE; break;
+    case SCN_CONNECT_NO_ROUTE: host.mode = SIM_CONNECT_NO_ROUTE; break;
     default: remote_die("sim_remote_create", "bad connect mode");
     }
     host.accept = remote_accept;

@@ -162,7 +162,7 @@ struct scn_link {
 
 /* remote ADDR [name HOST]  followed by an indented block */
 enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
-                        SCN_CONNECT_UNREACHABLE };
+                        SCN_CONNECT_UNREACHABLE, SCN_CONNECT_NO_ROUTE };
 struct scn_remote {
     uint32_t addr;
     char *name;             /* for the default banner; NULL = the address */
