@@ -1995,7 +1995,8 @@ static int do_inject(struct parser *p)
     if (need_args(p, 6, -1, usage) < 0)
         return -1;
     unsigned long long id;
-    if (parse_unsigned(p, &p->tok[1], "message id", 1, ULONG_MAX, &id) < 0)
+    /* Ids above MTA_DSN_ID_BASE are the DSNs the core makes (docs/queue.md). */
+    if (parse_unsigned(p, &p->tok[1], "message id", 1, MTA_DSN_ID_BASE, &id) < 0)
         return -1;
     for (int i = 0; i < sc->ninjects; i++)
         if (sc->injects[i].id == id)
@@ -2945,8 +2946,9 @@ static int resolve_refs(struct parser *p)
             int found = 0;
             for (int i = 0; i < sc->ninjects && !found; i++)
                 found = sc->injects[i].id == id;
-            /* With clients, ids above 1000 are the messages the server accepts. */
-            if (!found && !(sc->nclients > 0 && id > SCN_INBOUND_ID_BASE))
+            /* With clients, ids above 1000 are the messages the server accepts;
+             * ids above MTA_DSN_ID_BASE the DSNs the core makes. */
+            if (!found && !(sc->nclients > 0 && id > SCN_INBOUND_ID_BASE) && id <= MTA_DSN_ID_BASE)
                 return fail_pos(p, ref->pos, "expectation about message %lu, but no 'inject %lu' line",
                                 id, id);
         }
