@@ -24,11 +24,16 @@
  *   The transaction itself (MAIL, RCPT, DATA, recipient limits, the next
  *   message) is smtp_transaction.c; both share smtp_client_int.h.
  *
- *   At any stage: a 421 reply means the server is closing; EOF, a reset,
- *   a malformed reply or a phase timeout end the session too.  The message
+ *   At any stage: a 421 reply means the server is closing (RFC 5321 3.8,
+ *   4.2.1): the host is marked failed for host_failure_retry (4.5.4.1: a
+ *   client MUST delay retrying), the client says QUIT, as Postfix does,
+ *   and closes; with no message in flight the maintainer's next pass
+ *   defers the next one in line, or tries another MX.  EOF, a reset, a
+ *   malformed reply or a phase timeout end the session too.  The message
  *   in flight then gets a transient failure for every recipient not yet
- *   decided in this attempt, and goes back to the delayed queue: never
- *   lost.  One case is unavoidable in SMTP (RFC 1047): when the connection
+ *   decided in this attempt, with the reply as its note, or status 4.4.2
+ *   (lost or timed out) or 4.5.0 (malformed), and goes back to the
+ *   delayed queue: never lost.  One case is unavoidable in SMTP (RFC 1047): when the connection
  *   is lost after the final "." but before the reply, the remote may have
  *   accepted the message; it is retried and may arrive twice.  The note
  *   says "connection lost after end of data".
@@ -48,15 +53,9 @@
 #include "hooks/core/dec_outbound_connections.h"
 #include "hooks/core/inc_outbound_connections.h"
 #include "hooks/core/log_client_connection_failure.h"
-#include "hooks/core/log_attempt_v1.h"
 #include "hooks/core/log_client_connection_success.h"
 #include "hooks/core/post_read_smtp.h"
 #include "hooks/core/pre_read_smtp.h"
-#include "hooks/core/smtp_client_mailfrom_args.h"
-#include "hooks/core/smtp_client_rcptto_args.h"
-#include "hooks/core/mail_queue_get_next_active.h"
-#include "hooks/core/smtp_error_classify.h"
-#include "hooks/core/smtp_should_session_shutdown.h"
 #include "smtp_client_int.h"
 #include "smtp_reply.h"
 #include "test_faults.h"
