@@ -2,7 +2,7 @@
  * mq - MailerQ-style plugins: registry, callback chains, accessors, timers
  *
  * SYNOPSIS
- *   (the loader, sim/plugin.c)
+ *   (the loader, sim/run/plugin.c)
  *   const void *fns[MQ_CB__COUNT];   ... dlsym each of mq_callback_names ...
  *   mq_register_plugin("b.so", "/path/b.so", fns);
  *

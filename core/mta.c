@@ -26,6 +26,7 @@
 #include "hooks/core/get_msg_expiration_params.h"
 #include "mq.h"
 #include "mta_internal.h"
+#include "panic.h"
 #include "smtp_server.h"
 #include "trace.h"
 
@@ -35,16 +36,12 @@ struct mta *mta_current;
 int mta_test_fault;
 #endif
 
-/* mta_panic - report a broken invariant and stop */
+/* mta_panic - report a broken invariant and stop, as the utilities do */
 void mta_panic(const char *func, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "mtasim: internal error in %s: ", func);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    abort();
+    util_vpanic(func, fmt, ap);     /* does not return: no va_end */
 }
 
 static void *xcalloc(size_t n, size_t size)
@@ -71,6 +68,13 @@ const binding *binding_by_slot(int slot)
     return &mta_current->bindings[slot];
 }
 
+/* registry_clock - the running core's virtual time, passed down to the
+ * hook registry so that its watch can stamp provider calls */
+static int64_t registry_clock(void *arg)
+{
+    return mta_now(arg);
+}
+
 /* mta_create - a core talking to env, made current */
 struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg)
 {
@@ -82,6 +86,7 @@ struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg)
     m->texts = strtab_create();
     mta_current = m;
     mta_trace_on = env->trace != NULL;
+    hook_registry_set_clock(registry_clock, m);
     /* 192.0.2.1 is TEST-NET-1: never a real address. */
     mta_add_binding(m, "default", 0xC0000201u, "mtasim.test");
     return m;
@@ -344,6 +349,7 @@ void mta_destroy(struct mta *m)
     if (mta_current == m) {
         mta_current = NULL;
         mta_trace_on = 0;
+        hook_registry_set_clock(NULL, NULL);
     }
     hooks_reset_all();
     ev_reset();

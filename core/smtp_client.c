@@ -319,8 +319,12 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
          * delay retrying a host that failed - so the maintainer's next pass
          * takes another MX or, with none, defers the next message in line
          * with this reply (CONN_ACTION_REQUEUE1).  The message in flight
-         * fails for now with the reply as its note.  Like Postfix, say QUIT
-         * before closing; the server may already be gone. */
+         * fails for now with the reply as its note.  Then, like Postfix
+         * 3.7 (tests/fidelity): QUIT before closing when this reply was
+         * the last one awaited (banner, EHLO, the end of data); none when
+         * pipelined commands are still unanswered - the server has
+         * closed, their replies will never come - just close. */
+        int unanswered = c->npend > 1;
         reply_error(c, r, "%s", note);
         host_failure_mark(c->m, c->pub.addr);
         if (c->msg != NULL) {
@@ -328,7 +332,10 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             struct rcpt_why why = sc_reply_why(r, note, status);
             sc_fail_in_flight(c, OUTCOME_TRANSIENT, &why);
         }
-        sc_send_quit(c);
+        if (unanswered)
+            sc_conn_close(c);
+        else
+            sc_send_quit(c);
         return;
     }
     if (missing_enhanced_code(c, r) && c->msg != NULL &&
@@ -413,6 +420,11 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
             char status[DSN_STATUS_MAX];
             struct rcpt_why why = sc_reply_why(r, note, status);
             sc_decide_accepted(c, sc_outcome_of(c, r->code, note, 0), &why);
+        } else if (!c->txn_failed) {
+            /* The "." that closed a DATA with no recipient: libESMTP 1.1.0
+             * (rsp_data2) reports its reply as the message's end too. */
+            status_set(c->m, &c->msg->data_status, r);
+            ev_messagesent(&c->pub, &c->msg->pub);
         }
         sc_end_transaction(c);
         return;

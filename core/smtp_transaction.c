@@ -105,8 +105,9 @@ void sc_decide_accepted(struct mta_conn *c, enum rcpt_outcome o, const struct rc
  * With DATA: dot-stuffed, CRLF line ends, then ".".  With BDAT (RFC 3030):
  * one "BDAT n LAST" command followed by the message with CRLF line ends
  * and no stuffing.  After each write SMTP_EV_MESSAGEDATA reports the
- * octets of message data written so far (the BDAT command line is not
- * message data; the final "." is). */
+ * octets of that write, as libESMTP 1.1.0 does (protocol.c, cmd_data2:
+ * the length of each piece, not a running total; its users add them up).
+ * The BDAT command line is not message data; the final "." is. */
 static int send_body(struct mta_conn *c)
 {
     message *msg = &c->msg->pub;
@@ -164,7 +165,7 @@ static int send_body(struct mta_conn *c)
         size_t len = o - at < SMTP_DATA_WRITE ? o - at : SMTP_DATA_WRITE;
         rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out + at, len);
         if (rc == 0)
-            ev_messagedata(&c->pub, msg, (int)(at + len));
+            ev_messagedata(&c->pub, msg, (int)len);
     }
     free(out);
     return rc;
@@ -757,7 +758,11 @@ void sc_transaction_reply(struct mta_conn *c, const struct smtp_reply *r, const 
         break;
     case SC_RCPT:
         status_set(c->m, &c->msg->rcpt_ext[p.rcpt].status, r);
-        ev_rcptstatus(&c->pub, &c->msg->pub, p.rcpt);
+        /* After a refused MAIL the pipelined RCPTs are answered (503)
+         * but raise no SMTP_EV_RCPTSTATUS: libESMTP 1.1.0 waits for the
+         * MAIL reply (protocol.c, cmd_mail) and sends no RCPT then. */
+        if (!c->txn_failed)
+            ev_rcptstatus(&c->pub, &c->msg->pub, p.rcpt);
         if (!c->txn_failed) {
             if (ok) {
                 c->rc[p.rcpt] = RC_ACCEPTED;
@@ -801,6 +806,12 @@ void sc_transaction_reply(struct mta_conn *c, const struct smtp_reply *r, const 
             return;
         }
         status_set(c->m, &c->msg->data_status, r);
+        /* libESMTP 1.1.0 (protocol.c, rsp_data) ends the message here
+         * with SMTP_EV_MESSAGESENT when DATA is refused, recipients
+         * accepted or not; after a refused MAIL it sends no DATA, so
+         * raises none. */
+        if (!c->txn_failed)
+            ev_messagesent(&c->pub, &c->msg->pub);
         if (c->accepted > 0 && !c->txn_failed) {
             enum rcpt_outcome o = sc_outcome_of(c, r->code, note, 0);
             char status[DSN_STATUS_MAX];

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -500,6 +501,11 @@ static void accept_ready(struct live_fd *l)
         struct live_fd *f = fd_new(le, s, LFD_OPEN);
         if (f == NULL)
             continue;
+        /* What is written leaves at the end of the loop's turn, whole
+         * (env_tcp_write); Nagle's algorithm would hold back every write
+         * after the first until the client's delayed ACK (40 ms on Linux). */
+        int one = 1;
+        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         le->nopen++;
         le->v.opened++;
         uint32_t paddr = ntohl(peer.sin_addr.s_addr);
@@ -578,10 +584,13 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     int rc = out_append(f, buf, len);
     if (rc < 0)
         return rc;
-    if (f->state == LFD_OPEN)
-        rc = out_flush(f);
+    /* Not sent here: the buffer leaves on the EPOLLOUT that fd_rewatch()
+     * asks for, which the next epoll_wait() of the loop reports at once.
+     * So everything written while one batch of events runs (the replies
+     * to a pipelined group, a client's pipelined commands) leaves in one
+     * send(2): see live_env.h, "Data". */
     fd_rewatch(f);
-    return rc;
+    return 0;
 }
 
 static void trace_close(struct live_env *le, struct live_fd *f, int abortive)

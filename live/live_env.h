@@ -51,9 +51,15 @@
  *   Data.  Reads deliver MTA_TCP_DATA as read(2) returns it (at most
  *   LIVE_READS_PER_WAKE reads of LIVE_READ_CHUNK bytes per wake-up, so no
  *   descriptor starves the others); 0 -> MTA_TCP_EOF; ECONNRESET ->
- *   MTA_TCP_RESET.  Writes go out at once; what the kernel does not take
- *   waits in a buffer of at most LIVE_MAX_OUTPUT bytes (-ENOBUFS beyond)
- *   and leaves on EPOLLOUT.  tcp_close() tries once more to send what is
+ *   MTA_TCP_RESET.  Writes are buffered (at most LIVE_MAX_OUTPUT bytes,
+ *   -ENOBUFS beyond) and leave on the EPOLLOUT that the next epoll_wait()
+ *   reports at once: everything written while one batch of events runs
+ *   leaves together, in one send(2).  So the replies to a pipelined group
+ *   leave as one segment, the way a server that flushes when its input is
+ *   drained sends them, and never wait for the peer's delayed ACK behind
+ *   Nagle's algorithm (accepted sockets have TCP_NODELAY, since the
+ *   coalescing is done here).  What the kernel does not take waits for the
+ *   next EPOLLOUT.  tcp_close() tries once more to send what is
  *   still buffered, then closes; the rest is lost (the core closes after
  *   the last reply it waited for, so nothing it needs is ever pending).
  *

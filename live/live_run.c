@@ -8,7 +8,7 @@
  *
  * DESCRIPTION
  *   The world is the scenario's, minus its scripted remotes: DNS answers
- *   come from its dns lines (sim/dns.c, in real time), the core gets its
+ *   come from its dns lines (sim/world/dns.c, in real time), the core gets its
  *   config, bindings and plugins, and each injection enters the queue at
  *   its offset from the start.  Connections go to real servers through
  *   the host map (live_env.h): --remote HOST=ADDR:PORT sends what the
@@ -46,10 +46,11 @@
 #include "live_cmd.h"
 #include "live_env.h"
 #include "mta.h"
+#include "parse.h"
 #include "plugin.h"
+#include "plugin_path.h"
 #include "result_json.h"
 #include "runner.h"
-#include "scenario.h"
 #include "trace_store.h"
 #include "trace_summary.h"
 #include "world_setup.h"

@@ -7,11 +7,12 @@
  *                [--seed N] [--allow-long-delays] [--allow-remote-targets]
  *
  * DESCRIPTION
- *   The scripted remote (sim/remote.c) runs unchanged, on a simulated
- *   network whose clock is the real one (live_env.h); this file is only
- *   the bridge between the two worlds.  Each real connection accepted on
- *   ADDR:PORT becomes a simulated client connection to the remote's
- *   address, port 25, and the bridge copies both ways:
+ *   The scripted remote (sim/world/remote.c, remote_smtp.c) runs
+ *   unchanged, on a simulated network whose clock is the real one
+ *   (live_env.h); this file is only the bridge between the two worlds.
+ *   Each real connection accepted on ADDR:PORT becomes a simulated client
+ *   connection to the remote's address, port 25, and the bridge copies
+ *   both ways:
  *
  *     real data            -> sim_ep_send           (the remote's input)
  *     real EOF / reset     -> sim FIN / RST, then the real socket closes
@@ -35,6 +36,12 @@
  *   SERVE_MAX_DURATION.  At most SERVE_MAX_SESSIONS at once; more are
  *   reset.  ADDR must be a loopback address unless --allow-remote-targets.
  *
+ *   Trace (--trace): the conn records of the real connections, the
+ *   remote's own records, and the SMTP dialogue of each session as mtasim
+ *   run traces its client's ("smtp send" / "smtp recv", conn= the real
+ *   descriptor; serve_dialogue.h).  Replies that the remote has ready at
+ *   the same moment leave in one write (live_env.h, "Data").
+ *
  *   Standard output: "mtasim serve: listening on ADDR:PORT ..." once the
  *   socket listens (PORT is the real one when 0 was asked), then
  *   "mtasim serve: N session(s) served" at the end.
@@ -54,8 +61,9 @@
 
 #include "live_cmd.h"
 #include "live_env.h"
+#include "parse.h"
 #include "remote.h"
-#include "scenario.h"
+#include "serve_dialogue.h"
 #include "trace_store.h"
 #include "world_setup.h"
 
@@ -111,6 +119,7 @@ struct bridge {
     int fd;                         /* the real socket; -1 once released */
     sim_ep *ep;                     /* the simulated client endpoint; NULL once released */
     sim_event_id linger;            /* closes fd after the remote's FIN */
+    struct serve_dialogue dialogue; /* the "smtp" trace records of the session */
 };
 
 /* bridge_end - both sides released: count the session */
@@ -119,6 +128,7 @@ static void bridge_end(struct bridge *b)
     struct serve *sv = b->sv;
     if (b->linger)
         sim_sched_cancel(live_env_sched(sv->le), b->linger);
+    serve_dialogue_end(&b->dialogue);
     if (b->ep)
         sim_ep_close(b->ep);
     if (b->fd >= 0)
@@ -160,8 +170,8 @@ static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const 
     case SIM_EP_CONNECTED:
         return;
     case SIM_EP_DATA:
-        if (b->fd >= 0)
-            b->sv->env->tcp_write(b->sv->env, b->fd, data, len);
+        if (b->fd >= 0 && b->sv->env->tcp_write(b->sv->env, b->fd, data, len) == 0)
+            serve_dialogue_server(&b->dialogue, data, len);
         return;
     case SIM_EP_FIN:
         /* After QUIT or a 421: FIN to the client, which closes in turn. */
@@ -187,6 +197,7 @@ static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const ch
     (void)err;
     switch (ev) {
     case MTA_TCP_DATA:
+        serve_dialogue_client(&b->dialogue, data, len);
         if (b->ep)
             sim_ep_send(b->ep, data, len);
         return;
@@ -223,6 +234,7 @@ static void serve_accept(void *arg, int fd, uint32_t peer_addr, uint16_t peer_po
     }
     b->sv = sv;
     b->fd = fd;
+    serve_dialogue_init(&b->dialogue, fd, live_env_trace, sv->le);
     b->next = sv->bridges;
     if (sv->bridges)
         sv->bridges->prev = b;

@@ -14,6 +14,9 @@
 # ENVIRONMENT (for testing this script)
 #   MTASIM_DEPS_ASSUME_NONROOT=1   behave as if not root
 #   MTASIM_DEPS_EXTRA="pkg ..."    also require these packages
+#   MTASIM_DEPS_REPLACE_MTA=1      install postfix even where another
+#                                  mail-transport-agent (exim4, ...) is
+#                                  installed, which it then replaces
 #
 # When sourced, the script runs in a subshell so that its "exit" cannot end
 # the caller's shell; the caller sees the status in $?.
@@ -31,6 +34,13 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libfaketime"
 # (tests/drivers/test_live.py, docs/live.md): an SMTP server (aiosmtpd), an
 # SMTP client (swaks) and a client library (libESMTP, its event callback).
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
+# Differential fidelity (tests/fidelity/, docs/fidelity.md): a real MTA,
+# Postfix, delivers through mtasim serve as the reference SMTP client.  It
+# is installed unconfigured (debconf "No configuration" below): no system
+# main.cf, no daemon started; the tests run a private instance of their own.
+# It conflicts with every other mail-transport-agent (exim4, sendmail-bin,
+# nullmailer, ...), none of which mtasim needs.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES postfix"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (
@@ -42,6 +52,25 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
         fi
     done
     [ -z "$missing" ] && exit 0
+
+    # Postfix replaces any other mail-transport-agent (they conflict).  On a
+    # machine that has one, keep it: leave postfix out and say so (the
+    # fidelity tests then fail, naming this); MTASIM_DEPS_REPLACE_MTA=1
+    # lets apt-get replace it.
+    case " $missing " in
+    *" postfix "*)
+        mta=$(dpkg-query -W -f='${Status} ${Package} ${Provides}\n' 2>/dev/null \
+              | awk '$1 == "install" && $3 == "installed" && $4 != "postfix" \
+                     && / mail-transport-agent/ { print $4 }' | head -n 1)
+        if [ -n "$mta" ] && [ "${MTASIM_DEPS_REPLACE_MTA:-0}" != 1 ]; then
+            echo "mtasim: not installing postfix: it would replace $mta (the" \
+                 "fidelity tests need it; MTASIM_DEPS_REPLACE_MTA=1 allows that)" >&2
+            missing=$(printf '%s\n' $missing | grep -vx postfix | tr '\n' ' ')
+            missing=${missing% }
+            [ -z "$missing" ] && exit 0
+        fi
+        ;;
+    esac
 
     uid=$(id -u)
     if [ "${MTASIM_DEPS_ASSUME_NONROOT:-0}" = 1 ]; then
@@ -55,7 +84,11 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
     apt-get update -qq >/dev/null || exit 2
     # tshark (wireshark-common) asks whether non-root users may capture:
     # answer no beforehand, so that the install never waits for a question.
-    echo 'wireshark-common wireshark-common/install-setuid boolean false' \
+    # postfix asks which mail configuration to write: none (the fidelity
+    # tests configure their own instance; the system's stays off).
+    printf '%s\n' \
+        'wireshark-common wireshark-common/install-setuid boolean false' \
+        'postfix postfix/main_mailer_type select No configuration' \
         | debconf-set-selections 2>/dev/null || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing || exit 2
 )

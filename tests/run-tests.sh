@@ -6,7 +6,8 @@
 #
 # DESCRIPTION
 #   Installs what is missing, builds, then runs
-#     1. the libcheck unit suites (meson test),
+#     1. the libcheck unit suites and the layout check (meson test:
+#        includes point down the layers, no source file too long),
 #     2. the bundled scenarios twice each, comparing trace digests,
 #     3. pytest: every scenario as a test item, the mutants that prove each
 #        scenario can fail, the bad-input checks, and the determinism
@@ -28,8 +29,8 @@ build=${MTASIM_BUILD:-build}
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 
-echo "== unit tests ($build)"
-meson test -C "$build" --print-errorlogs --suite unit
+echo "== unit tests and layout ($build)"
+meson test -C "$build" --print-errorlogs --suite unit --suite layout
 
 echo "== determinism: every scenario twice"
 scenarios=$(find scenarios -name '*.scn' ! -name '.*' | LC_ALL=C sort)   # not the mutants' dot-files
@@ -43,4 +44,6 @@ MTASIM_RELEASE_BIN=$(printf '%s\n' "$built" | tail -n 1)
 export MTASIM_RELEASE_BIN
 
 echo "== pytest"
-exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto
+# --dist loadgroup: the tests of one xdist_group (the Postfix fidelity harness,
+# which runs once per module) stay on one worker; the rest spread as usual.
+exec pytest-3 -p no:cacheprovider --mtasim-bin "$mtasim" -n auto --dist loadgroup

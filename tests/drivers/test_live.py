@@ -7,9 +7,9 @@
 * ``mtasim live`` against ``mtasim serve`` of the same scenario: the same again,
   the scripted remote now on a real socket.
 * swaks talks to ``mtasim serve`` and gets the scripted replies, per session.
-* libESMTP (tests/live/esmtp_send.c, built here with cc) sends to ``mtasim
-  serve``; the events its smtp_set_eventcb callback sees equal the ``event``
-  records of mtasim's own client for the same script.
+* libESMTP (tests/live/esmtp_send.c) against ``mtasim serve``: its events
+  beside the core's are compared in tests/fidelity/test_libesmtp.py
+  (build_esmtp_send() is here).
 * Safety and bounds: loopback only without --allow-remote-targets, unmapped
   remote addresses never contacted, --timeout, serve's delay cap and its
   --duration/--sessions, bad input exits 2.
@@ -18,10 +18,7 @@ Legitimate differences, ignored in every comparison:
   - timing fields, descriptor numbers (conn=, conn_fd=, fd=);
   - pre_read_smtp fires once per segment received, and a real server may write
     a multi-line reply line by line (aiosmtpd does), so consecutive
-    pre_read_smtp calls count as one;
-  - libESMTP raises SMTP_EV_MESSAGEDATA after each of its writes of the body,
-    mtasim's client after each of its own: consecutive MESSAGEDATA events
-    count as one.
+    pre_read_smtp calls count as one.
 
 Every server runs with a duration limit and is killed in a finally block;
 every subprocess has a timeout.  Nothing leaves 127.0.0.1.
@@ -240,56 +237,6 @@ def build_esmtp_send(tmp_path):
     proc = run(["cc", "-Wall", "-Wextra", "-Werror", "-o", exe, LIVE / "esmtp_send.c", *flags])
     assert proc.returncode == 0, proc.stderr
     return exe
-
-
-def collapse(events, repeated):
-    return [e for i, e in enumerate(events) if not (e[0] == repeated and i > 0
-                                                    and events[i - 1][0] == repeated)]
-
-
-def simulated_events(mtasim, scenario):
-    proc = run([mtasim, "run", "--trace", "-", scenario])
-    assert proc.returncode == 0, proc.stdout
-    events = []
-    for line in proc.stdout.splitlines():
-        m = re.search(r" event SMTP_EV_\w+ conn=\d+ event_no=(\d+)(.*)", line)
-        if m:
-            mailbox = re.search(r"mailbox=(\S+) code=(\d+)", m.group(2))
-            events.append((int(m.group(1)),) + (mailbox.groups() if mailbox else ()))
-    return events
-
-
-# Where real libESMTP and mtasim's client differ, found by this test: scenario
-# -> (why, libESMTP's events given mtasim's).  The test asserts the difference
-# exactly, so it fails once the core changes and the entry must go.
-KNOWN_DIFFERENCES = {
-    "reject": ("when every recipient is refused libESMTP still raises SMTP_EV_MESSAGESENT "
-               "(its transfer status a synthesized 554) before SMTP_EV_DISCONNECT; mtasim's "
-               "client raises MESSAGESENT only for a reply to the end of the data",
-               lambda events: events[:-1] + [(4,)] + events[-1:]),
-}
-
-
-@pytest.mark.parametrize("name", ["accept", "reject"])
-def test_libesmtp_events_equal_the_simulated_clients(mtasim, tmp_path, name):
-    exe = build_esmtp_send(tmp_path)
-    scenario = LIVE / ("%s.scn" % name)
-    with serve(mtasim, scenario, "--once") as (proc, port):
-        sent = run([exe, "127.0.0.1:%d" % port, "alice@sender.test", "bob@example.com"])
-        out, err = proc.communicate(timeout=STEP_TIMEOUT)
-        assert proc.returncode == 0, err
-    assert "1 session served" in out
-    assert sent.returncode == 0, sent.stderr
-    got = []
-    for line in sent.stdout.splitlines():
-        m = re.match(r"event (\d+)(?: mailbox=(\S+) code=(\d+))?$", line)
-        if m:
-            got.append((int(m.group(1)),) + tuple(g for g in m.groups()[1:] if g is not None))
-    want = simulated_events(mtasim, scenario)
-    assert want, "the simulated client raised no events"
-    if name in KNOWN_DIFFERENCES:
-        want = KNOWN_DIFFERENCES[name][1](want)
-    assert collapse(got, 3) == collapse(want, 3)
 
 
 def test_live_refuses_targets_outside_loopback(mtasim, tmp_path):

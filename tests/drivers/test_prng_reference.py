@@ -1,4 +1,4 @@
-"""An independent reference for sim/prng.c.
+"""An independent reference for sim/world/prng.c.
 
 prng.h spells out how a stream is derived from (seed, purpose, index) and
 that the generator is xoshiro256** seeded through splitmix64.  This module

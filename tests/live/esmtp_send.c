@@ -5,18 +5,19 @@
  *   esmtp_send HOST:PORT FROM TO...
  *
  * DESCRIPTION
- *   A client of real SMTP software for the live fidelity tests
- *   (tests/drivers/test_live.py): libESMTP (libesmtp-dev) sends a small
+ *   A client of real SMTP software for the fidelity tests
+ *   (tests/fidelity/test_libesmtp.py): libESMTP (libesmtp-dev) sends a small
  *   message from FROM to each TO through the server at HOST:PORT, and the
  *   callback registered with smtp_set_eventcb() prints one line per event
  *   in the order libESMTP raises them:
  *
- *     event NUMBER [mailbox=ADDR code=N]
+ *     event NUMBER [mailbox=ADDR code=N | octets=N | code=N]
  *
- *   (mailbox and code for SMTP_EV_MAILSTATUS and SMTP_EV_RCPTSTATUS), then
- *   "status CODE" for the message's transfer status.  The test compares
- *   the numbers with the "event" records of mtasim's own client for the
- *   same script.  Every protocol timeout is capped at TIMEOUT_S seconds
+ *   (mailbox and code for SMTP_EV_MAILSTATUS and SMTP_EV_RCPTSTATUS, the
+ *   octets argument of SMTP_EV_MESSAGEDATA, the transfer status code of
+ *   SMTP_EV_MESSAGESENT), then "status CODE" for the message's transfer
+ *   status.  tests/fidelity/test_libesmtp.py compares them with the
+ *   "event" records of mtasim's own client for the same script.  Every protocol timeout is capped at TIMEOUT_S seconds
  *   (libESMTP's minimums are minutes), so a silent server cannot hang it.
  *
  * EXIT STATUS
@@ -53,6 +54,12 @@ static void on_event(smtp_session_t session, int event_no, void *arg, ...)
         else
             st = smtp_recipient_status(va_arg(ap, smtp_recipient_t));
         printf("event %d mailbox=%s code=%d\n", event_no, mailbox, st ? st->code : 0);
+    } else if (event_no == SMTP_EV_MESSAGEDATA) {
+        (void)va_arg(ap, smtp_message_t);
+        printf("event %d octets=%d\n", event_no, va_arg(ap, int));
+    } else if (event_no == SMTP_EV_MESSAGESENT) {
+        const smtp_status_t *st = smtp_message_transfer_status(va_arg(ap, smtp_message_t));
+        printf("event %d code=%d\n", event_no, st ? st->code : 0);
     } else {
         printf("event %d\n", event_no);
     }

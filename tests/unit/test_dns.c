@@ -1,5 +1,5 @@
 /*
- * test_dns - unit tests for sim/dns.c: answers, failures, timing, CNAME,
+ * test_dns - unit tests for sim/world/dns.c: answers, failures, timing, CNAME,
  * null MX, counting, name normalisation
  */
 #include <check.h>

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "runner.h"
-#include "scenario.h"
 
 static const char world[] =
     "epoch 2020-03-26T00:00:00Z\n"

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "runner.h"
-#include "scenario.h"
 #include "test_faults.h"
 
 /* Three messages to one MX that accepts, one of them after a 4xx. */

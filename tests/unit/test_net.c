@@ -1,5 +1,5 @@
 /*
- * test_net - unit tests for sim/net.c: connect outcomes and timing, stream
+ * test_net - unit tests for sim/world/net.c: connect outcomes and timing, stream
  * order, FIN/RST semantics, observer sequence numbers, limits, memory
  */
 #include <check.h>

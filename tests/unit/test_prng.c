@@ -1,8 +1,8 @@
 /*
- * test_prng - unit tests for sim/prng.c: known outputs, stream
+ * test_prng - unit tests for sim/world/prng.c: known outputs, stream
  * independence, distribution sanity
  *
- * The expected values below were computed by sim/prng.c and checked
+ * The expected values below were computed by sim/world/prng.c and checked
  * against an independent Python implementation of the derivation in
  * prng.h: tests/drivers/test_prng_reference.py reads the KNOWN_* arrays
  * of this file and recomputes every value, so the two cannot drift apart.

@@ -1,7 +1,7 @@
 /*
- * test_remote - unit tests for sim/remote.c: banners, reply choice, exact
- * reply bytes, DATA handling and the message trace record, pipelining,
- * reply delays, closing rules, bounds
+ * test_remote - unit tests for sim/world/remote.c and remote_smtp.c:
+ * banners, reply choice, exact reply bytes, DATA handling and the message
+ * trace record, pipelining, reply delays, closing rules, bounds
  */
 #include <check.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "parse.h"
 #include "remote.h"
 
 #define LOCAL 0xC0000201u       /* 192.0.2.1 */

@@ -5,7 +5,7 @@
  *   test_scenario            (exit status 0 when every test passes)
  *
  * DESCRIPTION
- *   libcheck suites for sim/scenario.c and core/config.c:
+ *   libcheck suites for the parser (sim/lang/parse*.c) and core/config.c:
  *     parse    every directive lands in the right structure, with defaults
  *     replies  multi-line replies, delay/when clauses, quoted text
  *     include  includes, body files, positions inside included files
@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "scenario.h"
+#include "parse.h"
 
 #define SEC 1000000LL
 #define MS 1000LL

@@ -1,5 +1,5 @@
 /*
- * test_sched - unit tests for sim/sched.c: ordering, cancellation, clock, stops
+ * test_sched - unit tests for sim/world/sim_sched.c: ordering, cancellation, clock, stops
  */
 #include <check.h>
 #include <signal.h>

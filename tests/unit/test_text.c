@@ -1,14 +1,18 @@
 /*
- * test_text - unit tests for the core's text helpers: core/strtab.c
- * (interned strings) and core/textbuf.h (printf-free line building)
+ * test_text - unit tests for the generic utilities of core/util/: strtab.c
+ * (interned strings), textbuf.h (printf-free line building) and panic.c
+ * (how they stop on a broken invariant)
  */
 #include <check.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "panic.h"
 #include "strtab.h"
 #include "textbuf.h"
 #include "trace_store.h"
@@ -141,6 +145,45 @@ START_TEST(trace_time_matches_printf)
 }
 END_TEST
 
+/* A reporter that keeps what it was given and jumps back to the test. */
+static jmp_buf panic_return;
+static char panic_func[64], panic_msg[UTIL_PANIC_MAX + 1];
+
+static void keep_panic(const char *func, const char *msg)
+{
+    snprintf(panic_func, sizeof panic_func, "%s", func);
+    snprintf(panic_msg, sizeof panic_msg, "%s", msg);
+    longjmp(panic_return, 1);
+}
+
+/* The reporter a program passes in gets the function and the formatted
+ * message; a message longer than the bound is cut, never overrun. */
+START_TEST(panic_goes_to_the_reporter)
+{
+    util_panic_set(keep_panic);
+    if (setjmp(panic_return) == 0)
+        util_panic("strtab", "more than %u distinct strings", 7u);
+    ck_assert_str_eq(panic_func, "strtab");
+    ck_assert_str_eq(panic_msg, "more than 7 distinct strings");
+
+    static char long_text[3 * UTIL_PANIC_MAX];
+    memset(long_text, 'x', sizeof long_text - 1);
+    if (setjmp(panic_return) == 0)
+        util_panic("idxmap_put", "%s", long_text);
+    ck_assert_uint_eq(strlen(panic_msg), UTIL_PANIC_MAX - 1);
+    util_panic_set(NULL);
+}
+END_TEST
+
+/* Without a reporter of its own the program still stops (check runs each
+ * test in a child process, so the abort is observed, not suffered). */
+START_TEST(panic_aborts_by_default)
+{
+    util_panic_set(NULL);
+    util_panic("test", "stop here");
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *su = suite_create("text");
@@ -152,6 +195,8 @@ static Suite *text_suite(void)
     tcase_add_test(tc, textbuf_matches_snprintf);
     tcase_add_test(tc, textbuf_dotted_quad);
     tcase_add_test(tc, trace_time_matches_printf);
+    tcase_add_test(tc, panic_goes_to_the_reporter);
+    tcase_add_test_raise_signal(tc, panic_aborts_by_default, SIGABRT);
     suite_add_tcase(su, tc);
     return su;
 }

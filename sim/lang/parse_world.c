@@ -1,0 +1,686 @@
+/*
+ * parse_world - the scenario parser's world directives
+ *
+ * DESCRIPTION
+ *   The directives that describe the world and what is fed into it:
+ *   scenario, description, seed, epoch, run, config (through the core's
+ *   mta_config_set), dns, network, binding, inject, plugin (found now
+ *   through plugin_path.c, loaded at run time) and requires.
+ *
+ *   Part of the parser: parse.c describes the language and the files,
+ *   parse_internal.h what they share.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse_internal.h"
+#include "plugin_path.h"
+
+/* once - a setting that may appear only once */
+int once(struct parser *p, struct scn_pos *seen, const char *what)
+{
+    if (seen->line != 0)
+        return fail_tok(p, &p->tok[0], "'%s' given twice (first at %s:%d)", what, seen->file,
+                        seen->line);
+    *seen = here(p, p->tok[0].col);
+    return 0;
+}
+
+/* do_scenario - scenario NAME */
+int do_scenario(struct parser *p)
+{
+    if (need_args(p, 2, 2, "scenario NAME") < 0 || once(p, &p->seen_scenario, "scenario") < 0
+        || check_name(p, &p->tok[1], "scenario name", "._-/") < 0)
+        return -1;
+    free(p->sc->name);
+    p->sc->name = xstrdup(p->tok[1].text);
+    return 0;
+}
+
+/* do_description - description "TEXT" (or the rest of the line) */
+int do_description(struct parser *p)
+{
+    if (need_args(p, 2, -1, "description \"TEXT\"") < 0)
+        return -1;
+    free(p->sc->description);
+    p->sc->description = extract_text(p, p->tok[1].start, p->tok[p->ntok - 1].end);
+    return 0;
+}
+
+/* do_seed - seed N */
+int do_seed(struct parser *p)
+{
+    unsigned long long v;
+    if (need_args(p, 2, 2, "seed N") < 0 || once(p, &p->seen_seed, "seed") < 0
+        || parse_unsigned(p, &p->tok[1], "seed", 0, UINT64_MAX, &v) < 0)
+        return -1;
+    p->sc->seed = v;
+    p->sc->seed_set = 1;
+    return 0;
+}
+
+/* digits_at - n decimal digits at s as a number; -1 if not all digits */
+static int digits_at(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* do_epoch - epoch 2020-03-26T00:00:00Z | epoch 2020-03-26 (UTC) */
+int do_epoch(struct parser *p)
+{
+    if (need_args(p, 2, 2, "epoch YYYY-MM-DDTHH:MM:SSZ") < 0 || once(p, &p->seen_epoch, "epoch") < 0)
+        return -1;
+    const struct token *t = &p->tok[1];
+    const char *s = t->text;
+    size_t n = strlen(s);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int ok = !t->quoted && (n == 10 || n == 20) && s[4] == '-' && s[7] == '-';
+    int year = ok ? digits_at(s, 4) : -1, mon = ok ? digits_at(s + 5, 2) : -1;
+    int day = ok ? digits_at(s + 8, 2) : -1, hour = 0, min = 0, sec = 0;
+    if (ok && n == 20) {
+        ok = s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == 'Z';
+        hour = digits_at(s + 11, 2);
+        min = digits_at(s + 14, 2);
+        sec = digits_at(s + 17, 2);
+    }
+    ok = ok && year >= 1970 && year <= 9999 && mon >= 1 && mon <= 12 && day >= 1 && day <= 31
+         && hour >= 0 && hour <= 23 && min >= 0 && min <= 59 && sec >= 0 && sec <= 59;
+    time_t when = 0;
+    if (ok) {
+        tm.tm_year = year - 1900;
+        tm.tm_mon = mon - 1;
+        tm.tm_mday = day;
+        tm.tm_hour = hour;
+        tm.tm_min = min;
+        tm.tm_sec = sec;
+        when = timegm(&tm);
+        /* timegm normalizes 2020-02-30 into March; a round trip catches it. */
+        struct tm back;
+        ok = when != (time_t)-1 && gmtime_r(&when, &back) != NULL && back.tm_mday == day
+             && back.tm_mon == mon - 1;
+    }
+    if (!ok)
+        return fail_tok(p, t, "bad epoch '%s': expected a UTC time like 2020-03-26T00:00:00Z "
+                        "or a date like 2020-03-26", s);
+    p->sc->epoch = (mta_usec_t)when * USEC_S;
+    return 0;
+}
+
+/* do_run - run for DUR */
+int do_run(struct parser *p)
+{
+    if (p->ntok >= 2 && !is_word(&p->tok[1], "for"))
+        return fail_tok(p, &p->tok[1], "unexpected '%s': expected 'run for DURATION'", p->tok[1].text);
+    if (need_args(p, 3, 3, "run for DURATION") < 0)
+        return -1;
+    if (once(p, &p->seen_run, "run for") < 0)
+        return -1;
+    return parse_duration(p, &p->tok[2], &p->sc->run_for);
+}
+
+/* do_liveness - liveness storm N/DURATION | liveness storm off (liveness.h) */
+int do_liveness(struct parser *p)
+{
+    const char *usage = "liveness storm COUNT/DURATION | liveness storm off";
+    if (need_args(p, 3, 3, usage) < 0)
+        return -1;
+    if (!is_word(&p->tok[1], "storm"))
+        return fail_tok(p, &p->tok[1], "unknown liveness check '%s': expected '%s'",
+                        p->tok[1].text, usage);
+    const struct token *t = &p->tok[2];
+    if (is_word(t, "off")) {
+        p->sc->storm_count = 0;
+        return 0;
+    }
+    const char *slash = t->quoted ? NULL : strchr(t->text, '/');
+    unsigned long long n = 0;
+    int ok = slash != NULL && slash > t->text;
+    for (const char *c = t->text; ok && c < slash; c++) {
+        ok = isdigit((unsigned char)*c) && n < 1000000;
+        n = n * 10 + (unsigned long long)(*c - '0');
+    }
+    mta_usec_t window = ok ? mta_parse_duration(slash + 1) : -1;
+    if (!ok || n < 1 || n > 1000000 || window <= 0)
+        return fail_tok(p, t, "bad storm limit '%s': expected COUNT/DURATION like 100/1m "
+                        "(COUNT from 1 to 1000000), or off", t->text);
+    p->sc->storm_count = (int)n;
+    p->sc->storm_window = window;
+    return 0;
+}
+
+/* do_config - config KEY VALUE, through mta_config_set */
+int do_config(struct parser *p)
+{
+    if (need_args(p, 3, 3, "config KEY VALUE") < 0)
+        return -1;
+    const struct token *key = &p->tok[1], *value = &p->tok[2];
+    int known = 0;
+    for (int i = 0; mta_config_keys[i] != NULL; i++)
+        known |= strcasecmp(mta_config_keys[i], key->text) == 0;
+    char why[256];
+    if (mta_config_set(&p->sc->config, key->text, value->text, why, sizeof why) < 0)
+        return fail_tok(p, known ? value : key, "%s", why);
+    return 0;
+}
+
+/* dns_setting - dns latency DUR | dns timeout DUR | dns jitter DUR */
+static int dns_setting(struct parser *p)
+{
+    int latency = is_word(&p->tok[1], "latency"), jitter = is_word(&p->tok[1], "jitter");
+    if (need_args(p, 3, 3, latency ? "dns latency DURATION" : jitter ? "dns jitter DURATION"
+                                   : "dns timeout DURATION") < 0)
+        return -1;
+    return parse_duration(p, &p->tok[2], latency ? &p->sc->dns_latency
+                                         : jitter ? &p->sc->dns_jitter : &p->sc->dns_timeout);
+}
+
+/* dns_name_latency - dns NAME latency DUR: how long answers about NAME take */
+static int dns_name_latency(struct parser *p)
+{
+    struct scn_scenario *sc = p->sc;
+    struct scn_dns d;
+    if (need_args(p, 4, 4, "dns NAME latency DURATION") < 0
+        || check_domain(p, &p->tok[1], "name") < 0)
+        return -1;
+    if (sc->ndns == SCN_MAX_DNS)
+        return fail_tok(p, &p->tok[0], "more than %d dns lines", SCN_MAX_DNS);
+    memset(&d, 0, sizeof d);
+    d.kind = SCN_DNS_LATENCY;
+    if (parse_duration(p, &p->tok[3], &d.latency) < 0)
+        return -1;
+    d.name = xstrdup(p->tok[1].text);
+    d.pos = here(p, p->tok[0].col);
+    grow((void **)&sc->dns, sc->ndns, sizeof *sc->dns);
+    sc->dns[sc->ndns++] = d;
+    return 0;
+}
+
+/* do_dns - a DNS record or answer, or a resolver setting */
+int do_dns(struct parser *p)
+{
+    static const struct { const char *name; enum scn_dns_kind kind; int nargs; const char *usage; }
+    kinds[] = {
+        { "MX", SCN_DNS_MX, 2, "dns NAME MX PREF HOST [ttl N]" },
+        { "A", SCN_DNS_A, 1, "dns NAME A ADDR [ttl N]" },
+        { "CNAME", SCN_DNS_CNAME, 1, "dns NAME CNAME TARGET [ttl N]" },
+        { "NXDOMAIN", SCN_DNS_NXDOMAIN, 0, "dns NAME NXDOMAIN [ttl N]" },
+        { "SERVFAIL", SCN_DNS_SERVFAIL, 0, "dns NAME SERVFAIL [ttl N]" },
+        { "TIMEOUT", SCN_DNS_TIMEOUT, 0, "dns NAME TIMEOUT [ttl N]" },
+        { "NODATA", SCN_DNS_NODATA, 0, "dns NAME NODATA [ttl N]" },
+    };
+    struct scn_scenario *sc = p->sc;
+    if (need_args(p, 3, -1, "dns NAME TYPE ...") < 0)
+        return -1;
+    if (p->ntok == 3 && (is_word(&p->tok[1], "latency") || is_word(&p->tok[1], "timeout")
+                         || is_word(&p->tok[1], "jitter")))
+        return dns_setting(p);
+    if (is_word(&p->tok[2], "latency"))
+        return dns_name_latency(p);
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++)
+        if (is_word(&p->tok[2], kinds[i].name))
+            k = i;
+    if (k < 0) {
+        struct suggestion sg;
+        char hint[128];
+        suggest_begin(&sg, p->tok[2].text);
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            suggest_offer(&sg, kinds[i].name);
+        return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, CNAME, NXDOMAIN, "
+                        "SERVFAIL, TIMEOUT, NODATA or latency%s", p->tok[2].text,
+                        suggest_hint(&sg, hint, sizeof hint));
+    }
+    int base = 3 + kinds[k].nargs;      /* where "ttl" may start */
+    if (need_args(p, base, base + 2, kinds[k].usage) < 0 || check_domain(p, &p->tok[1], "name") < 0)
+        return -1;
+    if (sc->ndns == SCN_MAX_DNS)
+        return fail_tok(p, &p->tok[0], "more than %d dns lines", SCN_MAX_DNS);
+
+    struct scn_dns d;
+    memset(&d, 0, sizeof d);
+    d.kind = kinds[k].kind;
+    d.ttl = 3600;
+    if (d.kind == SCN_DNS_MX) {
+        unsigned long long pref;
+        if (parse_unsigned(p, &p->tok[3], "MX preference", 0, 65535, &pref) < 0)
+            return -1;
+        d.pref = (uint16_t)pref;
+        if (is_word(&p->tok[4], ".")) {
+            if (pref != 0)
+                return fail_tok(p, &p->tok[3], "a null MX (host '.') has preference 0, not %llu", pref);
+        } else if (check_domain(p, &p->tok[4], "MX host") < 0) {
+            return -1;
+        }
+    } else if (d.kind == SCN_DNS_A) {
+        if (parse_ipv4(p, &p->tok[3], &d.addr) < 0)
+            return -1;
+    } else if (d.kind == SCN_DNS_CNAME) {
+        if (check_domain(p, &p->tok[3], "CNAME target") < 0)
+            return -1;
+    }
+    if (p->ntok > base) {
+        if (!is_word(&p->tok[base], "ttl"))
+            return fail_tok(p, &p->tok[base], "unexpected '%s': expected '%s'", p->tok[base].text,
+                            kinds[k].usage);
+        unsigned long long ttl;
+        if (need_args(p, base + 2, base + 2, kinds[k].usage) < 0
+            || parse_unsigned(p, &p->tok[base + 1], "ttl", 0, UINT32_MAX, &ttl) < 0)
+            return -1;
+        d.ttl = (uint32_t)ttl;
+    }
+    d.name = xstrdup(p->tok[1].text);
+    if (d.kind == SCN_DNS_MX)
+        d.target = xstrdup(p->tok[4].text);
+    else if (d.kind == SCN_DNS_CNAME)
+        d.target = xstrdup(p->tok[3].text);
+    d.pos = here(p, p->tok[0].col);
+    grow((void **)&sc->dns, sc->ndns, sizeof *sc->dns);
+    sc->dns[sc->ndns++] = d;
+    return 0;
+}
+
+/* network_link - network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+static int network_link(struct parser *p)
+{
+    const char *usage = "network link SRC DST [latency DURATION] [jitter DURATION] "
+                        "[bandwidth RATE] [segment N]";
+    struct scn_scenario *sc = p->sc;
+    struct scn_link l;
+    memset(&l, 0, sizeof l);
+    l.latency = l.jitter = -1;
+    l.bandwidth = UINT64_MAX;
+    l.segment = -1;
+    if (need_args(p, 6, 12, usage) < 0 || parse_ipv4(p, &p->tok[2], &l.src) < 0
+        || parse_ipv4(p, &p->tok[3], &l.dst) < 0)
+        return -1;
+    for (int i = 4; i < p->ntok; i += 2) {
+        const struct token *key = &p->tok[i];
+        if (i + 1 == p->ntok)
+            return fail_at(p, after_last(p), "missing value after '%s'", key->text);
+        unsigned long long seg;
+        int rc = is_word(key, "latency") ? parse_duration(p, &p->tok[i + 1], &l.latency)
+               : is_word(key, "jitter") ? parse_duration(p, &p->tok[i + 1], &l.jitter)
+               : is_word(key, "bandwidth") ? parse_rate(p, &p->tok[i + 1], &l.bandwidth)
+               : is_word(key, "segment") ? parse_unsigned(p, &p->tok[i + 1], "segment", 1,
+                                                           1 << 24, &seg)
+               : fail_tok(p, key, "unexpected '%s': expected '%s'", key->text, usage);
+        if (rc < 0)
+            return -1;
+        if (is_word(key, "segment"))
+            l.segment = (long)seg;
+    }
+    for (int i = 0; i < sc->nlinks; i++)
+        if (sc->links[i].src == l.src && sc->links[i].dst == l.dst)
+            return fail_tok(p, &p->tok[2], "link %s %s already declared at %s:%d", p->tok[2].text,
+                            p->tok[3].text, sc->links[i].pos.file, sc->links[i].pos.line);
+    if (sc->nlinks == SCN_MAX_REMOTES)
+        return fail_tok(p, &p->tok[0], "more than %d links", SCN_MAX_REMOTES);
+    l.pos = here(p, p->tok[0].col);
+    grow((void **)&sc->links, sc->nlinks, sizeof *sc->links);
+    sc->links[sc->nlinks++] = l;
+    return 0;
+}
+
+/* do_network - network max_fds N | network link ... */
+int do_network(struct parser *p)
+{
+    const char *usage = "network max_fds N | network link SRC DST ...";
+    if (need_args(p, 2, -1, usage) < 0)
+        return -1;
+    if (is_word(&p->tok[1], "link"))
+        return network_link(p);
+    if (!is_word(&p->tok[1], "max_fds"))
+        return fail_tok(p, &p->tok[1], "unknown network setting '%s': expected max_fds or link",
+                        p->tok[1].text);
+    unsigned long long n;
+    if (need_args(p, 3, 3, "network max_fds N") < 0
+        || parse_unsigned(p, &p->tok[2], "descriptor count", 1, 65535, &n) < 0)
+        return -1;
+    p->sc->max_fds = (int)n;
+    return 0;
+}
+
+/* do_binding - binding NAME ADDR [ehlo HOSTNAME]; "default" may be redefined */
+int do_binding(struct parser *p)
+{
+    const char *usage = "binding NAME ADDR [ehlo HOSTNAME] [unavailable]";
+    struct scn_scenario *sc = p->sc;
+    if (need_args(p, 3, 6, usage) < 0 || check_name(p, &p->tok[1], "binding name", "._-") < 0)
+        return -1;
+    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
+    if (parse_ipv4(p, &p->tok[2], &addr) < 0)
+        return -1;
+    const char *ehlo = NULL;
+    int unavailable = 0;
+    for (int i = 3; i < p->ntok; i++) {
+        if (is_word(&p->tok[i], "ehlo") && ehlo == NULL) {
+            if (i + 1 >= p->ntok)
+                return need_args(p, i + 2, i + 2, usage);
+            if (check_domain(p, &p->tok[i + 1], "EHLO name") < 0)
+                return -1;
+            ehlo = p->tok[++i].text;
+        } else if (is_word(&p->tok[i], "unavailable") && !unavailable) {
+            unavailable = 1;
+        } else {
+            return fail_tok(p, &p->tok[i], "unexpected '%s': expected '%s'", p->tok[i].text, usage);
+        }
+    }
+    int slot = -1;
+    for (int i = 0; i < sc->nbindings; i++)
+        if (strcmp(sc->bindings[i].name, p->tok[1].text) == 0)
+            slot = i;
+    if (slot >= 0 && strcmp(p->tok[1].text, "default") != 0)
+        return fail_tok(p, &p->tok[1], "binding '%s' already declared at %s:%d", p->tok[1].text,
+                        sc->bindings[slot].pos.file, sc->bindings[slot].pos.line);
+    if (slot < 0) {
+        if (sc->nbindings == SCN_MAX_BINDINGS)
+            return fail_tok(p, &p->tok[0], "more than %d bindings", SCN_MAX_BINDINGS);
+        grow((void **)&sc->bindings, sc->nbindings, sizeof *sc->bindings);
+        slot = sc->nbindings++;
+    }
+    struct scn_binding *b = &sc->bindings[slot];
+    free(b->name);
+    free(b->ehlo);
+    b->name = xstrdup(p->tok[1].text);
+    b->addr = addr;
+    b->ehlo = ehlo ? xstrdup(ehlo) : NULL;
+    b->unavailable = unavailable;
+    b->pos = here(p, p->tok[0].col);
+    return 0;
+}
+
+/* check_mailbox - "<local@domain>" (rcpt) or any "<...>" (sender) */
+static int check_mailbox(const char *s, size_t n, int need_domain)
+{
+    if (n < 2 || s[0] != '<' || s[n - 1] != '>')
+        return 0;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (s[i] == '<' || s[i] == '>' || s[i] == ',' || (unsigned char)s[i] < 0x21)
+            return 0;
+    if (!need_domain)
+        return 1;
+    /* The domain follows the last '@'; both sides must be non-empty. */
+    const char *at = NULL;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (s[i] == '@')
+            at = s + i;
+    return at != NULL && at > s + 1 && at < s + n - 2;
+}
+
+/* inject_rcpts - the recipient tokens [a, b): addresses separated by
+ * commas and/or blanks */
+static int inject_rcpts(struct parser *p, struct scn_inject *in, int a, int b)
+{
+    for (int i = a; i < b; i++) {
+        const struct token *t = &p->tok[i];
+        if (t->quoted)
+            return fail_tok(p, t, "bad recipient '%s': write addresses as <local@domain>, "
+                            "without quotes", t->text);
+        const char *s = t->text;
+        size_t len = strlen(s);
+        for (size_t off = 0; off <= len;) {
+            size_t n = strcspn(s + off, ",");
+            int edge = off == 0 || off + n == len;   /* next to a blank: "a, b" */
+            if (n == 0 && !edge)
+                return fail_at(p, t->col + (int)off, "empty recipient between commas");
+            if (n > 0) {
+                if (!check_mailbox(s + off, n, 1))
+                    return fail_at(p, t->col + (int)off, "bad recipient '%.*s': expected "
+                                   "<local@domain>", (int)n, s + off);
+                grow((void **)&in->rcpts, in->nrcpts, sizeof *in->rcpts);
+                in->rcpts[in->nrcpts++] = xstrndup(s + off + 1, n - 2);
+            }
+            off += n + 1;
+        }
+    }
+    if (in->nrcpts == 0)
+        return fail_at(p, p->tok[a - 1].end + 1, "missing recipient: expected 'to <local@domain>'");
+    return 0;
+}
+
+/* inject_body_file - body-file PATH, relative to the file naming it */
+static int inject_body_file(struct parser *p, struct scn_inject *in, const struct token *t)
+{
+    size_t len = 0;
+    char *body = read_relative(p, t, "body", &len);
+    if (body == NULL)
+        return -1;
+    in->body = body;
+    in->body_len = len;
+    return 0;
+}
+
+/* dsn_notify_ok - NEVER, or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1) */
+static int dsn_notify_ok(const char *v)
+{
+    if (strcasecmp(v, "NEVER") == 0)
+        return 1;
+    const char *p = v;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (!((n == 7 && strncasecmp(p, "SUCCESS", 7) == 0) ||
+              (n == 7 && strncasecmp(p, "FAILURE", 7) == 0) ||
+              (n == 5 && strncasecmp(p, "DELAY", 5) == 0)))
+            return 0;
+        p += n;
+        if (*p == ',' && *++p == '\0')
+            return 0;
+    }
+    return *v != '\0';
+}
+
+static char *upper_dup(const char *s)
+{
+    char *u = xstrdup(s);
+    for (char *q = u; *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    return u;
+}
+
+/* do_inject - inject ID from <A> to <B>[,<C>...] [at DUR] [binding NAME] [body|body-file|size] [notify|ret|envid] */
+int do_inject(struct parser *p)
+{
+    const char *usage = "inject ID from <ADDR> to <ADDR>[,<ADDR>...] [at DURATION] "
+                        "[binding NAME] [body \"TEXT\" | body-file PATH | size N] "
+                        "[notify SUCCESS,FAILURE,DELAY|NEVER] [ret FULL|HDRS] [envid TEXT] "
+                        "[chunking] [deliver-by DURATION]";
+    enum { NOPTIONS = 10, OPT_CHUNKING = 8 };
+    static const char *const options[NOPTIONS] = { "at", "binding", "body", "body-file", "size",
+                                                   "notify", "ret", "envid", "chunking",
+                                                   "deliver-by" };
+    struct scn_scenario *sc = p->sc;
+    if (need_args(p, 6, -1, usage) < 0)
+        return -1;
+    unsigned long long id;
+    /* Ids above MTA_DSN_ID_BASE are the DSNs the core makes (docs/queue.md). */
+    if (parse_unsigned(p, &p->tok[1], "message id", 1, MTA_DSN_ID_BASE, &id) < 0)
+        return -1;
+    for (int i = 0; i < sc->ninjects; i++)
+        if (sc->injects[i].id == id)
+            return fail_tok(p, &p->tok[1], "message %llu already injected at %s:%d", id,
+                            sc->injects[i].pos.file, sc->injects[i].pos.line);
+    if (!is_word(&p->tok[2], "from"))
+        return fail_tok(p, &p->tok[2], "unexpected '%s': expected 'from <ADDR>'", p->tok[2].text);
+    const struct token *from = &p->tok[3];
+    if (from->quoted || !check_mailbox(from->text, strlen(from->text), 0))
+        return fail_tok(p, from, "bad sender '%s': expected <local@domain> or <> for the null "
+                        "sender", from->text);
+    if (!is_word(&p->tok[4], "to"))
+        return fail_tok(p, &p->tok[4], "unexpected '%s': expected 'to <ADDR>'", p->tok[4].text);
+    if (sc->ninjects == SCN_MAX_INJECTS)
+        return fail_tok(p, &p->tok[0], "more than %d injects", SCN_MAX_INJECTS);
+
+    /* The recipients: tokens that start with '<' or ',', or follow one
+     * that ends with ','.  The first token after "to" is one regardless,
+     * so "to bob@example.com" is a bad recipient, not an unknown option. */
+    int rcpt_end = 6;
+    while (rcpt_end < p->ntok) {
+        const char *prev = p->tok[rcpt_end - 1].text, *cur = p->tok[rcpt_end].text;
+        size_t plen = strlen(prev);
+        if (cur[0] != '<' && cur[0] != ',' && (plen == 0 || prev[plen - 1] != ','))
+            break;
+        rcpt_end++;
+    }
+
+    /* From here on the inject is in the scenario, so an error frees it. */
+    grow((void **)&sc->injects, sc->ninjects, sizeof *sc->injects);
+    struct scn_inject *in = &sc->injects[sc->ninjects++];
+    memset(in, 0, sizeof *in);
+    in->id = (unsigned long)id;
+    in->from = xstrndup(from->text + 1, strlen(from->text) - 2);
+    in->size = -1;
+    in->pos = here(p, p->tok[0].col);
+    if (inject_rcpts(p, in, 5, rcpt_end) < 0)
+        return -1;
+
+    int seen[NOPTIONS] = { 0 };
+    const struct token *body_choice = NULL;
+    for (int i = rcpt_end; i < p->ntok; i += 2) {
+        const struct token *t = &p->tok[i];
+        int k = -1;
+        for (int j = 0; j < NOPTIONS; j++)
+            if (is_word(t, options[j]))
+                k = j;
+        if (k < 0) {
+            struct suggestion sg;
+            char hint[128];
+            suggest_begin(&sg, t->text);
+            for (int j = 0; j < NOPTIONS; j++)
+                suggest_offer(&sg, options[j]);
+            return fail_tok(p, t, "unexpected '%s': expected at, binding, body, body-file, "
+                            "size, notify, ret, envid, chunking or deliver-by%s", t->text,
+                            suggest_hint(&sg, hint, sizeof hint));
+        }
+        if (seen[k]++)
+            return fail_tok(p, t, "'%s' given twice", options[k]);
+        if (k == OPT_CHUNKING) {        /* a flag: no value follows */
+            in->chunking = 1;
+            i--;
+            continue;
+        }
+        if (k >= 2 && k <= 4) {
+            if (body_choice != NULL)
+                return fail_tok(p, t, "'%s' and '%s' exclude each other: give one body",
+                                body_choice->text, t->text);
+            body_choice = t;
+        }
+        if (i + 1 >= p->ntok)
+            return fail_at(p, t->end + 1, "missing value after '%s'", t->text);
+        const struct token *v = &p->tok[i + 1];
+        unsigned long long size;
+        switch (k) {
+        case 0:
+            if (parse_duration(p, v, &in->at) < 0)
+                return -1;
+            break;
+        case 1:
+            if (check_name(p, v, "binding name", "._-") < 0)
+                return -1;
+            in->binding = xstrdup(v->text);
+            add_ref(p, REF_BINDING, sc->ninjects - 1, here(p, v->col));
+            break;
+        case 2:
+            in->body = xstrdup(v->text);
+            in->body_len = strlen(v->text);
+            break;
+        case 3:
+            if (inject_body_file(p, in, v) < 0)
+                return -1;
+            break;
+        case 4:
+            if (parse_unsigned(p, v, "size", 0, SCN_MAX_FILE_SIZE, &size) < 0)
+                return -1;
+            in->size = (long)size;
+            break;
+        case 5:
+            if (!dsn_notify_ok(v->text))
+                return fail_tok(p, v, "bad notify '%s': expected NEVER or a comma list of "
+                                "SUCCESS, FAILURE and DELAY", v->text);
+            in->dsn_notify = upper_dup(v->text);
+            break;
+        case 6:
+            if (strcasecmp(v->text, "FULL") != 0 && strcasecmp(v->text, "HDRS") != 0)
+                return fail_tok(p, v, "bad ret '%s': expected FULL or HDRS", v->text);
+            in->dsn_ret = upper_dup(v->text);
+            break;
+        case 7:
+            /* RFC 3461 4.4: at most 100 characters of printable US-ASCII. */
+            if (v->text[0] == '\0' || strlen(v->text) > 100)
+                return fail_tok(p, v, "bad envid: expected 1 to 100 characters");
+            for (const char *c = v->text; *c; c++)
+                if ((unsigned char)*c < 32 || (unsigned char)*c > 126)
+                    return fail_tok(p, v, "bad envid: printable US-ASCII only");
+            in->dsn_envid = xstrdup(v->text);
+            break;
+        case 9:
+            if (parse_duration(p, v, &in->deliver_by) < 0)
+                return -1;
+            if (in->deliver_by < 1000000 || in->deliver_by % 1000000 != 0)
+                return fail_tok(p, v, "deliver-by takes whole seconds, at least 1s");
+            break;
+        }
+    }
+    return 0;
+}
+
+/* do_plugin - plugin PATH[:ARGS]: a shared object to load before the run
+ *
+ * The file must exist now, so a typo is a parse error at the path rather
+ * than a failed run; whether it loads is only known at run time. */
+int do_plugin(struct parser *p)
+{
+    struct scn_scenario *sc = p->sc;
+    if (need_args(p, 2, 2, "plugin PATH[:ARGS]") < 0)
+        return -1;
+    const struct token *t = &p->tok[1];
+    if (sc->nplugins == PLUGIN_MAX)
+        return fail_tok(p, t, "more than %d plugins", PLUGIN_MAX);
+    char *name, *args;
+    plugin_spec_split(t->text, &name, &args);
+    char why[256];
+    char *file = plugin_resolve(name, p->file, why, sizeof why);
+    if (file == NULL) {
+        fail_tok(p, t, "cannot find plugin '%s': %s", name, why);
+        free(name);
+        free(args);
+        return -1;
+    }
+    grow((void **)&sc->plugins, sc->nplugins, sizeof *sc->plugins);
+    struct scn_plugin *pl = &sc->plugins[sc->nplugins++];
+    pl->name = name;
+    pl->file = file;
+    pl->args = args;
+    pl->pos = here(p, t->col);
+    return 0;
+}
+
+/* do_requires - requires faketime: plugin clocks must show virtual time
+ *
+ * Only recorded here: whether libfaketime is there is known when the
+ * scenario runs (runner.c fails it with exit code 2 when it is not). */
+int do_requires(struct parser *p)
+{
+    if (need_args(p, 2, 2, "requires faketime") < 0)
+        return -1;
+    const struct token *t = &p->tok[1];
+    if (!is_word(t, "faketime")) {
+        struct suggestion sg;
+        char hint[128];
+        suggest_begin(&sg, t->text);
+        suggest_offer(&sg, "faketime");
+        return fail_tok(p, t, "unknown requirement '%s': expected 'faketime'%s", t->text,
+                        suggest_hint(&sg, hint, sizeof hint));
+    }
+    p->sc->requires_faketime = 1;
+    p->sc->requires_pos = here(p, t->col);
+    return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * pcap_import_internal - what the files of mtasim import share
+ *
+ * DESCRIPTION
+ *   Not an interface: only sim/pcap/pcap_import*.c include it.  The
+ *   import's state (struct pi_import), its sessions with their
+ *   reassembly and their SMTP events, and the functions one file defines
+ *   and another calls.  The declarations have hidden visibility, so the
+ *   executable does not export them to plugins.
+ */
+#ifndef MTASIM_SIM_PCAP_IMPORT_INTERNAL_H
+#define MTASIM_SIM_PCAP_IMPORT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pcap_import.h"
+
+enum pi_ev_kind { EV_CMD, EV_REPLY, EV_BODY, EV_FIN, EV_RST };
+
+/* One thing that happened in a session. */
+struct pi_event {
+    enum pi_ev_kind kind;
+    int from_client;
+    int64_t t;                  /* capture time, microseconds */
+    char **lines;               /* EV_CMD: 1 line; EV_REPLY: the reply's lines */
+    int nlines;
+    size_t body_bytes;          /* EV_BODY: the message, dot-stuffing removed, CRLF kept */
+    int answers;                /* EV_REPLY: index of the event it answers (-1: banner) */
+};
+
+/* Bytes held because they came before the bytes ahead of them. */
+struct pi_seg {
+    struct pi_seg *next;
+    uint32_t seq;
+    size_t len;
+    unsigned char data[];
+};
+
+/* One direction of a session: reassembly and the line being read. */
+struct pi_dir {
+    int have_base;
+    uint32_t next;              /* next expected sequence number */
+    struct pi_seg *ooo;         /* sorted by sequence number */
+    int nooo;
+    size_t ooo_bytes;
+    int fin_pending;
+    uint32_t fin_seq;
+    char line[PI_MAX_LINE + 1];
+    size_t linelen;
+    int line_cut;               /* the line was longer than PI_MAX_LINE */
+    size_t cut_bytes;           /* ... by this many bytes (counted in message data) */
+};
+
+struct pi_session {
+    uint32_t cli, srv;          /* addresses, host order */
+    uint16_t cport, sport;
+    int64_t syn_t, synack_t, ack_t;
+    uint32_t isn;               /* the client's, from its SYN */
+    int syn, synack, handshake_ack, no_syn;
+    int refused, unreachable;
+    int finished;               /* RST seen, or FIN both ways */
+    int fin[2];
+    struct pi_dir dir[2];       /* 0 client -> server, 1 server -> client */
+    /* SMTP state */
+    int in_body;
+    size_t body_bytes;
+    int64_t body_t;
+    char *rl[PI_MAX_REPLY_LINES];   /* the reply being read */
+    int nrl;
+    int64_t rt;
+    int *waiting;               /* events awaiting a reply, oldest first (-1 = banner) */
+    int nwaiting, waiting_head, waiting_cap;
+    struct pi_event *ev;
+    int nev, evcap;
+    int cut_lines, odd_lines;
+};
+
+struct pi_import {
+    const char *path;
+    int64_t first_t, last_t;
+    int have_t;
+    uint32_t server;            /* --server, 0 = by port */
+    uint16_t ports[PI_MAX_PORTS + 3];
+    int nports;
+    struct pi_session **s;
+    int ns;
+    unsigned long packets, skipped_v6, skipped_frag, skipped_other;
+    size_t stored;              /* bytes of SMTP lines kept, all sessions */
+    char err[512];              /* set: stop with this error */
+};
+
+#pragma GCC visibility push(hidden)
+
+/* pcap_import_read.c: errors, memory, reading the capture */
+void pi_fail(struct pi_import *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void *pi_xrealloc(void *p, size_t n, size_t size);
+char *pi_xstrndup(const char *s, size_t n);
+int pi_verb_is(const char *line, const char *v);
+void pi_import_free(struct pi_import *im);
+int pi_read_capture(struct pi_import *im);
+
+/* pcap_import_emit.c: the scenario */
+int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name);
+
+#pragma GCC visibility pop
+
+#endif

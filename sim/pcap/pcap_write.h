@@ -1,0 +1,91 @@
+/*
+ * pcap_write - every simulated TCP connection of a run as a packet capture
+ *
+ * SYNOPSIS
+ *   char err[256];
+ *   struct pcap_writer *pw = pcap_writer_open("out.pcap", connect_timeout, err, sizeof err);
+ *   sim_net_set_observer(net, pcap_writer_packet, pw);
+ *   ... the run ...
+ *   pcap_writer_finish(pw, now, err, sizeof err);    0, or -1 with err set
+ *   pcap_writer_close(pw);
+ *
+ *   pcap_output_path(spec, name, seed, with_seed, used, &nused, out, size);
+ *
+ * DESCRIPTION
+ *   The writer turns the packets sim/world/net.c shows its observer into
+ *   Ethernet/IPv4/TCP frames, written with libpcap (nanosecond time
+ *   stamps, DLT_EN10MB, snap length 65535) at the virtual time each packet
+ *   left its sender.  Nothing in a frame depends on the wall clock, on
+ *   addresses in memory or on randomness: the same scenario and seed give
+ *   a byte-identical file (libpcap's file header holds no time).
+ *
+ *   Sequence numbers: the observer counts from 0 on both sides; the
+ *   writer adds initial sequence numbers derived from the connection's
+ *   number (deterministic, different for every connection and side).
+ *   SYN and SYN-ACK carry MSS 1460 and window scale 14, so the window of
+ *   65535 << 14 never fills however large a message is.  A data segment
+ *   longer than the MSS is written as several frames of at most 1460
+ *   bytes (PSH on the last), as a real stack without segmentation offload
+ *   would put it on the wire; shorter segments are one frame each, as the
+ *   simulation cut them.  IP identification counts per sender from 1, DF
+ *   set, TTL 64; IP and TCP checksums are computed.
+ *
+ *   A refused connect is the SYN and an RST|ACK with sequence number 0
+ *   (what Linux answers for a closed port); an unreachable one the SYN
+ *   and an ICMP host unreachable (type 3 code 1) quoting the SYN, from the
+ *   destination's address.  The simulation shows a SYN that gets no
+ *   answer only once; the writer adds the retransmissions a Linux client
+ *   sends (initial RTO 1 s, doubled each time: +1 s, +3 s, +7 s, ...; at
+ *   most 6, tcp_syn_retries' default), each strictly before the client
+ *   gives up (the core's connect_timeout after the SYN) and no later than
+ *   the end of the run.  An answer from the host (SYN-ACK, RST, ICMP)
+ *   stops them.  Retransmissions are held until a later packet or the
+ *   end of the run, so the file stays in time order.
+ *
+ *   MAC addresses: the side that connects 02:00:00:00:00:01 (the MTA, for
+ *   its deliveries), the side that accepts 02:00:00:00:00:02 (locally
+ *   administered).
+ *
+ *   pcap_output_path(): where one run's capture goes.  A spec ending in
+ *   '/' or naming an existing directory is a directory: DIR/NAME.pcap,
+ *   or DIR/NAME-seedN.pcap with with_seed (--seeds); a name already used
+ *   earlier in the same command gets -2, -3, ... before ".pcap".  Any
+ *   other spec is the file itself.  used/nused remember the names handed
+ *   out (caller frees each and the array).
+ *
+ * DIAGNOSTICS
+ *   pcap_writer_open() and pcap_writer_finish() return NULL / -1 with a
+ *   one-line reason: "cannot write FILE: why".  Broken invariants abort
+ *   with "pcap_writer_<fn>: what".
+ */
+#ifndef MTASIM_SIM_PCAP_WRITE_H
+#define MTASIM_SIM_PCAP_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+
+#define PCAP_WRITE_MSS 1460
+#define PCAP_WRITE_SYN_RETRIES 6
+
+struct pcap_writer;
+
+struct pcap_writer *pcap_writer_open(const char *path, sim_usec connect_timeout, char *err,
+                                     size_t errlen);
+/* The sim_packet_fn: give it the writer as arg. */
+void pcap_writer_packet(void *arg, const struct sim_packet *pkt);
+/* Flush what is pending up to virtual time now, check for write errors;
+ * packets shown afterwards are ignored. */
+int pcap_writer_finish(struct pcap_writer *pw, sim_usec now, char *err, size_t errlen);
+void pcap_writer_close(struct pcap_writer *pw);
+/* Frames written so far. */
+unsigned long pcap_writer_frames(const struct pcap_writer *pw);
+
+/* Where a run's capture goes; 0, or -1 when the result would not fit. */
+int pcap_output_path(const char *spec, const char *name, uint64_t seed, int with_seed,
+                     char ***used, size_t *nused, char *out, size_t outlen);
+/* Is spec a directory (ends in '/' or names one)? */
+int pcap_output_is_dir(const char *spec);
+
+#endif

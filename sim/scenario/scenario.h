@@ -1,0 +1,354 @@
+/*
+ * scenario - the parsed form of a .scn file: a world and its expectations
+ *
+ * SYNOPSIS
+ *   #include "scenario.h"
+ *
+ *   struct scn_scenario *sc = ...;     (from scn_parse_file(), sim/lang/parse.h)
+ *   ... build a world from it, check its expectations ...
+ *   scn_free(sc);
+ *
+ * DESCRIPTION
+ *   The data model of the scenario language (docs/scenario-language.md):
+ *   what the parser (sim/lang/) produces, what the world (sim/world/) is
+ *   built from and what expectations (sim/lang/expect.c) are checked
+ *   against.  It sits below both: this header includes nothing of the
+ *   simulator, only the core's types (mta.h).
+ *
+ *   Every element keeps the position it came from (struct scn_pos) so that
+ *   run-time diagnostics can point at the line too.
+ *
+ *   All strings and arrays belong to the scenario and are freed by
+ *   scn_free().  scn_op_str() and scn_fate_str() give an operator and a
+ *   message fate as a scenario writes them.
+ */
+#ifndef MTASIM_SIM_SCENARIO_H
+#define MTASIM_SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mta.h"
+
+/* Bounds of the fixed arrays below (the parser enforces them). */
+#define SCN_MAX_CONDS 4
+#define SCN_MAX_MATCHERS 16
+#define SCN_MAX_REPLY_LINES 64
+
+struct scn_pos {
+    const char *file;       /* owned by the scenario (interned) */
+    int line, col;          /* 1-based */
+};
+
+struct scn_binding {
+    char *name;
+    uint32_t addr;          /* host byte order */
+    char *ehlo;             /* NULL = "mtasim.test" */
+    int unavailable;        /* the host does not have this address: connects fail (EADDRNOTAVAIL) */
+    struct scn_pos pos;
+};
+
+/* dns NAME MX PREF HOST | A ADDR | CNAME TARGET | NXDOMAIN | SERVFAIL | TIMEOUT  [ttl N] */
+enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
+                    SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT,
+                    SCN_DNS_NODATA,     /* dns NAME NODATA: exists, no records */
+                    SCN_DNS_LATENCY };  /* dns NAME latency DUR: per-name answer time */
+struct scn_dns {
+    char *name;
+    enum scn_dns_kind kind;
+    uint16_t pref;
+    char *target;           /* MX host ("." = null MX), CNAME target */
+    uint32_t addr;
+    uint32_t ttl;           /* default 3600 */
+    mta_usec_t latency;     /* SCN_DNS_LATENCY */
+    struct scn_pos pos;
+};
+
+/* SMTP commands a remote replies to. SCN_CMD_GREET is the banner,
+ * SCN_CMD_DOT the reply to the end of the data. */
+enum scn_cmd { SCN_CMD_GREET, SCN_CMD_EHLO, SCN_CMD_HELO, SCN_CMD_MAIL, SCN_CMD_RCPT,
+               SCN_CMD_DATA, SCN_CMD_DOT, SCN_CMD_RSET, SCN_CMD_NOOP, SCN_CMD_QUIT,
+               SCN_CMD_UNKNOWN, SCN_CMD__COUNT };
+extern const char *const scn_cmd_names[SCN_CMD__COUNT];   /* "greet", "ehlo", ... */
+
+enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE, SCN_OP_RE };
+
+/*
+ * when session OP N   the N-th connection this remote accepted, from 1
+ * when attempt OP N   the N-th transaction this remote saw with the same
+ *                     MAIL FROM and the same first RCPT TO, over all its
+ *                     sessions; fixed at the transaction's first RCPT
+ *                     (so: rcpt, data and dot replies only)
+ * when nth OP N       the N-th command of this kind in the session
+ *                     ("after rcpt 2 reset" is "rcpt reset when nth = 2")
+ * when rcpt ~ REGEX   the RCPT TO address (no brackets) matches (rcpt only)
+ */
+enum scn_cond_kind { SCN_COND_SESSION, SCN_COND_ATTEMPT, SCN_COND_NTH, SCN_COND_RCPT };
+struct scn_cond {
+    enum scn_cond_kind kind;
+    enum scn_op op;         /* EQ NE LT LE GT GE; RE for SCN_COND_RCPT */
+    long value;
+    char *regex;            /* SCN_COND_RCPT: POSIX extended, checked by the parser */
+};
+
+/* What a scripted line does instead of (or as) a reply. */
+enum scn_action {
+    SCN_ACTION_REPLY,       /* send the reply lines */
+    SCN_ACTION_RAW,         /* send lines[0] byte for byte: no CRLF added, no checks */
+    SCN_ACTION_RESET,       /* no reply: reset the connection (RST) */
+    SCN_ACTION_DROP,        /* no reply: silent drop, nothing arrives any more */
+    SCN_ACTION_CLOSE,       /* no reply: close the connection (FIN) */
+};
+#define SCN_PPM_ALWAYS 1000000u     /* probability 1, in parts per million */
+
+/*
+ * One scripted reply:   CMD CODE[-| ]TEXT [delay DUR] [when COND [and COND]]
+ * Consecutive lines for the same command whose code is followed by '-'
+ * build one multi-line reply, ended by a line whose code is followed by a
+ * space (exactly as on the wire).
+ */
+struct scn_reply {
+    enum scn_cmd cmd;
+    int code;               /* 100..599; the code of the last line */
+    int nlines;             /* 1 .. SCN_MAX_REPLY_LINES */
+    char **lines;           /* each full wire line without CRLF: "250-PIPELINING" */
+    mta_usec_t delay;       /* wait this long before sending it; 0 = at once */
+    int nconds;
+    struct scn_cond conds[SCN_MAX_CONDS];   /* all must hold */
+    enum scn_action action;
+    size_t raw_len;         /* SCN_ACTION_RAW: bytes in lines[0] */
+    int has_ppm;            /* a "probability P" clause was given ... */
+    uint32_t ppm;           /* ... P in parts per million */
+    struct scn_pos pos;
+};
+
+/* connect MODE probability P: one random connect outcome */
+struct scn_connect_choice {
+    int mode;               /* enum scn_connect_mode */
+    uint32_t ppm;
+};
+#define SCN_MAX_CONNECT_CHOICES 8
+
+/* reset|drop at DUR | after N bytes [when session OP N]: a fault of the
+ * remote's network stack on one connection. */
+enum scn_fault_trigger { SCN_FAULT_AT, SCN_FAULT_AFTER_BYTES };
+struct scn_fault {
+    enum scn_action action;             /* RESET or DROP */
+    enum scn_fault_trigger trigger;
+    mta_usec_t at;                      /* SCN_FAULT_AT: after the accept */
+    unsigned long long bytes;           /* SCN_FAULT_AFTER_BYTES: received from the client */
+    int nconds;
+    struct scn_cond conds[SCN_MAX_CONDS];   /* session conditions only */
+    struct scn_pos pos;
+};
+#define SCN_MAX_FAULTS 64
+
+/* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+struct scn_link {
+    uint32_t src, dst;
+    mta_usec_t latency, jitter;         /* -1 = the remote's */
+    uint64_t bandwidth;                 /* UINT64_MAX = the remote's */
+    long segment;                       /* -1 = the remote's */
+    struct scn_pos pos;
+};
+
+/* remote ADDR [name HOST]  followed by an indented block */
+enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
+                        SCN_CONNECT_UNREACHABLE, SCN_CONNECT_NO_ROUTE };
+struct scn_remote {
+    uint32_t addr;
+    char *name;             /* for the default banner; NULL = the address */
+    enum scn_connect_mode connect;
+    mta_usec_t latency;     /* one-way; default 1ms */
+    mta_usec_t jitter;      /* extra per segment, uniform in [0, jitter]; default 0 */
+    uint64_t bandwidth;     /* bytes per second; 0 = unlimited */
+    long segment;           /* bytes per segment; 0 = whole writes */
+    int backlog;            /* concurrent connections; 0 = unlimited */
+    int backlog_refuse;     /* beyond the backlog: 1 RST, 0 no answer */
+    int flush_together;     /* replies ready together go out in one write */
+    mta_usec_t close_delay; /* slow close: its FIN this long after it decided to close */
+    int nchoices;
+    struct scn_connect_choice choices[SCN_MAX_CONNECT_CHOICES];
+    int nfaults;
+    struct scn_fault *faults;
+    int nreplies;
+    struct scn_reply *replies;  /* in file order; the first that matches wins */
+    struct scn_pos pos;
+};
+
+/* inject ID from <ADDR> to <ADDR>[,<ADDR>...] [at DUR] [binding NAME] [body "TEXT" | body-file PATH | size N] */
+struct scn_inject {
+    unsigned long id;       /* >= 1, unique */
+    char *from;             /* without brackets; "" = null sender */
+    int nrcpts;
+    char **rcpts;           /* without brackets */
+    mta_usec_t at;          /* offset from the epoch */
+    char *binding;          /* NULL = default */
+    char *body;             /* NULL = synthesized */
+    size_t body_len;
+    long size;              /* synthesized body size in bytes, -1 = default */
+    char *dsn_notify;       /* notify LIST (upper case), NULL = not asked */
+    char *dsn_ret;          /* ret FULL|HDRS, NULL = not asked */
+    char *dsn_envid;        /* envid TEXT, NULL = none */
+    int chunking;           /* "chunking": BDAT when the server offers CHUNKING */
+    mta_usec_t deliver_by;  /* "deliver-by DUR" (RFC 2852), whole seconds; 0 = none */
+    struct scn_pos pos;
+};
+
+/*
+ * An argument matcher:  KEY OP VALUE  with OP one of = != < <= > >= ~
+ * VALUE is a number, a word, or a "quoted string"; for ~ a POSIX extended
+ * regular expression (checked at parse time).
+ */
+struct scn_matcher {
+    char *key;
+    enum scn_op op;
+    char *value;            /* as written, quotes removed */
+    int is_num;             /* value is an integer */
+    int64_t num;
+    struct scn_pos pos;
+};
+
+/* One expected trace event: its kind ("hook" in hook blocks), its name
+ * and matchers on its fields. */
+struct scn_pattern {
+    char *kind;
+    char *name;
+    int nmatchers;
+    struct scn_matcher matchers[SCN_MAX_MATCHERS];
+    struct scn_pos pos;
+};
+
+enum scn_expect_kind {
+    SCN_EXPECT_HOOKS_IN_ORDER,  /* expect hooks in order: a subsequence, gaps allowed */
+    SCN_EXPECT_MESSAGE,         /* expect message ID FATE [within DUR] */
+    SCN_EXPECT_TRACE_IN_ORDER,  /* expect trace in order: KIND NAME matchers, any record kind */
+    SCN_EXPECT_INTACT,          /* expect message ID intact: a remote received the body as injected */
+    SCN_EXPECT_HOOKS_EXACTLY,   /* expect hooks exactly: the hooks named, exactly this sequence */
+    SCN_EXPECT_TRACE_EXACTLY,   /* expect trace exactly: the same over KIND NAME patterns */
+    SCN_EXPECT_NEVER,           /* expect never HOOK ... | expect never trace KIND NAME ... */
+    SCN_EXPECT_COUNT,           /* expect count [trace KIND] NAME ... OP N */
+    SCN_EXPECT_DSN,             /* expect [no] dsn for message ID [status S] [rcpt ADDR] */
+};
+
+/* "for domain D | for message N | for conn N" after a block expectation:
+ * only records whose field key (domain, msg, conn) displays value count. */
+struct scn_scope {
+    char *key;              /* NULL = no scope; else "domain", "msg" or "conn" */
+    char *value;
+    struct scn_pos pos;
+};
+
+/* listen ADDR[:PORT] [max-recipients N] [max-size N] [max-errors N]
+ * [timeout DUR] [require-auth]: the MTA's inbound SMTP server. */
+struct scn_listen {
+    int set;                /* a listen line was given */
+    uint32_t addr;          /* default: the default binding's address */
+    uint16_t port;          /* default 25 */
+    struct mta_listen_opts opts;    /* zero fields: the core's defaults */
+    struct scn_pos pos;
+};
+
+/* user NAME PASSWORD: what AUTH accepts */
+struct scn_user {
+    char *name, *password;
+    struct scn_pos pos;
+};
+
+/* One step of a client script (docs/scenario-language.md "client"). */
+enum scn_step_kind {
+    SCN_STEP_SEND,          /* write bytes (a line with CRLF, raw bytes, a dot-stuffed body) */
+    SCN_STEP_EXPECT,        /* wait for the next complete reply; code 0 = any */
+    SCN_STEP_DELAY,         /* wait */
+    SCN_STEP_DISCONNECT,    /* close (FIN) */
+    SCN_STEP_RESET,         /* abort (RST) */
+};
+struct scn_step {
+    enum scn_step_kind kind;
+    char *bytes;            /* SEND */
+    size_t len;
+    int code;               /* EXPECT */
+    mta_usec_t delay;       /* DELAY */
+    struct scn_pos pos;
+};
+
+/* client ADDR [at DUR] followed by an indented script */
+struct scn_client {
+    uint32_t addr;
+    mta_usec_t at;          /* when it connects, from the epoch */
+    int nsteps;
+    struct scn_step *steps;
+    struct scn_pos pos;
+};
+
+/* plugin PATH[:ARGS] */
+struct scn_plugin {
+    char *name;             /* PATH as written */
+    char *file;             /* where it was found (relative to the scenario, or searched) */
+    char *args;             /* after the first ':'; "" if none */
+    struct scn_pos pos;     /* of the PATH token */
+};
+/* The record kinds "expect trace in order" accepts. */
+extern const char *const scn_trace_kinds[];
+/* PARTIAL: every recipient final, some delivered and some failed for good. */
+enum scn_fate { SCN_FATE_DELIVERED, SCN_FATE_DEFERRED, SCN_FATE_BOUNCED, SCN_FATE_PARTIAL };
+
+struct scn_expect {
+    enum scn_expect_kind kind;
+    struct scn_pos pos;
+    /* HOOKS_IN_ORDER, TRACE_IN_ORDER, *_EXACTLY; NEVER and COUNT have one pattern */
+    int npatterns;
+    struct scn_pattern *patterns;
+    struct scn_scope scope;     /* blocks only */
+    /* COUNT: the number of matching records OP count_n */
+    enum scn_op count_op;
+    int64_t count_n;
+    /* MESSAGE, INTACT */
+    unsigned long msg_id;
+    enum scn_fate fate;
+    mta_usec_t within;      /* -1 = any time; else by epoch + within */
+    /* DSN: a delivery status notification about msg_id (docs/queue.md) */
+    int dsn_none;           /* "expect no dsn": none may be made */
+    char *dsn_status;       /* a reported recipient has this status; NULL = any */
+    char *dsn_rcpt;         /* this recipient is reported; NULL = any */
+};
+
+struct scn_scenario {
+    char *name;             /* from "scenario NAME"; default: the file's base name */
+    char *file;             /* the path given to scn_parse_file */
+    uint64_t seed;          /* default 1 */
+    int seed_set;           /* the file said "seed" */
+    mta_usec_t epoch;       /* default 2020-01-01T00:00:00Z */
+    mta_usec_t run_for;     /* "run for DUR"; -1 = until nothing is left to do */
+    mta_usec_t dns_latency; /* "dns latency DUR", default 1ms */
+    mta_usec_t dns_timeout; /* "dns timeout DUR", default 5s */
+    mta_usec_t dns_jitter;  /* "dns jitter DUR", default 0 */
+    int max_fds;            /* "network max_fds N": the MTA's descriptors; 0 = unlimited */
+    int nlinks;     struct scn_link *links;
+    struct mta_config config;   /* defaults plus "config KEY VALUE" lines */
+    int nbindings;  struct scn_binding *bindings;
+    int ndns;       struct scn_dns *dns;
+    int nremotes;   struct scn_remote *remotes;
+    int ninjects;   struct scn_inject *injects;
+    int nexpects;   struct scn_expect *expects;
+    int nfiles;     char **files;   /* interned file names (the scenario and its includes) */
+    char *description;      /* "description TEXT"; NULL if none */
+    int nplugins;   struct scn_plugin *plugins;     /* in file order */
+    struct scn_listen listen;                       /* inbound SMTP; see listen.set */
+    int nusers;     struct scn_user *users;
+    int nclients;   struct scn_client *clients;     /* in file order */
+    int requires_faketime;  /* "requires faketime": plugin clocks must follow virtual time */
+    int storm_count;        /* "liveness storm N/DUR": more than N connection attempts to */
+    mta_usec_t storm_window;    /* one host within DUR without a transaction; 0 = off */
+    struct scn_pos requires_pos;    /* of the word "faketime" */
+};
+
+void scn_free(struct scn_scenario *sc);
+/* Release what n parsed conditions own (their regexes); for the parser's
+ * error paths, scn_free() does it for a whole scenario. */
+void scn_conds_free(struct scn_cond *conds, int n);
+
+const char *scn_op_str(enum scn_op op);
+const char *scn_fate_str(enum scn_fate f);
+
+#endif

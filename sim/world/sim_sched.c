@@ -1,0 +1,507 @@
+/*
+ * sim_sched - discrete-event scheduler and virtual clock
+ *
+ * SYNOPSIS
+ *   See sim_sched.h.
+ *
+ * DESCRIPTION
+ *   A 4-ary min-heap of events ordered by (when, seq).  seq is a counter
+ *   that only grows, so two events at the same instant run in the order
+ *   they were scheduled and the heap's shape never shows through.
+ *
+ *   An event's function and argument live in a slot of a table; the heap
+ *   holds 16-byte entries, the time and "seq << SLOT_BITS | slot", which
+ *   compare as one 128-bit number.  Four entries fill a cache line, so a
+ *   node's children are one line and choosing the smallest is branch-free:
+ *   the heap was the largest single cost of a large run, mostly in
+ *   mispredicted branches.  Past the last entry four sentinels with the
+ *   largest key stand in for missing children.
+ *
+ *   The event id is that low word: the slot says where the event is and
+ *   the seq says whether the slot still holds it.  Cancelling frees the
+ *   slot at once; the heap entry stays and is skipped when it reaches the
+ *   top (its slot no longer holds its seq).  When cancelled entries
+ *   outnumber live ones the heap is compacted.  Free slots are reused last
+ *   in, first out: which slot an event gets depends only on the order of
+ *   calls, and slots never order anything.  More than
+ *   SIM_SCHED_MAX_EVENTS pending events is a runaway simulation and aborts.
+ *
+ * DIAGNOSTICS
+ *   Scheduling in the past, a NULL function or exceeding a bound prints
+ *   "sim_sched_<fn>: ..." and aborts: these are bugs, not inputs.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_sched.h"
+
+/* Slots are numbered in the low SLOT_BITS of an id, seq above them. */
+#define SLOT_BITS 24
+#define SLOT_MASK ((UINT64_C(1) << SLOT_BITS) - 1)
+/* A run with this many events pending at once has lost control. */
+#define SIM_SCHED_MAX_EVENTS (1u << SLOT_BITS)
+/* ids are seq << SLOT_BITS: seq must fit the other 40 bits (10^12 events). */
+#define SIM_SCHED_MAX_SEQ (UINT64_C(1) << (64 - SLOT_BITS))
+/* Compact only past this many cancelled entries: small heaps are cheap. */
+#define SIM_SCHED_COMPACT_MIN 64
+/* Children of node i are HEAP_ARITY * i + 1 .. HEAP_ARITY * i + HEAP_ARITY. */
+#define HEAP_ARITY 4
+
+/* (when, id) as one unsigned number: when's sign bit flipped so that
+ * signed order becomes unsigned order; the id below it. */
+typedef unsigned __int128 sim_key;
+#define KEY_MAX (~(sim_key) 0)
+
+struct heap_entry {
+    sim_key key;
+};
+
+struct sim_slot {
+    sim_event_fn fn;
+    void *arg;
+    uint64_t seq;           /* of the pending event here; 0 = free */
+    uint32_t next_free;     /* free list link, when free */
+    uint8_t kind;           /* enum sim_ev_kind */
+};
+
+struct sim_sched {
+    sim_usec now;
+    uint64_t next_seq;
+    uint64_t events_run;
+    struct heap_entry *heap;    /* heap_len entries, then HEAP_ARITY sentinels */
+    size_t heap_len;            /* entries, cancelled ones included */
+    size_t heap_cap;            /* entries, sentinels excluded */
+    size_t cancelled;           /* cancelled entries still in the heap */
+    size_t pending;             /* live events */
+    struct sim_slot *slots;
+    uint32_t nslots, slots_cap;
+    uint32_t free_slot;         /* head of the free list; UINT32_MAX = empty */
+    sim_advance_fn on_advance;  /* told when now moves forward; NULL = nobody */
+    void *advance_arg;
+    int stop;                   /* sim_sched_stop() was called */
+    struct sim_sched_stats own; /* the figures, unless published elsewhere */
+    struct sim_sched_stats *stats;
+};
+
+/* Where schedulers created from now on publish (sim_sched_publish_to). */
+static struct sim_sched_stats *publish_to;
+
+/* sched_die - report a broken contract and stop loudly */
+static void sched_die(const char *fn, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", fn, what);
+    abort();
+}
+
+/* sched_xrealloc - realloc that treats exhaustion as fatal */
+static void *sched_xrealloc(void *p, size_t n, size_t size)
+{
+    void *q;
+
+    if (n != 0 && size > SIZE_MAX / n)
+        sched_die("sim_sched", "allocation overflow");
+    q = realloc(p, n * size);
+    if (q == NULL && n * size != 0)
+        sched_die("sim_sched", "out of memory");
+    return q;
+}
+
+static sim_key key_of(sim_usec when, sim_event_id id)
+{
+    return ((sim_key) ((uint64_t) when ^ (UINT64_C(1) << 63)) << 64) | id;
+}
+
+static sim_usec key_when(sim_key k)
+{
+    return (sim_usec) ((uint64_t) (k >> 64) ^ (UINT64_C(1) << 63));
+}
+
+static sim_event_id key_id(sim_key k)
+{
+    return (sim_event_id) k;
+}
+
+/* id_live - the slot of a pending event with this id, or NULL */
+static struct sim_slot *id_live(const struct sim_sched *s, sim_event_id id)
+{
+    uint64_t slot = id & SLOT_MASK, seq = id >> SLOT_BITS;
+
+    if (seq == 0 || slot >= s->nslots || s->slots[slot].seq != seq)
+        return NULL;
+    return &s->slots[slot];
+}
+
+/* slot_take - a free slot for seq */
+static uint32_t slot_take(struct sim_sched *s, uint64_t seq)
+{
+    uint32_t i;
+
+    if (s->free_slot != UINT32_MAX) {
+        i = s->free_slot;
+        s->free_slot = s->slots[i].next_free;
+    } else {
+        if (s->nslots == s->slots_cap) {
+            s->slots_cap *= 2;
+            s->slots = sched_xrealloc(s->slots, s->slots_cap, sizeof *s->slots);
+        }
+        i = s->nslots++;
+    }
+    s->slots[i].seq = seq;
+    return i;
+}
+
+/* slot_release - the slot's event ran or was cancelled */
+static void slot_release(struct sim_sched *s, struct sim_slot *sl)
+{
+    sl->seq = 0;
+    sl->next_free = s->free_slot;
+    s->free_slot = (uint32_t) (sl - s->slots);
+}
+
+/* heap_sift_up - restore the heap property above pos */
+static void heap_sift_up(struct sim_sched *s, size_t pos)
+{
+    struct heap_entry ev = s->heap[pos];
+
+    while (pos > 0) {
+        size_t parent = (pos - 1) / HEAP_ARITY;
+
+        if (ev.key >= s->heap[parent].key)
+            break;
+        s->heap[pos] = s->heap[parent];
+        pos = parent;
+    }
+    s->heap[pos] = ev;
+}
+
+/* heap_sift_down - restore the heap property below pos */
+static void heap_sift_down(struct sim_sched *s, size_t pos)
+{
+    struct heap_entry *h = s->heap;
+    struct heap_entry ev = h[pos];
+
+    for (;;) {
+        size_t c = HEAP_ARITY * pos + 1;
+
+        if (c >= s->heap_len)
+            break;
+        /* Missing children are sentinels (KEY_MAX): never chosen.  The
+         * choice is arithmetic, not branches: which child is smallest is a
+         * coin toss the branch predictor loses. */
+        size_t b01 = c + (size_t) (h[c + 1].key < h[c].key);
+        size_t b23 = c + 2 + (size_t) (h[c + 3].key < h[c + 2].key);
+        size_t best = b01 ^ ((b01 ^ b23) & -(size_t) (h[b23].key < h[b01].key));
+
+        if (h[best].key >= ev.key)
+            break;
+        h[pos] = h[best];
+        pos = best;
+    }
+    h[pos] = ev;
+}
+
+/* heap_shrink - a shorter heap: every entry past the end is a sentinel */
+static void heap_shrink(struct sim_sched *s, size_t len)
+{
+    assert(len <= s->heap_len);
+    for (size_t i = len; i < s->heap_len; i++)
+        s->heap[i].key = KEY_MAX;
+    s->heap_len = len;
+}
+
+/* heap_resize - room for cap entries and the sentinels after them */
+static void heap_resize(struct sim_sched *s, size_t cap)
+{
+    size_t old = s->heap == NULL ? 0 : s->heap_cap + HEAP_ARITY;
+
+    assert(cap >= s->heap_len);
+    s->heap = sched_xrealloc(s->heap, cap + HEAP_ARITY, sizeof *s->heap);
+    for (size_t i = old; i < cap + HEAP_ARITY; i++)
+        s->heap[i].key = KEY_MAX;
+    s->heap_cap = cap;
+}
+
+/* heap_pop_top - remove the top entry (caller has copied it) */
+static void heap_pop_top(struct sim_sched *s)
+{
+    size_t last;
+
+    assert(s->heap_len > 0);
+    last = s->heap_len - 1;
+    s->heap[0] = s->heap[last];
+    s->heap[last].key = KEY_MAX;
+    s->heap_len = last;
+    if (last > 0)
+        heap_sift_down(s, 0);
+}
+
+/* heap_compact - drop cancelled entries and rebuild, bounding memory */
+static void heap_compact(struct sim_sched *s)
+{
+    size_t i, kept = 0, len = s->heap_len;
+
+    for (i = 0; i < len; i++)
+        if (id_live(s, key_id(s->heap[i].key)))
+            s->heap[kept++] = s->heap[i];
+    heap_shrink(s, kept);
+    s->cancelled = 0;
+    /* Floyd's bottom-up build; the result depends only on the keys. */
+    for (i = kept / HEAP_ARITY + 1; i-- > 0;)
+        if (i < kept)
+            heap_sift_down(s, i);
+    assert(s->heap_len == s->pending);
+}
+
+/* heap_drop_cancelled_top - discard cancelled entries at the top */
+static void heap_drop_cancelled_top(struct sim_sched *s)
+{
+    while (s->heap_len > 0 && id_live(s, key_id(s->heap[0].key)) == NULL) {
+        assert(s->cancelled > 0);
+        s->cancelled--;
+        heap_pop_top(s);
+    }
+}
+
+/* clock_set - move the clock to when (>= now) and tell the observer if it moved */
+static void clock_set(struct sim_sched *s, sim_usec when)
+{
+    assert(when >= s->now);
+    if (when == s->now)
+        return;
+    s->now = when;
+    s->stats->now = when;
+    if (s->on_advance != NULL)
+        s->on_advance(s->advance_arg, when);
+}
+
+/* sim_sched_create - a scheduler whose clock starts at start */
+struct sim_sched *sim_sched_create(sim_usec start)
+{
+    struct sim_sched *s = calloc(1, sizeof *s);
+
+    if (s == NULL)
+        sched_die("sim_sched_create", "out of memory");
+    s->now = start;
+    s->next_seq = 1;
+    s->stats = publish_to ? publish_to : &s->own;
+    memset((void *)s->stats, 0, sizeof *s->stats);
+    s->stats->now = start;
+    heap_resize(s, 64);
+    s->slots_cap = 64;
+    s->slots = sched_xrealloc(NULL, s->slots_cap, sizeof *s->slots);
+    s->free_slot = UINT32_MAX;
+    return s;
+}
+
+/* sim_sched_destroy - free the scheduler; pending events are dropped */
+void sim_sched_destroy(struct sim_sched *s)
+{
+    if (s == NULL)
+        return;
+    free(s->heap);
+    free(s->slots);
+    free(s);
+}
+
+/* sim_sched_now - the virtual clock */
+sim_usec sim_sched_now(const struct sim_sched *s)
+{
+    return s->now;
+}
+
+/* sim_sched_at - run fn(arg) at absolute time when (>= now) */
+sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg)
+{
+    return sim_sched_at_kind(s, when, fn, arg, SIM_EV_OTHER);
+}
+
+/* sim_sched_at_kind - the same, counted as an event of that kind */
+sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg,
+                               enum sim_ev_kind kind)
+{
+    struct heap_entry ev;
+    uint64_t seq;
+    uint32_t slot;
+
+    if (when < s->now)
+        sched_die("sim_sched_at", "event scheduled in the past");
+    if (fn == NULL)
+        sched_die("sim_sched_at", "NULL event function");
+    if (s->heap_len >= SIM_SCHED_MAX_EVENTS) {
+        if (s->cancelled > 0)
+            heap_compact(s);
+        if (s->heap_len >= SIM_SCHED_MAX_EVENTS)
+            sched_die("sim_sched_at", "too many pending events");
+    }
+    if (s->next_seq >= SIM_SCHED_MAX_SEQ)
+        sched_die("sim_sched_at", "event sequence numbers exhausted");
+    if (s->heap_len == s->heap_cap)
+        heap_resize(s, s->heap_cap * 2);
+    seq = s->next_seq++;
+    slot = slot_take(s, seq);
+    s->slots[slot].fn = fn;
+    s->slots[slot].arg = arg;
+    s->slots[slot].kind = (uint8_t)(kind < SIM_EV_KINDS ? kind : SIM_EV_OTHER);
+    ev.key = key_of(when, seq << SLOT_BITS | slot);
+    s->heap[s->heap_len] = ev;
+    s->heap_len++;
+    s->pending++;
+    heap_sift_up(s, s->heap_len - 1);
+    assert(s->heap_len == s->pending + s->cancelled);
+    return key_id(ev.key);
+}
+
+/* sim_sched_after - run fn(arg) delay microseconds from now */
+sim_event_id sim_sched_after(struct sim_sched *s, sim_usec delay, sim_event_fn fn, void *arg)
+{
+    if (delay < 0)
+        sched_die("sim_sched_after", "negative delay");
+    return sim_sched_at(s, s->now + delay, fn, arg);
+}
+
+/* sim_sched_cancel - forget a pending event; 1 if it was pending, else 0 */
+int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
+{
+    struct sim_slot *sl = id_live(s, id);
+
+    if (sl == NULL)
+        return 0;           /* already ran, already cancelled, or never was */
+    /* The heap entry stays until it reaches the top or a compaction. */
+    slot_release(s, sl);
+    s->cancelled++;
+    s->pending--;
+    /* Lazy removal, but never let the dead outnumber the living for long. */
+    if (s->cancelled > SIM_SCHED_COMPACT_MIN && s->cancelled > s->pending)
+        heap_compact(s);
+    assert(s->heap_len == s->pending + s->cancelled);
+    return 1;
+}
+
+/* run_top - run the top entry, which the caller found live */
+static void run_top(struct sim_sched *s)
+{
+    sim_key key = s->heap[0].key;
+    sim_usec when = key_when(key);
+    struct sim_slot *sl = &s->slots[key_id(key) & SLOT_MASK];
+    sim_event_fn fn = sl->fn;
+    void *arg = sl->arg;
+    enum sim_ev_kind kind = (enum sim_ev_kind)sl->kind;
+
+    /* The heap order guarantees it; a violation would be a heap bug. */
+    assert(when >= s->now);
+    assert(sl->seq == key_id(key) >> SLOT_BITS);
+    slot_release(s, sl);
+    s->pending--;
+    heap_pop_top(s);
+    clock_set(s, when);
+    s->events_run++;
+    s->stats->events = s->events_run;
+    s->stats->count[kind]++;
+    fn(arg);
+}
+
+/* sim_sched_step - run the next pending event; 0 if there was none */
+int sim_sched_step(struct sim_sched *s)
+{
+    heap_drop_cancelled_top(s);
+    if (s->heap_len == 0)
+        return 0;
+    run_top(s);
+    return 1;
+}
+
+/* sim_sched_run - run until quiet, past the deadline or max_events ran */
+enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t max_events)
+{
+    uint64_t ran = 0;
+
+    /* Each iteration runs one event or returns; max_events bounds it when
+     * set, and an unbounded run ends when the simulation falls quiet. */
+    for (;;) {
+        heap_drop_cancelled_top(s);
+        if (s->heap_len == 0)
+            return SIM_RUN_QUIET;
+        if (deadline >= 0 && key_when(s->heap[0].key) > deadline) {
+            if (deadline > s->now)
+                clock_set(s, deadline);
+            return SIM_RUN_DEADLINE;
+        }
+        if (max_events != 0 && ran >= max_events)
+            return SIM_RUN_EVENT_LIMIT;
+        run_top(s);
+        ran++;
+        if (s->stop) {
+            s->stop = 0;
+            return SIM_RUN_STOPPED;
+        }
+    }
+}
+
+/* sim_sched_stop - the running sim_sched_run returns after this event */
+void sim_sched_stop(struct sim_sched *s)
+{
+    s->stop = 1;
+}
+
+const struct sim_sched_stats *sim_sched_stats(const struct sim_sched *s)
+{
+    return s->stats;
+}
+
+void sim_sched_publish_to(struct sim_sched_stats *st)
+{
+    publish_to = st;
+}
+
+const char *sim_ev_kind_name(enum sim_ev_kind k)
+{
+    static const char *const names[SIM_EV_KINDS] = {
+        "other", "core timer", "network segment", "dns answer", "remote reply or fault",
+        "client step", "injection",
+    };
+    return k < SIM_EV_KINDS ? names[k] : "other";
+}
+
+/* sim_sched_busiest - the n busiest kinds, most first (ties: kind order) */
+void sim_sched_busiest(const struct sim_sched_stats *st, int n, char *buf, size_t size)
+{
+    int used[SIM_EV_KINDS] = { 0 };
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int shown = 0; shown < n; shown++) {
+        int best = -1;
+        for (int k = 0; k < SIM_EV_KINDS; k++)
+            if (!used[k] && st->count[k] > 0 && (best < 0 || st->count[k] > st->count[best]))
+                best = k;
+        if (best < 0)
+            break;
+        used[best] = 1;
+        int w = snprintf(buf + off, size - off, "%s%s %llu", shown ? ", " : "",
+                         sim_ev_kind_name((enum sim_ev_kind)best),
+                         (unsigned long long)st->count[best]);
+        if (w < 0 || (size_t)w >= size - off)
+            break;
+        off += (size_t)w;
+    }
+}
+
+/* sim_sched_pending - events that will still run */
+size_t sim_sched_pending(const struct sim_sched *s)
+{
+    return s->pending;
+}
+
+/* sim_sched_events_run - events run since creation */
+uint64_t sim_sched_events_run(const struct sim_sched *s)
+{
+    return s->events_run;
+}
+
+/* sim_sched_on_advance - call fn(arg, now) whenever the clock moves forward */
+void sim_sched_on_advance(struct sim_sched *s, sim_advance_fn fn, void *arg)
+{
+    s->on_advance = fn;
+    s->advance_arg = arg;
+}
