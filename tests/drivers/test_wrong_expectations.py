@@ -37,6 +37,9 @@ Mutants:
     client expectation fails the run like any other);
   * ``expect message ID intact``: the run cut to 1ms (``run for``), so that
     nothing can have been received; the intact line must be reported.
+  * ``expect [no] dsn for message ID [status S] [rcpt ADDR]``: "no" added or
+    removed, the status made one no DSN reports (2.9.99), the recipient one
+    no DSN names.
 
 For a pattern mutant mtasim may name either the pattern line or the line of
 its ``expect hooks in order`` header (the CLI reports expectations by the
@@ -68,6 +71,7 @@ EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred
 EXPECT_BLOCK = re.compile(r"^\s*expect\s+(hooks|trace)\s+(in\s+order|exactly)"
                           r"(\s+for\s+(domain|message|conn)\s+(\S+))?\s*(#.*)?$")
 EXPECT_NEVER = re.compile(r"^\s*expect\s+never\s")
+EXPECT_DSN = re.compile(r"^(\s*expect\s+)(no\s+)?(dsn\s+for\s+message\s+\S+)(.*)$")
 EXPECT_COUNT = re.compile(r"^(\s*expect\s+count\s.*\s)(!=|>=|<=|=|<|>)(\s+)(\d+)(\s*(#.*)?)$")
 COUNT_SCOPE = re.compile(r"\sfor\s+(domain|message|conn)\s+(\S+)\s+(!=|>=|<=|=|<|>)\s+\d+\s*(#.*)?$")
 EXPECT_INTACT = re.compile(r"^\s*expect\s+message\s+\d+\s+intact\b")
@@ -312,7 +316,7 @@ def block_mutants(path, lines, header, patterns):
 
 
 def line_mutants(path, lines):
-    """The mutants of one-line ``expect never`` and ``expect count``."""
+    """The mutants of one-line ``expect never``, ``expect count`` and ``expect dsn``."""
     found = []
     for n, line in enumerate(lines, start=1):
         text = line.rstrip("\r\n")
@@ -328,6 +332,17 @@ def line_mutants(path, lines):
                     new = f"at{NEGATE[m.group(2)]}{m.group(3)}"
                     found.append(Mutant(path, with_line(lines, n, text[:start] + new + text[end:]),
                                         n, (n,), "never-at-negated"))
+        m = EXPECT_DSN.match(text)
+        if m:
+            head, no, core, rest = m.group(1), m.group(2), m.group(3), m.group(4)
+            # "expect no dsn" takes no status or rcpt: the negation drops them.
+            found.append(Mutant(path, with_line(lines, n, f"{head}{'' if no else 'no '}{core}"),
+                                n, (n,), "dsn-negated"))
+            for word, wrong in (("status", "2.9.99"), ("rcpt", "mutant@mutant.invalid")):
+                changed = re.sub(rf"(\s{word}\s+)\S+", rf"\g<1>{wrong}", rest, count=1)
+                if changed != rest:
+                    found.append(Mutant(path, with_line(lines, n, f"{head}{no or ''}{core}{changed}"),
+                                        n, (n,), f"dsn-{word}"))
         m = EXPECT_COUNT.match(text)
         if m:
             head, op, gap, num, tail = m.group(1), m.group(2), m.group(3), int(m.group(4)), m.group(5)
