@@ -40,7 +40,8 @@ typedef uint64_t mta_timer_id;
 #define MTA_USEC_PER_SEC 1000000LL
 
 /* ---- DNS ------------------------------------------------------------ */
-enum mta_dns_type { MTA_DNS_A = 1, MTA_DNS_CNAME = 5, MTA_DNS_MX = 15 };
+/* The RR TYPE codes of RFC 1035 3.2.2 and, for AAAA, RFC 3596 2.1. */
+enum mta_dns_type { MTA_DNS_A = 1, MTA_DNS_CNAME = 5, MTA_DNS_MX = 15, MTA_DNS_AAAA = 28 };
 
 enum mta_dns_rcode {
     MTA_DNS_NOERROR = 0,  /* an answer, possibly with no records (NODATA) */
@@ -57,6 +58,7 @@ struct mta_dns_rr {
     uint16_t pref;                  /* MX preference */
     char name[MTA_DNS_NAME_MAX];    /* MX exchange or CNAME target; "" or "." for a null MX */
     uint32_t addr;                  /* A record, host byte order */
+    uint8_t addr6[16];              /* AAAA record, network byte order (RFC 3596 2.2) */
     uint32_t ttl;                   /* seconds */
 };
 

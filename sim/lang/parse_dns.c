@@ -3,7 +3,7 @@
  *
  * DESCRIPTION
  *   "dns latency|timeout|jitter DUR", "dns NAME latency DUR" and the zone
- *   lines: records (MX, A, CNAME), failures for every type of a name
+ *   lines: records (MX, A, AAAA, CNAME), failures for every type of a name
  *   (NXDOMAIN, SERVFAIL, TIMEOUT, NODATA) or for one type ("dns NAME MX
  *   SERVFAIL"), each with the clauses
  *
@@ -39,6 +39,7 @@ static const struct { const char *name; enum scn_dns_kind kind; int nargs; const
 kinds[] = {
     { "MX", SCN_DNS_MX, 2, "dns NAME MX PREF HOST [ttl N] [from DUR] [until DUR] [when query OP N]" },
     { "A", SCN_DNS_A, 1, "dns NAME A ADDR [ttl N] [from DUR] [until DUR] [when query OP N]" },
+    { "AAAA", SCN_DNS_AAAA, 1, "dns NAME AAAA ADDR6 [ttl N] [from DUR] [until DUR] [when query OP N]" },
     { "CNAME", SCN_DNS_CNAME, 1, "dns NAME CNAME TARGET [ttl N] [from DUR] [until DUR] [when query OP N]" },
     { "NXDOMAIN", SCN_DNS_NXDOMAIN, 0, "dns NAME [TYPE] NXDOMAIN [ttl N] [from DUR] [until DUR] [when query OP N]" },
     { "SERVFAIL", SCN_DNS_SERVFAIL, 0, "dns NAME [TYPE] SERVFAIL [ttl N] [from DUR] [until DUR] [when query OP N]" },
@@ -181,7 +182,7 @@ int do_dns(struct parser *p)
         suggest_begin(&sg, p->tok[2].text);
         for (int i = 0; i < NKINDS; i++)
             suggest_offer(&sg, kinds[i].name);
-        return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, CNAME, NXDOMAIN, "
+        return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, AAAA, CNAME, NXDOMAIN, "
                         "SERVFAIL, TIMEOUT, NODATA or latency%s", p->tok[2].text,
                         suggest_hint(&sg, hint, sizeof hint));
     }
@@ -216,6 +217,9 @@ int do_dns(struct parser *p)
         }
     } else if (d.kind == SCN_DNS_A) {
         if (parse_ipv4(p, &p->tok[3], &d.addr) < 0)
+            return -1;
+    } else if (d.kind == SCN_DNS_AAAA) {
+        if (parse_ipv6(p, &p->tok[3], d.addr6) < 0)
             return -1;
     } else if (d.kind == SCN_DNS_CNAME) {
         if (check_domain(p, &p->tok[3], "CNAME target") < 0)

@@ -229,6 +229,17 @@ int parse_ipv4(struct parser *p, const struct token *t, uint32_t *out)
     return 0;
 }
 
+/* parse_ipv6 - an IPv6 address in the text forms of RFC 4291 2.2
+ * (including "::" and an embedded dotted quad) into network byte order */
+int parse_ipv6(struct parser *p, const struct token *t, uint8_t out[16])
+{
+    struct in6_addr in;
+    if (t->quoted || inet_pton(AF_INET6, t->text, &in) != 1)
+        return fail_tok(p, t, "bad IPv6 address '%s'", t->text);
+    memcpy(out, in.s6_addr, 16);
+    return 0;
+}
+
 /* check_domain - letters, digits, '-', '_', dot-separated non-empty labels */
 int check_domain(struct parser *p, const struct token *t, const char *what)
 {

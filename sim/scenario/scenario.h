@@ -67,7 +67,8 @@ struct scn_qset {
 enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
                     SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT,
                     SCN_DNS_NODATA,     /* dns NAME NODATA: exists, no records */
-                    SCN_DNS_LATENCY };  /* dns NAME latency DUR: per-name answer time */
+                    SCN_DNS_LATENCY,    /* dns NAME latency DUR: per-name answer time */
+                    SCN_DNS_AAAA };     /* dns NAME AAAA ADDR6 (RFC 3596) */
 struct scn_dns {
     char *name;
     enum scn_dns_kind kind;
@@ -78,7 +79,8 @@ struct scn_dns {
     enum scn_dns_kind qtype;
     uint16_t pref;
     char *target;           /* MX host ("." = null MX), CNAME target */
-    uint32_t addr;
+    uint32_t addr;          /* A, host byte order */
+    uint8_t addr6[16];      /* AAAA, network byte order */
     uint32_t ttl;           /* default 3600 */
     mta_usec_t latency;     /* SCN_DNS_LATENCY */
     /* When the line is in the zone: queries asked at epoch + [from, until)

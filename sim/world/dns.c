@@ -18,7 +18,8 @@
  *   at that instant) and delivered by a scheduler event after the
  *   resolver latency, or after the resolver timeout for TIMEOUT.
  *
- *   CNAME chasing for A queries follows at most SIM_DNS_MAX_CNAME_HOPS
+ *   CNAME chasing for A and AAAA queries (RFC 1034 3.6.2: the resolver
+ *   restarts the query at the canonical name) follows at most SIM_DNS_MAX_CNAME_HOPS
  *   aliases; a longer chain or a loop answers SERVFAIL, as a recursive
  *   resolver does.  A failure set on a name along the chain applies to
  *   the whole answer.  MX targets and CNAME targets are returned as they
@@ -58,6 +59,7 @@ struct dns_record {
     uint16_t pref;
     char target[MTA_DNS_NAME_MAX];      /* as written */
     uint32_t addr;
+    uint8_t addr6[16];
     uint32_t ttl;
     int has_window;
     struct sim_dns_window window;
@@ -81,7 +83,7 @@ struct dns_name {
     char name[MTA_DNS_NAME_MAX];
     int32_t first_record, last_record;  /* records[] chain, in the order added */
     int32_t first_failure, last_failure;/* failures[] chain, in the order added */
-    int32_t counter[3];                 /* counters[] for A, CNAME, MX; NO_ENTRY */
+    int32_t counter[4];                 /* counters[] for A, CNAME, MX, AAAA; NO_ENTRY */
     int has_latency;
     sim_usec latency;
 };
@@ -189,7 +191,7 @@ static struct dns_name *dns_name_get(struct sim_dns *d, const char *norm)
     strcpy(e->name, norm);
     e->first_record = e->last_record = NO_ENTRY;
     e->first_failure = e->last_failure = NO_ENTRY;
-    e->counter[0] = e->counter[1] = e->counter[2] = NO_ENTRY;
+    e->counter[0] = e->counter[1] = e->counter[2] = e->counter[3] = NO_ENTRY;
     e->has_latency = 0;
     e->latency = 0;
     idxmap_put(&d->name_index, text_hash(norm, strlen(norm)), (uint32_t) d->nnames);
@@ -200,7 +202,9 @@ static struct dns_name *dns_name_get(struct sim_dns *d, const char *norm)
 /* dns_type_slot - a query type's counter slot in a name entry */
 static int dns_type_slot(enum mta_dns_type type)
 {
-    return type == MTA_DNS_A ? 0 : type == MTA_DNS_CNAME ? 1 : 2;
+    assert(type == MTA_DNS_A || type == MTA_DNS_CNAME || type == MTA_DNS_MX
+           || type == MTA_DNS_AAAA);
+    return type == MTA_DNS_A ? 0 : type == MTA_DNS_CNAME ? 1 : type == MTA_DNS_MX ? 2 : 3;
 }
 
 /* dns_in_window - is a zone line with this window in the zone for a query
@@ -263,7 +267,8 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
     char norm[MTA_DNS_NAME_MAX];
 
     assert(rec != NULL && rec->name != NULL);
-    assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME);
+    assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME
+           || rec->type == MTA_DNS_AAAA);
     if (d->nrecords >= SIM_DNS_MAX_RECORDS)
         dns_die("sim_dns_add", "too many records");
     d->records = dns_room(d->records, d->nrecords, sizeof *d->records);
@@ -280,12 +285,13 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
     e->last_record = (int32_t) d->nrecords;
     r->type = rec->type;
     r->pref = rec->pref;
-    if (rec->type != MTA_DNS_A) {
+    if (rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME) {
         if (rec->target == NULL || strnlen(rec->target, MTA_DNS_NAME_MAX) >= MTA_DNS_NAME_MAX)
             dns_die("sim_dns_add", "missing or too long target");
         strcpy(r->target, rec->target);
     }
     r->addr = rec->addr;
+    memcpy(r->addr6, rec->addr6, sizeof r->addr6);
     r->ttl = rec->ttl;
     r->has_window = rec->when != NULL;
     if (rec->when != NULL)
@@ -382,6 +388,7 @@ static void dns_rr_from(struct mta_dns_rr *rr, const struct dns_record *r)
     rr->type = r->type;
     rr->pref = r->pref;
     rr->addr = r->addr;
+    memcpy(rr->addr6, r->addr6, sizeof rr->addr6);
     rr->ttl = r->ttl;
     /* Both buffers are MTA_DNS_NAME_MAX and target is NUL-terminated. */
     memcpy(rr->name, r->target, sizeof rr->name);
@@ -444,7 +451,7 @@ static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_
         any = dns_collect(d, norm, type, n, a, &cname);
         if (a->count > before)
             return;                             /* records of the type */
-        if (type == MTA_DNS_A && cname != NULL) {
+        if ((type == MTA_DNS_A || type == MTA_DNS_AAAA) && cname != NULL) {
             char next[MTA_DNS_NAME_MAX];
 
             if (a->count < MTA_DNS_MAX_RR)
@@ -474,7 +481,8 @@ static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_
 /* dns_type_text - a query type as the purpose of a stream names it */
 static const char *dns_type_text(enum mta_dns_type type)
 {
-    return type == MTA_DNS_MX ? "MX" : type == MTA_DNS_A ? "A" : "CNAME";
+    return type == MTA_DNS_MX ? "MX" : type == MTA_DNS_A ? "A"
+           : type == MTA_DNS_AAAA ? "AAAA" : "CNAME";
 }
 
 /* dns_count - one more query for (name, type); its counter, NULL if unnamed */

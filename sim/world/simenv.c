@@ -146,7 +146,8 @@ static void env_timer_cancel(struct mta_env *env, mta_timer_id id)
 
 static const char *type_name(enum mta_dns_type t)
 {
-    return t == MTA_DNS_MX ? "MX" : t == MTA_DNS_A ? "A" : t == MTA_DNS_CNAME ? "CNAME" : "?";
+    return t == MTA_DNS_MX ? "MX" : t == MTA_DNS_A ? "A" : t == MTA_DNS_AAAA ? "AAAA"
+           : t == MTA_DNS_CNAME ? "CNAME" : "?";
 }
 
 static void dns_answered(void *arg, const char *name, enum mta_dns_type type,

@@ -16,6 +16,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "world_setup.h"
 
@@ -66,6 +67,7 @@ static enum mta_dns_type dns_type_of(enum scn_dns_kind k)
     case SCN_DNS_MX: return MTA_DNS_MX;
     case SCN_DNS_A: return MTA_DNS_A;
     case SCN_DNS_CNAME: return MTA_DNS_CNAME;
+    case SCN_DNS_AAAA: return MTA_DNS_AAAA;
     default: break;
     }
     assert(!"dns_type_of: not a record kind");
@@ -101,6 +103,7 @@ void world_setup_dns(struct sim_dns *d, const struct scn_scenario *sc, uint64_t 
         case SCN_DNS_MX:
         case SCN_DNS_A:
         case SCN_DNS_CNAME:
+        case SCN_DNS_AAAA:
             break;
         }
         rec.name = sd->name;
@@ -108,6 +111,7 @@ void world_setup_dns(struct sim_dns *d, const struct scn_scenario *sc, uint64_t 
         rec.pref = sd->pref;
         rec.target = sd->target;
         rec.addr = sd->addr;
+        memcpy(rec.addr6, sd->addr6, sizeof rec.addr6);
         rec.ttl = sd->ttl;
         rec.when = &when;
         sim_dns_add(d, &rec);

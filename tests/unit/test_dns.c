@@ -253,6 +253,61 @@ START_TEST(cname_chasing)
 }
 END_TEST
 
+/* AAAA records (RFC 3596): their own type, with its own failures,
+ * counter and CNAME chasing; an A query for an AAAA-only name is NODATA. */
+START_TEST(aaaa_records)
+{
+    static const uint8_t v6a[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x25 };
+    static const uint8_t v6b[16] = { 0x20, 0x01, 0x0d, 0xb8, [14] = 0x01, [15] = 0x02 };
+    struct sim_dns_record r;
+    struct got g;
+
+    memset(&r, 0, sizeof r);
+    r.ttl = 60;
+    r.name = "v6.test"; r.type = MTA_DNS_AAAA;
+    memcpy(r.addr6, v6a, 16); sim_dns_add(dns, &r);
+    memcpy(r.addr6, v6b, 16); r.ttl = 30; sim_dns_add(dns, &r);
+    r.name = "v6alias.test"; r.type = MTA_DNS_CNAME; r.target = "v6.test";
+    sim_dns_add(dns, &r);
+
+    ask(&g, "v6.test", MTA_DNS_AAAA);
+    ck_assert_int_eq(g.type, MTA_DNS_AAAA);
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 2);
+    ck_assert_int_eq(g.a.rr[0].type, MTA_DNS_AAAA);
+    ck_assert_mem_eq(g.a.rr[0].addr6, v6a, 16);
+    ck_assert_mem_eq(g.a.rr[1].addr6, v6b, 16);
+    ck_assert_int_eq(g.a.rr[0].ttl, 60);
+    ck_assert_int_eq(g.a.rr[1].ttl, 30);
+
+    ask(&g, "v6.test", MTA_DNS_A);                 /* NODATA, not NXDOMAIN */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 0);
+    ask(&g, "mx1.example.com", MTA_DNS_AAAA);      /* and the reverse */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 0);
+
+    ask(&g, "v6alias.test", MTA_DNS_AAAA);         /* CNAME, then the target's */
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 3);
+    ck_assert_int_eq(g.a.rr[0].type, MTA_DNS_CNAME);
+    ck_assert_int_eq(g.a.rr[1].type, MTA_DNS_AAAA);
+    ck_assert_mem_eq(g.a.rr[2].addr6, v6b, 16);
+
+    /* A failure of the AAAA queries leaves A alone, and the counters are
+     * per type. */
+    sim_dns_fail(dns, "mx1.example.com", MTA_DNS_AAAA, MTA_DNS_SERVFAIL);
+    ask(&g, "mx1.example.com", MTA_DNS_AAAA);
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_SERVFAIL);
+    ask(&g, "mx1.example.com", MTA_DNS_A);
+    ck_assert_int_eq(g.a.rcode, MTA_DNS_NOERROR);
+    ck_assert_int_eq(g.a.count, 2);
+    ck_assert_uint_eq(sim_dns_query_count(dns, "mx1.example.com", MTA_DNS_AAAA), 2);
+    ck_assert_uint_eq(sim_dns_query_count(dns, "mx1.example.com", MTA_DNS_A), 1);
+    ck_assert_uint_eq(sim_dns_query_count(dns, "v6.test", MTA_DNS_AAAA), 1);
+}
+END_TEST
+
 START_TEST(query_counts)
 {
     struct got g1, g2, g3;
@@ -406,6 +461,7 @@ static Suite *dns_suite(void)
     tcase_add_test(tc, null_mx);
     tcase_add_test(tc, cname_chasing);
     tcase_add_test(tc, query_counts);
+    tcase_add_test(tc, aaaa_records);
     tcase_add_test(tc, same_latency_answers_in_query_order);
     tcase_add_test(tc, destroy_with_pending);
     tcase_add_test(tc, explicit_nodata);

@@ -585,6 +585,28 @@ START_TEST(test_errors_directives)
     scn_free(parse_ok("dns a.test MX SERVFAIL\ndns a.test A 1.2.3.4\n"));
     scn_free(parse_ok("dns a.test SERVFAIL when query 1\ndns a.test MX 10 b.test when query != 1\n"));
     scn_free(parse_ok("dns a.test MX SERVFAIL\ndns a.test CNAME b.test\n"));
+    /* AAAA (RFC 3596): an IPv6 address, its own type for failures and
+     * contradictions. */
+    expect_error("dns a.test AAAA 1.2.3.4\n", 1, 17, "bad IPv6 address '1.2.3.4'");
+    expect_error("dns a.test AAAA 2001:db8::1::2\n", 1, 17, "bad IPv6 address");
+    expect_error("dns a.test AAAA\n", 1, 16, "expected 'dns NAME AAAA ADDR6");
+    expect_error("dns a.test AAAA SERVFAIL\ndns a.test AAAA ::1\n", 2, 1, "answers AAAA queries");
+    expect_error("dns a.test AAAA ::1\ndns a.test SERVFAIL\n", 2, 1, "with SERVFAIL and with records");
+    expect_error("dns a.test AAAA SERVFAIL\ndns a.test CNAME b.test\n", 2, 1, "answers AAAA queries");
+    scn_free(parse_ok("dns a.test AAAA SERVFAIL\ndns a.test A 1.2.3.4\n"));
+    scn_free(parse_ok("dns a.test A SERVFAIL\ndns a.test AAAA ::1\n"));
+    {
+        static const uint8_t want[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x25 };
+        struct scn_scenario *sc = parse_ok("dns a.test AAAA 2001:DB8::25 ttl 60\n"
+                                           "dns b.test AAAA NODATA until 5m\n");
+        ck_assert_int_eq(sc->dns[0].kind, SCN_DNS_AAAA);
+        ck_assert_mem_eq(sc->dns[0].addr6, want, 16);
+        ck_assert_uint_eq(sc->dns[0].ttl, 60);
+        ck_assert_int_eq(sc->dns[1].kind, SCN_DNS_NODATA);
+        ck_assert(sc->dns[1].has_qtype);
+        ck_assert_int_eq(sc->dns[1].qtype, SCN_DNS_AAAA);
+        scn_free(sc);
+    }
     expect_error("remote 10.0.0.1\nremote 10.0.0.1\n", 2, 8, "remote 10.0.0.1 already declared at t.scn:1");
     expect_error("remote 10.0.0\n", 1, 8, "bad IPv4 address");
     expect_error("include\n", 1, 8, "missing argument");
