@@ -17,7 +17,20 @@
  *                  its probability is 0
  *     overridden   the remote never accepts a connection ("connect refuse"
  *                  or "timeout" or "unreachable", with no random "connect
- *                  accept"): no session ever starts, no line answers
+ *                  accept"): no session ever starts, no line answers;
+ *                  or the scenario has dns lines but none of its "dns
+ *                  NAME A" lines has the remote's address: the core
+ *                  connects only to addresses its A queries return
+ *                  (core/domain.c), so it never reaches the remote;
+ *                  or every session's banner refuses (the greet lines up
+ *                  to the first one that always answers all refuse: not
+ *                  2xx, or reset/drop/close): the client may only QUIT
+ *                  (RFC 5321 3.1, 4.3.1), so no line for another command
+ *                  answers anything;
+ *                  or every DATA is refused (likewise, with a reply that
+ *                  is not 3xx: the remote never reads message data, RFC
+ *                  5321 4.1.1.4) and no message uses BDAT: no end of data
+ *                  ever comes, so no dot line answers anything
  *
  *   Only certain cases are reported: a line that might take effect is
  *   never warned about (the checks are sufficient conditions).
@@ -109,29 +122,120 @@ static int never_accepts(const struct scn_remote *rm)
     return 1;
 }
 
+/* refuses - does the line, when it answers, end the command's hope: an
+ * action (reset, drop, close) or a reply whose code is not in [lo, hi]?
+ * A raw reply counts only when its first byte is a digit out of range. */
+static int refuses(const struct scn_reply *r, int lo, int hi)
+{
+    switch (r->action) {
+    case SCN_ACTION_RESET:
+    case SCN_ACTION_DROP:
+    case SCN_ACTION_CLOSE:
+        return 1;
+    case SCN_ACTION_RAW: {
+        char c = r->raw_len > 0 ? r->lines[0][0] : 0;
+        return c >= '0' && c <= '9' && (c - '0' < lo / 100 || c - '0' > hi / 100);
+    }
+    case SCN_ACTION_REPLY:
+        break;
+    }
+    return r->code < lo || r->code > hi;
+}
+
+/* always_refused - does every command cmd of the remote get a refusing
+ * answer?  The lines for cmd up to the first that always answers (no
+ * conditions, no probability) must all refuse; lines that never answer
+ * are skipped.  The line that always answers, or NULL. */
+static const struct scn_reply *always_refused(const struct scn_remote *rm, enum scn_cmd cmd,
+                                              int lo, int hi)
+{
+    for (int i = 0; i < rm->nreplies; i++) {
+        const struct scn_reply *r = &rm->replies[i];
+        if (r->cmd != cmd || unreachable(r))
+            continue;
+        if (!refuses(r, lo, hi))
+            return NULL;
+        if (r->nconds == 0 && (!r->has_ppm || r->ppm >= SCN_PPM_ALWAYS))
+            return r;
+    }
+    return NULL;
+}
+
+/* has_a_line - does some "dns NAME A" line give the address? */
+static int has_a_line(const struct scn_scenario *sc, uint32_t addr)
+{
+    for (int i = 0; i < sc->ndns; i++)
+        if (sc->dns[i].kind == SCN_DNS_A && sc->dns[i].addr == addr)
+            return 1;
+    return 0;
+}
+
+/* uses_bdat - might a message reach a remote by BDAT (where the reply to
+ * the last chunk is the dot line's)? */
+static int uses_bdat(const struct scn_scenario *sc)
+{
+    for (int i = 0; i < sc->ninjects; i++)
+        if (sc->injects[i].chunking)
+            return 1;
+    return sc->nclients > 0;    /* relayed inbound mail: not known here */
+}
+
+/* unreached - warn about every line and fault of rm if no session with
+ * the core ever starts; 1 if so */
+static int unreached(struct scn_scenario *sc, const struct scn_remote *rm)
+{
+    static const char *const modes[] = { "accept", "refuse", "timeout", "unreachable" };
+    char why[160];
+    if (never_accepts(rm)) {
+        snprintf(why, sizeof why, "the remote at line %d never accepts a connection "
+                 "(connect %s)", rm->pos.line, modes[rm->connect]);
+    } else if (sc->ndns > 0 && !has_a_line(sc, rm->addr)) {
+        /* (A scenario without dns lines is a remote for mtasim serve,
+         * docs/live.md: its clients are not the core.) */
+        snprintf(why, sizeof why, "no 'dns NAME A' line gives the address %u.%u.%u.%u of the "
+                 "remote at line %d, so the core never connects to it", rm->addr >> 24,
+                 (rm->addr >> 16) & 255, (rm->addr >> 8) & 255, rm->addr & 255, rm->pos.line);
+    } else {
+        return 0;
+    }
+    for (int i = 0; i < rm->nreplies; i++)
+        warn(sc, rm->replies[i].pos, "this %s line never takes effect: %s",
+             scn_cmd_names[rm->replies[i].cmd], why);
+    for (int i = 0; i < rm->nfaults; i++)
+        warn(sc, rm->faults[i].pos, "this fault never takes effect: %s", why);
+    return 1;
+}
+
 /* script_check - warn about every scripted line that can never take effect */
 void script_check(struct parser *p)
 {
-    static const char *const modes[] = { "accept", "refuse", "timeout", "unreachable" };
     struct scn_scenario *sc = p->sc;
     for (int r = 0; r < sc->nremotes; r++) {
         const struct scn_remote *rm = &sc->remotes[r];
-        if (never_accepts(rm)) {
-            for (int i = 0; i < rm->nreplies; i++)
-                warn(sc, rm->replies[i].pos, "this %s line never takes effect: the remote at "
-                     "line %d never accepts a connection (connect %s)",
-                     scn_cmd_names[rm->replies[i].cmd], rm->pos.line, modes[rm->connect]);
-            for (int i = 0; i < rm->nfaults; i++)
-                warn(sc, rm->faults[i].pos, "this fault never takes effect: the remote at line %d "
-                     "never accepts a connection (connect %s)", rm->pos.line, modes[rm->connect]);
+        if (unreached(sc, rm))
             continue;
-        }
+        const struct scn_reply *greet = always_refused(rm, SCN_CMD_GREET, 200, 299);
+        const struct scn_reply *data = always_refused(rm, SCN_CMD_DATA, 300, 399);
+        if (uses_bdat(sc))
+            data = NULL;
         for (int i = 0; i < rm->nreplies; i++) {
             const struct scn_reply *b = &rm->replies[i];
             if (unreachable(b)) {
                 warn(sc, b->pos, "this %s line never takes effect: %s",
                      scn_cmd_names[b->cmd], b->has_ppm && b->ppm == 0
                      ? "its probability is 0" : "its conditions hold for no command");
+                continue;
+            }
+            if (greet != NULL && b->cmd != SCN_CMD_GREET && b->cmd != SCN_CMD_QUIT) {
+                warn(sc, b->pos, "this %s line never takes effect: the greet line at line %d "
+                     "refuses every session, after which the client may only QUIT (RFC 5321 "
+                     "3.1)", scn_cmd_names[b->cmd], greet->pos.line);
+                continue;
+            }
+            if (greet == NULL && data != NULL && b->cmd == SCN_CMD_DOT) {
+                warn(sc, b->pos, "this dot line never takes effect: the data line at line %d "
+                     "refuses every DATA, so no message data and no end of data ever come",
+                     data->pos.line);
                 continue;
             }
             for (int j = 0; j < i; j++) {
