@@ -15,9 +15,9 @@
  *     unreachable  the line's conditions hold for no command (an empty
  *                  range such as "session 0" or "nth > 2 and nth < 3"), or
  *                  its probability is 0
- *     overridden   the remote never accepts a connection ("connect refuse"
- *                  or "timeout" or "unreachable", with no random "connect
- *                  accept"): no session ever starts, no line answers;
+ *     overridden   the remote never accepts a connection ("connect refuse",
+ *                  "timeout", "unreachable" or "no-route", with no random
+ *                  "connect accept"): no session ever starts, no line answers;
  *                  or the scenario has dns lines but none of its "dns
  *                  NAME A" lines has the remote's address: the core
  *                  connects only to addresses its A queries return
@@ -38,6 +38,7 @@
  *   Part of the parser: parse.c describes the language and the files,
  *   parse_internal.h what they share.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -184,7 +185,12 @@ static int uses_bdat(const struct scn_scenario *sc)
  * the core ever starts; 1 if so */
 static int unreached(struct scn_scenario *sc, const struct scn_remote *rm)
 {
-    static const char *const modes[] = { "accept", "refuse", "timeout", "unreachable" };
+    static const char *const modes[] = {
+        [SCN_CONNECT_ACCEPT] = "accept", [SCN_CONNECT_REFUSE] = "refuse",
+        [SCN_CONNECT_TIMEOUT] = "timeout", [SCN_CONNECT_UNREACHABLE] = "unreachable",
+        [SCN_CONNECT_NO_ROUTE] = "no-route",
+    };
+    assert(rm->connect >= 0 && rm->connect < (int)(sizeof modes / sizeof modes[0]));
     char why[160];
     if (never_accepts(rm)) {
         snprintf(why, sizeof why, "the remote at line %d never accepts a connection "

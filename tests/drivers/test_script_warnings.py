@@ -49,12 +49,14 @@ def check(mtasim, tmp_path, script, command="check"):
      "the greet line at line 6 refuses every session"),
     ("  data 451 4.3.0 later when session 1\n  data 554 5.7.1 no\n  dot 250 ok\n", "t.scn:7:3",
      "the data line at line 6 refuses every DATA"),
+    ("  connect no-route\n  rcpt 550 5.1.1 no\n", "t.scn:6:3",
+     "the remote at line 4 never accepts a connection (connect no-route)"),
     ("remote 192.0.2.99\n  rcpt 550 5.1.1 no\n", "t.scn:6:3",
      "no 'dns NAME A' line gives the address 192.0.2.99 of the remote at line 5"),
 ], ids=["shadowed", "shadowed-by-range", "shadowed-same-regex", "unreachable-session-0",
         "unreachable-empty-range", "unreachable-probability-0", "overridden-by-connect",
         "overridden-by-banner", "overridden-by-banner-reset", "overridden-by-data",
-        "overridden-no-address"])
+        "overridden-by-no-route", "overridden-no-address"])
 def test_line_that_never_takes_effect_is_reported(mtasim, tmp_path, script, where, what):
     proc, warnings = check(mtasim, tmp_path, script)
     assert proc.returncode == 0, proc.stdout + proc.stderr
