@@ -17,6 +17,8 @@
  *     HELO     2xx: -> next transaction   other: QUIT
  *     RSET     2xx: -> transaction        other: QUIT
  *     MAIL, RCPT, DATA: the transaction (below)
+ *     BODY     the data, as the socket takes it; no byte left for
+ *              timeout_data_transfer: lost; the last byte left -> DOT
  *     DOT      2xx delivered, 4xx transient, 5xx permanent -> next transaction
  *     IDLE     new mail for the pair: -> transaction; idle_timeout: QUIT
  *     QUIT     any reply or EOF: close
@@ -53,9 +55,8 @@
  *   says "connection lost after end of data".
  *
  *   Every line sent and received is traced (kind "smtp": send / recv,
- *   conn=FD, line=...); the message body is traced as one "send" record
- *   with its size.  The body goes out with bare LF turned into CRLF and
- *   leading dots doubled (RFC 5321 4.5.2).
+ *   conn=FD, line=...); the message body (smtp_data.h) is one "send"
+ *   record with its size, and a "sent" record when its last byte left.
  */
 #include <assert.h>
 #include <errno.h>
@@ -77,6 +78,8 @@
 #include "hooks/core/smtp_error_classify.h"
 #include "hooks/core/smtp_should_session_shutdown.h"
 #include "mta_internal.h"
+#include "outq.h"
+#include "smtp_data.h"
 #include "smtp_reply.h"
 #include "test_faults.h"
 #include "textbuf.h"
@@ -86,10 +89,10 @@
 #define SMTP_LINE_MAX 1024              /* a command line we build */
 
 enum sc_state { SC_CONNECTING, SC_BANNER, SC_EHLO, SC_HELO, SC_RSET, SC_MAIL, SC_RCPT,
-                SC_DATA, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
+                SC_DATA, SC_BODY, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
 static const char *const state_names[] = { "connect", "banner", "EHLO", "HELO", "RSET",
-                                           "MAIL", "RCPT", "DATA", "end of data", "idle",
-                                           "QUIT", "closed" };
+                                           "MAIL", "RCPT", "DATA", "data transfer",
+                                           "end of data", "idle", "QUIT", "closed" };
 
 /* What this attempt decided for each recipient of the message in flight. */
 enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED };
@@ -97,7 +100,10 @@ enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED };
 enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCODES = 8,
        EXT_DSN = 16, EXT_CHUNKING = 32, EXT_DELIVERBY = 64 };
 
-#define SMTP_DATA_WRITE 16384   /* the message data goes out in writes of this size */
+/* Commands the socket has not taken yet (a pipelined group of many RCPTs
+ * can be larger than the send buffer): beyond this the peer is not
+ * reading, and the session ends. */
+#define SMTP_OUTQ_MAX ((size_t)8 << 20)
 
 /* One reply the session waits for, in the order the commands went out. */
 struct pending {
@@ -136,6 +142,8 @@ struct mta_conn {
     int rcpt_next;                      /* unpipelined: the next recipient to try */
     int transactions;                   /* messages started on this connection */
     int in_input;                       /* take_input is on the stack: defer the free */
+    struct outq out;                    /* commands the socket did not take yet */
+    struct smtp_data *data;             /* the message data being written (SC_BODY) */
 };
 
 static void conn_close(struct mta_conn *c);
@@ -169,6 +177,7 @@ struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
     c->pub.dr = &d->pub;
     c->pub.fd = -1;
     c->state = SC_CONNECTING;
+    outq_init(&c->out, SMTP_OUTQ_MAX);
     return c;
 }
 
@@ -182,6 +191,8 @@ void smtp_conn_destroy(struct mta_conn *c)
     free(c->in);
     free(c->rc);
     free(c->pend);
+    outq_free(&c->out);
+    free(c->data);
     free(c);
 }
 
@@ -293,6 +304,7 @@ static mta_usec_t phase_timeout(const struct mta_config *cfg, enum sc_state s)
     case SC_MAIL: case SC_RSET: return cfg->timeout_mail;
     case SC_RCPT: return cfg->timeout_rcpt;
     case SC_DATA: return cfg->timeout_data;
+    case SC_BODY: return cfg->timeout_data_transfer;
     case SC_DOT: return cfg->timeout_dot;
     case SC_IDLE: return cfg->idle_timeout;
     default: return cfg->timeout_quit;
@@ -318,8 +330,22 @@ static void put_line(struct mta_conn *c, char *out, size_t *len, const char *lin
     *len += n + 2;
 }
 
+/* conn_put - the socket write the output queue and the data go through */
+static int conn_put(void *arg, const void *buf, size_t len)
+{
+    struct mta_conn *c = arg;
+    return c->m->env->tcp_write(c->m->env, c->pub.fd, buf, len);
+}
+
+/* conn_write - bytes to the server, whole and in order (what the socket
+ * does not take now waits in c->out); 0 or a negative errno */
+static int conn_write(struct mta_conn *c, const void *buf, size_t len)
+{
+    return outq_write(&c->out, buf, len, conn_put, c);
+}
+
 /* send_line - one command line, "VERB" or "VERB ARG" (arg NULL: none), CRLF
- * added; returns 0 or -1 if the peer is gone */
+ * added; returns 0 or a negative errno if the peer is gone */
 static int send_line(struct mta_conn *c, const char *verb, const char *arg)
 {
     char line[SMTP_LINE_MAX], out[SMTP_LINE_MAX + 2];
@@ -333,61 +359,50 @@ static int send_line(struct mta_conn *c, const char *verb, const char *arg)
         mta_panic("send_line", "command too long");
     size_t len = 0;
     put_line(c, out, &len, line);
-    return c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
+    return conn_write(c, out, len);
 }
 
-/* send_body - the message data, in writes of SMTP_DATA_WRITE bytes
+/* data_taken - the socket took n bytes of the message data */
+static void data_taken(void *arg, size_t n)
+{
+    struct mta_conn *c = arg;
+    ev_messagedata(&c->pub, &c->msg->pub, (int)n);
+}
+
+/* data_pump - write what the socket takes; once it has it all, ask to be
+ * told when it has left (the end-of-data timer starts then).  0, or a
+ * negative errno when the peer is gone. */
+static int data_pump(struct mta_conn *c)
+{
+    if (outq_len(&c->out) > 0)
+        return 0;           /* the BDAT line first */
+    int rc = smtp_data_pump(c->data, conn_put, c, data_taken, c);
+    if (rc == 0 && smtp_data_all_taken(c->data))
+        rc = c->m->env->tcp_notify_sent(c->m->env, c->pub.fd);
+    return rc;
+}
+
+/* send_body - the message data, written as the socket takes it (smtp_data.h)
  *
  * With DATA: dot-stuffed, CRLF line ends, then ".".  With BDAT (RFC 3030):
  * one "BDAT n LAST" command followed by the message with CRLF line ends
  * and no stuffing.  After each write SMTP_EV_MESSAGEDATA reports the
  * octets of that write, as libESMTP 1.1.0 does (protocol.c, cmd_data2:
  * the length of each piece, not a running total; its users add them up).
- * The BDAT command line is not message data; the final "." is. */
+ * The BDAT command line is not message data; the final "." is.  The
+ * session is in SC_BODY until the last byte has left the host. */
 static int send_body(struct mta_conn *c)
 {
     message *msg = &c->msg->pub;
     const char *b = msg->body ? msg->body : "";
     size_t n = msg->body_len;
     mq_out_data(&c->pub, msg, &b, &n);      /* a MailerQ-style plugin may replace the MIME */
-    /* Worst case: every byte a LF that becomes CRLF, every line a dot. */
-    size_t cap = 2 * n + 8;
-    char *out = malloc(cap);
-    if (out == NULL)
-        mta_panic("send_body", "out of memory");
-    /* A line at a time (memchr): stuff a leading dot, make the line end
-     * CRLF, copy the rest as it is. */
-    size_t o = 0, i = 0;
-    while (i < n) {
-        const char *nl = memchr(b + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - b) : n;        /* the line is b[i .. end) */
-        if (b[i] == '.' && !c->use_bdat)
-            out[o++] = '.';
-        memcpy(out + o, b + i, end - i);
-        o += end - i;
-        if (nl == NULL)
-            break;
-        if (end == i || b[end - 1] != '\r')
-            out[o++] = '\r';
-        out[o++] = '\n';
-        i = end + 1;
-    }
-    if (n > 0 && b[n - 1] != '\n') {   /* an empty body stays empty */
-        out[o++] = '\r';
-        out[o++] = '\n';
-    }
-    if (!c->use_bdat) {
-        memcpy(out + o, ".\r\n", 3);
-        o += 3;
-    }
-    assert(o <= cap);
+    size_t o = smtp_data_size(b, n, c->use_bdat);
     if (c->use_bdat) {
         char cmd[64];
         snprintf(cmd, sizeof cmd, "BDAT %zu LAST", o);
-        if (send_line(c, cmd, NULL) < 0) {
-            free(out);
+        if (send_line(c, cmd, NULL) < 0)
             return -1;
-        }
     }
     if (mta_tracing()) {
         struct mta_tb tb;
@@ -396,15 +411,27 @@ static int send_body(struct mta_conn *c)
         mta_tb_int(&tb, "data_bytes", (int64_t)o);
         mta_tb_emit(&tb);
     }
-    int rc = 0;
-    for (size_t at = 0; at < o && rc == 0; at += SMTP_DATA_WRITE) {
-        size_t len = o - at < SMTP_DATA_WRITE ? o - at : SMTP_DATA_WRITE;
-        rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out + at, len);
-        if (rc == 0)
-            ev_messagedata(&c->pub, msg, (int)len);
+    if (c->data == NULL && (c->data = malloc(sizeof *c->data)) == NULL)
+        mta_panic("send_body", "out of memory");
+    smtp_data_begin(c->data, b, n, c->use_bdat);
+    /* The data-block timer runs from here (RFC 5321 4.5.3.2.5). */
+    expect(c, SC_BODY);
+    return data_pump(c) < 0 ? -1 : 0;
+}
+
+/* data_sent - the last byte of the data left the host: the wait for the
+ * end-of-data reply starts now, not when the data was handed over (RFC
+ * 5321 4.5.3.2.6: the 10 minutes are for the server's processing) */
+static void data_sent(struct mta_conn *c)
+{
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "smtp", "sent");
+        mta_tb_int(&tb, "conn", c->pub.fd);
+        mta_tb_int(&tb, "data_bytes", (int64_t)c->data->taken);
+        mta_tb_emit(&tb);
     }
-    free(out);
-    return rc;
+    expect(c, SC_DOT);
 }
 
 static void send_quit(struct mta_conn *c)
@@ -652,7 +679,7 @@ static void start_transaction(struct mta_conn *c)
         }
     }
     assert(len <= cap);
-    int rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
+    int rc = conn_write(c, out, len);
     if (out != small)
         free(out);
     if (rc < 0) {
@@ -669,9 +696,7 @@ static void send_bdat(struct mta_conn *c)
     if (send_body(c) < 0) {
         fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
         conn_close(c);
-        return;
     }
-    expect(c, SC_DOT);
 }
 
 /* send_next_step - unpipelined: the next RCPT, or DATA, or the end */
@@ -968,8 +993,8 @@ static void transaction_reply(struct mta_conn *c, const struct smtp_reply *r, co
                 if (send_body(c) < 0) {
                     fail_in_flight(c, OUTCOME_TRANSIENT, 0, "connection lost during the data");
                     conn_close(c);
-                    return;
                 }
+                return;
             } else {
                 /* RFC 2920 3.1: DATA was accepted with nothing to send; end it empty. */
                 c->empty_data = 1;
@@ -1021,6 +1046,8 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     note_of(r, note, sizeof note);
     int ok = r->code >= 200 && r->code < 300;
     deadline_clear(c);
+    if (c->state == SC_BODY)
+        c->state = SC_DOT;      /* answered before its end was seen leaving */
 
     if (r->code == 421 && c->state != SC_QUIT) {
         /* The server is shutting the channel (RFC 5321 3.8). */
@@ -1124,6 +1151,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         send_quit(c);
         return;
     case SC_CONNECTING:
+    case SC_BODY:           /* made SC_DOT above */
     case SC_CLOSED:
         break;
     }
@@ -1141,6 +1169,7 @@ static int stage_of(enum sc_state s)
     case SC_MAIL: return SMTP_STAGE_MAIL;
     case SC_RCPT: return SMTP_STAGE_RCPT;
     case SC_DATA: return SMTP_STAGE_DATA;
+    case SC_BODY: return SMTP_STAGE_BODY;
     case SC_DOT: return SMTP_STAGE_CONFIRM;
     case SC_IDLE: return SMTP_STAGE_IDLE;
     case SC_QUIT: case SC_CLOSED: return SMTP_STAGE_QUIT;
@@ -1281,7 +1310,9 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
     case MTA_TCP_CONNECT_FAILED:
         assert(c->state == SC_CONNECTING);
         deadline_clear(c);
-        c->finish(&c->pub, err == ECONNREFUSED ? CONN_ERR_CONNECT : CONN_ERR_CONNECT_NETWORK,
+        /* ETIMEDOUT: the stack gave up on the SYN (Linux: tcp_syn_retries). */
+        c->finish(&c->pub, err == ECONNREFUSED ? CONN_ERR_CONNECT
+                           : err == ETIMEDOUT ? CONN_ERR_CONNECT_TIMEOUT : CONN_ERR_CONNECT_NETWORK,
                   c->pub.user_data);
         return;
     case MTA_TCP_DATA:
@@ -1293,7 +1324,17 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
         lost(c, "connection closed by the remote");
         return;
     case MTA_TCP_RESET:
-        lost(c, "connection reset by the remote");
+        lost(c, err == ETIMEDOUT ? "connection timed out (no acknowledgement)"
+                                 : "connection reset by the remote");
+        return;
+    case MTA_TCP_WRITABLE:     /* the commands waiting, then the data */
+        if (outq_flush(&c->out, conn_put, c) < 0 ||
+            (c->state == SC_BODY && data_pump(c) < 0))
+            lost(c, "connection lost while writing");
+        return;
+    case MTA_TCP_SENT:
+        if (c->state == SC_BODY && smtp_data_all_taken(c->data))
+            data_sent(c);
         return;
     }
 }
@@ -1370,6 +1411,13 @@ static void session_timer(void *arg)
         c->timer_at = c->deadline;
         return;
     }
+    if (c->state == SC_BODY &&
+        smtp_data_progress(c->data, c->m->env->tcp_unsent(c->m->env, c->pub.fd))) {
+        /* Bytes left during the last period: the block timer starts over.
+         * A timeout is a whole timeout_data_transfer without one. */
+        deadline_set(c, now + c->m->cfg.timeout_data_transfer);
+        return;
+    }
     c->deadline = 0;
     if (c->state == SC_CONNECTING)
         c->timeout(&c->pub, c->pub.user_data);
@@ -1388,7 +1436,11 @@ static void phase_timed_out(struct mta_conn *c)
         return;
     }
     char what[128];
-    snprintf(what, sizeof what, "timeout waiting for the %s reply", state_names[c->state]);
+    if (c->state == SC_BODY)
+        snprintf(what, sizeof what, "timeout sending the message data (no byte left for %llds)",
+                 (long long)(c->m->cfg.timeout_data_transfer / MTA_USEC_PER_SEC));
+    else
+        snprintf(what, sizeof what, "timeout waiting for the %s reply", state_names[c->state]);
     lost(c, what);
 }
 

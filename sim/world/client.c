@@ -227,6 +227,9 @@ static void client_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char
     case SIM_EP_RST:
         client_end(c, "reset-by-server", 0);
         return;
+    case SIM_EP_WRITABLE:
+    case SIM_EP_SENT:
+        return;             /* it writes with sim_ep_send(): never asked for */
     }
     client_die("event", "unknown event");
 }

@@ -75,6 +75,8 @@
 #define SIM_NET_MAX_LINKS 65536
 #define SIM_NET_MAX_PAIRS 65536
 #define SIM_NET_PURPOSE_MAX 64
+/* The send buffer sim_ep_write() fills: Linux's tcp_wmem[1] default. */
+#define SIM_NET_SNDBUF 16384
 
 enum { DIR_C2S = 0, DIR_S2C = 1 };
 enum sim_side { SIDE_CLIENT = 0, SIDE_SERVER = 1 };
@@ -87,6 +89,7 @@ struct sim_seg {
     int dir;
     enum seg_kind kind;
     sim_event_id event;
+    sim_usec leave;             /* when its last byte has left the sender */
     size_t len;
     char data[];
 };
@@ -116,6 +119,8 @@ struct sim_ep {
     int peer_gone;              /* a FIN or RST from the peer was delivered */
     int sent_fin;
     int dead;                   /* sent or received an RST: no more packets */
+    int want_writable;          /* a sim_ep_write() was short */
+    sim_event_id sent_event;    /* sim_ep_notify_sent() pending, or 0 */
 };
 
 /* The path parameters a connection uses, resolved at connect time. */
@@ -338,6 +343,7 @@ static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind ki
     seg->dir = d;
     seg->kind = kind;
     seg->len = len;
+    seg->leave = dir->tx_free;
     if (len > 0)
         memcpy(seg->data, data, len);
     if (dir->tail)
@@ -444,6 +450,21 @@ static void segment_arrive_syn(struct sim_conn *c, sim_usec now)
     }
 }
 
+/* ep_maybe_writable - a blocked writer learns that its buffer has room
+ * (free space at least half of what is still queued: Linux's
+ * sk_stream_is_writeable) */
+static void ep_maybe_writable(struct sim_ep *ep)
+{
+    size_t queued = ep->conn->dir[ep->side].bytes;
+
+    if (!ep->want_writable || ep->released || ep->dead)
+        return;
+    if (SIM_NET_SNDBUF - queued < queued / 2)
+        return;
+    ep->want_writable = 0;
+    ep_deliver(ep, SIM_EP_WRITABLE, NULL, 0);
+}
+
 /* segment_arrive - one segment reaches the other side */
 static void segment_arrive(void *arg)
 {
@@ -489,6 +510,7 @@ static void segment_arrive(void *arg)
         dir->rcv_nxt += (uint32_t) seg->len;
         observe(c, 1 - seg->dir, SIM_TCP_ACK, NULL, 0, 0);
         ep_deliver(rcv, SIM_EP_DATA, seg->data, seg->len);
+        ep_maybe_writable(&c->ep[seg->dir]);
         break;
     case SEG_FIN:
         if (rcv->dead)
@@ -555,6 +577,8 @@ void sim_net_destroy(struct sim_net *n)
                 seg = next;
             }
             c->dir[d].head = c->dir[d].tail = NULL;
+            if (c->ep[d].sent_event != 0)
+                sim_sched_cancel(n->sched, c->ep[d].sent_event);
         }
         c->refs = 0;
         conn_free(c);
@@ -903,11 +927,89 @@ int sim_ep_send(sim_ep *ep, const void *data, size_t len)
     return 0;
 }
 
+/* sim_ep_write - a socket write: what the send buffer takes */
+int sim_ep_write(sim_ep *ep, const void *data, size_t len)
+{
+    size_t queued, room;
+    int rc;
+
+    assert(ep != NULL && ep->exists);
+    if (ep->released)
+        net_die("sim_ep_write", "endpoint already released");
+    if (ep->peer_gone || ep->dead)
+        return -EPIPE;
+    if (ep->side == SIDE_CLIENT && !ep->conn->established)
+        return -ENOTCONN;
+    if (len == 0)
+        return 0;
+    queued = ep->conn->dir[ep->side].bytes;
+    room = queued < SIM_NET_SNDBUF ? SIM_NET_SNDBUF - queued : 0;
+    if (room == 0) {
+        ep->want_writable = 1;
+        return -EAGAIN;
+    }
+    if (len > room) {
+        len = room;
+        ep->want_writable = 1;
+    }
+    rc = sim_ep_send(ep, data, len);
+    return rc < 0 ? rc : (int) len;
+}
+
+/* sim_ep_unsent - bytes of segments that have not finished leaving */
+size_t sim_ep_unsent(const sim_ep *ep)
+{
+    const struct sim_dir *dir;
+    const struct sim_seg *seg;
+    sim_usec now;
+    size_t n = 0;
+
+    assert(ep != NULL && ep->exists);
+    dir = &ep->conn->dir[ep->side];
+    now = sim_sched_now(ep->conn->net->sched);
+    for (seg = dir->head; seg != NULL; seg = seg->next)
+        if (seg->kind == SEG_DATA && seg->leave > now)
+            n += seg->len;
+    return n;
+}
+
+/* ep_sent_event - the time the last byte was due to leave: tell the owner */
+static void ep_sent_event(void *arg)
+{
+    struct sim_ep *ep = arg;
+    sim_usec free_at = ep->conn->dir[ep->side].tx_free;
+
+    ep->sent_event = 0;
+    if (free_at > sim_sched_now(ep->conn->net->sched)) {
+        /* More was written meanwhile: wait for that too. */
+        ep->sent_event = sim_sched_at(ep->conn->net->sched, free_at, ep_sent_event, ep);
+        return;
+    }
+    ep_deliver(ep, SIM_EP_SENT, NULL, 0);
+}
+
+/* sim_ep_notify_sent - one SIM_EP_SENT once everything written has left */
+void sim_ep_notify_sent(sim_ep *ep)
+{
+    sim_usec now, at;
+
+    assert(ep != NULL && ep->exists && !ep->released);
+    if (ep->sent_event != 0)
+        return;
+    now = sim_sched_now(ep->conn->net->sched);
+    at = ep->conn->dir[ep->side].tx_free > now ? ep->conn->dir[ep->side].tx_free : now;
+    ep->sent_event = sim_sched_at(ep->conn->net->sched, at, ep_sent_event, ep);
+}
+
 /* ep_release - the owner lets go; drop its reference */
 static void ep_release(sim_ep *ep)
 {
     struct sim_conn *c = ep->conn;
 
+    if (ep->sent_event != 0) {
+        sim_sched_cancel(c->net->sched, ep->sent_event);
+        ep->sent_event = 0;
+    }
     ep->released = 1;
     ep->fn = NULL;
     ep->arg = NULL;

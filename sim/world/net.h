@@ -96,6 +96,8 @@ enum sim_ep_event {
     SIM_EP_DATA,
     SIM_EP_FIN,             /* the peer closed its side */
     SIM_EP_RST,             /* the peer reset the connection */
+    SIM_EP_WRITABLE,        /* after a short sim_ep_write(): room again */
+    SIM_EP_SENT,            /* asked by sim_ep_notify_sent(): nothing unsent */
 };
 
 typedef void (*sim_ep_fn)(void *arg, sim_ep *ep, enum sim_ep_event ev,
@@ -187,6 +189,14 @@ sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint
                              sim_ep_fn fn, void *arg, int *err);
 void sim_ep_set_handler(sim_ep *ep, sim_ep_fn fn, void *arg);
 int sim_ep_send(sim_ep *ep, const void *data, size_t len);
+/* A socket write: the bytes the send buffer takes (short when it fills),
+ * -EAGAIN when it is full, or a negative errno; after a short count one
+ * SIM_EP_WRITABLE follows.  See mtasim_env.h, "Back-pressure". */
+int sim_ep_write(sim_ep *ep, const void *data, size_t len);
+/* Bytes written that have not left the host yet (SIOCOUTQNSD). */
+size_t sim_ep_unsent(const sim_ep *ep);
+/* One SIM_EP_SENT once sim_ep_unsent() is 0 (later, never inside the call). */
+void sim_ep_notify_sent(sim_ep *ep);
 void sim_ep_close(sim_ep *ep);
 void sim_ep_reset(sim_ep *ep);
 /* Silent drop: the connection's path dies; the endpoint stays owned. */

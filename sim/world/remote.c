@@ -550,6 +550,9 @@ static void session_event(void *arg, sim_ep *ep, enum sim_ep_event ev,
     case SIM_EP_RST:
         session_finish(s);
         break;
+    case SIM_EP_WRITABLE:
+    case SIM_EP_SENT:
+        break;              /* it writes with sim_ep_send(): never asked for */
     case SIM_EP_CONNECTED:
     case SIM_EP_REFUSED:
     case SIM_EP_UNREACHABLE:

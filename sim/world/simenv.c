@@ -7,6 +7,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,12 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
         trace_conn(se, "reset", f->fd, NULL, NULL);
         f->cb(f->arg, f->fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
         return;
+    case SIM_EP_WRITABLE:
+        f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
+        return;
+    case SIM_EP_SENT:
+        f->cb(f->arg, f->fd, MTA_TCP_SENT, NULL, 0, 0);
+        return;
     }
 }
 
@@ -416,7 +423,33 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
         se->v.bad_op++;
         return -EBADF;
     }
-    return sim_ep_send(f->ep, buf, len);
+    if (len > INT_MAX)
+        len = INT_MAX;      /* the count must fit the return value */
+    return sim_ep_write(f->ep, buf, len);
+}
+
+/* conn_fd - the record of an open connection (not a listener), or NULL */
+static struct sim_fd *conn_fd(struct simenv *se, int fd)
+{
+    struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL)
+        se->v.bad_op++;
+    return f != NULL && f->listener == NULL ? f : NULL;
+}
+
+static long env_tcp_unsent(struct mta_env *env, int fd)
+{
+    struct sim_fd *f = conn_fd(impl(env), fd);
+    return f != NULL ? (long)sim_ep_unsent(f->ep) : -EBADF;
+}
+
+static int env_tcp_notify_sent(struct mta_env *env, int fd)
+{
+    struct sim_fd *f = conn_fd(impl(env), fd);
+    if (f == NULL)
+        return -EBADF;
+    sim_ep_notify_sent(f->ep);
+    return 0;
 }
 
 static void env_tcp_close(struct mta_env *env, int fd)
@@ -505,6 +538,8 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .dns_query = env_dns_query,
         .tcp_connect = env_tcp_connect,
         .tcp_write = env_tcp_write,
+        .tcp_unsent = env_tcp_unsent,
+        .tcp_notify_sent = env_tcp_notify_sent,
         .tcp_close = env_tcp_close,
         .tcp_listen = env_tcp_listen,
         .random_below = env_random_below,
