@@ -214,6 +214,7 @@ static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const 
     case SIM_EP_RST:
     case SIM_EP_REFUSED:
     case SIM_EP_UNREACHABLE:
+    case SIM_EP_TIMEDOUT:
         bridge_reset(b);
         return;
     case SIM_EP_WRITABLE:

@@ -98,6 +98,7 @@ enum scn_action {
     SCN_ACTION_RESET,       /* no reply: reset the connection (RST) */
     SCN_ACTION_DROP,        /* no reply: silent drop, nothing arrives any more */
     SCN_ACTION_CLOSE,       /* no reply: close the connection (FIN) */
+    SCN_ACTION_STALL,       /* (a fault) stop reading: the receive window closes */
 };
 #define SCN_PPM_ALWAYS 1000000u     /* probability 1, in parts per million */
 
@@ -129,11 +130,13 @@ struct scn_connect_choice {
 };
 #define SCN_MAX_CONNECT_CHOICES 8
 
-/* reset|drop at DUR | after N bytes [when session OP N]: a fault of the
- * remote's network stack on one connection. */
+/* reset|drop|stall at DUR | after N bytes [for DUR] [when session OP N]: a
+ * fault of the remote's network stack (or, stall, its reading) on one
+ * connection. */
 enum scn_fault_trigger { SCN_FAULT_AT, SCN_FAULT_AFTER_BYTES };
 struct scn_fault {
-    enum scn_action action;             /* RESET or DROP */
+    enum scn_action action;             /* RESET, DROP or STALL */
+    mta_usec_t stall_for;               /* STALL: reads again after this; 0 = never */
     enum scn_fault_trigger trigger;
     mta_usec_t at;                      /* SCN_FAULT_AT: after the accept */
     unsigned long long bytes;           /* SCN_FAULT_AFTER_BYTES: received from the client */
@@ -143,12 +146,13 @@ struct scn_fault {
 };
 #define SCN_MAX_FAULTS 64
 
-/* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+/* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] [loss P] */
 struct scn_link {
     uint32_t src, dst;
     mta_usec_t latency, jitter;         /* -1 = the remote's */
     uint64_t bandwidth;                 /* UINT64_MAX = the remote's */
     long segment;                       /* -1 = the remote's */
+    long loss_ppm;                      /* -1 = the remote's */
     struct scn_pos pos;
 };
 
@@ -162,7 +166,9 @@ struct scn_remote {
     mta_usec_t latency;     /* one-way; default 1ms */
     mta_usec_t jitter;      /* extra per segment, uniform in [0, jitter]; default 0 */
     uint64_t bandwidth;     /* bytes per second; 0 = unlimited */
-    long segment;           /* bytes per segment; 0 = whole writes */
+    long segment;           /* the path's MSS in bytes; 0 = 1460 */
+    uint32_t loss_ppm;      /* segments lost, per million */
+    long sndbuf, rcvbuf;    /* its socket buffers in bytes; 0 = Linux's defaults */
     int backlog;            /* concurrent connections; 0 = unlimited */
     int backlog_refuse;     /* beyond the backlog: 1 RST, 0 no answer */
     int flush_together;     /* replies ready together go out in one write */
@@ -319,6 +325,7 @@ struct scn_scenario {
     mta_usec_t dns_timeout; /* "dns timeout DUR", default 5s */
     mta_usec_t dns_jitter;  /* "dns jitter DUR", default 0 */
     int max_fds;            /* "network max_fds N": the MTA's descriptors; 0 = unlimited */
+    long mta_sndbuf, mta_rcvbuf;    /* "network sndbuf|rcvbuf SIZE": the MTA's; 0 = default */
     int nlinks;     struct scn_link *links;
     struct mta_config config;   /* defaults plus "config KEY VALUE" lines */
     int nbindings;  struct scn_binding *bindings;

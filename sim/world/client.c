@@ -225,6 +225,7 @@ static void client_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char
         client_end(c, "eof", 0);
         return;
     case SIM_EP_RST:
+    case SIM_EP_TIMEDOUT:
         client_end(c, "reset-by-server", 0);
         return;
     case SIM_EP_WRITABLE:

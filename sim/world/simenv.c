@@ -40,6 +40,7 @@ struct sim_fd {
     mta_tcp_cb cb;
     void *arg;
     int64_t rx_segments, rx_bytes;  /* DATA events and bytes received */
+    int connected;                  /* SIM_EP_CONNECTED came (or accepted) */
 };
 
 struct dns_wait {
@@ -244,6 +245,7 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
     struct simenv *se = f->se;
     switch (ev) {
     case SIM_EP_CONNECTED:
+        f->connected = 1;
         trace_conn(se, "established", f->fd, NULL, NULL);
         f->cb(f->arg, f->fd, MTA_TCP_CONNECTED, NULL, 0, 0);
         return;
@@ -267,6 +269,15 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
     case SIM_EP_RST:
         trace_conn(se, "reset", f->fd, NULL, NULL);
         f->cb(f->arg, f->fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
+        return;
+    case SIM_EP_TIMEDOUT:
+        /* The stack gave up: on the SYN (Linux's tcp_syn_retries), or on
+         * data or FIN nobody acknowledged (tcp_retries2). */
+        trace_conn(se, "timedout", f->fd, NULL, NULL);
+        if (!f->connected)
+            f->cb(f->arg, f->fd, MTA_TCP_CONNECT_FAILED, NULL, 0, ETIMEDOUT);
+        else
+            f->cb(f->arg, f->fd, MTA_TCP_RESET, NULL, 0, ETIMEDOUT);
         return;
     case SIM_EP_WRITABLE:
         f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
@@ -345,6 +356,7 @@ static void listener_accept(void *arg, sim_ep *ep)
     f->se = se;
     f->fd = fd;
     f->ep = ep;
+    f->connected = 1;
     se->fds[fd] = f;
     se->v.opened++;
     sim_ep_set_handler(ep, ep_event, f);
@@ -471,11 +483,14 @@ static void env_tcp_close(struct mta_env *env, int fd)
     if (se->trace) {
         /* How the bytes arrived: segmentation and bandwidth show here. */
         struct mta_trace_rec r;
-        char b[3][32];
+        char b[4][32];
+        uint64_t rtx = sim_ep_retransmits(f->ep);
         rec_begin(&r, "conn", "close");
         rec_num(&r, "fd", fd, b[0], sizeof b[0]);
         rec_num(&r, "rx_segments", f->rx_segments, b[1], sizeof b[1]);
         rec_num(&r, "rx_bytes", f->rx_bytes, b[2], sizeof b[2]);
+        if (rtx > 0)        /* segments the MTA's side sent again (loss, drop) */
+            rec_num(&r, "retransmits", (int64_t)rtx, b[3], sizeof b[3]);
         emit(se, &r);
     }
     sim_ep_close(f->ep);

@@ -582,7 +582,7 @@ START_TEST(test_errors_remote)
     expect_error("remote 10.0.0.1\n  helo 250x hi\n", 2, 8, "bad reply code '250x'");
     expect_error("remote 10.0.0.1\n  helo\n", 2, 7, "missing argument");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3,
-                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, backlog, flush, close, reset, drop, after or a command");
+                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, sndbuf, rcvbuf, loss, backlog, flush, close, reset, drop, stall, after or a command");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3, "did you mean 'ehlo'?");
     expect_error("remote 10.0.0.1\n  connect maybe\n", 2, 11, "unknown connect mode 'maybe'");
     expect_error("remote 10.0.0.1\n  connect accept latency\n", 2, 25, "missing argument");
