@@ -32,10 +32,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from html_report import html_document            # noqa: E402
 from junit_xml import junit_document             # noqa: E402
 from markdown_summary import markdown_document   # noqa: E402
+from report_output import OutputError, write_outputs  # noqa: E402
 from results_model import ResultsError, load_results, summary_counts  # noqa: E402
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
 
 
 class UsageError(Exception):
@@ -70,26 +72,6 @@ def parse_args(argv):
     return args
 
 
-def write_output(path, text):
-    """Write text to path (``-``: standard output); UsageError-free OSError on failure."""
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    # Write next to the target, then rename: a reader never sees half a report.
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def main(argv):
     try:
         args = parse_args(argv)
@@ -108,12 +90,11 @@ def main(argv):
         outputs.append((args.html, html_document(runs, args.title)))
     if args.markdown:
         outputs.append((args.markdown, markdown_document(runs)))
-    for path, text in outputs:
-        try:
-            write_output(path, text)
-        except OSError as exc:
-            print(f"mtasim report: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    try:
+        write_outputs(outputs)
+    except OutputError as exc:
+        print(f"mtasim report: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     passed, failed, _ = summary_counts(runs)
     if not any(path == "-" for path, _ in outputs):
         written = ", ".join(path for path, _ in outputs)
@@ -121,5 +102,14 @@ def main(argv):
     return EXIT_OK
 
 
+def guarded_main(argv):
+    """main(), with any unexpected exception as one line and exit status 3."""
+    try:
+        return main(argv)
+    except Exception as exc:     # noqa: BLE001 - the last resort: never a traceback
+        print(f"mtasim report: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(guarded_main(sys.argv[1:]))

@@ -30,7 +30,9 @@ else
 fi
 # Quiet when it works; on failure, again with its output on stderr: the
 # callers capture stdout (the last line is the binary's path).
-meson compile -C "$build" >/dev/null || meson compile -C "$build" >&2
+# ninja, not "meson compile": the same build (ninja re-runs meson when a
+# meson.build changed) without a second of Python start-up on every no-op.
+ninja -C "$build" >/dev/null || ninja -C "$build" >&2
 case $build in
     /*) echo "$build/sim/mtasim" ;;
     *) echo "$top/$build/sim/mtasim" ;;

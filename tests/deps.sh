@@ -23,7 +23,8 @@
 
 MTASIM_DEB_PACKAGES="meson ninja-build pkg-config gcc libc6-dev check libjansson-dev
 libssl-dev libpcap-dev python3 python3-pytest python3-pytest-xdist"
-# tshark judges the packet captures of --pcap (tests/drivers/test_pcap.py).
+# tshark and its sharkd (wireshark-common, a dependency of tshark) judge the
+# packet captures of --pcap (tests/drivers/test_pcap.py).
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES tshark"
 # The HTML report (mtasim report --html) is checked in a real, headless
 # browser by tests/drivers/test_reports.py.

@@ -11,8 +11,13 @@
 #     2. the bundled scenarios twice each, comparing trace digests,
 #     3. pytest: every scenario as a test item, the mutants that prove each
 #        scenario can fail, the bad-input checks, and the determinism
-#        checks, which compare digests with an optimised (-O3) build made
-#        here in build-release (MTASIM_RELEASE_BIN).
+#        checks, which compare digests with a build at another optimisation
+#        level made here (MTASIM_CROSS_BIN): build-release (-O3), or
+#        build-O0 when the binary under test is itself a release build;
+#        the libfaketime bridge is also run by an AddressSanitizer build
+#        (MTASIM_ASAN_BIN: the binary under test when it is one, else
+#        build-asan, built here).  No test skips itself: what a test needs
+#        is installed (tests/deps.sh) or built here.
 #   Exits non-zero on any failure; the last line is pytest's summary.
 #
 # ENVIRONMENT
@@ -29,19 +34,50 @@ build=${MTASIM_BUILD:-build}
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 
-echo "== unit tests and layout ($build)"
-meson test -C "$build" --print-errorlogs --suite unit --suite layout
-
-echo "== determinism: every scenario twice"
+# The unit tests and the determinism pass are independent: both at once
+# (two cores), each one's output shown whole afterwards.
 scenarios=$(find scenarios -name '*.scn' ! -name '.*' | LC_ALL=C sort)   # not the mutants' dot-files
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+meson test -C "$build" --print-errorlogs --suite unit --suite layout >"$logs/unit" 2>&1 &
+unit_pid=$!
 # shellcheck disable=SC2086  # one argument per scenario file
-"$mtasim" run --quiet --check-determinism $scenarios
+"$mtasim" run --quiet --check-determinism $scenarios >"$logs/determinism" 2>&1 &
+determinism_pid=$!
+unit_rc=0 determinism_rc=0
+wait "$unit_pid" || unit_rc=$?
+wait "$determinism_pid" || determinism_rc=$?
+echo "== unit tests and layout ($build)"
+cat "$logs/unit"
+echo "== determinism: every scenario twice"
+cat "$logs/determinism"
+rm -rf "$logs"
+trap - EXIT
+if [ "$unit_rc" != 0 ] || [ "$determinism_rc" != 0 ]; then
+    echo "run-tests.sh: unit tests exit $unit_rc, determinism exit $determinism_rc" >&2
+    exit 1
+fi
 
-echo "== optimised build (build-release) for the cross-build determinism check"
-built=$(MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release MTASIM_SANITIZE=0 \
+# The cross-build determinism check compares with another optimisation level.
+if [ "${MTASIM_BUILDTYPE:-}" = release ] || [ "$build" = build-release ]; then
+    cross=build-O0 cross_type=debug
+else
+    cross=build-release cross_type=release
+fi
+echo "== $cross_type build ($cross) for the cross-build determinism check"
+built=$(MTASIM_BUILD=$cross MTASIM_BUILDTYPE=$cross_type MTASIM_SANITIZE=0 \
     sh tests/build.sh) || exit 1
-MTASIM_RELEASE_BIN=$(printf '%s\n' "$built" | tail -n 1)
-export MTASIM_RELEASE_BIN
+MTASIM_CROSS_BIN=$(printf '%s\n' "$built" | tail -n 1)
+export MTASIM_CROSS_BIN
+
+if [ "${MTASIM_SANITIZE:-0}" = 1 ]; then
+    MTASIM_ASAN_BIN=$mtasim
+else
+    echo "== AddressSanitizer build (build-asan) for the libfaketime bridge check"
+    built=$(MTASIM_BUILD=build-asan MTASIM_SANITIZE=1 MTASIM_BUILDTYPE= sh tests/build.sh) || exit 1
+    MTASIM_ASAN_BIN=$(printf '%s\n' "$built" | tail -n 1)
+fi
+export MTASIM_ASAN_BIN
 
 echo "== pytest"
 # --dist loadgroup: the tests of one xdist_group (the Postfix fidelity harness,

@@ -320,7 +320,10 @@ static void syn_arrive(struct sim_conn *c, const struct sim_seg *seg)
     }
     case SIM_CONNECT_TIMEOUT:
         return;             /* dropped: the accept queue is full */
+    case SIM_CONNECT_NO_ROUTE:
+        break;              /* refused by sim_net_connect(): no SYN ever leaves */
     }
+    net_die("sim_tcp_syn_arrive", "SYN to a host with no route");
 }
 
 /* synack_arrive - the client's SYN was answered */

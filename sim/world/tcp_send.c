@@ -38,7 +38,7 @@ void tcp_ev_set(struct sim_conn *c, sim_event_id *id, sim_usec at, sim_event_fn 
         sim_sched_cancel(c->net->sched, *id);
     else
         conn_ref(c);
-    *id = sim_sched_at(c->net->sched, at, fn, arg);
+    *id = sim_sched_at_kind(c->net->sched, at, fn, arg, SIM_EV_SEGMENT);
 }
 
 void tcp_ev_clear(struct sim_conn *c, sim_event_id *id)
@@ -114,7 +114,7 @@ void tcp_wire_put(struct sim_conn *c, struct sim_seg *seg, sim_usec leave)
     w->tail = seg;
     w->nsegs++;
     conn_ref(c);
-    seg->event = sim_sched_at(c->net->sched, at, tcp_seg_arrive, seg);
+    seg->event = sim_sched_at_kind(c->net->sched, at, tcp_seg_arrive, seg, SIM_EV_SEGMENT);
 }
 
 /* tcp_wire_withdraw - every segment still on wire s is lost */

@@ -3,11 +3,14 @@
 Three checks, each on trace digests from ``mtasim run --json``:
 
 * every bundled scenario gives the same digests from the binary under test
-  and from an optimised build (``-Dbuildtype=release``, -O3).
-  tests/run-tests.sh builds that in build-release and passes it as
-  MTASIM_RELEASE_BIN; under CI the binary under test is the ASan+UBSan
-  build in one pass and the debugoptimized build in the other, so both
-  are compared with -O3;
+  and from a build at another optimisation level: tests/run-tests.sh
+  builds one and passes it as MTASIM_CROSS_BIN - build-release (-O3) for
+  the usual builds, build-O0 (-O0) when the binary under test is itself a
+  release build.  Under CI the binary under test is the ASan+UBSan build
+  in one pass and the debugoptimized build in the other, so both are
+  compared with -O3.  Without MTASIM_CROSS_BIN the test uses
+  build-release/sim/mtasim; a missing comparison binary fails, never
+  skips;
 * 200 seeds of a scenario full of random faults
   (scenarios/faults/random-faults.scn), run twice, replay identically
   seed by seed - and the seed matters: the digests are not all the same;
@@ -36,21 +39,21 @@ def digests(binary, args, tmp_path, name):
     return {(r["file"], r.get("seed")): r.get("digest") for r in runs}
 
 
-def release_binary():
-    path = os.environ.get("MTASIM_RELEASE_BIN")
-    if not path:
-        pytest.skip("MTASIM_RELEASE_BIN is not set: tests/run-tests.sh builds build-release and "
-                    "sets it (or: MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release sh tests/build.sh)")
+def cross_binary(mtasim):
+    """The build at another optimisation level to compare with; fails when there is none."""
+    path = os.environ.get("MTASIM_CROSS_BIN") or str(REPO_ROOT / "build-release" / "sim" / "mtasim")
     if not Path(path).is_file():
-        # Set but missing means the release build broke: that is a failure, not a skip.
-        pytest.fail(f"MTASIM_RELEASE_BIN={path} is not a file: the release build failed?")
+        pytest.fail(f"no comparison build at {path}: sh tests/run-tests.sh builds it and sets "
+                    "MTASIM_CROSS_BIN (or: MTASIM_BUILD=build-release MTASIM_BUILDTYPE=release "
+                    "sh tests/build.sh)", pytrace=False)
+    if os.path.realpath(path) == os.path.realpath(mtasim):
+        pytest.fail(f"{path} is the binary under test: set MTASIM_CROSS_BIN to a build at "
+                    "another optimisation level (tests/run-tests.sh does)", pytrace=False)
     return path
 
 
 def test_same_digests_in_an_optimised_build(mtasim, tmp_path):
-    other = release_binary()
-    if os.path.realpath(other) == os.path.realpath(mtasim):
-        pytest.skip("the binary under test is the release build itself")
+    other = cross_binary(mtasim)
     mine = digests(mtasim, ["--quiet"] + SCENARIOS, tmp_path, "mine")
     theirs = digests(other, ["--quiet"] + SCENARIOS, tmp_path, "release")
     assert set(mine) == set(theirs)

@@ -18,8 +18,11 @@ module checks what they cannot say on their own:
     time under the preload, and wall_ms in the JSON is real time;
   * mtasim_plugin_note(): numeric values compare as numbers, a bad key is
     a plugin fault (exit code 4);
-  * the AddressSanitizer build (build-asan, when it exists) runs the bridge
-    with its runtime first in LD_PRELOAD and gets the same trace digest.
+  * the AddressSanitizer build runs the bridge with its runtime first in
+    LD_PRELOAD and gets the same trace digest ($MTASIM_ASAN_BIN, which
+    tests/run-tests.sh builds in build-asan; else build-asan/sim/mtasim).
+Nothing here skips itself: libfaketime, cc and the ASan build are what
+tests/deps.sh and tests/run-tests.sh provide, and their absence fails.
 """
 
 import datetime
@@ -56,7 +59,8 @@ def libfaketime_installed(mtasim):
 @pytest.fixture
 def bridge(mtasim):
     if not libfaketime_installed(mtasim):
-        pytest.skip("libfaketime is not installed (sh tests/deps.sh installs it)")
+        pytest.fail("libfaketime is not installed: run sh tests/deps.sh (Debian package "
+                    "libfaketime)", pytrace=False)
     return mtasim
 
 
@@ -220,7 +224,8 @@ def test_monotonic_clock_is_real_under_the_preload(bridge, tmp_path):
 
 def test_plugin_note_values_and_keys(mtasim, tmp_path):
     if shutil.which("cc") is None:
-        pytest.skip("cc is not installed")
+        pytest.fail("cc is not installed: run sh tests/deps.sh (Debian package gcc)",
+                    pytrace=False)
     build = Path(mtasim).resolve().parents[1]
     src = tmp_path / "noter.c"
     src.write_text("""#include <string.h>
@@ -273,9 +278,11 @@ expect never trace plugin note text>0
 
 
 def test_asan_build_runs_the_bridge(bridge):
-    asan = REPO_ROOT / "build-asan" / "sim" / "mtasim"
-    if not asan.exists():
-        pytest.skip("no build-asan (MTASIM_BUILD=build-asan MTASIM_SANITIZE=1 sh tests/build.sh)")
+    asan = Path(os.environ.get("MTASIM_ASAN_BIN") or REPO_ROOT / "build-asan" / "sim" / "mtasim")
+    if not asan.is_file():
+        pytest.fail(f"no AddressSanitizer build at {asan}: sh tests/run-tests.sh builds it "
+                    "(or: MTASIM_BUILD=build-asan MTASIM_SANITIZE=1 sh tests/build.sh)",
+                    pytrace=False)
     digests = {}
     for binary in (bridge, asan):
         proc = run_mtasim(binary, ["--trace", "-", RETRY], cwd=REPO_ROOT)

@@ -1,7 +1,10 @@
-"""test_pcap - ``mtasim run --pcap`` judged by tshark, an independent dissector.
+"""test_pcap - ``mtasim run --pcap`` judged by Wireshark's dissectors, independent of mtasim.
 
-The whole bundled suite runs once with ``--pcap DIR/ --trace FILE``; then,
-for every scenario's capture:
+The whole bundled suite runs once with ``--pcap DIR/ --trace FILE``; then
+one sharkd process (the dissection engine of tshark, Debian's
+wireshark-common, which tshark depends on) reads every capture in turn - one
+dissection pass per capture, one process start for all of them - and for
+every scenario's capture:
 
 * (a) tshark's expert analysis, with IP and TCP checksum validation on,
   reports no Error and no Warn - except the warnings a scenario provokes on
@@ -25,7 +28,8 @@ for every scenario's capture:
     into one response are not compared line by line.
   Exclusions, per scenario, in SMTP_EXCLUSIONS with the reason.
 
-Plus: the same scenario and seed give a byte-identical capture, and
+Plus: the judge itself can fail (a capture with one bad TCP checksum gets
+an Error), the same scenario and seed give a byte-identical capture, and
 ``--pcap FILE`` refuses several runs (exit 2); and the simulated TCP as a
 capture shows it: a bandwidth-limited transfer paced and acknowledged
 segment by segment, retransmissions after a silent drop (data, then a FIN)
@@ -33,6 +37,7 @@ on a doubling timer, a lossy path repaired (duplicate ACKs, fast
 retransmit, every byte acknowledged in the end), a FIN that acknowledges
 the peer's FIN already received.
 """
+import json
 import re
 import shutil
 import subprocess
@@ -51,9 +56,12 @@ ZERO_WINDOW = "TCP Zero Window segment"
 # scenario name -> (the Warn summaries tshark must report, why the scenario provokes them)
 DELIBERATE_WARNINGS = {
     "backlog": ({RST}, "a SYN beyond the listen backlog is refused with RST|ACK"),
+    "dsn-unreachable": ({RST}, "the MX refuses every connection (RST|ACK)"),
     "fallback-second-mx": ({RST}, "the first MX refuses the connection (RST|ACK)"),
     "jitter": ({RST}, "the backup MX refuses the connection (RST|ACK)"),
     "link-latency": ({RST}, "the core gives up on a slow handshake and aborts it with RST"),
+    "mx-preference-order": ({RST}, "the MX hosts at preference 10 and 20 refuse the connection "
+                                   "(RST|ACK)"),
     "mx-failures-to-delay": ({RST}, "the MX refuses every connection (RST|ACK)"),
     "random-connect": ({RST}, "some connections are randomly refused (RST|ACK)"),
     "random-faults": ({RST}, "random refusals and resets"),
@@ -154,38 +162,117 @@ def trace_dialogue(records):
     return conns
 
 
-def tshark_streams(tshark, pcap):
-    """[(tcp.stream, (client ip, "server ip:port"))] in the order of their first SYN."""
-    proc = subprocess.run([tshark, "-r", str(pcap), "-Y", "tcp.flags.syn==1 && tcp.flags.ack==0",
-                           "-T", "fields", "-e", "tcp.stream", "-e", "ip.src", "-e", "ip.dst",
-                           "-e", "tcp.dstport"], capture_output=True, text=True, check=False,
-                          timeout=120)
-    assert proc.returncode == 0, f"tshark failed on {pcap}: {proc.stderr}"
-    out, seen = [], set()
-    for row in filter(None, proc.stdout.split("\n")):
-        stream, src, dst, port = row.split("\t")
-        if stream not in seen:      # SYN retransmissions repeat the stream
-            seen.add(stream)
-            out.append((int(stream), (src, f"{dst}:{port}")))
+class Sharkd:
+    """One sharkd process (Wireshark's dissection engine behind tshark, from the
+    same Debian package family) reads every capture in turn: tshark starts in
+    about half a second of CPU, so one process per capture (three, as this
+    test once ran) cost minutes.  Requests go in as JSON-RPC lines on stdin,
+    all at once; answers come back one line each, in order."""
+
+    PREFS = {"tcp.check_checksum": "TRUE", "ip.check_checksum": "TRUE",
+             # smtp.decryption: decode AUTH's base64 (else tshark warns that it did not).
+             "smtp.decryption": "TRUE"}
+
+    def __init__(self, path):
+        self.path = path
+        self.requests = []
+
+    def ask(self, method, **params):
+        """Queue a request; its index in the answers."""
+        self.requests.append({"jsonrpc": "2.0", "id": len(self.requests) + 1, "method": method,
+                              **({"params": params} if params else {})})
+        return len(self.requests) - 1
+
+    def run(self, timeout=600):
+        text = "".join(json.dumps(r) + "\n" for r in self.requests)
+        proc = subprocess.run([self.path, "-"], input=text, capture_output=True, text=True,
+                              check=False, timeout=timeout)
+        answers = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        assert [a.get("id") for a in answers] == list(range(1, len(self.requests) + 1)), \
+            f"sharkd answered {len(answers)} of {len(self.requests)} requests: {proc.stderr[-2000:]}"
+        bad = [(r, a["error"]) for r, a in zip(self.requests, answers) if "error" in a]
+        assert not bad, f"sharkd refused: {bad[:3]}"
+        return [a["result"] for a in answers]
+
+
+def require_sharkd():
+    path = shutil.which("sharkd")
+    if path is None:
+        pytest.fail("sharkd is not installed: run sh tests/deps.sh (Debian package tshark "
+                    "brings wireshark-common)", pytrace=False)
+    return path
+
+
+def dissect_all(sharkd_path, pcaps):
+    """{pcap: {"expert": {(severity, summary)}, "streams": [(stream, ends)], "dialogue": {...}}}
+    for every capture, from one sharkd process: what tshark -2 -z expert,warn
+    with checksums checked, a SYN listing and an SMTP field listing give."""
+    shark = Sharkd(sharkd_path)
+    for name, value in Sharkd.PREFS.items():
+        shark.ask("setconf", name=name, value=value)
+    asked = {}
+    for pcap in pcaps:
+        shark.ask("load", file=str(pcap))
+        # No display filter: sharkd 4.0 keeps a filter's result across loads,
+        # so every frame is listed and the rows are chosen here.
+        asked[pcap] = (shark.ask("tap", tap0="expert"),
+                       shark.ask("frames", **{f"column{i}": f"{field}:0"
+                                              for i, field in enumerate(FIELDS)}))
+    answers = shark.run()
+    out = {}
+    for pcap, (expert, frames) in asked.items():
+        rows = [dict(zip(FIELDS, frame["c"])) for frame in answers[frames]]
+        out[pcap] = {"expert": expert_items(answers[expert]),
+                     "streams": syn_streams(rows),
+                     "dialogue": smtp_dialogue(rows)}
     return out
 
 
-def tshark_dialogue(tshark, pcap):
+FIELDS = ("tcp.stream", "tcp.flags.syn", "tcp.flags.ack", "ip.src", "ip.dst", "tcp.dstport",
+          "smtp.command_line", "smtp.response")
+
+
+SEVERITY = {"Warning": "Warns", "Error": "Errors"}
+
+
+def expert_items(result):
+    """{(severity, summary)} of the Warn and Error expert items of a tap answer."""
+    (tap,) = result["taps"]
+    return {(SEVERITY[d["s"]], d["m"]) for d in tap.get("details", []) if d.get("s") in SEVERITY}
+
+
+def syn_streams(rows):
+    """[(tcp.stream, (client ip, "server ip:port"))] in the order of their first SYN."""
+    out, seen = [], set()
+    for row in rows:
+        if row["tcp.flags.syn"] != "Set" or row["tcp.flags.ack"] != "Not set":
+            continue
+        if row["tcp.stream"] not in seen:      # SYN retransmissions repeat the stream
+            seen.add(row["tcp.stream"])
+            out.append((int(row["tcp.stream"]), (row["ip.src"],
+                                                 f"{row['ip.dst']}:{row['tcp.dstport']}")))
+    return out
+
+
+def wire_lines(column):
+    """The lines of a custom column holding every occurrence of a field: each
+    occurrence ends with CR LF, shown as the four characters \\r\\n, and
+    occurrences are joined with commas."""
+    if not column:
+        return []
+    items = column.split("\\r\\n,")
+    return [item[:-4] if item.endswith("\\r\\n") else item for item in items]
+
+
+def smtp_dialogue(rows):
     """{tcp.stream: {"send": [command lines], "recv": [first lines of responses]}}."""
-    proc = subprocess.run([tshark, "-r", str(pcap), "-Y", "smtp", "-T", "fields",
-                           "-E", "occurrence=a", "-E", "aggregator=\x1e",
-                           "-e", "tcp.stream", "-e", "smtp.command_line", "-e", "smtp.response"],
-                          capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, f"tshark failed on {pcap}: {proc.stderr}"
     out = {}
-    # Not splitlines(): it would also split at the \x1e aggregator.
-    for row in filter(None, proc.stdout.split("\n")):
-        stream, cmds, rsps = (row.split("\t") + ["", ""])[:3]
-        d = out.setdefault(int(stream), {"send": [], "recv": []})
-        for key, items in (("send", cmds), ("recv", rsps)):
-            for item in filter(None, items.split("\x1e")):
-                # tshark shows CR LF as the four characters \r\n
-                d[key].append(item[:-4] if item.endswith("\\r\\n") else item)
+    for row in rows:
+        cmds, rsps = row["smtp.command_line"], row["smtp.response"]
+        if cmds or rsps:
+            d = out.setdefault(int(row["tcp.stream"]), {"send": [], "recv": []})
+            d["send"] += wire_lines(cmds)
+            d["recv"] += wire_lines(rsps)
     return out
 
 
@@ -266,66 +353,65 @@ def suite_capture(mtasim, tmp_path_factory):
     return tmp / "caps", runs
 
 
-def expert_warnings(tshark, pcap):
-    """{(severity, summary)} of tshark's Warn and Error expert items, checksums checked."""
-    # smtp.decryption: decode AUTH's base64 (else tshark warns that it did not).
-    proc = subprocess.run([tshark, "-r", str(pcap), "-2", "-q", "-o", "tcp.check_checksum:TRUE",
-                           "-o", "ip.check_checksum:TRUE", "-o", "smtp.decryption:TRUE",
-                           "-z", "expert,warn"],
-                          capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, f"tshark failed on {pcap}: {proc.stderr}"
-    found, severity = set(), None
-    for line in proc.stdout.splitlines():
-        m = re.match(r"^(Errors|Warns) \(\d+\)", line)
-        if m:
-            severity = m.group(1)
-            continue
-        m = re.match(r"^\s+\d+\s+\S+\s+\S+\s+(.*\S)\s*$", line)
-        if severity and m and not line.lstrip().startswith("Frequency"):
-            found.add((severity, m.group(1)))
-    return found
-
-
-def test_tshark_expert_clean(mtasim, suite_capture):
-    tshark = require_tshark()
+def test_tshark_judges_every_capture(mtasim, suite_capture):
+    """(a) expert analysis clean but for DELIBERATE_WARNINGS; (b) the SMTP dialogue
+    the dissector decodes equals the trace's, connection by connection."""
     caps, runs = suite_capture
-    problems = []
-    for (name, _), fname in zip(runs, pcap_names([n for n, _ in runs])):
-        found = expert_warnings(tshark, caps / fname)
+    names = pcap_names([n for n, _ in runs])
+    dissected = dissect_all(require_sharkd(), [caps / fname for fname in names])
+    problems, compared = [], 0
+    for (name, records), fname in zip(runs, names):
+        seen = dissected[caps / fname]
         allowed, _why = DELIBERATE_WARNINGS.get(name, (set(), ""))
         want = {("Warns", s) for s in allowed}
-        if found != want:
-            problems.append(f"{fname}: tshark reports {sorted(found)}, expected {sorted(want)}")
-    assert not problems, "\n".join(problems)
-
-
-def test_tshark_smtp_matches_trace(mtasim, suite_capture):
-    tshark = require_tshark()
-    caps, runs = suite_capture
-    problems, compared = [], 0
-    for (name, records), fname in zip(runs, pcap_names([n for n, _ in runs])):
+        if seen["expert"] != want:
+            problems.append(f"{fname}: tshark reports {sorted(seen['expert'])}, "
+                            f"expected {sorted(want)}")
         if name in SMTP_EXCLUSIONS:
             continue
-        want = trace_dialogue(records)
-        got = tshark_dialogue(tshark, caps / fname)
-        # The MTA's outbound connections, matched in connect order with the
-        # streams of the same endpoints (inbound ones, accepted by the MTA,
-        # have no conn open record and are not compared).
-        endpoints = {ends for ends, _ in want}
-        streams = [st for st, ends in tshark_streams(tshark, caps / fname) if ends in endpoints]
-        if len(streams) != len(want):
-            problems.append(f"{fname}: {len(want)} conn open records, {len(streams)} such streams")
-            continue
-        for conn, (stream, (_ends, d)) in enumerate(zip(streams, want)):
-            seen = got.get(stream, {"send": [], "recv": []})
-            if not commands_match(seen["send"], d["send"]):
-                problems.append(f"{fname} stream {conn}: commands {seen['send']} != trace {d['send']}")
-            why = replies_match(seen["recv"], d["recv"], conn in cut_short(records))
-            if why:
-                problems.append(f"{fname} stream {conn}: {why}")
-            compared += len(d["send"]) + len(d["recv"])
+        problems_smtp, n = smtp_problems(fname, records, seen)
+        problems += problems_smtp
+        compared += n
     assert not problems, "\n".join(problems)
     assert compared > 500, "the suite should carry a real SMTP dialogue"
+
+
+def smtp_problems(fname, records, seen):
+    """([problem], lines compared) between a run's trace and the dissector's view."""
+    want = trace_dialogue(records)
+    got = seen["dialogue"]
+    # The MTA's outbound connections, matched in connect order with the
+    # streams of the same endpoints (inbound ones, accepted by the MTA,
+    # have no conn open record and are not compared).
+    endpoints = {ends for ends, _ in want}
+    streams = [st for st, ends in seen["streams"] if ends in endpoints]
+    if len(streams) != len(want):
+        return [f"{fname}: {len(want)} conn open records, {len(streams)} such streams"], 0
+    problems, compared = [], 0
+    for conn, (stream, (_ends, d)) in enumerate(zip(streams, want)):
+        view = got.get(stream, {"send": [], "recv": []})
+        if not commands_match(view["send"], d["send"]):
+            problems.append(f"{fname} stream {conn}: commands {view['send']} != trace {d['send']}")
+        why = replies_match(view["recv"], d["recv"], conn in cut_short(records))
+        if why:
+            problems.append(f"{fname} stream {conn}: {why}")
+        compared += len(d["send"]) + len(d["recv"])
+    return problems, compared
+
+
+def test_the_judge_sees_a_bad_checksum(mtasim, tmp_path):
+    """The same dissection, on a capture whose first TCP checksum is wrong."""
+    pcap = tmp_path / "bad.pcap"
+    proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), "scenarios/delivery/clean-delivery.scn"],
+                      cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stdout
+    data = bytearray(pcap.read_bytes())
+    data[24 + 16 + 14 + 20 + 16] ^= 0xFF       # file, record, Ethernet, IPv4 headers; TCP checksum
+    pcap.write_bytes(bytes(data))
+    seen = dissect_all(require_sharkd(), [pcap])[pcap]
+    assert any(sev == "Errors" and msg.startswith("Bad checksum") for sev, msg in seen["expert"]), \
+        seen["expert"]
+    assert seen["dialogue"][0]["send"][0] == "EHLO mtasim.test"
 
 
 def test_pcap_deterministic(mtasim, tmp_path):
@@ -374,7 +460,8 @@ def capture_rows(mtasim, tmp_path, scenario, fields, display=None):
     pcap = tmp_path / (Path(scenario).stem + ".pcap")
     proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), scenario], cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert expert_warnings(tshark, pcap) == set(), f"{scenario}: tshark warns"
+    expert = dissect_all(require_sharkd(), [pcap])[pcap]["expert"]
+    assert expert == set(), f"{scenario}: tshark warns: {sorted(expert)}"
     args = [tshark, "-r", str(pcap), "-T", "fields"]
     if display:
         args += ["-Y", display]

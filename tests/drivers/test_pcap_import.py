@@ -5,8 +5,12 @@
   small asyncio server) imports into a scenario that ``mtasim check``
   accepts and ``mtasim run`` passes: the core sends the captured commands
   and receives the captured replies, and the message ends as it did.
-* Round trip: captures mtasim itself writes with --pcap for a set of
-  bundled scenarios import into scenarios that pass.
+* Round trip: the capture mtasim writes with --pcap for every bundled
+  scenario imports into a scenario that passes and behaves like the
+  original (the same connections, command verbs and reply codes; the same
+  fates and attempts); the ones the importer cannot reproduce yet are a
+  named list of strict xfails (issue 24), and the ones whose core opens no
+  outbound connection a named list checked to be so.
 * Reassembly: the same capture with its frames reordered, segments
   retransmitted (overlapping) and the handshake missing imports to the
   same expectations.
@@ -15,6 +19,7 @@
   a seeded fuzz loop over a fixture never crashes or hangs (the binary
   under test is the ASan+UBSan build in CI's first pass).
 """
+import json
 import random
 import struct
 import subprocess
@@ -34,14 +39,80 @@ FIXTURES = {
     "pipelining": ("delivered", ["ehlo 250-\"PIPELINING\"",
                                  "rcpt 250 \"2.1.5 Recipient ok\" when session = 1 and nth = 2"]),
 }
-# Bundled scenarios whose own capture must import into a passing scenario:
-# one message, one domain, and the core's choices driven by the replies alone.
-ROUND_TRIP = ["delivery/clean-delivery", "delivery/greylist-retry", "delivery/dot-stuffing",
-              "connect/refused", "connect/timeout", "connect/unreachable",
-              "connect/fallback-second-mx", "smtp/multiline-banner", "smtp/pipelining",
-              "smtp/no-pipelining", "smtp/dot-5xx", "smtp/421-at-mail",
-              "smtp/ehlo-rejected-helo", "network/segment-1", "faults/reset-after-rcpt",
-              "faults/reset-after-bytes", "faults/dot-drop"]
+# Round trip: every bundled scenario's own capture (--pcap) imports into a
+# scenario that passes and behaves as the original did - the same outbound
+# connections (remote, command verbs, reply codes) and the same fates,
+# attempts and recipient counts.  Those that cannot today are listed here by
+# name with why; they are strict xfails (pytest.ini: xfail_strict), so one
+# that starts to reproduce fails until it is taken off the list.
+ISSUE_24 = "mtasim import cannot reproduce it yet (issue 24): "
+GAP = ISSUE_24 + ("what decided the run is not in the capture - several messages, sessions "
+                  "or transactions, a run-for cut-off, retry and expiry timers, a session "
+                  "ended by an event callback")
+INBOUND = ISSUE_24 + "the capture holds the MTA's own inbound sessions and its relaying"
+PLUGIN = ISSUE_24 + "a plugin changed the core's choices; a capture does not carry plugins"
+RANDOM = ISSUE_24 + "seeded random connect outcomes and jitter are not scripted per session"
+DSN = ISSUE_24 + ("the core's own delivery status notifications (RFC 3464) are messages of "
+                  "the run that a capture of one remote does not show")
+ROUND_TRIP_XFAIL = {
+    "connect/mx-failures-to-delay": GAP, "connect/timeout": GAP, "connections/idle-reuse": GAP,
+    "connections/max-deliveries": GAP, "connections/per-binding-limit": GAP,
+    "connections/reuse-rset": GAP, "connections/throttle-messages": GAP,
+    "delivery/per-recipient-fates": GAP, "dns/name-latency": GAP, "events/chunking-bdat": GAP,
+    "events/deliverby-expired": GAP, "events/extna-chunking-quit": GAP,
+    "events/extna-dsn-quit": GAP, "events/syntaxwarning-quit": GAP,
+    "faults/random-connect": RANDOM, "faults/random-faults": RANDOM,
+    "inbound/auth": INBOUND, "inbound/data-file": INBOUND, "inbound/limits": INBOUND,
+    "inbound/policy-hooks": INBOUND, "inbound/relay": INBOUND,
+    "mailerq/every-callback": INBOUND, "mailerq/hold-timer": INBOUND, "mailerq/reject": INBOUND,
+    "mailerq/rewrite": INBOUND, "network/backlog": GAP, "network/jitter": RANDOM,
+    "network/max-fds": GAP, "plugins/conn-counter": PLUGIN, "plugins/error-classifier": PLUGIN,
+    "plugins/faketime-jitter": PLUGIN, "plugins/faketime-retry": PLUGIN,
+    "plugins/goal-cap": PLUGIN, "plugins/priority": PLUGIN, "plugins/throttle": PLUGIN,
+    "queue/expiry-bounce": GAP, "queue/max-retries": GAP, "queue/retry-schedule": GAP,
+    "smtp/size-exceeded": GAP, "connections/per-host-limit-two": GAP,
+    "events/extna-dsn-quit-8bit": PLUGIN, "queue/max-retries-one": GAP,
+    "smtp/reply-delay-not-sooner": GAP,
+    "bounces/dsn-delivered": DSN,
+    "bounces/dsn-expired": DSN,
+    "bounces/dsn-not-sent": DSN,
+    "bounces/dsn-null-mx": DSN,
+    "bounces/dsn-nxdomain": DSN,
+    "bounces/dsn-off": DSN,
+    "bounces/dsn-one-per-event": DSN,
+    "bounces/dsn-unreachable": DSN,
+    "delivery/max-recipients-per-transaction": GAP,
+    "delivery/rcpt-452-new-connection": GAP,
+    "delivery/rcpt-452-postfix-defer": GAP,
+    "delivery/rcpt-452-resend": GAP,
+    "delivery/rcpt-552-permanent": GAP,
+    "delivery/rcpt-552-transient": GAP,
+    "delivery/rcpt-limit-30": GAP,
+    "smtp/421-at-banner": GAP,
+    "smtp/421-at-data": GAP,
+    "smtp/421-at-dot": GAP,
+    "smtp/421-at-ehlo": GAP,
+    "smtp/421-at-helo": GAP,
+    "smtp/421-at-mail": GAP,
+    "smtp/421-at-rcpt": GAP,
+    "smtp/421-at-rset": GAP,
+    "smtp/421-ehlo-no-storm": GAP,
+}
+# Scenarios whose core opens no outbound connection: their capture has no
+# SMTP session of the core to import.  The test checks that it is so.
+NO_OUTBOUND = {"connect/bind-unavailable", "connect/prohibited-ip", "dns/nodata", "dns/null-mx",
+               "dns/nxdomain", "dns/servfail-retry", "inbound/protocol-errors",
+               "inbound/starttls", "inbound/timeout", "mailerq/auth-grant-revoke",
+               "mailerq/complete", "mailerq/retry", "plugins/first-nonzero-stops"}
+BUNDLED = sorted(str(p.relative_to(REPO_ROOT / "scenarios"))[:-4]
+                 for p in (REPO_ROOT / "scenarios").rglob("*.scn") if not p.name.startswith("."))
+
+
+def round_trip_params():
+    for scn in BUNDLED:
+        marks = [pytest.mark.xfail(reason=ROUND_TRIP_XFAIL[scn], strict=True)] \
+            if scn in ROUND_TRIP_XFAIL else []
+        yield pytest.param(scn, id=scn, marks=marks)
 
 
 def run_import(binary, args, timeout=60):
@@ -81,13 +152,36 @@ def test_probe_session_is_not_scripted(mtasim, tmp_path):
     assert "when session = 2" not in text
 
 
-@pytest.mark.parametrize("scn", ROUND_TRIP)
+def behaviour(result_path):
+    """What a run did, as the round trip compares it: per outbound connection in
+    opening order (remote, command verbs, reply codes); per message in id order
+    (fate, attempts, recipients delivered, failed)."""
+    (run,) = json.loads(Path(result_path).read_text())["runs"]
+    conns = [(c["remote"], c["commands"], c["replies"]) for c in run["connection_log"]]
+    fates = [(m["fate"], m["attempts"], m["delivered"], m["failed"])
+             for m in sorted(run["messages"], key=lambda m: m["id"])]
+    return conns, fates
+
+
+@pytest.mark.parametrize("scn", round_trip_params())
 def test_round_trip(mtasim, tmp_path, scn):
-    pcap = tmp_path / "own.pcap"
-    proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), f"scenarios/{scn}.scn"],
-                      cwd=REPO_ROOT)
+    pcap, original = tmp_path / "own.pcap", tmp_path / "original.json"
+    proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), "--json", str(original),
+                               f"scenarios/{scn}.scn"], cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout
-    import_and_run(mtasim, pcap, tmp_path / "imported.scn")
+    want_conns, want_fates = behaviour(original)
+    if scn in NO_OUTBOUND:
+        assert want_conns == [], f"{scn} opens connections: take it off NO_OUTBOUND"
+        return
+    assert want_conns, f"{scn} opens no outbound connection: list it in NO_OUTBOUND"
+    imported, result = tmp_path / "imported.scn", tmp_path / "imported.json"
+    made = run_import(mtasim, [str(pcap), "-o", str(imported)])
+    assert made.returncode == 0, made.stderr
+    ran = run_mtasim(mtasim, ["--json", str(result), str(imported)], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + "\n---- scenario ----\n" + imported.read_text()
+    got_conns, got_fates = behaviour(result)
+    assert got_conns == want_conns, "the imported scenario's connections differ from the original's"
+    assert got_fates == want_fates, "the imported scenario's messages ended differently"
 
 
 # ---- a tiny pcap reader/writer for building captures in the tests -----------

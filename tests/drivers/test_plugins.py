@@ -75,9 +75,16 @@ expect trace exactly for message 1
     assert "--plugin nope.so: cannot find plugin 'nope.so'" in missing.stderr
 
 
-def test_timeout_bounds_a_hang(mtasim):
+@pytest.mark.parametrize("how", ["block", "loop"])
+def test_timeout_bounds_a_hang(mtasim, tmp_path, how):
+    """A provider that sleeps forever (the fixture) or spins forever (the same
+    fixture with buggy.so:loop) is killed at --timeout."""
+    hang = tmp_path / f"{how}.scn"
+    hang.write_text((REPO_ROOT / HANG).read_text().replace(
+        "include ../../scenarios/world.inc", f"include {REPO_ROOT}/scenarios/world.inc").replace(
+        "buggy.so:block@", f"buggy.so:{how}@"))
     start = time.monotonic()
-    proc = run_mtasim(mtasim, ["--timeout", "0.5", HANG], cwd=REPO_ROOT)
+    proc = run_mtasim(mtasim, ["--timeout", "0.5", str(hang)], cwd=REPO_ROOT)
     assert time.monotonic() - start < 8
     assert proc.returncode == 4, proc.stdout
     assert ("plugin buggy.so did not return from hook log_delivery_v1 within 0.5 s of "
@@ -99,7 +106,7 @@ def test_determinism_with_plugins(mtasim):
 def test_out_of_tree_plugin_against_installed_sdk(mtasim, tmp_path):
     for tool in ("cc", "pkg-config", "meson"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+            pytest.fail(f"{tool} is not installed: run sh tests/deps.sh", pytrace=False)
     build_dir = Path(mtasim).resolve().parents[1]
     stage = tmp_path / "stage"
     subprocess.run(["meson", "install", "-C", str(build_dir), "--no-rebuild", "--quiet",

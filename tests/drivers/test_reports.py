@@ -357,9 +357,12 @@ def test_html_renders_in_chromium(reports, results, tmp_path):
     page.feed(dom.stdout)
     passed = sum(r["verdict"] == "pass" for r in doc["runs"])
     errors = sum(r["verdict"] == "error" for r in doc["runs"])
-    assert page.counts == {"passed": passed, "failed": len(doc["runs"]) - passed,
+    # The cards split the runs: bad input is not counted again as "failed".
+    assert page.counts == {"passed": passed, "failed": len(doc["runs"]) - passed - errors,
                            "bad input": errors, "runs": len(doc["runs"]),
                            "connections": sum(len(r["connection_log"]) for r in doc["runs"])}
+    assert errors >= 1 and page.counts["passed"] + page.counts["failed"] + \
+        page.counts["bad input"] == page.counts["runs"]
     assert page.title == f"mtasim report: {passed} passed, {len(doc['runs']) - passed} failed"
     # The script ran: it marks the document.
     html_tag = next(attrs for tag, attrs in page.tags if tag == "html")
@@ -396,8 +399,8 @@ def test_remote_text_is_shown_escaped_and_never_runs(reports, tmp_path):
     ('{"runs": [', "not valid JSON"),
     ('[1, 2]', "not an mtasim result file"),
     ('{"runs": [{"file": "x.scn", "verdict": "maybe", "exit_code": 0}]}',
-     "run 1: \"verdict\" should be one of pass, fail, error, invariant, plugin"),
-    ('{"runs": [{"file": "x.scn", "verdict": "pass"}]}', "run 1: missing \"exit_code\""),
+     "$.runs[0].verdict: should be one of pass, fail, error, invariant, plugin"),
+    ('{"runs": [{"file": "x.scn", "verdict": "pass"}]}', "$.runs[0]: missing \"exit_code\""),
 ])
 def test_bad_input_is_exit_2_and_writes_nothing(mtasim, tmp_path, content, message):
     src = tmp_path / "results.json"

@@ -27,18 +27,25 @@ Mutants:
   * ``expect never [trace KIND] NAME MATCHERS``: the matchers removed (a
     never with matchers must be narrower than the bare name);
   * ``expect count ... OP N``: the comparison negated, and for ``= N`` also
-    N + 1 and N - 1.
+    N + 1 and N - 1;
+  * ``expect [no] dsn for message ID [status S] [rcpt ADDR]``: "no" added or
+    removed, the status made one no DSN reports (2.9.99), the recipient one
+    no DSN names.
 
 For a pattern mutant mtasim may name either the pattern line or the line of
 its ``expect hooks in order`` header (the CLI reports expectations by the
 header's line); both are accepted.
 
-A mutant is written in place of its original in a private copy of
+A mutant is written beside its original's place in a private copy of
 scenarios/ (one per test process), so relative include/body-file paths
 resolve exactly as for the original, and nothing is written into the
-repository while other tests list it.
+repository while other tests list it.  The mutants of one scenario run in
+one ``mtasim run --json`` (the first of its test items in a process runs
+them all; each item then checks its own mutant's result): starting mtasim
+once per mutant cost most of this module's minute of CPU.
 """
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -55,6 +62,7 @@ EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred
 EXPECT_BLOCK = re.compile(r"^\s*expect\s+(hooks|trace)\s+(in\s+order|exactly)"
                           r"(\s+for\s+(domain|message|conn)\s+(\S+))?\s*(#.*)?$")
 EXPECT_NEVER = re.compile(r"^\s*expect\s+never\s")
+EXPECT_DSN = re.compile(r"^(\s*expect\s+)(no\s+)?(dsn\s+for\s+message\s+\S+)(.*)$")
 EXPECT_COUNT = re.compile(r"^(\s*expect\s+count\s.*\s)(!=|>=|<=|=|<|>)(\s+)(\d+)(\s*(#.*)?)$")
 NO_SUCH_SCOPE = {"domain": "mutant.invalid", "message": "999999", "conn": "999999"}
 # KEY OP VALUE; the longest operators first so that "<=" is not read as "<".
@@ -236,7 +244,7 @@ def block_mutants(path, lines, header, patterns):
 
 
 def line_mutants(path, lines):
-    """The mutants of one-line ``expect never`` and ``expect count``."""
+    """The mutants of one-line ``expect never``, ``expect count`` and ``expect dsn``."""
     found = []
     for n, line in enumerate(lines, start=1):
         text = line.rstrip("\r\n")
@@ -246,6 +254,17 @@ def line_mutants(path, lines):
             if len(kept) < len(spans):
                 bare = " ".join(text[a:b] for a, b in kept)
                 found.append(Mutant(path, with_line(lines, n, bare), n, (n,), "never-unqualified"))
+        m = EXPECT_DSN.match(text)
+        if m:
+            head, no, core, rest = m.group(1), m.group(2), m.group(3), m.group(4)
+            # "expect no dsn" takes no status or rcpt: the negation drops them.
+            found.append(Mutant(path, with_line(lines, n, f"{head}{'' if no else 'no '}{core}"),
+                                n, (n,), "dsn-negated"))
+            for word, wrong in (("status", "2.9.99"), ("rcpt", "mutant@mutant.invalid")):
+                changed = re.sub(rf"(\s{word}\s+)\S+", rf"\g<1>{wrong}", rest, count=1)
+                if changed != rest:
+                    found.append(Mutant(path, with_line(lines, n, f"{head}{no or ''}{core}{changed}"),
+                                        n, (n,), f"dsn-{word}"))
         m = EXPECT_COUNT.match(text)
         if m:
             head, op, gap, num, tail = m.group(1), m.group(2), m.group(3), int(m.group(4)), m.group(5)
@@ -265,8 +284,8 @@ def all_mutants():
                        if not any(part.startswith(".") for part in p.relative_to(SCENARIOS).parts))
     params = [pytest.param(m, id=m.id) for s in scenarios for m in mutants_of(s)]
     if not params:
-        params = [pytest.param(None, id="none",
-                               marks=pytest.mark.skip(reason="no scenarios/**/*.scn with expectations yet"))]
+        # No mutant means nothing shown able to fail: that fails, it never passes.
+        params = [pytest.param(None, id="no-mutants")]
     return params
 
 
@@ -286,27 +305,68 @@ def scenario_copy(tmp_path_factory):
     return root
 
 
-def write_mutant(mutant, root):
-    """Write the mutant over its original's place in the copy; return its path."""
-    path = root / mutant.scenario.relative_to(SCENARIOS)
-    path.write_text("".join(mutant.lines), encoding="utf-8", newline="")
-    return path
+def mutant_file(mutant, root, index):
+    """Where mutant number index of its scenario is written in the copy: a
+    dot-file beside the original's place, so that relative include,
+    body-file and plugin paths resolve as for the original (every bundled
+    scenario names itself with a scenario line, so the file name changes
+    nothing in the run)."""
+    original = root / mutant.scenario.relative_to(SCENARIOS)
+    return original.with_name(f".{original.stem}.mutant{index}.scn")
+
+
+# scenario -> {mutant id: (exit code, what mtasim said)} for this test process
+_RESULTS = {}
+
+
+def run_mutants_of(mtasim, scenario, root):
+    """Run every mutant of scenario in one ``mtasim run --json`` (one process
+    instead of one per mutant: the same runs, a fraction of the start-up
+    cost); {mutant id: (exit code, text)}.  The text is each failed
+    expectation's line, text and diff, as mtasim prints them."""
+    mutants = mutants_of(scenario)
+    paths = [mutant_file(m, root, i) for i, m in enumerate(mutants)]
+    for mutant, path in zip(mutants, paths):
+        path.write_text("".join(mutant.lines), encoding="utf-8", newline="")
+    out = root.parent / f"{scenario.stem}.mutants.json"
+    try:
+        proc = run_mtasim(mtasim, ["--quiet", "--json", str(out), *map(str, paths)],
+                          cwd=REPO_ROOT, timeout=600)
+        runs = json.loads(out.read_text())["runs"] if out.exists() else []
+    finally:
+        for path in paths:
+            path.unlink()
+    assert len(runs) == len(mutants), (f"mtasim gave {len(runs)} results for {len(mutants)} "
+                                       f"mutants of {scenario}\n{proc.stdout}{proc.stderr}")
+    results = {}
+    for mutant, run in zip(mutants, runs):
+        text = "\n".join(f"line {e['line']}: {e['text']}\n{e.get('diff') or ''}"
+                         for e in run.get("expectations", []) if not e.get("passed"))
+        results[mutant.id] = (run.get("exit_code"), text + "\n" + (run.get("error") or ""))
+    return results
 
 
 @pytest.mark.parametrize("mutant", all_mutants())
 def test_wrong_expectation_fails(mutant, mtasim, scenario_copy):
-    path = write_mutant(mutant, scenario_copy)
+    if mutant is None:
+        pytest.fail("no scenarios/**/*.scn with expectations to mutate", pytrace=False)
+    if mutant.scenario not in _RESULTS:
+        _RESULTS[mutant.scenario] = run_mutants_of(mtasim, mutant.scenario, scenario_copy)
+    code, output = _RESULTS[mutant.scenario][mutant.id]
+    if code == 1 and any(re.search(rf"\bline {n}\b", output) for n in mutant.accept):
+        return
+    # Not killed: run this mutant alone for mtasim's whole account.
+    path = mutant_file(mutant, scenario_copy, 0)
+    path.write_text("".join(mutant.lines), encoding="utf-8", newline="")
     try:
         proc = run_mtasim(mtasim, [str(path)], cwd=REPO_ROOT)
     finally:
-        shutil.copyfile(mutant.scenario, path)     # the copy stays pristine for the next mutant
-    output = proc.stdout + proc.stderr
+        path.unlink()
     changed = mutant.lines[mutant.lineno - 1].rstrip("\r\n").strip()
     context = (f"mutant of {mutant.scenario.relative_to(REPO_ROOT)} line {mutant.lineno}: "
-               f"{changed}\n--- mtasim output ---\n{output}")
-    if proc.returncode != 1:
-        pytest.fail(f"expected exit 1 (an expectation failed), got {proc.returncode} "
-                    f"({describe_exit(proc.returncode)})\n{context}", pytrace=False)
-    if not any(re.search(rf"\bline {n}\b", output) for n in mutant.accept):
-        pytest.fail(f"exit 1, but the output names none of lines "
-                    f"{', '.join(map(str, mutant.accept))}\n{context}", pytrace=False)
+               f"{changed}\n--- mtasim output ---\n{proc.stdout}{proc.stderr}")
+    if code != 1:
+        pytest.fail(f"expected exit 1 (an expectation failed), got {code} "
+                    f"({describe_exit(code)})\n{context}", pytrace=False)
+    pytest.fail(f"exit 1, but the output names none of lines "
+                f"{', '.join(map(str, mutant.accept))}\n{context}", pytrace=False)
