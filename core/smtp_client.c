@@ -85,7 +85,7 @@ static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const ch
 
 /* smtp_conn_create - a session object for a connect about to be started */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
-                                  uint32_t addr, const char *host)
+                                  mta_ip addr, const char *host)
 {
     struct mta_conn *c = calloc(1, sizeof *c);
     if (c == NULL || (c->host = strdup(host)) == NULL)
@@ -653,9 +653,8 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
 static void connect_failed(struct mta_conn *c, int code, const char *what)
 {
     struct mta *m = c->m;
-    char a[16];
-    uint32_t x = c->pub.addr;
-    snprintf(a, sizeof a, "%u.%u.%u.%u", x >> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255);
+    char a[MTA_IP_TEXT];
+    mta_ip_format(c->pub.addr, a);
     /* RFC 3463 3.5 X.4.1: "no answer from host". */
     domain_set_error(c->d, 0, DSN_STATUS_NO_ANSWER, NULL, "connect to %s (%s): %s", a, c->host, what);
     host_failure_mark(m, c->pub.addr);

@@ -649,7 +649,8 @@ void sc_next_transaction(struct mta_conn *c)
         struct textbuf tb = textbuf_on(note, sizeof note);
         textbuf_str(&tb, c->host);
         textbuf_str(&tb, " [");
-        textbuf_ipv4(&tb, c->pub.addr);
+        char a[MTA_IP_TEXT];
+        textbuf_str(&tb, mta_ip_format(c->pub.addr, a));
         textbuf_str(&tb, "]");
         struct timeval now = mta_tv(mta_now(m));
         call_core_log_attempt_v1_hook(&msg->pub, &c->d->pub, &now, note, (int)tb.len);

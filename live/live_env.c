@@ -394,10 +394,15 @@ static int connect_error_kind(int err)
     return EHOSTUNREACH;
 }
 
-static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint16_t port,
+static int env_tcp_connect(struct mta_env *env, mta_ip src6, mta_ip dst6, uint16_t port,
                            mta_tcp_cb cb, void *arg)
 {
     struct live_env *le = LIVE_OF(env);
+    /* Live mode maps scenario addresses to IPv4 loopback ones (docs/live.md):
+     * an IPv6 binding or destination has nowhere to go. */
+    if (!mta_ip_is_v4(src6) || !mta_ip_is_v4(dst6))
+        return -EAFNOSUPPORT;
+    uint32_t src = mta_ip_v4_of(src6), dst = mta_ip_v4_of(dst6);
     struct sockaddr_in real;
     int routed = target_of(le, dst, port, &real) == 0;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

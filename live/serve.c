@@ -286,7 +286,7 @@ static void serve_accept(void *arg, int fd, uint32_t peer_addr, uint16_t peer_po
     *cb = bridge_real_event;
     *cb_arg = b;
     int err = 0;
-    b->ep = sim_net_connect_peer(live_env_net(sv->le), peer_addr, sv->script->addr,
+    b->ep = sim_net_connect_peer(live_env_net(sv->le), mta_ip_v4(peer_addr), sv->script->addr,
                                  SERVE_REMOTE_PORT, bridge_sim_event, b, &err);
     if (b->ep == NULL) {
         bridge_reset(b);
@@ -309,13 +309,20 @@ static int serve_done(void *arg)
 /* pick_remote - the script to serve: by address or name, else the first; NULL said */
 static const struct scn_remote *pick_remote(const struct scn_scenario *sc, const char *want)
 {
-    struct in_addr in;
-    int by_addr = want && inet_pton(AF_INET, want, &in) == 1;
+    mta_ip in;
+    int by_addr = want && mta_ip_parse(want, &in) == 0;
     for (int i = 0; i < sc->nremotes; i++) {
         const struct scn_remote *r = &sc->remotes[i];
-        if (want == NULL || (by_addr && r->addr == ntohl(in.s_addr))
-            || (!by_addr && r->name && strcasecmp(r->name, want) == 0))
+        if (want == NULL || (by_addr && mta_ip_eq(r->addr, in))
+            || (!by_addr && r->name && strcasecmp(r->name, want) == 0)) {
+            if (!mta_ip_is_v4(r->addr)) {
+                /* The bridge listens on IPv4 and its clients are IPv4. */
+                fprintf(stderr, "mtasim serve: %s: remote '%s' is IPv6; serve bridges IPv4 "
+                        "clients to IPv4 remotes only\n", sc->file, want ? want : r->name);
+                return NULL;
+            }
             return r;
+        }
     }
     if (want)
         fprintf(stderr, "mtasim serve: %s has no remote '%s'\n", sc->file, want);

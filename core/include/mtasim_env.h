@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mta_ip.h"
+
 /* Microseconds since the Unix epoch (virtual in the simulator). */
 typedef int64_t mta_usec_t;
 typedef uint64_t mta_timer_id;
@@ -43,7 +45,8 @@ typedef uint64_t mta_timer_id;
 #define MTA_USEC_PER_SEC 1000000LL
 
 /* ---- DNS ------------------------------------------------------------ */
-enum mta_dns_type { MTA_DNS_A = 1, MTA_DNS_CNAME = 5, MTA_DNS_MX = 15 };
+/* The RR TYPE codes of RFC 1035 3.2.2 and, for AAAA, RFC 3596 2.1. */
+enum mta_dns_type { MTA_DNS_A = 1, MTA_DNS_CNAME = 5, MTA_DNS_MX = 15, MTA_DNS_AAAA = 28 };
 
 enum mta_dns_rcode {
     MTA_DNS_NOERROR = 0,  /* an answer, possibly with no records (NODATA) */
@@ -60,6 +63,7 @@ struct mta_dns_rr {
     uint16_t pref;                  /* MX preference */
     char name[MTA_DNS_NAME_MAX];    /* MX exchange or CNAME target; "" or "." for a null MX */
     uint32_t addr;                  /* A record, host byte order */
+    uint8_t addr6[16];              /* AAAA record, network byte order (RFC 3596 2.2) */
     uint32_t ttl;                   /* seconds */
 };
 
@@ -165,8 +169,11 @@ struct mta_env {
     void (*dns_query)(struct mta_env *env, const char *name,
                       enum mta_dns_type type, mta_dns_cb cb, void *arg);
 
-    /* Open a TCP connection from src to dst:port (host byte order). */
-    int (*tcp_connect)(struct mta_env *env, uint32_t src, uint32_t dst,
+    /* Open a TCP connection from src to dst:port.  src and dst are of one
+     * family (a socket bound to an address of one family connects only to
+     * that family: -EAFNOSUPPORT otherwise); an unspecified src (0.0.0.0
+     * or ::) lets the implementation choose one of dst's family. */
+    int (*tcp_connect)(struct mta_env *env, mta_ip src, mta_ip dst,
                        uint16_t port, mta_tcp_cb cb, void *arg);
     /* Write up to len bytes into the send buffer: the count taken (a
      * short count when it filled up), -EAGAIN when it is full, or a

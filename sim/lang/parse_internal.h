@@ -135,6 +135,7 @@ int parse_unsigned(struct parser *p, const struct token *t, const char *what,
 int parse_signed(const char *s, int64_t *out);
 int parse_duration(struct parser *p, const struct token *t, mta_usec_t *out);
 int parse_ipv4(struct parser *p, const struct token *t, uint32_t *out);
+int parse_ip(struct parser *p, const struct token *t, mta_ip *out);
 int check_domain(struct parser *p, const struct token *t, const char *what);
 int check_name(struct parser *p, const struct token *t, const char *what,
                const char *extra);

@@ -632,8 +632,8 @@ int do_remote(struct parser *p)
 {
     const char *usage = "remote ADDR [name HOST]";
     struct scn_scenario *sc = p->sc;
-    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
-    if (need_args(p, 2, 4, usage) < 0 || parse_ipv4(p, &p->tok[1], &addr) < 0)
+    mta_ip addr = mta_ip_v4(0);     /* set by parse_ip; -O3 cannot see it */
+    if (need_args(p, 2, 4, usage) < 0 || parse_ip(p, &p->tok[1], &addr) < 0)
         return -1;
     if (p->ntok > 2) {
         if (!is_word(&p->tok[2], "name"))
@@ -642,7 +642,7 @@ int do_remote(struct parser *p)
             return -1;
     }
     for (int i = 0; i < sc->nremotes; i++)
-        if (sc->remotes[i].addr == addr)
+        if (mta_ip_eq(sc->remotes[i].addr, addr))
             return fail_tok(p, &p->tok[1], "remote %s already declared at %s:%d", p->tok[1].text,
                             sc->remotes[i].pos.file, sc->remotes[i].pos.line);
     if (sc->nremotes == SCN_MAX_REMOTES)

@@ -229,6 +229,15 @@ int parse_ipv4(struct parser *p, const struct token *t, uint32_t *out)
     return 0;
 }
 
+/* parse_ip - an IPv4 dotted quad or an IPv6 address (RFC 4291 2.2) */
+int parse_ip(struct parser *p, const struct token *t, mta_ip *out)
+{
+    if (t->quoted || mta_ip_parse(t->text, out) < 0)
+        return fail_tok(p, t, "bad IP address '%s': expected IPv4 (192.0.2.1) or IPv6 (2001:db8::1)",
+                        t->text);
+    return 0;
+}
+
 /* check_domain - letters, digits, '-', '_', dot-separated non-empty labels */
 int check_domain(struct parser *p, const struct token *t, const char *what)
 {

@@ -211,6 +211,7 @@ int do_dns(struct parser *p)
     kinds[] = {
         { "MX", SCN_DNS_MX, 2, "dns NAME MX PREF HOST [ttl N]" },
         { "A", SCN_DNS_A, 1, "dns NAME A ADDR [ttl N]" },
+        { "AAAA", SCN_DNS_AAAA, 1, "dns NAME AAAA ADDR6 [ttl N]" },
         { "CNAME", SCN_DNS_CNAME, 1, "dns NAME CNAME TARGET [ttl N]" },
         { "NXDOMAIN", SCN_DNS_NXDOMAIN, 0, "dns NAME NXDOMAIN [ttl N]" },
         { "SERVFAIL", SCN_DNS_SERVFAIL, 0, "dns NAME SERVFAIL [ttl N]" },
@@ -235,7 +236,7 @@ int do_dns(struct parser *p)
         suggest_begin(&sg, p->tok[2].text);
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
             suggest_offer(&sg, kinds[i].name);
-        return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, CNAME, NXDOMAIN, "
+        return fail_tok(p, &p->tok[2], "unknown DNS type '%s': expected MX, A, AAAA, CNAME, NXDOMAIN, "
                         "SERVFAIL, TIMEOUT, NODATA or latency%s", p->tok[2].text,
                         suggest_hint(&sg, hint, sizeof hint));
     }
@@ -263,6 +264,15 @@ int do_dns(struct parser *p)
     } else if (d.kind == SCN_DNS_A) {
         if (parse_ipv4(p, &p->tok[3], &d.addr) < 0)
             return -1;
+    } else if (d.kind == SCN_DNS_AAAA) {
+        /* RFC 3596 2.2: an AAAA record holds an IPv6 address, nothing else. */
+        mta_ip a6;
+        if (parse_ip(p, &p->tok[3], &a6) < 0)
+            return -1;
+        if (mta_ip_is_v4(a6))
+            return fail_tok(p, &p->tok[3], "an AAAA record holds an IPv6 address, not '%s' "
+                            "(use an A record)", p->tok[3].text);
+        memcpy(d.addr6, a6.b, sizeof d.addr6);
     } else if (d.kind == SCN_DNS_CNAME) {
         if (check_domain(p, &p->tok[3], "CNAME target") < 0)
             return -1;
@@ -300,9 +310,12 @@ static int network_link(struct parser *p)
     l.bandwidth = UINT64_MAX;
     l.segment = -1;
     l.loss_ppm = -1;
-    if (need_args(p, 6, 14, usage) < 0 || parse_ipv4(p, &p->tok[2], &l.src) < 0
-        || parse_ipv4(p, &p->tok[3], &l.dst) < 0)
+    if (need_args(p, 6, 14, usage) < 0 || parse_ip(p, &p->tok[2], &l.src) < 0
+        || parse_ip(p, &p->tok[3], &l.dst) < 0)
         return -1;
+    if (mta_ip_is_v4(l.src) != mta_ip_is_v4(l.dst))
+        return fail_tok(p, &p->tok[3], "a link joins two addresses of one family: %s is %s, %s is not",
+                        p->tok[2].text, mta_ip_is_v4(l.src) ? "IPv4" : "IPv6", p->tok[3].text);
     for (int i = 4; i < p->ntok; i += 2) {
         const struct token *key = &p->tok[i];
         if (i + 1 == p->ntok)
@@ -324,7 +337,7 @@ static int network_link(struct parser *p)
             l.loss_ppm = (long)ppm;
     }
     for (int i = 0; i < sc->nlinks; i++)
-        if (sc->links[i].src == l.src && sc->links[i].dst == l.dst)
+        if (mta_ip_eq(sc->links[i].src, l.src) && mta_ip_eq(sc->links[i].dst, l.dst))
             return fail_tok(p, &p->tok[2], "link %s %s already declared at %s:%d", p->tok[2].text,
                             p->tok[3].text, sc->links[i].pos.file, sc->links[i].pos.line);
     if (sc->nlinks == SCN_MAX_REMOTES)
@@ -372,8 +385,8 @@ int do_binding(struct parser *p)
     struct scn_scenario *sc = p->sc;
     if (need_args(p, 3, 6, usage) < 0 || check_name(p, &p->tok[1], "binding name", "._-") < 0)
         return -1;
-    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
-    if (parse_ipv4(p, &p->tok[2], &addr) < 0)
+    mta_ip addr = mta_ip_v4(0);     /* set by parse_ip; -O3 cannot see it */
+    if (parse_ip(p, &p->tok[2], &addr) < 0)
         return -1;
     const char *ehlo = NULL;
     int unavailable = 0;

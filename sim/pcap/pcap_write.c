@@ -20,10 +20,11 @@
 #define PW_SNAPLEN 262144       /* libpcap's largest: a segment of any MSS fits */
 #define PW_ETH_LEN 14
 #define PW_IP_LEN 20
+#define PW_IP6_LEN 40           /* RFC 8200 3: the fixed header, no extension headers */
 #define PW_TCP_LEN 20
 #define PW_SYN_OPT_LEN 8        /* MSS (4), NOP (1), window scale (3) */
 #define PW_MAX_PAYLOAD 65495    /* 65535 - IPv4 - TCP headers */
-#define PW_MAX_FRAME (PW_ETH_LEN + PW_IP_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN + PW_MAX_PAYLOAD)
+#define PW_MAX_FRAME (PW_ETH_LEN + PW_IP6_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN + PW_MAX_PAYLOAD)
 #define PW_MAX_CONNS (1u << 24) /* a run opening more is beyond any scenario */
 
 struct pw_conn {
@@ -106,12 +107,57 @@ static void put_ipv4(uint8_t *ip, uint32_t src, uint32_t dst, uint8_t proto, siz
     put16(ip + 10, csum_fold(csum_add(0, ip, PW_IP_LEN)));
 }
 
+/* put_ipv6 - a 40-byte IPv6 header (RFC 8200 3): no checksum, no identification */
+static void put_ipv6(uint8_t *ip, mta_ip src, mta_ip dst, uint8_t next_header, size_t payload)
+{
+    assert(payload <= 65535);
+    memset(ip, 0, PW_IP6_LEN);
+    ip[0] = 0x60;                   /* version 6, traffic class 0, flow label 0 */
+    put16(ip + 4, (uint32_t) payload);
+    ip[6] = next_header;
+    ip[7] = 64;                     /* hop limit: Linux's default, as IPv4's TTL */
+    memcpy(ip + 8, src.b, 16);
+    memcpy(ip + 24, dst.b, 16);
+}
+
+/* put_ip - the IP header of either family; returns its length */
+static size_t put_ip(uint8_t *ip, mta_ip src, mta_ip dst, uint8_t proto, size_t payload,
+                     uint16_t id)
+{
+    if (mta_ip_is_v4(src)) {
+        put_ipv4(ip, mta_ip_v4_of(src), mta_ip_v4_of(dst), proto, payload, id);
+        return PW_IP_LEN;
+    }
+    put_ipv6(ip, src, dst, proto, payload);
+    return PW_IP6_LEN;
+}
+
+/* pseudo_sum - the checksum's pseudo-header: RFC 9293 3.1 for IPv4, RFC
+ * 8200 8.1 for IPv6 (addresses, upper-layer length, next header) */
+static uint32_t pseudo_sum(mta_ip src, mta_ip dst, uint8_t proto, size_t len)
+{
+    uint8_t pseudo[40];
+
+    memset(pseudo, 0, sizeof pseudo);
+    if (mta_ip_is_v4(src)) {
+        put32(pseudo, mta_ip_v4_of(src));
+        put32(pseudo + 4, mta_ip_v4_of(dst));
+        pseudo[9] = proto;
+        put16(pseudo + 10, (uint32_t) len);
+        return csum_add(0, pseudo, 12);
+    }
+    memcpy(pseudo, src.b, 16);
+    memcpy(pseudo + 16, dst.b, 16);
+    put32(pseudo + 32, (uint32_t) len);
+    pseudo[39] = proto;
+    return csum_add(0, pseudo, 40);
+}
+
 /* put_tcp - a TCP header (options for a SYN) and its checksum over payload */
 static size_t put_tcp(uint8_t *tcp, const struct sim_packet *pkt, uint32_t seq, uint32_t ack,
                       const uint8_t *payload, size_t len, uint8_t flags)
 {
     size_t hlen = PW_TCP_LEN + ((flags & SIM_TCP_SYN) ? PW_SYN_OPT_LEN : 0);
-    uint8_t pseudo[12];
     uint32_t sum;
 
     memset(tcp, 0, hlen);
@@ -131,23 +177,18 @@ static size_t put_tcp(uint8_t *tcp, const struct sim_packet *pkt, uint32_t seq, 
     }
     if (len > 0)
         memcpy(tcp + hlen, payload, len);
-    put32(pseudo, pkt->src);
-    put32(pseudo + 4, pkt->dst);
-    pseudo[8] = 0;
-    pseudo[9] = 6;
-    put16(pseudo + 10, (uint32_t) (hlen + len));
-    sum = csum_add(0, pseudo, sizeof pseudo);
+    sum = pseudo_sum(pkt->src, pkt->dst, 6, hlen + len);
     sum = csum_add(sum, tcp, hlen + len);
     put16(tcp + 16, csum_fold(sum));
     return hlen + len;
 }
 
 /* put_eth - the Ethernet header; the side that connected sends from mac_mta */
-static void put_eth(uint8_t *eth, int from_client)
+static void put_eth(uint8_t *eth, int from_client, int v4)
 {
     memcpy(eth, from_client ? mac_remote : mac_mta, 6);
     memcpy(eth + 6, from_client ? mac_mta : mac_remote, 6);
-    put16(eth + 12, 0x0800);
+    put16(eth + 12, v4 ? 0x0800 : 0x86dd);     /* EtherType IPv4, IPv6 (RFC 2464 3) */
 }
 
 /* pw_emit - one frame at virtual time t */
@@ -172,22 +213,49 @@ static void pw_tcp_frame(struct pcap_writer *pw, struct pw_conn *c, const struct
                          sim_usec t)
 {
     static uint8_t frame[PW_MAX_FRAME];
-    int from_client = pkt->src == c->syn.src && pkt->sport == c->syn.sport;
+    int from_client = mta_ip_eq(pkt->src, c->syn.src) && pkt->sport == c->syn.sport;
     int side = from_client ? 0 : 1;
+    int v4 = mta_ip_is_v4(pkt->src);
+    size_t iplen = v4 ? PW_IP_LEN : PW_IP6_LEN;
     uint32_t seq = c->isn[side] + pkt->seq;
     uint32_t ack = c->isn[1 - side] + pkt->ack;
     size_t tcplen;
 
     if (pkt->len > PW_MAX_PAYLOAD)
         pw_die("packet", "segment larger than an IPv4 packet holds");
+    assert(mta_ip_is_v4(pkt->dst) == v4);
     /* Linux answers a SYN to a closed port with RST|ACK and sequence 0. */
     if ((pkt->flags & SIM_TCP_RST) && side == 1 && pkt->ack == 1 && pkt->seq == 0)
         seq = 0;
-    put_eth(frame, from_client);
-    tcplen = put_tcp(frame + PW_ETH_LEN + PW_IP_LEN, pkt, seq, ack,
+    put_eth(frame, from_client, v4);
+    tcplen = put_tcp(frame + PW_ETH_LEN + iplen, pkt, seq, ack,
                      (const uint8_t *) pkt->payload, pkt->len, pkt->flags);
-    put_ipv4(frame + PW_ETH_LEN, pkt->src, pkt->dst, 6, tcplen, c->ip_id[side]++);
-    pw_emit(pw, t, frame, PW_ETH_LEN + PW_IP_LEN + tcplen);
+    put_ip(frame + PW_ETH_LEN, pkt->src, pkt->dst, 6, tcplen, c->ip_id[side]++);
+    pw_emit(pw, t, frame, PW_ETH_LEN + iplen + tcplen);
+}
+
+/* pw_icmp6_unreachable - ICMPv6 destination unreachable, code 3 "address
+ * unreachable" (RFC 4443 3.1, what a router or Linux's neighbour discovery
+ * reports for a host that does not answer), quoting the whole SYN: the
+ * invoking packet "as possible without the ICMPv6 packet exceeding the
+ * minimum IPv6 MTU" */
+static void pw_icmp6_unreachable(struct pcap_writer *pw, struct pw_conn *c, sim_usec t,
+                                 const uint8_t tcp[PW_TCP_LEN + PW_SYN_OPT_LEN])
+{
+    enum { QUOTED = PW_IP6_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN, ICMP6 = 8 + QUOTED };
+    uint8_t frame[PW_ETH_LEN + PW_IP6_LEN + ICMP6];
+    uint8_t *icmp = frame + PW_ETH_LEN + PW_IP6_LEN;
+    const struct sim_packet *syn = &c->syn;
+
+    put_ipv6(icmp + 8, syn->src, syn->dst, 6, PW_TCP_LEN + PW_SYN_OPT_LEN);
+    memcpy(icmp + 8 + PW_IP6_LEN, tcp, PW_TCP_LEN + PW_SYN_OPT_LEN);
+    memset(icmp, 0, 8);
+    icmp[0] = 1;                            /* destination unreachable */
+    icmp[1] = 3;                            /* address unreachable */
+    put16(icmp + 2, csum_fold(csum_add(pseudo_sum(syn->dst, syn->src, 58, ICMP6), icmp, ICMP6)));
+    put_eth(frame, 0, 0);
+    put_ipv6(frame + PW_ETH_LEN, syn->dst, syn->src, 58, ICMP6);
+    pw_emit(pw, t, frame, sizeof frame);
 }
 
 /* pw_icmp_unreachable - ICMP host unreachable quoting the connection's SYN */
@@ -201,14 +269,19 @@ static void pw_icmp_unreachable(struct pcap_writer *pw, struct pw_conn *c, sim_u
     size_t icmplen = 8 + PW_IP_LEN + 8;     /* RFC 792: the header and 64 bits */
 
     put_tcp(tcp, syn, c->isn[0], 0, NULL, 0, SIM_TCP_SYN);
-    put_ipv4(quoted, syn->src, syn->dst, 6, sizeof tcp, 1);
+    if (!mta_ip_is_v4(syn->src)) {
+        pw_icmp6_unreachable(pw, c, t, tcp);
+        return;
+    }
+    put_ipv4(quoted, mta_ip_v4_of(syn->src), mta_ip_v4_of(syn->dst), 6, sizeof tcp, 1);
     memcpy(quoted + PW_IP_LEN, tcp, 8);
     memset(icmp, 0, 8);
     icmp[0] = 3;                            /* destination unreachable */
     icmp[1] = 1;                            /* host unreachable */
     put16(icmp + 2, csum_fold(csum_add(0, icmp, icmplen)));
-    put_eth(frame, 0);
-    put_ipv4(frame + PW_ETH_LEN, syn->dst, syn->src, 1, icmplen, c->ip_id[1]++);
+    put_eth(frame, 0, 1);
+    put_ipv4(frame + PW_ETH_LEN, mta_ip_v4_of(syn->dst), mta_ip_v4_of(syn->src), 1, icmplen,
+             c->ip_id[1]++);
     pw_emit(pw, t, frame, PW_ETH_LEN + PW_IP_LEN + icmplen);
 }
 

@@ -353,7 +353,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         }
     }
     w->mta = mta_create(simenv_env(w->env), &sc->config);
-    sim_net_add_local(w->net, 0xC0000201u);     /* the default binding's address */
+    sim_net_add_local(w->net, mta_ip_v4(0xC0000201u));    /* the default binding's address */
     for (int i = 0; i < sc->nbindings; i++) {
         const struct scn_binding *b = &sc->bindings[i];
         if (mta_add_binding(w->mta, b->name, b->addr, b->ehlo) < 0) {

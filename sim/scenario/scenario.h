@@ -42,7 +42,7 @@ struct scn_pos {
 
 struct scn_binding {
     char *name;
-    uint32_t addr;          /* host byte order */
+    mta_ip addr;            /* IPv4 or IPv6: the family picks A or AAAA lookups */
     char *ehlo;             /* NULL = "mtasim.test" */
     int unavailable;        /* the host does not have this address: connects fail (EADDRNOTAVAIL) */
     struct scn_pos pos;
@@ -52,13 +52,15 @@ struct scn_binding {
 enum scn_dns_kind { SCN_DNS_MX, SCN_DNS_A, SCN_DNS_CNAME, SCN_DNS_NXDOMAIN,
                     SCN_DNS_SERVFAIL, SCN_DNS_TIMEOUT,
                     SCN_DNS_NODATA,     /* dns NAME NODATA: exists, no records */
-                    SCN_DNS_LATENCY };  /* dns NAME latency DUR: per-name answer time */
+                    SCN_DNS_LATENCY,    /* dns NAME latency DUR: per-name answer time */
+                    SCN_DNS_AAAA };     /* dns NAME AAAA ADDR6 (RFC 3596) */
 struct scn_dns {
     char *name;
     enum scn_dns_kind kind;
     uint16_t pref;
     char *target;           /* MX host ("." = null MX), CNAME target */
-    uint32_t addr;
+    uint32_t addr;          /* A, host byte order */
+    uint8_t addr6[16];      /* AAAA, network byte order */
     uint32_t ttl;           /* default 3600 */
     mta_usec_t latency;     /* SCN_DNS_LATENCY */
     struct scn_pos pos;
@@ -148,7 +150,7 @@ struct scn_fault {
 
 /* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] [loss P] */
 struct scn_link {
-    uint32_t src, dst;
+    mta_ip src, dst;                    /* of one family */
     mta_usec_t latency, jitter;         /* -1 = the remote's */
     uint64_t bandwidth;                 /* UINT64_MAX = the remote's */
     long segment;                       /* -1 = the remote's */
@@ -160,7 +162,7 @@ struct scn_link {
 enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
                         SCN_CONNECT_UNREACHABLE, SCN_CONNECT_NO_ROUTE };
 struct scn_remote {
-    uint32_t addr;
+    mta_ip addr;            /* IPv4 or IPv6 */
     char *name;             /* for the default banner; NULL = the address */
     enum scn_connect_mode connect;
     mta_usec_t latency;     /* one-way; default 1ms */

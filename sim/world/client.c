@@ -243,7 +243,8 @@ static void client_start(void *arg)
     c->timer = 0;
     assert(c->state == C_IDLE);
     int err = 0;
-    c->ep = sim_net_connect_peer(c->net, c->script->addr, c->dst, c->port, client_event, c, &err);
+    c->ep = sim_net_connect_peer(c->net, mta_ip_v4(c->script->addr), mta_ip_v4(c->dst), c->port,
+                                 client_event, c, &err);
     if (c->ep == NULL)
         client_die("start", "connect from a peer failed");
     c->state = C_CONNECT;

@@ -58,6 +58,7 @@ struct dns_record {
     uint16_t pref;
     char target[MTA_DNS_NAME_MAX];      /* as written */
     uint32_t addr;
+    uint8_t addr6[16];                  /* AAAA, network byte order */
     uint32_t ttl;
 };
 
@@ -77,7 +78,7 @@ struct dns_name {
     char name[MTA_DNS_NAME_MAX];
     int32_t first_record, last_record;  /* records[] chain, in the order added */
     int32_t first_failure, last_failure;/* failures[] chain, in the order added */
-    int32_t counter[3];                 /* counters[] for A, CNAME, MX; NO_ENTRY */
+    int32_t counter[4];                 /* counters[] for A, CNAME, MX, AAAA; NO_ENTRY */
     int has_latency;
     sim_usec latency;
 };
@@ -185,7 +186,7 @@ static struct dns_name *dns_name_get(struct sim_dns *d, const char *norm)
     strcpy(e->name, norm);
     e->first_record = e->last_record = NO_ENTRY;
     e->first_failure = e->last_failure = NO_ENTRY;
-    e->counter[0] = e->counter[1] = e->counter[2] = NO_ENTRY;
+    e->counter[0] = e->counter[1] = e->counter[2] = e->counter[3] = NO_ENTRY;
     e->has_latency = 0;
     e->latency = 0;
     idxmap_put(&d->name_index, text_hash(norm, strlen(norm)), (uint32_t) d->nnames);
@@ -196,7 +197,7 @@ static struct dns_name *dns_name_get(struct sim_dns *d, const char *norm)
 /* dns_type_slot - a query type's counter slot in a name entry */
 static int dns_type_slot(enum mta_dns_type type)
 {
-    return type == MTA_DNS_A ? 0 : type == MTA_DNS_CNAME ? 1 : 2;
+    return type == MTA_DNS_A ? 0 : type == MTA_DNS_CNAME ? 1 : type == MTA_DNS_MX ? 2 : 3;
 }
 
 /* sim_dns_create - a resolver answering after latency, giving up after timeout */
@@ -247,7 +248,8 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
     char norm[MTA_DNS_NAME_MAX];
 
     assert(rec != NULL && rec->name != NULL);
-    assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME);
+    assert(rec->type == MTA_DNS_A || rec->type == MTA_DNS_MX || rec->type == MTA_DNS_CNAME
+           || rec->type == MTA_DNS_AAAA);
     if (d->nrecords >= SIM_DNS_MAX_RECORDS)
         dns_die("sim_dns_add", "too many records");
     d->records = dns_room(d->records, d->nrecords, sizeof *d->records);
@@ -264,12 +266,13 @@ void sim_dns_add(struct sim_dns *d, const struct sim_dns_record *rec)
     e->last_record = (int32_t) d->nrecords;
     r->type = rec->type;
     r->pref = rec->pref;
-    if (rec->type != MTA_DNS_A) {
+    if (rec->type != MTA_DNS_A && rec->type != MTA_DNS_AAAA) {
         if (rec->target == NULL || strnlen(rec->target, MTA_DNS_NAME_MAX) >= MTA_DNS_NAME_MAX)
             dns_die("sim_dns_add", "missing or too long target");
         strcpy(r->target, rec->target);
     }
     r->addr = rec->addr;
+    memcpy(r->addr6, rec->addr6, sizeof r->addr6);
     r->ttl = rec->ttl;
     d->nrecords++;
 }
@@ -339,6 +342,7 @@ static void dns_rr_from(struct mta_dns_rr *rr, const struct dns_record *r)
     rr->type = r->type;
     rr->pref = r->pref;
     rr->addr = r->addr;
+    memcpy(rr->addr6, r->addr6, sizeof rr->addr6);
     rr->ttl = r->ttl;
     /* Both buffers are MTA_DNS_NAME_MAX and target is NUL-terminated. */
     memcpy(rr->name, r->target, sizeof rr->name);
@@ -397,7 +401,7 @@ static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_
         any = dns_collect(d, norm, type, a, &cname);
         if (a->count > before)
             return;                             /* records of the type */
-        if (type == MTA_DNS_A && cname != NULL) {
+        if ((type == MTA_DNS_A || type == MTA_DNS_AAAA) && cname != NULL) {
             char next[MTA_DNS_NAME_MAX];
 
             if (a->count < MTA_DNS_MAX_RR)
@@ -427,7 +431,8 @@ static void dns_resolve(const struct sim_dns *d, const char *name, enum mta_dns_
 /* dns_type_text - a query type as the purpose of a stream names it */
 static const char *dns_type_text(enum mta_dns_type type)
 {
-    return type == MTA_DNS_MX ? "MX" : type == MTA_DNS_A ? "A" : "CNAME";
+    return type == MTA_DNS_MX ? "MX" : type == MTA_DNS_A ? "A" : type == MTA_DNS_AAAA ? "AAAA"
+         : "CNAME";
 }
 
 /* dns_count - one more query for (name, type); its counter, NULL if unnamed */

@@ -22,11 +22,13 @@
  *       (NODATA: the name exists, no records of the type);
  *     - otherwise the records of that type, in the order they were added
  *       (at most MTA_DNS_MAX_RR);
- *     - an A query for a name that has only a CNAME answers with the
- *       CNAME record and the target's A records;
+ *     - an A or AAAA query for a name that has only a CNAME answers with
+ *       the CNAME record and the target's records of the type;
  *     - no record of that type but some of another: NOERROR, count 0;
  *     - no record of any type: NXDOMAIN.
- *   A null MX is an MX record with preference 0 and target ".".
+ *   A null MX is an MX record with preference 0 and target ".".  A and
+ *   AAAA records are separate types (RFC 3596): an A query for a name
+ *   with only AAAA records is NODATA (NOERROR, count 0), and the reverse.
  */
 #ifndef MTASIM_SIM_DNS_H
 #define MTASIM_SIM_DNS_H
@@ -44,6 +46,7 @@ struct sim_dns_record {
     uint16_t pref;          /* MX */
     const char *target;     /* MX exchange, CNAME target */
     uint32_t addr;          /* A, host byte order */
+    uint8_t addr6[16];      /* AAAA, network byte order */
     uint32_t ttl;           /* seconds */
 };
 

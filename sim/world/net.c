@@ -239,12 +239,26 @@ uint64_t sim_net_seed(const struct sim_net *n)
     return n->seed;
 }
 
-/* net_find_link - the link from src to dst, or NULL */
-static const struct sim_link *net_find_link(const struct sim_net *n, uint32_t src, uint32_t dst)
+/* net_pair_key - the idxmap key of an address pair (IPv4 pairs as before:
+ * src << 32 | dst; others may collide, so every lookup confirms) */
+static uint64_t net_pair_key(mta_ip src, mta_ip dst)
 {
-    uint32_t i = idxmap_get(&n->link_index, (uint64_t) src << 32 | dst);
+    if (mta_ip_is_v4(src) && mta_ip_is_v4(dst))
+        return (uint64_t) mta_ip_v4_of(src) << 32 | mta_ip_v4_of(dst);
+    return mta_ip_key(src) * 1099511628211ULL ^ mta_ip_key(dst);
+}
 
-    return i == IDXMAP_NONE ? NULL : &n->links[i];
+/* net_find_link - the link from src to dst, or NULL */
+static const struct sim_link *net_find_link(const struct sim_net *n, mta_ip src, mta_ip dst)
+{
+    uint64_t key = net_pair_key(src, dst);
+    size_t pos;
+
+    for (uint32_t i = idxmap_first(&n->link_index, key, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&n->link_index, key, &pos))
+        if (mta_ip_eq(n->links[i].src, src) && mta_ip_eq(n->links[i].dst, dst))
+            return &n->links[i];
+    return NULL;
 }
 
 /* sim_net_add_link - path parameters for one (src, dst) pair */
@@ -256,19 +270,21 @@ int sim_net_add_link(struct sim_net *n, const struct sim_link *l)
     if (n->nlinks >= SIM_NET_MAX_LINKS)
         net_die("sim_net_add_link", "too many links");
     n->links = net_xrealloc(n->links, n->nlinks + 1, sizeof *n->links);
-    idxmap_put(&n->link_index, (uint64_t) l->src << 32 | l->dst, (uint32_t) n->nlinks);
+    idxmap_put(&n->link_index, net_pair_key(l->src, l->dst), (uint32_t) n->nlinks);
     n->links[n->nlinks++] = *l;
     return 0;
 }
 
 /* net_pair_next - the number of earlier connections from src to dst; count this one */
-static uint64_t net_pair_next(struct sim_net *n, uint32_t src, uint32_t dst)
+static uint64_t net_pair_next(struct sim_net *n, mta_ip src, mta_ip dst)
 {
-    uint64_t key = (uint64_t) src << 32 | dst;
-    uint32_t i = idxmap_get(&n->pair_index, key);
+    uint64_t key = net_pair_key(src, dst);
+    size_t pos;
 
-    if (i != IDXMAP_NONE)
-        return n->pairs[i].count++;
+    for (uint32_t i = idxmap_first(&n->pair_index, key, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&n->pair_index, key, &pos))
+        if (mta_ip_eq(n->pairs[i].src, src) && mta_ip_eq(n->pairs[i].dst, dst))
+            return n->pairs[i].count++;
     if (n->npairs >= SIM_NET_MAX_PAIRS)
         net_die("sim_net_connect", "too many distinct address pairs");
     if ((n->npairs & (n->npairs - 1)) == 0)     /* doubling: at 0, 1, 2, 4, ... */
@@ -281,18 +297,12 @@ static uint64_t net_pair_next(struct sim_net *n, uint32_t src, uint32_t dst)
     return 0;
 }
 
-/* ipv4_text - dotted quad of a host-order address */
-static void ipv4_text(uint32_t a, char out[16])
-{
-    snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255u, (a >> 8) & 255u, a & 255u);
-}
-
 /* conn_resolve_link - the path of a new connection: host values, link overrides */
 static void conn_resolve_link(struct sim_conn *c)
 {
     struct sim_net *n = c->net;
     const struct sim_link *l = net_find_link(n, c->src, c->dst);
-    char purpose[SIM_NET_PURPOSE_MAX], s[16], d[16];
+    char purpose[SIM_NET_PURPOSE_MAX], s[MTA_IP_TEXT], d[MTA_IP_TEXT];
     uint64_t k = net_pair_next(n, c->src, c->dst);
 
     c->link.latency = c->has_host ? c->host.latency : 0;
@@ -312,13 +322,13 @@ static void conn_resolve_link(struct sim_conn *c)
         if (l->loss_ppm != UINT32_MAX)
             c->link.loss_ppm = l->loss_ppm;
     }
-    if (c->link.mss == 0)
-        c->link.mss = SIM_NET_MSS;
+    if (c->link.mss == 0)   /* the IPv6 header is 20 bytes longer (RFC 8200 3) */
+        c->link.mss = mta_ip_is_v4(c->dst) ? SIM_NET_MSS : SIM_NET_MSS6;
     assert(c->link.latency >= 0 && c->link.jitter >= 0 && c->link.loss_ppm <= SIM_PRNG_PPM);
     if (c->link.jitter == 0 && c->link.loss_ppm == 0)
         return;     /* no draws: the streams need not exist (their identity stays fixed) */
-    ipv4_text(c->src, s);
-    ipv4_text(c->dst, d);
+    mta_ip_format(c->src, s);
+    mta_ip_format(c->dst, d);
     snprintf(purpose, sizeof purpose, "jitter %s>%s", s, d);
     sim_prng_init(&c->jitter_rng, n->seed, purpose, k);
     snprintf(purpose, sizeof purpose, "loss %s>%s", s, d);
@@ -345,18 +355,18 @@ static enum sim_connect_mode host_choose_mode(struct net_host *nh)
 }
 
 /* net_is_local - is addr one of the MTA's own addresses? */
-static int net_is_local(const struct sim_net *n, uint32_t addr)
+static int net_is_local(const struct sim_net *n, mta_ip addr)
 {
     size_t i;
 
     for (i = 0; i < n->nlocals; i++)
-        if (n->locals[i] == addr)
+        if (mta_ip_eq(n->locals[i], addr))
             return 1;
     return 0;
 }
 
 /* sim_net_add_local - an address connections may originate from */
-void sim_net_add_local(struct sim_net *n, uint32_t addr)
+void sim_net_add_local(struct sim_net *n, mta_ip addr)
 {
     if (net_is_local(n, addr))
         return;
@@ -367,11 +377,16 @@ void sim_net_add_local(struct sim_net *n, uint32_t addr)
 }
 
 /* net_find_host - the host at addr, or NULL */
-static struct net_host *net_find_host(const struct sim_net *n, uint32_t addr)
+static struct net_host *net_find_host(const struct sim_net *n, mta_ip addr)
 {
-    uint32_t i = idxmap_get(&n->host_index, addr);
+    uint64_t key = mta_ip_key(addr);
+    size_t pos;
 
-    return i == IDXMAP_NONE ? NULL : &n->hosts[i];
+    for (uint32_t i = idxmap_first(&n->host_index, key, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&n->host_index, key, &pos))
+        if (mta_ip_eq(n->hosts[i].h.addr, addr))
+            return &n->hosts[i];
+    return NULL;
 }
 
 /* sim_net_add_host - put a remote host on the network */
@@ -379,7 +394,7 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
 {
     assert(h != NULL);
     struct net_host *nh;
-    char purpose[SIM_NET_PURPOSE_MAX], a[16];
+    char purpose[SIM_NET_PURPOSE_MAX], a[MTA_IP_TEXT];
     int i;
 
     assert(h->latency >= 0 && h->jitter >= 0 && h->backlog >= 0);
@@ -396,11 +411,11 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
         net_die("sim_net_add_host", "too many hosts");
     if ((n->nhosts & (n->nhosts - 1)) == 0)     /* doubling: at 0, 1, 2, 4, ... */
         n->hosts = net_xrealloc(n->hosts, n->nhosts ? 2 * n->nhosts : 1, sizeof *n->hosts);
-    idxmap_put(&n->host_index, h->addr, (uint32_t) n->nhosts);
+    idxmap_put(&n->host_index, mta_ip_key(h->addr), (uint32_t) n->nhosts);
     nh = &n->hosts[n->nhosts++];
     memset(nh, 0, sizeof *nh);
     nh->h = *h;
-    ipv4_text(h->addr, a);
+    mta_ip_format(h->addr, a);
     snprintf(purpose, sizeof purpose, "connect %s", a);
     sim_prng_init(&nh->connect_rng, n->seed, purpose, 0);
     return 0;
@@ -408,7 +423,7 @@ int sim_net_add_host(struct sim_net *n, const struct sim_host *h)
 
 /* net_connect - start a connection from the MTA (peer 0) or from a
  * simulated outside host (peer 1: any source, not counted in open_count) */
-static sim_ep *net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+static sim_ep *net_connect(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                            sim_ep_fn fn, void *arg, int *err, int peer)
 {
     struct net_host *nh;
@@ -418,6 +433,12 @@ static sim_ep *net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16
     if (err == NULL)
         err = &dummy;
     assert(fn != NULL);
+    /* A socket has one family: an IPv4 one cannot reach an IPv6 address,
+     * nor the reverse (connect(2): EAFNOSUPPORT). */
+    if (mta_ip_is_v4(src) != mta_ip_is_v4(dst)) {
+        *err = -EAFNOSUPPORT;
+        return NULL;
+    }
     if (!peer && !net_is_local(n, src)) {
         *err = -EADDRNOTAVAIL;
         return NULL;
@@ -494,14 +515,14 @@ static sim_ep *net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16
 }
 
 /* sim_net_connect - start a connection; outcome arrives as an event */
-sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+sim_ep *sim_net_connect(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                         sim_ep_fn fn, void *arg, int *err)
 {
     return net_connect(n, src, dst, port, fn, arg, err, 0);
 }
 
 /* sim_net_connect_peer - a connection from a simulated outside host */
-sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+sim_ep *sim_net_connect_peer(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                              sim_ep_fn fn, void *arg, int *err)
 {
     return net_connect(n, src, dst, port, fn, arg, err, 1);
@@ -515,7 +536,7 @@ uint64_t sim_ep_conn_id(const sim_ep *ep)
 }
 
 /* sim_ep_peer_addr - the address at the other end */
-uint32_t sim_ep_peer_addr(const sim_ep *ep)
+mta_ip sim_ep_peer_addr(const sim_ep *ep)
 {
     assert(ep != NULL);
     return ep->side == SIDE_CLIENT ? ep->conn->dst : ep->conn->src;

@@ -3,7 +3,7 @@
  *
  * SYNOPSIS
  *   struct sim_net *n = sim_net_create(sched);
- *   sim_net_add_local(n, 0xC0000201);                       a source address the MTA owns
+ *   sim_net_add_local(n, mta_ip_v4(0xC0000201));            a source address the MTA owns
  *   sim_net_set_buffers(n, sndbuf, rcvbuf);                  the MTA's socket buffers
  *   sim_net_add_host(n, &host);                              a remote host and its listener
  *   sim_ep *ep = sim_net_connect(n, src, dst, 25, fn, arg, &err);
@@ -58,7 +58,7 @@
  *
  *   Segments.  Data leaves in segments of at most the MSS (the path's
  *   `segment', default 1460 bytes: Ethernet's 1500 minus the IPv4 and TCP
- *   headers), as much as the peer's window allows; what was written while
+ *   headers; 1440 on IPv6, whose header is 40 bytes), as much as the peer's window allows; what was written while
  *   the link was busy leaves merged into full segments (Linux fills the
  *   tail of its write queue up to the MSS), with no Nagle delay
  *   (TCP_NODELAY).  With a bandwidth B (bytes/s, 0 = unlimited) a segment
@@ -158,6 +158,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mta_ip.h"
 #include "sim_sched.h"
 
 typedef struct sim_ep sim_ep;
@@ -197,6 +198,7 @@ enum sim_backlog_mode {
 #define SIM_NET_SNDBUF 16384        /* Linux: net.ipv4.tcp_wmem[1] */
 #define SIM_NET_RCVBUF 131072       /* Linux: net.ipv4.tcp_rmem[1] */
 #define SIM_NET_MSS 1460            /* Ethernet 1500 - IPv4 20 - TCP 20 */
+#define SIM_NET_MSS6 1440           /* Ethernet 1500 - IPv6 40 - TCP 20 */
 #define SIM_NET_BUF_MAX ((size_t) 64 << 20)
 
 /* "connect MODE probability P": with probability ppm / 1000000. */
@@ -206,7 +208,7 @@ struct sim_connect_choice {
 };
 
 struct sim_host {
-    uint32_t addr;                  /* host byte order */
+    mta_ip addr;                    /* IPv4 (mapped) or IPv6 */
     uint16_t port;                  /* listening port (25) */
     sim_usec latency;               /* one-way */
     sim_usec jitter;                /* extra delay per segment, in [0, jitter] */
@@ -227,7 +229,7 @@ struct sim_host {
  * latency or jitter, a UINT64_MAX bandwidth, SIZE_MAX segment or
  * UINT32_MAX loss means "the host's value". */
 struct sim_link {
-    uint32_t src, dst;
+    mta_ip src, dst;
     sim_usec latency, jitter;
     uint64_t bandwidth;
     size_t segment;
@@ -240,7 +242,7 @@ enum { SIM_TCP_FIN = 0x01, SIM_TCP_SYN = 0x02, SIM_TCP_RST = 0x04, SIM_TCP_PSH =
 struct sim_packet {
     sim_usec time;
     uint64_t conn_id;               /* 1, 2, ... in connect order */
-    uint32_t src, dst;
+    mta_ip src, dst;                /* of one family */
     uint16_t sport, dport;
     uint8_t flags;
     uint32_t seq, ack;              /* relative to each side's ISN 0 */
@@ -265,16 +267,16 @@ void sim_net_set_seed(struct sim_net *n, uint64_t seed);
 uint64_t sim_net_seed(const struct sim_net *n);
 /* Returns 0, or -1 if that (src, dst) link exists already. */
 int sim_net_add_link(struct sim_net *n, const struct sim_link *l);
-void sim_net_add_local(struct sim_net *n, uint32_t addr);
+void sim_net_add_local(struct sim_net *n, mta_ip addr);
 /* Returns 0, or -1 if a host with that address exists already. */
 int sim_net_add_host(struct sim_net *n, const struct sim_host *h);
 
-sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+sim_ep *sim_net_connect(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                         sim_ep_fn fn, void *arg, int *err);
 /* The same from a simulated outside host towards the MTA's listener
  * (sim/world/client.c): src need not be local, max_open does not apply and the
  * connection is not in sim_net_open_count. */
-sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+sim_ep *sim_net_connect_peer(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                              sim_ep_fn fn, void *arg, int *err);
 void sim_ep_set_handler(sim_ep *ep, sim_ep_fn fn, void *arg);
 /* A write that is never short: 0, or a negative errno (-EPIPE, -ENOBUFS
@@ -296,7 +298,7 @@ void sim_ep_reset(sim_ep *ep);
 /* Silent drop: the connection's path dies; the endpoint stays owned. */
 void sim_ep_drop(sim_ep *ep);
 uint64_t sim_ep_conn_id(const sim_ep *ep);
-uint32_t sim_ep_peer_addr(const sim_ep *ep);
+mta_ip sim_ep_peer_addr(const sim_ep *ep);
 uint16_t sim_ep_peer_port(const sim_ep *ep);
 /* Segments this endpoint's TCP sent again (RTO, fast retransmit, SYN). */
 uint64_t sim_ep_retransmits(const sim_ep *ep);

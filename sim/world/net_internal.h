@@ -151,7 +151,7 @@ struct sim_conn {
     struct sim_net *net;
     struct sim_conn *prev, *next;       /* the net's live list, connect order */
     uint64_t id;
-    uint32_t src, dst;
+    mta_ip src, dst;
     uint16_t sport, dport;
     struct sim_host host;               /* copied at connect time */
     int has_host;
@@ -179,7 +179,7 @@ struct net_host {
 
 /* Connections made so far between two addresses: the stream index. */
 struct net_pair {
-    uint32_t src, dst;
+    mta_ip src, dst;
     uint64_t count;
 };
 
@@ -194,7 +194,7 @@ struct sim_net {
     size_t sndbuf, rcvbuf;              /* the MTA's side; 0 = defaults */
     uint64_t next_conn_id;
     uint32_t next_port;
-    uint32_t *locals;
+    mta_ip *locals;
     size_t nlocals;
     struct net_host *hosts;
     size_t nhosts;
@@ -206,8 +206,8 @@ struct sim_net {
     struct sim_seg *spare;      /* recycled segments of SIM_SEG_POOLED_DATA */
     /* Finding entries without scanning (a world may have thousands). */
     struct idxmap host_index;   /* addr -> hosts[] */
-    struct idxmap link_index;   /* src << 32 | dst -> links[] */
-    struct idxmap pair_index;   /* src << 32 | dst -> pairs[] */
+    struct idxmap link_index;   /* net_pair_key(src, dst) -> links[] */
+    struct idxmap pair_index;   /* net_pair_key(src, dst) -> pairs[] */
 };
 
 /* net.c */

@@ -705,9 +705,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     r->trace = trace;
     r->trace_arg = trace_arg;
     r->counts_attempts = trace != NULL || script_uses_attempts(script);
-    snprintf(r->addr, sizeof r->addr, "%u.%u.%u.%u",
-             (script->addr >> 24) & 0xff, (script->addr >> 16) & 0xff,
-             (script->addr >> 8) & 0xff, script->addr & 0xff);
+    mta_ip_format(script->addr, r->addr);
     snprintf(r->name, sizeof r->name, "%s", script->name ? script->name : r->addr);
 
     memset(&host, 0, sizeof host);

@@ -119,7 +119,7 @@ struct sim_remote {
     sim_trace_fn trace;
     void *trace_arg;
     char name[SIM_REMOTE_MAX_NAME];     /* for the default replies */
-    char addr[16];                      /* dotted quad */
+    char addr[MTA_IP_TEXT];             /* dotted quad, or IPv6 text (RFC 5952) */
     int sessions;
     struct sim_session *first, *last;
     size_t nlive;

@@ -115,6 +115,18 @@ static void ipv4(uint32_t a, char buf[16])
     textbuf_ipv4(&t, a);
 }
 
+/* ip_port - "192.0.2.1:25", or "[2001:db8::1]:25" for IPv6 (RFC 3986 3.2.2's
+ * brackets, which keep the port apart from the address's colons) */
+static void ip_port(mta_ip a, unsigned port, char *out, size_t size)
+{
+    char t[MTA_IP_TEXT];
+    mta_ip_format(a, t);
+    if (mta_ip_is_v4(a))
+        snprintf(out, size, "%s:%u", t, port);
+    else
+        snprintf(out, size, "[%s]:%u", t, port);
+}
+
 static void trace_conn(struct simenv *se, const char *name, int fd, const char *extra_key,
                        const char *extra)
 {
@@ -148,7 +160,8 @@ static void env_timer_cancel(struct mta_env *env, mta_timer_id id)
 
 static const char *type_name(enum mta_dns_type t)
 {
-    return t == MTA_DNS_MX ? "MX" : t == MTA_DNS_A ? "A" : t == MTA_DNS_CNAME ? "CNAME" : "?";
+    return t == MTA_DNS_MX ? "MX" : t == MTA_DNS_A ? "A" : t == MTA_DNS_AAAA ? "AAAA"
+         : t == MTA_DNS_CNAME ? "CNAME" : "?";
 }
 
 static void dns_answered(void *arg, const char *name, enum mta_dns_type type,
@@ -290,15 +303,14 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
     }
 }
 
-static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint16_t port,
+static int env_tcp_connect(struct mta_env *env, mta_ip src, mta_ip dst, uint16_t port,
                            mta_tcp_cb cb, void *arg)
 {
     struct simenv *se = impl(env);
-    char s[16] = "", d[16] = "", dp[40] = "";
+    char s[MTA_IP_TEXT] = "", dp[MTA_IP_TEXT + 8] = "";
     if (se->trace) {        /* formatted only for the trace */
-        ipv4(src, s);
-        ipv4(dst, d);
-        snprintf(dp, sizeof dp, "%s:%u", d, port);
+        mta_ip_format(src, s);
+        ip_port(dst, port, dp, sizeof dp);
     }
     int fd = fd_alloc(se);
     if (fd < 0) {
@@ -325,7 +337,8 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
             rec_str(&r, "dst", dp);
             rec_str(&r, "errno", err == -EADDRNOTAVAIL ? "EADDRNOTAVAIL"
                                  : err == -EMFILE ? "EMFILE"
-                                 : err == -ENETUNREACH ? "ENETUNREACH" : "EIO");
+                                 : err == -ENETUNREACH ? "ENETUNREACH"
+                                 : err == -EAFNOSUPPORT ? "EAFNOSUPPORT" : "EIO");
             emit(se, &r);
         }
         return err < 0 ? err : -EIO;
@@ -367,18 +380,18 @@ static void listener_accept(void *arg, sim_ep *ep)
     sim_ep_set_handler(ep, ep_event, f);
     if (se->trace) {
         struct mta_trace_rec r;
-        char b[32], src[40], dst[40], a[16];
-        ipv4(sim_ep_peer_addr(ep), a);
-        snprintf(src, sizeof src, "%s:%u", a, sim_ep_peer_port(ep));
-        ipv4(l->addr, a);
-        snprintf(dst, sizeof dst, "%s:%u", a, l->port);
+        char b[32], src[MTA_IP_TEXT + 8], dst[MTA_IP_TEXT + 8];
+        ip_port(sim_ep_peer_addr(ep), sim_ep_peer_port(ep), src, sizeof src);
+        ip_port(mta_ip_v4(l->addr), l->port, dst, sizeof dst);
         rec_begin(&r, "conn", "accept");
         rec_num(&r, "fd", fd, b, sizeof b);
         rec_str(&r, "src", src);
         rec_str(&r, "dst", dst);
         emit(se, &r);
     }
-    l->accept(l->arg, fd, sim_ep_peer_addr(ep), sim_ep_peer_port(ep), &f->cb, &f->arg);
+    /* The MTA listens on IPv4 only (docs/inbound.md), so its peers are IPv4. */
+    assert(mta_ip_is_v4(sim_ep_peer_addr(ep)));
+    l->accept(l->arg, fd, mta_ip_v4_of(sim_ep_peer_addr(ep)), sim_ep_peer_port(ep), &f->cb, &f->arg);
     assert(f->cb != NULL);
 }
 
@@ -403,7 +416,7 @@ static int env_tcp_listen(struct mta_env *env, uint32_t addr, uint16_t port,
     l->port = port;
     l->accept = accept;
     l->arg = arg;
-    struct sim_host h = { .addr = addr, .port = port, .latency = 1000,
+    struct sim_host h = { .addr = mta_ip_v4(addr), .port = port, .latency = 1000,
                           .mode = SIM_CONNECT_ACCEPT, .accept = listener_accept,
                           .accept_arg = l };
     if (sim_net_add_host(se->net, &h) < 0) {

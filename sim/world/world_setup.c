@@ -84,15 +84,18 @@ void world_setup_dns(struct sim_dns *d, const struct scn_scenario *sc, uint64_t 
             continue;
         case SCN_DNS_MX:
         case SCN_DNS_A:
+        case SCN_DNS_AAAA:
         case SCN_DNS_CNAME:
             break;
         }
         rec.name = sd->name;
         rec.type = sd->kind == SCN_DNS_MX ? MTA_DNS_MX
-                 : sd->kind == SCN_DNS_A ? MTA_DNS_A : MTA_DNS_CNAME;
+                 : sd->kind == SCN_DNS_A ? MTA_DNS_A
+                 : sd->kind == SCN_DNS_AAAA ? MTA_DNS_AAAA : MTA_DNS_CNAME;
         rec.pref = sd->pref;
         rec.target = sd->target;
         rec.addr = sd->addr;
+        memcpy(rec.addr6, sd->addr6, sizeof rec.addr6);
         rec.ttl = sd->ttl;
         sim_dns_add(d, &rec);
     }

@@ -102,7 +102,7 @@ START_TEST(refused_is_connect_failed_later)
     struct mta_env *env = live_env_env(le);
     struct ev_log l = { .env = env, .close_on_end = 1 };
     l.in_call = 1;
-    int fd = env->tcp_connect(env, 0xC0000201u, LOOPBACK, closed_port(), on_tcp, &l);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(LOOPBACK), closed_port(), on_tcp, &l);
     l.in_call = 0;
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &l), LIVE_STOP_DONE);
@@ -125,7 +125,7 @@ START_TEST(data_both_ways_through_the_map_then_eof)
     ck_assert_int_eq(live_env_map(le, SCENARIO_ADDR, &real), 0);
     ck_assert_int_eq(live_env_map(le, SCENARIO_ADDR, &real), -1);
     client.in_call = 1;
-    int fd = env->tcp_connect(env, 0xC0000201u, SCENARIO_ADDR, 25, on_tcp, &client);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(SCENARIO_ADDR), 25, on_tcp, &client);
     client.in_call = 0;
     ck_assert_int_ge(fd, 0);
     live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &client);
@@ -169,7 +169,7 @@ START_TEST(back_pressure_writable_and_sent)
     ck_assert_int_eq(listen(ls, 1), 0);
     ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&real, &rlen), 0);
     ck_assert_int_eq(live_env_map(le, SCENARIO_ADDR, &real), 0);
-    int fd = env->tcp_connect(env, 0xC0000201u, SCENARIO_ADDR, 25, on_tcp, &client);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(SCENARIO_ADDR), 25, on_tcp, &client);
     live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &client);
     ck_assert_int_eq(client.ev[0], MTA_TCP_CONNECTED);
     int peer = accept(ls, NULL, NULL);
@@ -216,7 +216,7 @@ START_TEST(unmapped_target_is_never_contacted)
     struct live_env *le = make_env();
     struct mta_env *env = live_env_env(le);
     struct ev_log l = { .env = env };
-    int fd = env->tcp_connect(env, 0xC0000201u, SCENARIO_ADDR, 25, on_tcp, &l);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(SCENARIO_ADDR), 25, on_tcp, &l);
     ck_assert_int_ge(fd, 0);
     mta_usec_t t0 = env->now(env);
     ck_assert_int_eq(live_env_run(le, live_env_epoch(le) + 200000, until_events, &l),

@@ -14,8 +14,8 @@
 
 #include "net.h"
 
-#define LOCAL 0xC0000201u       /* 192.0.2.1 */
-#define HOST 0xC6336401u        /* 198.51.100.1 */
+#define LOCAL mta_ip_v4(0xC0000201u)     /* 192.0.2.1 */
+#define HOST mta_ip_v4(0xC6336401u)      /* 198.51.100.1 */
 #define L 10000                 /* one-way latency: 10 ms */
 #define MAX_LOG 256
 
@@ -225,8 +225,8 @@ START_TEST(accept_timing)
     ck_assert_int_eq(w.ev[0].ev, SIM_EP_CONNECTED);
     ck_assert_int_eq(w.ev[0].at, 5000 + 2 * L);
     ck_assert_uint_eq(sim_ep_conn_id(w.client), 1);
-    ck_assert_uint_eq(sim_ep_peer_addr(w.client), HOST);
-    ck_assert_uint_eq(sim_ep_peer_addr(w.server), LOCAL);
+    ck_assert(mta_ip_eq(sim_ep_peer_addr(w.client), HOST));
+    ck_assert(mta_ip_eq(sim_ep_peer_addr(w.server), LOCAL));
     ck_assert_int_eq(sim_net_open_count(w.n), 1);
     /* The banner, written at accept, reaches the client at t + 4L. */
     ck_assert_int_eq(sim_ep_send(w.server, "220\r\n", 5), 0);
@@ -243,7 +243,7 @@ START_TEST(accept_timing)
 END_TEST
 
 /* One failing connect mode: the event and its time. */
-static void check_failure_mode(enum sim_connect_mode mode, uint32_t dst, int expect_ev,
+static void check_failure_mode(enum sim_connect_mode mode, mta_ip dst, int expect_ev,
                                sim_usec expect_at)
 {
     struct world w;
@@ -285,7 +285,7 @@ START_TEST(refuse_unreachable_timeout_timing)
     check_failure_mode(SIM_CONNECT_REFUSE, HOST, SIM_EP_REFUSED, 2 * L);
     check_failure_mode(SIM_CONNECT_UNREACHABLE, HOST, SIM_EP_UNREACHABLE, 2 * L);
     check_failure_mode(SIM_CONNECT_TIMEOUT, HOST, SIM_EP_TIMEDOUT, 127 * S);
-    check_failure_mode(SIM_CONNECT_ACCEPT, 0x0A000001u, SIM_EP_TIMEDOUT, 127 * S);  /* no host */
+    check_failure_mode(SIM_CONNECT_ACCEPT, mta_ip_v4(0x0A000001u), SIM_EP_TIMEDOUT, 127 * S);  /* no host */
 }
 END_TEST
 
@@ -440,7 +440,7 @@ START_TEST(observer_seq_ack_arithmetic)
         p = &w.pkt[i];
         ck_assert_msg(p->time == want[i].t, "packet %d time %lld", i, (long long) p->time);
         ck_assert_uint_eq(p->conn_id, 1);
-        ck_assert_uint_eq(p->src, want[i].from_client ? LOCAL : HOST);
+        ck_assert(mta_ip_eq(p->src, want[i].from_client ? LOCAL : HOST));
         ck_assert_uint_eq(p->sport, want[i].from_client ? 40000 : 25);
         ck_assert_uint_eq(p->dport, want[i].from_client ? 25 : 40000);
         ck_assert_msg(p->flags == want[i].flags, "packet %d flags %x", i, p->flags);
@@ -480,8 +480,8 @@ START_TEST(observer_refused_and_unreachable)
     ck_assert_int_eq(w.n_pkt, 2);
     ck_assert_int_eq(w.pkt[1].icmp_unreachable, 1);
     ck_assert_int_eq(w.pkt[1].time, 2 * L);
-    ck_assert_uint_eq(w.pkt[1].src, HOST);
-    ck_assert_uint_eq(w.pkt[1].dst, LOCAL);
+    ck_assert(mta_ip_eq(w.pkt[1].src, HOST));
+    ck_assert(mta_ip_eq(w.pkt[1].dst, LOCAL));
     sim_ep_close(w.client);
     world_free(&w);
 }
@@ -495,7 +495,7 @@ START_TEST(sync_errors_ports_and_ids)
 
     world_init(&w, SIM_CONNECT_TIMEOUT);
     sim_net_set_observer(w.n, on_packet, &w);
-    ck_assert_ptr_null(sim_net_connect(w.n, 0x01020304u, HOST, 25, client_ev, &w, &err));
+    ck_assert_ptr_null(sim_net_connect(w.n, mta_ip_v4(0x01020304u), HOST, 25, client_ev, &w, &err));
     ck_assert_int_eq(err, -EADDRNOTAVAIL);
     sim_net_set_max_open(w.n, 2);
     a = sim_net_connect(w.n, LOCAL, HOST, 25, client_ev, &w, &err);
@@ -672,7 +672,7 @@ START_TEST(zero_window_persist_and_resume)
     run_until(&w, 10 * S);
     ck_assert_uint_eq(w.rx_len[1], 0);              /* nothing read */
     for (i = 0; i < w.n_pkt; i++) {
-        if (w.pkt[i].src == HOST && w.pkt[i].len == 0 && w.pkt[i].window == 0)
+        if (mta_ip_eq(w.pkt[i].src, HOST) && w.pkt[i].len == 0 && w.pkt[i].window == 0)
             probes++;                               /* zero-window ACKs */
     }
     ck_assert_int_ge(probes, 2);                    /* the first, and probe answers */
@@ -818,8 +818,8 @@ START_TEST(silent_drop_is_half_open)
     run_until(&w, 30 * S);
     ck_assert_int_eq(w.n_ev, 1);                    /* only CONNECTED: no FIN, no RST */
     for (i = 0; i < w.n_pkt; i++) {
-        ck_assert_uint_eq(w.pkt[i].src == HOST, i == 1);   /* only the SYN-ACK from it */
-        if (w.pkt[i].src == LOCAL && w.pkt[i].len == 8) {
+        ck_assert_uint_eq(mta_ip_eq(w.pkt[i].src, HOST), i == 1);   /* only the SYN-ACK from it */
+        if (mta_ip_eq(w.pkt[i].src, LOCAL) && w.pkt[i].len == 8) {
             /* The EHLO, then retransmissions: each gap twice the last (RFC 6298 5.5). */
             if (rtx > 1)
                 ck_assert_int_eq(w.pkt[i].time - prev, 2 * gap);

@@ -14,8 +14,8 @@
 #include "parse.h"
 #include "remote.h"
 
-#define LOCAL 0xC0000201u       /* 192.0.2.1 */
-#define RADDR 0xC6336407u       /* 198.51.100.7 */
+#define LOCAL mta_ip_v4(0xC0000201u)     /* 192.0.2.1 */
+#define RADDR mta_ip_v4(0xC6336407u)     /* 198.51.100.7 */
 #define L 1000                  /* 1 ms one-way */
 #define MAX_SEGS 64
 #define MAX_RECS 16
