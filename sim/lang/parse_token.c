@@ -232,10 +232,11 @@ int parse_ipv4(struct parser *p, const struct token *t, uint32_t *out)
 /* parse_ip - an IPv4 dotted quad or an IPv6 address (RFC 4291 2.2) */
 int parse_ip(struct parser *p, const struct token *t, mta_ip *out)
 {
-    if (t->quoted || mta_ip_parse(t->text, out) < 0)
-        return fail_tok(p, t, "bad IP address '%s': expected IPv4 (192.0.2.1) or IPv6 (2001:db8::1)",
-                        t->text);
-    return 0;
+    if (!t->quoted && mta_ip_parse(t->text, out) == 0)
+        return 0;
+    if (strchr(t->text, ':') != NULL)
+        return fail_tok(p, t, "bad IPv6 address '%s'", t->text);
+    return fail_tok(p, t, "bad IPv4 address '%s'", t->text);
 }
 
 /* check_domain - letters, digits, '-', '_', dot-separated non-empty labels */

@@ -228,8 +228,8 @@ def dissect_all(sharkd_path, pcaps):
     return out
 
 
-FIELDS = ("tcp.stream", "tcp.flags.syn", "tcp.flags.ack", "ip.src", "ip.dst", "tcp.dstport",
-          "smtp.command_line", "smtp.response")
+FIELDS = ("tcp.stream", "tcp.flags.syn", "tcp.flags.ack", "ip.src", "ip.dst", "ipv6.src",
+          "ipv6.dst", "tcp.dstport", "smtp.command_line", "smtp.response")
 
 
 SEVERITY = {"Warning": "Warns", "Error": "Errors"}
@@ -249,8 +249,11 @@ def syn_streams(rows):
             continue
         if row["tcp.stream"] not in seen:      # SYN retransmissions repeat the stream
             seen.add(row["tcp.stream"])
-            out.append((int(row["tcp.stream"]), (row["ip.src"],
-                                                 f"{row['ip.dst']}:{row['tcp.dstport']}")))
+            if row["ip.src"]:
+                ends = (row["ip.src"], f"{row['ip.dst']}:{row['tcp.dstport']}")
+            else:   # the trace brackets an IPv6 address before its port (RFC 3986 3.2.2)
+                ends = (row["ipv6.src"], f"[{row['ipv6.dst']}]:{row['tcp.dstport']}")
+            out.append((int(row["tcp.stream"]), ends))
     return out
 
 
@@ -550,3 +553,42 @@ def test_fin_acknowledges_the_peers_fin(mtasim, tmp_path):
                         ["ip.src", "tcp.seq", "tcp.ack"], "tcp.stream == 0 && tcp.flags.fin == 1")
     assert [src == MTA for src, _, _ in rows] == [False, True]
     assert int(rows[1][2]) == int(rows[0][1]) + 1
+
+
+def test_ipv6_capture(mtasim, tmp_path):
+    """network/ipv6-only-mx: every frame is IPv6 (EtherType 0x86dd) between the binding's
+    and the MX's addresses, the SYNs offer the IPv6 MSS (1500 - 40 - 20 = 1440), the TCP
+    checksums over RFC 8200 8.1's pseudo-header are right, and tshark reads the SMTP
+    dialogue from them."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/ipv6-only-mx.scn",
+                        ["eth.type", "ipv6.src", "ipv6.dst", "tcp.options.mss_val",
+                         "tcp.checksum.status", "smtp.req.command"])
+    assert len(rows) > 20
+    assert all(r[0] == "0x86dd" for r in rows), "IPv6 frames only"
+    assert {(r[1], r[2]) for r in rows} == {("2001:db8::25", "2001:db8:5::10"),
+                                            ("2001:db8:5::10", "2001:db8::25")}
+    assert [r[3] for r in rows if r[3]] == ["1440", "1440"], "SYN and SYN-ACK"
+    tshark = require_tshark()
+    pcap = tmp_path / "ipv6-only-mx.pcap"
+    status = subprocess.run([tshark, "-r", str(pcap), "-o", "tcp.check_checksum:TRUE",
+                             "-T", "fields", "-e", "tcp.checksum.status"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert status and all(s == "1" for s in status), "every TCP checksum good"
+    commands = ",".join(r[5] for r in rows if r[5])     # pipelined ones share a frame
+    assert commands == "EHLO,MAIL,RCPT,DATA,QUIT"
+
+
+def test_ipv6_unreachable_is_icmpv6(mtasim, tmp_path):
+    """network/ipv6-unreachable-backup: the unreachable IPv6 host is reported by an
+    ICMPv6 destination unreachable, code 3 (RFC 4443 3.1), with a good checksum and
+    quoting the SYN it answers; then the backup MX's handshake follows."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/ipv6-unreachable-backup.scn",
+                        ["icmpv6.type", "icmpv6.code", "icmpv6.checksum.status", "tcp.srcport",
+                         "tcp.flags.syn", "tcp.flags.ack", "ipv6.dst"])
+    icmp = [r for r in rows if r[0]]
+    assert len(icmp) == 1
+    assert icmp[0][:3] == ["1", "3", "1"]
+    assert icmp[0][3] == "40000", "the quoted SYN's source port"
+    assert rows.index(icmp[0]) == 1, "right after the first SYN"
+    assert any(r[4] == "1" and r[5] == "1" and r[6] == "2001:db8::25" for r in rows[2:]), \
+        "the backup MX answers the next SYN"
