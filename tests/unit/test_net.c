@@ -943,6 +943,81 @@ START_TEST(max_open_is_emfile)
 }
 END_TEST
 
+/* mta_ip: one representation per address, RFC 5952 text, keys that keep
+ * IPv4 tables as they were. */
+START_TEST(ip_addresses)
+{
+    mta_ip a, b, c;
+    char t[MTA_IP_TEXT];
+
+    ck_assert_int_eq(mta_ip_parse("198.51.100.1", &a), 0);
+    ck_assert(mta_ip_eq(a, HOST));
+    ck_assert(mta_ip_is_v4(a));
+    ck_assert_uint_eq(mta_ip_v4_of(a), 0xC6336401u);
+    ck_assert_uint_eq(mta_ip_key(a), 0xC6336401u);
+    ck_assert_int_eq(mta_ip_parse("2001:DB8:0:0:0:0:0:25", &b), 0);
+    ck_assert(!mta_ip_is_v4(b));
+    ck_assert_uint_eq(mta_ip_v4_of(b), 0);
+    ck_assert_str_eq(mta_ip_format(b, t), "2001:db8::25");
+    ck_assert_uint_gt(mta_ip_key(b), 0xFFFFFFFFu);
+    ck_assert_int_eq(mta_ip_parse("2001:db8::25", &c), 0);
+    ck_assert(mta_ip_eq(b, c));
+    ck_assert_str_eq(mta_ip_format(a, t), "198.51.100.1");
+    ck_assert_int_eq(mta_ip_parse("2001:db8::1::2", &c), -1);
+    ck_assert_int_eq(mta_ip_parse("1.2.3.256", &c), -1);
+    ck_assert(mta_ip_is_unspec(mta_ip_v4(0)));
+}
+END_TEST
+
+/* An IPv6 connection: the same handshake, an MSS of 1440 on its SYNs (RFC
+ * 8200 3: 20 header bytes more than IPv4), IPv6 addresses on every packet;
+ * a connect across families fails at once with EAFNOSUPPORT. */
+START_TEST(ipv6_connection)
+{
+    struct world w;
+    struct sim_host h;
+    mta_ip local6, host6;
+    int err = 1, i;
+
+    ck_assert_int_eq(mta_ip_parse("2001:db8::25", &local6), 0);
+    ck_assert_int_eq(mta_ip_parse("2001:db8:5::10", &host6), 0);
+    memset(&w, 0, sizeof w);
+    w.s = sim_sched_create(0);
+    w.n = sim_net_create(w.s);
+    sim_net_add_local(w.n, local6);
+    sim_net_add_local(w.n, LOCAL);
+    sim_net_set_observer(w.n, on_packet, &w);
+    memset(&h, 0, sizeof h);
+    h.addr = host6;
+    h.port = 25;
+    h.latency = L;
+    h.accept = on_accept;
+    h.accept_arg = &w;
+    ck_assert_int_eq(sim_net_add_host(w.n, &h), 0);
+    ck_assert_int_eq(sim_net_add_host(w.n, &h), -1);
+    ck_assert_ptr_null(sim_net_connect(w.n, LOCAL, host6, 25, client_ev, &w, &err));
+    ck_assert_int_eq(err, -EAFNOSUPPORT);
+    ck_assert_ptr_null(sim_net_connect(w.n, local6, HOST, 25, client_ev, &w, &err));
+    ck_assert_int_eq(err, -EAFNOSUPPORT);
+    ck_assert_int_eq(w.n_pkt, 0);
+    w.client = sim_net_connect(w.n, local6, host6, 25, client_ev, &w, &err);
+    ck_assert_ptr_nonnull(w.client);
+    run_until(&w, 10 * S);
+    ck_assert_int_eq(w.ev[0].ev, SIM_EP_CONNECTED);
+    ck_assert_int_eq(w.ev[0].at, 2 * L);
+    ck_assert(mta_ip_eq(sim_ep_peer_addr(w.client), host6));
+    ck_assert(mta_ip_eq(sim_ep_peer_addr(w.server), local6));
+    ck_assert_int_ge(w.n_pkt, 3);
+    ck_assert_uint_eq(w.pkt[0].flags, SIM_TCP_SYN);
+    ck_assert_uint_eq(w.pkt[0].mss, SIM_NET_MSS6);
+    ck_assert_uint_eq(w.pkt[1].mss, SIM_NET_MSS6);
+    for (i = 0; i < w.n_pkt; i++)
+        ck_assert(mta_ip_eq(w.pkt[i].src, i == 1 ? host6 : local6));
+    sim_ep_close(w.client);
+    world_free(&w);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
     Suite *su = suite_create("net");
@@ -970,6 +1045,8 @@ static Suite *net_suite(void)
     tcase_add_test(tc, backlog_full);
     tcase_add_test(tc, random_connect_choice);
     tcase_add_test(tc, max_open_is_emfile);
+    tcase_add_test(tc, ip_addresses);
+    tcase_add_test(tc, ipv6_connection);
     suite_add_tcase(su, tc);
     return su;
 }
