@@ -54,7 +54,11 @@ PLUGIN = ISSUE_24 + "a plugin changed the core's choices; a capture does not car
 RANDOM = ISSUE_24 + "seeded random connect outcomes and jitter are not scripted per session"
 DSN = ISSUE_24 + ("the core's own delivery status notifications (RFC 3464) are messages of "
                   "the run that a capture of one remote does not show")
+IPV6 = ISSUE_24 + ("the importer reads IPv4 only: IPv6 frames are counted as skipped "
+                   "(docs/pcap.md), so a capture of IPv6 sessions has none to import")
 ROUND_TRIP_XFAIL = {
+    "network/ipv6-only-mx": IPV6, "network/ipv6-unreachable-backup": IPV6,
+    "network/ipv6-binding-family": IPV6,
     "connect/mx-failures-to-delay": GAP, "connect/timeout": GAP, "connections/idle-reuse": GAP,
     "connections/max-deliveries": GAP, "connections/per-binding-limit": GAP,
     "connections/reuse-rset": GAP, "connections/throttle-messages": GAP,
