@@ -52,11 +52,6 @@
 #include "mta_internal.h"
 #include "test_faults.h"
 
-static void format_addr(uint32_t a, char *buf, size_t size)
-{
-    snprintf(buf, size, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-}
-
 /* mx_state_error - the CONN_ERR answer for a domain that is not resolved, or 0 */
 static int mx_state_error(struct mta_domain *d)
 {
@@ -96,8 +91,11 @@ static int mx_state_error(struct mta_domain *d)
     return 0;
 }
 
-static int prohibited(const struct mta_config *cfg, uint32_t addr)
+static int prohibited(const struct mta_config *cfg, mta_ip ip)
 {
+    if (!mta_ip_is_v4(ip))
+        return 0;       /* prohibited_ips lists IPv4 ranges only */
+    uint32_t addr = mta_ip_v4_of(ip);
     for (int i = 0; i < cfg->nprohibited; i++)
         if ((addr & cfg->prohibited[i].mask) == cfg->prohibited[i].addr)
             return 1;
@@ -113,10 +111,11 @@ static int prohibited(const struct mta_config *cfg, uint32_t addr)
  * answer names the most telling reason: connection limits (wait for a free
  * connection) before prohibited addresses (the domain's MX is misconfigured)
  * before unreachable hosts. */
-static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const char **host)
+static int pick_address(struct mta_domain *d, int slot, mta_ip *addr, const char **host)
 {
     struct mta *m = d->m;
     int saw_limit = 0, saw_prohibited = 0, saw_usable = 0;
+    int v4 = mta_ip_is_v4(m->bindings[slot].source_addr);
     for (int i = 0; i < d->pub.mx_count; i++) {
         const struct mx_host *h = &d->pub.mxs[i];
         if (h->naddrs == 0)
@@ -129,7 +128,12 @@ static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const ch
             continue;
         }
         for (int j = 0; j < h->naddrs; j++) {
-            uint32_t a = h->addrs[j];
+            mta_ip a = h->addrs[j];
+            /* A socket bound to the binding's source address reaches only
+             * addresses of its family (RFC 6724 section 6, rule 1: no source
+             * of the destination's family, no connection). */
+            if (mta_ip_is_v4(a) != v4)
+                continue;
             if (prohibited(&m->cfg, a)) {
                 saw_prohibited = 1;
                 continue;
@@ -205,7 +209,7 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         *error = CONN_ERR_HOST_MAX_REACHED;
         return NULL;
     }
-    uint32_t addr = 0;
+    mta_ip addr = mta_ip_v4(0);
     const char *host = NULL;
     err = pick_address(d, slot, &addr, &host);
     if (err) {
@@ -222,8 +226,8 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
     if (fd < 0) {
         smtp_conn_destroy(c);
         err = connect_errno_to_err(-fd);
-        char a[16];
-        format_addr(addr, a, sizeof a);
+        char a[MTA_IP_TEXT];
+        mta_ip_format(addr, a);
         /* RFC 3463 3.5 X.4.1: no answer from the host; a local shortage
          * (no descriptor, no source address) is the sending system's (X.3.0). */
         int local = (err & CONN_ERR_MASK) == CONN_ERR_SOCKET || (err & CONN_ERR_MASK) == CONN_ERR_BIND;

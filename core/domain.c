@@ -126,18 +126,30 @@ void domain_set_error(struct mta_domain *d, int code, const char *status, const 
     snprintf(d->last_mta, sizeof d->last_mta, "%s", mta ? mta : "");
 }
 
+/* host_failure_find - addr's entry in host_failures[], or IDXMAP_NONE */
+static uint32_t host_failure_find(struct mta *m, mta_ip addr)
+{
+    size_t pos;
+    uint64_t key = mta_ip_key(addr);
+    for (uint32_t i = idxmap_first(&m->host_failure_index, key, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&m->host_failure_index, key, &pos))
+        if (mta_ip_eq(m->host_failures[i].addr, addr))
+            return i;
+    return IDXMAP_NONE;
+}
+
 /* host_failure_mark - do not try addr again for host_failure_retry */
-void host_failure_mark(struct mta *m, uint32_t addr)
+void host_failure_mark(struct mta *m, mta_ip addr)
 {
     mta_usec_t until = mta_now(m) + m->cfg.host_failure_retry;
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "queue", "host_failed");
-        mta_tb_ipv4(&tb, "addr", addr);
+        mta_tb_ip(&tb, "addr", addr);
         mta_tb_int(&tb, "retry_in_s", m->cfg.host_failure_retry / MTA_USEC_PER_SEC);
         mta_tb_emit(&tb);
     }
-    uint32_t i = idxmap_get(&m->host_failure_index, addr);
+    uint32_t i = host_failure_find(m, addr);
     if (i != IDXMAP_NONE) {
         m->host_failures[i].until = until;
         return;
@@ -149,14 +161,14 @@ void host_failure_mark(struct mta *m, uint32_t addr)
         if (m->host_failures == NULL)
             mta_panic("host_failure_mark", "out of memory");
     }
-    idxmap_put(&m->host_failure_index, addr, (uint32_t)m->nhost_failures);
+    idxmap_put(&m->host_failure_index, mta_ip_key(addr), (uint32_t)m->nhost_failures);
     m->host_failures[m->nhost_failures++] = (struct mta_host_failure){ addr, until };
 }
 
 /* host_failure_active - addr failed recently and is not to be tried */
-int host_failure_active(struct mta *m, uint32_t addr)
+int host_failure_active(struct mta *m, mta_ip addr)
 {
-    uint32_t i = idxmap_get(&m->host_failure_index, addr);
+    uint32_t i = host_failure_find(m, addr);
     return i != IDXMAP_NONE && m->host_failures[i].until > mta_now(m);
 }
 
@@ -311,9 +323,24 @@ static void mx_answer(struct mta_domain *d, const struct mta_dns_answer *ans)
     }
     shuffle_equal_preferences(d, nmx);
     d->pub.mx_count = nmx;
-    d->a_pending = nmx;
-    for (int i = 0; i < nmx; i++)
-        query(d, d->mx_storage[i].name, MTA_DNS_A, i);
+    /* The address families to look up are those the bindings can connect
+     * from (Postfix looks up AAAA only with IPv6 in inet_protocols, A only
+     * with IPv4): an IPv4-only MTA asks A, as before; an IPv6 binding adds
+     * AAAA.  pick_address() then matches each binding with its family. */
+    int want_a = 0, want_aaaa = 0;
+    for (int b = 0; b < d->m->nbindings; b++) {
+        if (mta_ip_is_v4(d->m->bindings[b].source_addr))
+            want_a = 1;
+        else
+            want_aaaa = 1;
+    }
+    d->a_pending = nmx * (want_a + want_aaaa);
+    for (int i = 0; i < nmx; i++) {
+        if (want_a)
+            query(d, d->mx_storage[i].name, MTA_DNS_A, i);
+        if (want_aaaa)
+            query(d, d->mx_storage[i].name, MTA_DNS_AAAA, i);
+    }
 }
 
 static void a_answer(struct mta_domain *d, int idx, const struct mta_dns_answer *ans)
@@ -322,9 +349,16 @@ static void a_answer(struct mta_domain *d, int idx, const struct mta_dns_answer 
     struct mx_host *h = &d->mx_storage[idx];
     if (ans->rcode == MTA_DNS_NOERROR)
         for (int i = 0; i < ans->count && h->naddrs < MTA_MX_MAX_ADDRS; i++) {
-            if (ans->rr[i].type != MTA_DNS_A)
+            if (ans->rr[i].type != MTA_DNS_A && ans->rr[i].type != MTA_DNS_AAAA)
                 continue;
-            h->addrs[h->naddrs++] = ans->rr[i].addr;
+            if (ans->rr[i].type == MTA_DNS_A) {
+                h->addrs[h->naddrs++] = mta_ip_v4(ans->rr[i].addr);
+            } else {
+                /* RFC 3596 2.2: 16 octets in network byte order. */
+                mta_ip a6;
+                memcpy(a6.b, ans->rr[i].addr6, sizeof a6.b);
+                h->addrs[h->naddrs++] = a6;
+            }
             ttl_note(d, ans->rr[i].ttl);
         }
     assert(d->a_pending > 0);

@@ -98,15 +98,27 @@ void window_note(struct mta_window *w, const struct mta_rate *r, mta_usec_t now)
 
 /* ---- per-host connection counts ----------------------------------------- */
 
-int host_conns_get(struct mta *m, uint32_t addr)
+/* host_conns_find - addr's entry in host_conns[], or IDXMAP_NONE */
+static uint32_t host_conns_find(struct mta *m, mta_ip addr)
 {
-    uint32_t i = idxmap_get(&m->host_conns_index, addr);
+    size_t pos;
+    uint64_t key = mta_ip_key(addr);
+    for (uint32_t i = idxmap_first(&m->host_conns_index, key, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&m->host_conns_index, key, &pos))
+        if (mta_ip_eq(m->host_conns[i].addr, addr))
+            return i;
+    return IDXMAP_NONE;
+}
+
+int host_conns_get(struct mta *m, mta_ip addr)
+{
+    uint32_t i = host_conns_find(m, addr);
     return i == IDXMAP_NONE ? 0 : m->host_conns[i].n;
 }
 
-void host_conns_add(struct mta *m, uint32_t addr, int delta)
+void host_conns_add(struct mta *m, mta_ip addr, int delta)
 {
-    uint32_t i = idxmap_get(&m->host_conns_index, addr);
+    uint32_t i = host_conns_find(m, addr);
     if (i != IDXMAP_NONE) {
         m->host_conns[i].n += delta;
         assert(m->host_conns[i].n >= 0);
@@ -119,7 +131,7 @@ void host_conns_add(struct mta *m, uint32_t addr, int delta)
         if (m->host_conns == NULL)
             mta_panic("host_conns_add", "out of memory");
     }
-    idxmap_put(&m->host_conns_index, addr, (uint32_t)m->nhost_conns);
+    idxmap_put(&m->host_conns_index, mta_ip_key(addr), (uint32_t)m->nhost_conns);
     m->host_conns[m->nhost_conns++] = (struct mta_host_conns){ addr, delta };
 }
 

@@ -88,12 +88,12 @@ struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg)
     mta_trace_on = env->trace != NULL;
     hook_registry_set_clock(registry_clock, m);
     /* 192.0.2.1 is TEST-NET-1: never a real address. */
-    mta_add_binding(m, "default", 0xC0000201u, "mtasim.test");
+    mta_add_binding(m, "default", mta_ip_v4(0xC0000201u), "mtasim.test");
     return m;
 }
 
 /* mta_add_binding - define or redefine a named binding; returns its slot */
-int mta_add_binding(struct mta *m, const char *name, uint32_t source_addr,
+int mta_add_binding(struct mta *m, const char *name, mta_ip source_addr,
                     const char *ehlo_name)
 {
     int slot = mta_binding_slot(m, name);

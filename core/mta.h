@@ -112,7 +112,7 @@ struct mta;
 struct mta *mta_create(struct mta_env *env, const struct mta_config *cfg);
 /* Add a binding; "default" (slot 0) exists from the start and may be
  * redefined.  Returns the slot, or -1 if the table is full. */
-int mta_add_binding(struct mta *m, const char *name, uint32_t source_addr,
+int mta_add_binding(struct mta *m, const char *name, mta_ip source_addr,
                     const char *ehlo_name);
 int mta_binding_slot(const struct mta *m, const char *name);
 /* What a message asks of its transfer; zero/NULL fields ask nothing. */

@@ -124,13 +124,13 @@ struct mta_msg {
 
 /* A host address that failed, not to be tried again before until. */
 struct mta_host_failure {
-    uint32_t addr;
+    mta_ip addr;
     mta_usec_t until;
 };
 
 /* Connections open to one remote address, all domains together. */
 struct mta_host_conns {
-    uint32_t addr;
+    mta_ip addr;
     int n;
 };
 
@@ -209,8 +209,8 @@ void dns_pending_free_all(struct mta *m);
  * status (NULL: none known), the host that answered or NULL. */
 void domain_set_error(struct mta_domain *d, int code, const char *status, const char *mta,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void host_failure_mark(struct mta *m, uint32_t addr);
-int host_failure_active(struct mta *m, uint32_t addr);
+void host_failure_mark(struct mta *m, mta_ip addr);
+int host_failure_active(struct mta *m, mta_ip addr);
 
 /* mta.c: a message the core makes itself (a DSN), from <>, owning body
  * (malloc'd); queued like an injection.  NULL when to has no domain. */
@@ -263,8 +263,8 @@ void maintain_wake_slot_waiters(struct mta *m);
 int window_allows(struct mta_window *w, const struct mta_rate *r, mta_usec_t now,
                   mta_usec_t *later);
 void window_note(struct mta_window *w, const struct mta_rate *r, mta_usec_t now);
-int host_conns_get(struct mta *m, uint32_t addr);
-void host_conns_add(struct mta *m, uint32_t addr, int delta);
+int host_conns_get(struct mta *m, mta_ip addr);
+void host_conns_add(struct mta *m, mta_ip addr, int delta);
 
 /* smtp_events.c */
 struct smtp_reply;
@@ -289,7 +289,7 @@ void mq_out_sent(connection_handle *ch, message *msg, int code, const char *repl
 
 /* smtp_client.c */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
-                                  uint32_t addr, const char *host);
+                                  mta_ip addr, const char *host);
 void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
                      connection_timeout_cb timeout, void *user_data);
 void smtp_conn_abort_all(struct mta *m);

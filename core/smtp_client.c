@@ -17,6 +17,8 @@
  *     HELO     2xx: -> next transaction   other: QUIT
  *     RSET     2xx: -> transaction        other: QUIT
  *     MAIL, RCPT, DATA: the transaction (below)
+ *     BODY     the data, as the socket takes it (smtp_data.h); no byte left
+ *              for timeout_data_transfer: lost; the last byte left -> DOT
  *     DOT      2xx delivered, 4xx transient, 5xx permanent -> next transaction
  *     IDLE     new mail for the pair: -> transaction; idle_timeout: QUIT
  *     QUIT     any reply or EOF: close
@@ -39,9 +41,8 @@
  *   says "connection lost after end of data".
  *
  *   Every line sent and received is traced (kind "smtp": send / recv,
- *   conn=FD, line=...); the message body is traced as one "send" record
- *   with its size.  The body goes out with bare LF turned into CRLF and
- *   leading dots doubled (RFC 5321 4.5.2).
+ *   conn=FD, line=...); the message body (smtp_data.h) is one "send"
+ *   record with its size, and a "sent" record when its last byte left.
  */
 #include <assert.h>
 #include <errno.h>
@@ -63,8 +64,8 @@
 #include "trace.h"
 
 const char *const sc_state_names[] = { "connect", "banner", "EHLO", "HELO", "RSET", "MAIL",
-                                       "RCPT", "DATA", "end of data", "idle", "QUIT",
-                                       "closed" };
+                                       "RCPT", "DATA", "data transfer", "end of data", "idle",
+                                       "QUIT", "closed" };
 
 /* reply_error - the domain's last connection error is reply r, from this host */
 static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const char *fmt, ...)
@@ -84,7 +85,7 @@ static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const ch
 
 /* smtp_conn_create - a session object for a connect about to be started */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
-                                  uint32_t addr, const char *host)
+                                  mta_ip addr, const char *host)
 {
     struct mta_conn *c = calloc(1, sizeof *c);
     if (c == NULL || (c->host = strdup(host)) == NULL)
@@ -97,6 +98,7 @@ struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
     c->pub.dr = &d->pub;
     c->pub.fd = -1;
     c->state = SC_CONNECTING;
+    outq_init(&c->out, SMTP_OUTQ_MAX);
     return c;
 }
 
@@ -110,6 +112,8 @@ void smtp_conn_destroy(struct mta_conn *c)
     free(c->in);
     free(c->rc);
     free(c->pend);
+    outq_free(&c->out);
+    free(c->data);
     free(c);
 }
 
@@ -192,6 +196,7 @@ static mta_usec_t phase_timeout(const struct mta_config *cfg, enum sc_state s)
     case SC_MAIL: case SC_RSET: return cfg->timeout_mail;
     case SC_RCPT: return cfg->timeout_rcpt;
     case SC_DATA: return cfg->timeout_data;
+    case SC_BODY: return cfg->timeout_data_transfer;
     case SC_DOT: return cfg->timeout_dot;
     case SC_IDLE: return cfg->idle_timeout;
     default: return cfg->timeout_quit;
@@ -217,8 +222,22 @@ void sc_put_line(struct mta_conn *c, char *out, size_t *len, const char *line)
     *len += n + 2;
 }
 
+/* sc_put - the socket write the output queue and the data go through */
+int sc_put(void *arg, const void *buf, size_t len)
+{
+    struct mta_conn *c = arg;
+    return c->m->env->tcp_write(c->m->env, c->pub.fd, buf, len);
+}
+
+/* sc_write - bytes to the server, whole and in order (mtasim_env.h,
+ * "Back-pressure": what the socket does not take now waits in c->out) */
+int sc_write(struct mta_conn *c, const void *buf, size_t len)
+{
+    return outq_write(&c->out, buf, len, sc_put, c);
+}
+
 /* send_line - one command line, "VERB" or "VERB ARG" (arg NULL: none), CRLF
- * added; returns 0 or -1 if the peer is gone */
+ * added; returns 0 or a negative errno if the peer is gone */
 int sc_send_line(struct mta_conn *c, const char *verb, const char *arg)
 {
     char line[SMTP_LINE_MAX], out[SMTP_LINE_MAX + 2];
@@ -232,7 +251,7 @@ int sc_send_line(struct mta_conn *c, const char *verb, const char *arg)
         mta_panic("send_line", "command too long");
     size_t len = 0;
     sc_put_line(c, out, &len, line);
-    return c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
+    return sc_write(c, out, len);
 }
 
 void sc_send_quit(struct mta_conn *c)
@@ -311,6 +330,8 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     note_of(r, note, sizeof note);
     int ok = r->code >= 200 && r->code < 300;
     sc_deadline_clear(c);
+    if (c->state == SC_BODY)
+        c->state = SC_DOT;      /* answered before its end was seen leaving */
 
     if (r->code == 421 && c->state != SC_QUIT) {
         /* The server is closing the channel, whatever the command (RFC 5321
@@ -437,6 +458,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         sc_send_quit(c);
         return;
     case SC_CONNECTING:
+    case SC_BODY:           /* made SC_DOT above */
     case SC_CLOSED:
         break;
     }
@@ -454,6 +476,7 @@ static int stage_of(enum sc_state s)
     case SC_MAIL: return SMTP_STAGE_MAIL;
     case SC_RCPT: return SMTP_STAGE_RCPT;
     case SC_DATA: return SMTP_STAGE_DATA;
+    case SC_BODY: return SMTP_STAGE_BODY;
     case SC_DOT: return SMTP_STAGE_CONFIRM;
     case SC_IDLE: return SMTP_STAGE_IDLE;
     case SC_QUIT: case SC_CLOSED: return SMTP_STAGE_QUIT;
@@ -599,7 +622,9 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
     case MTA_TCP_CONNECT_FAILED:
         assert(c->state == SC_CONNECTING);
         sc_deadline_clear(c);
-        c->finish(&c->pub, err == ECONNREFUSED ? CONN_ERR_CONNECT : CONN_ERR_CONNECT_NETWORK,
+        /* ETIMEDOUT: the stack gave up on the SYN (Linux: tcp_syn_retries). */
+        c->finish(&c->pub, err == ECONNREFUSED ? CONN_ERR_CONNECT
+                           : err == ETIMEDOUT ? CONN_ERR_CONNECT_TIMEOUT : CONN_ERR_CONNECT_NETWORK,
                   c->pub.user_data);
         return;
     case MTA_TCP_DATA:
@@ -611,7 +636,16 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
         lost(c, "connection closed by the remote");
         return;
     case MTA_TCP_RESET:
-        lost(c, "connection reset by the remote");
+        lost(c, err == ETIMEDOUT ? "connection timed out (no acknowledgement)"
+                                 : "connection reset by the remote");
+        return;
+    case MTA_TCP_WRITABLE:     /* the commands waiting, then the data */
+        if (outq_flush(&c->out, sc_put, c) < 0 || (c->state == SC_BODY && sc_data_pump(c) < 0))
+            lost(c, "connection lost while writing");
+        return;
+    case MTA_TCP_SENT:
+        if (c->state == SC_BODY && smtp_data_all_taken(c->data))
+            sc_data_sent(c);
         return;
     }
 }
@@ -619,9 +653,8 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
 static void connect_failed(struct mta_conn *c, int code, const char *what)
 {
     struct mta *m = c->m;
-    char a[16];
-    uint32_t x = c->pub.addr;
-    snprintf(a, sizeof a, "%u.%u.%u.%u", x >> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255);
+    char a[MTA_IP_TEXT];
+    mta_ip_format(c->pub.addr, a);
     /* RFC 3463 3.5 X.4.1: "no answer from host". */
     domain_set_error(c->d, 0, DSN_STATUS_NO_ANSWER, NULL, "connect to %s (%s): %s", a, c->host, what);
     host_failure_mark(m, c->pub.addr);
@@ -655,7 +688,8 @@ void smtp_client_finish_cb(connection_handle *ch, int err, void *user_data)
     struct mta *m = c->m;
     if (err) {
         connect_failed(c, err, err == CONN_ERR_CONNECT ? "connection refused"
-                                                       : "host unreachable");
+                               : err == CONN_ERR_CONNECT_TIMEOUT ? "connection timed out"
+                               : "host unreachable");
         return;
     }
     struct timeval now = mta_tv(mta_now(m));
@@ -690,6 +724,13 @@ static void session_timer(void *arg)
         c->timer_at = c->deadline;
         return;
     }
+    if (c->state == SC_BODY &&
+        smtp_data_progress(c->data, c->m->env->tcp_unsent(c->m->env, c->pub.fd))) {
+        /* Bytes left during the last period: the block timer starts over.
+         * A timeout is a whole timeout_data_transfer without one. */
+        deadline_set(c, now + c->m->cfg.timeout_data_transfer);
+        return;
+    }
     c->deadline = 0;
     if (c->state == SC_CONNECTING)
         c->timeout(&c->pub, c->pub.user_data);
@@ -708,7 +749,11 @@ static void phase_timed_out(struct mta_conn *c)
         return;
     }
     char what[128];
-    snprintf(what, sizeof what, "timeout waiting for the %s reply", sc_state_names[c->state]);
+    if (c->state == SC_BODY)
+        snprintf(what, sizeof what, "timeout sending the message data (no byte left for %llds)",
+                 (long long)(c->m->cfg.timeout_data_transfer / MTA_USEC_PER_SEC));
+    else
+        snprintf(what, sizeof what, "timeout waiting for the %s reply", sc_state_names[c->state]);
     lost(c, what);
 }
 

@@ -13,12 +13,14 @@
 #include <stddef.h>
 
 #include "mta_internal.h"
+#include "outq.h"
+#include "smtp_data.h"
 
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
 #define SMTP_LINE_MAX 1024              /* a command line we build */
 
 enum sc_state { SC_CONNECTING, SC_BANNER, SC_EHLO, SC_HELO, SC_RSET, SC_MAIL, SC_RCPT,
-                SC_DATA, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
+                SC_DATA, SC_BODY, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
 extern const char *const sc_state_names[];   /* by enum sc_state, for notes */
 
 /* What this attempt decided for each recipient of the message in flight.
@@ -29,7 +31,10 @@ enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED, RC_LEFTOVER };
 enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCODES = 8,
        EXT_DSN = 16, EXT_CHUNKING = 32, EXT_DELIVERBY = 64 };
 
-#define SMTP_DATA_WRITE 16384   /* the message data goes out in writes of this size */
+/* Commands the socket has not taken yet (a pipelined group of many RCPTs
+ * can be larger than the send buffer): beyond this the peer is not
+ * reading, and the session ends. */
+#define SMTP_OUTQ_MAX ((size_t)8 << 20)
 
 /* One reply the session waits for, in the order the commands went out. */
 struct pending {
@@ -72,6 +77,8 @@ struct mta_conn {
     int transactions;                   /* messages started on this connection */
     int rsets;                          /* RSETs owed: a transaction ran before this one */
     int in_input;                       /* take_input is on the stack: defer the free */
+    struct outq out;                    /* commands the socket did not take yet */
+    struct smtp_data *data;             /* the message data being written (SC_BODY) */
 };
 
 /* WHY - a reason for an outcome with no reply behind it */
@@ -84,7 +91,12 @@ void sc_expect(struct mta_conn *c, enum sc_state s);
 void sc_deadline_clear(struct mta_conn *c);
 /* sc_put_line - append "LINE\r\n" to out (at most SMTP_LINE_MAX) and trace it */
 void sc_put_line(struct mta_conn *c, char *out, size_t *len, const char *line);
-/* sc_send_line - "VERB" or "VERB ARG" with CRLF; 0, or -1 if the peer is gone */
+/* sc_write - bytes to the server, whole and in order (what the socket does
+ * not take now waits in c->out); 0 or a negative errno */
+int sc_write(struct mta_conn *c, const void *buf, size_t len);
+/* sc_put - the socket write (outq.h's put) */
+int sc_put(void *arg, const void *buf, size_t len);
+/* sc_send_line - "VERB" or "VERB ARG" with CRLF; 0, or a negative errno if the peer is gone */
 int sc_send_line(struct mta_conn *c, const char *verb, const char *arg);
 void sc_send_quit(struct mta_conn *c);
 /* sc_conn_close - close once, free (unless take_input runs), wake the maintainer */
@@ -111,5 +123,10 @@ void sc_end_transaction(struct mta_conn *c);
 void sc_transaction_reply(struct mta_conn *c, const struct smtp_reply *r, const char *note);
 /* sc_quit_for_event - an event callback asked to quit: the message waits */
 void sc_quit_for_event(struct mta_conn *c, const char *event);
+/* sc_data_pump - write what the socket takes of the data (MTA_TCP_WRITABLE);
+ * 0 or a negative errno */
+int sc_data_pump(struct mta_conn *c);
+/* sc_data_sent - the data's last byte left (MTA_TCP_SENT): the end-of-data wait */
+void sc_data_sent(struct mta_conn *c);
 
 #endif

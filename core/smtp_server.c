@@ -86,6 +86,7 @@
 #include "hooks/core/validate_connect.h"
 #include "mq.h"
 #include "mta_internal.h"
+#include "outq.h"
 #include "smtp_server.h"
 #include "trace.h"
 
@@ -93,6 +94,7 @@
 #define SRV_INBUF_MAX (1024 * 1024)     /* unprocessed input of one session */
 #define SRV_DATA_CHUNK 4096             /* a data line longer than this is streamed */
 #define SRV_REPLY_MAX 1024
+#define SRV_OUT_MAX (1024 * 1024)       /* replies the client has not read */
 #define SRV_MAX_USERS 1024
 #define SRV_MAX_SESSIONS 65536
 #define SRV_ID_BASE 1000UL
@@ -139,6 +141,7 @@ struct srv_session {
     enum ss_state state;
     const char *close_reason;
     mta_timer_id timer;
+    struct outq out;                    /* replies the socket has not taken yet */
     /* input */
     char *in;
     size_t inlen, incap;
@@ -274,6 +277,14 @@ static void trace_simple(const struct srv_session *s, const char *name, const ch
 
 /* ---- output -------------------------------------------------------------- */
 
+/* session_put - the socket write replies go through (outq.h) */
+static int session_put(void *arg, const void *buf, size_t len)
+{
+    struct srv_session *s = arg;
+    struct mta_env *env = s->srv->m->env;
+    return env->tcp_write(env, s->fd, buf, len);
+}
+
 /* write_traced - bytes to the client, each complete line traced */
 static void write_traced(struct srv_session *s, const char *buf, size_t len, const char *plugin)
 {
@@ -287,9 +298,10 @@ static void write_traced(struct srv_session *s, const char *buf, size_t len, con
         trace_line(s, "reply", buf + at, n, plugin);
         at = nl ? end + 1 : len;
     }
-    struct mta_env *env = s->srv->m->env;
-    /* -EPIPE: the client is gone; its EOF or reset event ends the session. */
-    (void)env->tcp_write(env, s->fd, buf, len);
+    /* -EPIPE: the client is gone; its EOF or reset event ends the session.
+     * -ENOBUFS: a client that sends commands and reads no replies gets no
+     * more of them (it is not reading anyway). */
+    (void)outq_write(&s->out, buf, len, session_put, s);
 }
 
 /* reply - one reply line, CRLF added */
@@ -472,6 +484,7 @@ static void srv_accept(void *arg, int fd, uint32_t peer, uint16_t peer_port, mta
         mta_panic("srv_accept", "out of memory");
     s->srv = srv;
     s->fd = fd;
+    outq_init(&s->out, SRV_OUT_MAX);
     s->peer = peer;
     s->peer_port = peer_port;
     s->state = SS_CONNECT;
@@ -581,6 +594,7 @@ static void session_free(struct srv_session *s)
     free(s->login);
     free(s->password);
     free(s->in);
+    outq_free(&s->out);
     free(s);
 }
 
@@ -1312,6 +1326,11 @@ static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data
     case MTA_TCP_RESET:
         session_close(s, "reset");
         return;
+    case MTA_TCP_WRITABLE:
+        (void)outq_flush(&s->out, session_put, s);
+        return;
+    case MTA_TCP_SENT:
+        return;             /* never asked for */
     case MTA_TCP_CONNECTED:
     case MTA_TCP_CONNECT_FAILED:
         break;

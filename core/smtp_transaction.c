@@ -100,58 +100,47 @@ void sc_decide_accepted(struct mta_conn *c, enum rcpt_outcome o, const struct rc
 }
 
 
-/* send_body - the message data, in writes of SMTP_DATA_WRITE bytes
+/* data_taken - the socket took n bytes of the message data */
+static void data_taken(void *arg, size_t n)
+{
+    struct mta_conn *c = arg;
+    ev_messagedata(&c->pub, &c->msg->pub, (int)n);
+}
+
+/* sc_data_pump - write what the socket takes; once it has it all, ask to be
+ * told when it has left (the end-of-data timer starts then) */
+int sc_data_pump(struct mta_conn *c)
+{
+    if (outq_len(&c->out) > 0)
+        return 0;           /* the BDAT line first */
+    int rc = smtp_data_pump(c->data, sc_put, c, data_taken, c);
+    if (rc == 0 && smtp_data_all_taken(c->data))
+        rc = c->m->env->tcp_notify_sent(c->m->env, c->pub.fd);
+    return rc;
+}
+
+/* send_body - the message data, written as the socket takes it (smtp_data.h)
  *
  * With DATA: dot-stuffed, CRLF line ends, then ".".  With BDAT (RFC 3030):
  * one "BDAT n LAST" command followed by the message with CRLF line ends
  * and no stuffing.  After each write SMTP_EV_MESSAGEDATA reports the
  * octets of that write, as libESMTP 1.1.0 does (protocol.c, cmd_data2:
  * the length of each piece, not a running total; its users add them up).
- * The BDAT command line is not message data; the final "." is. */
+ * The BDAT command line is not message data; the final "." is.  The
+ * session is in SC_BODY until the last byte has left the host, with the
+ * data-block timer (RFC 5321 4.5.3.2.5) running. */
 static int send_body(struct mta_conn *c)
 {
     message *msg = &c->msg->pub;
     const char *b = msg->body ? msg->body : "";
     size_t n = msg->body_len;
     mq_out_data(&c->pub, msg, &b, &n);      /* a MailerQ-style plugin may replace the MIME */
-    /* Worst case: every byte a LF that becomes CRLF, every line a dot. */
-    size_t cap = 2 * n + 8;
-    char *out = malloc(cap);
-    if (out == NULL)
-        mta_panic("send_body", "out of memory");
-    /* A line at a time (memchr): stuff a leading dot, make the line end
-     * CRLF, copy the rest as it is. */
-    size_t o = 0, i = 0;
-    while (i < n) {
-        const char *nl = memchr(b + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - b) : n;        /* the line is b[i .. end) */
-        if (b[i] == '.' && !c->use_bdat)
-            out[o++] = '.';
-        memcpy(out + o, b + i, end - i);
-        o += end - i;
-        if (nl == NULL)
-            break;
-        if (end == i || b[end - 1] != '\r')
-            out[o++] = '\r';
-        out[o++] = '\n';
-        i = end + 1;
-    }
-    if (n > 0 && b[n - 1] != '\n') {   /* an empty body stays empty */
-        out[o++] = '\r';
-        out[o++] = '\n';
-    }
-    if (!c->use_bdat) {
-        memcpy(out + o, ".\r\n", 3);
-        o += 3;
-    }
-    assert(o <= cap);
+    size_t o = smtp_data_size(b, n, c->use_bdat);
     if (c->use_bdat) {
         char cmd[64];
         snprintf(cmd, sizeof cmd, "BDAT %zu LAST", o);
-        if (sc_send_line(c, cmd, NULL) < 0) {
-            free(out);
+        if (sc_send_line(c, cmd, NULL) < 0)
             return -1;
-        }
     }
     if (mta_tracing()) {
         struct mta_tb tb;
@@ -160,15 +149,26 @@ static int send_body(struct mta_conn *c)
         mta_tb_int(&tb, "data_bytes", (int64_t)o);
         mta_tb_emit(&tb);
     }
-    int rc = 0;
-    for (size_t at = 0; at < o && rc == 0; at += SMTP_DATA_WRITE) {
-        size_t len = o - at < SMTP_DATA_WRITE ? o - at : SMTP_DATA_WRITE;
-        rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out + at, len);
-        if (rc == 0)
-            ev_messagedata(&c->pub, msg, (int)len);
+    if (c->data == NULL && (c->data = malloc(sizeof *c->data)) == NULL)
+        mta_panic("send_body", "out of memory");
+    smtp_data_begin(c->data, b, n, c->use_bdat);
+    sc_expect(c, SC_BODY);
+    return sc_data_pump(c) < 0 ? -1 : 0;
+}
+
+/* sc_data_sent - the last byte of the data left the host: the wait for the
+ * end-of-data reply starts now, not when the data was handed over (RFC
+ * 5321 4.5.3.2.6: the 10 minutes are for the server's processing) */
+void sc_data_sent(struct mta_conn *c)
+{
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "smtp", "sent");
+        mta_tb_int(&tb, "conn", c->pub.fd);
+        mta_tb_int(&tb, "data_bytes", (int64_t)c->data->taken);
+        mta_tb_emit(&tb);
     }
-    free(out);
-    return rc;
+    sc_expect(c, SC_DOT);
 }
 
 
@@ -415,7 +415,7 @@ void sc_start_transaction(struct mta_conn *c)
         }
     }
     assert(len <= cap);
-    int rc = c->m->env->tcp_write(c->m->env, c->pub.fd, out, len);
+    int rc = sc_write(c, out, len);
     if (out != small)
         free(out);
     if (rc < 0) {
@@ -432,9 +432,7 @@ static void send_bdat(struct mta_conn *c)
     if (send_body(c) < 0) {
         sc_fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during the data"));
         sc_conn_close(c);
-        return;
     }
-    sc_expect(c, SC_DOT);
 }
 
 /* send_next_step - unpipelined: the next RCPT, or DATA, or the end */
@@ -651,7 +649,8 @@ void sc_next_transaction(struct mta_conn *c)
         struct textbuf tb = textbuf_on(note, sizeof note);
         textbuf_str(&tb, c->host);
         textbuf_str(&tb, " [");
-        textbuf_ipv4(&tb, c->pub.addr);
+        char a[MTA_IP_TEXT];
+        textbuf_str(&tb, mta_ip_format(c->pub.addr, a));
         textbuf_str(&tb, "]");
         struct timeval now = mta_tv(mta_now(m));
         call_core_log_attempt_v1_hook(&msg->pub, &c->d->pub, &now, note, (int)tb.len);
@@ -792,8 +791,8 @@ void sc_transaction_reply(struct mta_conn *c, const struct smtp_reply *r, const 
                 if (send_body(c) < 0) {
                     sc_fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during the data"));
                     sc_conn_close(c);
-                    return;
                 }
+                return;
             } else {
                 /* RFC 2920 3.1: DATA was accepted with nothing to send; end it empty. */
                 c->empty_data = 1;

@@ -91,6 +91,19 @@ void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
     mta_tb_sym(tb, key, a, tmp);
 }
 
+void mta_tb_ip(struct mta_tb *tb, const char *key, mta_ip a)
+{
+    if (mta_ip_is_v4(a)) {
+        mta_tb_ipv4(tb, key, mta_ip_v4_of(a));
+        return;
+    }
+    char tmp[MTA_IP_TEXT];
+    mta_ip_format(a, tmp);
+    struct mta_trace_field *f = add_field(tb, key);
+    if (f)
+        f->str = keep(tb, tmp, strlen(tmp), &f->len);  /* tmp dies with this call */
+}
+
 void mta_tb_connfd(struct mta_tb *tb, const char *key, int conn_fd)
 {
     if (conn_fd >= 0) {
@@ -135,7 +148,7 @@ void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch)
     if (!ch)
         return;
     mta_tb_int(tb, "conn", ch->fd);
-    mta_tb_ipv4(tb, "addr", ch->addr);
+    mta_tb_ip(tb, "addr", ch->addr);
     /* The domain, unless the hook already passed it as its own argument. */
     int has_domain = 0;
     for (int i = 0; i < tb->rec.nfields; i++)

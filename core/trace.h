@@ -49,6 +49,8 @@ void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v);
 /* A number shown by name, e.g. num=-10 shown as CONN_ERR_CONNECT. */
 void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym);
 void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t addr);
+/* An address of either family: an IPv4 one as mta_tb_ipv4 (with its number), IPv6 as text. */
+void mta_tb_ip(struct mta_tb *tb, const char *key, mta_ip addr);
 void mta_tb_connfd(struct mta_tb *tb, const char *key, int conn_fd);
 void mta_tb_connerr(struct mta_tb *tb, const char *key, int err);
 void mta_tb_domain(struct mta_tb *tb, const domain_record *dr);

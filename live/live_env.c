@@ -20,6 +20,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,8 +67,9 @@ struct live_fd {
     int write_shut;                 /* live_env_shutdown_write() done */
     int failed_err;                 /* LFD_FAILED: ECONNREFUSED or EHOSTUNREACH */
     mta_timer_id failed_timer;
-    char *out;                      /* bytes the kernel has not taken yet */
-    size_t out_len, out_cap;
+    int want_writable;              /* a write was short: MTA_TCP_WRITABLE on EPOLLOUT */
+    int want_sent;                  /* tcp_notify_sent(): MTA_TCP_SENT at SIOCOUTQNSD 0 */
+    int corked;                     /* TCP_CORK set during this turn */
     int64_t rx_segments, rx_bytes;
 };
 
@@ -86,6 +90,7 @@ struct live_env {
     uint64_t next_gen;
     struct live_fd *fds[LIVE_MAX_FDS];
     int nopen;                      /* connections, not listeners */
+    int ncorked, nwant_sent;        /* descriptors with corked / want_sent set */
     struct live_map maps[LIVE_MAX_MAPS];
     int nmaps;
     int allow_remote;
@@ -256,7 +261,7 @@ static void fd_rewatch(struct live_fd *f)
     else if (f->state == LFD_OPEN) {
         if (!f->peer_gone)
             mask |= EPOLLIN | EPOLLRDHUP;
-        if (f->out_len > 0)
+        if (f->want_writable)
             mask |= EPOLLOUT;
     }
     fd_watch(f, mask);
@@ -269,59 +274,83 @@ static void fd_release(struct live_fd *f)
     fd_watch(f, 0);
     if (f->failed_timer)
         le->env.timer_cancel(&le->env, f->failed_timer);
+    le->ncorked -= f->corked;
+    le->nwant_sent -= f->want_sent;
     if (f->state != LFD_LISTENING) {
         assert(le->nopen > 0);
         le->nopen--;
     }
     le->fds[f->fd] = NULL;
     close(f->fd);
-    free(f->out);
     free(f);
 }
 
 /* ---- output ------------------------------------------------------------ */
 
-/* out_flush - send what is buffered; 0, or -EPIPE when the peer is gone */
-static int out_flush(struct live_fd *f)
+/* cork - hold partial segments of f until the end of the loop's turn
+ *
+ * Everything written while one batch of events runs (the replies to a
+ * pipelined group, a client's pipelined commands) then leaves together,
+ * in as few segments as the kernel can make (TCP_CORK, tcp(7)); uncork_all()
+ * pushes the rest once the batch is done.  Full segments are not held. */
+static void cork(struct live_fd *f)
 {
-    size_t sent = 0;
-    int rc = 0;
-    while (sent < f->out_len) {
-        ssize_t n = send(f->fd, f->out + sent, f->out_len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            sent += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            rc = -EPIPE;
-        break;
+    int one = 1;
+    if (f->corked)
+        return;
+    if (setsockopt(f->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0) {
+        f->corked = 1;
+        f->le->ncorked++;
     }
-    memmove(f->out, f->out + sent, f->out_len - sent);
-    f->out_len -= sent;
-    if (rc < 0)
-        f->out_len = 0;
-    return rc;
 }
 
-static int out_append(struct live_fd *f, const void *buf, size_t len)
+/* uncork_all - the turn is over: what was held leaves now */
+static void uncork_all(struct live_env *le)
 {
-    if (f->out_len + len > LIVE_MAX_OUTPUT)
-        return -ENOBUFS;
-    if (f->out_len + len > f->out_cap) {
-        size_t cap = f->out_cap ? f->out_cap : 4096;
-        while (cap < f->out_len + len)
-            cap *= 2;
-        char *p = realloc(f->out, cap);
-        if (p == NULL)
-            return -ENOBUFS;
-        f->out = p;
-        f->out_cap = cap;
+    int zero = 0;
+    for (int fd = 0; fd < LIVE_MAX_FDS && le->ncorked > 0; fd++) {
+        struct live_fd *f = le->fds[fd];
+        if (f == NULL || !f->corked)
+            continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
+        f->corked = 0;
+        le->ncorked--;
     }
-    memcpy(f->out + f->out_len, buf, len);
-    f->out_len += len;
-    return 0;
+    assert(le->ncorked == 0);
+}
+
+/* nodelay - no Nagle: uncorking must push the last partial segment at
+ * once, not wait for the peer's (delayed) ACK of the previous one */
+static void nodelay(int s)
+{
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* unsent_bytes - what the kernel holds that has not left yet (SIOCOUTQNSD) */
+static long unsent_bytes(const struct live_fd *f)
+{
+    int n = 0;
+    if (ioctl(f->fd, SIOCOUTQNSD, &n) < 0)
+        return -errno;
+    return n;
+}
+
+/* check_sent - deliver MTA_TCP_SENT to the descriptors whose output left */
+static void check_sent(struct live_env *le)
+{
+    for (int fd = 0; fd < LIVE_MAX_FDS && le->nwant_sent > 0; fd++) {
+        struct live_fd *f = le->fds[fd];
+        if (f == NULL || !f->want_sent || f->corked)
+            continue;
+        long n = f->state == LFD_OPEN ? unsent_bytes(f) : 0;
+        if (n > 0)
+            continue;
+        f->want_sent = 0;
+        le->nwant_sent--;
+        if (f->state == LFD_OPEN)
+            f->cb(f->arg, fd, MTA_TCP_SENT, NULL, 0, 0);
+    }
 }
 
 /* ---- connect ------------------------------------------------------------ */
@@ -365,10 +394,15 @@ static int connect_error_kind(int err)
     return EHOSTUNREACH;
 }
 
-static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint16_t port,
+static int env_tcp_connect(struct mta_env *env, mta_ip src6, mta_ip dst6, uint16_t port,
                            mta_tcp_cb cb, void *arg)
 {
     struct live_env *le = LIVE_OF(env);
+    /* Live mode maps scenario addresses to IPv4 loopback ones (docs/live.md):
+     * an IPv6 binding or destination has nowhere to go. */
+    if (!mta_ip_is_v4(src6) || !mta_ip_is_v4(dst6))
+        return -EAFNOSUPPORT;
+    uint32_t src = mta_ip_v4_of(src6), dst = mta_ip_v4_of(dst6);
     struct sockaddr_in real;
     int routed = target_of(le, dst, port, &real) == 0;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -398,6 +432,7 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
     cr_emit(le, &c);
     if (!routed)
         return f->fd;       /* a socket that never connects: the core's timer ends it */
+    nodelay(s);
     if (connect(s, (struct sockaddr *)&real, sizeof real) == 0 || errno == EINPROGRESS) {
         fd_rewatch(f);      /* EPOLLOUT tells the outcome, also of an instant success */
         return f->fd;
@@ -462,24 +497,24 @@ static void readable(struct live_fd *f)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        int reset = n < 0;
+        int err = n < 0 ? errno : 0;    /* ECONNRESET, or ETIMEDOUT: the kernel gave up */
         f->peer_gone = 1;
-        f->out_len = 0;
+        f->want_writable = 0;
         fd_rewatch(f);
-        trace_conn(le, reset ? "reset" : "eof", fd);
-        f->cb(f->arg, fd, reset ? MTA_TCP_RESET : MTA_TCP_EOF, NULL, 0, reset ? ECONNRESET : 0);
+        trace_conn(le, err == 0 ? "eof" : err == ETIMEDOUT ? "timedout" : "reset", fd);
+        f->cb(f->arg, fd, err ? MTA_TCP_RESET : MTA_TCP_EOF, NULL, 0, err);
         return;
     }
 }
 
-/* writable - the kernel takes more of the buffer */
+/* writable - EPOLLOUT after a short write: the send buffer has room */
 static void writable(struct live_fd *f)
 {
-    if (out_flush(f) < 0) {
-        /* The peer is gone; reading tells the core how (EOF or reset). */
-        f->out_len = 0;
-    }
+    if (!f->want_writable)
+        return;
+    f->want_writable = 0;
     fd_rewatch(f);
+    f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
 }
 
 /* ---- accepting ------------------------------------------------------------ */
@@ -501,11 +536,10 @@ static void accept_ready(struct live_fd *l)
         struct live_fd *f = fd_new(le, s, LFD_OPEN);
         if (f == NULL)
             continue;
-        /* What is written leaves at the end of the loop's turn, whole
-         * (env_tcp_write); Nagle's algorithm would hold back every write
-         * after the first until the client's delayed ACK (40 ms on Linux). */
-        int one = 1;
-        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* What is written leaves at the end of the loop's turn (cork);
+         * Nagle's algorithm would hold back every write after the first
+         * until the client's delayed ACK (40 ms on Linux). */
+        nodelay(s);
         le->nopen++;
         le->v.opened++;
         uint32_t paddr = ntohl(peer.sin_addr.s_addr);
@@ -569,6 +603,7 @@ static int env_tcp_listen(struct mta_env *env, uint32_t addr, uint16_t port,
 
 /* ---- write and close ------------------------------------------------------ */
 
+/* env_tcp_write - send(2) on the non-blocking socket: what the kernel takes */
 static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t len)
 {
     struct live_env *le = LIVE_OF(env);
@@ -577,19 +612,57 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
         le->v.bad_op++;
         return -EBADF;
     }
-    if (f->state == LFD_LISTENING)
+    if (f->state == LFD_LISTENING || f->state == LFD_CONNECTING)
         return -ENOTCONN;
     if (f->peer_gone || f->write_shut || f->state == LFD_SILENT || f->state == LFD_FAILED)
         return -EPIPE;
-    int rc = out_append(f, buf, len);
-    if (rc < 0)
-        return rc;
-    /* Not sent here: the buffer leaves on the EPOLLOUT that fd_rewatch()
-     * asks for, which the next epoll_wait() of the loop reports at once.
-     * So everything written while one batch of events runs (the replies
-     * to a pipelined group, a client's pipelined commands) leaves in one
-     * send(2): see live_env.h, "Data". */
-    fd_rewatch(f);
+    if (len == 0)
+        return 0;
+    if (len > INT_MAX)
+        len = INT_MAX;
+    cork(f);
+    ssize_t n;
+    do
+        n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -EPIPE;      /* the peer is gone; reading tells the core how */
+    if (n < 0 || (size_t)n < len) {
+        /* Full: EPOLLOUT says when there is room (edge, one event). */
+        f->want_writable = 1;
+        fd_rewatch(f);
+    }
+    return n < 0 ? -EAGAIN : (int)n;
+}
+
+static long env_tcp_unsent(struct mta_env *env, int fd)
+{
+    struct live_env *le = LIVE_OF(env);
+    struct live_fd *f = fd_get(le, fd);
+    if (f == NULL || f->state == LFD_LISTENING) {
+        le->v.bad_op += f == NULL;
+        return -EBADF;
+    }
+    return f->state == LFD_OPEN ? unsent_bytes(f) : 0;
+}
+
+/* env_tcp_notify_sent - MTA_TCP_SENT when SIOCOUTQNSD reaches 0
+ *
+ * Linux has no event for it: the loop looks at every turn (at least
+ * every LIVE_TICK_MS while one is asked for), so the event comes within
+ * about a millisecond of the moment, never before it. */
+static int env_tcp_notify_sent(struct mta_env *env, int fd)
+{
+    struct live_env *le = LIVE_OF(env);
+    struct live_fd *f = fd_get(le, fd);
+    if (f == NULL || f->state == LFD_LISTENING) {
+        le->v.bad_op += f == NULL;
+        return -EBADF;
+    }
+    if (!f->want_sent) {
+        f->want_sent = 1;
+        le->nwant_sent++;
+    }
     return 0;
 }
 
@@ -618,8 +691,6 @@ static void env_tcp_close(struct mta_env *env, int fd)
         return;
     }
     trace_close(le, f, 0);
-    if (f->state == LFD_OPEN && f->out_len > 0)
-        out_flush(f);       /* last chance; see live_env.h */
     le->v.closed++;
     fd_release(f);
 }
@@ -630,10 +701,8 @@ void live_env_shutdown_write(struct live_env *le, int fd)
     struct live_fd *f = fd_get(le, fd);
     if (f == NULL || f->state != LFD_OPEN || f->write_shut)
         return;
-    if (f->out_len > 0)
-        out_flush(f);
-    f->out_len = 0;
     f->write_shut = 1;
+    f->want_writable = 0;
     shutdown(fd, SHUT_WR);
     fd_rewatch(f);
 }
@@ -714,8 +783,12 @@ enum live_stop live_env_run(struct live_env *le, mta_usec_t until, int (*done)(v
             return LIVE_STOP_DONE;
         if (live_signalled)
             return LIVE_STOP_SIGNAL;
+        /* What the timers wrote leaves before the loop sleeps. */
+        uncork_all(le);
+        check_sent(le);
         mta_usec_t left_ms = (until - now + 999) / 1000;
-        int wait_ms = live_env_timers_pending(le) > 0 ? LIVE_TICK_MS : LIVE_IDLE_WAKE_MS;
+        int wait_ms = live_env_timers_pending(le) > 0 || le->nwant_sent > 0 ? LIVE_TICK_MS
+                                                                            : LIVE_IDLE_WAKE_MS;
         if (left_ms < wait_ms)
             wait_ms = (int)left_ms;
         int n = epoll_wait(le->epfd, evs, LIVE_EPOLL_BATCH, wait_ms);
@@ -725,6 +798,8 @@ enum live_stop live_env_run(struct live_env *le, mta_usec_t until, int (*done)(v
         sync_clock(le);
         for (int i = 0; i < n; i++)
             dispatch(le, &evs[i]);
+        uncork_all(le);
+        check_sent(le);
     }
     return LIVE_STOP_DEADLINE;
 }
@@ -767,6 +842,8 @@ int live_env_attach(struct live_env *le, struct sim_dns *dns, struct trace_store
     le->env.now = env_now;
     le->env.tcp_connect = env_tcp_connect;
     le->env.tcp_write = env_tcp_write;
+    le->env.tcp_unsent = env_tcp_unsent;
+    le->env.tcp_notify_sent = env_tcp_notify_sent;
     le->env.tcp_close = env_tcp_close;
     le->env.tcp_listen = env_tcp_listen;
     return 0;

@@ -51,17 +51,24 @@
  *   Data.  Reads deliver MTA_TCP_DATA as read(2) returns it (at most
  *   LIVE_READS_PER_WAKE reads of LIVE_READ_CHUNK bytes per wake-up, so no
  *   descriptor starves the others); 0 -> MTA_TCP_EOF; ECONNRESET ->
- *   MTA_TCP_RESET.  Writes are buffered (at most LIVE_MAX_OUTPUT bytes,
- *   -ENOBUFS beyond) and leave on the EPOLLOUT that the next epoll_wait()
- *   reports at once: everything written while one batch of events runs
- *   leaves together, in one send(2).  So the replies to a pipelined group
- *   leave as one segment, the way a server that flushes when its input is
- *   drained sends them, and never wait for the peer's delayed ACK behind
- *   Nagle's algorithm (accepted sockets have TCP_NODELAY, since the
- *   coalescing is done here).  What the kernel does not take waits for the
- *   next EPOLLOUT.  tcp_close() tries once more to send what is
- *   still buffered, then closes; the rest is lost (the core closes after
- *   the last reply it waited for, so nothing it needs is ever pending).
+ *   MTA_TCP_RESET ECONNRESET ("conn reset"); ETIMEDOUT (the kernel gave
+ *   up retransmitting) -> MTA_TCP_RESET ETIMEDOUT ("conn timedout").
+ *   Writes are send(2) with MSG_DONTWAIT on the socket itself, so the
+ *   back-pressure is the kernel's (mtasim_env.h): tcp_write() returns
+ *   what the send buffer took, -EAGAIN when it is full, and one
+ *   MTA_TCP_WRITABLE follows on the next EPOLLOUT.  Nothing is buffered
+ *   here.  Every socket has TCP_NODELAY, and is corked (TCP_CORK) from
+ *   its first write in a turn of the loop to the end of the turn: what
+ *   is written while one batch of events runs (the replies to a
+ *   pipelined group, a client's pipelined commands) leaves together, in
+ *   as few segments as the kernel makes of it, the way a server that
+ *   flushes when its input is drained sends them.  tcp_unsent() is
+ *   ioctl(SIOCOUTQNSD); tcp_notify_sent() is answered by looking at it
+ *   each turn of the loop (Linux has no event for "the send queue has
+ *   left"), which runs at least every LIVE_TICK_MS while one is asked
+ *   for: MTA_TCP_SENT comes within about a millisecond after the last
+ *   byte left, never before.  tcp_close() is close(2): the kernel still
+ *   sends what its buffer holds, then FIN.
  *
  *   Listen.  tcp_listen(addr, port) binds a real socket (port 0: any free
  *   port, see live_env_listen_port); accepted connections deliver the
@@ -102,7 +109,6 @@
 #include "trace_store.h"
 
 #define LIVE_MAX_FDS 4096
-#define LIVE_MAX_OUTPUT ((size_t)64 << 20)
 #define LIVE_READ_CHUNK 65536
 #define LIVE_READS_PER_WAKE 16
 #define LIVE_TICK_MS 1

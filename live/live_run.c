@@ -126,8 +126,9 @@ static int scenario_addr_of(const struct scn_scenario *sc, const char *host, uin
         return 0;
     }
     for (int i = 0; i < sc->nremotes; i++)
-        if (sc->remotes[i].name && strcasecmp(sc->remotes[i].name, host) == 0) {
-            *addr = sc->remotes[i].addr;
+        if (sc->remotes[i].name && strcasecmp(sc->remotes[i].name, host) == 0
+            && mta_ip_is_v4(sc->remotes[i].addr)) {     /* live mode is IPv4 only */
+            *addr = mta_ip_v4_of(sc->remotes[i].addr);
             return 0;
         }
     for (int i = 0; i < sc->ndns; i++)
@@ -171,13 +172,21 @@ static void warn_unmapped(const struct live_opts *o, const struct scn_scenario *
 {
     for (int i = 0; i < sc->nremotes; i++) {
         const struct scn_remote *rm = &sc->remotes[i];
-        int mapped = live_addr_is_loopback(rm->addr) || o->allow_remote;
+        char a[MTA_IP_TEXT];
+        if (!mta_ip_is_v4(rm->addr)) {
+            fprintf(stderr, "mtasim live: note: %s:%d: remote %s is IPv6; live mode connects "
+                    "over IPv4 only (docs/live.md)\n", rm->pos.file, rm->pos.line,
+                    mta_ip_format(rm->addr, a));
+            continue;
+        }
+        uint32_t ra = mta_ip_v4_of(rm->addr);
+        int mapped = live_addr_is_loopback(ra) || o->allow_remote;
         for (int k = 0; k < o->nmaps && !mapped; k++)
-            mapped = o->maps[k].addr == rm->addr;
+            mapped = o->maps[k].addr == ra;
         if (!mapped)
-            fprintf(stderr, "mtasim live: note: %s:%d: remote %u.%u.%u.%u has no --remote "
+            fprintf(stderr, "mtasim live: note: %s:%d: remote %s has no --remote "
                     "mapping; connections to it get no answer\n", rm->pos.file, rm->pos.line,
-                    rm->addr >> 24, (rm->addr >> 16) & 255, (rm->addr >> 8) & 255, rm->addr & 255);
+                    mta_ip_format(rm->addr, a));
     }
 }
 

@@ -61,6 +61,7 @@
 
 #include "live_cmd.h"
 #include "live_env.h"
+#include "outq.h"
 #include "parse.h"
 #include "remote.h"
 #include "serve_dialogue.h"
@@ -72,6 +73,9 @@
 #define SERVE_MAX_DURATION (86400 * MTA_USEC_PER_SEC)
 #define SERVE_LINGER (2 * MTA_USEC_PER_SEC)
 #define SERVE_REMOTE_PORT 25
+/* The remote's output the real client has not taken yet: a client that
+ * reads nothing for this long is reset. */
+#define SERVE_MAX_PENDING ((size_t)1 << 20)
 
 static const char usage_serve[] =
     "usage: mtasim serve SCENARIO --listen ADDR:PORT [OPTIONS]\n"
@@ -119,6 +123,8 @@ struct bridge {
     int fd;                         /* the real socket; -1 once released */
     sim_ep *ep;                     /* the simulated client endpoint; NULL once released */
     sim_event_id linger;            /* closes fd after the remote's FIN */
+    struct outq out;                /* the remote's bytes the real socket has not taken */
+    int fin_pending;                /* the remote closed: FIN once out is empty */
     struct serve_dialogue dialogue; /* the "smtp" trace records of the session */
 };
 
@@ -133,6 +139,7 @@ static void bridge_end(struct bridge *b)
         sim_ep_close(b->ep);
     if (b->fd >= 0)
         sv->env->tcp_close(sv->env, b->fd);
+    outq_free(&b->out);
     if (b->prev)
         b->prev->next = b->next;
     else
@@ -160,6 +167,26 @@ static void bridge_linger(void *arg)
     bridge_end(b);
 }
 
+/* bridge_put - the outq's socket write: the real descriptor */
+static int bridge_put(void *arg, const void *buf, size_t len)
+{
+    struct bridge *b = arg;
+    return b->sv->env->tcp_write(b->sv->env, b->fd, buf, len);
+}
+
+/* bridge_fin - the remote's FIN: to the client once its bytes are out;
+ * closed when the client closes too, or SERVE_LINGER later */
+static void bridge_fin(struct bridge *b)
+{
+    if (outq_len(&b->out) > 0) {
+        b->fin_pending = 1;         /* bridge_real_event sends it on MTA_TCP_WRITABLE */
+        return;
+    }
+    b->fin_pending = 0;
+    live_env_shutdown_write(b->sv->le, b->fd);
+    b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
+}
+
 /* bridge_sim_event - the remote's side of the connection */
 static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data,
                              size_t len)
@@ -170,21 +197,29 @@ static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const 
     case SIM_EP_CONNECTED:
         return;
     case SIM_EP_DATA:
-        if (b->fd >= 0 && b->sv->env->tcp_write(b->sv->env, b->fd, data, len) == 0)
-            serve_dialogue_server(&b->dialogue, data, len);
+        if (b->fd < 0)
+            return;
+        if (outq_write(&b->out, data, len, bridge_put, b) == -ENOBUFS) {
+            bridge_reset(b);        /* a client that reads nothing */
+            return;
+        }
+        serve_dialogue_server(&b->dialogue, data, len);
         return;
     case SIM_EP_FIN:
         /* After QUIT or a 421: FIN to the client, which closes in turn. */
         sim_ep_close(b->ep);
         b->ep = NULL;
-        live_env_shutdown_write(b->sv->le, b->fd);
-        b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
+        bridge_fin(b);
         return;
     case SIM_EP_RST:
     case SIM_EP_REFUSED:
     case SIM_EP_UNREACHABLE:
+    case SIM_EP_TIMEDOUT:
         bridge_reset(b);
         return;
+    case SIM_EP_WRITABLE:
+    case SIM_EP_SENT:
+        return;             /* the bridge writes with sim_ep_send(): never asked for */
     }
 }
 
@@ -211,8 +246,14 @@ static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const ch
         }
         bridge_end(b);
         return;
+    case MTA_TCP_WRITABLE:
+        if (outq_flush(&b->out, bridge_put, b) == 0 && b->fin_pending
+            && outq_len(&b->out) == 0)
+            bridge_fin(b);
+        return;
     case MTA_TCP_CONNECTED:
     case MTA_TCP_CONNECT_FAILED:
+    case MTA_TCP_SENT:
         return;                 /* an accepted socket is connected from the start */
     }
 }
@@ -234,6 +275,7 @@ static void serve_accept(void *arg, int fd, uint32_t peer_addr, uint16_t peer_po
     }
     b->sv = sv;
     b->fd = fd;
+    outq_init(&b->out, SERVE_MAX_PENDING);
     serve_dialogue_init(&b->dialogue, fd, live_env_trace, sv->le);
     b->next = sv->bridges;
     if (sv->bridges)
@@ -244,7 +286,7 @@ static void serve_accept(void *arg, int fd, uint32_t peer_addr, uint16_t peer_po
     *cb = bridge_real_event;
     *cb_arg = b;
     int err = 0;
-    b->ep = sim_net_connect_peer(live_env_net(sv->le), peer_addr, sv->script->addr,
+    b->ep = sim_net_connect_peer(live_env_net(sv->le), mta_ip_v4(peer_addr), sv->script->addr,
                                  SERVE_REMOTE_PORT, bridge_sim_event, b, &err);
     if (b->ep == NULL) {
         bridge_reset(b);
@@ -267,13 +309,20 @@ static int serve_done(void *arg)
 /* pick_remote - the script to serve: by address or name, else the first; NULL said */
 static const struct scn_remote *pick_remote(const struct scn_scenario *sc, const char *want)
 {
-    struct in_addr in;
-    int by_addr = want && inet_pton(AF_INET, want, &in) == 1;
+    mta_ip in;
+    int by_addr = want && mta_ip_parse(want, &in) == 0;
     for (int i = 0; i < sc->nremotes; i++) {
         const struct scn_remote *r = &sc->remotes[i];
-        if (want == NULL || (by_addr && r->addr == ntohl(in.s_addr))
-            || (!by_addr && r->name && strcasecmp(r->name, want) == 0))
+        if (want == NULL || (by_addr && mta_ip_eq(r->addr, in))
+            || (!by_addr && r->name && strcasecmp(r->name, want) == 0)) {
+            if (!mta_ip_is_v4(r->addr)) {
+                /* The bridge listens on IPv4 and its clients are IPv4. */
+                fprintf(stderr, "mtasim serve: %s: remote '%s' is IPv6; serve bridges IPv4 "
+                        "clients to IPv4 remotes only\n", sc->file, want ? want : r->name);
+                return NULL;
+            }
             return r;
+        }
     }
     if (want)
         fprintf(stderr, "mtasim serve: %s has no remote '%s'\n", sc->file, want);

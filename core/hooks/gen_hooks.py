@@ -90,6 +90,8 @@ def trace_lines(hook, when):
             out.append(f'mta_tb_connfd(&tb, "{p.name}", {p.name});')
         elif tag == "connerr":
             out.append(f'mta_tb_connerr(&tb, "{p.name}", {p.name});')
+        elif tag == "ip":
+            out.append(f'mta_tb_ip(&tb, "{p.name}", {p.name});')
         elif tag == "ipv4":
             out.append(f'mta_tb_ipv4(&tb, "{p.name}", {p.name});')
         elif p.ctype == "domain_record *":

@@ -99,7 +99,7 @@
 /* A connection to one remote host for one (domain, binding) pair. */
 typedef struct connection_handle {
     const char *host;           /* MX host name the address came from */
-    uint32_t addr;              /* remote IPv4 address, host byte order */
+    mta_ip addr;                /* remote address, IPv4 (mapped) or IPv6 */
     int binding_slot;
     domain_record *dr;
     int fd;                     /* descriptor while open, -1 after close */

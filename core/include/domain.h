@@ -12,13 +12,16 @@
 #include <time.h>
 #include <sys/time.h>
 
-/* One MX host, with the addresses its A lookup returned. */
+#include "mta_ip.h"
+
+/* One MX host, with the addresses its address lookup returned (A for an
+ * IPv4 binding, AAAA for an IPv6 one: see docs/queue.md). */
 #define MTA_MX_MAX_ADDRS 8
 struct mx_host {
     char *name;
     int preference;
     int naddrs;
-    uint32_t addrs[MTA_MX_MAX_ADDRS];    /* host byte order */
+    mta_ip addrs[MTA_MX_MAX_ADDRS];
 };
 
 typedef struct domain_record {
@@ -40,7 +43,7 @@ typedef struct domain_record {
 typedef struct binding {
     int slot;
     const char *name;
-    uint32_t source_addr;         /* host byte order */
+    mta_ip source_addr;           /* IPv4 (mapped) or IPv6; its family picks A or AAAA */
     const char *ehlo_name;
 } binding;
 

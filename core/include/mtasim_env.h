@@ -19,6 +19,9 @@
  *     MTA_TCP_CONNECT_FAILED event.
  *   - An accepted descriptor (tcp_listen) delivers MTA_TCP_DATA, EOF and
  *     RESET like a connected one and is closed with tcp_close().
+ *   - Writing is paced by the connection, as on a non-blocking socket
+ *     (see "Back-pressure" below): nothing is buffered without bound,
+ *     neither by the caller nor by the implementation.
  *   - After tcp_close(fd) no callback for fd runs again.  The core closes
  *     every descriptor it opened exactly once, whatever happened to the
  *     peer.
@@ -32,6 +35,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mta_ip.h"
 
 /* Microseconds since the Unix epoch (virtual in the simulator). */
 typedef int64_t mta_usec_t;
@@ -72,12 +77,47 @@ typedef void (*mta_dns_cb)(void *arg, const char *name, enum mta_dns_type type,
                            const struct mta_dns_answer *answer);
 
 /* ---- TCP ------------------------------------------------------------ */
+/*
+ * Back-pressure.  A connection has a send buffer of a fixed size (Linux:
+ * SO_SNDBUF; its initial default, net.ipv4.tcp_wmem[1], is 16384 bytes).
+ * Bytes written occupy it until the peer acknowledges them.
+ *
+ *   tcp_write(fd, buf, len)  copies as much of buf as the send buffer has
+ *       room for and returns that count, 1 .. len: a short count means the
+ *       buffer is full now, as send(2) on a non-blocking socket.  When it
+ *       has no room at all, -EAGAIN and nothing is taken.  After a short
+ *       count or -EAGAIN, exactly one MTA_TCP_WRITABLE follows once room
+ *       has been made (as EPOLLOUT in edge-triggered mode; Linux reports
+ *       it once the free space is at least half of what is queued,
+ *       sk_stream_is_writeable), unless the connection ends first.  len 0
+ *       returns 0.  Other failures: -EPIPE (the peer closed or reset, or
+ *       the connection ended), -ENOTCONN, -EBADF.
+ *   tcp_unsent(fd)  the bytes written that have not yet left the host,
+ *       i.e. not yet been transmitted even once (Linux: ioctl SIOCOUTQNSD;
+ *       SIOCOUTQ would count the unacknowledged ones too).  0 when
+ *       everything written has been sent; a negative errno for a
+ *       descriptor that is not a connection.
+ *   tcp_notify_sent(fd)  asks for one MTA_TCP_SENT event at the moment
+ *       tcp_unsent() reaches 0: the last byte written so far has left
+ *       the host.  Delivered later (never inside the call), also when
+ *       nothing is unsent now.  Asking again before it came is harmless.
+ *       0, or a negative errno.
+ *
+ * A writer that must not stall (an SMTP client sending a message body)
+ * writes while tcp_write() takes bytes, waits for MTA_TCP_WRITABLE when
+ * it does not, and measures progress with tcp_unsent(): a data-block
+ * timeout (RFC 5321 4.5.3.2.5) is "no byte left for that long".
+ */
 enum mta_tcp_event {
     MTA_TCP_CONNECTED,      /* the three-way handshake completed */
-    MTA_TCP_CONNECT_FAILED, /* err = ECONNREFUSED or EHOSTUNREACH */
+    MTA_TCP_CONNECT_FAILED, /* err = ECONNREFUSED, EHOSTUNREACH or ETIMEDOUT */
     MTA_TCP_DATA,           /* data, len > 0, in stream order */
     MTA_TCP_EOF,            /* the peer closed its side (FIN) */
-    MTA_TCP_RESET,          /* the peer reset the connection (RST) */
+    MTA_TCP_RESET,          /* the connection was reset (RST: err ECONNRESET) or
+                             * given up by the stack (err ETIMEDOUT: nothing
+                             * acknowledged through its retransmissions) */
+    MTA_TCP_WRITABLE,       /* after a short tcp_write(): room again */
+    MTA_TCP_SENT,           /* asked by tcp_notify_sent(): nothing left unsent */
 };
 
 typedef void (*mta_tcp_cb)(void *arg, int fd, enum mta_tcp_event ev,
@@ -129,11 +169,20 @@ struct mta_env {
     void (*dns_query)(struct mta_env *env, const char *name,
                       enum mta_dns_type type, mta_dns_cb cb, void *arg);
 
-    /* Open a TCP connection from src to dst:port (host byte order). */
-    int (*tcp_connect)(struct mta_env *env, uint32_t src, uint32_t dst,
+    /* Open a TCP connection from src to dst:port.  src and dst are of one
+     * family (a socket bound to an address of one family connects only to
+     * that family: -EAFNOSUPPORT otherwise); an unspecified src (0.0.0.0
+     * or ::) lets the implementation choose one of dst's family. */
+    int (*tcp_connect)(struct mta_env *env, mta_ip src, mta_ip dst,
                        uint16_t port, mta_tcp_cb cb, void *arg);
-    /* Queue len bytes for sending.  0, or a negative errno (-EPIPE). */
+    /* Write up to len bytes into the send buffer: the count taken (a
+     * short count when it filled up), -EAGAIN when it is full, or a
+     * negative errno (-EPIPE).  See "Back-pressure" above. */
     int (*tcp_write)(struct mta_env *env, int fd, const void *buf, size_t len);
+    /* Bytes written on fd that have not left the host yet (SIOCOUTQNSD). */
+    long (*tcp_unsent)(struct mta_env *env, int fd);
+    /* One MTA_TCP_SENT when tcp_unsent(fd) reaches 0. */
+    int (*tcp_notify_sent)(struct mta_env *env, int fd);
     /* Orderly close (FIN) and release of fd. */
     void (*tcp_close)(struct mta_env *env, int fd);
     /* Accept connections to addr:port (host byte order); each one arrives

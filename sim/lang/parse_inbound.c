@@ -375,12 +375,12 @@ int resolve_inbound(struct parser *p)
     if (!l->set) {
         l->addr = 0xC0000201u;      /* the default binding's, as in mta_create */
         for (int i = 0; i < sc->nbindings; i++)
-            if (strcmp(sc->bindings[i].name, "default") == 0)
-                l->addr = sc->bindings[i].addr;
+            if (strcmp(sc->bindings[i].name, "default") == 0 && mta_ip_is_v4(sc->bindings[i].addr))
+                l->addr = mta_ip_v4_of(sc->bindings[i].addr);   /* the listener is IPv4 only */
         l->port = 25;
     }
     for (int i = 0; i < sc->nremotes; i++)
-        if (sc->remotes[i].addr == l->addr)
+        if (mta_ip_eq(sc->remotes[i].addr, mta_ip_v4(l->addr)))
             return fail_pos(p, l->set ? l->pos : sc->clients[0].pos,
                             "the MTA listens on %u.%u.%u.%u, where the remote of %s:%d is",
                             l->addr >> 24, (l->addr >> 16) & 255, (l->addr >> 8) & 255,

@@ -136,6 +136,7 @@ int parse_signed(const char *s, int64_t *out);
 int parse_duration(struct parser *p, const struct token *t, mta_usec_t *out);
 int parse_ipv4(struct parser *p, const struct token *t, uint32_t *out);
 int parse_ipv6(struct parser *p, const struct token *t, uint8_t out[16]);
+int parse_ip(struct parser *p, const struct token *t, mta_ip *out);
 int check_domain(struct parser *p, const struct token *t, const char *what);
 int check_name(struct parser *p, const struct token *t, const char *what,
                const char *extra);
@@ -144,6 +145,12 @@ int tokenize(struct parser *p);
 int parse_op(const char *s);
 int parse_probability(struct parser *p, const struct token *t, uint32_t *ppm);
 int parse_rate(struct parser *p, const struct token *t, uint64_t *out);
+int parse_size(struct parser *p, const struct token *t, const char *what, uint64_t min,
+               uint64_t max, uint64_t *out);
+/* The bounds of a socket buffer and of a path's MSS (sim/world/net.h). */
+#define SCN_BUF_MIN 512
+#define SCN_BUF_MAX ((uint64_t) 64 << 20)
+#define SCN_MSS_MAX 65495           /* 65535 - IPv4 and TCP headers */
 
 /* parse_world.c: world directives */
 int once(struct parser *p, struct scn_pos *seen, const char *what);

@@ -465,7 +465,7 @@ static int remote_count(struct parser *p, const char *what, long *out)
     if (need_args(p, 2, backlog ? 3 : 2, usage) < 0)
         return -1;
     unsigned long long v;
-    if (parse_unsigned(p, &p->tok[1], what, 0, backlog ? 65535 : 1 << 24, &v) < 0)
+    if (parse_unsigned(p, &p->tok[1], what, 0, backlog ? 65535 : SCN_MSS_MAX, &v) < 0)
         return -1;
     if (p->ntok == 3) {
         if (!is_word(&p->tok[2], "refuse") && !is_word(&p->tok[2], "timeout"))
@@ -477,14 +477,16 @@ static int remote_count(struct parser *p, const char *what, long *out)
     return 0;
 }
 
-/* remote_fault - reset|drop at DUR | after N bytes [when session OP N] */
+/* remote_fault - reset|drop|stall at DUR | after N bytes [for DUR] [when session OP N] */
 static int remote_fault(struct parser *p)
 {
-    const char *usage = "reset|drop at DURATION | after N bytes [when session OP N]";
+    const char *usage = "reset|drop|stall at DURATION | after N bytes [for DURATION] "
+                        "[when session OP N]";
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
     struct scn_fault f;
     memset(&f, 0, sizeof f);
-    f.action = is_word(&p->tok[0], "reset") ? SCN_ACTION_RESET : SCN_ACTION_DROP;
+    f.action = is_word(&p->tok[0], "reset") ? SCN_ACTION_RESET
+             : is_word(&p->tok[0], "stall") ? SCN_ACTION_STALL : SCN_ACTION_DROP;
     f.pos = here(p, p->tok[0].col);
     if (need_args(p, 3, -1, usage) < 0)
         return -1;
@@ -504,6 +506,18 @@ static int remote_fault(struct parser *p)
         next = 4;
     } else {
         return fail_tok(p, &p->tok[1], "unexpected '%s': expected '%s'", p->tok[1].text, usage);
+    }
+    if (next < p->ntok && is_word(&p->tok[next], "for")) {
+        /* Only a stall ends: it reads again after that long. */
+        if (f.action != SCN_ACTION_STALL)
+            return fail_tok(p, &p->tok[next], "'for' applies to stall only");
+        if (next + 1 == p->ntok)
+            return fail_at(p, after_last(p), "missing duration after 'for'");
+        if (parse_duration(p, &p->tok[next + 1], &f.stall_for) < 0)
+            return -1;
+        if (f.stall_for == 0)
+            return fail_tok(p, &p->tok[next + 1], "a stall lasts more than 0");
+        next += 2;
     }
     if (next < p->ntok) {
         if (!is_word(&p->tok[next], "when"))
@@ -540,6 +554,22 @@ static int remote_setting(struct parser *p)
             return -1;
         return rm->segment > 0 ? 0 : fail_tok(p, &p->tok[1], "a segment holds at least 1 byte");
     }
+    if (is_word(t, "sndbuf") || is_word(t, "rcvbuf")) {
+        /* The remote's socket buffers (SO_SNDBUF, SO_RCVBUF). */
+        int snd = is_word(t, "sndbuf");
+        uint64_t v;
+        if (need_args(p, 2, 2, snd ? "sndbuf SIZE" : "rcvbuf SIZE") < 0
+            || parse_size(p, &p->tok[1], snd ? "send buffer" : "receive buffer", SCN_BUF_MIN,
+                          SCN_BUF_MAX, &v) < 0)
+            return -1;
+        *(snd ? &rm->sndbuf : &rm->rcvbuf) = (long)v;
+        return 0;
+    }
+    if (is_word(t, "loss")) {
+        if (need_args(p, 2, 2, "loss P") < 0)
+            return -1;
+        return parse_probability(p, &p->tok[1], &rm->loss_ppm);
+    }
     if (is_word(t, "backlog")) {
         long v;
         if (remote_count(p, "backlog", &v) < 0)
@@ -562,7 +592,7 @@ static int remote_setting(struct parser *p)
                            "expected 'close delay DURATION' (slow close)");
         return remote_duration(p, 2, "close delay DURATION", &rm->close_delay);
     }
-    if (is_word(t, "reset") || is_word(t, "drop"))
+    if (is_word(t, "reset") || is_word(t, "drop") || is_word(t, "stall"))
         return remote_fault(p);
     if (is_word(t, "after"))
         return remote_after(p);
@@ -588,8 +618,8 @@ int remote_line(struct parser *p)
     if (rc <= 0)
         return rc;
     static const char *const settings[] = {
-        "connect", "latency", "jitter", "bandwidth", "segment", "backlog", "flush", "close",
-        "reset", "drop", "after",
+        "connect", "latency", "jitter", "bandwidth", "segment", "sndbuf", "rcvbuf", "loss",
+        "backlog", "flush", "close", "reset", "drop", "stall", "after",
     };
     struct suggestion sg;
     char hint[128];
@@ -599,7 +629,8 @@ int remote_line(struct parser *p)
     for (int c = 0; c < SCN_CMD__COUNT; c++)
         suggest_offer(&sg, scn_cmd_names[c]);
     return fail_tok(p, t, "unknown remote line '%s': expected connect, latency, jitter, "
-                    "bandwidth, segment, backlog, flush, close, reset, drop, after or a command "
+                    "bandwidth, segment, sndbuf, rcvbuf, loss, backlog, flush, close, reset, "
+                    "drop, stall, after or a command "
                     "(greet ehlo helo mail rcpt data dot rset noop quit unknown)%s",
                     t->text, suggest_hint(&sg, hint, sizeof hint));
 }
@@ -609,8 +640,8 @@ int do_remote(struct parser *p)
 {
     const char *usage = "remote ADDR [name HOST]";
     struct scn_scenario *sc = p->sc;
-    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
-    if (need_args(p, 2, 4, usage) < 0 || parse_ipv4(p, &p->tok[1], &addr) < 0)
+    mta_ip addr = mta_ip_v4(0);     /* set by parse_ip; -O3 cannot see it */
+    if (need_args(p, 2, 4, usage) < 0 || parse_ip(p, &p->tok[1], &addr) < 0)
         return -1;
     if (p->ntok > 2) {
         if (!is_word(&p->tok[2], "name"))
@@ -619,7 +650,7 @@ int do_remote(struct parser *p)
             return -1;
     }
     for (int i = 0; i < sc->nremotes; i++)
-        if (sc->remotes[i].addr == addr)
+        if (mta_ip_eq(sc->remotes[i].addr, addr))
             return fail_tok(p, &p->tok[1], "remote %s already declared at %s:%d", p->tok[1].text,
                             sc->remotes[i].pos.file, sc->remotes[i].pos.line);
     if (sc->nremotes == SCN_MAX_REMOTES)

@@ -240,6 +240,16 @@ int parse_ipv6(struct parser *p, const struct token *t, uint8_t out[16])
     return 0;
 }
 
+/* parse_ip - an IPv4 dotted quad or an IPv6 address (RFC 4291 2.2) */
+int parse_ip(struct parser *p, const struct token *t, mta_ip *out)
+{
+    if (!t->quoted && mta_ip_parse(t->text, out) == 0)
+        return 0;
+    if (strchr(t->text, ':') != NULL)
+        return fail_tok(p, t, "bad IPv6 address '%s'", t->text);
+    return fail_tok(p, t, "bad IPv4 address '%s'", t->text);
+}
+
 /* check_domain - letters, digits, '-', '_', dot-separated non-empty labels */
 int check_domain(struct parser *p, const struct token *t, const char *what)
 {
@@ -408,6 +418,31 @@ int parse_probability(struct parser *p, const struct token *t, uint32_t *ppm)
                         "most 6 decimals, like 0.3", t->text);
     *ppm = (uint32_t)v;
     return 0;
+}
+
+/* parse_size - a byte count: N, NB, NKB, NMB (powers of 1000), NKiB, NMiB; in [min, max] */
+int parse_size(struct parser *p, const struct token *t, const char *what, uint64_t min,
+               uint64_t max, uint64_t *out)
+{
+    static const struct { const char *unit; uint64_t mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1000 }, { "MB", 1000000 },
+        { "KiB", 1024 }, { "MiB", 1048576 },
+    };
+    const char *s = t->text;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; !t->quoted && isdigit((unsigned char)*s) && v < (1ULL << 40); s++, digits++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    for (size_t i = 0; digits > 0 && i < sizeof units / sizeof units[0]; i++) {
+        if (strcasecmp(s, units[i].unit) == 0 && v < (1ULL << 40)
+            && v * units[i].mult >= min && v * units[i].mult <= max) {
+            *out = v * units[i].mult;
+            return 0;
+        }
+    }
+    return fail_tok(p, t, "bad %s '%s': expected a size from %llu to %llu bytes, like 16384, "
+                    "64KiB or 1MB", what, t->text, (unsigned long long)min,
+                    (unsigned long long)max);
 }
 
 /* parse_rate - bytes per second: N, NB/s, NKB/s, NMB/s (powers of 1000), NKiB/s, NMiB/s */

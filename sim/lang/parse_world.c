@@ -173,38 +173,46 @@ int do_config(struct parser *p)
     return 0;
 }
 
-/* network_link - network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+/* network_link - network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] [loss P] */
 static int network_link(struct parser *p)
 {
     const char *usage = "network link SRC DST [latency DURATION] [jitter DURATION] "
-                        "[bandwidth RATE] [segment N]";
+                        "[bandwidth RATE] [segment N] [loss P]";
     struct scn_scenario *sc = p->sc;
     struct scn_link l;
     memset(&l, 0, sizeof l);
     l.latency = l.jitter = -1;
     l.bandwidth = UINT64_MAX;
     l.segment = -1;
-    if (need_args(p, 6, 12, usage) < 0 || parse_ipv4(p, &p->tok[2], &l.src) < 0
-        || parse_ipv4(p, &p->tok[3], &l.dst) < 0)
+    l.loss_ppm = -1;
+    if (need_args(p, 6, 14, usage) < 0 || parse_ip(p, &p->tok[2], &l.src) < 0
+        || parse_ip(p, &p->tok[3], &l.dst) < 0)
         return -1;
+    if (mta_ip_is_v4(l.src) != mta_ip_is_v4(l.dst))
+        return fail_tok(p, &p->tok[3], "a link joins two addresses of one family: %s is %s, %s is not",
+                        p->tok[2].text, mta_ip_is_v4(l.src) ? "IPv4" : "IPv6", p->tok[3].text);
     for (int i = 4; i < p->ntok; i += 2) {
         const struct token *key = &p->tok[i];
         if (i + 1 == p->ntok)
             return fail_at(p, after_last(p), "missing value after '%s'", key->text);
         unsigned long long seg;
+        uint32_t ppm;
         int rc = is_word(key, "latency") ? parse_duration(p, &p->tok[i + 1], &l.latency)
                : is_word(key, "jitter") ? parse_duration(p, &p->tok[i + 1], &l.jitter)
                : is_word(key, "bandwidth") ? parse_rate(p, &p->tok[i + 1], &l.bandwidth)
                : is_word(key, "segment") ? parse_unsigned(p, &p->tok[i + 1], "segment", 1,
-                                                           1 << 24, &seg)
+                                                           SCN_MSS_MAX, &seg)
+               : is_word(key, "loss") ? parse_probability(p, &p->tok[i + 1], &ppm)
                : fail_tok(p, key, "unexpected '%s': expected '%s'", key->text, usage);
         if (rc < 0)
             return -1;
         if (is_word(key, "segment"))
             l.segment = (long)seg;
+        if (is_word(key, "loss"))
+            l.loss_ppm = (long)ppm;
     }
     for (int i = 0; i < sc->nlinks; i++)
-        if (sc->links[i].src == l.src && sc->links[i].dst == l.dst)
+        if (mta_ip_eq(sc->links[i].src, l.src) && mta_ip_eq(sc->links[i].dst, l.dst))
             return fail_tok(p, &p->tok[2], "link %s %s already declared at %s:%d", p->tok[2].text,
                             p->tok[3].text, sc->links[i].pos.file, sc->links[i].pos.line);
     if (sc->nlinks == SCN_MAX_REMOTES)
@@ -215,17 +223,28 @@ static int network_link(struct parser *p)
     return 0;
 }
 
-/* do_network - network max_fds N | network link ... */
+/* do_network - network max_fds N | sndbuf SIZE | rcvbuf SIZE | link ... */
 int do_network(struct parser *p)
 {
-    const char *usage = "network max_fds N | network link SRC DST ...";
+    const char *usage = "network max_fds N | network sndbuf|rcvbuf SIZE | network link SRC DST ...";
     if (need_args(p, 2, -1, usage) < 0)
         return -1;
     if (is_word(&p->tok[1], "link"))
         return network_link(p);
+    if (is_word(&p->tok[1], "sndbuf") || is_word(&p->tok[1], "rcvbuf")) {
+        /* The MTA's own socket buffers (SO_SNDBUF, SO_RCVBUF). */
+        int snd = is_word(&p->tok[1], "sndbuf");
+        uint64_t v;
+        if (need_args(p, 3, 3, snd ? "network sndbuf SIZE" : "network rcvbuf SIZE") < 0
+            || parse_size(p, &p->tok[2], snd ? "send buffer" : "receive buffer", SCN_BUF_MIN,
+                          SCN_BUF_MAX, &v) < 0)
+            return -1;
+        *(snd ? &p->sc->mta_sndbuf : &p->sc->mta_rcvbuf) = (long)v;
+        return 0;
+    }
     if (!is_word(&p->tok[1], "max_fds"))
-        return fail_tok(p, &p->tok[1], "unknown network setting '%s': expected max_fds or link",
-                        p->tok[1].text);
+        return fail_tok(p, &p->tok[1], "unknown network setting '%s': expected max_fds, sndbuf, "
+                        "rcvbuf or link", p->tok[1].text);
     unsigned long long n;
     if (need_args(p, 3, 3, "network max_fds N") < 0
         || parse_unsigned(p, &p->tok[2], "descriptor count", 1, 65535, &n) < 0)
@@ -241,8 +260,8 @@ int do_binding(struct parser *p)
     struct scn_scenario *sc = p->sc;
     if (need_args(p, 3, 6, usage) < 0 || check_name(p, &p->tok[1], "binding name", "._-") < 0)
         return -1;
-    uint32_t addr = 0;      /* set by parse_ipv4; -O3 cannot see it */
-    if (parse_ipv4(p, &p->tok[2], &addr) < 0)
+    mta_ip addr = mta_ip_v4(0);     /* set by parse_ip; -O3 cannot see it */
+    if (parse_ip(p, &p->tok[2], &addr) < 0)
         return -1;
     const char *ehlo = NULL;
     int unavailable = 0;

@@ -33,10 +33,11 @@
 static const struct { const char *kind, *name, *fields; } table[] = {
     { "smtp", "send", "conn line data_bytes" },
     { "smtp", "recv", "conn line" },
+    { "smtp", "sent", "conn data_bytes" },      /* the last byte of the data left */
     { "conn", "open", "fd src dst" },
     { "conn", "accept", "fd src dst" },
     { "conn", "error", "fd src dst errno" },
-    { "conn", "close", "fd rx_segments rx_bytes" },
+    { "conn", "close", "fd rx_segments rx_bytes retransmits" },
     { "conn", "listen", "fd addr" },
     { "conn", "*", "fd" },          /* established refused unreachable eof reset unlisten */
     { "queue", "inject", "msg domain binding from rcpts size" },

@@ -132,6 +132,7 @@ static int refuses(const struct scn_reply *r, int lo, int hi)
     case SCN_ACTION_RESET:
     case SCN_ACTION_DROP:
     case SCN_ACTION_CLOSE:
+    case SCN_ACTION_STALL:      /* (a fault only) the answer never comes */
         return 1;
     case SCN_ACTION_RAW: {
         char c = r->raw_len > 0 ? r->lines[0][0] : 0;
@@ -162,12 +163,17 @@ static const struct scn_reply *always_refused(const struct scn_remote *rm, enum 
     return NULL;
 }
 
-/* has_a_line - does some "dns NAME A" line give the address? */
-static int has_a_line(const struct scn_scenario *sc, uint32_t addr)
+/* has_a_line - does some "dns NAME A" line (or "AAAA", for an IPv6
+ * address) give the address? */
+static int has_a_line(const struct scn_scenario *sc, mta_ip addr)
 {
-    for (int i = 0; i < sc->ndns; i++)
-        if (sc->dns[i].kind == SCN_DNS_A && sc->dns[i].addr == addr)
+    int v4 = mta_ip_is_v4(addr);
+    for (int i = 0; i < sc->ndns; i++) {
+        const struct scn_dns *d = &sc->dns[i];
+        if (v4 ? d->kind == SCN_DNS_A && d->addr == mta_ip_v4_of(addr)
+               : d->kind == SCN_DNS_AAAA && memcmp(d->addr6, addr.b, sizeof d->addr6) == 0)
             return 1;
+    }
     return 0;
 }
 
@@ -198,9 +204,11 @@ static int unreached(struct scn_scenario *sc, const struct scn_remote *rm)
     } else if (sc->ndns > 0 && !has_a_line(sc, rm->addr)) {
         /* (A scenario without dns lines is a remote for mtasim serve,
          * docs/live.md: its clients are not the core.) */
-        snprintf(why, sizeof why, "no 'dns NAME A' line gives the address %u.%u.%u.%u of the "
-                 "remote at line %d, so the core never connects to it", rm->addr >> 24,
-                 (rm->addr >> 16) & 255, (rm->addr >> 8) & 255, rm->addr & 255, rm->pos.line);
+        char text[MTA_IP_TEXT];
+        snprintf(why, sizeof why, "no 'dns NAME %s' line gives the address %s of the "
+                 "remote at line %d, so the core never connects to it",
+                 mta_ip_is_v4(rm->addr) ? "A" : "AAAA", mta_ip_format(rm->addr, text),
+                 rm->pos.line);
     } else {
         return 0;
     }

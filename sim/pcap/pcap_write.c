@@ -3,9 +3,8 @@
  *
  * See pcap_write.h.  One struct pw_conn per connection the observer has
  * shown (connection numbers are dense, 1, 2, ... in connect order, so an
- * array indexed by number holds them); a connection whose SYN is still
- * unanswered sits on the pending list until an answer, the end of its
- * retransmissions or the end of the run.
+ * array indexed by number holds them): its initial sequence numbers and
+ * the next IP identification of each side.
  */
 #include <assert.h>
 #include <errno.h>
@@ -18,36 +17,29 @@
 
 #include "pcap_write.h"
 
-#define PW_SNAPLEN 65535
+#define PW_SNAPLEN 262144       /* libpcap's largest: a segment of any MSS fits */
 #define PW_ETH_LEN 14
 #define PW_IP_LEN 20
+#define PW_IP6_LEN 40           /* RFC 8200 3: the fixed header, no extension headers */
 #define PW_TCP_LEN 20
 #define PW_SYN_OPT_LEN 8        /* MSS (4), NOP (1), window scale (3) */
-#define PW_WSCALE 14
-#define PW_MAX_FRAME (PW_ETH_LEN + PW_IP_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN + PCAP_WRITE_MSS)
+#define PW_MAX_PAYLOAD 65495    /* 65535 - IPv4 - TCP headers */
+#define PW_MAX_FRAME (PW_ETH_LEN + PW_IP6_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN + PW_MAX_PAYLOAD)
 #define PW_MAX_CONNS (1u << 24) /* a run opening more is beyond any scenario */
-#define PW_RTO_FIRST 1000000    /* microseconds: Linux's initial RTO */
 
 struct pw_conn {
     int seen;                   /* the observer showed its SYN */
     uint32_t isn[2];            /* [0] the client's, [1] the server's */
     uint16_t ip_id[2];          /* next IP identification per sender */
-    struct sim_packet syn;      /* the first SYN, for retransmissions and ICMP */
-    int pending;                /* SYN unanswered, retransmissions to come */
-    int retries;                /* retransmissions written */
-    sim_usec next_rtx;          /* when the next one leaves */
-    sim_usec give_up;           /* the client's connect timeout */
+    struct sim_packet syn;      /* the first SYN: who the client is; quoted by ICMP */
 };
 
 struct pcap_writer {
     pcap_t *dead;
     pcap_dumper_t *dump;
     char *path;
-    sim_usec connect_timeout;
     struct pw_conn *conns;      /* index = connection number */
     size_t nconns;
-    uint64_t *pending;          /* numbers of connections with pending SYNs */
-    size_t npending, pending_cap;
     int finished;
     unsigned long frames;
 };
@@ -115,12 +107,57 @@ static void put_ipv4(uint8_t *ip, uint32_t src, uint32_t dst, uint8_t proto, siz
     put16(ip + 10, csum_fold(csum_add(0, ip, PW_IP_LEN)));
 }
 
+/* put_ipv6 - a 40-byte IPv6 header (RFC 8200 3): no checksum, no identification */
+static void put_ipv6(uint8_t *ip, mta_ip src, mta_ip dst, uint8_t next_header, size_t payload)
+{
+    assert(payload <= 65535);
+    memset(ip, 0, PW_IP6_LEN);
+    ip[0] = 0x60;                   /* version 6, traffic class 0, flow label 0 */
+    put16(ip + 4, (uint32_t) payload);
+    ip[6] = next_header;
+    ip[7] = 64;                     /* hop limit: Linux's default, as IPv4's TTL */
+    memcpy(ip + 8, src.b, 16);
+    memcpy(ip + 24, dst.b, 16);
+}
+
+/* put_ip - the IP header of either family; returns its length */
+static size_t put_ip(uint8_t *ip, mta_ip src, mta_ip dst, uint8_t proto, size_t payload,
+                     uint16_t id)
+{
+    if (mta_ip_is_v4(src)) {
+        put_ipv4(ip, mta_ip_v4_of(src), mta_ip_v4_of(dst), proto, payload, id);
+        return PW_IP_LEN;
+    }
+    put_ipv6(ip, src, dst, proto, payload);
+    return PW_IP6_LEN;
+}
+
+/* pseudo_sum - the checksum's pseudo-header: RFC 9293 3.1 for IPv4, RFC
+ * 8200 8.1 for IPv6 (addresses, upper-layer length, next header) */
+static uint32_t pseudo_sum(mta_ip src, mta_ip dst, uint8_t proto, size_t len)
+{
+    uint8_t pseudo[40];
+
+    memset(pseudo, 0, sizeof pseudo);
+    if (mta_ip_is_v4(src)) {
+        put32(pseudo, mta_ip_v4_of(src));
+        put32(pseudo + 4, mta_ip_v4_of(dst));
+        pseudo[9] = proto;
+        put16(pseudo + 10, (uint32_t) len);
+        return csum_add(0, pseudo, 12);
+    }
+    memcpy(pseudo, src.b, 16);
+    memcpy(pseudo + 16, dst.b, 16);
+    put32(pseudo + 32, (uint32_t) len);
+    pseudo[39] = proto;
+    return csum_add(0, pseudo, 40);
+}
+
 /* put_tcp - a TCP header (options for a SYN) and its checksum over payload */
 static size_t put_tcp(uint8_t *tcp, const struct sim_packet *pkt, uint32_t seq, uint32_t ack,
                       const uint8_t *payload, size_t len, uint8_t flags)
 {
     size_t hlen = PW_TCP_LEN + ((flags & SIM_TCP_SYN) ? PW_SYN_OPT_LEN : 0);
-    uint8_t pseudo[12];
     uint32_t sum;
 
     memset(tcp, 0, hlen);
@@ -130,32 +167,28 @@ static size_t put_tcp(uint8_t *tcp, const struct sim_packet *pkt, uint32_t seq, 
     put32(tcp + 8, (flags & SIM_TCP_ACK) ? ack : 0);
     tcp[12] = (uint8_t) ((hlen / 4) << 4);
     tcp[13] = flags;
-    /* An RST advertises no window (as Linux); a SYN's is never scaled. */
-    put16(tcp + 14, (flags & SIM_TCP_RST) ? 0 : 65535);
+    /* The window field as the simulated TCP advertised it: unscaled on a
+     * SYN, scaled by its window scale option afterwards; 0 on an RST. */
+    put16(tcp + 14, pkt->window);
     if (flags & SIM_TCP_SYN) {
-        static const uint8_t opts[PW_SYN_OPT_LEN] = { 2, 4, PCAP_WRITE_MSS >> 8, PCAP_WRITE_MSS & 255,
-                                                      1, 3, 3, PW_WSCALE };
+        const uint8_t opts[PW_SYN_OPT_LEN] = { 2, 4, (uint8_t) (pkt->mss >> 8),
+                                               (uint8_t) pkt->mss, 1, 3, 3, pkt->wscale };
         memcpy(tcp + PW_TCP_LEN, opts, sizeof opts);
     }
     if (len > 0)
         memcpy(tcp + hlen, payload, len);
-    put32(pseudo, pkt->src);
-    put32(pseudo + 4, pkt->dst);
-    pseudo[8] = 0;
-    pseudo[9] = 6;
-    put16(pseudo + 10, (uint32_t) (hlen + len));
-    sum = csum_add(0, pseudo, sizeof pseudo);
+    sum = pseudo_sum(pkt->src, pkt->dst, 6, hlen + len);
     sum = csum_add(sum, tcp, hlen + len);
     put16(tcp + 16, csum_fold(sum));
     return hlen + len;
 }
 
 /* put_eth - the Ethernet header; the side that connected sends from mac_mta */
-static void put_eth(uint8_t *eth, int from_client)
+static void put_eth(uint8_t *eth, int from_client, int v4)
 {
     memcpy(eth, from_client ? mac_remote : mac_mta, 6);
     memcpy(eth + 6, from_client ? mac_mta : mac_remote, 6);
-    put16(eth + 12, 0x0800);
+    put16(eth + 12, v4 ? 0x0800 : 0x86dd);     /* EtherType IPv4, IPv6 (RFC 2464 3) */
 }
 
 /* pw_emit - one frame at virtual time t */
@@ -175,26 +208,54 @@ static void pw_emit(struct pcap_writer *pw, sim_usec t, const uint8_t *frame, si
     pw->frames++;
 }
 
-/* pw_tcp_frame - one TCP frame of a connection; payload at most the MSS */
+/* pw_tcp_frame - one TCP frame of a connection */
 static void pw_tcp_frame(struct pcap_writer *pw, struct pw_conn *c, const struct sim_packet *pkt,
-                         uint32_t rel_seq, const uint8_t *payload, size_t len, uint8_t flags,
                          sim_usec t)
 {
-    uint8_t frame[PW_MAX_FRAME];
-    int from_client = pkt->src == c->syn.src && pkt->sport == c->syn.sport;
+    static uint8_t frame[PW_MAX_FRAME];
+    int from_client = mta_ip_eq(pkt->src, c->syn.src) && pkt->sport == c->syn.sport;
     int side = from_client ? 0 : 1;
-    uint32_t seq = c->isn[side] + rel_seq;
+    int v4 = mta_ip_is_v4(pkt->src);
+    size_t iplen = v4 ? PW_IP_LEN : PW_IP6_LEN;
+    uint32_t seq = c->isn[side] + pkt->seq;
     uint32_t ack = c->isn[1 - side] + pkt->ack;
     size_t tcplen;
 
-    assert(len <= PCAP_WRITE_MSS);
+    if (pkt->len > PW_MAX_PAYLOAD)
+        pw_die("packet", "segment larger than an IPv4 packet holds");
+    assert(mta_ip_is_v4(pkt->dst) == v4);
     /* Linux answers a SYN to a closed port with RST|ACK and sequence 0. */
-    if ((flags & SIM_TCP_RST) && side == 1 && pkt->ack == 1 && pkt->seq == 0)
+    if ((pkt->flags & SIM_TCP_RST) && side == 1 && pkt->ack == 1 && pkt->seq == 0)
         seq = 0;
-    put_eth(frame, from_client);
-    tcplen = put_tcp(frame + PW_ETH_LEN + PW_IP_LEN, pkt, seq, ack, payload, len, flags);
-    put_ipv4(frame + PW_ETH_LEN, pkt->src, pkt->dst, 6, tcplen, c->ip_id[side]++);
-    pw_emit(pw, t, frame, PW_ETH_LEN + PW_IP_LEN + tcplen);
+    put_eth(frame, from_client, v4);
+    tcplen = put_tcp(frame + PW_ETH_LEN + iplen, pkt, seq, ack,
+                     (const uint8_t *) pkt->payload, pkt->len, pkt->flags);
+    put_ip(frame + PW_ETH_LEN, pkt->src, pkt->dst, 6, tcplen, c->ip_id[side]++);
+    pw_emit(pw, t, frame, PW_ETH_LEN + iplen + tcplen);
+}
+
+/* pw_icmp6_unreachable - ICMPv6 destination unreachable, code 3 "address
+ * unreachable" (RFC 4443 3.1, what a router or Linux's neighbour discovery
+ * reports for a host that does not answer), quoting the whole SYN: the
+ * invoking packet "as possible without the ICMPv6 packet exceeding the
+ * minimum IPv6 MTU" */
+static void pw_icmp6_unreachable(struct pcap_writer *pw, struct pw_conn *c, sim_usec t,
+                                 const uint8_t tcp[PW_TCP_LEN + PW_SYN_OPT_LEN])
+{
+    enum { QUOTED = PW_IP6_LEN + PW_TCP_LEN + PW_SYN_OPT_LEN, ICMP6 = 8 + QUOTED };
+    uint8_t frame[PW_ETH_LEN + PW_IP6_LEN + ICMP6];
+    uint8_t *icmp = frame + PW_ETH_LEN + PW_IP6_LEN;
+    const struct sim_packet *syn = &c->syn;
+
+    put_ipv6(icmp + 8, syn->src, syn->dst, 6, PW_TCP_LEN + PW_SYN_OPT_LEN);
+    memcpy(icmp + 8 + PW_IP6_LEN, tcp, PW_TCP_LEN + PW_SYN_OPT_LEN);
+    memset(icmp, 0, 8);
+    icmp[0] = 1;                            /* destination unreachable */
+    icmp[1] = 3;                            /* address unreachable */
+    put16(icmp + 2, csum_fold(csum_add(pseudo_sum(syn->dst, syn->src, 58, ICMP6), icmp, ICMP6)));
+    put_eth(frame, 0, 0);
+    put_ipv6(frame + PW_ETH_LEN, syn->dst, syn->src, 58, ICMP6);
+    pw_emit(pw, t, frame, sizeof frame);
 }
 
 /* pw_icmp_unreachable - ICMP host unreachable quoting the connection's SYN */
@@ -208,14 +269,19 @@ static void pw_icmp_unreachable(struct pcap_writer *pw, struct pw_conn *c, sim_u
     size_t icmplen = 8 + PW_IP_LEN + 8;     /* RFC 792: the header and 64 bits */
 
     put_tcp(tcp, syn, c->isn[0], 0, NULL, 0, SIM_TCP_SYN);
-    put_ipv4(quoted, syn->src, syn->dst, 6, sizeof tcp, 1);
+    if (!mta_ip_is_v4(syn->src)) {
+        pw_icmp6_unreachable(pw, c, t, tcp);
+        return;
+    }
+    put_ipv4(quoted, mta_ip_v4_of(syn->src), mta_ip_v4_of(syn->dst), 6, sizeof tcp, 1);
     memcpy(quoted + PW_IP_LEN, tcp, 8);
     memset(icmp, 0, 8);
     icmp[0] = 3;                            /* destination unreachable */
     icmp[1] = 1;                            /* host unreachable */
     put16(icmp + 2, csum_fold(csum_add(0, icmp, icmplen)));
-    put_eth(frame, 0);
-    put_ipv4(frame + PW_ETH_LEN, syn->dst, syn->src, 1, icmplen, c->ip_id[1]++);
+    put_eth(frame, 0, 1);
+    put_ipv4(frame + PW_ETH_LEN, mta_ip_v4_of(syn->dst), mta_ip_v4_of(syn->src), 1, icmplen,
+             c->ip_id[1]++);
     pw_emit(pw, t, frame, PW_ETH_LEN + PW_IP_LEN + icmplen);
 }
 
@@ -240,69 +306,15 @@ static struct pw_conn *pw_conn_get(struct pcap_writer *pw, uint64_t id)
     return &pw->conns[id];
 }
 
-/* pw_pending_drop - take connection id off the pending list */
-static void pw_pending_drop(struct pcap_writer *pw, uint64_t id)
-{
-    size_t i;
-
-    for (i = 0; i < pw->npending; i++)
-        if (pw->pending[i] == id) {
-            memmove(&pw->pending[i], &pw->pending[i + 1],
-                    (pw->npending - i - 1) * sizeof *pw->pending);
-            pw->npending--;
-            pw->conns[id].pending = 0;
-            return;
-        }
-    pw_die("pending_drop", "connection not pending");
-}
-
-/* pw_flush_until - write every SYN retransmission due at or before t, in time order */
-static void pw_flush_until(struct pcap_writer *pw, sim_usec t)
-{
-    /* Each round writes one retransmission or ends a connection's; both
-     * are bounded by the list size times the retry limit. */
-    size_t bound = (pw->npending + 1) * (PCAP_WRITE_SYN_RETRIES + 2);
-
-    while (pw->npending > 0) {
-        struct pw_conn *best = NULL;
-        uint64_t best_id = 0;
-        size_t i;
-
-        if (bound-- == 0)
-            pw_die("flush_until", "retransmissions do not end");
-        /* Earliest first; ties in the order the connections were made. */
-        for (i = 0; i < pw->npending; i++) {
-            struct pw_conn *c = &pw->conns[pw->pending[i]];
-
-            if (best == NULL || c->next_rtx < best->next_rtx) {
-                best = c;
-                best_id = pw->pending[i];
-            }
-        }
-        if (best->retries >= PCAP_WRITE_SYN_RETRIES || best->next_rtx >= best->give_up) {
-            pw_pending_drop(pw, best_id);
-            continue;
-        }
-        if (best->next_rtx > t)
-            return;
-        pw_tcp_frame(pw, best, &best->syn, 0, NULL, 0, SIM_TCP_SYN, best->next_rtx);
-        best->retries++;
-        /* Doubling RTO: the k-th retransmission leaves (2^k - 1) s after the SYN. */
-        best->next_rtx = best->syn.time + (((sim_usec) 2 << best->retries) - 1) * PW_RTO_FIRST;
-    }
-}
-
-/* pcap_writer_packet - the observer: one simulated packet as frames */
+/* pcap_writer_packet - the observer: one simulated packet as one frame */
 void pcap_writer_packet(void *arg, const struct sim_packet *pkt)
 {
     struct pcap_writer *pw = arg;
     struct pw_conn *c;
-    size_t off;
 
     assert(pw != NULL && pkt != NULL);
     if (pw->finished)
         return;
-    pw_flush_until(pw, pkt->time);
     c = pw_conn_get(pw, pkt->conn_id);
     if (!c->seen) {
         uint32_t k = (uint32_t) pkt->conn_id;
@@ -317,58 +329,27 @@ void pcap_writer_packet(void *arg, const struct sim_packet *pkt)
         c->syn = *pkt;
         c->syn.payload = NULL;
         c->syn.len = 0;
-        c->give_up = pkt->time + pw->connect_timeout;
-        c->next_rtx = pkt->time + PW_RTO_FIRST;
-        c->pending = 1;
-        if (pw->npending == pw->pending_cap) {
-            size_t n = pw->pending_cap ? 2 * pw->pending_cap : 16;
-            uint64_t *p = realloc(pw->pending, n * sizeof *p);
-
-            if (p == NULL)
-                pw_die("packet", "out of memory");
-            pw->pending = p;
-            pw->pending_cap = n;
-        }
-        pw->pending[pw->npending++] = pkt->conn_id;
-    } else if (c->pending && pkt->src != c->syn.src) {
-        pw_pending_drop(pw, pkt->conn_id);     /* the host answered the SYN */
-    } else if (c->pending && pkt->src == c->syn.src && pkt->flags != SIM_TCP_SYN) {
-        pw_pending_drop(pw, pkt->conn_id);     /* the client moved on (RST) */
     }
     if (pkt->icmp_unreachable) {
         pw_icmp_unreachable(pw, c, pkt->time);
         return;
     }
-    if (pkt->len == 0) {
-        pw_tcp_frame(pw, c, pkt, pkt->seq, NULL, 0, pkt->flags, pkt->time);
-        return;
-    }
-    assert(pkt->payload != NULL);
-    for (off = 0; off < pkt->len; off += PCAP_WRITE_MSS) {
-        size_t n = pkt->len - off < PCAP_WRITE_MSS ? pkt->len - off : PCAP_WRITE_MSS;
-        uint8_t flags = pkt->flags;
-
-        if (off + n < pkt->len)
-            flags &= (uint8_t) ~SIM_TCP_PSH;     /* PSH on the last frame of the write */
-        pw_tcp_frame(pw, c, pkt, pkt->seq + (uint32_t) off, (const uint8_t *) pkt->payload + off,
-                     n, flags, pkt->time);
-    }
+    assert(pkt->len == 0 || pkt->payload != NULL);
+    pw_tcp_frame(pw, c, pkt, pkt->time);
 }
 
 /* pcap_writer_open - a new capture file at path */
-struct pcap_writer *pcap_writer_open(const char *path, sim_usec connect_timeout, char *err,
-                                     size_t errlen)
+struct pcap_writer *pcap_writer_open(const char *path, char *err, size_t errlen)
 {
     struct pcap_writer *pw;
 
-    assert(path != NULL && connect_timeout > 0);
+    assert(path != NULL);
     pw = calloc(1, sizeof *pw);
     if (pw == NULL || (pw->path = strdup(path)) == NULL) {
         free(pw);
         snprintf(err, errlen, "cannot write %s: out of memory", path);
         return NULL;
     }
-    pw->connect_timeout = connect_timeout;
     pw->dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, PW_SNAPLEN,
                                                     PCAP_TSTAMP_PRECISION_NANO);
     if (pw->dead == NULL) {
@@ -385,15 +366,13 @@ struct pcap_writer *pcap_writer_open(const char *path, sim_usec connect_timeout,
     return pw;
 }
 
-/* pcap_writer_finish - the retransmissions still due, then a flush and an error check */
+/* pcap_writer_finish - flush and check for write errors */
 int pcap_writer_finish(struct pcap_writer *pw, sim_usec now, char *err, size_t errlen)
 {
     assert(pw != NULL);
+    (void) now;
     if (pw->finished)
         return 0;
-    pw_flush_until(pw, now);
-    /* Whatever is still pending was cut short by the end of the run. */
-    pw->npending = 0;
     pw->finished = 1;
     if (pcap_dump_flush(pw->dump) != 0 || ferror(pcap_dump_file(pw->dump))) {
         snprintf(err, errlen, "cannot write %s: %s", pw->path, strerror(errno ? errno : EIO));
@@ -412,7 +391,6 @@ void pcap_writer_close(struct pcap_writer *pw)
     if (pw->dead)
         pcap_close(pw->dead);
     free(pw->conns);
-    free(pw->pending);
     free(pw->path);
     free(pw);
 }

@@ -3,7 +3,7 @@
  *
  * SYNOPSIS
  *   char err[256];
- *   struct pcap_writer *pw = pcap_writer_open("out.pcap", connect_timeout, err, sizeof err);
+ *   struct pcap_writer *pw = pcap_writer_open("out.pcap", err, sizeof err);
  *   sim_net_set_observer(net, pcap_writer_packet, pw);
  *   ... the run ...
  *   pcap_writer_finish(pw, now, err, sizeof err);    0, or -1 with err set
@@ -12,35 +12,30 @@
  *   pcap_output_path(spec, name, seed, with_seed, used, &nused, out, size);
  *
  * DESCRIPTION
- *   The writer turns the packets sim/world/net.c shows its observer into
- *   Ethernet/IPv4/TCP frames, written with libpcap (nanosecond time
- *   stamps, DLT_EN10MB, snap length 65535) at the virtual time each packet
- *   left its sender.  Nothing in a frame depends on the wall clock, on
- *   addresses in memory or on randomness: the same scenario and seed give
- *   a byte-identical file (libpcap's file header holds no time).
+ *   The writer turns each packet sim/world/net.c shows its observer into
+ *   one Ethernet/IPv4/TCP frame, written with libpcap (nanosecond time
+ *   stamps, DLT_EN10MB) at the virtual time the observer saw it: a
+ *   capture on the MTA's host, so its own packets when they leave (lost
+ *   ones included), the remote's when they arrive (net.h, "Observer").
+ *   Everything the simulated TCP does is there: the handshake, every
+ *   segment at the path's MSS, every ACK with its window, retransmissions,
+ *   zero-window probes, FIN and RST.  Nothing in a frame depends on the
+ *   wall clock, on addresses in memory or on randomness: the same scenario
+ *   and seed give a byte-identical file (libpcap's file header holds no
+ *   time).
  *
  *   Sequence numbers: the observer counts from 0 on both sides; the
  *   writer adds initial sequence numbers derived from the connection's
  *   number (deterministic, different for every connection and side).
- *   SYN and SYN-ACK carry MSS 1460 and window scale 14, so the window of
- *   65535 << 14 never fills however large a message is.  A data segment
- *   longer than the MSS is written as several frames of at most 1460
- *   bytes (PSH on the last), as a real stack without segmentation offload
- *   would put it on the wire; shorter segments are one frame each, as the
- *   simulation cut them.  IP identification counts per sender from 1, DF
- *   set, TTL 64; IP and TCP checksums are computed.
+ *   SYN and SYN-ACK carry the MSS and window scale options the simulated
+ *   TCP sent; the window field is the one it advertised.  IP
+ *   identification counts per sender from 1, DF set, TTL 64; IP and TCP
+ *   checksums are computed.
  *
  *   A refused connect is the SYN and an RST|ACK with sequence number 0
  *   (what Linux answers for a closed port); an unreachable one the SYN
  *   and an ICMP host unreachable (type 3 code 1) quoting the SYN, from the
- *   destination's address.  The simulation shows a SYN that gets no
- *   answer only once; the writer adds the retransmissions a Linux client
- *   sends (initial RTO 1 s, doubled each time: +1 s, +3 s, +7 s, ...; at
- *   most 6, tcp_syn_retries' default), each strictly before the client
- *   gives up (the core's connect_timeout after the SYN) and no later than
- *   the end of the run.  An answer from the host (SYN-ACK, RST, ICMP)
- *   stops them.  Retransmissions are held until a later packet or the
- *   end of the run, so the file stays in time order.
+ *   destination's address.
  *
  *   MAC addresses: the side that connects 02:00:00:00:00:01 (the MTA, for
  *   its deliveries), the side that accepts 02:00:00:00:00:02 (locally
@@ -66,17 +61,13 @@
 
 #include "net.h"
 
-#define PCAP_WRITE_MSS 1460
-#define PCAP_WRITE_SYN_RETRIES 6
-
 struct pcap_writer;
 
-struct pcap_writer *pcap_writer_open(const char *path, sim_usec connect_timeout, char *err,
-                                     size_t errlen);
+struct pcap_writer *pcap_writer_open(const char *path, char *err, size_t errlen);
 /* The sim_packet_fn: give it the writer as arg. */
 void pcap_writer_packet(void *arg, const struct sim_packet *pkt);
-/* Flush what is pending up to virtual time now, check for write errors;
- * packets shown afterwards are ignored. */
+/* Flush, check for write errors; packets shown afterwards are ignored
+ * (now: the run's end). */
 int pcap_writer_finish(struct pcap_writer *pw, sim_usec now, char *err, size_t errlen);
 void pcap_writer_close(struct pcap_writer *pw);
 /* Frames written so far. */

@@ -265,11 +265,10 @@ int runner_load_plugins(struct plugin_set **set, const struct scn_scenario *sc,
 
 /* pcap_open_for_run - --pcap: the capture file, fed by the network's observer;
  * 0, or -1 with r->error and exit code 2 (an unwritable file is bad usage) */
-static int pcap_open_for_run(struct world *w, const struct scn_scenario *sc,
-                             const struct run_opts *o, struct run_result *r)
+static int pcap_open_for_run(struct world *w, const struct run_opts *o, struct run_result *r)
 {
     char err[600];
-    w->pcap = pcap_writer_open(o->pcap_path, sc->config.connect_timeout, err, sizeof err);
+    w->pcap = pcap_writer_open(o->pcap_path, err, sizeof err);
     if (w->pcap == NULL) {
         r->error = strdup(err);
         r->verdict = RUN_ERROR;
@@ -332,7 +331,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
      * trace sink at all: mta_tracing() is false and no record is built. */
     w->tracing = !o->lean || o->trace_out != NULL;
     w->env = simenv_create(w->sched, w->net, w->dns, w->tracing ? w->trace : NULL);
-    if (o->pcap_path && pcap_open_for_run(w, sc, o, r) < 0)
+    if (o->pcap_path && pcap_open_for_run(w, o, r) < 0)
         return -1;
     simenv_set_seed(w->env, r->seed);
     w->liveness = liveness_create(w->sched, sc->storm_count, sc->storm_window);
@@ -354,7 +353,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         }
     }
     w->mta = mta_create(simenv_env(w->env), &sc->config);
-    sim_net_add_local(w->net, 0xC0000201u);     /* the default binding's address */
+    sim_net_add_local(w->net, mta_ip_v4(0xC0000201u));    /* the default binding's address */
     for (int i = 0; i < sc->nbindings; i++) {
         const struct scn_binding *b = &sc->bindings[i];
         if (mta_add_binding(w->mta, b->name, b->addr, b->ehlo) < 0) {

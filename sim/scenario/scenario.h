@@ -43,7 +43,7 @@ struct scn_pos {
 
 struct scn_binding {
     char *name;
-    uint32_t addr;          /* host byte order */
+    mta_ip addr;            /* IPv4 or IPv6: the family picks A or AAAA lookups */
     char *ehlo;             /* NULL = "mtasim.test" */
     int unavailable;        /* the host does not have this address: connects fail (EADDRNOTAVAIL) */
     struct scn_pos pos;
@@ -133,6 +133,7 @@ enum scn_action {
     SCN_ACTION_RESET,       /* no reply: reset the connection (RST) */
     SCN_ACTION_DROP,        /* no reply: silent drop, nothing arrives any more */
     SCN_ACTION_CLOSE,       /* no reply: close the connection (FIN) */
+    SCN_ACTION_STALL,       /* (a fault) stop reading: the receive window closes */
 };
 #define SCN_PPM_ALWAYS 1000000u     /* probability 1, in parts per million */
 
@@ -164,11 +165,13 @@ struct scn_connect_choice {
 };
 #define SCN_MAX_CONNECT_CHOICES 8
 
-/* reset|drop at DUR | after N bytes [when session OP N]: a fault of the
- * remote's network stack on one connection. */
+/* reset|drop|stall at DUR | after N bytes [for DUR] [when session OP N]: a
+ * fault of the remote's network stack (or, stall, its reading) on one
+ * connection. */
 enum scn_fault_trigger { SCN_FAULT_AT, SCN_FAULT_AFTER_BYTES };
 struct scn_fault {
-    enum scn_action action;             /* RESET or DROP */
+    enum scn_action action;             /* RESET, DROP or STALL */
+    mta_usec_t stall_for;               /* STALL: reads again after this; 0 = never */
     enum scn_fault_trigger trigger;
     mta_usec_t at;                      /* SCN_FAULT_AT: after the accept */
     unsigned long long bytes;           /* SCN_FAULT_AFTER_BYTES: received from the client */
@@ -178,12 +181,13 @@ struct scn_fault {
 };
 #define SCN_MAX_FAULTS 64
 
-/* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] */
+/* network link SRC DST [latency D] [jitter D] [bandwidth B] [segment N] [loss P] */
 struct scn_link {
-    uint32_t src, dst;
+    mta_ip src, dst;                    /* of one family */
     mta_usec_t latency, jitter;         /* -1 = the remote's */
     uint64_t bandwidth;                 /* UINT64_MAX = the remote's */
     long segment;                       /* -1 = the remote's */
+    long loss_ppm;                      /* -1 = the remote's */
     struct scn_pos pos;
 };
 
@@ -191,13 +195,15 @@ struct scn_link {
 enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
                         SCN_CONNECT_UNREACHABLE, SCN_CONNECT_NO_ROUTE };
 struct scn_remote {
-    uint32_t addr;
+    mta_ip addr;            /* IPv4 or IPv6 */
     char *name;             /* for the default banner; NULL = the address */
     enum scn_connect_mode connect;
     mta_usec_t latency;     /* one-way; default 1ms */
     mta_usec_t jitter;      /* extra per segment, uniform in [0, jitter]; default 0 */
     uint64_t bandwidth;     /* bytes per second; 0 = unlimited */
-    long segment;           /* bytes per segment; 0 = whole writes */
+    long segment;           /* the path's MSS in bytes; 0 = 1460 */
+    uint32_t loss_ppm;      /* segments lost, per million */
+    long sndbuf, rcvbuf;    /* its socket buffers in bytes; 0 = Linux's defaults */
     int backlog;            /* concurrent connections; 0 = unlimited */
     int backlog_refuse;     /* beyond the backlog: 1 RST, 0 no answer */
     int flush_together;     /* replies ready together go out in one write */
@@ -373,6 +379,7 @@ struct scn_scenario {
     mta_usec_t dns_timeout; /* "dns timeout DUR", default 5s */
     mta_usec_t dns_jitter;  /* "dns jitter DUR", default 0 */
     int max_fds;            /* "network max_fds N": the MTA's descriptors; 0 = unlimited */
+    long mta_sndbuf, mta_rcvbuf;    /* "network sndbuf|rcvbuf SIZE": the MTA's; 0 = default */
     int nlinks;     struct scn_link *links;
     struct mta_config config;   /* defaults plus "config KEY VALUE" lines */
     int nbindings;  struct scn_binding *bindings;

@@ -243,8 +243,12 @@ static void client_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char
         client_end(c, "eof", 0);
         return;
     case SIM_EP_RST:
+    case SIM_EP_TIMEDOUT:
         client_end(c, "reset-by-server", 0);
         return;
+    case SIM_EP_WRITABLE:
+    case SIM_EP_SENT:
+        return;             /* it writes with sim_ep_send(): never asked for */
     }
     client_die("event", "unknown event");
 }
@@ -256,7 +260,8 @@ static void client_start(void *arg)
     c->timer = 0;
     assert(c->state == C_IDLE);
     int err = 0;
-    c->ep = sim_net_connect_peer(c->net, c->script->addr, c->dst, c->port, client_event, c, &err);
+    c->ep = sim_net_connect_peer(c->net, mta_ip_v4(c->script->addr), mta_ip_v4(c->dst), c->port,
+                                 client_event, c, &err);
     if (c->ep == NULL)
         client_die("start", "connect from a peer failed");
     c->state = C_CONNECT;

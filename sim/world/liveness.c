@@ -22,16 +22,11 @@ static void *xrealloc(void *p, size_t n, size_t size)
     return q;
 }
 
-static void addr_str(uint32_t a, char out[16])
-{
-    snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-}
-
 /* ---- storms -------------------------------------------------------------- */
 
 /* The attempts to one address since its last transaction, a ring of times. */
 struct storm_host {
-    uint32_t addr;
+    mta_ip addr;
     int n, head;            /* times in the ring; where the next goes */
     mta_usec_t *t;          /* count entries */
 };
@@ -42,7 +37,7 @@ struct liveness {
     mta_usec_t window;
     struct storm_host *hosts;
     int nhosts, hosts_cap;
-    uint32_t *fd_addr;      /* per descriptor: the address it connects to */
+    mta_ip *fd_addr;      /* per descriptor: the address it connects to */
     int fd_cap;
     char *storm;            /* the first storm's description, or NULL */
 };
@@ -71,10 +66,10 @@ void liveness_destroy(struct liveness *lv)
 }
 
 /* host_of - the record of addr, created on first use (creation order) */
-static struct storm_host *host_of(struct liveness *lv, uint32_t addr)
+static struct storm_host *host_of(struct liveness *lv, mta_ip addr)
 {
     for (int i = 0; i < lv->nhosts; i++)
-        if (lv->hosts[i].addr == addr)
+        if (mta_ip_eq(lv->hosts[i].addr, addr))
             return &lv->hosts[i];
     if (lv->nhosts == lv->hosts_cap) {
         lv->hosts_cap = lv->hosts_cap ? 2 * lv->hosts_cap : 8;
@@ -90,8 +85,8 @@ static struct storm_host *host_of(struct liveness *lv, uint32_t addr)
 /* storm_found - describe the storm, and stop the run */
 static void storm_found(struct liveness *lv, const struct storm_host *h)
 {
-    char a[16], w[32];
-    addr_str(h->addr, a);
+    char a[MTA_IP_TEXT], w[32];
+    mta_ip_format(h->addr, a);
     mta_usec_t win = lv->window;
     if (win % (60LL * 1000000) == 0)
         snprintf(w, sizeof w, "%lldm", (long long)(win / (60LL * 1000000)));
@@ -108,7 +103,7 @@ static void storm_found(struct liveness *lv, const struct storm_host *h)
 }
 
 /* liveness_connect - one more attempt to dst */
-void liveness_connect(struct liveness *lv, int fd, uint32_t dst)
+void liveness_connect(struct liveness *lv, int fd, mta_ip dst)
 {
     if (lv == NULL)
         return;

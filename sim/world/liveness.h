@@ -57,7 +57,7 @@ struct liveness;
 struct liveness *liveness_create(struct sim_sched *s, int count, mta_usec_t window);
 void liveness_destroy(struct liveness *lv);
 /* A connection attempt to dst; fd < 0 when it failed at once. */
-void liveness_connect(struct liveness *lv, int fd, uint32_t dst);
+void liveness_connect(struct liveness *lv, int fd, mta_ip dst);
 void liveness_write(struct liveness *lv, int fd, const void *data, size_t len);
 const char *liveness_storm(const struct liveness *lv);
 

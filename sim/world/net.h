@@ -3,52 +3,127 @@
  *
  * SYNOPSIS
  *   struct sim_net *n = sim_net_create(sched);
- *   sim_net_add_local(n, 0xC0000201);                       a source address the MTA owns
+ *   sim_net_add_local(n, mta_ip_v4(0xC0000201));            a source address the MTA owns
+ *   sim_net_set_buffers(n, sndbuf, rcvbuf);                  the MTA's socket buffers
  *   sim_net_add_host(n, &host);                              a remote host and its listener
  *   sim_ep *ep = sim_net_connect(n, src, dst, 25, fn, arg, &err);
- *   sim_ep_send(ep, buf, len);  sim_ep_close(ep);  sim_ep_reset(ep);
+ *   sim_ep_write(ep, buf, len);                              a socket write (may be short)
+ *   sim_ep_send(ep, buf, len);                               a write that is never short
+ *   sim_ep_close(ep);  sim_ep_reset(ep);  sim_ep_drop(ep);  sim_ep_pause(ep, 1);
  *   sim_net_destroy(n);
  *
  * DESCRIPTION
  *   A connection has two endpoints: the client's (returned by
  *   sim_net_connect) and the server's (handed to the host's accept
- *   function).  Each endpoint delivers events to the handler its owner set.
+ *   function once the three-way handshake is complete).  Each endpoint
+ *   delivers events to the handler its owner set, and has a TCP of its
+ *   own (tcp.c) that goes on after the owner let go of the endpoint (its
+ *   FIN, the acknowledgements it owes), as a kernel's does.
  *
- *   Timing.  latency is one-way, per remote host, or per link (a source
- *   and destination pair, sim_net_add_link, overriding the host's values
- *   one by one).  Below, L is the latency plus, when the link has jitter
- *   J, a fresh draw in [0, J] for every segment from the connection's own
- *   stream (seed, "jitter SRC>DST", k) for the k-th connection (from 0)
- *   between the two addresses: adding traffic elsewhere never changes the
- *   jitter here.  A connect sent at t reaches the host at t+L.  ACCEPT: the server endpoint is accepted at
- *   t+L, the client sees SIM_EP_CONNECTED at t+2L.  REFUSE: the client sees
- *   SIM_EP_REFUSED at t+2L (RST).  UNREACHABLE: SIM_EP_UNREACHABLE at t+2L
- *   (ICMP host unreachable).  TIMEOUT: nothing ever happens; the client
- *   gives up on its own timer.  A connect to an address with no host
- *   behaves as TIMEOUT (the packets vanish).
+ *   TCP (RFC 9293), as Linux does it where a choice exists:
  *
- *   Streams.  A write is cut into segments of at most `segment' bytes
- *   (0 = the whole write is one segment), each one DATA event; writes are
- *   never merged.  With a bandwidth B (bytes/s, 0 = unlimited) each
- *   segment of n bytes occupies the sender's side of the link for
- *   ceil(n * 1000000 / B) microseconds after the previous one: a segment
- *   leaves when the link is free and arrives L after it has left.  Every
- *   segment arrives no earlier than the previous one in its direction, so
- *   streams stay in order whatever the jitter.  A FIN (close) arrives
- *   after the data written before it.  A reset is delivered after L too,
- *   but discards data still in flight towards the endpoint that receives
- *   it.
+ *   Handshake.  The client sends SYN (MSS and window scale options), the
+ *   host answers SYN-ACK, the client ACKs, and only then does the host's
+ *   accept function get the server endpoint: nothing the server writes can
+ *   leave before the client's handshake ACK arrived.  A SYN that gets no
+ *   answer is sent again after 1, 2, 4, ... s (initial RTO 1 s, RFC 6298
+ *   2.1, doubled each time); after 6 retransmissions (Linux's
+ *   tcp_syn_retries) the attempt fails: SIM_EP_TIMEDOUT, 127 s after the
+ *   first SYN.  A SYN-ACK whose ACK does not come is sent again, up to 5
+ *   times (tcp_synack_retries).  REFUSE: the host answers RST|ACK, the
+ *   client sees SIM_EP_REFUSED.  UNREACHABLE: an ICMP host unreachable,
+ *   SIM_EP_UNREACHABLE.  TIMEOUT, or no host at the address: every SYN is
+ *   lost.  Closing the client endpoint during the handshake sends
+ *   nothing; a SYN-ACK that arrives afterwards is answered with RST, as a
+ *   closed port answers anything.
  *
- *   Silent drop (sim_ep_drop): the path of the connection dies.  Data in
- *   flight in both directions is lost, and from then on nothing either
- *   side sends - data, FIN, RST - arrives.  Sends still succeed: the
- *   other side has no way to know (a half-open connection) and only its
- *   own timers end the wait.
+ *   Buffers and windows.  Each side has a send buffer (sndbuf: default
+ *   16384 bytes, Linux's tcp_wmem[1]) and a receive buffer (rcvbuf:
+ *   default 131072, tcp_rmem[1]); Linux grows both by autotuning, which
+ *   is not modelled: the sizes are fixed.  Written bytes occupy the send
+ *   buffer until acknowledged.  sim_ep_write() takes what fits (a short
+ *   count, or -EAGAIN when full) and one SIM_EP_WRITABLE follows once the
+ *   free space is at least half of what is queued (Linux's
+ *   sk_stream_is_writeable).  sim_ep_send() never writes short: what
+ *   does not fit waits in the endpoint's own buffer and moves into the
+ *   send buffer as room is made (an application's output buffer, as
+ *   stdio's; the scripted remotes and clients write this way).  The
+ *   receive window a side advertises is its free receive buffer: the
+ *   owner reads everything as it arrives unless paused (sim_ep_pause: a
+ *   remote that stops reading), and then the window closes.  The window
+ *   scale is the smallest that fits the receive buffer (RFC 7323 2.2);
+ *   a window is never shrunk (RFC 9293 3.8.6.2.2): it is rounded up to
+ *   the scale's unit, and opened again only by at least
+ *   min(rcvbuf / 2, MSS) (receiver silly-window avoidance).
  *
- *   Listen backlog: a host with backlog N > 0 holds at most N accepted
- *   connections at once (accepted and not yet released by the host).  A
+ *   Segments.  Data leaves in segments of at most the MSS (the path's
+ *   `segment', default 1460 bytes: Ethernet's 1500 minus the IPv4 and TCP
+ *   headers; 1440 on IPv6, whose header is 40 bytes), as much as the peer's window allows; what was written while
+ *   the link was busy leaves merged into full segments (Linux fills the
+ *   tail of its write queue up to the MSS), with no Nagle delay
+ *   (TCP_NODELAY).  With a bandwidth B (bytes/s, 0 = unlimited) a segment
+ *   of n payload bytes occupies the sender's side of the link for
+ *   ceil(n * 1000000 / B) microseconds and the next one waits for it;
+ *   header bytes and segments without payload take no time.  A segment
+ *   arrives the latency (plus, with jitter J, a fresh draw in [0, J] per
+ *   segment from the connection's stream (seed, "jitter SRC>DST", k) for
+ *   the k-th connection between the two addresses) after it has left,
+ *   and never before the segment sent before it in its direction: streams
+ *   are not reordered.  Zero window: the sender probes with an RTO-timed,
+ *   backed-off persist timer (a segment one below the next sequence
+ *   number, as Linux's tcp_xmit_probe_skb), which the receiver answers
+ *   with its window.
+ *
+ *   Acknowledgements.  Every segment with data or FIN is acknowledged at
+ *   once by a pure ACK (what Linux does in quickack mode, which a
+ *   connection is in for its first segments, tcp_incr_quickack; delayed
+ *   ACKs, RFC 9293 3.8.6.3, are not modelled), before its data reaches the
+ *   owner; a segment beyond a hole is kept (RFC 9293 3.10.7.4) and
+ *   answered by a duplicate ACK, the one that fills the hole by an ACK of
+ *   all (RFC 5681 4.2).
+ *
+ *   Retransmission (RFC 6298, with Linux's bounds): the RTO starts at
+ *   1 s, follows SRTT + max(4 RTTVAR, 200 ms) once measured (200 ms is
+ *   Linux's TCP_RTO_MIN; RTT samples per Karn: never from a retransmitted
+ *   segment), doubles at each expiry up to 120 s (TCP_RTO_MAX), and is
+ *   restarted by every ACK of new data.  At expiry the oldest
+ *   unacknowledged segment is sent again.  Three duplicate ACKs send it
+ *   at once (fast retransmit, RFC 5681 3.2), and a partial ACK after a
+ *   retransmission sends the next hole (NewReno, RFC 6582 3.2).  After 15
+ *   retransmissions of one segment (tcp_retries2; 8 once the owner has
+ *   closed, tcp_orphan_retries) the connection is given up: the owner, if
+ *   any, sees SIM_EP_TIMEDOUT.  No congestion control is modelled
+ *   (slow start, cwnd): a sender is limited by the peer's window, its
+ *   send buffer and the link.
+ *
+ *   Closing.  sim_ep_close(): FIN after everything written (also what
+ *   waits in the endpoint's own buffer), retransmitted until acknowledged;
+ *   every segment acknowledges what its sender received, so a FIN sent
+ *   after the peer's FIN arrived acknowledges it.  The endpoint's TCP
+ *   still acknowledges what arrives after the close; data for a closed
+ *   owner is acknowledged and dropped.  sim_ep_reset(): RST, arriving
+ *   after the latency; what the resetter had not sent is discarded, and
+ *   segments in flight in either direction are withdrawn (the peer sees
+ *   the reset and nothing written just before it).  -EPIPE: a side's
+ *   writes fail once a FIN or RST from its peer has been delivered to it.
+ *
+ *   Silent drop (sim_ep_drop): the path of the connection dies.  Segments
+ *   in flight in both directions are lost, and from then on nothing either
+ *   side sends arrives; the dropping side forgets the connection without
+ *   a word (a host that crashed, a firewall that lost its state).  The
+ *   other side's TCP goes on: its unacknowledged data and FIN are
+ *   retransmitted with backoff, its send buffer fills (writes become
+ *   short), until its owner gives up or the retransmissions do.
+ *
+ *   Loss (loss P): each segment, data or not (RSTs excepted), is lost with
+ *   probability P, drawn from the connection's stream (seed, "loss
+ *   SRC>DST", k); retransmission repairs it.
+ *
+ *   Listen backlog: a host with backlog N > 0 holds at most N connections
+ *   at once, from its SYN-ACK until the host releases the endpoint.  A
  *   SYN beyond that gets no answer (SIM_BACKLOG_TIMEOUT, what Linux does
- *   when the accept queue overflows) or an RST (SIM_BACKLOG_REFUSE).
+ *   when the accept queue overflows; the client's retransmitted SYN may
+ *   find room) or an RST (SIM_BACKLOG_REFUSE).
  *
  *   Random connect outcome: a host may list up to SIM_HOST_MAX_CHOICES
  *   (mode, probability) pairs.  Each connection attempt draws once per
@@ -57,10 +132,9 @@
  *   holds.
  *
  *   Ownership.  After sim_ep_close() or sim_ep_reset() the owner must not
- *   use the endpoint again and its handler is never called again.  Once
- *   the peer has sent FIN or RST, sim_ep_send() returns -EPIPE, but the
- *   owner still closes its endpoint.  Memory is released when both
- *   endpoints are released and no event refers to the connection.
+ *   use the endpoint again and its handler is never called again.  Memory
+ *   is released when both endpoints are released and neither side's TCP
+ *   has anything left to do.
  *
  *   Synchronous errors of sim_net_connect(): -EADDRNOTAVAIL when src is not
  *   a local address; -EMFILE when more than max_open client connections
@@ -69,14 +143,11 @@
  *   Linux connect() fails so, before any packet, when the routing table
  *   has no route to the destination.
  *
- *   Observer.  When set, the observer sees every packet as it would cross
- *   the wire (SYN, SYN-ACK, ACK, data, FIN, RST) at the virtual time it is
- *   sent; the pcap writer is built on it.  The segments of one write are
- *   shown one packet each, at the time of the write (their bandwidth
- *   spread shows in the receiver's ACKs, sent as they arrive), so the
- *   observer sees packets in time order.  After a silent drop the
- *   client's packets are still shown (they left the MTA), the host's are
- *   not (they never reach the MTA's side of the wire).
+ *   Observer.  When set, the observer sees every packet as a capture on
+ *   the MTA's host would (the client's side of a connection the MTA
+ *   opened, the server's of one it accepted): the MTA's packets when they
+ *   leave, lost ones included; the other side's when they arrive, lost
+ *   ones never.  So it sees packets in time order.
  *
  *   Source ports are allocated deterministically: 40000, 40001, ... in
  *   connect order.
@@ -87,6 +158,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mta_ip.h"
 #include "sim_sched.h"
 
 typedef struct sim_ep sim_ep;
@@ -99,6 +171,9 @@ enum sim_ep_event {
     SIM_EP_DATA,
     SIM_EP_FIN,             /* the peer closed its side */
     SIM_EP_RST,             /* the peer reset the connection */
+    SIM_EP_WRITABLE,        /* after a short sim_ep_write(): room again */
+    SIM_EP_SENT,            /* asked by sim_ep_notify_sent(): nothing unsent */
+    SIM_EP_TIMEDOUT,        /* the retransmissions went unanswered (connect or after) */
 };
 
 typedef void (*sim_ep_fn)(void *arg, sim_ep *ep, enum sim_ep_event ev,
@@ -120,6 +195,11 @@ enum sim_backlog_mode {
 };
 
 #define SIM_HOST_MAX_CHOICES 8
+#define SIM_NET_SNDBUF 16384        /* Linux: net.ipv4.tcp_wmem[1] */
+#define SIM_NET_RCVBUF 131072       /* Linux: net.ipv4.tcp_rmem[1] */
+#define SIM_NET_MSS 1460            /* Ethernet 1500 - IPv4 20 - TCP 20 */
+#define SIM_NET_MSS6 1440           /* Ethernet 1500 - IPv6 40 - TCP 20 */
+#define SIM_NET_BUF_MAX ((size_t) 64 << 20)
 
 /* "connect MODE probability P": with probability ppm / 1000000. */
 struct sim_connect_choice {
@@ -128,41 +208,47 @@ struct sim_connect_choice {
 };
 
 struct sim_host {
-    uint32_t addr;                  /* host byte order */
+    mta_ip addr;                    /* IPv4 (mapped) or IPv6 */
     uint16_t port;                  /* listening port (25) */
     sim_usec latency;               /* one-way */
     sim_usec jitter;                /* extra delay per segment, in [0, jitter] */
     uint64_t bandwidth;             /* bytes per second; 0 = unlimited */
-    size_t segment;                 /* largest segment in bytes; 0 = whole writes */
+    size_t segment;                 /* the MSS in bytes; 0 = SIM_NET_MSS */
+    uint32_t loss_ppm;              /* segments lost, per million */
+    size_t sndbuf, rcvbuf;          /* the host's socket buffers; 0 = the defaults */
     enum sim_connect_mode mode;
     int nchoices;                   /* 0 .. SIM_HOST_MAX_CHOICES */
     struct sim_connect_choice choices[SIM_HOST_MAX_CHOICES];
-    int backlog;                    /* concurrent accepted connections; 0 = unlimited */
+    int backlog;                    /* concurrent connections; 0 = unlimited */
     enum sim_backlog_mode backlog_mode;
     sim_accept_fn accept;
     void *accept_arg;
 };
 
 /* The path between one source and one destination address; a negative
- * latency or jitter, a UINT64_MAX bandwidth or SIZE_MAX segment means
- * "the host's value". */
+ * latency or jitter, a UINT64_MAX bandwidth, SIZE_MAX segment or
+ * UINT32_MAX loss means "the host's value". */
 struct sim_link {
-    uint32_t src, dst;
+    mta_ip src, dst;
     sim_usec latency, jitter;
     uint64_t bandwidth;
     size_t segment;
+    uint32_t loss_ppm;
 };
 
-/* One packet as it would appear on the wire (for the pcap writer). */
+/* One packet as a capture on the MTA's host shows it (for the pcap writer). */
 enum { SIM_TCP_FIN = 0x01, SIM_TCP_SYN = 0x02, SIM_TCP_RST = 0x04, SIM_TCP_PSH = 0x08,
        SIM_TCP_ACK = 0x10 };
 struct sim_packet {
     sim_usec time;
     uint64_t conn_id;               /* 1, 2, ... in connect order */
-    uint32_t src, dst;
+    mta_ip src, dst;                /* of one family */
     uint16_t sport, dport;
     uint8_t flags;
     uint32_t seq, ack;              /* relative to each side's ISN 0 */
+    uint16_t window;                /* the header's field: scaled, except on a SYN */
+    uint16_t mss;                   /* SYN options: MSS ... */
+    uint8_t wscale;                 /* ... and window scale */
     const char *payload;
     size_t len;
     int icmp_unreachable;           /* an ICMP host-unreachable instead of TCP */
@@ -173,31 +259,49 @@ struct sim_net *sim_net_create(struct sim_sched *s);
 void sim_net_destroy(struct sim_net *n);
 void sim_net_set_observer(struct sim_net *n, sim_packet_fn fn, void *arg);
 void sim_net_set_max_open(struct sim_net *n, int max_open);
+/* The MTA's socket buffers (its side of the connections it opens); 0 =
+ * the default. */
+void sim_net_set_buffers(struct sim_net *n, size_t sndbuf, size_t rcvbuf);
 /* The run's seed, before the first host is added. */
 void sim_net_set_seed(struct sim_net *n, uint64_t seed);
 uint64_t sim_net_seed(const struct sim_net *n);
 /* Returns 0, or -1 if that (src, dst) link exists already. */
 int sim_net_add_link(struct sim_net *n, const struct sim_link *l);
-void sim_net_add_local(struct sim_net *n, uint32_t addr);
+void sim_net_add_local(struct sim_net *n, mta_ip addr);
 /* Returns 0, or -1 if a host with that address exists already. */
 int sim_net_add_host(struct sim_net *n, const struct sim_host *h);
 
-sim_ep *sim_net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+sim_ep *sim_net_connect(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                         sim_ep_fn fn, void *arg, int *err);
 /* The same from a simulated outside host towards the MTA's listener
  * (sim/world/client.c): src need not be local, max_open does not apply and the
  * connection is not in sim_net_open_count. */
-sim_ep *sim_net_connect_peer(struct sim_net *n, uint32_t src, uint32_t dst, uint16_t port,
+sim_ep *sim_net_connect_peer(struct sim_net *n, mta_ip src, mta_ip dst, uint16_t port,
                              sim_ep_fn fn, void *arg, int *err);
 void sim_ep_set_handler(sim_ep *ep, sim_ep_fn fn, void *arg);
+/* A write that is never short: 0, or a negative errno (-EPIPE, -ENOBUFS
+ * beyond SIM_NET_BUF_MAX waiting bytes). */
 int sim_ep_send(sim_ep *ep, const void *data, size_t len);
+/* A socket write: the bytes the send buffer takes (short when it fills),
+ * -EAGAIN when it is full, or a negative errno; after a short count one
+ * SIM_EP_WRITABLE follows.  See mtasim_env.h, "Back-pressure". */
+int sim_ep_write(sim_ep *ep, const void *data, size_t len);
+/* Bytes written that have not left the host yet (SIOCOUTQNSD). */
+size_t sim_ep_unsent(const sim_ep *ep);
+/* One SIM_EP_SENT once sim_ep_unsent() is 0 (later, never inside the call). */
+void sim_ep_notify_sent(sim_ep *ep);
+/* Stop (1) or resume (0) reading: what arrives meanwhile waits in the
+ * receive buffer, whose window closes. */
+void sim_ep_pause(sim_ep *ep, int paused);
 void sim_ep_close(sim_ep *ep);
 void sim_ep_reset(sim_ep *ep);
 /* Silent drop: the connection's path dies; the endpoint stays owned. */
 void sim_ep_drop(sim_ep *ep);
 uint64_t sim_ep_conn_id(const sim_ep *ep);
-uint32_t sim_ep_peer_addr(const sim_ep *ep);
+mta_ip sim_ep_peer_addr(const sim_ep *ep);
 uint16_t sim_ep_peer_port(const sim_ep *ep);
+/* Segments this endpoint's TCP sent again (RTO, fast retransmit, SYN). */
+uint64_t sim_ep_retransmits(const sim_ep *ep);
 
 /* Open client connections right now, and connections not yet freed. */
 int sim_net_open_count(const struct sim_net *n);

@@ -382,11 +382,12 @@ static void session_trace_fault(struct sim_session *s, enum scn_action action)
 {
     static const char *const names[] = {
         [SCN_ACTION_RESET] = "reset", [SCN_ACTION_DROP] = "drop", [SCN_ACTION_CLOSE] = "close",
+        [SCN_ACTION_STALL] = "stall",
     };
     struct remote_tb tb;
 
     assert(action == SCN_ACTION_RESET || action == SCN_ACTION_DROP
-           || action == SCN_ACTION_CLOSE);
+           || action == SCN_ACTION_CLOSE || action == SCN_ACTION_STALL);
     tb_begin(&tb, s, "fault");
     tb_str(&tb, "action", names[action], strlen(names[action]));
     tb_emit(&tb, s->remote);
@@ -418,11 +419,42 @@ static void session_close(struct sim_session *s)
                                            session_close_timer, s, SIM_EV_REMOTE);
 }
 
-/* session_act - reset, drop or close instead of replying; may free s */
+static void session_receive(struct sim_session *s, const char *data, size_t len);
+
+/* session_stall_over - "stall ... for D" is over: read again, what was held first */
+static void session_stall_over(void *arg)
+{
+    struct sim_session *s = arg;
+    char *held = s->held;
+    size_t n = s->held_len;
+
+    assert(s->stall_timer != 0 && s->stalled);
+    s->stall_timer = 0;
+    s->stalled = 0;
+    s->held = NULL;
+    s->held_len = 0;
+    sim_ep_pause(s->ep, 0);
+    if (n > 0)
+        session_receive(s, held, n);    /* may free s */
+    free(held);
+}
+
+/* session_stall - stop reading: the remote's receive window closes, the
+ * client's send buffer fills (net.h); for `len' then read again */
+static void session_stall(struct sim_session *s, mta_usec_t len)
+{
+    s->stalled = 1;
+    sim_ep_pause(s->ep, 1);
+    if (len > 0)
+        s->stall_timer = sim_sched_after(s->remote->sched, len, session_stall_over, s);
+}
+
+/* session_act - reset, drop or close instead of replying, or stall; may free s */
 static void session_act(struct sim_session *s, enum scn_action action)
 {
     session_trace_fault(s, action);
     switch (action) {
+
     case SCN_ACTION_RESET:
         sim_ep_reset(s->ep);
         s->ep_gone = 1;
@@ -438,6 +470,7 @@ static void session_act(struct sim_session *s, enum scn_action action)
         return;
     case SCN_ACTION_REPLY:
     case SCN_ACTION_RAW:
+    case SCN_ACTION_STALL:      /* a fault only: session_fault_timer, session_receive */
         break;
     }
     remote_die("session_act", "not an action");
@@ -450,6 +483,11 @@ static void session_fault_timer(void *arg)
 
     assert(s->fault_timer != 0);
     s->fault_timer = 0;
+    if (s->fault_timer_action == SCN_ACTION_STALL) {
+        session_trace_fault(s, SCN_ACTION_STALL);
+        session_stall(s, s->fault_timer_for);
+        return;
+    }
     session_act(s, s->fault_timer_action);
 }
 
@@ -472,10 +510,12 @@ static void session_arm_faults(struct sim_session *s)
         if (f->trigger == SCN_FAULT_AT && (at < 0 || f->at < at)) {
             at = f->at;
             s->fault_timer_action = f->action;
+            s->fault_timer_for = f->stall_for;
         } else if (f->trigger == SCN_FAULT_AFTER_BYTES
                    && (s->fault_bytes == 0 || f->bytes < s->fault_bytes)) {
             s->fault_bytes = f->bytes;
             s->fault_bytes_action = f->action;
+            s->fault_bytes_for = f->stall_for;
         }
     }
     if (at >= 0)
@@ -492,6 +532,21 @@ static void session_receive(struct sim_session *s, const char *data, size_t len)
 
         s->bytes_in += take;
         session_feed(s, data, take);
+        if (s->fault_bytes_action == SCN_ACTION_STALL) {
+            /* The rest of what was read waits with the application. */
+            s->fault_bytes = 0;
+            if (len > take) {
+                s->held = malloc(len - take);
+                if (s->held == NULL)
+                    remote_die("session_receive", "out of memory");
+                memcpy(s->held, data + take, len - take);
+                s->held_len = len - take;
+            }
+            session_trace_fault(s, SCN_ACTION_STALL);
+            session_stall(s, s->fault_bytes_for);
+            session_pump(s);
+            return;
+        }
         session_act(s, s->fault_bytes_action);
         return;
     }
@@ -512,6 +567,9 @@ static void session_finish(struct sim_session *s)
         sim_sched_cancel(r->sched, s->fault_timer);
     if (s->close_timer != 0)
         sim_sched_cancel(r->sched, s->close_timer);
+    if (s->stall_timer != 0)
+        sim_sched_cancel(r->sched, s->stall_timer);
+    free(s->held);
     while (s->rq_head != NULL) {
         struct sim_reply *rp = s->rq_head;
 
@@ -551,8 +609,12 @@ static void session_event(void *arg, sim_ep *ep, enum sim_ep_event ev,
         break;
     case SIM_EP_FIN:
     case SIM_EP_RST:
+    case SIM_EP_TIMEDOUT:
         session_finish(s);
         break;
+    case SIM_EP_WRITABLE:
+    case SIM_EP_SENT:
+        break;              /* it writes with sim_ep_send(): never asked for */
     case SIM_EP_CONNECTED:
     case SIM_EP_REFUSED:
     case SIM_EP_UNREACHABLE:
@@ -611,6 +673,9 @@ static void remote_network(struct sim_host *host, const struct scn_remote *scrip
     host->jitter = script->jitter;
     host->bandwidth = script->bandwidth;
     host->segment = script->segment > 0 ? (size_t) script->segment : 0;
+    host->loss_ppm = script->loss_ppm;
+    host->sndbuf = script->sndbuf > 0 ? (size_t) script->sndbuf : 0;
+    host->rcvbuf = script->rcvbuf > 0 ? (size_t) script->rcvbuf : 0;
     host->backlog = script->backlog;
     host->backlog_mode = script->backlog_refuse ? SIM_BACKLOG_REFUSE : SIM_BACKLOG_TIMEOUT;
     host->nchoices = script->nchoices;
@@ -640,9 +705,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     r->trace = trace;
     r->trace_arg = trace_arg;
     r->counts_attempts = trace != NULL || script_uses_attempts(script);
-    snprintf(r->addr, sizeof r->addr, "%u.%u.%u.%u",
-             (script->addr >> 24) & 0xff, (script->addr >> 16) & 0xff,
-             (script->addr >> 8) & 0xff, script->addr & 0xff);
+    mta_ip_format(script->addr, r->addr);
     snprintf(r->name, sizeof r->name, "%s", script->name ? script->name : r->addr);
 
     memset(&host, 0, sizeof host);

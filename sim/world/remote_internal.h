@@ -91,6 +91,11 @@ struct sim_session {
     enum scn_action fault_bytes_action;
     sim_event_id fault_timer;
     enum scn_action fault_timer_action;
+    mta_usec_t fault_bytes_for, fault_timer_for;    /* a stall's length; 0 = for ever */
+    sim_event_id stall_timer;           /* a stall ends: read again */
+    int stalled;                        /* reads nothing (stall) */
+    char *held;                         /* read before the stall, not yet processed */
+    size_t held_len;
     sim_event_id close_timer;           /* slow close: the FIN is due */
     int ep_gone;                        /* reset: the endpoint is released already */
     /* Last, and never zeroed: only line[0 .. line_len) is ever read. */
@@ -115,7 +120,7 @@ struct sim_remote {
     sim_trace_fn trace;
     void *trace_arg;
     char name[SIM_REMOTE_MAX_NAME];     /* for the default replies */
-    char addr[16];                      /* dotted quad */
+    char addr[MTA_IP_TEXT];             /* dotted quad, or IPv6 text (RFC 5952) */
     int sessions;
     struct sim_session *first, *last;
     size_t nlive;

@@ -7,6 +7,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ struct sim_fd {
     mta_tcp_cb cb;
     void *arg;
     int64_t rx_segments, rx_bytes;  /* DATA events and bytes received */
+    int connected;                  /* SIM_EP_CONNECTED came (or accepted) */
 };
 
 struct dns_wait {
@@ -111,6 +113,18 @@ static void ipv4(uint32_t a, char buf[16])
 {
     struct textbuf t = textbuf_on(buf, 16);
     textbuf_ipv4(&t, a);
+}
+
+/* ip_port - "192.0.2.1:25", or "[2001:db8::1]:25" for IPv6 (RFC 3986 3.2.2's
+ * brackets, which keep the port apart from the address's colons) */
+static void ip_port(mta_ip a, unsigned port, char *out, size_t size)
+{
+    char t[MTA_IP_TEXT];
+    mta_ip_format(a, t);
+    if (mta_ip_is_v4(a))
+        snprintf(out, size, "%s:%u", t, port);
+    else
+        snprintf(out, size, "[%s]:%u", t, port);
 }
 
 static void trace_conn(struct simenv *se, const char *name, int fd, const char *extra_key,
@@ -246,6 +260,7 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
     struct simenv *se = f->se;
     switch (ev) {
     case SIM_EP_CONNECTED:
+        f->connected = 1;
         trace_conn(se, "established", f->fd, NULL, NULL);
         f->cb(f->arg, f->fd, MTA_TCP_CONNECTED, NULL, 0, 0);
         return;
@@ -270,18 +285,32 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
         trace_conn(se, "reset", f->fd, NULL, NULL);
         f->cb(f->arg, f->fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
         return;
+    case SIM_EP_TIMEDOUT:
+        /* The stack gave up: on the SYN (Linux's tcp_syn_retries), or on
+         * data or FIN nobody acknowledged (tcp_retries2). */
+        trace_conn(se, "timedout", f->fd, NULL, NULL);
+        if (!f->connected)
+            f->cb(f->arg, f->fd, MTA_TCP_CONNECT_FAILED, NULL, 0, ETIMEDOUT);
+        else
+            f->cb(f->arg, f->fd, MTA_TCP_RESET, NULL, 0, ETIMEDOUT);
+        return;
+    case SIM_EP_WRITABLE:
+        f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
+        return;
+    case SIM_EP_SENT:
+        f->cb(f->arg, f->fd, MTA_TCP_SENT, NULL, 0, 0);
+        return;
     }
 }
 
-static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint16_t port,
+static int env_tcp_connect(struct mta_env *env, mta_ip src, mta_ip dst, uint16_t port,
                            mta_tcp_cb cb, void *arg)
 {
     struct simenv *se = impl(env);
-    char s[16] = "", d[16] = "", dp[40] = "";
+    char s[MTA_IP_TEXT] = "", dp[MTA_IP_TEXT + 8] = "";
     if (se->trace) {        /* formatted only for the trace */
-        ipv4(src, s);
-        ipv4(dst, d);
-        snprintf(dp, sizeof dp, "%s:%u", d, port);
+        mta_ip_format(src, s);
+        ip_port(dst, port, dp, sizeof dp);
     }
     int fd = fd_alloc(se);
     if (fd < 0) {
@@ -308,7 +337,8 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
             rec_str(&r, "dst", dp);
             rec_str(&r, "errno", err == -EADDRNOTAVAIL ? "EADDRNOTAVAIL"
                                  : err == -EMFILE ? "EMFILE"
-                                 : err == -ENETUNREACH ? "ENETUNREACH" : "EIO");
+                                 : err == -ENETUNREACH ? "ENETUNREACH"
+                                 : err == -EAFNOSUPPORT ? "EAFNOSUPPORT" : "EIO");
             emit(se, &r);
         }
         return err < 0 ? err : -EIO;
@@ -344,23 +374,24 @@ static void listener_accept(void *arg, sim_ep *ep)
     f->se = se;
     f->fd = fd;
     f->ep = ep;
+    f->connected = 1;
     se->fds[fd] = f;
     se->v.opened++;
     sim_ep_set_handler(ep, ep_event, f);
     if (se->trace) {
         struct mta_trace_rec r;
-        char b[32], src[40], dst[40], a[16];
-        ipv4(sim_ep_peer_addr(ep), a);
-        snprintf(src, sizeof src, "%s:%u", a, sim_ep_peer_port(ep));
-        ipv4(l->addr, a);
-        snprintf(dst, sizeof dst, "%s:%u", a, l->port);
+        char b[32], src[MTA_IP_TEXT + 8], dst[MTA_IP_TEXT + 8];
+        ip_port(sim_ep_peer_addr(ep), sim_ep_peer_port(ep), src, sizeof src);
+        ip_port(mta_ip_v4(l->addr), l->port, dst, sizeof dst);
         rec_begin(&r, "conn", "accept");
         rec_num(&r, "fd", fd, b, sizeof b);
         rec_str(&r, "src", src);
         rec_str(&r, "dst", dst);
         emit(se, &r);
     }
-    l->accept(l->arg, fd, sim_ep_peer_addr(ep), sim_ep_peer_port(ep), &f->cb, &f->arg);
+    /* The MTA listens on IPv4 only (docs/inbound.md), so its peers are IPv4. */
+    assert(mta_ip_is_v4(sim_ep_peer_addr(ep)));
+    l->accept(l->arg, fd, mta_ip_v4_of(sim_ep_peer_addr(ep)), sim_ep_peer_port(ep), &f->cb, &f->arg);
     assert(f->cb != NULL);
 }
 
@@ -385,7 +416,7 @@ static int env_tcp_listen(struct mta_env *env, uint32_t addr, uint16_t port,
     l->port = port;
     l->accept = accept;
     l->arg = arg;
-    struct sim_host h = { .addr = addr, .port = port, .latency = 1000,
+    struct sim_host h = { .addr = mta_ip_v4(addr), .port = port, .latency = 1000,
                           .mode = SIM_CONNECT_ACCEPT, .accept = listener_accept,
                           .accept_arg = l };
     if (sim_net_add_host(se->net, &h) < 0) {
@@ -422,8 +453,36 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
         se->v.bad_op++;
         return -EBADF;
     }
-    liveness_write(se->liveness, fd, buf, len);
-    return sim_ep_send(f->ep, buf, len);
+    if (len > INT_MAX)
+        len = INT_MAX;      /* the count must fit the return value */
+    int n = sim_ep_write(f->ep, buf, len);
+    if (n > 0)
+        liveness_write(se->liveness, fd, buf, (size_t)n);
+    return n;
+}
+
+/* conn_fd - the record of an open connection (not a listener), or NULL */
+static struct sim_fd *conn_fd(struct simenv *se, int fd)
+{
+    struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL)
+        se->v.bad_op++;
+    return f != NULL && f->listener == NULL ? f : NULL;
+}
+
+static long env_tcp_unsent(struct mta_env *env, int fd)
+{
+    struct sim_fd *f = conn_fd(impl(env), fd);
+    return f != NULL ? (long)sim_ep_unsent(f->ep) : -EBADF;
+}
+
+static int env_tcp_notify_sent(struct mta_env *env, int fd)
+{
+    struct sim_fd *f = conn_fd(impl(env), fd);
+    if (f == NULL)
+        return -EBADF;
+    sim_ep_notify_sent(f->ep);
+    return 0;
 }
 
 static void env_tcp_close(struct mta_env *env, int fd)
@@ -445,11 +504,14 @@ static void env_tcp_close(struct mta_env *env, int fd)
     if (se->trace) {
         /* How the bytes arrived: segmentation and bandwidth show here. */
         struct mta_trace_rec r;
-        char b[3][32];
+        char b[4][32];
+        uint64_t rtx = sim_ep_retransmits(f->ep);
         rec_begin(&r, "conn", "close");
         rec_num(&r, "fd", fd, b[0], sizeof b[0]);
         rec_num(&r, "rx_segments", f->rx_segments, b[1], sizeof b[1]);
         rec_num(&r, "rx_bytes", f->rx_bytes, b[2], sizeof b[2]);
+        if (rtx > 0)        /* segments the MTA's side sent again (loss, drop) */
+            rec_num(&r, "retransmits", (int64_t)rtx, b[3], sizeof b[3]);
         emit(se, &r);
     }
     sim_ep_close(f->ep);
@@ -512,6 +574,8 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .dns_query = env_dns_query,
         .tcp_connect = env_tcp_connect,
         .tcp_write = env_tcp_write,
+        .tcp_unsent = env_tcp_unsent,
+        .tcp_notify_sent = env_tcp_notify_sent,
         .tcp_close = env_tcp_close,
         .tcp_listen = env_tcp_listen,
         .random_below = env_random_below,

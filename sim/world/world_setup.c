@@ -29,6 +29,8 @@ void world_setup_network(struct sim_net *n, const struct scn_scenario *sc, uint6
     assert(sc->max_fds >= 0);
     if (sc->max_fds > 0)
         sim_net_set_max_open(n, sc->max_fds);
+    assert(sc->mta_sndbuf >= 0 && sc->mta_rcvbuf >= 0);
+    sim_net_set_buffers(n, (size_t) sc->mta_sndbuf, (size_t) sc->mta_rcvbuf);
     for (i = 0; i < sc->nlinks; i++) {
         const struct scn_link *sl = &sc->links[i];
         struct sim_link l;
@@ -39,6 +41,7 @@ void world_setup_network(struct sim_net *n, const struct scn_scenario *sc, uint6
         l.jitter = sl->jitter;
         l.bandwidth = sl->bandwidth;
         l.segment = sl->segment < 0 ? SIZE_MAX : (size_t) sl->segment;
+        l.loss_ppm = sl->loss_ppm < 0 ? UINT32_MAX : (uint32_t) sl->loss_ppm;
         if (sim_net_add_link(n, &l) < 0) {
             fprintf(stderr, "world_setup_network: link declared twice\n");
             abort();

@@ -30,7 +30,12 @@ every scenario's capture:
 
 Plus: the judge itself can fail (a capture with one bad TCP checksum gets
 an Error), the same scenario and seed give a byte-identical capture, and
-``--pcap FILE`` refuses several runs (exit 2).
+``--pcap FILE`` refuses several runs (exit 2); and the simulated TCP as a
+capture shows it: a bandwidth-limited transfer paced and acknowledged
+segment by segment, retransmissions after a silent drop (data, then a FIN)
+on a doubling timer, a lossy path repaired (duplicate ACKs, fast
+retransmit, every byte acknowledged in the end), a FIN that acknowledges
+the peer's FIN already received.
 """
 import json
 import re
@@ -46,6 +51,8 @@ SCENARIOS = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "scenario
                    if not any(part.startswith(".") for part in p.relative_to(REPO_ROOT).parts))
 
 RST = "Connection reset (RST)"
+WINDOW_FULL = "TCP window specified by the receiver is now completely full"
+ZERO_WINDOW = "TCP Zero Window segment"
 # scenario name -> (the Warn summaries tshark must report, why the scenario provokes them)
 DELIBERATE_WARNINGS = {
     "backlog": ({RST}, "a SYN beyond the listen backlog is refused with RST|ACK"),
@@ -62,6 +69,12 @@ DELIBERATE_WARNINGS = {
     "reset-after-bytes": ({RST}, "the remote resets after N bytes"),
     "reset-after-rcpt": ({RST}, "the remote resets instead of answering RCPT"),
     "reset-at-time": ({RST}, "the remote resets at a given time"),
+    "stall-data-block-timeout": ({WINDOW_FULL, ZERO_WINDOW},
+                                 "the remote's 4 KiB receive buffer fills the window, and its "
+                                 "stall closes it"),
+    "stall-survived": ({WINDOW_FULL, ZERO_WINDOW},
+                       "the remote's 4 KiB receive buffer fills the window, and its stall "
+                       "closes it for 100 s"),
 }
 
 # scenario name -> why tshark's SMTP view and the trace legitimately differ there
@@ -215,8 +228,8 @@ def dissect_all(sharkd_path, pcaps):
     return out
 
 
-FIELDS = ("tcp.stream", "tcp.flags.syn", "tcp.flags.ack", "ip.src", "ip.dst", "tcp.dstport",
-          "smtp.command_line", "smtp.response")
+FIELDS = ("tcp.stream", "tcp.flags.syn", "tcp.flags.ack", "ip.src", "ip.dst", "ipv6.src",
+          "ipv6.dst", "tcp.dstport", "smtp.command_line", "smtp.response")
 
 
 SEVERITY = {"Warning": "Warns", "Error": "Errors"}
@@ -236,8 +249,11 @@ def syn_streams(rows):
             continue
         if row["tcp.stream"] not in seen:      # SYN retransmissions repeat the stream
             seen.add(row["tcp.stream"])
-            out.append((int(row["tcp.stream"]), (row["ip.src"],
-                                                 f"{row['ip.dst']}:{row['tcp.dstport']}")))
+            if row["ip.src"]:
+                ends = (row["ip.src"], f"{row['ip.dst']}:{row['tcp.dstport']}")
+            else:   # the trace brackets an IPv6 address before its port (RFC 3986 3.2.2)
+                ends = (row["ipv6.src"], f"[{row['ipv6.dst']}]:{row['tcp.dstport']}")
+            out.append((int(row["tcp.stream"]), ends))
     return out
 
 
@@ -445,3 +461,140 @@ def test_pcap_file_needs_one_run(mtasim, tmp_path):
                       cwd=REPO_ROOT)
     assert proc.returncode == 2
     assert "cannot write /nonexistent-dir/x.pcap" in proc.stdout
+
+
+def capture_rows(mtasim, tmp_path, scenario, fields, display=None):
+    """Run scenario with --pcap and return tshark's rows of fields (lists of strings)."""
+    tshark = require_tshark()
+    pcap = tmp_path / (Path(scenario).stem + ".pcap")
+    proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), scenario], cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    expert = dissect_all(require_sharkd(), [pcap])[pcap]["expert"]
+    assert expert == set(), f"{scenario}: tshark warns: {sorted(expert)}"
+    args = [tshark, "-r", str(pcap), "-T", "fields"]
+    if display:
+        args += ["-Y", display]
+    for f in fields:
+        args += ["-e", f]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return [r.split("\t") for r in out.split("\n") if r]
+
+
+MTA = "192.0.2.1"
+
+
+def test_bandwidth_capture_paced_and_acked(mtasim, tmp_path):
+    """network/bandwidth-done (1000 B/s): the body leaves in segments of at most the
+    MSS, one after the other at the link's pace, and the remote acknowledges every
+    one of them as it arrives (RFC 9293 3.8.6.3; no ACKed-unseen, no gaps)."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/bandwidth-done.scn",
+                        ["frame.time_relative", "ip.src", "tcp.seq", "tcp.len", "tcp.ack"],
+                        "tcp.stream == 0")
+    data = [(float(t), int(seq), int(n)) for t, src, seq, n, _ in rows
+            if src == MTA and int(n) > 1000]
+    assert len(data) >= 13, "20005 bytes of body: at least 14 segments"
+    assert all(n <= 1460 for _, _, n in data)
+    for (t0, s0, n0), (t1, s1, _) in zip(data, data[1:]):
+        assert s1 == s0 + n0                    # in order, no gap
+        assert t1 - t0 >= n0 / 1000 - 1e-6      # the link's pace: n bytes at 1000 B/s
+    acks = sorted(int(a) for t, src, seq, n, a in rows if src != MTA and int(n) == 0 and a)
+    for _, seq, n in data:
+        assert any(a == seq + n for a in acks), f"segment {seq}+{n} is acknowledged"
+
+
+def doubling(times):
+    """Each gap between successive times about twice the one before (RFC 6298 5.5)."""
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return all(abs(g2 - 2 * g1) < 0.01 for g1, g2 in zip(gaps, gaps[1:]))
+
+
+def test_drop_capture_retransmits_data(mtasim, tmp_path):
+    """network/drop-retransmits-data: the remote's host vanishes after the final dot; the
+    MTA sends its unacknowledged segment again, first after at least 200 ms (Linux's
+    minimum RTO), each time after twice as long."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/drop-retransmits-data.scn",
+                        ["frame.time_relative", "ip.src", "tcp.seq", "tcp.len",
+                         "tcp.analysis.retransmission"], "tcp.stream == 0 && tcp.len > 100")
+    seqs = {seq for _, src, seq, _, _ in rows}
+    assert len(seqs) == 1, "the same segment, over and over"
+    times = [float(t) for t, *_ in rows]
+    assert len(times) >= 6
+    assert all(r[4] for r in rows[1:]), "tshark sees retransmissions"
+    assert times[1] - times[0] >= 0.2
+    assert doubling(times)
+
+
+def test_drop_capture_retransmits_fin(mtasim, tmp_path):
+    """network/drop-retransmits-fin: after a silent drop the MTA's FIN is never
+    acknowledged; it is sent again on a doubling timer."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/drop-retransmits-fin.scn",
+                        ["frame.time_relative", "ip.src", "tcp.analysis.retransmission"],
+                        "tcp.stream == 0 && tcp.flags.fin == 1")
+    assert all(src == MTA for _, src, _ in rows), "nothing comes from the vanished host"
+    times = [float(t) for t, *_ in rows]
+    assert len(times) >= 5
+    assert all(r[2] for r in rows[1:])
+    assert doubling(times)
+
+
+def test_loss_capture_repaired(mtasim, tmp_path):
+    """network/loss-retransmission: segments lost on the way are answered by duplicate
+    ACKs and sent again (fast retransmit, RFC 5681 3.2); in the end the remote
+    acknowledges every byte the MTA sent."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/loss-retransmission.scn",
+                        ["ip.src", "tcp.seq", "tcp.len", "tcp.ack", "tcp.flags.fin",
+                         "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
+                         "tcp.analysis.duplicate_ack"], "tcp.stream == 0")
+    assert any(r[5] for r in rows if r[0] == MTA), "retransmissions"
+    assert any(r[6] for r in rows if r[0] == MTA), "a fast retransmission"
+    assert any(r[7] for r in rows if r[0] != MTA), "duplicate ACKs"
+    end = max(int(seq) + int(n) + int(fin) for src, seq, n, _, fin, *_ in rows if src == MTA)
+    assert max(int(ack) for src, _, _, ack, *_ in rows if src != MTA and ack) == end
+
+
+def test_fin_acknowledges_the_peers_fin(mtasim, tmp_path):
+    """faults/close-after-mail: the remote closes first; the MTA's FIN, sent after the
+    remote's FIN arrived, acknowledges it (its ack is the FIN's sequence number + 1)."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/faults/close-after-mail.scn",
+                        ["ip.src", "tcp.seq", "tcp.ack"], "tcp.stream == 0 && tcp.flags.fin == 1")
+    assert [src == MTA for src, _, _ in rows] == [False, True]
+    assert int(rows[1][2]) == int(rows[0][1]) + 1
+
+
+def test_ipv6_capture(mtasim, tmp_path):
+    """network/ipv6-only-mx: every frame is IPv6 (EtherType 0x86dd) between the binding's
+    and the MX's addresses, the SYNs offer the IPv6 MSS (1500 - 40 - 20 = 1440), the TCP
+    checksums over RFC 8200 8.1's pseudo-header are right, and tshark reads the SMTP
+    dialogue from them."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/ipv6-only-mx.scn",
+                        ["eth.type", "ipv6.src", "ipv6.dst", "tcp.options.mss_val",
+                         "tcp.checksum.status", "smtp.req.command"])
+    assert len(rows) > 20
+    assert all(r[0] == "0x86dd" for r in rows), "IPv6 frames only"
+    assert {(r[1], r[2]) for r in rows} == {("2001:db8::25", "2001:db8:5::10"),
+                                            ("2001:db8:5::10", "2001:db8::25")}
+    assert [r[3] for r in rows if r[3]] == ["1440", "1440"], "SYN and SYN-ACK"
+    tshark = require_tshark()
+    pcap = tmp_path / "ipv6-only-mx.pcap"
+    status = subprocess.run([tshark, "-r", str(pcap), "-o", "tcp.check_checksum:TRUE",
+                             "-T", "fields", "-e", "tcp.checksum.status"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert status and all(s == "1" for s in status), "every TCP checksum good"
+    commands = ",".join(r[5] for r in rows if r[5])     # pipelined ones share a frame
+    assert commands == "EHLO,MAIL,RCPT,DATA,QUIT"
+
+
+def test_ipv6_unreachable_is_icmpv6(mtasim, tmp_path):
+    """network/ipv6-unreachable-backup: the unreachable IPv6 host is reported by an
+    ICMPv6 destination unreachable, code 3 (RFC 4443 3.1), with a good checksum and
+    quoting the SYN it answers; then the backup MX's handshake follows."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/network/ipv6-unreachable-backup.scn",
+                        ["icmpv6.type", "icmpv6.code", "icmpv6.checksum.status", "tcp.srcport",
+                         "tcp.flags.syn", "tcp.flags.ack", "ipv6.dst"])
+    icmp = [r for r in rows if r[0]]
+    assert len(icmp) == 1
+    assert icmp[0][:3] == ["1", "3", "1"]
+    assert icmp[0][3] == "40000", "the quoted SYN's source port"
+    assert rows.index(icmp[0]) == 1, "right after the first SYN"
+    assert any(r[4] == "1" and r[5] == "1" and r[6] == "2001:db8::25" for r in rows[2:]), \
+        "the backup MX answers the next SYN"

@@ -56,7 +56,11 @@ DNS = ISSUE_24 + ("the DNS answers that decided the run (failures per type, answ
                   "change with time or query number) are not in a capture")
 DSN = ISSUE_24 + ("the core's own delivery status notifications (RFC 3464) are messages of "
                   "the run that a capture of one remote does not show")
+MIXED = ISSUE_24 + ("IPv4 and IPv6 servers in one capture: the imported scenario has one "
+                    "binding, which reaches one family, and injects do not say which "
+                    "binding each captured session came from")
 ROUND_TRIP_XFAIL = {
+    "network/ipv6-binding-family": MIXED,
     "connect/mx-failures-to-delay": GAP, "connect/timeout": GAP, "connections/idle-reuse": GAP,
     "connections/max-deliveries": GAP, "connections/per-binding-limit": GAP,
     "connections/reuse-rset": GAP, "connections/throttle-messages": GAP,

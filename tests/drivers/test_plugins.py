@@ -37,7 +37,7 @@ def test_crash_does_not_stop_the_others(mtasim, tmp_path):
     out = proc.stdout
     assert proc.returncode == 4, out + proc.stderr
     assert f"FAIL {SEGV}  seed 1  (plugin crashed)" in out, out
-    assert "  plugin buggy.so crashed with SIGSEGV in hook log_delivery_v1 at 00:00:00.010000" in out
+    assert "  plugin buggy.so crashed with SIGSEGV in hook log_delivery_v1 at 00:00:00.012000" in out
     assert f"PASS {GOOD}  seed 1" in out, out
     verdicts = {r["file"]: (r["verdict"], r["exit_code"])
                 for r in json.loads(json_path.read_text())["runs"]}
@@ -88,7 +88,7 @@ def test_timeout_bounds_a_hang(mtasim, tmp_path, how):
     assert time.monotonic() - start < 8
     assert proc.returncode == 4, proc.stdout
     assert ("plugin buggy.so did not return from hook log_delivery_v1 within 0.5 s of "
-            "wall-clock time (killed) at 00:00:00.010000") in proc.stdout
+            "wall-clock time (killed) at 00:00:00.012000") in proc.stdout
     bad = run_mtasim(mtasim, ["--timeout", "soon", GOOD], cwd=REPO_ROOT)
     assert bad.returncode == 2 and "--timeout wants seconds" in bad.stderr
 

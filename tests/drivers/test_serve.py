@@ -135,7 +135,8 @@ def test_live_and_serve_traces_hold_the_same_dialogue(mtasim, tmp_path):
     assert client == dialogue(sim)
     served = [(d, v if isinstance(v, str) else None)
               for session in serve_dialogue(trace.read_text()) for d, v in session]
-    assert served == [(d, line) for d, line in client]
+    # "smtp sent" (the data has left the client's host) is the client's own knowledge.
+    assert served == [(d, line) for d, line in client if d != "sent"]
     assert [d for d, _ in served].count("send") > 6
 
 

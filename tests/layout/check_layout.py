@@ -46,7 +46,7 @@ LAYERS = [
 
 # Headers of the core that only the core itself may include.
 CORE_PRIVATE = {"core/mta_internal.h", "core/trace.h", "core/smtp_reply.h",
-                "core/smtp_server.h"}
+                "core/smtp_server.h", "core/smtp_data.h"}
 
 # Generated at build time from core/hooks/hooks.table: hooks/core/NAME.h
 # lives under core/include in the build tree.

@@ -1,8 +1,9 @@
 /*
  * test_live_env - unit tests for live/live_env.c on loopback: connect
  * outcomes, callbacks never inside the call, data both ways through a real
- * listener, EOF, the host map, unmapped targets never contacted, the clock,
- * the descriptor accounting
+ * listener, EOF, the host map, back-pressure (short writes, EAGAIN,
+ * MTA_TCP_WRITABLE, SIOCOUTQNSD and MTA_TCP_SENT), unmapped targets never
+ * contacted, the clock, the descriptor accounting
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -101,7 +102,7 @@ START_TEST(refused_is_connect_failed_later)
     struct mta_env *env = live_env_env(le);
     struct ev_log l = { .env = env, .close_on_end = 1 };
     l.in_call = 1;
-    int fd = env->tcp_connect(env, 0xC0000201u, LOOPBACK, closed_port(), on_tcp, &l);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(LOOPBACK), closed_port(), on_tcp, &l);
     l.in_call = 0;
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &l), LIVE_STOP_DONE);
@@ -124,17 +125,17 @@ START_TEST(data_both_ways_through_the_map_then_eof)
     ck_assert_int_eq(live_env_map(le, SCENARIO_ADDR, &real), 0);
     ck_assert_int_eq(live_env_map(le, SCENARIO_ADDR, &real), -1);
     client.in_call = 1;
-    int fd = env->tcp_connect(env, 0xC0000201u, SCENARIO_ADDR, 25, on_tcp, &client);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(SCENARIO_ADDR), 25, on_tcp, &client);
     client.in_call = 0;
     ck_assert_int_ge(fd, 0);
     live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &client);
     ck_assert_int_eq(client.ev[0], MTA_TCP_CONNECTED);
-    ck_assert_int_eq(env->tcp_write(env, fd, "EHLO x\r\n", 8), 0);
+    ck_assert_int_eq(env->tcp_write(env, fd, "EHLO x\r\n", 8), 8);
     live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &server);
     ck_assert_int_ge(server.accepted_fd, 0);
     ck_assert_int_eq(server.ev[0], MTA_TCP_DATA);
     ck_assert_mem_eq(server.data, "EHLO x\r\n", 8);
-    ck_assert_int_eq(env->tcp_write(env, server.accepted_fd, "250 ok\r\n", 8), 0);
+    ck_assert_int_eq(env->tcp_write(env, server.accepted_fd, "250 ok\r\n", 8), 8);
     env->tcp_close(env, server.accepted_fd);
     client.n = 0;
     client.want = 2;
@@ -151,12 +152,71 @@ START_TEST(data_both_ways_through_the_map_then_eof)
 }
 END_TEST
 
+/* A peer that does not read: the client's writes fill the send buffer
+ * (short count, then -EAGAIN); once the peer reads, one MTA_TCP_WRITABLE;
+ * tcp_notify_sent() answers with MTA_TCP_SENT once SIOCOUTQNSD is 0. */
+START_TEST(back_pressure_writable_and_sent)
+{
+    struct live_env *le = make_env();
+    struct mta_env *env = live_env_env(le);
+    struct ev_log client = { .env = env };
+    int small = 4096;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in real = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(LOOPBACK) };
+    socklen_t rlen = sizeof real;
+    ck_assert_int_eq(setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&real, sizeof real), 0);
+    ck_assert_int_eq(listen(ls, 1), 0);
+    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&real, &rlen), 0);
+    ck_assert_int_eq(live_env_map(le, SCENARIO_ADDR, &real), 0);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(SCENARIO_ADDR), 25, on_tcp, &client);
+    live_env_run(le, live_env_epoch(le) + DEADLINE, until_events, &client);
+    ck_assert_int_eq(client.ev[0], MTA_TCP_CONNECTED);
+    int peer = accept(ls, NULL, NULL);
+    ck_assert_int_ge(peer, 0);
+    static char block[65536];
+    long total = 0;
+    int n = 0;
+    /* Bounded: Linux's largest send buffer (tcp_wmem[2]) is a few MB. */
+    while (total < (64L << 20) && (n = env->tcp_write(env, fd, block, sizeof block)) > 0)
+        total += n;
+    ck_assert_int_eq(n, -EAGAIN);
+    ck_assert_int_gt(total, 0);
+    ck_assert_int_ge(env->tcp_unsent(env, fd), 0);
+    /* The peer reads everything (the kernel moves it, the loop need not
+     * run); then the writer hears of the room. */
+    long got = 0;
+    while (got < total) {
+        ssize_t r = recv(peer, block, sizeof block, 0);
+        ck_assert_int_gt(r, 0);
+        got += r;
+    }
+    client.n = 0;
+    client.want = 1;
+    live_env_run(le, live_env_epoch(le) + 2 * DEADLINE, until_events, &client);
+    ck_assert_int_eq(client.n, 1);
+    ck_assert_int_eq(client.ev[0], MTA_TCP_WRITABLE);
+    ck_assert_int_eq(env->tcp_write(env, fd, "x", 1), 1);
+    client.n = 0;
+    ck_assert_int_eq(env->tcp_notify_sent(env, fd), 0);
+    ck_assert_int_eq(client.n, 0);      /* never inside the call */
+    live_env_run(le, live_env_epoch(le) + 3 * DEADLINE, until_events, &client);
+    ck_assert_int_eq(client.n, 1);
+    ck_assert_int_eq(client.ev[0], MTA_TCP_SENT);
+    ck_assert_int_eq(env->tcp_unsent(env, fd), 0);
+    env->tcp_close(env, fd);
+    close(peer);
+    close(ls);
+    check_and_destroy(le, 1, 0);
+}
+END_TEST
+
 START_TEST(unmapped_target_is_never_contacted)
 {
     struct live_env *le = make_env();
     struct mta_env *env = live_env_env(le);
     struct ev_log l = { .env = env };
-    int fd = env->tcp_connect(env, 0xC0000201u, SCENARIO_ADDR, 25, on_tcp, &l);
+    int fd = env->tcp_connect(env, mta_ip_v4(0xC0000201u), mta_ip_v4(SCENARIO_ADDR), 25, on_tcp, &l);
     ck_assert_int_ge(fd, 0);
     mta_usec_t t0 = env->now(env);
     ck_assert_int_eq(live_env_run(le, live_env_epoch(le) + 200000, until_events, &l),
@@ -210,6 +270,7 @@ int main(void)
     TCase *tc = tcase_create("live_env");
     tcase_add_test(tc, refused_is_connect_failed_later);
     tcase_add_test(tc, data_both_ways_through_the_map_then_eof);
+    tcase_add_test(tc, back_pressure_writable_and_sent);
     tcase_add_test(tc, unmapped_target_is_never_contacted);
     tcase_add_test(tc, timers_fire_on_the_real_clock);
     tcase_add_test(tc, parse_addr_port);

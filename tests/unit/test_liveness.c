@@ -35,22 +35,22 @@ START_TEST(test_storm_counts_attempts_in_the_window)
     /* Three attempts within 10 s: the limit, not over it. */
     for (int i = 0; i < 3; i++) {
         advance(s, (i + 1) * SEC);
-        liveness_connect(lv, 3, 0xCB007105);
+        liveness_connect(lv, 3, mta_ip_v4(0xCB007105));
     }
     ck_assert_ptr_null(liveness_storm(lv));
     /* The first left the window (it is 10 s old at 11 s): still fine. */
     advance(s, 11 * SEC);
-    liveness_connect(lv, 3, 0xCB007105);
+    liveness_connect(lv, 3, mta_ip_v4(0xCB007105));
     ck_assert_ptr_null(liveness_storm(lv));
     /* Another host does not count against this one. */
-    liveness_connect(lv, 4, 0xCB007106);
+    liveness_connect(lv, 4, mta_ip_v4(0xCB007106));
     ck_assert_ptr_null(liveness_storm(lv));
     /* At 12 s the window holds 3, 11 and 12: the limit again; one more
      * at the same instant is a fourth: a storm, named. */
     advance(s, 12 * SEC);
-    liveness_connect(lv, 3, 0xCB007105);
+    liveness_connect(lv, 3, mta_ip_v4(0xCB007105));
     ck_assert_ptr_null(liveness_storm(lv));
-    liveness_connect(lv, 3, 0xCB007105);
+    liveness_connect(lv, 3, mta_ip_v4(0xCB007105));
     ck_assert_ptr_nonnull(liveness_storm(lv));
     ck_assert_msg(strstr(liveness_storm(lv), "storm: 4 connection attempts to 203.0.113.5 "
                          "within 10s") != NULL, "%s", liveness_storm(lv));
@@ -65,16 +65,16 @@ START_TEST(test_storm_reset_by_a_transaction)
     struct liveness *lv = liveness_create(s, 2, 60 * SEC);
     for (int round = 0; round < 10; round++) {
         advance(s, (round + 1) * SEC);
-        liveness_connect(lv, 3, 0xC6336410);
+        liveness_connect(lv, 3, mta_ip_v4(0xC6336410));
         liveness_write(lv, 3, "EHLO mtasim.test\r\n", 18);        /* no progress */
-        liveness_connect(lv, 4, 0xC6336410);
+        liveness_connect(lv, 4, mta_ip_v4(0xC6336410));
         liveness_write(lv, 4, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n", 42);
     }
     ck_assert_ptr_null(liveness_storm(lv));
     /* Off: no limit at all. */
     struct liveness *off = liveness_create(s, 0, 60 * SEC);
     for (int i = 0; i < 1000; i++)
-        liveness_connect(off, -1, 0xC6336410);
+        liveness_connect(off, -1, mta_ip_v4(0xC6336410));
     ck_assert_ptr_null(liveness_storm(off));
     liveness_destroy(off);
     liveness_destroy(lv);

@@ -181,7 +181,7 @@ START_TEST(test_full_scenario)
 
     ck_assert_int_eq(sc->nbindings, 2);
     ck_assert_str_eq(sc->bindings[0].name, "default");
-    ck_assert_uint_eq(sc->bindings[0].addr, 0xC0000201u);
+    ck_assert(mta_ip_eq(sc->bindings[0].addr, mta_ip_v4(0xC0000201u)));
     ck_assert_ptr_null(sc->bindings[0].ehlo);
     ck_assert_str_eq(sc->bindings[1].name, "out2");
     ck_assert_str_eq(sc->bindings[1].ehlo, "mta2.sender.test");
@@ -347,7 +347,7 @@ START_TEST(test_defaults)
                   "inject 2 from <a@b.c> to <d@e.f> binding default\n"
                   "binding late 10.0.0.3\nDNS x.test mx 5 y.test\n");
     ck_assert_int_eq(sc->nbindings, 2);
-    ck_assert_uint_eq(sc->bindings[0].addr, 0x0A000002u);
+    ck_assert(mta_ip_eq(sc->bindings[0].addr, mta_ip_v4(0x0A000002u)));
     ck_assert_int_eq(sc->bindings[0].pos.line, 3);
     ck_assert_int_eq(sc->dns[0].kind, SCN_DNS_MX);
     scn_free(sc);
@@ -621,7 +621,7 @@ START_TEST(test_errors_remote)
     expect_error("remote 10.0.0.1\n  helo 250x hi\n", 2, 8, "bad reply code '250x'");
     expect_error("remote 10.0.0.1\n  helo\n", 2, 7, "missing argument");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3,
-                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, backlog, flush, close, reset, drop, after or a command");
+                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, sndbuf, rcvbuf, loss, backlog, flush, close, reset, drop, stall, after or a command");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3, "did you mean 'ehlo'?");
     expect_error("remote 10.0.0.1\n  connect maybe\n", 2, 11, "unknown connect mode 'maybe'");
     expect_error("remote 10.0.0.1\n  connect accept latency\n", 2, 25, "missing argument");
