@@ -13,7 +13,10 @@ collect the same items).
 
 Options:
   --mtasim-bin PATH   the mtasim binary (default: $MTASIM, else
-                      <repo>/build/sim/mtasim)
+                      <repo>/build/sim/mtasim in the repository, else
+                      the mtasim on $PATH: installed, this module is
+                      loaded by its "pytest11" entry point, see
+                      pytest-plugin/meson.build)
   --mtasim-seed N     pass --seed N to every run
   --mtasim-plugin PATH[:ARGS]
                       pass --plugin PATH[:ARGS] to every run (repeatable, in
@@ -48,6 +51,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -55,8 +59,15 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "build" / "sim" / "mtasim"
-BUILD_HINT = "build it with: meson setup build && meson compile -C build"
+# In the repository (tests/drivers/) the build tree's binary; installed (as
+# <site>/mtasim_pytest.py) the one on $PATH.
+IN_REPO = Path(__file__).resolve().parent == REPO_ROOT / "tests" / "drivers"
+if IN_REPO:
+    DEFAULT_BIN = REPO_ROOT / "build" / "sim" / "mtasim"
+    BUILD_HINT = "build it with: meson setup build && meson compile -C build"
+else:
+    DEFAULT_BIN = Path(shutil.which("mtasim") or "/usr/bin/mtasim")
+    BUILD_HINT = "install mtasim (the Debian package, or meson install from its sources)"
 RUN_TIMEOUT = 300   # seconds; a scenario runs in virtual time, so this only catches hangs
 
 EXIT_MEANING = {
@@ -71,7 +82,8 @@ EXIT_MEANING = {
 def pytest_addoption(parser):
     group = parser.getgroup("mtasim", "mtasim scenarios")
     group.addoption("--mtasim-bin", metavar="PATH", default=None,
-                    help="mtasim binary (default: $MTASIM, else build/sim/mtasim)")
+                    help="mtasim binary (default: $MTASIM, else build/sim/mtasim in the "
+                         "repository, else mtasim on $PATH)")
     group.addoption("--mtasim-seed", metavar="N", type=int, default=None,
                     help="run every scenario with --seed N")
     group.addoption("--mtasim-plugin", metavar="PATH[:ARGS]", action="append", default=[],
