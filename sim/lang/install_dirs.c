@@ -22,6 +22,8 @@
 #define MTASIM_REPORTSDIR "share/mtasim/reports"
 #endif
 
+#define BUILD_TREE_DEPTH 3     /* BUILD/tests/unit/test_x is the deepest */
+
 /* exe_dir - the directory of the running executable into buf; 0 or -1 */
 static int exe_dir(char *buf, size_t size)
 {
@@ -59,10 +61,15 @@ int install_dir(enum install_what what, char *buf, size_t size)
     int n;
     if (exe_dir(dir, sizeof dir) < 0)
         return -1;
-    /* A build tree: BUILD/sim/mtasim, with BUILD/meson-private beside. */
+    /* A build tree: BUILD/sim/mtasim (or a unit test, BUILD/tests/unit/X),
+     * with BUILD/meson-private at most BUILD_TREE_DEPTH folders up. */
     char top[PATH_MAX];
     snprintf(top, sizeof top, "%s", dir);
-    if (strip_suffix(top, "sim")) {
+    for (int up = 0; up < BUILD_TREE_DEPTH; up++) {
+        char *slash = strrchr(top, '/');
+        if (slash == NULL || slash == top)
+            break;
+        *slash = '\0';
         snprintf(probe, sizeof probe, "%s/meson-private", top);
         if (access(probe, F_OK) == 0) {
             n = snprintf(buf, size, "%s/%s", top,

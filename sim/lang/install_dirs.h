@@ -17,11 +17,12 @@
  *   folder is PREFIX/PLUGINDIR.  So "meson install --destdir D", a moved
  *   prefix and the Debian package all work with the same binary.
  *
- *   In a build tree the binary is BUILD/sim/mtasim; its installed-file
- *   directories are then BUILD/fixtures/plugins (the example plugins built
- *   there) and BUILD/reports (reports/meson.build copies the generators).
- *   The build tree is recognised by BUILD/meson-private, which meson
- *   creates there and never installs.
+ *   In a build tree the binary is BUILD/sim/mtasim (a unit test:
+ *   BUILD/tests/unit/NAME); its installed-file directories are then
+ *   BUILD/fixtures/plugins (the example plugins built there) and
+ *   BUILD/reports (reports/meson.build copies the generators).  The build
+ *   tree is recognised by BUILD/meson-private, which meson creates there
+ *   and never installs, up to three folders above the binary.
  *
  *   An absolute directory option (meson -Dlibdir=/opt/x) is taken as is.
  *
