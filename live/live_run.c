@@ -190,6 +190,21 @@ static void warn_unmapped(const struct live_opts *o, const struct scn_scenario *
     }
 }
 
+/* check_reachable - without --remote (and --allow-remote-targets) only a
+ * remote on loopback could answer; with none the run could only time out,
+ * so that is a usage error found before it starts; 0, or -1 said */
+static int check_reachable(const struct live_opts *o, const struct scn_scenario *sc)
+{
+    if (o->nmaps > 0 || o->allow_remote)
+        return 0;
+    for (int i = 0; i < sc->nremotes; i++)
+        if (live_addr_is_loopback(sc->remotes[i].addr))
+            return 0;
+    fprintf(stderr, "mtasim live: no --remote HOST=ADDR:PORT given, and no remote of %s is on "
+            "127.0.0.0/8: nothing would answer the core (see mtasim live --help)\n", o->path);
+    return -1;
+}
+
 /* inject_fire - an injection is due */
 static void inject_fire(void *arg)
 {
@@ -510,7 +525,7 @@ int live_main(int argc, char **argv)
         return 2;
     }
     FILE *trace = NULL;
-    if (check_scenario(sc) < 0 || resolve_mappings(&o, sc) < 0) {
+    if (check_scenario(sc) < 0 || resolve_mappings(&o, sc) < 0 || check_reachable(&o, sc) < 0) {
         rc = 2;
         goto out;
     }

@@ -18,6 +18,18 @@ in).  It shows
   virtual time (svg_diagrams.py), its connections, CONN_ERR counts and
   messages.
 
+``html_document(runs, title, assets="files")`` is the same page for hosts
+whose Content-Security-Policy forbids inline CSS and JavaScript (Jenkins'
+default: ``sandbox; default-src 'none'; img-src 'self'; style-src 'self';``):
+it links ``report.css`` and ``report.js`` beside it (``mtasim report
+--html-dir DIR`` writes the three files) and has no inline code, no style
+attribute, no inline script.  Under Jenkins' sandbox the script does not run;
+the page is complete without it (sections open or closed, nothing hidden).
+
+A run whose results carry no trace (``mtasim run --json`` without
+``--json-trace``) gets a note instead of empty diagrams saying how to get
+them; so does the page, when no run has one.
+
 The script only filters, sorts and opens sections; it reads the page and
 sets ``hidden``/``open``/classes, never markup.  All text from runs is
 HTML-escaped.  The page depends only on the runs (wall times aside): no
@@ -33,6 +45,10 @@ from results_model import duration_str, summary_counts, time_str
 from svg_diagrams import ladder_svg, timeline_svgs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Said where diagrams would be when the results hold no trace.
+NO_TRACE_NOTE = ("No sequence diagram, hook timeline or queue depth: these results hold no "
+                 "trace. Write them with <code>mtasim run --json FILE --json-trace</code> "
+                 "(or pytest's <code>--mtasim-results DIR</code>) to get them.")
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "invariant": "INVARIANT",
                  "plugin": "PLUGIN"}
 
@@ -190,11 +206,14 @@ def _run_section(i, run):
             f'<li class="{"ok" if e.passed else "miss"}"><span class="mark">'
             f'{"✓" if e.passed else "✗"}</span> line {esc(e.line)}: {esc(e.text)}</li>'
             for e in run.expectations) + "</ul>")
-    hooks_svg, depth_svg = timeline_svgs(run)
-    out.append('<h3>SMTP sequence</h3><div class="scroll">' + ladder_svg(run) + "</div>")
-    out.append('<h3>Hook timeline</h3><div class="scroll">' + hooks_svg + "</div>")
-    if depth_svg:
-        out.append('<h3>Queue depth</h3><div class="scroll">' + depth_svg + "</div>")
+    if run.trace is None and run.verdict != "error":     # bad input never ran: no trace
+        out.append(f'<p class="note notrace">{NO_TRACE_NOTE}</p>')
+    elif run.trace is not None or run.connection_log:
+        hooks_svg, depth_svg = timeline_svgs(run)
+        out.append('<h3>SMTP sequence</h3><div class="scroll">' + ladder_svg(run) + "</div>")
+        out.append('<h3>Hook timeline</h3><div class="scroll">' + hooks_svg + "</div>")
+        if depth_svg:
+            out.append('<h3>Queue depth</h3><div class="scroll">' + depth_svg + "</div>")
     out.append("<h3>Connections</h3>" + _conn_err_html(run) + _connections_table(run))
     if run.messages:
         out.append("<h3>Messages</h3>" + _messages_table(run))
@@ -202,13 +221,34 @@ def _run_section(i, run):
     return "".join(out)
 
 
-def html_document(runs, title="mtasim report"):
-    """The whole page for runs."""
+# The files html_document(assets="files") links, written beside the page.
+ASSET_FILES = ("report.css", "report.js")
+
+
+def asset_files():
+    """[(name, text)] of the files a page made with assets="files" links."""
+    return [(name, _asset(name)) for name in ASSET_FILES]
+
+
+def html_document(runs, title="mtasim report", assets="inline"):
+    """The whole page for runs: CSS and script inline, or linked ("files")."""
+    assert assets in ("inline", "files")
     passed, failed, errors = summary_counts(runs)
     script = _asset("report.js")
-    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
-    csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-           f"script-src 'sha256-{script_hash}'")
+    if assets == "inline":
+        script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+        csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+               f"script-src 'sha256-{script_hash}'")
+        style_tag = f"<style>{_asset('report.css')}</style>"
+        script_tag = f"<script>{script}</script>"
+    else:
+        csp = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'"
+        style_tag = '<link rel="stylesheet" href="report.css">'
+        script_tag = '<script src="report.js"></script>'
+    ran = [r for r in runs if r.verdict != "error"]
+    notrace = "" if not ran or any(r.trace is not None for r in ran) else \
+        f'<p class="note notrace banner">{NO_TRACE_NOTE}</p>'
+
     status = "all passed" if failed == 0 else f"{failed} failed"
     span_us = max((r.end_us for r in runs), default=0)
     parts = [
@@ -217,17 +257,18 @@ def html_document(runs, title="mtasim report"):
         f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}: {passed} passed, {failed} failed</title>",
-        f"<style>{_asset('report.css')}</style></head><body>",
+        f"{style_tag}</head><body>",
         f'<header><div class="brand">{esc(title)}</div><div class="status '
         f'{"good" if failed == 0 else "bad"}">{esc(status)}</div>'
         f'<div class="sub">{len(runs)} runs · longest run {esc(duration_str(span_us))} of virtual time'
         f'{f" · {errors} bad input" if errors else ""}</div></header>',
         "<main>",
+        notrace,
         _summary_section(runs),
         '<section id="runs">',
         *(_run_section(i, r) for i, r in enumerate(runs)),
         "</section></main>",
-        f"<script>{script}</script>",
+        script_tag,
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"

@@ -2,8 +2,8 @@
 
 Usage (``mtasim report`` runs this with /usr/bin/python3)::
 
-    mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--markdown FILE]
-                  [--title TEXT]
+    mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--html-dir DIR]
+                  [--markdown FILE] [--github FILE] [--title TEXT]
 
 Contract
 --------
@@ -29,7 +29,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from html_report import html_document            # noqa: E402
+from github_annotations import annotations_document  # noqa: E402
+from html_report import asset_files, html_document  # noqa: E402
 from junit_xml import junit_document             # noqa: E402
 from markdown_summary import markdown_document   # noqa: E402
 from report_output import OutputError, write_outputs  # noqa: E402
@@ -61,14 +62,21 @@ def parse_args(argv):
                         help="result files written by mtasim run --json")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     parser.add_argument("--html", metavar="FILE", help="write the HTML report")
+    parser.add_argument("--html-dir", metavar="DIR",
+                        help="write DIR/report.html with report.css and report.js beside it "
+                             "(no inline code: for CSP-restricted hosts such as Jenkins)")
+    parser.add_argument("--github", metavar="FILE",
+                        help="write GitHub Actions annotations (::error file=...,line=...::), "
+                             "- for standard output")
     parser.add_argument("--markdown", metavar="FILE",
                         help="write the Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--title", default="mtasim report", help="the HTML report's title")
     args = parser.parse_args(argv)
     if not args.results:
         raise UsageError("no result file given")
-    if not (args.junit or args.html or args.markdown):
-        raise UsageError("nothing to write: give --junit FILE, --html FILE and/or --markdown FILE")
+    if not (args.junit or args.html or args.html_dir or args.markdown or args.github):
+        raise UsageError("nothing to write: give --junit FILE, --html FILE, --html-dir DIR, "
+                         "--markdown FILE and/or --github FILE")
     return args
 
 
@@ -80,7 +88,8 @@ def main(argv):
         print(f"mtasim report: {exc}", file=sys.stderr)
         if isinstance(exc, UsageError):
             print("usage: mtasim report RESULTS.json... [--junit FILE] [--html FILE] "
-                  "[--markdown FILE]  (mtasim report --help)", file=sys.stderr)
+                  "[--html-dir DIR] [--markdown FILE] [--github FILE]  (mtasim report --help)",
+                  file=sys.stderr)
         return EXIT_BAD_INPUT
     # Render everything before writing anything.
     outputs = []
@@ -88,9 +97,20 @@ def main(argv):
         outputs.append((args.junit, junit_document(runs)))
     if args.html:
         outputs.append((args.html, html_document(runs, args.title)))
+    if args.html_dir:
+        outputs.append((os.path.join(args.html_dir, "report.html"),
+                        html_document(runs, args.title, assets="files")))
+        outputs += [(os.path.join(args.html_dir, name), text) for name, text in asset_files()]
     if args.markdown:
         outputs.append((args.markdown, markdown_document(runs)))
+    if args.github:
+        outputs.append((args.github, annotations_document(runs)))
     try:
+        if args.html_dir:
+            try:
+                os.makedirs(args.html_dir, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot write {args.html_dir}: {exc.strerror or exc}") from None
         write_outputs(outputs)
     except OutputError as exc:
         print(f"mtasim report: {exc}", file=sys.stderr)

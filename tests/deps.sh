@@ -42,6 +42,14 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
 # It conflicts with every other mail-transport-agent (exim4, sendmail-bin,
 # nullmailer, ...), none of which mtasim needs.
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES postfix"
+# The man pages are generated from docs/ by pandoc (man/meson.build); the
+# bash completion is checked with bash-completion's helpers loaded
+# (tests/drivers/test_install.py).
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES pandoc bash-completion"
+# The Debian package (debian/) is built and checked by tests/deb/check-deb.sh
+# (.ci/run): dpkg-buildpackage needs debhelper (dpkg-dev, fakeroot come
+# with it), lintian checks the result.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES debhelper lintian"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (

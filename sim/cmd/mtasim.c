@@ -67,7 +67,7 @@ static const char usage_main[] =
     "\n"
     "exit codes: 0 all expectations met, 1 an expectation failed, 2 bad input or usage,\n"
     "            3 invariant violation or internal error, 4 a plugin crashed.\n"
-    "See docs/cli.md and docs/scenario-language.md.\n";
+    "See man mtasim and man mtasim-scenario (docs/cli.md, docs/scenario-language.md).\n";
 
 static const char usage_run[] =
     "usage: mtasim run [OPTIONS] FILE...\n"

@@ -11,11 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "install_dirs.h"
 #include "report_cmd.h"
-
-#ifndef MTASIM_REPORTS_DIR
-#define MTASIM_REPORTS_DIR "/usr/local/share/mtasim/reports"
-#endif
 
 #define REPORT_PYTHON "/usr/bin/python3"
 #define REPORT_SCRIPT "mtasim_report.py"
@@ -27,26 +24,10 @@ static int script_in(const char *dir, char *buf, size_t size)
     return n > 0 && (size_t)n < size && access(buf, R_OK) == 0;
 }
 
-/* build_tree_dir - <directory of this binary>/../reports into buf; 0 or -1 */
-static int build_tree_dir(char *buf, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    n = snprintf(buf, size, "%s/../reports", exe);
-    return n > 0 && (size_t)n < size ? 0 : -1;
-}
-
 /* report_cmd_main - find the generator and exec it; returns only on error */
 int report_cmd_main(int argc, char **argv)
 {
-    char script[PATH_MAX + 32], tree[PATH_MAX + 16] = "";
+    char script[PATH_MAX + 32], dir[PATH_MAX] = "";
     const char *env_dir = getenv("MTASIM_REPORTS_DIR");
     int found;
     if (env_dir && *env_dir) {
@@ -57,12 +38,12 @@ int report_cmd_main(int argc, char **argv)
             return 2;
         }
     } else {
-        found = (build_tree_dir(tree, sizeof tree) == 0 && script_in(tree, script, sizeof script))
-                || script_in(MTASIM_REPORTS_DIR, script, sizeof script);
+        found = install_dir(INSTALL_REPORTS, dir, sizeof dir) == 0
+                && script_in(dir, script, sizeof script);
         if (!found) {
-            fprintf(stderr, "mtasim report: cannot find the report generator %s in %s or %s "
+            fprintf(stderr, "mtasim report: cannot find the report generator %s in %s "
                     "(set MTASIM_REPORTS_DIR to the reports/ directory)\n", REPORT_SCRIPT,
-                    tree[0] ? tree : "<binary's directory>/../reports", MTASIM_REPORTS_DIR);
+                    dir[0] ? dir : "the installation (PREFIX/share/mtasim/reports)");
             return 2;
         }
     }

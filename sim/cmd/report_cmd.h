@@ -13,10 +13,10 @@
  *
  *   so the exit status is the generator's (0 written, 2 bad input or
  *   usage: see docs/cli.md).  DIR is the first of
- *     $MTASIM_REPORTS_DIR                 when set: only there
- *     <directory of the binary>/../reports   the build tree (meson copies
- *                                            reports/ into <build>/reports)
- *     MTASIM_REPORTS_DIR (compiled in)    the installed copy
+ *     $MTASIM_REPORTS_DIR     when set: only there
+ *     install_dir(INSTALL_REPORTS)   the build tree's <build>/reports (meson
+ *                             copies reports/ there) or the installed copy,
+ *                             PREFIX/share/mtasim/reports (install_dirs.h)
  *   that holds mtasim_report.py.
  *
  * DIAGNOSTICS

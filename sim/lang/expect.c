@@ -253,13 +253,14 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
     out->passed = matched == n;
     if (!out->passed) {
         struct sbuf b = { 0 };
-        char t[32];
+        char t[32], t_after[32];    /* t is reused below; after must outlive it */
         for (int k = 0; k < matched; k++)
             show_record(&b, "ok", ts, trace_store_get(ts, at[k]), with_kind);
         const struct scn_pattern *miss = c[matched].p;
         char *want = expect_pattern_text(miss);
         const char *after = matched > 0
-            ? trace_time_str(trace_store_get(ts, at[matched - 1])->time - trace_store_epoch(ts), t)
+            ? trace_time_str(trace_store_get(ts, at[matched - 1])->time - trace_store_epoch(ts),
+                             t_after)
             : NULL;
         sb_printf(&b, "  MISS %s   (line %d) never happened%s%s\n", want, miss->pos.line,
                   after ? " after " : "", after ? after : "");

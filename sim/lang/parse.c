@@ -451,8 +451,13 @@ struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err)
     size_t len = 0;
     char *buf = read_bounded(path, &len, why, sizeof why);
     if (buf == NULL) {
+        /* Line 1, column 1 rather than 0:0: every file:line:col reader
+         * (editors, CI annotations) takes it, and the line is still
+         * "file:line:col: message" like every other bad input. */
         copy_bounded(err->file, sizeof err->file, path);
-        snprintf(err->msg, sizeof err->msg, "cannot read scenario: %s", why);
+        err->line = 1;
+        err->col = 1;
+        snprintf(err->msg, sizeof err->msg, "cannot open scenario: %s", why);
         return NULL;
     }
     struct scn_scenario *sc = parse_top(path, realpath(path, NULL), buf, len, err);

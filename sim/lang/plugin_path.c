@@ -10,11 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "install_dirs.h"
 #include "plugin_path.h"
-
-#ifndef MTASIM_FIXTURE_PLUGIN_DIR
-#define MTASIM_FIXTURE_PLUGIN_DIR ""
-#endif
 
 /* xstrdup_or_die - strdup that stops the program when memory is gone */
 static char *xstrdup_or_die(const char *s)
@@ -39,17 +36,19 @@ void plugin_spec_split(const char *spec, char **path, char **args)
     }
 }
 
-/* joined - dir + "/" + name (malloc'd); dir "" means the working directory */
+/* joined - dir + "/" + name (malloc'd); dir "" means the working directory,
+ * "./name": dlopen() searches the system's library path for a name without
+ * a '/' (dlopen(3)), never the working directory. */
 static char *joined(const char *dir, size_t dirlen, const char *name)
 {
     size_t n = dirlen + 1 + strlen(name) + 1;
-    char *p = malloc(n);
+    char *p = malloc(n + 2);
     if (p == NULL) {
         fprintf(stderr, "plugin: out of memory\n");
         abort();
     }
     if (dirlen == 0)
-        snprintf(p, n, "%s", name);
+        snprintf(p, n + 2, "./%s", name);
     else
         snprintf(p, n, "%.*s/%s", (int)dirlen, dir, name);
     return p;
@@ -100,11 +99,23 @@ char *plugin_resolve(const char *path, const char *base, char *why, size_t whysz
     free(file);
     if (strchr(path, '/') != NULL)
         return NULL;        /* an explicit path is not searched for */
-    char *found = search_dirs(getenv("MTASIM_PLUGIN_PATH"), path);
+    char *found = NULL;
+    if (base != NULL && baselen > 0) {     /* next to the scenario, then here */
+        found = joined("", 0, path);
+        if (!readable(found, why, whysz)) {
+            free(found);
+            found = NULL;
+        }
+    }
     if (found == NULL)
-        found = search_dirs(MTASIM_FIXTURE_PLUGIN_DIR, path);
+        found = search_dirs(getenv("MTASIM_PLUGIN_PATH"), path);
+    char installed[4096] = "";
+    if (found == NULL && install_dir(INSTALL_PLUGINS, installed, sizeof installed) == 0)
+        found = search_dirs(installed, path);
     if (found == NULL)
-        snprintf(why, whysz, "not found next to the scenario, in $MTASIM_PLUGIN_PATH or in %s",
-                 MTASIM_FIXTURE_PLUGIN_DIR[0] ? MTASIM_FIXTURE_PLUGIN_DIR : "(no build tree)");
+        snprintf(why, whysz, "not found %s, in $MTASIM_PLUGIN_PATH or in %s",
+                 base && baselen > 0 ? "next to the scenario, in the working directory"
+                                     : "in the working directory",
+                 installed[0] ? installed : "(no installed plugin folder)");
     return found;
 }

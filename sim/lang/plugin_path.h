@@ -10,12 +10,15 @@
  *   plugin_spec_split() cuts "PATH[:ARGS]" at the first ':'.
  *   plugin_resolve() finds the file: a path with a '/' is taken relative to
  *   the directory of base (the scenario file; NULL = the working
- *   directory).  A bare file name is looked up next to base first, then in
- *   each directory of $MTASIM_PLUGIN_PATH (':'-separated), then in the
- *   build tree's fixtures/plugins (MTASIM_FIXTURE_PLUGIN_DIR, compiled in),
- *   so bundled scenarios can say "plugin counter.so" whatever the build
- *   directory is called.
- *
+ *   directory) and not searched for.  A bare file name is looked up next to
+ *   base first, then in the working directory, then in each directory of
+ *   $MTASIM_PLUGIN_PATH (':'-separated), then in the installed plugin
+ *   folder (install_dirs.h: PREFIX/lib/.../mtasim/plugins, or the build
+ *   tree's fixtures/plugins), so bundled scenarios can say "plugin
+ *   counter.so" wherever mtasim is built or installed.  The path returned
+ *   always holds a '/': dlopen() would search the system library path for
+ *   a bare name, not the working directory (dlopen(3)).
+
  *   It is part of the language because the parser resolves every "plugin"
  *   line while it reads the scenario, so a missing file is an error at its
  *   file:line:col; loading the file is sim/run/plugin.c's.

@@ -13,7 +13,10 @@ collect the same items).
 
 Options:
   --mtasim-bin PATH   the mtasim binary (default: $MTASIM, else
-                      <repo>/build/sim/mtasim)
+                      <repo>/build/sim/mtasim in the repository, else
+                      the mtasim on $PATH: installed, this module is
+                      loaded by its "pytest11" entry point, see
+                      pytest-plugin/meson.build)
   --mtasim-seed N     pass --seed N to every run
   --mtasim-plugin PATH[:ARGS]
                       pass --plugin PATH[:ARGS] to every run (repeatable, in
@@ -26,11 +29,28 @@ Options:
                       position: every item is in exactly one shard, and
                       adding a test moves no other test to another shard.
                       The rest are reported as deselected.
+                      With --mtasim-durations FILE holding the items'
+                      recorded durations, the items it knows are spread
+                      by duration instead (longest first, each to the
+                      shard with the least time so far, ties by node id:
+                      the same file gives the same shards); the others
+                      still by hash.
+  --mtasim-durations FILE
+                      read the items' recorded durations from FILE (JSON
+                      {node id: seconds}) when it exists, for
+                      --mtasim-shard; at the end of the run write the
+                      durations measured in it back, merged
   --mtasim-results DIR
                       keep each scenario's result JSON (with --json-trace)
                       as DIR/<file path with / as __>.json, for
                       ``mtasim report DIR/*.json --html ...`` after the run
                       (works with -n auto: each item writes its own file)
+
+A failing item's short-summary line (``-ra``) and JUnit ``message`` give
+the reason in one line (mtasim's FAIL/ERROR line); the full report is
+the JUnit element's text.  Bad input (mtasim exit status 2: the scenario
+or a --mtasim-plugin cannot be used) is an error, not a failure: the run
+happens in the item's setup, and exit 2 is raised there.
 
 Parallel runs (``-n auto``, python3-pytest-xdist) need every worker to
 collect the same items in the same order: pytest collects directories and
@@ -48,15 +68,25 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from _pytest._code.code import (ReprEntryNative, ReprExceptionInfo, ReprFileLocation,
+                                ReprTraceback)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "build" / "sim" / "mtasim"
-BUILD_HINT = "build it with: meson setup build && meson compile -C build"
+# In the repository (tests/drivers/) the build tree's binary; installed (as
+# <site>/mtasim_pytest.py) the one on $PATH.
+IN_REPO = Path(__file__).resolve().parent == REPO_ROOT / "tests" / "drivers"
+if IN_REPO:
+    DEFAULT_BIN = REPO_ROOT / "build" / "sim" / "mtasim"
+    BUILD_HINT = "build it with: meson setup build && meson compile -C build"
+else:
+    DEFAULT_BIN = Path(shutil.which("mtasim") or "/usr/bin/mtasim")
+    BUILD_HINT = "install mtasim (the Debian package, or meson install from its sources)"
 RUN_TIMEOUT = 300   # seconds; a scenario runs in virtual time, so this only catches hangs
 
 EXIT_MEANING = {
@@ -71,7 +101,8 @@ EXIT_MEANING = {
 def pytest_addoption(parser):
     group = parser.getgroup("mtasim", "mtasim scenarios")
     group.addoption("--mtasim-bin", metavar="PATH", default=None,
-                    help="mtasim binary (default: $MTASIM, else build/sim/mtasim)")
+                    help="mtasim binary (default: $MTASIM, else build/sim/mtasim in the "
+                         "repository, else mtasim on $PATH)")
     group.addoption("--mtasim-seed", metavar="N", type=int, default=None,
                     help="run every scenario with --seed N")
     group.addoption("--mtasim-plugin", metavar="PATH[:ARGS]", action="append", default=[],
@@ -80,6 +111,9 @@ def pytest_addoption(parser):
                     help="run only shard I of N of the collected items (stable hashing)")
     group.addoption("--mtasim-results", metavar="DIR", default=None,
                     help="keep each scenario's result JSON in DIR, for mtasim report")
+    group.addoption("--mtasim-durations", metavar="FILE", default=None,
+                    help="recorded durations (JSON) that balance --mtasim-shard; "
+                         "this run's are merged back into FILE")
 
 
 def parse_shard(text):
@@ -102,16 +136,74 @@ def pytest_configure(config):
         parse_shard(config.getoption("mtasim_shard"))
 
 
+def load_durations(path):
+    """{node id: seconds} from a --mtasim-durations file; {} when there is none."""
+    if not path or not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"--mtasim-durations {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise pytest.UsageError(f"--mtasim-durations {path}: not a JSON object")
+    return {k: float(v) for k, v in raw.items()
+            if isinstance(k, str) and isinstance(v, (int, float)) and v >= 0}
+
+
+def shards_by_duration(nodeids, durations, count):
+    """{node id: shard} for the ids with a recorded duration: longest first,
+    each to the shard with the least recorded time so far (lowest shard on a
+    tie); the greedy "longest processing time" rule.  Deterministic."""
+    load = [0.0] * count
+    chosen = {}
+    for nodeid in sorted((n for n in nodeids if n in durations),
+                         key=lambda n: (-durations[n], n)):
+        shard = min(range(count), key=lambda i: (load[i], i))
+        load[shard] += durations[nodeid]
+        chosen[nodeid] = shard + 1
+    return chosen
+
+
 def pytest_collection_modifyitems(config, items):
     """--mtasim-shard I/N: keep this shard's items, report the rest deselected."""
     if not config.getoption("mtasim_shard"):
         return
     index, count = parse_shard(config.getoption("mtasim_shard"))
-    keep = [item for item in items if shard_of(item.nodeid, count) == index]
-    dropped = [item for item in items if shard_of(item.nodeid, count) != index]
+    durations = load_durations(config.getoption("mtasim_durations"))
+    by_time = shards_by_duration([item.nodeid for item in items], durations, count)
+
+    def shard(item):
+        return by_time.get(item.nodeid) or shard_of(item.nodeid, count)
+    keep = [item for item in items if shard(item) == index]
+    dropped = [item for item in items if shard(item) != index]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
+
+
+def pytest_runtest_logreport(report):
+    """Collect each item's time (setup + call) for --mtasim-durations."""
+    if report.when in ("setup", "call") and "::" in report.nodeid:
+        _MEASURED[report.nodeid] = _MEASURED.get(report.nodeid, 0.0) + report.duration
+
+
+_MEASURED = {}
+
+
+def pytest_sessionfinish(session):
+    """--mtasim-durations FILE: merge this run's durations into FILE (the
+    controller only under xdist: the workers' reports reach it)."""
+    path = session.config.getoption("mtasim_durations")
+    if not path or hasattr(session.config, "workerinput") or not _MEASURED:
+        return
+    merged = load_durations(path)
+    merged.update({k: round(v, 3) for k, v in _MEASURED.items()})
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(merged, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 def mtasim_binary(config):
@@ -176,11 +268,22 @@ class ScenarioFile(pytest.File):
 
 
 class ScenarioFailure(Exception):
-    """mtasim ran and did not exit 0; carries what repr_failure shows."""
+    """mtasim ran and did not exit 0; carries what repr_failure shows:
+    reason (one line) and report (everything)."""
 
-    def __init__(self, report):
-        super().__init__(report)
-        self.report = report
+    def __init__(self, reason, report):
+        super().__init__(reason)
+        self.reason, self.report = reason, report
+
+
+def failure_repr(item, failure):
+    """The report as pytest's own exception representation: its toterminal()
+    prints the text as is, reprcrash.message is the one-line reason (the
+    short summary's and JUnit's message), and it crosses xdist intact."""
+    lines = [line + "\n" for line in failure.report.splitlines()]
+    crash = ReprFileLocation(str(item.path), 1, failure.reason)
+    return ReprExceptionInfo(reprtraceback=ReprTraceback([ReprEntryNative(lines)], None, "native"),
+                             reprcrash=crash)
 
 
 class ScenarioItem(pytest.Item):
@@ -195,7 +298,20 @@ class ScenarioItem(pytest.Item):
         except ValueError:
             return str(self.path)
 
+    def setup(self):
+        """Run the scenario; bad input (exit 2) is raised here, so pytest
+        reports it as an error.  runtest() judges the rest."""
+        self._failure = None
+        self._failure = self._run()
+        if self._failure is not None and self._exit == 2:
+            raise self._failure
+
     def runtest(self):
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self):
+        """mtasim run on this scenario: None when it passed, else a ScenarioFailure."""
         binary = require_binary(self.config)
         seed = self.config.getoption("mtasim_seed")
         path = self._display_path()
@@ -212,8 +328,18 @@ class ScenarioItem(pytest.Item):
             proc = run_mtasim(binary, args + [path], cwd=cwd)
             result = load_json(json_path)
         self._record_properties(result)
-        if proc.returncode != 0:
-            raise ScenarioFailure(self._report(binary, path, seed, proc, result))
+        self._exit = proc.returncode
+        if proc.returncode == 0:
+            return None
+        return ScenarioFailure(self._reason(proc), self._report(binary, path, seed, proc, result))
+
+    @staticmethod
+    def _reason(proc):
+        """One line: mtasim's FAIL/ERROR line (or its first words on stderr)."""
+        for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+            if re.match(r"(FAIL|ERROR|INVARIANT|mtasim\b)", line):
+                return f"exit {proc.returncode}: {line.strip()}"
+        return f"mtasim exited {proc.returncode} ({describe_exit(proc.returncode)})"
 
     def _record_properties(self, result):
         """Seed, digest and verdict as JUnit properties (--junitxml)."""
@@ -225,7 +351,10 @@ class ScenarioItem(pytest.Item):
     def _report(self, binary, path, seed, proc, result):
         """The failure text: exit status, mtasim's own output, the replay command."""
         lines = [f"mtasim exited {proc.returncode} ({describe_exit(proc.returncode)})"]
-        out = proc.stdout.rstrip("\n")
+        # mtasim's own replay line gives way to ours (the binary tested, the
+        # plugins): the report shows one.
+        out = "\n".join(line for line in proc.stdout.rstrip("\n").splitlines()
+                        if not line.lstrip().startswith("replay: mtasim "))
         err = proc.stderr.rstrip("\n")
         if out:
             lines.append(out)
@@ -237,8 +366,15 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailure):
-            return excinfo.value.report
+            return failure_repr(self, excinfo.value)
         return super().repr_failure(excinfo, style)
+
+    def _repr_failure_py(self, excinfo, style=None):
+        # pytest shows an exception raised in setup() (bad input) through
+        # this one, not repr_failure(): the same report for both.
+        if isinstance(excinfo.value, ScenarioFailure):
+            return failure_repr(self, excinfo.value)
+        return super()._repr_failure_py(excinfo, style)
 
     def reportinfo(self):
         return self.path, None, f"scenario {self.name}"

@@ -267,9 +267,20 @@ def test_live_refuses_inbound_scenarios(mtasim):
     assert "live mode drives the outbound path" in proc.stderr
 
 
+def test_live_without_remote_is_a_usage_error(mtasim):
+    """Nothing could answer: said at once, exit 2, instead of a 30 s wait."""
+    t0 = time.monotonic()
+    proc = run([mtasim, "live", LIVE / "accept.scn"])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no --remote HOST=ADDR:PORT given" in proc.stderr
+    assert time.monotonic() - t0 < 5 and proc.stdout == ""
+
+
 def test_unmapped_remote_is_never_contacted(mtasim, tmp_path):
     trace = tmp_path / "t"
-    proc = run([mtasim, "live", LIVE / "accept.scn", "--timeout", "1", "--trace", trace])
+    # Another address is mapped; the scenario's remote stays unmapped.
+    proc = run([mtasim, "live", LIVE / "accept.scn", "--timeout", "1", "--trace", trace,
+                "--remote", "192.0.2.77=127.0.0.1:9"])
     assert "has no --remote mapping" in proc.stderr
     assert "conn open fd=" in trace.read_text()
     assert "real=none" in trace.read_text()

@@ -35,7 +35,7 @@ def pytest_run(mtasim, args, cwd=REPO_ROOT):
     Outside the repository (a suite written here) the folder gets a pytest.ini
     of its own and the plugin comes by -p, as a project using mtasim's plugin
     would load it."""
-    env = dict(os.environ)
+    env = dict(os.environ, COLUMNS="400")   # short-summary lines whole
     extra = ["--mtasim-bin", mtasim]
     if Path(cwd) != REPO_ROOT:
         (Path(cwd) / "pytest.ini").write_text("[pytest]\naddopts = -ra\n")
@@ -114,8 +114,8 @@ class _Config:
         self.hook = self
 
     def getoption(self, name):
-        assert name == "mtasim_shard"
-        return self.shard
+        assert name in ("mtasim_shard", "mtasim_durations")
+        return self.shard if name == "mtasim_shard" else None
 
     def pytest_deselected(self, items):
         self.deselected += items
@@ -241,3 +241,60 @@ def test_results_dir_feeds_mtasim_report(mtasim, failing_scenario):
                           capture_output=True, text=True, timeout=120, check=False)
     assert made.returncode == 0, made.stderr
     assert "1 passed, 1 failed" in html.read_text()
+
+
+def test_reason_in_short_summary_and_junit_message(mtasim, failing_scenario):
+    """The short summary (-ra) and JUnit's message give the reason in one
+    line; the element's text holds the whole report, with one replay line;
+    bad input is an error, not a failure, also under xdist."""
+    (failing_scenario / "suite" / "smtp" / "broken.scn").write_text(
+        "scenario broken\nremote 1.2.3\n")
+    for parallel in ([], ["-n", "2"]):
+        xml_path = failing_scenario / "junit.xml"
+        proc = pytest_run(mtasim, [*parallel, f"--junitxml={xml_path}", "suite"],
+                          cwd=failing_scenario)
+        assert proc.returncode == 1, proc.stdout
+        assert re.search(r"1 failed, 1 passed, 1 error", proc.stdout), proc.stdout
+        assert ("FAILED suite/smtp/bad.scn::bad - exit 1: FAIL suite/smtp/bad.scn  seed 1  "
+                "(line 6: expect message 1 delivered within 1m)") in proc.stdout
+        assert ("ERROR suite/smtp/broken.scn::broken - exit 2: ERROR "
+                "suite/smtp/broken.scn:2:8: bad IPv4 address '1.2.3'") in proc.stdout
+        cases = {c.get("name"): c for c in ET.parse(xml_path).getroot().iter("testcase")}
+        failure = cases["bad"].find("failure")
+        assert failure.get("message") == ("exit 1: FAIL suite/smtp/bad.scn  seed 1  "
+                                          "(line 6: expect message 1 delivered within 1m)")
+        assert "last error: 550 5.1.1 <nobody> unknown" in failure.text
+        assert failure.text.count("replay: ") == 1, failure.text
+        error = cases["broken"].find("error")
+        assert error is not None and cases["broken"].find("failure") is None
+        assert "\n" not in error.get("message") and "bad IPv4 address" in error.get("message")
+        assert error.text.count("replay: ") == 1
+
+
+def test_shards_balanced_by_recorded_durations(mtasim, tmp_path):
+    """With --mtasim-durations, known items are spread by time (longest
+    first onto the least loaded shard); the run writes its durations."""
+    ids = [f"{s}::{Path(s).stem}" for s in SCENARIOS]
+    # One heavy item and many light ones: by hash the heavy one's shard is
+    # also handed its share of light ones; by time it is alone.
+    durations = {nodeid: 1.0 for nodeid in ids}
+    durations[ids[0]] = len(ids) / 2.0
+    path = tmp_path / "durations.json"
+    path.write_text(json.dumps(durations))
+    shards = [collected(mtasim, "--mtasim-shard", f"{i}/2", "--mtasim-durations", str(path))
+              for i in (1, 2)]
+    assert sorted(shards[0] + shards[1]) == sorted(ids)
+    times = [sum(durations[n] for n in shard) for shard in shards]
+    assert abs(times[0] - times[1]) <= 1.0, times
+    assert ids[0] in shards[0] and len(shards[0]) == 1 + (len(ids) - 1 - len(shards[1]))
+    assert shards == [collected(mtasim, "--mtasim-shard", f"{i}/2", "--mtasim-durations",
+                                str(path)) for i in (1, 2)]          # deterministic
+    by_hash = [collected(mtasim, "--mtasim-shard", f"{i}/2") for i in (1, 2)]
+    assert by_hash != shards
+    # A run records its items' durations (merged into the file).
+    record = tmp_path / "recorded.json"
+    proc = pytest_run(mtasim, ["--mtasim-durations", str(record), "scenarios/dns"])
+    assert proc.returncode == 0, proc.stdout
+    recorded = json.loads(record.read_text())
+    dns = [n for n in ids if n.startswith("scenarios/dns/")]
+    assert sorted(recorded) == sorted(dns) and all(v >= 0 for v in recorded.values())
