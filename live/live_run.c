@@ -198,7 +198,8 @@ static int check_reachable(const struct live_opts *o, const struct scn_scenario 
     if (o->nmaps > 0 || o->allow_remote)
         return 0;
     for (int i = 0; i < sc->nremotes; i++)
-        if (live_addr_is_loopback(sc->remotes[i].addr))
+        if (mta_ip_is_v4(sc->remotes[i].addr)
+            && live_addr_is_loopback(mta_ip_v4_of(sc->remotes[i].addr)))
             return 0;
     fprintf(stderr, "mtasim live: no --remote HOST=ADDR:PORT given, and no remote of %s is on "
             "127.0.0.0/8: nothing would answer the core (see mtasim live --help)\n", o->path);
