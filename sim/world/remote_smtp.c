@@ -118,15 +118,14 @@ static const struct scn_reply *script_choose(const struct sim_session *s, enum s
     return NULL;
 }
 
-/* session_answer - queue the reply to cmd (script or default); its code */
-int session_answer(struct sim_session *s, enum scn_cmd cmd)
+/* answer_chosen - queue rep (script_choose's choice for cmd, at index), or
+ * cmd's default reply when rep is NULL; its code */
+static int answer_chosen(struct sim_session *s, enum scn_cmd cmd, const struct scn_reply *rep,
+                         int index)
 {
     const struct sim_remote *r = s->remote;
-    const struct scn_reply *rep;
-    int index = -1;
 
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
-    rep = script_choose(s, cmd, &index);
     if (rep == NULL) {
         const struct wire_text *w = &r->default_wire[cmd];
 
@@ -146,6 +145,15 @@ int session_answer(struct sim_session *s, enum scn_cmd cmd)
         session_queue(s, w->bytes, w->len, rep->delay, cmd == SCN_CMD_QUIT, 1);
         return rep->code;
     }
+}
+
+/* session_answer - queue the reply to cmd (script or default); its code */
+int session_answer(struct sim_session *s, enum scn_cmd cmd)
+{
+    int index = -1;
+    const struct scn_reply *rep = script_choose(s, cmd, &index);
+
+    return answer_chosen(s, cmd, rep, index);
 }
 
 /* ---- transaction -------------------------------------------------------- */
@@ -487,7 +495,8 @@ static void session_rcpt(struct sim_session *s, const char *line, size_t len)
 static void session_command(struct sim_session *s, const char *line, size_t len)
 {
     enum scn_cmd cmd = command_of(line, len);
-    int code;
+    const struct scn_reply *rep;
+    int code, index = -1;
 
     assert(s->state == S_COMMAND || s->state == S_REJECTED);
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
@@ -528,11 +537,16 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
             session_queue_str(s, "503 5.5.1 Error: need MAIL command\r\n");
             break;
         }
-        if (s->rcpts == 0) {
+        /* Without an accepted recipient Postfix's smtpd refuses DATA; a
+         * scripted DATA reply whose conditions hold is sent all the same:
+         * a server may accept DATA with no recipient, and RFC 2920 3.1
+         * tells a pipelining client not to assume otherwise. */
+        rep = script_choose(s, cmd, &index);
+        if (s->rcpts == 0 && rep == NULL) {
             session_queue_str(s, "554 5.5.1 Error: no valid recipients\r\n");
             break;
         }
-        code = session_answer(s, cmd);
+        code = answer_chosen(s, cmd, rep, index);
         if (code >= 300 && code < 400 && s->state != S_CLOSING) {
             s->state = S_DATA;
             s->body_len = 0;
