@@ -103,7 +103,8 @@ ROUND_TRIP_XFAIL = {
 NO_OUTBOUND = {"connect/bind-unavailable", "connect/prohibited-ip", "dns/nodata", "dns/null-mx",
                "dns/nxdomain", "dns/servfail-retry", "inbound/protocol-errors",
                "inbound/starttls", "inbound/timeout", "mailerq/auth-grant-revoke",
-               "mailerq/complete", "mailerq/retry", "plugins/first-nonzero-stops"}
+               "mailerq/complete", "mailerq/retry", "plugins/first-nonzero-stops",
+               "queue/same-time-retries-in-order"}
 BUNDLED = sorted(str(p.relative_to(REPO_ROOT / "scenarios"))[:-4]
                  for p in (REPO_ROOT / "scenarios").rglob("*.scn") if not p.name.startswith("."))
 
