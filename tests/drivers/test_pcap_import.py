@@ -98,6 +98,7 @@ ROUND_TRIP_XFAIL = {
     "smtp/421-at-rset": GAP,
     "smtp/421-ehlo-no-storm": GAP,
     "queue/max-retry-interval": GAP,
+    "plugins/throttle-poll": PLUGIN,
 }
 # Scenarios whose core opens no outbound connection: their capture has no
 # SMTP session of the core to import.  The test checks that it is so.
