@@ -23,8 +23,30 @@ opts="-Dbuildtype=${MTASIM_BUILDTYPE:-debugoptimized}"
 [ "${MTASIM_WERROR:-0}" = 1 ] && opts="$opts -Dwerror=true"
 
 # shellcheck disable=SC2086  # opts is a list of words
+# options_set BUILD -Dk=v... - does BUILD have these options already?  Read
+# from meson's own record: "meson configure" even with unchanged values makes
+# the next ninja regenerate the build (about 10 s of a no-op build).
+options_set() {
+    /usr/bin/python3 - "$@" <<'EOF'
+import json, sys
+try:
+    with open(sys.argv[1] + "/meson-info/intro-buildoptions.json") as f:
+        have = {o["name"]: o["value"] for o in json.load(f)}
+except (OSError, ValueError):
+    sys.exit(1)
+def text(v):
+    return str(v).lower() if isinstance(v, bool) else ",".join(v) if isinstance(v, list) else str(v)
+for opt in sys.argv[2:]:
+    name, _, value = opt[2:].partition("=")
+    if name not in have or text(have[name]) != value:
+        sys.exit(1)
+EOF
+}
+
 if [ -f "$build/build.ninja" ]; then
-    meson configure "$build" $opts >/dev/null || meson configure "$build" $opts >&2
+    # shellcheck disable=SC2086  # one argument per option
+    options_set "$build" $opts ||
+        meson configure "$build" $opts >/dev/null || meson configure "$build" $opts >&2
 else
     meson setup "$build" $opts >/dev/null || meson setup "$build" $opts >&2
 fi

@@ -30,7 +30,8 @@
  *   does, so a pipelining client sees realistic answers: RCPT or DATA
  *   without MAIL get "503 5.5.1 Error: need MAIL command", a second MAIL
  *   "503 5.5.1 Error: nested MAIL command", DATA without an accepted RCPT
- *   "554 5.5.1 Error: no valid recipients".  EHLO, HELO, a 2xx RSET and the
+ *   "554 5.5.1 Error: no valid recipients" (unless a scripted DATA reply
+ *   applies: a lax server, RFC 2920 3.1).  EHLO, HELO, a 2xx RSET and the
  *   end of the data end the transaction.
  *
  *   Bounds: a command line longer than SIM_REMOTE_MAX_LINE is answered

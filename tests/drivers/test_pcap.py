@@ -17,7 +17,8 @@ every scenario's capture:
   - every command line tshark decodes (``smtp.command_line``) equals, in
     order, the ``smtp send`` lines of the trace (the message body is one
     ``smtp send data_bytes=N`` record in the trace and no command to
-    tshark: both sides leave it out);
+    tshark: both sides leave it out; so is the lone ``.`` that ends an
+    empty message, a ``smtp send line=.`` record);
   - every reply tshark decodes starts with a trace ``smtp recv`` line, in
     order, and the trace lines it skips are exactly the later lines of a
     multi-line reply (tshark shows the lines of a reply that arrive in
@@ -158,6 +159,11 @@ def trace_dialogue(records):
                 fd_conn[f["fd"]] = len(conns)
                 conns.append(((f["src"], f["dst"]), {"send": [], "recv": []}))
         elif kind == "smtp" and "line" in f and f.get("conn") in fd_conn:
+            # A lone "." sent as a line ends an empty message after a 354
+            # (every recipient refused: RFC 2920 3.1): message data to
+            # tshark, like the data_bytes records, so left out here too.
+            if name == "send" and f["line"] == ".":
+                continue
             conns[fd_conn[f["conn"]]][1][name].append(f["line"])
     return conns
 

@@ -106,13 +106,16 @@ ROUND_TRIP_XFAIL = {
     "smtp/421-at-rcpt": GAP,
     "smtp/421-at-rset": GAP,
     "smtp/421-ehlo-no-storm": GAP,
+    "queue/max-retry-interval": GAP,
+    "plugins/throttle-poll": PLUGIN,
 }
 # Scenarios whose core opens no outbound connection: their capture has no
 # SMTP session of the core to import.  The test checks that it is so.
 NO_OUTBOUND = {"connect/bind-unavailable", "connect/prohibited-ip", "dns/nodata", "dns/null-mx",
                "dns/nxdomain", "dns/servfail-retry", "inbound/protocol-errors",
                "inbound/starttls", "inbound/timeout", "mailerq/auth-grant-revoke",
-               "mailerq/complete", "mailerq/retry", "plugins/first-nonzero-stops"}
+               "mailerq/complete", "mailerq/retry", "plugins/first-nonzero-stops",
+               "queue/same-time-retries-in-order"}
 BUNDLED = sorted(str(p.relative_to(REPO_ROOT / "scenarios"))[:-4]
                  for p in (REPO_ROOT / "scenarios").rglob("*.scn") if not p.name.startswith("."))
 
