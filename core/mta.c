@@ -128,6 +128,25 @@ static const char *addr_domain(const char *addr)
     return (at && at[1]) ? at + 1 : NULL;
 }
 
+/* mta_address_check - NULL when addr is within RFC 5321's limits (mta.h) */
+const char *mta_address_check(const char *addr, int need_domain)
+{
+    size_t n = strlen(addr);
+    if (n + 2 > MTA_PATH_MAX)
+        return "the path is over 256 octets (RFC 5321 4.5.3.1.3)";
+    const char *at = strrchr(addr, '@');
+    if (at == NULL)
+        return need_domain ? "no domain after '@'" : NULL;
+    if (need_domain && (at == addr || at[1] == '\0'))
+        return at == addr ? "no local part before '@'" : "no domain after '@'";
+    if ((size_t)(at - addr) > MTA_LOCAL_PART_MAX)
+        return "the local part is over 64 octets (RFC 5321 4.5.3.1.1)";
+    /* Not reachable within a 256-octet path, but the limit is the core's. */
+    if (strlen(at + 1) > MTA_DOMAIN_MAX)
+        return "the domain is over 255 octets (RFC 5321 4.5.3.1.2)";
+    return NULL;
+}
+
 /* domain_of - the lower-case domain of address a into out (size MTA_DNS_NAME_MAX) */
 static void domain_of(const char *a, char *out)
 {
@@ -228,8 +247,10 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
 {
     if (binding_slot < 0 || binding_slot >= m->nbindings || nrcpts <= 0)
         return -1;
+    if (from == NULL || mta_address_check(from, 0) != NULL)
+        return -1;
     for (int i = 0; i < nrcpts; i++)
-        if (addr_domain(rcpts[i]) == NULL || strlen(addr_domain(rcpts[i])) >= MTA_DNS_NAME_MAX)
+        if (mta_address_check(rcpts[i], 1) != NULL)
             return -1;
     /* One message per domain, in the order domains first appear. */
     for (int i = 0; i < nrcpts; i++) {

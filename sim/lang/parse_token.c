@@ -212,6 +212,8 @@ int parse_signed(const char *s, int64_t *out)
 int parse_duration(struct parser *p, const struct token *t, mta_usec_t *out)
 {
     mta_usec_t v = t->quoted ? -1 : mta_parse_duration(t->text);
+    if (v == MTA_DURATION_TOO_LONG)
+        return fail_tok(p, t, "duration '%s' is too long: at most 36500d (100 years)", t->text);
     if (v < 0)
         return fail_tok(p, t, "bad duration '%s': expected a number with a unit us, ms, s, m, h or d",
                         t->text);
