@@ -8,6 +8,7 @@
  * retransmissions or the end of the run.
  */
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,11 +433,38 @@ int pcap_output_is_dir(const char *spec)
     return (n > 0 && spec[n - 1] == '/') || (stat(spec, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/*
+ * file_stem - a scenario name as one file name inside DIR
+ *
+ * Whatever the name (a "scenario ../../x" line, a file name with any
+ * bytes), the capture stays inside the directory asked for: every byte
+ * other than a letter, digit, '.', '_' or '-' becomes '_', so a '/' can
+ * neither climb out of DIR nor make a subdirectory, and control bytes never
+ * reach a file name; a leading '.' becomes '_' too, so that no capture is
+ * a hidden file.  At most PW_STEM_MAX bytes, so that with "-seedN",
+ * "-K" and ".pcap" the name stays under NAME_MAX (255).  Names that become
+ * equal are told apart by the -2, -3, ... of pcap_output_path().
+ */
+#define PW_STEM_MAX 200
+static void file_stem(const char *name, char *out)
+{
+    size_t i;
+
+    for (i = 0; name[i] != '\0' && i < PW_STEM_MAX; i++) {
+        unsigned char c = (unsigned char) name[i];
+
+        out[i] = (isalnum(c) && c < 0x80) || c == '.' || c == '_' || c == '-' ? (char) c : '_';
+    }
+    if (out[0] == '.')
+        out[0] = '_';       /* never a hidden file */
+    out[i] = '\0';
+}
+
 /* pcap_output_path - the file one run's capture goes to */
 int pcap_output_path(const char *spec, const char *name, uint64_t seed, int with_seed,
                      char ***used, size_t *nused, char *out, size_t outlen)
 {
-    char base[512];
+    char base[512], stem[PW_STEM_MAX + 1];
     size_t n = strlen(spec), i;
     int k, clash = 1, len;
 
@@ -444,10 +472,11 @@ int pcap_output_path(const char *spec, const char *name, uint64_t seed, int with
         len = snprintf(out, outlen, "%s", spec);
         return len < 0 || (size_t) len >= outlen ? -1 : 0;
     }
+    file_stem(name, stem);
     if (with_seed)
-        len = snprintf(base, sizeof base, "%s-seed%llu", name, (unsigned long long) seed);
+        len = snprintf(base, sizeof base, "%s-seed%llu", stem, (unsigned long long) seed);
     else
-        len = snprintf(base, sizeof base, "%s", name);
+        len = snprintf(base, sizeof base, "%s", stem);
     if (len < 0 || (size_t) len >= sizeof base)
         return -1;
     /* Two scenarios may share a name: the later ones get -2, -3, ... */

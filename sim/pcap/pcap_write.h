@@ -48,7 +48,9 @@
  *
  *   pcap_output_path(): where one run's capture goes.  A spec ending in
  *   '/' or naming an existing directory is a directory: DIR/NAME.pcap,
- *   or DIR/NAME-seedN.pcap with with_seed (--seeds); a name already used
+ *   or DIR/NAME-seedN.pcap with with_seed (--seeds), NAME being the
+ *   scenario's name with every byte but [A-Za-z0-9._-] and a leading '.'
+ *   made '_' (so it never leaves DIR) and cut at 200 bytes; a name already used
  *   earlier in the same command gets -2, -3, ... before ".pcap".  Any
  *   other spec is the file itself.  used/nused remember the names handed
  *   out (caller frees each and the array).
