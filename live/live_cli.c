@@ -11,12 +11,14 @@
  *   killed command leaves every record written before.  Both say what is
  *   wrong on standard error as "mtasim CMD: ...".
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "live_cmd.h"
+#include "outfile.h"
 
 /* live_cli_seed - "--seed N"; 0, or -1 said */
 int live_cli_seed(const char *cmd, const char *arg, uint64_t *seed)
@@ -32,16 +34,38 @@ int live_cli_seed(const char *cmd, const char *arg, uint64_t *seed)
     return 0;
 }
 
+/* The --trace file of the command (one per process), as an outfile. */
+static struct outfile *trace_file;
+
 /* live_cli_trace_open - the --trace file, line buffered; NULL said */
 FILE *live_cli_trace_open(const char *cmd, const char *path)
 {
     if (strcmp(path, "-") == 0)
         return stdout;
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
+    assert(trace_file == NULL);
+    trace_file = outfile_open(path);
+    if (trace_file == NULL) {
         fprintf(stderr, "mtasim %s: cannot write trace file %s: %s\n", cmd, path, strerror(errno));
         return NULL;
     }
-    setvbuf(f, NULL, _IOLBF, 0);
-    return f;
+    outfile_set_line(trace_file);
+    return outfile_stream(trace_file);
+}
+
+/* live_cli_trace_close - see live_cmd.h */
+int live_cli_trace_close(const char *cmd, const char *path, FILE *trace)
+{
+    if (trace == NULL)
+        return 0;
+    if (trace == stdout) {
+        fflush(stdout);
+        return 0;
+    }
+    assert(trace_file != NULL && trace == outfile_stream(trace_file));
+    int e = outfile_close(trace_file);
+    trace_file = NULL;
+    if (e == 0)
+        return 0;
+    fprintf(stderr, "mtasim %s: cannot write trace file %s: %s\n", cmd, path, strerror(e));
+    return -1;
 }

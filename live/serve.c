@@ -463,8 +463,8 @@ int serve_main(int argc, char **argv)
         goto out;
     rc = serve_run(&o, sc, script, &at, trace);
 out:
-    if (trace && trace != stdout)
-        fclose(trace);
+    if (live_cli_trace_close("serve", o.trace_path, trace) < 0)
+        rc = rc > 2 ? rc : 2;
     scn_free(sc);
     return rc;
 }

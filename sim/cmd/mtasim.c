@@ -33,10 +33,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "faketime.h"
 #include "isolate.h"
 #include "live_cmd.h"
+#include "outfile.h"
 #include "pcap_import.h"
 #include "pcap_write.h"
 #include "plugin_path.h"
@@ -114,6 +116,9 @@ static void print_error(const struct scn_error *e)
 }
 
 static int max_code(int a, int b) { return a > b ? a : b; }
+
+/* Standard output as an outfile (see main), or NULL before main set it up. */
+static struct outfile *stdout_file;
 
 
 static void indent_print(const char *text, const char *prefix)
@@ -450,15 +455,20 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
 {
     struct run_opts ro = *ro_in;
     FILE *trace = NULL;
+    struct outfile *trace_file = NULL;
+    int trace_errno = 0;        /* the first error writing the trace, in any run */
     if (trace_path) {
-        trace = strcmp(trace_path, "-") == 0 ? stdout : fopen(trace_path, "w");
-        if (trace == NULL) {
+        int to_stdout = strcmp(trace_path, "-") == 0;
+        trace_file = to_stdout ? stdout_file : outfile_open(trace_path);
+        if (trace_file == NULL) {
             fprintf(stderr, "mtasim run: cannot write trace file %s: %s\n", trace_path, strerror(errno));
             return 2;
         }
+        trace = outfile_stream(trace_file);
         /* Line by line, so a run killed mid-way leaves every record before it. */
-        if (trace != stdout)
-            setvbuf(trace, NULL, _IOLBF, 0);
+        if (!to_stdout)
+            outfile_set_line(trace_file);
+        ro.trace_file = trace_file;
     }
     json_t *runs = json_array();
     int exit_code = 0, passed = 0, failed = 0, errors = 0;
@@ -523,6 +533,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             } else {
                 report(path, sc, &r, quiet);
             }
+            if (r.trace_errno != 0 && trace_errno == 0)
+                trace_errno = r.trace_errno;
             json_array_append_new(runs, result_json_run(path, sc, &r, ms));
             exit_code = max_code(exit_code, r.exit_code);
             if (r.exit_code == 0)
@@ -539,10 +551,27 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
     }
     progress_end(progress);
     pcap_names_free();
-    if (trace && trace != stdout)
-        fclose(trace);
-    if (json_path && result_json_write(json_path, runs, passed, failed, errors) != 0) {
-        fprintf(stderr, "mtasim run: cannot write %s\n", json_path);
+    /* Lost output is an error (exit 2), never a short file and exit 0. */
+    if (trace_file != NULL) {
+        int e = trace_file == stdout_file ? (fflush(trace), outfile_error(trace_file))
+                                          : outfile_close(trace_file);
+        if (trace_errno == 0)
+            trace_errno = e;
+    }
+    /* On standard output, main() reports it - unless only the runs' writes
+     * failed; one line either way. */
+    if (trace_errno != 0 && !(trace_file == stdout_file && outfile_error(stdout_file) != 0)) {
+        if (trace_file == stdout_file)
+            fprintf(stderr, "mtasim run: cannot write the trace to standard output: %s\n",
+                    strerror(trace_errno));
+        else
+            fprintf(stderr, "mtasim run: cannot write trace file %s: %s\n", trace_path,
+                    strerror(trace_errno));
+        exit_code = max_code(exit_code, 2);
+    }
+    int json_errno = json_path ? result_json_write(json_path, runs, passed, failed, errors) : 0;
+    if (json_errno != 0) {
+        fprintf(stderr, "mtasim run: cannot write %s: %s\n", json_path, strerror(json_errno));
         exit_code = max_code(exit_code, 2);
     }
     json_decref(runs);
@@ -581,10 +610,42 @@ static int cmd_check(int argc, char **argv)
     return rc;
 }
 
+static int dispatch(int argc, char **argv);
+
+/*
+ * main - the command, then the verdict on standard output
+ *
+ * Standard output is an outfile (core/util/outfile.h), so that a write that
+ * failed (a full disk, /dev/full, a closed pipe's EPIPE) is known at the end
+ * with its reason: one line on stderr and exit status 2 at least, never 0.
+ */
 int main(int argc, char **argv)
 {
     main_argv = argv;
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    FILE *real_stdout = stdout;
+    stdout_file = outfile_fd(STDOUT_FILENO, 0);
+    if (stdout_file != NULL) {
+        stdout = outfile_stream(stdout_file);
+        outfile_set_line(stdout_file);
+    } else {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+    }
+    int rc = dispatch(argc, argv);
+    if (stdout_file != NULL) {
+        int e = outfile_close(stdout_file);
+        stdout = real_stdout;
+        stdout_file = NULL;
+        if (e != 0) {
+            fprintf(stderr, "mtasim: cannot write standard output: %s\n", strerror(e));
+            rc = max_code(rc, 2);
+        }
+    }
+    return rc;
+}
+
+/* dispatch - run the command argv[1] names; its exit status */
+static int dispatch(int argc, char **argv)
+{
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;

@@ -17,6 +17,7 @@
 
 #include <pcap/pcap.h>
 
+#include "outfile.h"
 #include "pcap_write.h"
 
 #define PW_SNAPLEN 65535
@@ -43,6 +44,7 @@ struct pw_conn {
 struct pcap_writer {
     pcap_t *dead;
     pcap_dumper_t *dump;
+    struct outfile *out;        /* the stream under dump: keeps the first write error */
     char *path;
     sim_usec connect_timeout;
     struct pw_conn *conns;      /* index = connection number */
@@ -377,9 +379,20 @@ struct pcap_writer *pcap_writer_open(const char *path, sim_usec connect_timeout,
         pcap_writer_close(pw);
         return NULL;
     }
-    pw->dump = pcap_dump_open(pw->dead, path);
+    /* libpcap writes through stdio and forgets why a write failed; an
+     * outfile under it keeps the errno (a full disk is "No space left on
+     * device", reported at the end, never a short file and exit 0). */
+    pw->out = outfile_open(path);
+    if (pw->out == NULL) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        pcap_writer_close(pw);
+        return NULL;
+    }
+    pw->dump = pcap_dump_fopen(pw->dead, outfile_stream(pw->out));
     if (pw->dump == NULL) {
         snprintf(err, errlen, "cannot write %s: %s", path, pcap_geterr(pw->dead));
+        outfile_close(pw->out);
+        pw->out = NULL;
         pcap_writer_close(pw);
         return NULL;
     }
@@ -396,8 +409,13 @@ int pcap_writer_finish(struct pcap_writer *pw, sim_usec now, char *err, size_t e
     /* Whatever is still pending was cut short by the end of the run. */
     pw->npending = 0;
     pw->finished = 1;
-    if (pcap_dump_flush(pw->dump) != 0 || ferror(pcap_dump_file(pw->dump))) {
-        snprintf(err, errlen, "cannot write %s: %s", pw->path, strerror(errno ? errno : EIO));
+    /* The file is complete: close it here, so that close(2)'s verdict counts. */
+    pcap_dump_close(pw->dump);
+    pw->dump = NULL;
+    int e = outfile_release(pw->out);
+    pw->out = NULL;
+    if (e != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", pw->path, strerror(e));
         return -1;
     }
     return 0;
@@ -409,7 +427,8 @@ void pcap_writer_close(struct pcap_writer *pw)
     if (pw == NULL)
         return;
     if (pw->dump)
-        pcap_dump_close(pw->dump);
+        pcap_dump_close(pw->dump);     /* fclose()s the outfile's stream */
+    outfile_release(pw->out);
     if (pw->dead)
         pcap_close(pw->dead);
     free(pw->conns);

@@ -57,7 +57,9 @@
  *
  * DIAGNOSTICS
  *   pcap_writer_open() and pcap_writer_finish() return NULL / -1 with a
- *   one-line reason: "cannot write FILE: why".  Broken invariants abort
+ *   one-line reason: "cannot write FILE: why" (why: the errno of the
+ *   first write that failed, or of close(2)).  pcap_writer_finish()
+ *   closes the file.  Broken invariants abort
  *   with "pcap_writer_<fn>: what".
  */
 #ifndef MTASIM_SIM_PCAP_WRITE_H

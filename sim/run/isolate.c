@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "isolate.h"
+#include "outfile.h"
 #include "trace_summary.h"
 #include "trace_store.h"
 
@@ -297,6 +298,7 @@ static json_t *result_to_json(const struct run_result *r)
     json_object_set_new(o, "end", json_integer((json_int_t)r->end));
     json_object_set_new(o, "connections", json_integer((json_int_t)r->connections));
     json_object_set_new(o, "trace_records", json_integer((json_int_t)r->trace_records));
+    json_object_set_new(o, "trace_errno", json_integer(r->trace_errno));
     if (r->summary)
         json_object_set(o, "summary", r->summary);
     return o;
@@ -374,11 +376,45 @@ static int result_from_json(const char *text, struct run_result *r)
     r->end = json_integer_value(json_object_get(o, "end"));
     r->connections = (unsigned long)json_integer_value(json_object_get(o, "connections"));
     r->trace_records = (unsigned long)json_integer_value(json_object_get(o, "trace_records"));
+    r->trace_errno = (int)json_integer_value(json_object_get(o, "trace_errno"));
     r->summary = json_incref(json_object_get(o, "summary"));
     json_decref(o);
     if (r->exp == NULL || r->msgs == NULL || r->violations == NULL)
         abort();
     return 0;
+}
+
+/*
+ * child_outputs - the child's own trace stream, and plugins' stdout to stderr
+ *
+ * The trace goes through a stream of the child's own on a copy of the
+ * parent's descriptor, so that the child knows the first write error and
+ * can report it (trace_errno).  Then descriptor 1 becomes a copy of 2:
+ * what a plugin prints is a diagnostic, and must not mix into mtasim's
+ * output - least of all into "--trace -", a trace on standard output.
+ * Returns the child's trace outfile, or NULL (o->trace_out then as given).
+ */
+static struct outfile *child_outputs(struct run_opts *o, int *trace_errno)
+{
+    struct outfile *tf = NULL;
+    *trace_errno = 0;
+    if (o->trace_file != NULL) {
+        int fd = dup(outfile_fileno(o->trace_file));
+        tf = fd >= 0 ? outfile_fd(fd, 1) : NULL;
+        if (tf == NULL) {
+            *trace_errno = errno;
+            if (fd >= 0)
+                close(fd);
+            o->trace_out = NULL;
+        } else {
+            outfile_set_line(tf);       /* a run killed mid-way leaves every record before it */
+            o->trace_out = outfile_stream(tf);
+        }
+        o->trace_file = tf;
+    }
+    fflush(stdout);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    return tf;
 }
 
 /* run_in_child - the isolate_fn: run the scenario, hand back JSON */
@@ -387,10 +423,16 @@ static char *run_in_child(void *arg, size_t *len)
     const struct isolated_run *ir = arg;
     /* Virtual time of a crash before the first hook call: the epoch. */
     hook_watch_get()->vtime = ir->sc->epoch;
+    struct run_opts o = *ir->o;
+    int trace_errno;
+    struct outfile *tf = child_outputs(&o, &trace_errno);
     struct run_result r;
-    runner_run(ir->sc, ir->o, &r);
-    if (ir->o->trace_out)
-        fflush(ir->o->trace_out);
+    runner_run(ir->sc, &o, &r);
+    if (tf != NULL)
+        trace_errno = outfile_close(tf);
+    else if (o.trace_out)
+        fflush(o.trace_out);
+    r.trace_errno = trace_errno;
     json_t *j = result_to_json(&r);
     run_result_free(&r);
     char *text = json_dumps(j, JSON_COMPACT);

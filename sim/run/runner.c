@@ -277,13 +277,40 @@ static int pcap_open_for_run(struct world *w, const struct scn_scenario *sc,
     return 0;
 }
 
-/* pcap_finish_for_run - the capture complete at the end of the run; a write
- * error is reported as an invariant-level failure of the run */
-static void pcap_finish_for_run(struct world *w, struct run_result *r)
+/* pcap_finish_for_run - the capture complete at the end of the run; NULL,
+ * or "cannot write FILE: why" (malloc'd) */
+static char *pcap_finish_for_run(struct world *w)
 {
     char err[600];
     if (w->pcap && pcap_writer_finish(w->pcap, sim_sched_now(w->sched), err, sizeof err) < 0)
-        violation(r, "%s", err);
+        return strdup(err);
+    return NULL;
+}
+
+/* output_lost - an output of the run could not be written: that is an
+ * error of the run (exit 2), whatever its verdict would have been; a worse
+ * one (3, 4) stands, with the output's error reported too */
+static void output_lost(struct run_result *r, char *why)
+{
+    if (why == NULL)
+        return;
+    if (r->exit_code < 2) {
+        free(r->error);
+        r->error = why;
+        free(r->why);
+        r->why = strdup("output lost");
+        r->verdict = RUN_ERROR;
+        r->exit_code = 2;
+    } else {
+        size_t n = (r->error ? strlen(r->error) + 2 : 0) + strlen(why) + 1;
+        char *both = malloc(n);
+        if (both == NULL)
+            abort();
+        snprintf(both, n, "%s%s%s", r->error ? r->error : "", r->error ? "; " : "", why);
+        free(r->error);
+        free(why);
+        r->error = both;
+    }
 }
 
 /* follow_virtual_time - plugin code reading the wall clock sees virtual time
@@ -619,11 +646,12 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
         violation(r, "the run did not settle within %lld days of virtual time",
                   (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL));
     mta_shutdown(w.mta);
-    pcap_finish_for_run(&w, r);
+    char *lost = pcap_finish_for_run(&w);
 
     struct simenv_violations v;
     simenv_check(w.env, &v);
     runner_judge(sc, w.mta, w.trace, &v, o, r);
+    output_lost(r, lost);
     teardown(&w);
     return r->exit_code;
 }

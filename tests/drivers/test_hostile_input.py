@@ -1,0 +1,345 @@
+"""Hostile input is contained (issue 18): each defect the outside attack found.
+
+Every case runs the hostile input in one ``mtasim run`` beside a good
+scenario and asserts, through contained():
+
+* the exit code (2 for bad input, never 0 and never 3);
+* exactly one ``ERROR FILE:LINE:COL: message`` line for the hostile file,
+  at the position of the offending token;
+* the good scenario still ran (its PASS line) and the run's reports were
+  still written: the --json result holds both verdicts, and
+  ``mtasim report`` turns it into JUnit XML.
+
+The cases, by the issue's numbering:
+
+ 3. durations over the documented maximum (36500d, 100 years) are refused
+    where they are parsed, at every site; the maximum at every site at
+    once, from the last possible epoch, runs clean (under the sanitizer
+    build: no overflow anywhere);
+ 4. addresses over RFC 5321 4.5.3.1.1-3's limits (local part 64, domain
+    255, path 256) are refused by the parser; exactly at the limits the
+    core queues them.
+"""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from tests.drivers.mtasim_pytest import REPO_ROOT, run_mtasim
+
+GOOD = "scenarios/delivery/greylist-retry.scn"
+WORLD = REPO_ROOT / "scenarios" / "world.inc"
+
+
+def contained(mtasim, tmp_path, bad, code, error, *, extra=(), good=GOOD, cwd=None):
+    """Run bad (a path) beside the good scenario; check what the module doc says.
+
+    error is a regex for what follows "ERROR " on the hostile file's line;
+    returns the completed process."""
+    cwd = cwd or REPO_ROOT
+    out = tmp_path / "result.json"
+    proc = run_mtasim(mtasim, ["--json", str(out), *extra, good, str(bad)], cwd=cwd)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}\n{text}"
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 1, text
+    assert re.match(r"ERROR " + error, errors[0]), (error, errors[0])
+    assert re.search(rf"^PASS {re.escape(good)}\b", proc.stdout, re.M), text
+    result = json.loads(out.read_text())
+    verdicts = {run["file"]: run["verdict"] for run in result["runs"]}
+    assert verdicts == {good: "pass", str(bad): "error"}, verdicts
+    junit = tmp_path / "junit.xml"
+    rep = subprocess.run([mtasim, "report", str(out), "--junit", str(junit)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert rep.returncode == 0 and junit.read_text().startswith("<?xml"), rep.stderr
+    return proc
+
+
+def write_scenario(tmp_path, name, text):
+    """A scenario file; returns (path, line, col) of the first 'X' placeholder
+    (replaced by nothing: the caller's value follows it)."""
+    path = tmp_path / f"{name}.scn"
+    for lineno, line in enumerate(text.splitlines(), 1):
+        col = line.find("@@")
+        if col >= 0:
+            break
+    else:
+        lineno, col = 0, -1
+    path.write_text(text)
+    return path, lineno, col + 1
+
+
+# ------------------------------------------------------- 3. durations bounded
+
+# Each site where a duration is parsed; @@ marks where it goes.
+DURATION_SITES = {
+    "run-for": "run for @@",
+    "dns-latency": "dns latency @@",
+    "dns-jitter": "dns jitter @@",
+    "dns-timeout": "dns timeout @@",
+    "dns-name-latency": "dns mx1.example.com latency @@",
+    "retry-interval": "config retry_interval @@",
+    "max-retry-interval": "config max_retry_interval @@",
+    "message-expiration": "config message_expiration @@",
+    "connect-timeout": "config connect_timeout @@",
+    "timeout-dot": "config timeout_dot @@",
+    "scan-interval": "config delayed_queue_scan_interval @@",
+    "link-latency": "network link 192.0.2.1 198.51.100.10 latency @@",
+    "link-jitter": "network link 192.0.2.1 198.51.100.10 jitter @@",
+    "connect-latency": "remote 198.51.100.10\n  connect accept latency @@",
+    "remote-latency": "remote 198.51.100.10\n  latency @@",
+    "remote-jitter": "remote 198.51.100.10\n  jitter @@",
+    "close-delay": "remote 198.51.100.10\n  close delay @@",
+    "reply-delay": "remote 198.51.100.10\n  rcpt 451 4.7.1 later delay @@",
+    "reset-at": "remote 198.51.100.10\n  reset at @@",
+    "inject-at": "inject 2 from <a@sender.test> to <b@example.com> at @@",
+    "deliver-by": "inject 2 from <a@sender.test> to <b@example.com> deliver-by @@",
+    "listen-timeout": "listen 192.0.2.1 timeout @@",
+    "client-at": "client 192.0.2.9 at @@\n  quit",
+    "client-delay": "client 192.0.2.9\n  delay @@\n  quit",
+    "within": "expect message 1 delivered within @@",
+}
+HEAD = f"scenario hostile\ninclude {WORLD}\ninject 1 from <a@sender.test> to <b@example.com>\n"
+
+
+@pytest.mark.parametrize("value", ["36501d", "9223372036854775807us"])
+@pytest.mark.parametrize("site", sorted(DURATION_SITES))
+def test_duration_over_the_maximum(mtasim, tmp_path, site, value):
+    bad, line, col = write_scenario(tmp_path, site, HEAD + DURATION_SITES[site] + "\n")
+    bad.write_text(bad.read_text().replace("@@", value))
+    contained(mtasim, tmp_path, bad, 2,
+              rf"{re.escape(str(bad))}:{line}:{col}: .*'{value}' is too long: at most 36500d")
+
+
+MAXIMA = f"""scenario maxima
+# Every duration at the maximum, from the last epoch there is: the sums the
+# simulation forms (epoch + at + latency + delays + timeouts) must all fit.
+epoch 9999-12-31T23:59:59Z
+run for 36500d
+dns latency 36500d
+dns jitter 36500d
+dns timeout 36500d
+dns example.com MX 10 mx1.example.com
+dns mx1.example.com A 198.51.100.10
+dns mx1.example.com latency 36500d
+config retry_interval 36500d
+config max_retry_interval 36500d
+config message_expiration 36500d
+config connect_timeout 36500d
+config host_failure_retry 36500d
+config timeout_banner 36500d
+config timeout_rcpt 36500d
+config delayed_queue_scan_interval 36500d
+config dns_cache_ttl_max 36500d
+config throttle_connections 1/36500d
+network link 192.0.2.1 198.51.100.10 latency 36500d jitter 36500d
+remote 198.51.100.10 name mx1.example.com
+  connect accept latency 36500d
+  jitter 36500d
+  close delay 36500d
+  greet 220 hi delay 36500d
+  rcpt 451 4.7.1 later delay 36500d
+  reset at 36500d when session 3
+inject 1 from <a@sender.test> to <bob@example.com> at 36500d deliver-by 36500d
+listen 192.0.2.1 timeout 36500d
+client 192.0.2.9 at 36500d
+  delay 36500d
+  send EHLO x
+  expect 250
+expect message 1 deferred within 36500d
+"""
+
+
+def test_every_duration_at_the_maximum_runs(mtasim, tmp_path):
+    path = tmp_path / "maxima.scn"
+    path.write_text(MAXIMA)
+    proc = run_mtasim(mtasim, [str(path)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "runtime error" not in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------- 4. address limits
+
+def address_case(local, domain, sender="a@sender.test"):
+    return f"inject 2 from <{sender}> to <{local}@{domain}>"
+
+
+LONG_DOMAIN = ".".join(["d" * 63] * 4)          # 255 octets
+ADDRESS_CASES = {
+    # id: (inject line, what the error says)
+    "domain-256": (address_case("bob", LONG_DOMAIN + "x"), "the path is over 256 octets"),
+    "local-65": (address_case("l" * 65, "example.com"), "the local part is over 64 octets"),
+    "path-257": (address_case("l" * 60, "d" * 63 + "." + "e" * 63 + "." + "f" * 63 + ".test"),
+                 "the path is over 256 octets"),
+    "sender-path-257": (address_case("bob", "example.com", sender="s" * 64 + "@" + "d" * 191),
+                        "the path is over 256 octets"),
+    "sender-local-65": (address_case("bob", "example.com", sender="s" * 65 + "@sender.test"),
+                        "the local part is over 64 octets"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADDRESS_CASES))
+def test_address_over_the_limits(mtasim, tmp_path, case):
+    inject, why = ADDRESS_CASES[case]
+    bad = tmp_path / f"{case}.scn"
+    bad.write_text(HEAD + inject + "\n")
+    # The sender's token, or the recipient's.
+    col = inject.index("<") + 1 if case.startswith("sender") else inject.index("to <") + 4
+    contained(mtasim, tmp_path, bad, 2, rf"{re.escape(str(bad))}:4:{col}: bad (recipient|sender) "
+              rf".*{re.escape(why)} \(RFC 5321 4\.5\.3\.1\.[123]\)")
+
+
+def test_addresses_at_the_limits_are_queued(mtasim, tmp_path):
+    """Local part 64, path 256 (an address of 254): parsed and queued."""
+    local = "l" * 64
+    domain = ".".join(["d" * 63, "e" * 63, "f" * 56, "test"])
+    assert len(local) + 1 + len(domain) + 2 == 256
+    path = tmp_path / "limits.scn"
+    path.write_text(HEAD + address_case(local, domain, sender=local + "@" + domain) + "\n"
+                    + "expect message 2 bounced\n")
+    proc = run_mtasim(mtasim, [str(path)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------- 2. capture names
+
+PCAP_NAMES = {
+    # id: (file name, scenario line or None, the capture's expected name)
+    "dotdot": ("esc.scn", "scenario ../../x", "_._.._x.pcap"),
+    "absolute-like": ("abs.scn", "scenario /tmp/x", "_tmp_x.pcap"),
+    "subdir": ("sub.scn", "scenario a/b", "a_b.pcap"),
+    "file-name": ("$(id) a\tb\x01.scn", None, "__id__a_b_.pcap"),
+    "file-name-dots": ("...scn", None, "_..pcap"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PCAP_NAMES))
+def test_capture_names_stay_inside_the_folder(mtasim, tmp_path, case):
+    fname, line, expected = PCAP_NAMES[case]
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    text = (line + "\n" if line else "") + HEAD.split("\n", 1)[1]
+    (deep / fname).write_text(text)
+    caps = tmp_path / "a" / "b" / "caps"
+    out = tmp_path / "result.json"
+    proc = run_mtasim(mtasim, ["--json", str(out), "--pcap", "caps/", str(REPO_ROOT / GOOD),
+                               fname], cwd=deep)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in caps.iterdir()) == sorted([expected, "greylist-retry.pcap"])
+    outside = [p for p in tmp_path.rglob("*.pcap") if p.parent != caps]
+    assert outside == [], outside
+    assert [r["verdict"] for r in json.loads(out.read_text())["runs"]] == ["pass", "pass"]
+
+
+# ------------------------------------------------------- 6. lost output
+
+TWO = [GOOD, "scenarios/connect/refused.scn"]
+
+
+def one_stderr_line(proc, *words):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def passed_both(stdout):
+    for scn in TWO:
+        assert re.search(rf"^PASS {re.escape(scn)}\b", stdout, re.M), stdout
+
+
+def verdicts(path):
+    return [r["verdict"] for r in json.loads(path.read_text())["runs"]]
+
+
+def test_trace_to_a_full_device(mtasim, tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_mtasim(mtasim, ["--trace", "/dev/full", "--json", str(out), *TWO], cwd=REPO_ROOT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    one_stderr_line(proc, "cannot write trace file /dev/full: No space left on device")
+    passed_both(proc.stdout)
+    assert verdicts(out) == ["pass", "pass"]
+
+
+def test_trace_on_a_full_standard_output(mtasim, tmp_path):
+    out = tmp_path / "r.json"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([mtasim, "run", "--trace", "-", "--json", str(out), *TWO],
+                              cwd=REPO_ROOT, stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr
+    one_stderr_line(proc, "standard output: No space left on device")
+    assert verdicts(out) == ["pass", "pass"]
+
+
+def test_standard_output_on_a_full_device(mtasim, tmp_path):
+    out, trace = tmp_path / "r.json", tmp_path / "trace.txt"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([mtasim, "run", "--trace", str(trace), "--json", str(out), *TWO],
+                              cwd=REPO_ROOT, stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr
+    one_stderr_line(proc, "cannot write standard output: No space left on device")
+    assert verdicts(out) == ["pass", "pass"]
+    assert trace.read_text().count("# scenario ") == 2
+
+
+def test_json_to_a_full_device(mtasim, tmp_path):
+    trace = tmp_path / "trace.txt"
+    proc = run_mtasim(mtasim, ["--json", "/dev/full", "--trace", str(trace), *TWO], cwd=REPO_ROOT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    one_stderr_line(proc, "cannot write /dev/full: No space left on device")
+    passed_both(proc.stdout)
+    assert trace.read_text().count("# scenario ") == 2
+
+
+def test_capture_to_a_full_device(mtasim, tmp_path):
+    """--pcap DIR/ where one run's capture is a link to /dev/full: that run is
+    an error naming the file (exit 2, not an invariant's 3); the other's
+    capture, the results and the other verdict are all there."""
+    caps = tmp_path / "caps"
+    caps.mkdir()
+    (caps / "greylist-retry.pcap").symlink_to("/dev/full")
+    out = tmp_path / "r.json"
+    proc = run_mtasim(mtasim, ["--pcap", str(caps) + "/", "--json", str(out), *TWO],
+                      cwd=REPO_ROOT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("ERROR ")]
+    assert errors == [f"ERROR cannot write {caps}/greylist-retry.pcap: No space left on device"], \
+        proc.stdout
+    assert re.search(r"^PASS scenarios/connect/refused\.scn\b", proc.stdout, re.M), proc.stdout
+    assert verdicts(out) == ["error", "pass"]
+    assert (caps / "refused.pcap").stat().st_size > 24
+
+
+def test_import_output_to_a_full_device(mtasim, tmp_path):
+    capture = str(REPO_ROOT / "fixtures" / "captures" / "deliver.pcap")
+    proc = subprocess.run([mtasim, "import", capture, "-o", "/dev/full"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    one_stderr_line(proc, "cannot write /dev/full: No space left on device")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([mtasim, "import", capture], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    one_stderr_line(proc, "cannot write standard output: No space left on device")
+
+
+@pytest.mark.parametrize("cmd", [["check", GOOD], ["help"], ["version"]])
+def test_other_commands_on_a_full_standard_output(mtasim, cmd):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([mtasim, *cmd], cwd=REPO_ROOT, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    one_stderr_line(proc, "cannot write standard output: No space left on device")
+
+
+def test_live_trace_to_a_full_device(mtasim):
+    proc = subprocess.run([mtasim, "live", "tests/live/accept.scn", "--timeout", "1",
+                           "--trace", "/dev/full"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert "mtasim live: cannot write trace file /dev/full: No space left on device" \
+        in proc.stderr
