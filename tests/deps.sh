@@ -42,6 +42,10 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
 # It conflicts with every other mail-transport-agent (exim4, sendmail-bin,
 # nullmailer, ...), none of which mtasim needs.
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES postfix"
+# The libFuzzer targets (tests/fuzz/, docs/reliability.md; CI runs a smoke of
+# each): clang, and libclang-rt-14-dev for libFuzzer and clang's sanitizer
+# runtimes.  Only the -Dfuzz=true build uses them; the default build is gcc's.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES clang libclang-rt-14-dev"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (

@@ -131,6 +131,11 @@ int fail_pos(struct parser *p, struct scn_pos pos, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
     va_end(ap);
+    /* One line, whatever the input: a token quoted into the message may
+     * hold a "\n" escape or, from a quoted string, any control byte. */
+    for (char *c = p->err->msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 

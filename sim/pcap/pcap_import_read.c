@@ -241,6 +241,15 @@ static void dir_bytes(struct pi_import *im, struct pi_session *s, int d, const u
 /* seq_diff - how far a is after b in 32-bit sequence space (negative: before) */
 static int seq_diff(uint32_t a, uint32_t b) { return (int32_t) (a - b); }
 
+/* seq_behind - how far a is before b, for a not after b (seq_diff <= 0): in
+ * 0..2^31, as an unsigned number - negating seq_diff's INT32_MIN would be
+ * undefined (a capture can hold any sequence number) */
+static uint32_t seq_behind(uint32_t a, uint32_t b)
+{
+    assert(seq_diff(a, b) <= 0);
+    return b - a;
+}
+
 /* dir_fin_check - a FIN whose bytes have all arrived ends the direction */
 static void dir_fin_check(struct pi_import *im, struct pi_session *s, int d, int64_t t)
 {
@@ -289,8 +298,8 @@ static void dir_segment(struct pi_import *im, struct pi_session *s, int d, uint3
         dir->ooo_bytes += len;
         return;
     }
-    if ((size_t) -seq_diff(seq, dir->next) < len) {
-        size_t skip = (size_t) -seq_diff(seq, dir->next);
+    if ((size_t) seq_behind(seq, dir->next) < len) {
+        size_t skip = seq_behind(seq, dir->next);
 
         dir->next += (uint32_t) (len - skip);
         dir_bytes(im, s, d, p + skip, len - skip, t);
@@ -304,8 +313,8 @@ static void dir_segment(struct pi_import *im, struct pi_session *s, int d, uint3
         dir->ooo = g->next;
         dir->nooo--;
         dir->ooo_bytes -= g->len;
-        if ((size_t) -seq_diff(g->seq, dir->next) < g->len) {
-            size_t skip = (size_t) -seq_diff(g->seq, dir->next);
+        if ((size_t) seq_behind(g->seq, dir->next) < g->len) {
+            size_t skip = seq_behind(g->seq, dir->next);
 
             dir->next += (uint32_t) (g->len - skip);
             dir_bytes(im, s, d, g->data + skip, g->len - skip, t);

@@ -636,12 +636,13 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
         return r->exit_code;
     }
     mta_usec_t deadline = sc->run_for >= 0 ? sc->epoch + sc->run_for : sc->epoch + RUNNER_MAX_VIRTUAL;
-    enum sim_run_stop why = sim_sched_run(w.sched, deadline, RUNNER_MAX_EVENTS);
+    uint64_t max_events = o->max_events ? o->max_events : RUNNER_MAX_EVENTS;
+    enum sim_run_stop why = sim_sched_run(w.sched, deadline, max_events);
     r->events = sim_sched_events_run(w.sched);
     r->end = sim_sched_now(w.sched) - sc->epoch;
     if (why == SIM_RUN_EVENT_LIMIT)
         violation(r, "the run did not settle: %llu events without reaching the end",
-                  (unsigned long long)RUNNER_MAX_EVENTS);
+                  (unsigned long long)max_events);
     else if (why == SIM_RUN_DEADLINE && sc->run_for < 0)
         violation(r, "the run did not settle within %lld days of virtual time",
                   (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL));

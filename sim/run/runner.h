@@ -62,6 +62,8 @@ struct run_opts {
     /* For large runs (mtasim bench): no trace at all, and no per-message
      * summaries in the result, only the invariant checks and the counts. */
     int lean;
+    /* At most this many events (0: RUNNER_MAX_EVENTS); the fuzz target's budget. */
+    uint64_t max_events;
     /* Called once the world is built, before the clock starts: schedules
      * injections of its own (the benchmark's generator). */
     void (*feed)(void *arg, struct mta *m, struct sim_sched *s, mta_usec_t epoch);
