@@ -556,11 +556,18 @@ static long ip_offset(struct pi_import *im, int dlt, const unsigned char *p, siz
 /* frame - one captured frame */
 static void frame(struct pi_import *im, int dlt, const struct pcap_pkthdr *h, const unsigned char *p)
 {
-    int64_t t = (int64_t) h->ts.tv_sec * 1000000 + h->ts.tv_usec;
+    int64_t sec = im->unsigned_seconds ? (int64_t) (uint32_t) h->ts.tv_sec : (int64_t) h->ts.tv_sec;
+    int64_t t;
     size_t caplen = h->caplen, ihl, total;
-    long off = ip_offset(im, dlt, p, caplen);
+    long off;
     const unsigned char *ip;
 
+    /* Out of a scenario's range (its epoch is 1970 to 9999): refused in
+     * pi_emit_scenario(), and never multiplied out of int64_t here. */
+    if (sec < -PI_MAX_SECONDS || sec > PI_MAX_SECONDS)
+        sec = sec < 0 ? -PI_MAX_SECONDS : PI_MAX_SECONDS;
+    t = sec * 1000000 + h->ts.tv_usec;
+    off = ip_offset(im, dlt, p, caplen);
     if (!im->have_t || t < im->first_t)
         im->first_t = t;
     if (!im->have_t || t > im->last_t)
@@ -643,6 +650,11 @@ int pi_read_capture(struct pi_import *im)
         pi_fail(im, "not a capture libpcap can read: %s", errbuf);
         return -1;
     }
+    /* A classic pcap file's seconds are an unsigned 32-bit number, as tshark
+     * reads them (libpcap hands them over as a signed one: 2^31 and later
+     * would be before 1970).  pcapng's are 64-bit, and libpcap's reading of
+     * them stands. */
+    im->unsigned_seconds = pcap_major_version(p) == 2;
     dlt = pcap_datalink(p);
     if (dlt != DLT_EN10MB && dlt != DLT_LINUX_SLL && dlt != DLT_LINUX_SLL2 && dlt != DLT_NULL
         && dlt != DLT_LOOP && dlt != DLT_RAW && dlt != DLT_IPV4) {

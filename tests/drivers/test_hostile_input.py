@@ -384,3 +384,123 @@ def test_stale_segment_half_the_sequence_space_behind(mtasim, tmp_path):
                          timeout=60, check=False)
     assert got.returncode == 0 and "runtime error" not in got.stderr, got.stderr
     assert got.stdout.replace("hostile", "src") == want.stdout
+
+
+# ------------------------------------------------------- 7. import writes what parses
+
+def import_capture(mtasim, capture, out):
+    return subprocess.run([mtasim, "import", str(capture), "-o", str(out)], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_capture_after_2038_has_the_epoch_tshark_reads(mtasim, tmp_path):
+    """Classic pcap seconds are unsigned 32-bit: 2^31 is 2038-01-19T03:14:08Z as
+    tshark reads it (libpcap's signed reading gave 1901, an epoch the parser
+    refuses, after an exit 0)."""
+    header, frames = pcap_frames((REPO_ROOT / "fixtures" / "captures" / "deliver.pcap").read_bytes())
+    first = frames[0][0]
+    out = bytearray(header)
+    for sec, frac, f in frames:
+        out += struct.pack("<IIII", sec - first + 2 ** 31, frac, len(f), len(f)) + f
+    capture = tmp_path / "late.pcap"
+    capture.write_bytes(bytes(out))
+    tshark = subprocess.run(["tshark", "-r", str(capture), "-c", "1", "-T", "fields",
+                             "-e", "frame.time_epoch"], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert tshark.stdout.startswith("2147483648"), tshark.stdout + tshark.stderr
+    scn = tmp_path / "late.scn"
+    proc = import_capture(mtasim, capture, scn)
+    assert proc.returncode == 0, proc.stderr
+    assert "\nepoch 2038-01-19T03:14:08Z\n" in scn.read_text()
+    check = subprocess.run([mtasim, "check", str(scn)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+TWO_MESSAGES = f"""scenario two
+include {WORLD}
+remote 198.51.100.10 name mx1.example.com
+inject 1 from <alice@sender.test> to <bob@example.com>
+inject 2 from <carol@sender.test> to <dave@example.com>
+"""
+
+
+@pytest.mark.parametrize("damage", [b"<carol,sender.test>", b"<" + b"c" * 17 + b">"])
+def test_left_out_transaction_takes_its_expectations(mtasim, tmp_path, damage):
+    """A transaction whose sender a scenario cannot name is not injected; the
+    lines of its session are not expected either, so the imported scenario
+    passes when run (it expected a second session that never came)."""
+    src = tmp_path / "two.scn"
+    src.write_text(TWO_MESSAGES)
+    capture = tmp_path / "two.pcap"
+    proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(capture), str(src)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    data = capture.read_bytes()
+    assert len(damage) == len(b"<carol@sender.test>")
+    capture.write_bytes(data.replace(b"<carol@sender.test>", damage))
+    scn = tmp_path / "imported.scn"
+    proc = import_capture(mtasim, capture, scn)
+    assert proc.returncode == 0, proc.stderr
+    text = scn.read_text()
+    assert "1 transaction(s) with addresses a scenario cannot name" in text
+    assert "carol" not in text.split("\nscenario ", 1)[1]
+    run = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def tcp_frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
+    """An Ethernet/IPv4/TCP frame (checksums zero: the importer does not read them)."""
+    tcp = struct.pack(">HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, bytes(src), bytes(dst))
+    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp
+
+
+def smtp_capture(dialogue, start=1600000000):
+    """A classic pcap of one SMTP session: handshake, then (from_client, bytes)
+    segments each acknowledged, then FIN both ways."""
+    cli, srv, cport = (192, 0, 2, 1), (198, 51, 100, 10), 40000
+    cseq, sseq, t, frames = 1000, 5000, start * 1000000, []
+
+    def add(frame):
+        nonlocal t
+        t += 1000
+        frames.append((t // 1000000, t % 1000000, frame))
+    add(tcp_frame(cli, srv, cport, 25, cseq, 0, 0x02))
+    add(tcp_frame(srv, cli, 25, cport, sseq, cseq + 1, 0x12))
+    cseq, sseq = cseq + 1, sseq + 1
+    add(tcp_frame(cli, srv, cport, 25, cseq, sseq, 0x10))
+    for from_client, data in dialogue:
+        if from_client:
+            add(tcp_frame(cli, srv, cport, 25, cseq, sseq, 0x18, data))
+            cseq += len(data)
+            add(tcp_frame(srv, cli, 25, cport, sseq, cseq, 0x10))
+        else:
+            add(tcp_frame(srv, cli, 25, cport, sseq, cseq, 0x18, data))
+            sseq += len(data)
+            add(tcp_frame(cli, srv, cport, 25, cseq, sseq, 0x10))
+    add(tcp_frame(cli, srv, cport, 25, cseq, sseq, 0x11))
+    add(tcp_frame(srv, cli, 25, cport, sseq, cseq + 1, 0x11))
+    add(tcp_frame(cli, srv, cport, 25, cseq + 1, sseq + 1, 0x10))
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for sec, usec, f in frames:
+        out += struct.pack("<IIII", sec, usec, len(f), len(f)) + f
+    return bytes(out)
+
+
+@pytest.mark.parametrize("sender", ["l" * 65 + "@sender.test", "s" * 60 + "@" + "d" * 200])
+def test_import_leaves_out_addresses_over_the_core_limits(mtasim, tmp_path, sender):
+    """A 65-octet local part or a path over 256 octets (RFC 5321 4.5.3.1.1, .3)
+    leaves its transaction out, instead of an inject line the parser refuses."""
+    dialogue = [(0, b"220 mx ESMTP\r\n"), (1, b"EHLO c\r\n"), (0, b"250 mx\r\n"),
+                (1, f"MAIL FROM:<{sender}>\r\n".encode()), (0, b"250 ok\r\n"),
+                (1, b"RCPT TO:<bob@example.com>\r\n"), (0, b"250 ok\r\n"),
+                (1, b"QUIT\r\n"), (0, b"221 bye\r\n")]
+    capture = tmp_path / "long.pcap"
+    capture.write_bytes(smtp_capture(dialogue))
+    scn = tmp_path / "long.scn"
+    proc = import_capture(mtasim, capture, scn)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 transaction(s) with addresses a scenario cannot name" in scn.read_text()
+    check = subprocess.run([mtasim, "check", str(scn)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
