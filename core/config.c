@@ -27,6 +27,9 @@
  *               a bare number means seconds.  The result must be a whole
  *               number of microseconds.
  *     count     a whole decimal number; max_retries also takes "auto" (0).
+ *     choice    one of the option's words, case-insensitive (rcpt_552
+ *               transient|permanent, recipient_limit_leftovers
+ *               resend|defer, dsn_generation on|off).
  *   Nothing is changed when the value is rejected.
  *
  *   mta_parse_duration() is the duration syntax on its own, for the
@@ -63,6 +66,7 @@ enum config_kind {
     CONFIG_COUNT_OR_AUTO,   /* int; "auto" = 0 */
     CONFIG_RATE,            /* struct mta_rate: "N/DURATION", "0" or "none" = unlimited */
     CONFIG_CIDRS,           /* the prohibited list: "A.B.C.D/N,...", "none" = empty */
+    CONFIG_CHOICE,          /* int: the index of one of the option's words */
 };
 
 struct config_option {
@@ -72,12 +76,20 @@ struct config_option {
     int64_t minimum;        /* usec for durations */
     int64_t maximum;
     int64_t default_value;
+    const char *const *words;   /* CONFIG_CHOICE: the values, NULL-terminated */
 };
 
 #define DURATION(field, min, def) \
-    { #field, CONFIG_DURATION, offsetof(struct mta_config, field), (min), INT64_MAX, (def) }
+    { #field, CONFIG_DURATION, offsetof(struct mta_config, field), (min), INT64_MAX, (def), NULL }
 #define COUNT(field, min, max, def) \
-    { #field, CONFIG_COUNT, offsetof(struct mta_config, field), (min), (max), (def) }
+    { #field, CONFIG_COUNT, offsetof(struct mta_config, field), (min), (max), (def), NULL }
+#define CHOICE(field, words, def) \
+    { #field, CONFIG_CHOICE, offsetof(struct mta_config, field), 0, 0, (def), (words) }
+
+/* The words of the choice options, in the order of their enum values (mta.h). */
+static const char *const words_552[] = { "transient", "permanent", NULL };
+static const char *const words_leftovers[] = { "resend", "defer", NULL };
+static const char *const words_on_off[] = { "off", "on", NULL };
 
 /*
  * Minimums keep the simulation finite: a zero retry interval or scan
@@ -91,7 +103,7 @@ static const struct config_option options[] = {
     DURATION(max_retry_interval, 1, 43200 * USEC_PER_S),
     DURATION(message_expiration, 0, 86400 * USEC_PER_S),
     { "max_retries", CONFIG_COUNT_OR_AUTO, offsetof(struct mta_config, max_retries),
-      0, INT_MAX, 0 },
+      0, INT_MAX, 0, NULL },
     COUNT(mx_failures_to_delay, 1, INT_MAX, 50),
     DURATION(host_failure_retry, 1, 120 * USEC_PER_S),
     DURATION(connect_timeout, 1, 300 * USEC_PER_S),
@@ -110,9 +122,15 @@ static const struct config_option options[] = {
     COUNT(smtp_port, 1, 65535, 25),
     COUNT(max_connections_per_binding, 0, INT_MAX, 0),
     COUNT(max_connections_per_host, 0, INT_MAX, 0),
-    { "throttle_connections", CONFIG_RATE, offsetof(struct mta_config, throttle_connections), 0, 0, 0 },
-    { "throttle_messages", CONFIG_RATE, offsetof(struct mta_config, throttle_messages), 0, 0, 0 },
-    { "prohibited_ips", CONFIG_CIDRS, 0, 0, 0, 0 },
+    { "throttle_connections", CONFIG_RATE, offsetof(struct mta_config, throttle_connections), 0, 0, 0,
+      NULL },
+    { "throttle_messages", CONFIG_RATE, offsetof(struct mta_config, throttle_messages), 0, 0, 0,
+      NULL },
+    { "prohibited_ips", CONFIG_CIDRS, 0, 0, 0, 0, NULL },
+    COUNT(max_recipients_per_transaction, 0, INT_MAX, 0),
+    CHOICE(rcpt_552, words_552, MTA_552_TRANSIENT),
+    CHOICE(recipient_limit_leftovers, words_leftovers, MTA_LEFTOVERS_RESEND),
+    CHOICE(dsn_generation, words_on_off, 1),
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
@@ -124,7 +142,9 @@ const char *const mta_config_keys[] = {
     "dns_cache_ttl_max", "timeout_banner", "timeout_ehlo", "timeout_mail",
     "timeout_rcpt", "timeout_data", "timeout_data_transfer", "timeout_dot",
     "timeout_quit", "smtp_port", "max_connections_per_binding", "max_connections_per_host",
-    "throttle_connections", "throttle_messages", "prohibited_ips", NULL,
+    "throttle_connections", "throttle_messages", "prohibited_ips",
+    "max_recipients_per_transaction", "rcpt_552", "recipient_limit_leftovers", "dsn_generation",
+    NULL,
 };
 
 /* Duration units; a suffix is compared whole, so "ms" never reads as "m". */
@@ -166,7 +186,8 @@ void mta_config_defaults(struct mta_config *cfg)
         assert(strcmp(o->name, mta_config_keys[i]) == 0);
         if (o->kind == CONFIG_DURATION)
             *field_usec(cfg, o) = o->default_value;
-        else if (o->kind == CONFIG_COUNT || o->kind == CONFIG_COUNT_OR_AUTO)
+        else if (o->kind == CONFIG_COUNT || o->kind == CONFIG_COUNT_OR_AUTO ||
+                 o->kind == CONFIG_CHOICE)
             *field_int(cfg, o) = (int)o->default_value;
         /* Rates default to unlimited (zeroed above). */
     }
@@ -410,6 +431,18 @@ int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
         return set_rate(cfg, o, value, err, errsz);
     if (o->kind == CONFIG_CIDRS)
         return set_cidrs(cfg, value, err, errsz);
+    if (o->kind == CONFIG_CHOICE) {
+        for (int i = 0; o->words[i] != NULL; i++)
+            if (strcasecmp(value, o->words[i]) == 0) {
+                *field_int(cfg, o) = i;
+                return 0;
+            }
+        char list[128] = "";
+        for (int i = 0; o->words[i] != NULL; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'",
+                     i == 0 ? "" : o->words[i + 1] ? ", " : " or ", o->words[i]);
+        return set_error(err, errsz, "bad value '%s' for %s: expected %s", value, o->name, list);
+    }
     if (o->kind == CONFIG_COUNT_OR_AUTO && strcasecmp(value, "auto") == 0) {
         *field_int(cfg, o) = 0;
         return 0;

@@ -69,19 +69,26 @@ static int mx_state_error(struct mta_domain *d)
         return CONN_ERR_MX_LOOKUP_PENDING;
     case MX_PENDING:
         return CONN_ERR_MX_LOOKUP_PENDING;
+    /* RFC 3463 3.5: X.4.4 "unable to route" for a name that does not
+     * exist (Postfix reports NXDOMAIN as 5.4.4), X.4.3 "directory server
+     * failure" for SERVFAIL and timeouts; RFC 7505 4.1 and 6: X.1.10 for a
+     * null MX. */
     case MX_FAILED_PERM:
         d->purge_kind = PURGE_PERMANENT;
         snprintf(d->purge_note, sizeof d->purge_note, "%s", d->mx_note);
+        snprintf(d->purge_status, sizeof d->purge_status, "%s", DSN_STATUS_UNROUTABLE);
         d->mx_state = MX_UNRESOLVED;
         return CONN_ERR_MX_LOOKUP_FAILED | CONN_ACTION_PURGE_DOMAIN;
     case MX_FAILED_TEMP:
         d->purge_kind = PURGE_TRANSIENT;
         snprintf(d->purge_note, sizeof d->purge_note, "%s", d->mx_note);
+        snprintf(d->purge_status, sizeof d->purge_status, "%s", DSN_STATUS_DNS_FAILURE);
         d->mx_state = MX_UNRESOLVED;
         return CONN_ERR_MX_LOOKUP_FAILED | CONN_ACTION_PURGE_DOMAIN;
     case MX_NULL:
         d->purge_kind = PURGE_PERMANENT;
         snprintf(d->purge_note, sizeof d->purge_note, "%s", d->mx_note);
+        snprintf(d->purge_status, sizeof d->purge_status, "%s", DSN_STATUS_NULL_MX);
         return CONN_ERR_SMTP_NULL_MX | CONN_ACTION_PURGE_DOMAIN;
     case MX_RESOLVED:
         return 0;
@@ -117,7 +124,8 @@ static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const ch
         if (call_core_veto_host_connection_hook(h->name, &d->pub, slot,
                                                 m->cfg.max_outbound_connections,
                                                 d->conns_total)) {
-            snprintf(d->last_error, sizeof d->last_error, "connections to %s are vetoed", h->name);
+            domain_set_error(d, 0, DSN_STATUS_NETWORK, NULL, "connections to %s are vetoed",
+                             h->name);
             continue;
         }
         for (int j = 0; j < h->naddrs; j++) {
@@ -142,15 +150,16 @@ static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const ch
     if (saw_limit)
         return CONN_ERR_HOST_MAX_REACHED;
     if (saw_prohibited && !saw_usable) {
-        snprintf(d->last_error, sizeof d->last_error,
-                 "every MX address of %s is prohibited (prohibited_ips)", d->pub.domain);
+        domain_set_error(d, 0, DSN_STATUS_UNROUTABLE, NULL,
+                         "every MX address of %s is prohibited (prohibited_ips)", d->pub.domain);
         d->purge_kind = PURGE_TRANSIENT;
         snprintf(d->purge_note, sizeof d->purge_note, "%s", d->last_error);
+        snprintf(d->purge_status, sizeof d->purge_status, "%s", d->last_status);
         return CONN_ERR_PROHIBITED_IP | CONN_ACTION_PURGE_DOMAIN;
     }
     if (d->last_error[0] == '\0')
-        snprintf(d->last_error, sizeof d->last_error, "no address of any MX host of %s is usable",
-                 d->pub.domain);
+        domain_set_error(d, 0, DSN_STATUS_UNROUTABLE, NULL,
+                         "no address of any MX host of %s is usable", d->pub.domain);
     return CONN_ERR_NO_MXS_REACHABLE | CONN_ACTION_REQUEUE1;
 }
 
@@ -215,8 +224,11 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         err = connect_errno_to_err(-fd);
         char a[16];
         format_addr(addr, a, sizeof a);
-        snprintf(d->last_error, sizeof d->last_error, "connect to %s (%s): %s", a, host,
-                 strerror(-fd));
+        /* RFC 3463 3.5 X.4.1: no answer from the host; a local shortage
+         * (no descriptor, no source address) is the sending system's (X.3.0). */
+        int local = (err & CONN_ERR_MASK) == CONN_ERR_SOCKET || (err & CONN_ERR_MASK) == CONN_ERR_BIND;
+        domain_set_error(d, 0, local ? DSN_STATUS_LOCAL : DSN_STATUS_NO_ANSWER, NULL,
+                         "connect to %s (%s): %s", a, host, strerror(-fd));
         if ((err & CONN_ERR_MASK) == CONN_ERR_CONNECT ||
             (err & CONN_ERR_MASK) == CONN_ERR_CONNECT_NETWORK)
             host_failure_mark(m, addr);
@@ -231,8 +243,8 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         smtp_conn_destroy(c);
         if (conn_err_name(veto & CONN_ERR_MASK) == NULL)
             veto = CONN_ERR_CONNECT | (veto & CONN_ACTION_MASK);
-        snprintf(d->last_error, sizeof d->last_error,
-                 "a connection_post_bind provider abandoned the connection to %s", host);
+        domain_set_error(d, 0, DSN_STATUS_LOCAL, NULL,
+                         "a connection_post_bind provider abandoned the connection to %s", host);
         call_core_log_client_connection_failure_hook(addr, veto, dr, slot, now);
         *error = veto;
         return NULL;
@@ -255,7 +267,9 @@ static void requeue_one(struct mta_domain *d, int slot)
     if (msg == NULL)
         return;
     queue_remove_active(msg);
-    queue_fail_message(msg, OUTCOME_TRANSIENT, 0, d->last_error);
+    struct rcpt_why why = { d->last_code, d->last_status, d->last_error,
+                            d->last_mta[0] ? d->last_mta : NULL };
+    queue_fail_message(msg, OUTCOME_TRANSIENT, &why);
 }
 
 /* purge_domain - CONN_ACTION_PURGE_DOMAIN: every active message of d, all bindings */
@@ -266,7 +280,8 @@ static void purge_domain(struct mta_domain *d)
         struct mta_msg *msg;
         while ((msg = d->active[slot].head) != NULL) {
             queue_remove_active(msg);
-            queue_fail_message(msg, o, 0, d->purge_note);
+            struct rcpt_why why = { 0, d->purge_status, d->purge_note, NULL };
+            queue_fail_message(msg, o, &why);
         }
     }
 }

@@ -27,8 +27,14 @@
  *
  *   Answers carry the domain's generation: an answer to a superseded
  *   lookup is ignored.
+ *
+ *   domain_set_error() records why the domain's last connection failed:
+ *   the note, the reply code (0 for none), its RFC 3463 status and the
+ *   host that answered; CONN_ACTION_REQUEUE1 and MX_Failures_To_Delay
+ *   defer messages with it.
  */
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +113,30 @@ void domain_free_all(struct mta *m)
 
 /* ---- host failures (Host_Failure_Retry) -------------------------------- */
 
+/* domain_set_error - why d's last connection failed (the note truncates) */
+void domain_set_error(struct mta_domain *d, int code, const char *status, const char *mta,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->last_error, sizeof d->last_error, fmt, ap);
+    va_end(ap);
+    d->last_code = code;
+    dsn_status_for_class(status, DSN_CLASS_TRANSIENT, d->last_status);
+    snprintf(d->last_mta, sizeof d->last_mta, "%s", mta ? mta : "");
+}
+
 /* host_failure_mark - do not try addr again for host_failure_retry */
 void host_failure_mark(struct mta *m, uint32_t addr)
 {
     mta_usec_t until = mta_now(m) + m->cfg.host_failure_retry;
+    if (mta_tracing()) {
+        struct mta_tb tb;
+        mta_tb_begin(&tb, "queue", "host_failed");
+        mta_tb_ipv4(&tb, "addr", addr);
+        mta_tb_int(&tb, "retry_in_s", m->cfg.host_failure_retry / MTA_USEC_PER_SEC);
+        mta_tb_emit(&tb);
+    }
     uint32_t i = idxmap_get(&m->host_failure_index, addr);
     if (i != IDXMAP_NONE) {
         m->host_failures[i].until = until;

@@ -178,14 +178,17 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
      * addresses (millions of messages: one malloc each, not five). */
     size_t rcpts_at = sizeof(struct mta_msg);
     size_t ext_at = rcpts_at + (size_t)count * sizeof(struct message_rcpt);
-    size_t addr_at = ext_at + (size_t)count * sizeof(struct smtp_recipient);
+    size_t priv_at = ext_at + (size_t)count * sizeof(struct smtp_recipient);
+    size_t addr_at = priv_at + (size_t)count * sizeof(struct mta_rcpt_priv);
     _Static_assert(sizeof(struct mta_msg) % _Alignof(struct message_rcpt) == 0 &&
-                   sizeof(struct message_rcpt) % _Alignof(struct smtp_recipient) == 0,
+                   sizeof(struct message_rcpt) % _Alignof(struct smtp_recipient) == 0 &&
+                   sizeof(struct smtp_recipient) % _Alignof(struct mta_rcpt_priv) == 0,
                    "the parts of a message block stay aligned");
     char *block = xcalloc(1, addr_at + addr_bytes);
     struct mta_msg *msg = (struct mta_msg *)block;
     msg->pub.rcpts = (struct message_rcpt *)(block + rcpts_at);
     msg->rcpt_ext = (struct smtp_recipient *)(block + ext_at);
+    msg->rcpt_priv = (struct mta_rcpt_priv *)(block + priv_at);
     char *addr = block + addr_at;
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
@@ -298,6 +301,21 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
     return 0;
 }
 
+/* mta_inject_internal - a message of the core's own (a DSN), owning its body */
+struct mta_msg *mta_inject_internal(struct mta *m, unsigned long id, const char *to,
+                                    char *body, size_t len, int slot)
+{
+    size_t before = m->nmsgs;
+    if (mta_inject(m, id, "", &to, 1, body, len, slot, NULL) < 0) {
+        free(body);
+        return NULL;
+    }
+    assert(m->nmsgs == before + 1);     /* one recipient: one message */
+    struct mta_msg *msg = m->msgs[before];
+    msg->owned_body = body;
+    return msg;
+}
+
 /* mta_shutdown - the run is over: close connections, cancel timers */
 void mta_shutdown(struct mta *m)
 {
@@ -331,6 +349,7 @@ void mta_destroy(struct mta *m)
         free((char *)msg->pub.dsn_notify);
         free((char *)msg->pub.dsn_ret);
         free((char *)msg->pub.dsn_envid);
+        free(msg->owned_body);
         free(msg);
     }
     free(m->msgs);

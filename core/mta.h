@@ -71,7 +71,21 @@ struct mta_config {
     struct mta_rate throttle_messages;      /* per domain: transactions started */
     int nprohibited;                     /* addresses never connected to: 127.0.0.0/8 */
     struct mta_cidr prohibited[MTA_MAX_PROHIBITED];
+    /* Recipient limits (docs/queue.md "Recipient limits"). */
+    int max_recipients_per_transaction;  /* RCPTs per MAIL: 0 = unlimited (Postfix's
+                                          * smtp_destination_recipient_limit) */
+    int rcpt_552;                        /* MTA_552_TRANSIENT (RFC 5321 4.5.3.1.10, default)
+                                          * or MTA_552_PERMANENT (Postfix 3.7) */
+    int recipient_limit_leftovers;       /* MTA_LEFTOVERS_RESEND (default) or _DEFER (Postfix) */
+    int dsn_generation;                  /* 1: bounces are sent as RFC 3464 DSNs (default) */
 };
+
+/* Values of the choice options above, in their table order (config.c). */
+enum { MTA_552_TRANSIENT, MTA_552_PERMANENT };
+enum { MTA_LEFTOVERS_RESEND, MTA_LEFTOVERS_DEFER };
+
+/* The k-th DSN the core makes (k = 1, 2, ...) is message MTA_DSN_ID_BASE + k. */
+#define MTA_DSN_ID_BASE 1000000000UL
 
 void mta_config_defaults(struct mta_config *cfg);
 /*
@@ -192,6 +206,7 @@ struct mta_stats {
     unsigned long rcpts_delivered;       /* recipients delivered */
     unsigned long rcpts_failed;          /* recipients bounced or expired */
     unsigned long transactions;          /* MAIL FROM transactions started */
+    unsigned long dsns;                  /* delivery status notifications made */
 };
 void mta_get_stats(const struct mta *m, struct mta_stats *st);
 

@@ -17,6 +17,9 @@
  *   smtp_server.c  the inbound SMTP server (smtp_server.h)
  *   mailerq.c      MailerQ-style plugins (mq.h)
  *   config.c       configuration keys and defaults
+ *   dsn_status.c   RFC 3463 status codes of recipient outcomes
+ *   dsn_writer.c   RFC 3464 delivery status notifications as text
+ *   bounce.c       bounces: one DSN per message per failure event
  *   trace.c        trace records
  */
 #ifndef MTASIM_MTA_INTERNAL_H
@@ -28,6 +31,7 @@
 
 #include "connection.h"
 #include "domain.h"
+#include "dsn_status.h"
 #include "message.h"
 #include "mta.h"
 #include "mtasim_env.h"
@@ -72,11 +76,15 @@ struct mta_domain {
     struct mx_host mx_storage[MTA_MAX_MX];
     char mx_note[MTA_NOTE_MAX];         /* why the lookup failed */
     char last_error[MTA_NOTE_MAX];      /* the last connection failure, for notes */
+    int last_code;                      /* its SMTP reply code, 0 when it was no reply */
+    char last_status[DSN_STATUS_MAX];   /* its RFC 3463 status (class 4) */
+    char last_mta[MTA_DNS_NAME_MAX];    /* the host that gave it, "" when none answered */
     struct mta_msg_list active[MTA_MAX_BINDINGS];
     int conns[MTA_MAX_BINDINGS];        /* connecting or open, per binding */
     int conns_total;
     enum rcpt_outcome_kind { PURGE_TRANSIENT, PURGE_PERMANENT } purge_kind;
     char purge_note[MTA_NOTE_MAX];      /* why the domain's queue is purged */
+    char purge_status[DSN_STATUS_MAX];  /* and its RFC 3463 status */
     int maintain_pending;               /* a maintenance pass is scheduled */
     mta_timer_id maintain_timer;
     mta_usec_t maintain_at;             /* when the scheduled pass runs */
@@ -87,6 +95,12 @@ struct mta_domain {
 };
 
 enum mta_msg_where { MSG_NEW, MSG_ACTIVE, MSG_DELAYED, MSG_INFLIGHT, MSG_DONE };
+
+/* The core's own per-recipient state, beside the public message_rcpt. */
+struct mta_rcpt_priv {
+    const char *diag;                   /* the SMTP reply behind its last outcome, or NULL */
+    unsigned char dsn_done;             /* its failure was reported in a DSN (or needs none) */
+};
 
 struct mta_msg {
     message pub;                        /* must stay first */
@@ -103,6 +117,9 @@ struct mta_msg {
     struct smtp_recipient *rcpt_ext;    /* per recipient: mailbox and last RCPT status */
     mta_usec_t done_at;                 /* when the last recipient became final */
     signed char eightbit;               /* the body has octets > 127: 1, 0, -1 = not looked */
+    struct mta_rcpt_priv *rcpt_priv;    /* per recipient */
+    const char *attempt_mta;            /* the host of the session it is in flight on, or NULL */
+    char *owned_body;                   /* a body the core made (a DSN): freed with the message */
 };
 
 /* A host address that failed, not to be tried again before until. */
@@ -157,6 +174,7 @@ struct mta {
     struct mta_dns_ctx *dns_pending;    /* lookups awaiting an answer */
 
     struct mta_stats stats;
+    unsigned long ndsn;                 /* DSNs made so far: the k-th is MTA_DSN_ID_BASE + k */
     int shutting_down;
     struct smtp_server *inbound;        /* smtp_server.c: NULL until listening or a user */
 };
@@ -187,8 +205,17 @@ struct mta_domain *domain_get(struct mta *m, const char *name);     /* creates *
 void domain_resolve(struct mta_domain *d);                         /* start lookups */
 void domain_free_all(struct mta *m);
 void dns_pending_free_all(struct mta *m);
+/* Why d's last connection failed: note (printf), reply code or 0, RFC 3463
+ * status (NULL: none known), the host that answered or NULL. */
+void domain_set_error(struct mta_domain *d, int code, const char *status, const char *mta,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void host_failure_mark(struct mta *m, uint32_t addr);
 int host_failure_active(struct mta *m, uint32_t addr);
+
+/* mta.c: a message the core makes itself (a DSN), from <>, owning body
+ * (malloc'd); queued like an injection.  NULL when to has no domain. */
+struct mta_msg *mta_inject_internal(struct mta *m, unsigned long id, const char *to,
+                                    char *body, size_t len, int slot);
 
 /* queue.c */
 void queue_append_active(struct mta_msg *msg);
@@ -196,14 +223,35 @@ struct mta_msg *queue_pop_active(struct mta_domain *d, int slot);
 void queue_remove_active(struct mta_msg *msg);
 /* Outcome of one recipient (index i) of an in-flight or active message. */
 enum rcpt_outcome { OUTCOME_DELIVERED, OUTCOME_TRANSIENT, OUTCOME_PERMANENT };
-void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int code,
-                        const char *note);
+/*
+ * Why a recipient got its outcome: the SMTP reply code (0 when there was
+ * no reply), the RFC 3463 status (NULL: derived from the code, see
+ * dsn_status.h; its class is made to agree with the outcome), the note
+ * for the log hooks ("550 5.1.1 no such user" for a reply) and the host.
+ */
+struct rcpt_why {
+    int code;
+    const char *status;
+    const char *note;
+    const char *mta;        /* the host that answered; NULL: the session's, if any */
+};
+void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o,
+                        const struct rcpt_why *why);
 /* The message's attempt is over: requeue what is pending, or finish it. */
 void queue_attempt_done(struct mta_msg *msg);
+/* The message goes back to the active queue of its pair at once, its
+ * attempt not counted: recipients left over by a recipient limit that
+ * could not go on the same connection (RFC 5321 4.5.3.1.10). */
+void queue_requeue_now(struct mta_msg *msg);
 /* Every pending recipient gets outcome o, then the attempt is over. */
-void queue_fail_message(struct mta_msg *msg, enum rcpt_outcome o, int code, const char *note);
+void queue_fail_message(struct mta_msg *msg, enum rcpt_outcome o, const struct rcpt_why *why);
 void queue_delayed_rearm(struct mta *m);
 void queue_free_all(struct mta *m);
+
+/* bounce.c */
+/* The message's failure event is over: one DSN for every recipient that
+ * failed for good since the last one (nothing when none did). */
+void bounce_flush(struct mta_msg *msg);
 
 /* maintainer.c */
 void maintain_soon(struct mta_domain *d);

@@ -4,8 +4,10 @@
  * SYNOPSIS
  *   queue_append_active(msg);         msg is ready for a connection
  *   msg = queue_pop_active(d, slot);  a session takes the next message
- *   queue_rcpt_outcome(msg, i, OUTCOME_TRANSIENT, 451, "451 4.7.1 later");
+ *   struct rcpt_why why = { 451, NULL, "451 4.7.1 later" };
+ *   queue_rcpt_outcome(msg, i, OUTCOME_TRANSIENT, &why);
  *   queue_attempt_done(msg);          requeue what is pending, or finish
+ *   queue_requeue_now(msg);           back to the active queue, not counted
  *
  * DESCRIPTION
  *   A message is in exactly one place: an active list of its (domain,
@@ -22,7 +24,20 @@
  *   and never later than its expiry (injected + Message_Expiration).
  *   When Max_Retries (non-zero) attempts have failed, or the expiry is
  *   reached, the pending recipients expire: a permanent failure, logged
- *   with log_permanent_failure_v1 and recorded as a bounce.
+ *   with log_permanent_failure_v1 and recorded as a bounce, with status
+ *   4.4.7 (RFC 3463 3.5 "Delivery time expired"; sendmail reports an
+ *   expired message the same way).
+ *
+ *   Every outcome carries an RFC 3463 status (dsn_status.h), in the
+ *   message, the trace ("queue delivered|transient|bounced ... status=")
+ *   and the DSN.  At the end of each attempt (and of an expiry) the
+ *   recipients that failed for good since the last report get one DSN
+ *   (bounce.c).
+ *
+ *   queue_requeue_now() puts an in-flight message back on its active
+ *   queue without counting an attempt or waiting: recipients left over
+ *   by a recipient limit go on the next connection at once (RFC 5321
+ *   4.5.3.1.10), which the maintainer opens.
  *
  *   The delayed queue is a min-heap on (next attempt, creation sequence).
  *   Like Momentum's, it is scanned every delayed_queue_scan_interval: a
@@ -240,6 +255,7 @@ static void delayed_scan(void *arg)
             msg->where = MSG_INFLIGHT;      /* expire_pending works on a held message */
             expire_pending(msg, "message expired: Message_Expiration reached");
             finish_if_done(msg);
+            bounce_flush(msg);
             continue;
         }
         trace_msg("active", msg);
@@ -251,7 +267,8 @@ static void delayed_scan(void *arg)
 
 /* ---- outcomes -------------------------------------------------------- */
 
-static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const char *note)
+static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const char *status,
+                        const char *note)
 {
     struct mta *m = msg->dom->m;
     struct timeval now = mta_tv(mta_now(m));
@@ -262,6 +279,7 @@ static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const c
         mta_tb_begin(&tb, "queue", names[o]);
         mta_tb_int(&tb, "msg", (int64_t)msg->pub.id);
         mta_tb_str(&tb, "rcpt", msg->pub.rcpts[i].address);
+        mta_tb_str(&tb, "status", status);
         mta_tb_str(&tb, "note", note);
         mta_tb_emit(&tb);
     }
@@ -281,8 +299,8 @@ static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const c
 }
 
 /* queue_rcpt_outcome - record what happened to recipient i in this attempt */
-void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int code,
-                        const char *note)
+void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o,
+                        const struct rcpt_why *why)
 {
     struct mta *m = msg->dom->m;
     assert(i >= 0 && i < msg->pub.rcpt_count);
@@ -291,8 +309,21 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int cod
         m->stats.duplicate_outcomes++;
         return;
     }
-    r->last_code = code;
-    r->last_note = mta_text(m, note ? note : "");
+    static const enum dsn_class classes[] = { DSN_CLASS_SUCCESS, DSN_CLASS_TRANSIENT,
+                                              DSN_CLASS_PERMANENT };
+    const char *note = why->note ? why->note : "";
+    char status[DSN_STATUS_MAX];
+    if (why->status != NULL)
+        dsn_status_for_class(why->status, classes[o], status);
+    else
+        dsn_status_of_reply(why->code, -1, -1, -1, classes[o], status);
+    r->last_code = why->code;
+    r->last_note = mta_text(m, note);
+    r->last_status = mta_text(m, status);
+    const char *mta = why->mta ? why->mta : msg->attempt_mta;
+    r->last_mta = mta != NULL ? mta_text(m, mta) : NULL;
+    /* A reply from the remote is what a DSN's Diagnostic-Code quotes. */
+    msg->rcpt_priv[i].diag = why->code >= 200 ? r->last_note : NULL;
     switch (o) {
     case OUTCOME_DELIVERED:
         r->state = RCPT_DELIVERED;
@@ -309,9 +340,9 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, int cod
         msg->dom->pub.failures++;
         break;
     }
-    log_outcome(msg, i, o, note ? note : "");
+    log_outcome(msg, i, o, r->last_status, note);
     if (MTA_FAULT(FAULT_DELIVER_TWICE) && o == OUTCOME_DELIVERED)
-        queue_rcpt_outcome(msg, i, o, code, note);
+        queue_rcpt_outcome(msg, i, o, why);
 }
 
 static int pending_count(const struct mta_msg *msg)
@@ -337,7 +368,10 @@ static void expire_pending(struct mta_msg *msg, const char *why)
                  r->last_note && r->last_note[0] ? "; last error: " : "",
                  r->last_note ? r->last_note : "");
         r->last_note = mta_text(msg->dom->m, note);
-        log_outcome(msg, i, OUTCOME_PERMANENT, note);
+        /* The status says why it failed for good; the last reply stays the
+         * Diagnostic-Code (rcpt_priv.diag). */
+        r->last_status = mta_text(msg->dom->m, DSN_STATUS_EXPIRED);
+        log_outcome(msg, i, OUTCOME_PERMANENT, r->last_status, note);
     }
 }
 
@@ -369,8 +403,10 @@ void queue_attempt_done(struct mta_msg *msg)
     struct mta *m = msg->dom->m;
     assert(msg->where == MSG_INFLIGHT || msg->where == MSG_NEW);
     msg->pub.attempts++;
+    msg->attempt_mta = NULL;
     if (pending_count(msg) == 0) {
         finish_if_done(msg);
+        bounce_flush(msg);
         return;
     }
     mta_usec_t now = mta_now(m);
@@ -381,13 +417,18 @@ void queue_attempt_done(struct mta_msg *msg)
     if (msg->max_retries > 0 && msg->pub.attempts > msg->max_retries) {
         expire_pending(msg, "Max_Retries reached");
         finish_if_done(msg);
+        bounce_flush(msg);
         return;
     }
     if (now >= msg->expires_at) {
         expire_pending(msg, "message expired: Message_Expiration reached");
         finish_if_done(msg);
+        bounce_flush(msg);
         return;
     }
+    /* Recipients that failed for good in this attempt are reported now,
+     * not when the others are done: one DSN per event (RFC 3464 2). */
+    bounce_flush(msg);
     mta_usec_t next;
     struct timeval tvnow = mta_tv(now);
     if (call_core_ec_message_set_next_attempt_hook(&msg->pub, &tvnow)) {
@@ -425,12 +466,25 @@ void queue_attempt_done(struct mta_msg *msg)
 }
 
 /* queue_fail_message - every pending recipient gets outcome o; attempt over */
-void queue_fail_message(struct mta_msg *msg, enum rcpt_outcome o, int code, const char *note)
+void queue_fail_message(struct mta_msg *msg, enum rcpt_outcome o, const struct rcpt_why *why)
 {
     for (int i = 0; i < msg->pub.rcpt_count; i++)
         if (msg->pub.rcpts[i].state == RCPT_PENDING)
-            queue_rcpt_outcome(msg, i, o, code, note);
+            queue_rcpt_outcome(msg, i, o, why);
     queue_attempt_done(msg);
+}
+
+/* queue_requeue_now - an in-flight message back on its active queue, at once */
+void queue_requeue_now(struct mta_msg *msg)
+{
+    assert(msg->where == MSG_INFLIGHT);
+    assert(pending_count(msg) > 0);
+    msg->attempt_mta = NULL;
+    bounce_flush(msg);      /* what failed for good on the way is reported now */
+    msg->where = MSG_NEW;
+    trace_msg("active", msg);
+    queue_append_active(msg);
+    maintain_soon(msg->dom);
 }
 
 void queue_free_all(struct mta *m)

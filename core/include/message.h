@@ -29,6 +29,10 @@ struct message_rcpt {
     enum rcpt_state state;
     int last_code;          /* last SMTP reply code seen for it, 0 if none */
     const char *last_note;  /* last reply text or failure reason; shared: do not free */
+    const char *last_status;    /* RFC 3463 status of its last outcome ("4.4.1"), NULL
+                                 * before any; shared: do not free */
+    const char *last_mta;       /* the remote host behind its last outcome, NULL when no
+                                 * host answered; shared */
 };
 
 typedef struct message {
@@ -50,6 +54,8 @@ typedef struct message {
     const char *dsn_envid;      /* the envelope id, unencoded */
     int chunking;               /* send with BDAT when offered (RFC 3030) */
     long deliver_by;            /* DELIVERBY seconds after injection (RFC 2852); 0 = none */
+    unsigned long dsn_of;       /* a delivery status notification about message dsn_of;
+                                 * 0 for any other message (docs/queue.md, "Bounces") */
 } message;
 
 #endif

@@ -545,6 +545,89 @@ static int check_intact(const struct scn_expect *e, const struct trace_store *ts
     return 0;
 }
 
+/* status_listed - the comma-separated list has exactly status */
+static int status_listed(const char *list, const char *status)
+{
+    size_t n = strlen(status);
+    for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, status, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* dsn_matches - a "queue dsn" record reports what e asks for: the status
+ * among its recipients' (with rcpt: that recipient's group has it) */
+static int dsn_matches(const struct scn_expect *e, const struct trace_rec *r)
+{
+    const struct trace_field *st = trace_rec_field(r, "status");
+    const struct trace_field *tx = trace_rec_field(r, "text");
+    if (e->dsn_rcpt == NULL)
+        return e->dsn_status == NULL || (st && status_listed(st->str, e->dsn_status));
+    if (tx == NULL)
+        return 0;
+    /* RFC 3464 2.3: the recipient's group: Final-Recipient, Action, Status. */
+    char want[700];
+    snprintf(want, sizeof want, "Final-Recipient: rfc822; %.300s\r\nAction: failed\r\n%s%s%s",
+             e->dsn_rcpt, e->dsn_status ? "Status: " : "", e->dsn_status ? e->dsn_status : "",
+             e->dsn_status ? "\r\n" : "");
+    return strstr(tx->str, want) != NULL;
+}
+
+/* check_dsn - expect [no] dsn for message ID [status S] [rcpt ADDR] */
+static int check_dsn(const struct scn_expect *e, const struct trace_store *ts,
+                     struct exp_result *out)
+{
+    size_t n = trace_store_count(ts);
+    int found = 0, matched = 0;
+    struct sbuf b = { 0 };
+    char t[32];
+    for (size_t i = 0; i < n; i++) {
+        const struct trace_rec *r = trace_store_get(ts, i);
+        if (strcmp(r->kind, "queue") != 0 ||
+            (strcmp(r->name, "dsn") != 0 && strcmp(r->name, "no_dsn") != 0))
+            continue;
+        const struct trace_field *m = trace_rec_field(r, "msg");
+        if (m == NULL || !m->has_num || (unsigned long)m->num != e->msg_id)
+            continue;
+        const char *when = trace_time_str(r->time - trace_store_epoch(ts), t);
+        if (strcmp(r->name, "no_dsn") == 0) {
+            const struct trace_field *why = trace_rec_field(r, "reason");
+            sb_printf(&b, "  %s  no DSN made: %s\n", when, why ? why->str : "?");
+            continue;
+        }
+        found++;
+        matched += dsn_matches(e, r);
+        const struct trace_field *id = trace_rec_field(r, "dsn");
+        const struct trace_field *st = trace_rec_field(r, "status");
+        const struct trace_field *to = trace_rec_field(r, "to");
+        sb_printf(&b, "  %s  DSN %s to <%s>: status %s\n", when, id ? id->str : "?",
+                  to ? to->str : "?", st ? st->str : "?");
+        const struct trace_field *tx = trace_rec_field(r, "text");
+        for (const char *p = tx ? strstr(tx->str, "Final-Recipient: ") : NULL; p;
+             p = strstr(p + 1, "Final-Recipient: ")) {
+            size_t len = strcspn(p, "\r\n");
+            sb_printf(&b, "       %.*s\n", (int)len, p);
+        }
+    }
+    out->passed = e->dsn_none ? found == 0 : matched > 0;
+    if (out->passed) {
+        free(b.p);
+        return 1;
+    }
+    struct sbuf d = { 0 };
+    if (e->dsn_none)
+        sb_printf(&d, "  expected no DSN about message %lu, got %d:\n", e->msg_id, found);
+    else if (found == 0)
+        sb_printf(&d, "  no DSN about message %lu was made%s\n", e->msg_id, b.p ? ":" : "");
+    else
+        sb_printf(&d, "  no DSN about message %lu reports that; the %d made:\n", e->msg_id, found);
+    if (b.p)
+        sb_printf(&d, "%s", b.p);
+    free(b.p);
+    out->diff = d.p;
+    return 0;
+}
+
 /* expect_check - evaluate one expectation */
 int expect_check(const struct scn_expect *e, const struct trace_store *ts,
                  const struct msg_summary *msgs, int nmsgs, struct exp_result *out)
@@ -581,6 +664,14 @@ int expect_check(const struct scn_expect *e, const struct trace_store *ts,
         sb_printf(&w, "expect message %lu intact", e->msg_id);
         out->what = w.p;
         return check_intact(e, ts, out);
+    case SCN_EXPECT_DSN:
+        sb_printf(&w, "expect %sdsn for message %lu", e->dsn_none ? "no " : "", e->msg_id);
+        if (e->dsn_status)
+            sb_printf(&w, " status %s", e->dsn_status);
+        if (e->dsn_rcpt)
+            sb_printf(&w, " rcpt %s", e->dsn_rcpt);
+        out->what = w.p;
+        return check_dsn(e, ts, out);
     case SCN_EXPECT_MESSAGE:
         sb_printf(&w, "expect message %lu %s", e->msg_id, scn_fate_str(e->fate));
         if (e->within >= 0)

@@ -37,6 +37,10 @@ struct msg_summary {
     int attempts;           /* the most of any part */
     int nrcpts, delivered, failed, pending;
     char last_note[256];    /* the last failure reason seen, if any */
+    /* For the result JSON (docs/results.md), owned: "rcpts", each
+     * recipient's address, state, RFC 3463 status, note and remote MTA;
+     * for a DSN, "dsn_of" and "dsn_text".  NULL in lean runs. */
+    struct json_t *detail;
 };
 
 struct exp_result {

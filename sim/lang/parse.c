@@ -282,6 +282,7 @@ static const struct directive {
     { "epoch", do_epoch },
     { "run", do_run },
     { "config", do_config },
+    { "liveness", do_liveness },
     { "dns", do_dns },
     { "network", do_network },
     { "binding", do_binding },
@@ -388,8 +389,9 @@ static int resolve_refs(struct parser *p)
             int found = 0;
             for (int i = 0; i < sc->ninjects && !found; i++)
                 found = sc->injects[i].id == id;
-            /* With clients, ids above 1000 are the messages the server accepts. */
-            if (!found && !(sc->nclients > 0 && id > SCN_INBOUND_ID_BASE))
+            /* With clients, ids above 1000 are the messages the server accepts;
+             * ids above MTA_DSN_ID_BASE the DSNs the core makes. */
+            if (!found && !(sc->nclients > 0 && id > SCN_INBOUND_ID_BASE) && id <= MTA_DSN_ID_BASE)
                 return fail_pos(p, ref->pos, "expectation about message %lu, but no 'inject %lu' line",
                                 id, id);
         }
@@ -419,6 +421,8 @@ static struct scn_scenario *parse_top(const char *name, char *real, const char *
     sc->seed = 1;
     sc->epoch = DEFAULT_EPOCH;
     sc->run_for = -1;
+    sc->storm_count = 100;          /* world/liveness.h: LIVENESS_STORM_COUNT */
+    sc->storm_window = 60 * USEC_S;
     sc->dns_latency = 1 * USEC_MS;
     sc->dns_timeout = 5 * USEC_S;
     mta_config_defaults(&sc->config);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "connection.h"
+#include "dsn_status.h"
 #include "hook_registry.h"
 #include "parse_internal.h"
 
@@ -291,6 +292,49 @@ static int expect_never_or_count(struct parser *p, struct scn_expect *ex)
     return parse_pattern(p, ex, from, to, trace);
 }
 
+/* expect_dsn - expect [no] dsn for message ID [status S] [rcpt ADDR] */
+static int expect_dsn(struct parser *p, struct scn_expect *ex)
+{
+    struct scn_scenario *sc = p->sc;
+    int none = is_word(&p->tok[1], "no");
+    int at = none ? 3 : 2;      /* the word "for" */
+    const char *usage = none ? "expect no dsn for message ID"
+                             : "expect dsn for message ID [status S] [rcpt ADDR]";
+    if (need_args(p, at + 3, none ? at + 3 : at + 7, usage) < 0)
+        return -1;
+    if (!is_word(&p->tok[at], "for") || !is_word(&p->tok[at + 1], "message"))
+        return fail_tok(p, &p->tok[is_word(&p->tok[at], "for") ? at + 1 : at],
+                        "unexpected '%s': expected '%s'",
+                        p->tok[is_word(&p->tok[at], "for") ? at + 1 : at].text, usage);
+    unsigned long long id;
+    if (parse_unsigned(p, &p->tok[at + 2], "message id", 1, ULONG_MAX, &id) < 0)
+        return -1;
+    ex->kind = SCN_EXPECT_DSN;
+    ex->msg_id = (unsigned long)id;
+    ex->dsn_none = none;
+    for (int i = at + 3; i < p->ntok; i += 2) {
+        const struct token *k = &p->tok[i];
+        int status = is_word(k, "status"), rcpt = is_word(k, "rcpt");
+        if ((!status && !rcpt) || (status && ex->dsn_status) || (rcpt && ex->dsn_rcpt))
+            return fail_tok(p, k, "unexpected '%s': expected '%s'", k->text, usage);
+        if (i + 1 >= p->ntok)
+            return fail_at(p, after_last(p), "missing %s after '%s': expected '%s'",
+                           status ? "a status like 5.1.1" : "an address", k->text, usage);
+        const struct token *v = &p->tok[i + 1];
+        if (status && !dsn_status_valid(v->text))
+            return fail_tok(p, v, "bad status '%s': expected an RFC 3463 status CLASS.SUBJECT.DETAIL "
+                            "with class 2, 4 or 5 (e.g. 5.1.1)", v->text);
+        if (rcpt && (strchr(v->text, '@') == NULL || strpbrk(v->text, "<> ") != NULL))
+            return fail_tok(p, v, "bad address '%s': expected local@domain, without <>", v->text);
+        if (status)
+            ex->dsn_status = xstrdup(v->text);
+        else
+            ex->dsn_rcpt = xstrdup(v->text);
+    }
+    add_ref(p, REF_MESSAGE, (int)(ex - sc->expects), here(p, p->tok[at + 2].col));
+    return 0;
+}
+
 /* do_expect - expect hooks in order (a block) | expect message ID FATE [within DUR] */
 int do_expect(struct parser *p)
 {
@@ -298,6 +342,16 @@ int do_expect(struct parser *p)
     if (need_args(p, 2, -1, "expect hooks in order | expect message ID FATE") < 0)
         return -1;
     const struct token *what = &p->tok[1];
+    if (is_word(what, "dsn") || (is_word(what, "no") && p->ntok > 2 && is_word(&p->tok[2], "dsn"))) {
+        if (sc->nexpects == SCN_MAX_EXPECTS)
+            return fail_tok(p, &p->tok[0], "more than %d expectations", SCN_MAX_EXPECTS);
+        grow((void **)&sc->expects, sc->nexpects, sizeof *sc->expects);
+        struct scn_expect *stored = &sc->expects[sc->nexpects++];
+        memset(stored, 0, sizeof *stored);
+        stored->pos = here(p, p->tok[0].col);
+        stored->within = -1;
+        return expect_dsn(p, stored);
+    }
     int trace = is_word(what, "trace");
     int hooks = is_word(what, "hooks") || trace, about_message = is_word(what, "message");
     int one_line = is_word(what, "never") || is_word(what, "count");
@@ -310,9 +364,11 @@ int do_expect(struct parser *p)
         suggest_offer(&sg, "message");
         suggest_offer(&sg, "never");
         suggest_offer(&sg, "count");
+        suggest_offer(&sg, "dsn");
         return fail_tok(p, what, "unknown expectation '%s': expected 'expect hooks|trace in "
-                        "order|exactly', 'expect never', 'expect count' or 'expect message ID "
-                        "FATE'%s", what->text, suggest_hint(&sg, hint, sizeof hint));
+                        "order|exactly', 'expect never', 'expect count', 'expect message ID "
+                        "FATE' or 'expect [no] dsn for message ID'%s", what->text,
+                        suggest_hint(&sg, hint, sizeof hint));
     }
     if (sc->nexpects == SCN_MAX_EXPECTS)
         return fail_tok(p, &p->tok[0], "more than %d expectations", SCN_MAX_EXPECTS);

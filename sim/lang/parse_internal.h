@@ -152,6 +152,7 @@ int do_seed(struct parser *p);
 int do_epoch(struct parser *p);
 int do_run(struct parser *p);
 int do_config(struct parser *p);
+int do_liveness(struct parser *p);
 int do_dns(struct parser *p);
 int do_network(struct parser *p);
 int do_binding(struct parser *p);

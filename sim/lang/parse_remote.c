@@ -401,8 +401,9 @@ static int remote_connect(struct parser *p)
     static const char *const modes[] = {
         [SCN_CONNECT_ACCEPT] = "accept", [SCN_CONNECT_REFUSE] = "refuse",
         [SCN_CONNECT_TIMEOUT] = "timeout", [SCN_CONNECT_UNREACHABLE] = "unreachable",
+        [SCN_CONNECT_NO_ROUTE] = "no-route",
     };
-    const char *usage = "connect accept|refuse|timeout|unreachable [latency DURATION] "
+    const char *usage = "connect accept|refuse|timeout|unreachable|no-route [latency DURATION] "
                         "[probability P]";
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
     if (need_args(p, 2, 6, usage) < 0)
@@ -413,7 +414,7 @@ static int remote_connect(struct parser *p)
             mode = i;
     if (mode < 0)
         return fail_tok(p, &p->tok[1], "unknown connect mode '%s': expected accept, refuse, "
-                        "timeout or unreachable", p->tok[1].text);
+                        "timeout, unreachable or no-route", p->tok[1].text);
     uint32_t ppm = SCN_PPM_ALWAYS;
     int has_prob = 0;
     for (int i = 2; i < p->ntok; i += 2) {

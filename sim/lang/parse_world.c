@@ -127,6 +127,36 @@ int do_run(struct parser *p)
     return parse_duration(p, &p->tok[2], &p->sc->run_for);
 }
 
+/* do_liveness - liveness storm N/DURATION | liveness storm off (liveness.h) */
+int do_liveness(struct parser *p)
+{
+    const char *usage = "liveness storm COUNT/DURATION | liveness storm off";
+    if (need_args(p, 3, 3, usage) < 0)
+        return -1;
+    if (!is_word(&p->tok[1], "storm"))
+        return fail_tok(p, &p->tok[1], "unknown liveness check '%s': expected '%s'",
+                        p->tok[1].text, usage);
+    const struct token *t = &p->tok[2];
+    if (is_word(t, "off")) {
+        p->sc->storm_count = 0;
+        return 0;
+    }
+    const char *slash = t->quoted ? NULL : strchr(t->text, '/');
+    unsigned long long n = 0;
+    int ok = slash != NULL && slash > t->text;
+    for (const char *c = t->text; ok && c < slash; c++) {
+        ok = isdigit((unsigned char)*c) && n < 1000000;
+        n = n * 10 + (unsigned long long)(*c - '0');
+    }
+    mta_usec_t window = ok ? mta_parse_duration(slash + 1) : -1;
+    if (!ok || n < 1 || n > 1000000 || window <= 0)
+        return fail_tok(p, t, "bad storm limit '%s': expected COUNT/DURATION like 100/1m "
+                        "(COUNT from 1 to 1000000), or off", t->text);
+    p->sc->storm_count = (int)n;
+    p->sc->storm_window = window;
+    return 0;
+}
+
 /* do_config - config KEY VALUE, through mta_config_set */
 int do_config(struct parser *p)
 {
@@ -478,7 +508,8 @@ int do_inject(struct parser *p)
     if (need_args(p, 6, -1, usage) < 0)
         return -1;
     unsigned long long id;
-    if (parse_unsigned(p, &p->tok[1], "message id", 1, ULONG_MAX, &id) < 0)
+    /* Ids above MTA_DSN_ID_BASE are the DSNs the core makes (docs/queue.md). */
+    if (parse_unsigned(p, &p->tok[1], "message id", 1, MTA_DSN_ID_BASE, &id) < 0)
         return -1;
     for (int i = 0; i < sc->ninjects; i++)
         if (sc->injects[i].id == id)

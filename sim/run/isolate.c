@@ -172,28 +172,34 @@ void isolate_call(isolate_fn fn, void *arg, double timeout_s, struct isolate_out
 {
     assert(fn != NULL && timeout_s > 0);
     memset(out, 0, sizeof *out);
-    struct hook_watch *page = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE,
-                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* The hook watch and the scheduler's figures (sim_sched.h), shared:
+     * the parent reads both after a crash or a kill. */
+    struct shared_pages {
+        struct hook_watch watch;
+        struct sim_sched_stats sched;
+    } *pages = mmap(NULL, sizeof *pages, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     int fds[2];
-    if (page == MAP_FAILED || pipe(fds) < 0) {
-        if (page != MAP_FAILED)
-            munmap(page, sizeof *page);
+    if (pages == MAP_FAILED || pipe(fds) < 0) {
+        if (pages != MAP_FAILED)
+            munmap(pages, sizeof *pages);
         out->how = ISOLATE_FORK_FAILED;
         return;
     }
-    memset(page, 0, sizeof *page);
+    memset(pages, 0, sizeof *pages);
+    struct hook_watch *page = &pages->watch;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        munmap(page, sizeof *page);
+        munmap(pages, sizeof *pages);
         out->how = ISOLATE_FORK_FAILED;
         return;
     }
     if (pid == 0) {
         close(fds[0]);
         child_setup(page);
+        sim_sched_publish_to(&pages->sched);
         size_t len = 0;
         char *payload = fn(arg, &len);
         int rc = payload ? write_all(fds[1], payload, len) : -1;
@@ -216,7 +222,8 @@ void isolate_call(isolate_fn fn, void *arg, double timeout_s, struct isolate_out
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     out->watch = *page;
-    munmap(page, sizeof *page);
+    memcpy(&out->sched, (const void *)&pages->sched, sizeof out->sched);
+    munmap(pages, sizeof *pages);
     out->exit_called = out->watch.exit_called;
     if (out->watch.result_sent && !overflow) {
         out->payload = buf ? buf : strdup("");
@@ -286,6 +293,8 @@ static json_t *result_to_json(const struct run_result *r)
                                             "nrcpts", m->nrcpts, "delivered", m->delivered,
                                             "failed", m->failed, "pending", m->pending,
                                             "last_note", text(m->last_note)));
+        if (m->detail)
+            json_object_set(json_array_get(ms, json_array_size(ms) - 1), "detail", m->detail);
     }
     json_object_set_new(o, "msgs", ms);
     json_t *vs = json_array();
@@ -364,6 +373,7 @@ static int result_from_json(const char *text, struct run_result *r)
         s->pending = (int)json_integer_value(json_object_get(m, "pending"));
         snprintf(s->last_note, sizeof s->last_note, "%s",
                  json_string_value(json_object_get(m, "last_note")) ?: "");
+        s->detail = json_incref(json_object_get(m, "detail"));
     }
     json_t *vs = json_object_get(o, "violations");
     r->nviolations = (int)json_array_size(vs);
@@ -480,9 +490,16 @@ void run_result_explain(mta_usec_t epoch, double timeout_s, const struct isolate
         if (in_plugin)
             set_error(r, "plugin %s did not return from hook %s within %g s of wall-clock time "
                       "(killed) at %s", plugin, hook, timeout_s, at);
-        else
-            set_error(r, "the run did not finish within %g s of wall-clock time (killed); "
-                      "last hook call at %s", timeout_s, at);
+        else {
+            /* Where the clock got to, and what kept the run busy: a loop
+             * shows as one kind of event by the million. */
+            char reached[32], busiest[200];
+            sim_sched_busiest(&out->sched, 3, busiest, sizeof busiest);
+            set_error(r, "the run did not finish within %g s of wall-clock time (killed) at "
+                      "virtual time %s after %llu events; busiest events: %s; last hook call at %s",
+                      timeout_s, trace_time_str(out->sched.now - epoch, reached),
+                      (unsigned long long)out->sched.events, busiest[0] ? busiest : "none", at);
+        }
         break;
     case ISOLATE_EXITED:
         r->why = strdup(in_plugin ? "plugin exited" : "internal error: exited");

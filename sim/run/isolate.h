@@ -36,6 +36,10 @@
  *     exit code 3 (internal error);
  *     a complete result but a non-zero exit status (a sanitizer's leak or
  *     error report at exit)          -> RUN_ERROR, exit code 3.
+ *   A run killed with no plugin on the stack ("hung") is reported with the
+ *   virtual time its scheduler had reached, the events it had run and the
+ *   busiest kinds of event, which the child publishes in the shared page
+ *   (sim_sched_publish_to): a loop shows as one kind by the million.
  *
  * BOUNDS
  *   A payload larger than ISOLATE_MAX_PAYLOAD is cut off and reported as an
@@ -48,6 +52,7 @@
 
 #include "hook_registry.h"
 #include "runner.h"
+#include "sim_sched.h"
 
 #define ISOLATE_MAX_PAYLOAD (256UL * 1024 * 1024)
 #define ISOLATE_DEFAULT_TIMEOUT 10.0        /* seconds of wall-clock time */
@@ -68,6 +73,7 @@ struct isolate_outcome {
     int exit_status;        /* ISOLATE_EXITED, and REPORTED (0) */
     int exit_called;        /* exit() (rather than _exit() or returning) ended the child */
     struct hook_watch watch;    /* the page as the child left it */
+    struct sim_sched_stats sched;   /* the child's clock and event counts (sim_sched.h) */
 };
 
 /* Runs in the child: return a malloc'd payload (its length in *len). */

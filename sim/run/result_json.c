@@ -71,6 +71,11 @@ json_t *result_json_run(const char *path, const struct scn_scenario *sc,
         json_object_set_new(m, "failed", json_integer(s->failed));
         json_object_set_new(m, "pending", json_integer(s->pending));
         json_object_set_new(m, "last_error", s->last_note[0] ? text(s->last_note) : json_null());
+        /* rcpts (with RFC 3463 statuses), and dsn_of/dsn_text for a DSN */
+        if (s->detail)
+            json_object_update(m, s->detail);
+        else
+            json_object_set_new(m, "rcpts", json_array());
         json_array_append_new(ms, m);
     }
     json_object_set_new(o, "messages", ms);

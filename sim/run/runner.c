@@ -19,10 +19,12 @@
 #include "plugin.h"
 #include "remote.h"
 #include "client.h"
+#include "liveness.h"
 #include "runner.h"
 #include "sim_sched.h"
 #include "simenv.h"
 #include "trace_store.h"
+#include "trace_summary.h"
 #include "trace_summary.h"
 #include "world_setup.h"
 
@@ -50,6 +52,7 @@ struct world {
     int tracing;                    /* the core and the remotes have a trace sink */
     struct plugin_set *plugins;
     struct pcap_writer *pcap;   /* --pcap, or NULL */
+    struct liveness *liveness;  /* the storm check (liveness.h) */
 };
 
 
@@ -359,6 +362,12 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     if (o->pcap_path && pcap_open_for_run(w, sc, o, r) < 0)
         return -1;
     simenv_set_seed(w->env, r->seed);
+    w->liveness = liveness_create(w->sched, sc->storm_count, sc->storm_window);
+    if (w->liveness == NULL) {
+        r->error = strdup("out of memory building the world");
+        return -1;
+    }
+    simenv_set_liveness(w->env, w->liveness);
     /* The run's seed reaches every random stream of the world from here. */
     world_setup_network(w->net, sc, r->seed);
     world_setup_dns(w->dns, sc, r->seed);
@@ -401,7 +410,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         struct inject_ev *ev = &w->inject_evs[i];
         ev->w = w;
         ev->index = i;
-        sim_sched_at(w->sched, sc->epoch + in->at, inject_fire, ev);
+        sim_sched_at_kind(w->sched, sc->epoch + in->at, inject_fire, ev, SIM_EV_INJECT);
     }
     if (o->feed)
         o->feed(o->feed_arg, w->mta, w->sched, sc->epoch);
@@ -424,6 +433,7 @@ static void teardown(struct world *w)
             sim_client_destroy(w->clients[i]);
     free(w->clients);
     simenv_destroy(w->env);
+    liveness_destroy(w->liveness);
     sim_dns_destroy(w->dns);
     sim_net_destroy(w->net);
     pcap_writer_close(w->pcap);
@@ -477,6 +487,36 @@ struct summarize_ctx {
     int lean;               /* check invariants only; keep no summaries */
 };
 
+/* add_detail - msg's recipients (and, for a DSN, what it reports on and its
+ * text) into the summary's JSON detail */
+static void add_detail(struct msg_summary *s, const message *msg)
+{
+    static const char *const states[] = { "pending", "delivered", "bounced", "expired" };
+    if (s->detail == NULL) {
+        s->detail = json_object();
+        json_object_set_new(s->detail, "rcpts", json_array());
+    }
+    json_t *rcpts = json_object_get(s->detail, "rcpts");
+    for (int i = 0; i < msg->rcpt_count; i++) {
+        const struct message_rcpt *rc = &msg->rcpts[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "address", trace_summary_text(rc->address, strlen(rc->address)));
+        json_object_set_new(o, "state", json_string(states[rc->state]));
+        json_object_set_new(o, "status", rc->last_status ? json_string(rc->last_status) : json_null());
+        json_object_set_new(o, "note", rc->last_note && rc->last_note[0]
+                                       ? trace_summary_text(rc->last_note, strlen(rc->last_note))
+                                       : json_null());
+        json_object_set_new(o, "remote_mta", rc->last_mta
+                                             ? trace_summary_text(rc->last_mta, strlen(rc->last_mta))
+                                             : json_null());
+        json_array_append_new(rcpts, o);
+    }
+    if (msg->dsn_of != 0) {
+        json_object_set_new(s->detail, "dsn_of", json_integer((json_int_t)msg->dsn_of));
+        json_object_set_new(s->detail, "dsn_text", trace_summary_text(msg->body, msg->body_len));
+    }
+}
+
 /* summarize - fold each message into its injection's summary; check it */
 static void summarize(void *arg, const message *msg)
 {
@@ -505,6 +545,8 @@ static void summarize(void *arg, const message *msg)
         if (rc->state != RCPT_DELIVERED && rc->last_note && rc->last_note[0])
             snprintf(s->last_note, sizeof s->last_note, "%s", rc->last_note);
     }
+    if (!ctx->lean)
+        add_detail(s, msg);
     if (msg->attempts > s->attempts)
         s->attempts = msg->attempts;
     if (pending && !info.held)
@@ -532,6 +574,12 @@ static void finish_summaries(struct run_result *r)
             s->fate = "partial";
         }
     }
+}
+
+/* report_duplicate - liveness_duplicates() found one */
+static void report_duplicate(void *arg, const char *text)
+{
+    violation(arg, "%s", text);
 }
 
 /* runner_judge - after the run: invariants, message summaries, expectations,
@@ -565,6 +613,8 @@ void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
                   st.max_concurrent_per_domain, sc->config.max_outbound_connections);
     if (trace_store_time_regressions(ts))
         violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(ts));
+    if (!o->lean)
+        liveness_duplicates(ts, report_duplicate, r);
 
     int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
     mta_foreach_message(m, count_message, &nmsgs_max);
@@ -620,6 +670,29 @@ void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
     }
 }
 
+/* A lost message: the run went quiet - nothing left to happen, no timer,
+ * no packet - while the core still queues it.  It is neither delivered,
+ * failed nor expired, and no future attempt will come. */
+struct stuck_ctx {
+    struct run_result *r;
+    mta_usec_t epoch;
+};
+
+static void check_stuck(void *arg, const message *msg)
+{
+    struct stuck_ctx *x = arg;
+    struct mta_msg_info info;
+    mta_message_info(msg, &info);
+    if (!info.held)
+        return;
+    int pending = 0;
+    for (int i = 0; i < msg->rcpt_count; i++)
+        pending += msg->rcpts[i].state == RCPT_PENDING;
+    violation(x->r, "lost: message %lu to %s (%d recipient(s) pending) is %s, but the run went "
+              "quiet: nothing will ever deliver, fail or retry it", msg->id, msg->domain, pending,
+              info.where);
+}
+
 /* runner_run - run sc once; see runner.h */
 int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct run_result *r)
 {
@@ -640,12 +713,20 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     enum sim_run_stop why = sim_sched_run(w.sched, deadline, max_events);
     r->events = sim_sched_events_run(w.sched);
     r->end = sim_sched_now(w.sched) - sc->epoch;
+    char busiest[200], at[32];
+    sim_sched_busiest(sim_sched_stats(w.sched), 3, busiest, sizeof busiest);
     if (why == SIM_RUN_EVENT_LIMIT)
-        violation(r, "the run did not settle: %llu events without reaching the end",
-                  (unsigned long long)max_events);
+        violation(r, "the run did not settle: %llu events without reaching the end, at virtual "
+                  "time %s; busiest events: %s", (unsigned long long)max_events,
+                  trace_time_str(r->end, at), busiest);
     else if (why == SIM_RUN_DEADLINE && sc->run_for < 0)
-        violation(r, "the run did not settle within %lld days of virtual time",
-                  (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL));
+        violation(r, "the run did not settle within %lld days of virtual time; busiest events: %s",
+                  (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL), busiest);
+    else if (why == SIM_RUN_STOPPED && liveness_storm(w.liveness))
+        violation(r, "%s; the run was stopped there, at virtual time %s; busiest events: %s",
+                  liveness_storm(w.liveness), trace_time_str(r->end, at), busiest);
+    else if (why == SIM_RUN_QUIET)
+        mta_foreach_message(w.mta, check_stuck, &(struct stuck_ctx){ r, sc->epoch });
     mta_shutdown(w.mta);
     char *lost = pcap_finish_for_run(&w);
 
@@ -662,6 +743,8 @@ void run_result_free(struct run_result *r)
     for (int i = 0; i < r->nexp; i++)
         expect_result_free(&r->exp[i]);
     free(r->exp);
+    for (int i = 0; i < r->nmsgs; i++)
+        json_decref(r->msgs[i].detail);
     free(r->msgs);
     for (int i = 0; i < r->nviolations; i++)
         free(r->violations[i]);

@@ -101,6 +101,8 @@ void scn_free(struct scn_scenario *sc)
         free(ex->patterns);
         free(ex->scope.key);
         free(ex->scope.value);
+        free(ex->dsn_status);
+        free(ex->dsn_rcpt);
     }
     free(sc->expects);
     for (int i = 0; i < sc->nplugins; i++) {

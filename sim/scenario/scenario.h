@@ -154,7 +154,7 @@ struct scn_link {
 
 /* remote ADDR [name HOST]  followed by an indented block */
 enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
-                        SCN_CONNECT_UNREACHABLE };
+                        SCN_CONNECT_UNREACHABLE, SCN_CONNECT_NO_ROUTE };
 struct scn_remote {
     uint32_t addr;
     char *name;             /* for the default banner; NULL = the address */
@@ -228,6 +228,7 @@ enum scn_expect_kind {
     SCN_EXPECT_TRACE_EXACTLY,   /* expect trace exactly: the same over KIND NAME patterns */
     SCN_EXPECT_NEVER,           /* expect never HOOK ... | expect never trace KIND NAME ... */
     SCN_EXPECT_COUNT,           /* expect count [trace KIND] NAME ... OP N */
+    SCN_EXPECT_DSN,             /* expect [no] dsn for message ID [status S] [rcpt ADDR] */
 };
 
 /* "for domain D | for message N | for conn N" after a block expectation:
@@ -306,6 +307,10 @@ struct scn_expect {
     unsigned long msg_id;
     enum scn_fate fate;
     mta_usec_t within;      /* -1 = any time; else by epoch + within */
+    /* DSN: a delivery status notification about msg_id (docs/queue.md) */
+    int dsn_none;           /* "expect no dsn": none may be made */
+    char *dsn_status;       /* a reported recipient has this status; NULL = any */
+    char *dsn_rcpt;         /* this recipient is reported; NULL = any */
 };
 
 struct scn_scenario {
@@ -333,6 +338,8 @@ struct scn_scenario {
     int nusers;     struct scn_user *users;
     int nclients;   struct scn_client *clients;     /* in file order */
     int requires_faketime;  /* "requires faketime": plugin clocks must follow virtual time */
+    int storm_count;        /* "liveness storm N/DUR": more than N connection attempts to */
+    mta_usec_t storm_window;    /* one host within DUR without a transaction; 0 = off */
     struct scn_pos requires_pos;    /* of the word "faketime" */
 };
 

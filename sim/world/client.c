@@ -139,7 +139,8 @@ static void run_steps(struct sim_client *c)
             return;
         case SCN_STEP_DELAY:
             c->state = C_DELAY;
-            c->timer = sim_sched_at(c->sched, sim_sched_now(c->sched) + st->delay, delay_over, c);
+            c->timer = sim_sched_at_kind(c->sched, sim_sched_now(c->sched) + st->delay, delay_over, c,
+                                         SIM_EV_CLIENT);
             return;
         case SCN_STEP_DISCONNECT:
             client_end(c, "disconnect", 0);
@@ -263,7 +264,7 @@ struct sim_client *sim_client_create(struct sim_sched *s, struct sim_net *n,
     c->trace = trace;
     c->trace_arg = trace_arg;
     c->state = C_IDLE;
-    c->timer = sim_sched_at(s, epoch + script->at, client_start, c);
+    c->timer = sim_sched_at_kind(s, epoch + script->at, client_start, c, SIM_EV_CLIENT);
     return c;
 }
 

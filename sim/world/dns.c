@@ -557,7 +557,8 @@ void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
         d->first = p;
     d->last = p;
     d->npending++;
-    p->event = sim_sched_after(d->sched, delay, dns_answer_event, p);
+    p->event = sim_sched_at_kind(d->sched, sim_sched_now(d->sched) + delay, dns_answer_event, p,
+                                 SIM_EV_DNS);
 }
 
 /* sim_dns_query_count - queries made so far for (name, type) */

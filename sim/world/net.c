@@ -349,7 +349,7 @@ static struct sim_seg *segment_queue(struct sim_conn *c, int d, enum seg_kind ki
     dir->bytes += len;
     dir->last_arrival = at;
     c->refs++;
-    seg->event = sim_sched_at(c->net->sched, at, segment_arrive, seg);
+    seg->event = sim_sched_at_kind(c->net->sched, at, segment_arrive, seg, SIM_EV_SEGMENT);
     return seg;
 }
 
@@ -783,6 +783,17 @@ static sim_ep *net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16
         *err = -EMFILE;
         return NULL;
     }
+    /* The host's mode is chosen first: with no route to it, connect() fails
+     * at once (ENETUNREACH), and nothing leaves the MTA. */
+    nh = net_find_host(n, dst);
+    enum sim_connect_mode mode = nh != NULL ? host_choose_mode(nh) : SIM_CONNECT_TIMEOUT;
+    if (nh != NULL && mode == SIM_CONNECT_NO_ROUTE) {
+        if (!peer) {
+            *err = -ENETUNREACH;
+            return NULL;
+        }
+        mode = SIM_CONNECT_TIMEOUT;     /* an outside host's route is not modelled */
+    }
     c = calloc(1, sizeof *c);
     if (c == NULL)
         net_die("sim_net_connect", "out of memory");
@@ -815,10 +826,9 @@ static sim_ep *net_connect(struct sim_net *n, uint32_t src, uint32_t dst, uint16
     if (!peer)
         n->open_count++;
 
-    nh = net_find_host(n, dst);
     if (nh != NULL) {
         c->host = nh->h;
-        c->host.mode = host_choose_mode(nh);
+        c->host.mode = mode;
         c->has_host = 1;
         c->host_index = (size_t) (nh - n->hosts);
         /* A SYN to a port nobody listens on is refused, as by a real stack. */

@@ -64,7 +64,10 @@
  *
  *   Synchronous errors of sim_net_connect(): -EADDRNOTAVAIL when src is not
  *   a local address; -EMFILE when more than max_open client connections
- *   are open (see sim_net_set_max_open; 0 = unlimited).
+ *   are open (see sim_net_set_max_open; 0 = unlimited); -ENETUNREACH when
+ *   the host's mode (or its random choice) is SIM_CONNECT_NO_ROUTE: a
+ *   Linux connect() fails so, before any packet, when the routing table
+ *   has no route to the destination.
  *
  *   Observer.  When set, the observer sees every packet as it would cross
  *   the wire (SYN, SYN-ACK, ACK, data, FIN, RST) at the virtual time it is
@@ -108,6 +111,7 @@ enum sim_connect_mode {
     SIM_CONNECT_REFUSE,
     SIM_CONNECT_TIMEOUT,
     SIM_CONNECT_UNREACHABLE,
+    SIM_CONNECT_NO_ROUTE,           /* connect() fails at once with ENETUNREACH */
 };
 
 enum sim_backlog_mode {

@@ -351,8 +351,9 @@ static void session_pump(struct sim_session *s)
             return;
         if (rp->phase == R_WAITING && rp->delay > 0) {
             rp->phase = R_TIMING;
-            s->reply_timer = sim_sched_after(s->remote->sched, rp->delay,
-                                             session_reply_timer, s);
+            s->reply_timer = sim_sched_at_kind(s->remote->sched,
+                                               sim_sched_now(s->remote->sched) + rp->delay,
+                                               session_reply_timer, s, SIM_EV_REMOTE);
             return;
         }
         if (rp->action != SCN_ACTION_REPLY) {
@@ -413,7 +414,8 @@ static void session_close(struct sim_session *s)
     /* Hold the FIN; input is ignored meanwhile, a FIN or RST ends it. */
     s->state = S_CLOSING;
     if (s->close_timer == 0)
-        s->close_timer = sim_sched_after(s->remote->sched, delay, session_close_timer, s);
+        s->close_timer = sim_sched_at_kind(s->remote->sched, sim_sched_now(s->remote->sched) + delay,
+                                           session_close_timer, s, SIM_EV_REMOTE);
 }
 
 /* session_act - reset, drop or close instead of replying; may free s */
@@ -477,7 +479,8 @@ static void session_arm_faults(struct sim_session *s)
         }
     }
     if (at >= 0)
-        s->fault_timer = sim_sched_after(s->remote->sched, at, session_fault_timer, s);
+        s->fault_timer = sim_sched_at_kind(s->remote->sched, sim_sched_now(s->remote->sched) + at,
+                                           session_fault_timer, s, SIM_EV_REMOTE);
 }
 
 /* session_receive - client bytes, up to an "after N bytes" fault; may free s */
@@ -600,6 +603,7 @@ static void remote_network(struct sim_host *host, const struct scn_remote *scrip
         [SCN_CONNECT_ACCEPT] = SIM_CONNECT_ACCEPT, [SCN_CONNECT_REFUSE] = SIM_CONNECT_REFUSE,
         [SCN_CONNECT_TIMEOUT] = SIM_CONNECT_TIMEOUT,
         [SCN_CONNECT_UNREACHABLE] = SIM_CONNECT_UNREACHABLE,
+        [SCN_CONNECT_NO_ROUTE] = SIM_CONNECT_NO_ROUTE,
     };
     int i;
 
@@ -611,7 +615,7 @@ static void remote_network(struct sim_host *host, const struct scn_remote *scrip
     host->backlog_mode = script->backlog_refuse ? SIM_BACKLOG_REFUSE : SIM_BACKLOG_TIMEOUT;
     host->nchoices = script->nchoices;
     for (i = 0; i < script->nchoices; i++) {
-        assert(script->choices[i].mode >= 0 && script->choices[i].mode <= SCN_CONNECT_UNREACHABLE);
+        assert(script->choices[i].mode >= 0 && script->choices[i].mode <= SCN_CONNECT_NO_ROUTE);
         host->choices[i].mode = modes[script->choices[i].mode];
         host->choices[i].ppm = script->choices[i].ppm;
     }
@@ -653,6 +657,7 @@ struct sim_remote *sim_remote_create(struct sim_sched *sched, struct sim_net *n,
     case SCN_CONNECT_REFUSE: host.mode = SIM_CONNECT_REFUSE; break;
     case SCN_CONNECT_TIMEOUT: host.mode = SIM_CONNECT_TIMEOUT; break;
     case SCN_CONNECT_UNREACHABLE: host.mode = SIM_CONNECT_UNREACHABLE; break;
+    case SCN_CONNECT_NO_ROUTE: host.mode = SIM_CONNECT_NO_ROUTE; break;
     default: remote_die("sim_remote_create", "bad connect mode");
     }
     host.accept = remote_accept;

@@ -63,6 +63,7 @@ struct sim_slot {
     void *arg;
     uint64_t seq;           /* of the pending event here; 0 = free */
     uint32_t next_free;     /* free list link, when free */
+    uint8_t kind;           /* enum sim_ev_kind */
 };
 
 struct sim_sched {
@@ -79,7 +80,13 @@ struct sim_sched {
     uint32_t free_slot;         /* head of the free list; UINT32_MAX = empty */
     sim_advance_fn on_advance;  /* told when now moves forward; NULL = nobody */
     void *advance_arg;
+    int stop;                   /* sim_sched_stop() was called */
+    struct sim_sched_stats own; /* the figures, unless published elsewhere */
+    struct sim_sched_stats *stats;
 };
+
+/* Where schedulers created from now on publish (sim_sched_publish_to). */
+static struct sim_sched_stats *publish_to;
 
 /* sched_die - report a broken contract and stop loudly */
 static void sched_die(const char *fn, const char *what)
@@ -264,6 +271,7 @@ static void clock_set(struct sim_sched *s, sim_usec when)
     if (when == s->now)
         return;
     s->now = when;
+    s->stats->now = when;
     if (s->on_advance != NULL)
         s->on_advance(s->advance_arg, when);
 }
@@ -277,6 +285,9 @@ struct sim_sched *sim_sched_create(sim_usec start)
         sched_die("sim_sched_create", "out of memory");
     s->now = start;
     s->next_seq = 1;
+    s->stats = publish_to ? publish_to : &s->own;
+    memset((void *)s->stats, 0, sizeof *s->stats);
+    s->stats->now = start;
     heap_resize(s, 64);
     s->slots_cap = 64;
     s->slots = sched_xrealloc(NULL, s->slots_cap, sizeof *s->slots);
@@ -303,6 +314,13 @@ sim_usec sim_sched_now(const struct sim_sched *s)
 /* sim_sched_at - run fn(arg) at absolute time when (>= now) */
 sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg)
 {
+    return sim_sched_at_kind(s, when, fn, arg, SIM_EV_OTHER);
+}
+
+/* sim_sched_at_kind - the same, counted as an event of that kind */
+sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg,
+                               enum sim_ev_kind kind)
+{
     struct heap_entry ev;
     uint64_t seq;
     uint32_t slot;
@@ -325,6 +343,7 @@ sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, v
     slot = slot_take(s, seq);
     s->slots[slot].fn = fn;
     s->slots[slot].arg = arg;
+    s->slots[slot].kind = (uint8_t)(kind < SIM_EV_KINDS ? kind : SIM_EV_OTHER);
     ev.key = key_of(when, seq << SLOT_BITS | slot);
     s->heap[s->heap_len] = ev;
     s->heap_len++;
@@ -368,6 +387,7 @@ static void run_top(struct sim_sched *s)
     struct sim_slot *sl = &s->slots[key_id(key) & SLOT_MASK];
     sim_event_fn fn = sl->fn;
     void *arg = sl->arg;
+    enum sim_ev_kind kind = (enum sim_ev_kind)sl->kind;
 
     /* The heap order guarantees it; a violation would be a heap bug. */
     assert(when >= s->now);
@@ -377,6 +397,8 @@ static void run_top(struct sim_sched *s)
     heap_pop_top(s);
     clock_set(s, when);
     s->events_run++;
+    s->stats->events = s->events_run;
+    s->stats->count[kind]++;
     fn(arg);
 }
 
@@ -410,6 +432,58 @@ enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t
             return SIM_RUN_EVENT_LIMIT;
         run_top(s);
         ran++;
+        if (s->stop) {
+            s->stop = 0;
+            return SIM_RUN_STOPPED;
+        }
+    }
+}
+
+/* sim_sched_stop - the running sim_sched_run returns after this event */
+void sim_sched_stop(struct sim_sched *s)
+{
+    s->stop = 1;
+}
+
+const struct sim_sched_stats *sim_sched_stats(const struct sim_sched *s)
+{
+    return s->stats;
+}
+
+void sim_sched_publish_to(struct sim_sched_stats *st)
+{
+    publish_to = st;
+}
+
+const char *sim_ev_kind_name(enum sim_ev_kind k)
+{
+    static const char *const names[SIM_EV_KINDS] = {
+        "other", "core timer", "network segment", "dns answer", "remote reply or fault",
+        "client step", "injection",
+    };
+    return k < SIM_EV_KINDS ? names[k] : "other";
+}
+
+/* sim_sched_busiest - the n busiest kinds, most first (ties: kind order) */
+void sim_sched_busiest(const struct sim_sched_stats *st, int n, char *buf, size_t size)
+{
+    int used[SIM_EV_KINDS] = { 0 };
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int shown = 0; shown < n; shown++) {
+        int best = -1;
+        for (int k = 0; k < SIM_EV_KINDS; k++)
+            if (!used[k] && st->count[k] > 0 && (best < 0 || st->count[k] > st->count[best]))
+                best = k;
+        if (best < 0)
+            break;
+        used[best] = 1;
+        int w = snprintf(buf + off, size - off, "%s%s %llu", shown ? ", " : "",
+                         sim_ev_kind_name((enum sim_ev_kind)best),
+                         (unsigned long long)st->count[best]);
+        if (w < 0 || (size_t)w >= size - off)
+            break;
+        off += (size_t)w;
     }
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "prng.h"
+#include "liveness.h"
 #include "simenv.h"
 #include "textbuf.h"
 
@@ -68,6 +69,7 @@ struct simenv {
     struct dns_wait *dns_waiting;
     struct sim_listener *listeners;
     struct simenv_violations v;
+    struct liveness *liveness;          /* told of connects and writes; may be NULL */
 };
 
 static struct simenv *impl(struct mta_env *env) { return env->impl; }
@@ -132,7 +134,7 @@ static mta_usec_t env_now(struct mta_env *env) { return sim_sched_now(impl(env)-
 static mta_timer_id env_timer_start(struct mta_env *env, mta_usec_t at, void (*fn)(void *),
                                     void *arg)
 {
-    return sim_sched_at(impl(env)->sched, at, fn, arg);
+    return sim_sched_at_kind(impl(env)->sched, at, fn, arg, SIM_EV_CORE_TIMER);
 }
 
 static void env_timer_cancel(struct mta_env *env, mta_timer_id id)
@@ -296,6 +298,8 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
     f->ep = sim_net_connect(se->net, src, dst, port, ep_event, f, &err);
     if (f->ep == NULL) {
         free(f);
+        if (err == -ENETUNREACH)
+            liveness_connect(se->liveness, -1, dst);
         if (se->trace) {
             struct mta_trace_rec r;
             rec_begin(&r, "conn", "error");
@@ -310,6 +314,7 @@ static int env_tcp_connect(struct mta_env *env, uint32_t src, uint32_t dst, uint
     }
     se->fds[fd] = f;
     se->v.opened++;
+    liveness_connect(se->liveness, fd, dst);
     if (se->trace) {
         struct mta_trace_rec r;
         char b[32];
@@ -416,6 +421,7 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
         se->v.bad_op++;
         return -EBADF;
     }
+    liveness_write(se->liveness, fd, buf, len);
     return sim_ep_send(f->ep, buf, len);
 }
 
@@ -516,6 +522,12 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
 struct mta_env *simenv_env(struct simenv *se) { return &se->env; }
 
 /* simenv_check - the contract breaches seen so far */
+/* simenv_set_liveness - tell lv of every connect and write (liveness.h) */
+void simenv_set_liveness(struct simenv *se, struct liveness *lv)
+{
+    se->liveness = lv;
+}
+
 void simenv_check(const struct simenv *se, struct simenv_violations *v)
 {
     *v = se->v;

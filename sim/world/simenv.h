@@ -46,6 +46,9 @@ struct mta_env *simenv_env(struct simenv *se);
 /* The seed random_below() streams derive from (default 1). */
 void simenv_set_seed(struct simenv *se, uint64_t seed);
 void simenv_check(const struct simenv *se, struct simenv_violations *v);
+/* The liveness checker to tell of connects and writes (NULL: none). */
+struct liveness;
+void simenv_set_liveness(struct simenv *se, struct liveness *lv);
 void simenv_destroy(struct simenv *se);
 /* The trace sink the scripted remotes write to. */
 void simenv_trace(void *arg, const struct mta_trace_rec *rec);

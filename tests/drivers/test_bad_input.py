@@ -6,6 +6,7 @@ do with it:
     # expect-exit: 2
     # expect-output: ^fixtures/bad/unknown-op\\.scn:7:12: unknown operator
     # expect-output: another regex (every one must match)
+    # expect-args: --timeout 1     (optional: options for mtasim run)
 
 The regexes are searched (re.MULTILINE) in stdout + stderr of
 ``mtasim run fixtures/bad/NAME.scn`` run from the repository root, so paths
@@ -27,11 +28,12 @@ from tests.drivers.mtasim_pytest import (REPO_ROOT, describe_exit, load_json, re
 
 BAD = REPO_ROOT / "fixtures" / "bad"
 SCENARIOS = REPO_ROOT / "scenarios"
-HEADER = re.compile(r"^#\s*expect-(exit|output):\s?(.*?)\s*$")
+HEADER = re.compile(r"^#\s*expect-(exit|output|args):\s?(.*?)\s*$")
 
 
-def header_of(path):
-    """(exit_code or None, [regex, ...]) from the leading comment lines of a fixture."""
+def header_of(path, args=None):
+    """(exit_code or None, [regex, ...]) from the leading comment lines of a
+    fixture; the words of its expect-args lines are appended to args."""
     code, regexes = None, []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -39,6 +41,9 @@ def header_of(path):
         m = HEADER.match(line.strip())
         if m and m.group(1) == "exit":
             code = int(m.group(2))
+        elif m and m.group(1) == "args":
+            if args is not None:
+                args.extend(m.group(2).split())
         elif m:
             regexes.append(m.group(2))
     return code, regexes
@@ -60,11 +65,12 @@ def bad_fixtures():
 def test_bad_input(fixture, mtasim):
     if fixture is None:
         pytest.fail(f"no bad-input fixtures: {rel(BAD)}/*.scn is missing or empty", pytrace=False)
-    code, regexes = header_of(fixture)
+    args = []
+    code, regexes = header_of(fixture, args)
     if code is None or not regexes:
         pytest.fail(f"{rel(fixture)}: needs '# expect-exit: N' and '# expect-output: REGEX' "
                     "header lines", pytrace=False)
-    proc = run_mtasim(mtasim, [rel(fixture)], cwd=REPO_ROOT)
+    proc = run_mtasim(mtasim, args + [rel(fixture)], cwd=REPO_ROOT)
     output = proc.stdout + proc.stderr
     if proc.returncode != code:
         pytest.fail(f"{rel(fixture)}: exit {proc.returncode} ({describe_exit(proc.returncode)}), "

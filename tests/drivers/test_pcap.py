@@ -49,6 +49,7 @@ RST = "Connection reset (RST)"
 # scenario name -> (the Warn summaries tshark must report, why the scenario provokes them)
 DELIBERATE_WARNINGS = {
     "backlog": ({RST}, "a SYN beyond the listen backlog is refused with RST|ACK"),
+    "dsn-unreachable": ({RST}, "the MX refuses every connection (RST|ACK)"),
     "fallback-second-mx": ({RST}, "the first MX refuses the connection (RST|ACK)"),
     "jitter": ({RST}, "the backup MX refuses the connection (RST|ACK)"),
     "link-latency": ({RST}, "the core gives up on a slow handshake and aborts it with RST"),

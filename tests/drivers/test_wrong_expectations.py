@@ -27,7 +27,10 @@ Mutants:
   * ``expect never [trace KIND] NAME MATCHERS``: the matchers removed (a
     never with matchers must be narrower than the bare name);
   * ``expect count ... OP N``: the comparison negated, and for ``= N`` also
-    N + 1 and N - 1.
+    N + 1 and N - 1;
+  * ``expect [no] dsn for message ID [status S] [rcpt ADDR]``: "no" added or
+    removed, the status made one no DSN reports (2.9.99), the recipient one
+    no DSN names.
 
 For a pattern mutant mtasim may name either the pattern line or the line of
 its ``expect hooks in order`` header (the CLI reports expectations by the
@@ -59,6 +62,7 @@ EXPECT_MESSAGE = re.compile(r"^(\s*expect\s+message\s+\S+\s+)(delivered|deferred
 EXPECT_BLOCK = re.compile(r"^\s*expect\s+(hooks|trace)\s+(in\s+order|exactly)"
                           r"(\s+for\s+(domain|message|conn)\s+(\S+))?\s*(#.*)?$")
 EXPECT_NEVER = re.compile(r"^\s*expect\s+never\s")
+EXPECT_DSN = re.compile(r"^(\s*expect\s+)(no\s+)?(dsn\s+for\s+message\s+\S+)(.*)$")
 EXPECT_COUNT = re.compile(r"^(\s*expect\s+count\s.*\s)(!=|>=|<=|=|<|>)(\s+)(\d+)(\s*(#.*)?)$")
 NO_SUCH_SCOPE = {"domain": "mutant.invalid", "message": "999999", "conn": "999999"}
 # KEY OP VALUE; the longest operators first so that "<=" is not read as "<".
@@ -240,7 +244,7 @@ def block_mutants(path, lines, header, patterns):
 
 
 def line_mutants(path, lines):
-    """The mutants of one-line ``expect never`` and ``expect count``."""
+    """The mutants of one-line ``expect never``, ``expect count`` and ``expect dsn``."""
     found = []
     for n, line in enumerate(lines, start=1):
         text = line.rstrip("\r\n")
@@ -250,6 +254,17 @@ def line_mutants(path, lines):
             if len(kept) < len(spans):
                 bare = " ".join(text[a:b] for a, b in kept)
                 found.append(Mutant(path, with_line(lines, n, bare), n, (n,), "never-unqualified"))
+        m = EXPECT_DSN.match(text)
+        if m:
+            head, no, core, rest = m.group(1), m.group(2), m.group(3), m.group(4)
+            # "expect no dsn" takes no status or rcpt: the negation drops them.
+            found.append(Mutant(path, with_line(lines, n, f"{head}{'' if no else 'no '}{core}"),
+                                n, (n,), "dsn-negated"))
+            for word, wrong in (("status", "2.9.99"), ("rcpt", "mutant@mutant.invalid")):
+                changed = re.sub(rf"(\s{word}\s+)\S+", rf"\g<1>{wrong}", rest, count=1)
+                if changed != rest:
+                    found.append(Mutant(path, with_line(lines, n, f"{head}{no or ''}{core}{changed}"),
+                                        n, (n,), f"dsn-{word}"))
         m = EXPECT_COUNT.match(text)
         if m:
             head, op, gap, num, tail = m.group(1), m.group(2), m.group(3), int(m.group(4)), m.group(5)

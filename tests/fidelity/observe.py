@@ -137,10 +137,19 @@ MTASIM_FATES = {"delivered": "delivered", "bounced": "bounced", "expired": "expi
                 "transient": "deferred"}
 
 
+# The delivery status notification the core sends the sender about a bounce
+# is a message of its own (id 1000000000 + k, docs/queue.md "Bounces"), as
+# Postfix's bounce(8) message is; neither is this message's delivery, and
+# Postfix's is not in its observable either.
+DSN_ID_BASE = 1000000000
+
+
 def mtasim_observable(run):
     records = json_records(run)
     fates = {}
     for kind, name, fields in records:
+        if kind == "queue" and int(fields.get("msg", "0") or 0) > DSN_ID_BASE:
+            continue
         if kind == "queue" and "rcpt" in fields and name in MTASIM_FATES:
             fates.setdefault(fields["rcpt"], []).append(MTASIM_FATES[name])
     return observable(sessions_of(records, "established"), fates)

@@ -842,6 +842,10 @@ START_TEST(test_config)
 {
     struct mta_config c;
     mta_config_defaults(&c);
+    ck_assert_int_eq(c.max_recipients_per_transaction, 0);
+    ck_assert_int_eq(c.rcpt_552, MTA_552_TRANSIENT);
+    ck_assert_int_eq(c.recipient_limit_leftovers, MTA_LEFTOVERS_RESEND);
+    ck_assert_int_eq(c.dsn_generation, 1);
     ck_assert_int_eq(c.max_outbound_connections, 32);
     ck_assert_int_eq(c.retry_interval, 1200 * SEC);
     ck_assert_int_eq(c.max_retry_interval, 43200 * SEC);
@@ -893,10 +897,22 @@ START_TEST(test_config)
     for (; mta_config_keys[nkeys] != NULL; nkeys++) {
         const char *key = mta_config_keys[nkeys];
         const char *v = strncmp(key, "throttle_", 9) == 0 ? "1/1s"
-                      : strcmp(key, "prohibited_ips") == 0 ? "10.0.0.0/8" : "1";
+                      : strcmp(key, "prohibited_ips") == 0 ? "10.0.0.0/8"
+                      : strcmp(key, "rcpt_552") == 0 ? "permanent"
+                      : strcmp(key, "recipient_limit_leftovers") == 0 ? "defer"
+                      : strcmp(key, "dsn_generation") == 0 ? "off" : "1";
         ck_assert_msg(mta_config_set(&c, key, v, err, sizeof err) == 0, "%s %s: %s", key, v, err);
     }
-    ck_assert_int_eq(nkeys, 26);
+    ck_assert_int_eq(nkeys, 30);
+
+    /* Choices: one of the option's words, any case; anything else names them. */
+    ck_assert_int_eq(c.rcpt_552, MTA_552_PERMANENT);
+    ck_assert_int_eq(mta_config_set(&c, "rcpt_552", "Transient", err, sizeof err), 0);
+    ck_assert_int_eq(c.rcpt_552, MTA_552_TRANSIENT);
+    ck_assert_int_eq(mta_config_set(&c, "recipient_limit_leftovers", "later", err, sizeof err), -1);
+    ck_assert_str_eq(err, "bad value 'later' for recipient_limit_leftovers: expected 'resend' or 'defer'");
+    ck_assert_int_eq(c.recipient_limit_leftovers, MTA_LEFTOVERS_DEFER);
+    ck_assert_int_eq(c.dsn_generation, 0);
 
     /* Rates and ranges. */
     ck_assert_int_eq(mta_config_set(&c, "throttle_messages", "10/1m", err, sizeof err), 0);
