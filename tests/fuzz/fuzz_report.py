@@ -64,8 +64,8 @@ def main(argv):
     ap.add_argument("--seed", type=int, default=int(os.environ.get("MTASIM_FUZZ_SEED", "18")))
     ap.add_argument("--artifacts", default=".")
     a = ap.parse_args(argv)
-    if (a.time is None) == (a.runs is None):
-        ap.error("give --time or --runs")
+    if a.time is None and a.runs is None:
+        ap.error("give --time or --runs (or both: whichever comes first)")
     rng = random.Random(a.seed)
     with tempfile.TemporaryDirectory(prefix="mtasim-fuzz-report-") as tmp:
         text = base_document(a.mtasim, tmp)

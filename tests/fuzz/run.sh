@@ -5,6 +5,7 @@
 #   sh tests/fuzz/run.sh [--smoke] [TARGET...]          30 s each (CI)
 #   sh tests/fuzz/run.sh --time S [TARGET...]           S seconds each
 #   sh tests/fuzz/run.sh --runs N [TARGET...]           N executions each
+#   (--runs N --time S: whichever comes first)
 #
 # TARGETS
 #   parse smtp_reply smtp_server pcap_import run report   (default: all, in this order)
@@ -34,18 +35,19 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 
-mode=time limit=30
+time_limit= runs_limit=
 while [ $# -gt 0 ]; do
     case $1 in
-    --smoke) mode=time limit=30; shift ;;
-    --time) mode=time limit=$2; shift 2 ;;
-    --runs) mode=runs limit=$2; shift 2 ;;
+    --smoke) time_limit=30; shift ;;
+    --time) time_limit=$2; shift 2 ;;
+    --runs) runs_limit=$2; shift 2 ;;
     -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
 done
 targets=${*:-parse smtp_reply smtp_server pcap_import run report}
+[ -z "$time_limit$runs_limit" ] && time_limit=30
 
 sh tests/deps.sh
 build=${MTASIM_FUZZ_BUILD:-build-fuzz}
@@ -114,8 +116,10 @@ for t in $targets; do
     rm -rf "$seeds"
     mkdir -p "$seeds"
     if [ "$t" = report ]; then
+        # shellcheck disable=SC2086  # the limits are words
         if /usr/bin/python3 tests/fuzz/fuzz_report.py --mtasim "$top/$build/sim/mtasim" \
-                "--$mode" "$limit" --artifacts "$artifacts"; then
+                ${time_limit:+--time $time_limit} ${runs_limit:+--runs $runs_limit} \
+                --artifacts "$artifacts"; then
             passed=$((passed + 1))
         else
             failed=$((failed + 1))
@@ -130,11 +134,7 @@ for t in $targets; do
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     bin=$build/tests/fuzz/fuzz_$t
-    if [ "$mode" = time ]; then
-        budget="-max_total_time=$limit"
-    else
-        budget="-runs=$limit"
-    fi
+    budget="${time_limit:+-max_total_time=$time_limit} ${runs_limit:+-runs=$runs_limit}"
     log=$work/$t.log
     start=$(date +%s)
     rc=0
