@@ -61,6 +61,7 @@ struct live_fd {
     uint32_t listen_addr;
     uint16_t listen_port;
     int peer_gone;                  /* EOF or reset seen: no more reading */
+    int peer_reset;                 /* reset seen (or a read error): no more writing */
     int write_shut;                 /* live_env_shutdown_write() done */
     int failed_err;                 /* LFD_FAILED: ECONNREFUSED or EHOSTUNREACH */
     mta_timer_id failed_timer;
@@ -464,7 +465,13 @@ static void readable(struct live_fd *f)
             return;
         int reset = n < 0;
         f->peer_gone = 1;
-        f->out_len = 0;
+        /* RFC 9293 3.6: a FIN closes the peer's direction only; what is
+         * written after it still goes (mtasim serve answers the commands
+         * read before it).  A reset ends both. */
+        if (reset) {
+            f->peer_reset = 1;
+            f->out_len = 0;
+        }
         fd_rewatch(f);
         trace_conn(le, reset ? "reset" : "eof", fd);
         f->cb(f->arg, fd, reset ? MTA_TCP_RESET : MTA_TCP_EOF, NULL, 0, reset ? ECONNRESET : 0);
@@ -579,7 +586,7 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     }
     if (f->state == LFD_LISTENING)
         return -ENOTCONN;
-    if (f->peer_gone || f->write_shut || f->state == LFD_SILENT || f->state == LFD_FAILED)
+    if (f->peer_reset || f->write_shut || f->state == LFD_SILENT || f->state == LFD_FAILED)
         return -EPIPE;
     int rc = out_append(f, buf, len);
     if (rc < 0)

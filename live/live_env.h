@@ -51,7 +51,9 @@
  *   Data.  Reads deliver MTA_TCP_DATA as read(2) returns it (at most
  *   LIVE_READS_PER_WAKE reads of LIVE_READ_CHUNK bytes per wake-up, so no
  *   descriptor starves the others); 0 -> MTA_TCP_EOF; ECONNRESET ->
- *   MTA_TCP_RESET.  Writes are buffered (at most LIVE_MAX_OUTPUT bytes,
+ *   MTA_TCP_RESET.  After MTA_TCP_EOF the descriptor can still be written
+ *   (RFC 9293 3.6: the peer's FIN closes its direction only); after a
+ *   reset, tcp_write() is -EPIPE.  Writes are buffered (at most LIVE_MAX_OUTPUT bytes,
  *   -ENOBUFS beyond) and leave on the EPOLLOUT that the next epoll_wait()
  *   reports at once: everything written while one batch of events runs
  *   leaves together, in one send(2).  So the replies to a pipelined group

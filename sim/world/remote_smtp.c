@@ -40,8 +40,19 @@ static const char *const default_reply[SCN_CMD__COUNT] = {
     [SCN_CMD_RSET] = "250 2.0.0 Ok\r\n",
     [SCN_CMD_NOOP] = "250 2.0.0 Ok\r\n",
     [SCN_CMD_QUIT] = "221 2.0.0 Bye\r\n",
-    [SCN_CMD_UNKNOWN] = "502 5.5.2 Error: command not recognized\r\n",
+    /* A command it recognizes but does not implement (VRFY, EXPN, HELP,
+     * ...); one it does not recognize gets UNRECOGNIZED_REPLY instead. */
+    [SCN_CMD_UNKNOWN] = "502 5.5.1 Error: command not implemented\r\n",
 };
+/* RFC 5321 4.2.4: 502 SHOULD be used for a command recognized but not
+ * implemented; a command not recognized gets 500.  (Postfix answers 502 to
+ * both; the RFC decides here.) */
+#define UNRECOGNIZED_REPLY "500 5.5.2 Error: command not recognized\r\n"
+#define UNRECOGNIZED_CODE 500
+/* Commands of RFC 5321 4.1 and common extensions this remote knows of but
+ * does not implement: 502. */
+static const char *const known_verbs[] = { "VRFY", "EXPN", "HELP", "TURN", "ETRN", "STARTTLS",
+                                           "AUTH", "SEND", "SOML", "SAML", "BDAT" };
 static const int default_code[SCN_CMD__COUNT] = {
     [SCN_CMD_GREET] = 220, [SCN_CMD_EHLO] = 250, [SCN_CMD_HELO] = 250,
     [SCN_CMD_MAIL] = 250, [SCN_CMD_RCPT] = 250, [SCN_CMD_DATA] = 354,
@@ -118,8 +129,9 @@ static const struct scn_reply *script_choose(const struct sim_session *s, enum s
     return NULL;
 }
 
-/* session_answer - queue the reply to cmd (script or default); its code */
-int session_answer(struct sim_session *s, enum scn_cmd cmd)
+/* answer - queue the reply to cmd: the script's, else dflt (code
+ * dflt_code) when given, else the default reply; its code */
+static int answer(struct sim_session *s, enum scn_cmd cmd, const char *dflt, int dflt_code)
 {
     const struct sim_remote *r = s->remote;
     const struct scn_reply *rep;
@@ -127,7 +139,10 @@ int session_answer(struct sim_session *s, enum scn_cmd cmd)
 
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
     rep = script_choose(s, cmd, &index);
-    if (rep == NULL) {
+    if (rep == NULL && dflt != NULL) {
+        session_queue_str(s, dflt);
+        return dflt_code;
+    } else if (rep == NULL) {
         const struct wire_text *w = &r->default_wire[cmd];
 
         session_queue(s, w->bytes, w->len, 0, cmd == SCN_CMD_QUIT, 1);
@@ -146,6 +161,25 @@ int session_answer(struct sim_session *s, enum scn_cmd cmd)
         session_queue(s, w->bytes, w->len, rep->delay, cmd == SCN_CMD_QUIT, 1);
         return rep->code;
     }
+}
+
+/* session_answer - queue the reply to cmd (script or default); its code */
+int session_answer(struct sim_session *s, enum scn_cmd cmd)
+{
+    return answer(s, cmd, NULL, 0);
+}
+
+/* verb_known - the line's first word is a command this remote knows of */
+static int verb_known(const char *line, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && line[n] != ' ' && line[n] != '\r')
+        n++;
+    for (size_t i = 0; i < sizeof known_verbs / sizeof known_verbs[0]; i++)
+        if (n == strlen(known_verbs[i]) && strncasecmp(line, known_verbs[i], n) == 0)
+            return 1;
+    return 0;
 }
 
 /* ---- transaction -------------------------------------------------------- */
@@ -491,6 +525,15 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
 
     assert(s->state == S_COMMAND || s->state == S_REJECTED);
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
+    if (s->state == S_COMMAND && memchr(line, '\0', len) != NULL
+        && (cmd == SCN_CMD_EHLO || cmd == SCN_CMD_HELO || cmd == SCN_CMD_MAIL
+            || cmd == SCN_CMD_RCPT)) {
+        /* RFC 5321 4.1.2: a domain or path holds no NUL; a syntax error in
+         * the arguments is 501 (4.2.2).  The command is not taken: it does
+         * not count for "nth" and reaches no scripted reply. */
+        session_queue_str(s, "501 5.5.2 Error: NUL character in the command's argument\r\n");
+        return;
+    }
     s->nth[cmd]++;
     if (s->state == S_REJECTED && cmd != SCN_CMD_QUIT) {
         /* RFC 5321 4.3.1: after a failure greeting only QUIT succeeds. */
@@ -547,8 +590,13 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
         break;
     case SCN_CMD_NOOP:
     case SCN_CMD_QUIT:
-    case SCN_CMD_UNKNOWN:
         session_answer(s, cmd);
+        break;
+    case SCN_CMD_UNKNOWN:
+        if (verb_known(line, len))
+            session_answer(s, cmd);
+        else
+            answer(s, cmd, UNRECOGNIZED_REPLY, UNRECOGNIZED_CODE);
         break;
     case SCN_CMD_GREET:
     case SCN_CMD_DOT:

@@ -23,12 +23,15 @@ The cases, by the issue's numbering:
 
 import json
 import re
+import socket
 import struct
 import subprocess
+import time
 
 import pytest
 
 from tests.drivers.mtasim_pytest import REPO_ROOT, run_mtasim
+from tests.drivers.test_live import STEP_TIMEOUT, serve
 
 GOOD = "scenarios/delivery/greylist-retry.scn"
 WORLD = REPO_ROOT / "scenarios" / "world.inc"
@@ -504,3 +507,102 @@ def test_import_leaves_out_addresses_over_the_core_limits(mtasim, tmp_path, send
     check = subprocess.run([mtasim, "check", str(scn)], capture_output=True, text=True,
                            timeout=60, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# ------------------------------------------------------- 9. mtasim serve
+
+def read_all(sock, limit=10.0):
+    """Everything until the server closes (or limit seconds pass)."""
+    sock.settimeout(limit)
+    out = b""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        try:
+            data = sock.recv(4096)
+        except socket.timeout:
+            break
+        if not data:
+            break
+        out += data
+    return out
+
+
+def serve_scenario(tmp_path, body=""):
+    scn = tmp_path / "serve.scn"
+    scn.write_text("scenario serve-test\nremote 198.51.100.10 name mx.test\n" + body)
+    return scn
+
+
+def test_serve_answers_commands_sent_before_the_fin(mtasim, tmp_path):
+    """RFC 9293 3.6: the client's FIN closes its direction only; the commands
+    it sent before are answered, then the server closes."""
+    scn = serve_scenario(tmp_path, "  rcpt 250 2.1.5 slow ok delay 300ms\n")
+    with serve(mtasim, scn, "--once") as (proc, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT) as c:
+            banner = c.recv(4096)
+            c.sendall(b"EHLO client.test\r\nMAIL FROM:<a@sender.test>\r\n"
+                      b"RCPT TO:<b@example.com>\r\nNOOP\r\n")
+            c.shutdown(socket.SHUT_WR)
+            got = (banner + read_all(c)).decode()
+        proc.communicate(timeout=STEP_TIMEOUT)
+    lines = got.splitlines()
+    assert lines[0] == "220 mx.test ESMTP mtasim", got
+    assert "250 2.1.0 Ok" in lines and "250 2.1.5 slow ok" in lines, got
+    assert lines[-1] == "250 2.0.0 Ok", got            # the NOOP's, the last command's
+
+
+def test_serve_idle_session_times_out(mtasim, tmp_path):
+    """RFC 5321 4.5.3.2.7: a session idle past the server timeout (300 s by
+    default; 1 s here) gets 421 and is closed, freeing its slot."""
+    scn = serve_scenario(tmp_path)
+    with serve(mtasim, scn, "--once", "--idle-timeout", "1") as (proc, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT) as c:
+            t0 = time.monotonic()
+            got = read_all(c, limit=15).decode()
+            took = time.monotonic() - t0
+        proc.communicate(timeout=STEP_TIMEOUT)
+    assert got.splitlines() == ["220 mx.test ESMTP mtasim",
+                                "421 4.4.2 mx.test Error: timeout exceeded"], got
+    assert 0.9 < took < 10, took
+
+
+def test_serve_idle_timeout_usage(mtasim, tmp_path):
+    scn = serve_scenario(tmp_path)
+    proc = subprocess.run([mtasim, "serve", str(scn), "--listen", "127.0.0.1:0",
+                           "--idle-timeout", "0"], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert proc.returncode == 2
+    assert "--idle-timeout wants seconds" in proc.stderr
+
+
+@pytest.mark.parametrize("command,reply", [
+    (b"FROB x", "500 5.5.2 Error: command not recognized"),
+    (b"VRFY bob", "502 5.5.1 Error: command not implemented"),
+    (b"EHLO a\0b", "501 5.5.2 Error: NUL character in the command's argument"),
+    (b"MAIL FROM:<a\0@sender.test>", "501 5.5.2 Error: NUL character in the command's argument"),
+])
+def test_serve_unknown_commands_and_nul_bytes(mtasim, tmp_path, command, reply):
+    """RFC 5321 4.2.4: 500 for a command not recognized, 502 for one recognized
+    but not implemented; 4.1.2: no NUL in a domain or path (501).  The
+    simulated remote answers alike (tests/unit/test_remote.c)."""
+    scn = serve_scenario(tmp_path)
+    with serve(mtasim, scn, "--once") as (proc, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT) as c:
+            banner = c.recv(4096)
+            c.sendall(b"EHLO client.test\r\n" + command + b"\r\nQUIT\r\n")
+            got = (banner + read_all(c)).decode(errors="replace")
+        proc.communicate(timeout=STEP_TIMEOUT)
+    lines = got.splitlines()
+    assert lines[-2:] == [reply, "221 2.0.0 Bye"], got
+
+
+def test_serve_trace_to_a_full_device(mtasim, tmp_path):
+    scn = serve_scenario(tmp_path)
+    with serve(mtasim, scn, "--once", "--trace", "/dev/full") as (proc, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT) as c:
+            c.recv(4096)
+            c.sendall(b"QUIT\r\n")
+            read_all(c)
+        _, err = proc.communicate(timeout=STEP_TIMEOUT)
+    assert proc.returncode == 2, err
+    assert "mtasim serve: cannot write trace file /dev/full: No space left on device" in err
