@@ -12,6 +12,7 @@
  *   wrong on standard error as "mtasim CMD: ...".
  */
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,12 @@ int live_cli_seed(const char *cmd, const char *arg, uint64_t *seed)
 {
     char *end;
     errno = 0;
+    /* Digits only (strtoull alone takes blanks, a sign, and clamps at
+     * ULLONG_MAX with ERANGE). */
     unsigned long long v = strtoull(arg, &end, 10);
-    if (*arg == '\0' || *end != '\0' || arg[0] == '-' || errno != 0) {
-        fprintf(stderr, "mtasim %s: --seed wants a non-negative integer, not '%s'\n", cmd, arg);
+    if (!isdigit((unsigned char)arg[0]) || *end != '\0' || errno != 0) {
+        fprintf(stderr, "mtasim %s: --seed wants an integer from 0 to 18446744073709551615, "
+                "not '%s'\n", cmd, arg);
         return -1;
     }
     *seed = v;

@@ -196,6 +196,32 @@ static void seed_failure_add(const char *path, uint64_t seed)
     nseed_failures++;
 }
 
+/*
+ * print_replay - "  replay: mtasim run --seed N --trace - FILE", FILE quoted
+ * for a POSIX shell when it holds anything but [A-Za-z0-9@%+=:,./_-] (the
+ * rule of Python's shlex.quote, which the reports use): pasted, a file named
+ * "$(id).scn" is a file name, never a command.
+ */
+static void print_replay(uint64_t seed, const char *path)
+{
+    int plain = path[0] != '\0';
+    for (const char *c = path; *c && plain; c++)
+        plain = isalnum((unsigned char)*c) || strchr("@%+=:,./_-", *c) != NULL;
+    printf("  replay: mtasim run --seed %" PRIu64 " --trace - ", seed);
+    if (plain) {
+        printf("%s\n", path);
+        return;
+    }
+    putchar('\'');
+    for (const char *c = path; *c; c++) {
+        if (*c == '\'')
+            fputs("'\"'\"'", stdout);         /* close, a quoted ', reopen */
+        else
+            putchar(*c);
+    }
+    fputs("'\n", stdout);
+}
+
 /* seed_summary - after --seeds: passes, failures and how to replay each failure */
 static void seed_summary(int passed, int failed)
 {
@@ -204,8 +230,7 @@ static void seed_summary(int passed, int failed)
     printf("seeds %" PRIu64 "..%" PRIu64 ": %d run%s passed, %d failed\n", seed_range.first,
            seed_range.last, passed, passed == 1 ? "" : "s", failed);
     for (size_t i = 0; i < nseed_failures; i++)
-        printf("  replay: mtasim run --seed %" PRIu64 " --trace - %s\n", seed_failures[i].seed,
-               seed_failures[i].path);
+        print_replay(seed_failures[i].seed, seed_failures[i].path);
     free(seed_failures);
     seed_failures = NULL;
     nseed_failures = 0;
@@ -255,7 +280,7 @@ static void report(const char *path, const struct scn_scenario *sc, const struct
             printf(r->verdict == RUN_PLUGIN ? "  %s\n" : "  error: %s\n", r->error);
     }
     (void)sc;
-    printf("  replay: mtasim run --seed %" PRIu64 " --trace - %s\n", r->seed, path);
+    print_replay(r->seed, path);
 }
 
 /* add_cli_plugin - one --plugin PATH[:ARGS], the file found now; 0 or -1 */
@@ -374,18 +399,13 @@ static int cmd_run(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || optarg[0] == '-') {
-                fprintf(stderr, "mtasim run: --seed wants a non-negative integer, not '%s'\n", optarg);
+        case 's':
+            /* One reading of a seed for every command (live_cli.c): the
+             * scenario's own "seed" line's range, 0 to 2^64-1. */
+            if (live_cli_seed("run", optarg, &ro.seed) < 0)
                 return 2;
-            }
-            ro.seed = v;
             ro.seed_set = 1;
             break;
-        }
         case 'S':
             if (parse_seed_range(optarg) < 0) {
                 rc = 2;

@@ -85,7 +85,9 @@ static char *read_bounded(const char *path, size_t *len, char *why, size_t whysz
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, whysz, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        int fstat_errno = errno;
+        snprintf(why, whysz, "%s", fstat(fd, &st) < 0 ? strerror(fstat_errno)
+                 : S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
         close(fd);
         return NULL;
     }
