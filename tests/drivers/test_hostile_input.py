@@ -758,3 +758,63 @@ def test_plugin_leak_is_the_plugins(tmp_path):
     verdicts = {run["file"]: (run["verdict"], run["exit_code"])
                 for run in json.loads(out.read_text())["runs"]}
     assert verdicts == {GOOD: ("pass", 0), str(scn): ("plugin", 4)}, verdicts
+
+
+# ------------------------------------------------------- found by fuzz_smtp_server
+
+def test_bounce_to_a_sender_without_a_local_part(mtasim, tmp_path):
+    """A sender "<@sender.test>" (an '@', no local part: no mailbox by RFC
+    5321 4.1.2) whose message bounced: its DSN could not be queued and the
+    run ended in an internal error (3).  No DSN is made, and the trace says
+    why, as for a sender without a domain."""
+    scn = tmp_path / "at-sender.scn"
+    scn.write_text(f"scenario at-sender\ninclude {WORLD}\nremote 198.51.100.10\n"
+                   "  rcpt 550 5.1.1 no such user\n"
+                   "inject 1 from <@sender.test> to <bob@example.com>\n"
+                   "expect message 1 bounced\n"
+                   "expect trace in order\n  queue no_dsn msg=1 reason~\"no local part\"\n"
+                   "expect no dsn for message 1\n")
+    proc = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_inbound_addresses_the_queue_cannot_take(mtasim, tmp_path):
+    """The inbound server took MAIL FROM:<@b.test> (found by fuzz_smtp_server:
+    the message's bounce then ended the run in an internal error) and
+    recipients over RFC 5321 4.5.3.1's limits, which the queue refused only
+    after the data.  Both are refused at their command, with 501."""
+    long_local = "l" * 65
+    scn = tmp_path / "inbound.scn"
+    scn.write_text(f"""scenario inbound-addresses
+listen 192.0.2.1:25
+
+client 203.0.113.50
+  expect 220
+  send EHLO client.test
+  expect 250
+  send MAIL FROM:<@b.test>
+  expect 501
+  send MAIL FROM:<a@>
+  expect 501
+  send MAIL FROM:<a@client.test>
+  expect 250
+  send RCPT TO:<@example.com>
+  expect 501
+  send RCPT TO:<{long_local}@example.com>
+  expect 501
+  send RCPT TO:<b@example.com>
+  expect 250
+  send QUIT
+  expect 221
+
+expect trace in order
+  inbound reply line="501 5.1.7 Error: bad sender address syntax"
+  inbound reply line="501 5.1.7 Error: bad sender address syntax"
+  inbound reply line="250 2.1.0 Ok"
+  inbound reply line="501 5.1.3 Error: bad recipient address syntax"
+  inbound reply line="501 5.1.3 Error: bad recipient address syntax"
+  inbound reply line="250 2.1.5 Ok"
+expect never trace client unexpected
+""")
+    proc = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -16,7 +16,8 @@
 #   libclang-rt-14-dev), seeds each target's corpus from the tree
 #   (scenarios/, fixtures/bad/, tests/live/ for the scenario targets;
 #   fixtures/captures/ for the importer; replies and dialogues cut from the
-#   bundled scenarios for the SMTP targets), and runs the targets one after
+#   bundled scenarios for the SMTP targets; and tests/fuzz/regress/TARGET/,
+#   each input a past campaign found, fixed since), and runs the targets one after
 #   another, one process each.  The corpus grows in
 #   build-fuzz/fuzz/corpus/TARGET/ across runs; what a target finds is saved
 #   as build-fuzz/fuzz/artifacts/TARGET/crash-* (reproduce: the target's
@@ -133,6 +134,10 @@ for t in $targets; do
     smtp_server) seed_dialogues "$seeds"; dict=tests/fuzz/smtp.dict ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
+    # What a campaign found, fixed since: replayed first, every time.
+    if [ -d "tests/fuzz/regress/$t" ]; then
+        cp tests/fuzz/regress/"$t"/* "$seeds/"
+    fi
     bin=$build/tests/fuzz/fuzz_$t
     budget="${time_limit:+-max_total_time=$time_limit} ${runs_limit:+-runs=$runs_limit}"
     log=$work/$t.log
