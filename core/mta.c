@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hook_registry.h"
 #include "hooks/core/get_msg_expiration_params.h"
@@ -242,6 +243,16 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     return msg;
 }
 
+/* same_address - a and b name one mailbox: the local part byte for byte,
+ * the domain in any case (RFC 5321 2.4) */
+static int same_address(const char *a, const char *b)
+{
+    const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+    assert(at_a != NULL && at_b != NULL);      /* mta_address_check(.., 1) held */
+    return at_a - a == at_b - b && memcmp(a, b, (size_t)(at_a - a)) == 0
+           && strcasecmp(at_a + 1, at_b + 1) == 0;
+}
+
 /* mta_inject - split by domain, queue, and wake the maintainer */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
@@ -255,6 +266,24 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
     for (int i = 0; i < nrcpts; i++)
         if (mta_address_check(rcpts[i], 1) != NULL)
             return -1;
+    /* A recipient given twice is queued once, as Postfix's cleanup(8)
+     * eliminates duplicate envelope recipients: the same address (the
+     * local part exact, the domain in any case; RFC 5321 2.4), first
+     * occurrence kept.  Delivered once per copy, it was a duplicate
+     * delivery (an invariant violation; found by fuzz_run). */
+    const char **uniq = malloc((size_t)nrcpts * sizeof *uniq);
+    if (uniq == NULL)
+        mta_panic("mta_inject", "out of memory");
+    int nuniq = 0;
+    for (int i = 0; i < nrcpts; i++) {
+        int dup = 0;
+        for (int j = 0; j < nuniq && !dup; j++)
+            dup = same_address(rcpts[i], uniq[j]);
+        if (!dup)
+            uniq[nuniq++] = rcpts[i];
+    }
+    rcpts = uniq;
+    nrcpts = nuniq;
     /* One message per domain, in the order domains first appear. */
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
@@ -298,6 +327,7 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
         queue_append_active(msg);
         maintain_soon(d);
     }
+    free(uniq);
     return 0;
 }
 

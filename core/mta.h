@@ -151,7 +151,9 @@ struct mta_inject_opts {
 const char *mta_address_check(const char *addr, int need_domain);
 
 /* Inject a message now.  rcpts are addresses without angle brackets; opts
- * may be NULL.  Returns 0, or -1 if an address fails mta_address_check(). */
+ * may be NULL; a recipient given twice is queued once (Postfix's cleanup(8)
+ * eliminates duplicate envelope recipients).  Returns 0, or -1 if an
+ * address fails mta_address_check(). */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
                const char *body, size_t body_len, int binding_slot,

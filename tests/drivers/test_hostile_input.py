@@ -818,3 +818,29 @@ expect never trace client unexpected
 """)
     proc = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------- found by fuzz_run
+
+def test_recipient_given_twice_is_queued_once(mtasim, tmp_path):
+    """A message for <a@example.com> twice, the copies in different
+    transactions (max_recipients_per_transaction 2), was delivered twice:
+    an invariant violation (3).  Queued once, as Postfix's cleanup(8)
+    eliminates duplicate envelope recipients: the domain in any case, the
+    local part exact (RFC 5321 2.4), so <A@example.com> is another."""
+    scn = tmp_path / "twice.scn"
+    scn.write_text(f"""scenario twice
+include {WORLD}
+config max_recipients_per_transaction 2
+remote 198.51.100.10 name mx1.example.com
+inject 1 from <alice@sender.test> to <a@example.com>, <b@example.com>, <a@EXAMPLE.com>, <A@example.com>, <a@example.com>
+expect trace in order
+  queue inject msg=1 rcpts=3
+  queue done msg=1 delivered=3 failed=0
+expect count trace smtp send line="RCPT TO:<a@example.com>" = 1
+expect count trace smtp send line="RCPT TO:<A@example.com>" = 1
+expect count trace smtp send line~"^RCPT TO" = 3
+expect message 1 delivered
+""")
+    proc = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
