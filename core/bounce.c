@@ -28,7 +28,7 @@
  *   the sender is null (RFC 5321 4.5.5, RFC 3461 6.2: a notification
  *   about a notification would loop), when the message asked for none
  *   (RFC 3461 4.1: NOTIFY=NEVER, or NOTIFY without FAILURE), or when the
- *   sender has no domain to send to.  With "config dsn_generation off"
+ *   sender has no domain or no local part to send to.  With "config dsn_generation off"
  *   no report is made and nothing is traced (the bounce is still logged
  *   with log_permanent_failure_v1).
  *
@@ -118,6 +118,11 @@ void bounce_flush(struct mta_msg *msg)
     else if (strchr(sender, '@') == NULL || strrchr(sender, '@')[1] == '\0' ||
              strlen(strrchr(sender, '@') + 1) >= MTA_DNS_NAME_MAX)
         skip = "the sender has no domain to send a notification to";
+    else if (mta_address_check(sender, 1) != NULL)
+        /* "<@sender.test>": no mailbox (RFC 5321 4.1.2: Local-part "@"
+         * Domain), so no recipient the queue takes - it used to end the
+         * run in an internal error. */
+        skip = "the sender has no local part to send a notification to";
     if (skip != NULL) {
         if (skip[0])
             trace_no_dsn(msg, skip);

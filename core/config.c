@@ -41,7 +41,9 @@
  *   known key is within two edits, or what was wrong with the value and
  *   what was expected.  mta_parse_duration() returns -1 for anything it
  *   does not accept: empty, a sign, garbage, an unknown unit, a fraction
- *   finer than a microsecond, or more than fits in mta_usec_t.
+ *   finer than a microsecond; MTA_DURATION_TOO_LONG for more than
+ *   MTA_DURATION_MAX (100 years), the bound that keeps every sum of
+ *   durations and the epoch within mta_usec_t.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -238,8 +240,8 @@ mta_usec_t mta_parse_duration(const char *s)
         if (unit == 0)
             return -1;
     }
-    if (whole > INT64_MAX / unit)
-        return -1;
+    if (whole > MTA_DURATION_MAX / unit)
+        return MTA_DURATION_TOO_LONG;
     int64_t usec = whole * unit;
     if (nfrac > 0) {
         int64_t scale = 1;
@@ -251,11 +253,9 @@ mta_usec_t mta_parse_duration(const char *s)
         if (product % scale != 0)
             return -1;
         int64_t part = (int64_t)(product / scale);
-        if (usec > INT64_MAX - part)
-            return -1;
-        usec += part;
+        usec += part;       /* both are at most MTA_DURATION_MAX */
     }
-    return usec;
+    return usec > MTA_DURATION_MAX ? MTA_DURATION_TOO_LONG : usec;
 }
 
 /* mta_edit_distance - Levenshtein distance, case-insensitive, bounded length
@@ -411,6 +411,9 @@ int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
 
     if (o->kind == CONFIG_DURATION) {
         mta_usec_t v = mta_parse_duration(value);
+        if (v == MTA_DURATION_TOO_LONG)
+            return set_error(err, errsz, "%s '%s' is too long: at most 36500d (100 years)",
+                             o->name, value);
         if (v < 0)
             return set_error(err, errsz,
                              "bad duration '%s' for %s: expected a number with a unit us, ms, s, m, h or d",

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hook_registry.h"
 #include "hooks/core/get_msg_expiration_params.h"
@@ -128,6 +129,25 @@ static const char *addr_domain(const char *addr)
     return (at && at[1]) ? at + 1 : NULL;
 }
 
+/* mta_address_check - NULL when addr is within RFC 5321's limits (mta.h) */
+const char *mta_address_check(const char *addr, int need_domain)
+{
+    size_t n = strlen(addr);
+    if (n + 2 > MTA_PATH_MAX)
+        return "the path is over 256 octets (RFC 5321 4.5.3.1.3)";
+    const char *at = strrchr(addr, '@');
+    if (at == NULL)
+        return need_domain ? "no domain after '@'" : NULL;
+    if (need_domain && (at == addr || at[1] == '\0'))
+        return at == addr ? "no local part before '@'" : "no domain after '@'";
+    if ((size_t)(at - addr) > MTA_LOCAL_PART_MAX)
+        return "the local part is over 64 octets (RFC 5321 4.5.3.1.1)";
+    /* Not reachable within a 256-octet path, but the limit is the core's. */
+    if (strlen(at + 1) > MTA_DOMAIN_MAX)
+        return "the domain is over 255 octets (RFC 5321 4.5.3.1.2)";
+    return NULL;
+}
+
 /* domain_of - the lower-case domain of address a into out (size MTA_DNS_NAME_MAX) */
 static void domain_of(const char *a, char *out)
 {
@@ -223,6 +243,16 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     return msg;
 }
 
+/* same_address - a and b name one mailbox: the local part byte for byte,
+ * the domain in any case (RFC 5321 2.4) */
+static int same_address(const char *a, const char *b)
+{
+    const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+    assert(at_a != NULL && at_b != NULL);      /* mta_address_check(.., 1) held */
+    return at_a - a == at_b - b && memcmp(a, b, (size_t)(at_a - a)) == 0
+           && strcasecmp(at_a + 1, at_b + 1) == 0;
+}
+
 /* mta_inject - split by domain, queue, and wake the maintainer */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
@@ -231,9 +261,29 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
 {
     if (binding_slot < 0 || binding_slot >= m->nbindings || nrcpts <= 0)
         return -1;
+    if (from == NULL || mta_address_check(from, 0) != NULL)
+        return -1;
     for (int i = 0; i < nrcpts; i++)
-        if (addr_domain(rcpts[i]) == NULL || strlen(addr_domain(rcpts[i])) >= MTA_DNS_NAME_MAX)
+        if (mta_address_check(rcpts[i], 1) != NULL)
             return -1;
+    /* A recipient given twice is queued once, as Postfix's cleanup(8)
+     * eliminates duplicate envelope recipients: the same address (the
+     * local part exact, the domain in any case; RFC 5321 2.4), first
+     * occurrence kept.  Delivered once per copy, it was a duplicate
+     * delivery (an invariant violation; found by fuzz_run). */
+    const char **uniq = malloc((size_t)nrcpts * sizeof *uniq);
+    if (uniq == NULL)
+        mta_panic("mta_inject", "out of memory");
+    int nuniq = 0;
+    for (int i = 0; i < nrcpts; i++) {
+        int dup = 0;
+        for (int j = 0; j < nuniq && !dup; j++)
+            dup = same_address(rcpts[i], uniq[j]);
+        if (!dup)
+            uniq[nuniq++] = rcpts[i];
+    }
+    rcpts = uniq;
+    nrcpts = nuniq;
     /* One message per domain, in the order domains first appear. */
     for (int i = 0; i < nrcpts; i++) {
         char dom[MTA_DNS_NAME_MAX];
@@ -277,6 +327,7 @@ int mta_inject(struct mta *m, unsigned long id, const char *from,
         queue_append_active(msg);
         maintain_soon(d);
     }
+    free(uniq);
     return 0;
 }
 

@@ -104,7 +104,19 @@ extern const char *const mta_config_keys[];
  * is over 64 characters.  For "did you mean" hints. */
 int mta_edit_distance(const char *a, const char *b);
 
-/* Parse "40ms", "5m", "300" (seconds) into microseconds; -1 on error. */
+/*
+ * The longest duration anything accepts: 100 years of 365 days (36500d).
+ * Virtual time starts at an epoch no later than 9999-12-31 (2.5e17 us), and
+ * one duration is at most 3.2e15 us, so the epoch plus any sum of up to
+ * 2,800 durations still fits in mta_usec_t (9.2e18): a timer, a reply
+ * delay or a deadline computed from parsed values cannot overflow.
+ */
+#define MTA_DURATION_MAX (36500LL * 86400 * 1000000)
+/* mta_parse_duration()'s answer for a well-formed duration over the maximum */
+#define MTA_DURATION_TOO_LONG (-2)
+
+/* Parse "40ms", "5m", "300" (seconds) into microseconds; -1 when it is no
+ * duration, MTA_DURATION_TOO_LONG when it is over MTA_DURATION_MAX. */
 mta_usec_t mta_parse_duration(const char *s);
 
 struct mta;
@@ -124,8 +136,24 @@ struct mta_inject_opts {
     long deliver_by;        /* DELIVERBY (RFC 2852): seconds after injection; 0 = none */
 };
 
+/*
+ * The core's address limits, RFC 5321 4.5.3.1.1-3: a local part of at most
+ * 64 octets, a domain of at most 255, a path ("<" address ">") of at most
+ * 256.  mta_address_check() returns NULL for an address (without its angle
+ * brackets) within them, else a few words saying which is exceeded; a
+ * recipient (need_domain) must also have a non-empty local part and domain.
+ * The scenario parser applies the same check, so what it accepts the core
+ * queues.
+ */
+#define MTA_LOCAL_PART_MAX 64
+#define MTA_DOMAIN_MAX 255
+#define MTA_PATH_MAX 256
+const char *mta_address_check(const char *addr, int need_domain);
+
 /* Inject a message now.  rcpts are addresses without angle brackets; opts
- * may be NULL.  Returns 0, or -1 if an address has no domain. */
+ * may be NULL; a recipient given twice is queued once (Postfix's cleanup(8)
+ * eliminates duplicate envelope recipients).  Returns 0, or -1 if an
+ * address fails mta_address_check(). */
 int mta_inject(struct mta *m, unsigned long id, const char *from,
                const char *const *rcpts, int nrcpts,
                const char *body, size_t body_len, int binding_slot,

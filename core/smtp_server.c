@@ -30,6 +30,11 @@
  *   transaction, at most once per session; STARTTLS once.  EHLO, HELO,
  *   RSET, STARTTLS and the end of data end the transaction.
  *
+ *   Addresses: what the queue could not take (mta_address_check) is
+ *   refused at its command - a sender other than <> with an '@' but no
+ *   local part or domain, 501 5.1.7; a recipient without either, 501
+ *   5.1.3; either over RFC 5321 4.5.3.1's limits, likewise.
+ *
  *   STARTTLS is simulated: after "220 2.0.0 Ready to start TLS" the
  *   session is secure, no byte changes.  The server forgets the EHLO and
  *   the authentication, and discards input that arrived with the
@@ -927,6 +932,16 @@ static void cmd_mail(struct srv_session *s, const char *arg)
         client_error(s);
         return;
     }
+    /* RFC 5321 4.1.2: a reverse-path is <> or a Mailbox, Local-part "@"
+     * Domain; 4.5.3.1: "501 Path too long".  What the queue could not take
+     * (mta_address_check) is refused here, not after the data: "<@b.test>"
+     * used to be queued, and its bounce ended the run in an internal error. */
+    if (addr[0] != '\0' && mta_address_check(addr, strchr(addr, '@') != NULL) != NULL) {
+        free(addr);
+        reply(s, "501 5.1.7 Error: bad sender address syntax");
+        client_error(s);
+        return;
+    }
     if (srv->opts.require_auth && !s->conn.authenticated) {
         free(addr);
         reply(s, "530 5.7.0 Authentication required");
@@ -996,7 +1011,7 @@ static void cmd_rcpt(struct srv_session *s, const char *arg)
         return;
     }
     const char *at = strrchr(addr, '@');
-    if (at == NULL || at == addr || at[1] == '\0' || strlen(at + 1) >= MTA_DNS_NAME_MAX) {
+    if (at == NULL || strlen(at + 1) >= MTA_DNS_NAME_MAX || mta_address_check(addr, 1) != NULL) {
         free(addr);
         reply(s, "501 5.1.3 Error: bad recipient address syntax");
         client_error(s);

@@ -27,5 +27,9 @@ int serve_main(int argc, char **argv);
  * saying what is wrong as "mtasim CMD: ...". */
 int live_cli_seed(const char *cmd, const char *arg, uint64_t *seed);
 FILE *live_cli_trace_open(const char *cmd, const char *path);
+/* Close what live_cli_trace_open() gave (standard output: flushed only; the
+ * command line checks it at exit); 0, or -1 after saying "mtasim CMD: cannot
+ * write trace file PATH: why" - a write that failed at any time counts. */
+int live_cli_trace_close(const char *cmd, const char *path, FILE *trace);
 
 #endif

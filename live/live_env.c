@@ -64,6 +64,7 @@ struct live_fd {
     uint32_t listen_addr;
     uint16_t listen_port;
     int peer_gone;                  /* EOF or reset seen: no more reading */
+    int peer_reset;                 /* reset seen (or a read error): no more writing */
     int write_shut;                 /* live_env_shutdown_write() done */
     int failed_err;                 /* LFD_FAILED: ECONNREFUSED or EHOSTUNREACH */
     mta_timer_id failed_timer;
@@ -499,7 +500,13 @@ static void readable(struct live_fd *f)
             return;
         int err = n < 0 ? errno : 0;    /* ECONNRESET, or ETIMEDOUT: the kernel gave up */
         f->peer_gone = 1;
-        f->want_writable = 0;
+        /* RFC 9293 3.6: a FIN closes the peer's direction only; what is
+         * written after it still goes (mtasim serve answers the commands
+         * read before it).  A reset ends both. */
+        if (err != 0) {
+            f->peer_reset = 1;
+            f->want_writable = 0;
+        }
         fd_rewatch(f);
         trace_conn(le, err == 0 ? "eof" : err == ETIMEDOUT ? "timedout" : "reset", fd);
         f->cb(f->arg, fd, err ? MTA_TCP_RESET : MTA_TCP_EOF, NULL, 0, err);
@@ -614,7 +621,7 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     }
     if (f->state == LFD_LISTENING || f->state == LFD_CONNECTING)
         return -ENOTCONN;
-    if (f->peer_gone || f->write_shut || f->state == LFD_SILENT || f->state == LFD_FAILED)
+    if (f->peer_reset || f->write_shut || f->state == LFD_SILENT || f->state == LFD_FAILED)
         return -EPIPE;
     if (len == 0)
         return 0;

@@ -53,6 +53,9 @@
  *   descriptor starves the others); 0 -> MTA_TCP_EOF; ECONNRESET ->
  *   MTA_TCP_RESET ECONNRESET ("conn reset"); ETIMEDOUT (the kernel gave
  *   up retransmitting) -> MTA_TCP_RESET ETIMEDOUT ("conn timedout").
+ *   After MTA_TCP_EOF the descriptor can still be written (RFC 9293 3.6:
+ *   the peer's FIN closes its direction only); after a reset, tcp_write()
+ *   is -EPIPE.
  *   Writes are send(2) with MSG_DONTWAIT on the socket itself, so the
  *   back-pressure is the kernel's (mtasim_env.h): tcp_write() returns
  *   what the send buffer took, -EAGAIN when it is full, and one

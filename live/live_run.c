@@ -492,7 +492,7 @@ static void free_plugins(struct live_opts *o)
     }
 }
 
-/* write_json - the result file: mtasim run's, marked live; 0 or -1 */
+/* write_json - the result file: mtasim run's, marked live; 0 or an errno */
 static int write_json(const struct live_opts *o, const struct scn_scenario *sc,
                       const struct run_result *r, double secs)
 {
@@ -550,15 +550,16 @@ int live_main(int argc, char **argv)
         printf("ERROR %s: %s\n", o.path, r.error ? r.error : "bad input");
     else
         print_result(&o, &r, secs);
-    if (o.json_path && write_json(&o, sc, &r, secs) != 0) {
-        fprintf(stderr, "mtasim live: cannot write %s\n", o.json_path);
+    int json_errno = o.json_path ? write_json(&o, sc, &r, secs) : 0;
+    if (json_errno != 0) {
+        fprintf(stderr, "mtasim live: cannot write %s: %s\n", o.json_path, strerror(json_errno));
         rc = rc > 2 ? rc : 2;
     }
     printf("%d passed, %d failed\n", r.exit_code == 0, r.exit_code != 0);
     run_result_free(&r);
 out:
-    if (trace && trace != stdout)
-        fclose(trace);
+    if (live_cli_trace_close("live", o.trace_path, trace) < 0)
+        rc = rc > 2 ? rc : 2;
     scn_free(sc);
     free_plugins(&o);
     return rc;

@@ -4,7 +4,8 @@
  * SYNOPSIS
  *   mtasim serve SCENARIO --listen ADDR:PORT [--remote ADDR|NAME]
  *                [--once | --sessions N] [--duration SECONDS] [--trace FILE|-]
- *                [--seed N] [--allow-long-delays] [--allow-remote-targets]
+ *                [--seed N] [--idle-timeout SECONDS] [--allow-long-delays]
+ *                [--allow-remote-targets]
  *
  * DESCRIPTION
  *   The scripted remote (sim/world/remote.c, remote_smtp.c) runs
@@ -15,7 +16,14 @@
  *   both ways:
  *
  *     real data            -> sim_ep_send           (the remote's input)
- *     real EOF / reset     -> sim FIN / RST, then the real socket closes
+ *     real EOF             -> the commands read before it answered
+ *                             (RFC 9293 3.6: a FIN closes one direction),
+ *                             then sim FIN and the real socket closes;
+ *                             at most SERVE_DRAIN later
+ *     real reset           -> sim RST, then the real socket closes
+ *     no command for --idle-timeout (300 s, RFC 5321 4.5.3.2.7)
+ *                          -> "421 4.4.2 NAME Error: timeout exceeded",
+ *                             then as after the remote's FIN
  *     sim data             -> write to the real socket
  *     sim FIN (QUIT, 421)  -> FIN on the real socket; closed when the
  *                             client closes, or SERVE_LINGER later
@@ -76,6 +84,12 @@
 /* The remote's output the real client has not taken yet: a client that
  * reads nothing for this long is reset. */
 #define SERVE_MAX_PENDING ((size_t)1 << 20)
+/* RFC 5321 4.5.3.2.7: a server SHOULD wait at least 5 minutes for the next
+ * command; then it gives up on the client (--idle-timeout). */
+#define SERVE_IDLE_TIMEOUT (300 * MTA_USEC_PER_SEC)
+/* After a client's FIN, how long its last commands may take to be answered
+ * (the longest scripted delay serve allows, and some) before the session ends. */
+#define SERVE_DRAIN (SERVE_MAX_DELAY + 5 * MTA_USEC_PER_SEC)
 
 static const char usage_serve[] =
     "usage: mtasim serve SCENARIO --listen ADDR:PORT [OPTIONS]\n"
@@ -90,6 +104,7 @@ static const char usage_serve[] =
     "  --duration SECONDS      stop after this long\n"
     "  --trace FILE            write the remote's trace (- = standard output)\n"
     "  --seed N                seed of the script's random choices (default: the scenario's)\n"
+    "  --idle-timeout SECONDS  end a session idle this long with 421 (default 300)\n"
     "  --allow-long-delays     allow scripted delays over 10 s\n"
     "  --allow-remote-targets  allow listening outside 127.0.0.0/8\n"
     "  -h, --help              show this help\n";
@@ -100,6 +115,7 @@ struct serve_opts {
     const char *remote;
     long sessions;                  /* 0 = no limit */
     double duration;                /* seconds; 0 = SERVE_MAX_DURATION */
+    mta_usec_t idle_timeout;        /* 0 = SERVE_IDLE_TIMEOUT */
     const char *trace_path;
     uint64_t seed;
     int seed_set, allow_long, allow_remote;
@@ -114,6 +130,7 @@ struct serve {
     int listen_fd;                  /* -1 once closed */
     long max_sessions;
     long accepted, finished, live;
+    mta_usec_t idle_timeout;
 };
 
 /* One real connection and its simulated twin. */
@@ -125,6 +142,9 @@ struct bridge {
     sim_event_id linger;            /* closes fd after the remote's FIN */
     struct outq out;                /* the remote's bytes the real socket has not taken */
     int fin_pending;                /* the remote closed: FIN once out is empty */
+    sim_event_id idle;              /* the idle timeout (RFC 5321 4.5.3.2.7) */
+    sim_event_id drain;             /* bounds the answering after the client's FIN */
+    int client_fin;                 /* the client half-closed: answer, then end */
     struct serve_dialogue dialogue; /* the "smtp" trace records of the session */
 };
 
@@ -134,6 +154,10 @@ static void bridge_end(struct bridge *b)
     struct serve *sv = b->sv;
     if (b->linger)
         sim_sched_cancel(live_env_sched(sv->le), b->linger);
+    if (b->idle)
+        sim_sched_cancel(live_env_sched(sv->le), b->idle);
+    if (b->drain)
+        sim_sched_cancel(live_env_sched(sv->le), b->drain);
     serve_dialogue_end(&b->dialogue);
     if (b->ep)
         sim_ep_close(b->ep);
@@ -184,7 +208,72 @@ static void bridge_fin(struct bridge *b)
     }
     b->fin_pending = 0;
     live_env_shutdown_write(b->sv->le, b->fd);
-    b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
+    if (!b->linger)
+        b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
+}
+
+/* bridge_closing - the remote side is done: FIN to the client (once what
+ * it has not taken yet is out), which closes in turn, or SERVE_LINGER
+ * later the session ends anyway */
+static void bridge_closing(struct bridge *b)
+{
+    if (b->ep) {
+        sim_ep_close(b->ep);
+        b->ep = NULL;
+    }
+    if (b->idle) {
+        sim_sched_cancel(live_env_sched(b->sv->le), b->idle);
+        b->idle = 0;
+    }
+    bridge_fin(b);
+}
+
+/* bridge_to_client - the remote's bytes to the real client, through the
+ * outq; -1 (the bridge reset) for a client that reads nothing */
+static int bridge_to_client(struct bridge *b, const char *data, size_t len)
+{
+    if (outq_write(&b->out, data, len, bridge_put, b) == -ENOBUFS) {
+        bridge_reset(b);
+        return -1;
+    }
+    serve_dialogue_server(&b->dialogue, data, len);
+    return 0;
+}
+
+/* bridge_idle_fire - no command for the idle timeout: 421, as Postfix's
+ * smtpd says it ("timeout exceeded"), then the close */
+static void bridge_idle_fire(void *arg)
+{
+    struct bridge *b = arg;
+    const struct scn_remote *r = b->sv->script;
+    char line[300], addr[MTA_IP_TEXT];
+    b->idle = 0;
+    mta_ip_format(r->addr, addr);
+    int n = snprintf(line, sizeof line, "421 4.4.2 %s Error: timeout exceeded\r\n",
+                     r->name ? r->name : addr);
+    if (b->fd >= 0 && bridge_to_client(b, line, (size_t)n) < 0)
+        return;
+    bridge_closing(b);
+}
+
+/* bridge_active - the session moved: the idle timeout starts again */
+static void bridge_active(struct bridge *b)
+{
+    struct sim_sched *sched = live_env_sched(b->sv->le);
+    if (b->ep == NULL)
+        return;
+    if (b->idle)
+        sim_sched_cancel(sched, b->idle);
+    b->idle = sim_sched_after(sched, b->sv->idle_timeout, bridge_idle_fire, b);
+}
+
+/* bridge_drained - the client's FIN came SERVE_DRAIN ago: what was not
+ * answered by now will not be */
+static void bridge_drained(void *arg)
+{
+    struct bridge *b = arg;
+    b->drain = 0;
+    bridge_end(b);
 }
 
 /* bridge_sim_event - the remote's side of the connection */
@@ -197,19 +286,16 @@ static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const 
     case SIM_EP_CONNECTED:
         return;
     case SIM_EP_DATA:
-        if (b->fd < 0)
+        if (b->fd < 0 || bridge_to_client(b, data, len) < 0)
             return;
-        if (outq_write(&b->out, data, len, bridge_put, b) == -ENOBUFS) {
-            bridge_reset(b);        /* a client that reads nothing */
-            return;
-        }
-        serve_dialogue_server(&b->dialogue, data, len);
+        if (b->client_fin && serve_dialogue_owed(&b->dialogue) == 0)
+            bridge_end(b);      /* every command read before the FIN is answered */
+        else
+            bridge_active(b);
         return;
     case SIM_EP_FIN:
         /* After QUIT or a 421: FIN to the client, which closes in turn. */
-        sim_ep_close(b->ep);
-        b->ep = NULL;
-        bridge_fin(b);
+        bridge_closing(b);
         return;
     case SIM_EP_RST:
     case SIM_EP_REFUSED:
@@ -235,9 +321,18 @@ static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const ch
         serve_dialogue_client(&b->dialogue, data, len);
         if (b->ep)
             sim_ep_send(b->ep, data, len);
+        bridge_active(b);
         return;
     case MTA_TCP_EOF:
-        bridge_end(b);          /* the remote sees the FIN */
+        /* RFC 9293 3.6: a FIN closes the client's direction only.  The
+         * commands read before it are answered (as Postfix does), then the
+         * remote sees the FIN; SERVE_DRAIN bounds the wait. */
+        if (b->ep == NULL || serve_dialogue_owed(&b->dialogue) == 0) {
+            bridge_end(b);
+            return;
+        }
+        b->client_fin = 1;
+        b->drain = sim_sched_after(live_env_sched(b->sv->le), SERVE_DRAIN, bridge_drained, b);
         return;
     case MTA_TCP_RESET:
         if (b->ep) {
@@ -292,6 +387,7 @@ static void serve_accept(void *arg, int fd, uint32_t peer_addr, uint16_t peer_po
         bridge_reset(b);
         return;
     }
+    bridge_active(b);
     if (sv->max_sessions > 0 && sv->accepted >= sv->max_sessions && sv->listen_fd >= 0) {
         /* Enough: later clients are refused by the kernel. */
         sv->env->tcp_close(sv->env, sv->listen_fd);
@@ -365,6 +461,7 @@ static int parse_options(int argc, char **argv, struct serve_opts *o)
         { "sessions", required_argument, NULL, 'n' },
         { "duration", required_argument, NULL, 'd' },
         { "trace", required_argument, NULL, 't' },
+        { "idle-timeout", required_argument, NULL, 'i' },
         { "seed", required_argument, NULL, 's' },
         { "allow-long-delays", no_argument, NULL, 'L' },
         { "allow-remote-targets", no_argument, NULL, 'A' },
@@ -396,6 +493,17 @@ static int parse_options(int argc, char **argv, struct serve_opts *o)
                 return -1;
             }
             break;
+        case 'i': {
+            double secs = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(secs > 0)
+                || secs > (double)(SERVE_MAX_DURATION / MTA_USEC_PER_SEC)) {
+                fprintf(stderr, "mtasim serve: --idle-timeout wants seconds between 0 and 86400, "
+                        "not '%s'\n", optarg);
+                return -1;
+            }
+            o->idle_timeout = (mta_usec_t)(secs * 1e6);
+            break;
+        }
         case 't': o->trace_path = optarg; break;
         case 's':
             if (live_cli_seed("serve", optarg, &o->seed) < 0)
@@ -426,7 +534,8 @@ static int serve_run(const struct serve_opts *o, const struct scn_scenario *sc,
                      const struct scn_remote *script, const struct sockaddr_in *at, FILE *trace)
 {
     uint64_t seed = o->seed_set ? o->seed : sc->seed;
-    struct serve sv = { .script = script, .listen_fd = -1, .max_sessions = o->sessions };
+    struct serve sv = { .script = script, .listen_fd = -1, .max_sessions = o->sessions,
+                        .idle_timeout = o->idle_timeout ? o->idle_timeout : SERVE_IDLE_TIMEOUT };
     struct trace_store *ts = NULL;
     int rc = 3;
     sv.le = live_env_create(seed);
@@ -512,8 +621,8 @@ int serve_main(int argc, char **argv)
         goto out;
     rc = serve_run(&o, sc, script, &at, trace);
 out:
-    if (trace && trace != stdout)
-        fclose(trace);
+    if (live_cli_trace_close("serve", o.trace_path, trace) < 0)
+        rc = rc > 2 ? rc : 2;
     scn_free(sc);
     return rc;
 }

@@ -92,6 +92,8 @@ static int64_t bdat_size(const char *line, size_t len)
 /* data_done - the message data ended: its record */
 static void data_done(struct serve_dialogue *d)
 {
+    if (d->client_state == SD_DATA)
+        d->owed++;              /* the reply to the final "." (BDAT's came with its command) */
     emit(d, "send", NULL, 0, (int64_t)d->data_bytes);
     d->client_state = SD_COMMANDS;
     d->data_bytes = 0;
@@ -103,6 +105,7 @@ static void command_line(struct serve_dialogue *d)
     int64_t n = bdat_size(d->cmd.buf, d->cmd.len && d->cmd.buf[d->cmd.len - 1] == '\r'
                                           ? d->cmd.len - 1 : d->cmd.len);
     line_take(d, &d->cmd, "send");
+    d->owed++;
     if (n < 0)
         return;
     d->data_bytes = 0;
@@ -120,6 +123,12 @@ void serve_dialogue_init(struct serve_dialogue *d, int fd, serve_dialogue_sink *
     d->sink = sink;
     d->sink_arg = sink_arg;
     d->client_state = SD_COMMANDS;
+    d->owed = 1;                /* the banner */
+}
+
+long serve_dialogue_owed(const struct serve_dialogue *d)
+{
+    return d->owed;
 }
 
 /* serve_dialogue_client - the client's bytes: commands or data */
@@ -182,6 +191,8 @@ void serve_dialogue_server(struct serve_dialogue *d, const char *data, size_t le
             n--;
         int go_ahead = n >= 3 && memcmp(d->reply.buf, "354", 3) == 0
                        && (n == 3 || d->reply.buf[3] == ' ');
+        if (n >= 3 && (n == 3 || d->reply.buf[3] == ' ') && d->owed > 0)
+            d->owed--;          /* a reply's last line */
         line_take(d, &d->reply, "recv");
         if (go_ahead && d->client_state == SD_COMMANDS) {
             d->client_state = SD_DATA;

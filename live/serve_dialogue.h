@@ -60,6 +60,7 @@ struct serve_dialogue {
     int data_dot;                       /* SD_DATA: this line is "." so far */
     uint64_t data_bytes;                /* SD_DATA, SD_BDAT: bytes of data so far */
     uint64_t bdat_left;                 /* SD_BDAT: bytes still to come */
+    long owed;                          /* replies the client is owed (serve_dialogue_owed) */
 };
 
 void serve_dialogue_init(struct serve_dialogue *d, int fd, serve_dialogue_sink *sink,
@@ -67,5 +68,10 @@ void serve_dialogue_init(struct serve_dialogue *d, int fd, serve_dialogue_sink *
 void serve_dialogue_client(struct serve_dialogue *d, const char *data, size_t len);
 void serve_dialogue_server(struct serve_dialogue *d, const char *data, size_t len);
 void serve_dialogue_end(struct serve_dialogue *d);
+/* Replies the client is still owed: the banner, one per command line, one at
+ * the end of DATA's data, less every reply ended so far ("NNN " or "NNN").
+ * The bridge answers what a client sent before it half-closed (RFC 9293
+ * 3.6) until this is 0. */
+long serve_dialogue_owed(const struct serve_dialogue *d);
 
 #endif

@@ -50,6 +50,10 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES pandoc bash-completion"
 # (.ci/run): dpkg-buildpackage needs debhelper (dpkg-dev, fakeroot come
 # with it), lintian checks the result.
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES debhelper lintian"
+# The libFuzzer targets (tests/fuzz/, docs/reliability.md; CI runs a smoke of
+# each): clang, and libclang-rt-14-dev for libFuzzer and clang's sanitizer
+# runtimes.  Only the -Dfuzz=true build uses them; the default build is gcc's.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES clang libclang-rt-14-dev"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (

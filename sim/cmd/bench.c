@@ -31,6 +31,7 @@
  *   invariant: its message, exit 3 (a benchmark of a broken core means
  *   nothing).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -45,6 +46,7 @@
 
 #include "bench.h"
 #include "mta.h"
+#include "outfile.h"
 #include "parse.h"
 #include "runner.h"
 #include "sim_sched.h"
@@ -241,22 +243,25 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
     ro.lean = 1;
     ro.feed = feed_start;
     ro.feed_arg = &f;
-    FILE *trace = NULL;
+    struct outfile *trace = NULL;
     if (o->trace_path) {
-        trace = fopen(o->trace_path, "w");
+        trace = outfile_open(o->trace_path);
         if (trace == NULL) {
-            snprintf(out->error, sizeof out->error, "cannot write %s", o->trace_path);
+            snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
+                     strerror(errno));
             scn_free(sc);
             return;
         }
-        ro.trace_out = trace;
+        ro.trace_out = outfile_stream(trace);
     }
     struct run_result r;
     double t0 = mono_s();
     runner_run(sc, &ro, &r);
     out->wall_s = mono_s() - t0;
-    if (trace)
-        fclose(trace);
+    int trace_errno = outfile_close(trace);
+    if (trace_errno != 0)
+        snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
+                 strerror(trace_errno));
     out->events = r.events;
     out->delivered = r.stats.rcpts_delivered;
     out->failed = r.stats.rcpts_failed;

@@ -33,10 +33,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "faketime.h"
 #include "isolate.h"
 #include "live_cmd.h"
+#include "outfile.h"
 #include "pcap_import.h"
 #include "pcap_write.h"
 #include "plugin_path.h"
@@ -124,6 +126,9 @@ static void print_warnings(const struct scn_scenario *sc)
 
 static int max_code(int a, int b) { return a > b ? a : b; }
 
+/* Standard output as an outfile (see main), or NULL before main set it up. */
+static struct outfile *stdout_file;
+
 
 static void indent_print(const char *text, const char *prefix)
 {
@@ -200,6 +205,32 @@ static void seed_failure_add(const char *path, uint64_t seed)
     nseed_failures++;
 }
 
+/*
+ * print_replay - "  replay: mtasim run --seed N --trace - FILE", FILE quoted
+ * for a POSIX shell when it holds anything but [A-Za-z0-9@%+=:,./_-] (the
+ * rule of Python's shlex.quote, which the reports use): pasted, a file named
+ * "$(id).scn" is a file name, never a command.
+ */
+static void print_replay(uint64_t seed, const char *path)
+{
+    int plain = path[0] != '\0';
+    for (const char *c = path; *c && plain; c++)
+        plain = isalnum((unsigned char)*c) || strchr("@%+=:,./_-", *c) != NULL;
+    printf("  replay: mtasim run --seed %" PRIu64 " --trace - ", seed);
+    if (plain) {
+        printf("%s\n", path);
+        return;
+    }
+    putchar('\'');
+    for (const char *c = path; *c; c++) {
+        if (*c == '\'')
+            fputs("'\"'\"'", stdout);         /* close, a quoted ', reopen */
+        else
+            putchar(*c);
+    }
+    fputs("'\n", stdout);
+}
+
 /* seed_summary - after --seeds: passes, failures and how to replay each failure */
 static void seed_summary(int passed, int failed)
 {
@@ -208,8 +239,7 @@ static void seed_summary(int passed, int failed)
     printf("seeds %" PRIu64 "..%" PRIu64 ": %d run%s passed, %d failed\n", seed_range.first,
            seed_range.last, passed, passed == 1 ? "" : "s", failed);
     for (size_t i = 0; i < nseed_failures; i++)
-        printf("  replay: mtasim run --seed %" PRIu64 " --trace - %s\n", seed_failures[i].seed,
-               seed_failures[i].path);
+        print_replay(seed_failures[i].seed, seed_failures[i].path);
     free(seed_failures);
     seed_failures = NULL;
     nseed_failures = 0;
@@ -259,7 +289,7 @@ static void report(const char *path, const struct scn_scenario *sc, const struct
             printf(r->verdict == RUN_PLUGIN ? "  %s\n" : "  error: %s\n", r->error);
     }
     (void)sc;
-    printf("  replay: mtasim run --seed %" PRIu64 " --trace - %s\n", r->seed, path);
+    print_replay(r->seed, path);
 }
 
 /* add_cli_plugin - one --plugin PATH[:ARGS], the file found now; 0 or -1 */
@@ -378,18 +408,13 @@ static int cmd_run(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || optarg[0] == '-') {
-                fprintf(stderr, "mtasim run: --seed wants a non-negative integer, not '%s'\n", optarg);
+        case 's':
+            /* One reading of a seed for every command (live_cli.c): the
+             * scenario's own "seed" line's range, 0 to 2^64-1. */
+            if (live_cli_seed("run", optarg, &ro.seed) < 0)
                 return 2;
-            }
-            ro.seed = v;
             ro.seed_set = 1;
             break;
-        }
         case 'S':
             if (parse_seed_range(optarg) < 0) {
                 rc = 2;
@@ -459,15 +484,20 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
 {
     struct run_opts ro = *ro_in;
     FILE *trace = NULL;
+    struct outfile *trace_file = NULL;
+    int trace_errno = 0;        /* the first error writing the trace, in any run */
     if (trace_path) {
-        trace = strcmp(trace_path, "-") == 0 ? stdout : fopen(trace_path, "w");
-        if (trace == NULL) {
+        int to_stdout = strcmp(trace_path, "-") == 0;
+        trace_file = to_stdout ? stdout_file : outfile_open(trace_path);
+        if (trace_file == NULL) {
             fprintf(stderr, "mtasim run: cannot write trace file %s: %s\n", trace_path, strerror(errno));
             return 2;
         }
+        trace = outfile_stream(trace_file);
         /* Line by line, so a run killed mid-way leaves every record before it. */
-        if (trace != stdout)
-            setvbuf(trace, NULL, _IOLBF, 0);
+        if (!to_stdout)
+            outfile_set_line(trace_file);
+        ro.trace_file = trace_file;
     }
     json_t *runs = json_array();
     int exit_code = 0, passed = 0, failed = 0, errors = 0;
@@ -534,6 +564,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             } else {
                 report(path, sc, &r, quiet);
             }
+            if (r.trace_errno != 0 && trace_errno == 0)
+                trace_errno = r.trace_errno;
             json_array_append_new(runs, result_json_run(path, sc, &r, ms));
             exit_code = max_code(exit_code, r.exit_code);
             if (r.exit_code == 0)
@@ -550,10 +582,27 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
     }
     progress_end(progress);
     pcap_names_free();
-    if (trace && trace != stdout)
-        fclose(trace);
-    if (json_path && result_json_write(json_path, runs, passed, failed, errors) != 0) {
-        fprintf(stderr, "mtasim run: cannot write %s\n", json_path);
+    /* Lost output is an error (exit 2), never a short file and exit 0. */
+    if (trace_file != NULL) {
+        int e = trace_file == stdout_file ? (fflush(trace), outfile_error(trace_file))
+                                          : outfile_close(trace_file);
+        if (trace_errno == 0)
+            trace_errno = e;
+    }
+    /* On standard output, main() reports it - unless only the runs' writes
+     * failed; one line either way. */
+    if (trace_errno != 0 && !(trace_file == stdout_file && outfile_error(stdout_file) != 0)) {
+        if (trace_file == stdout_file)
+            fprintf(stderr, "mtasim run: cannot write the trace to standard output: %s\n",
+                    strerror(trace_errno));
+        else
+            fprintf(stderr, "mtasim run: cannot write trace file %s: %s\n", trace_path,
+                    strerror(trace_errno));
+        exit_code = max_code(exit_code, 2);
+    }
+    int json_errno = json_path ? result_json_write(json_path, runs, passed, failed, errors) : 0;
+    if (json_errno != 0) {
+        fprintf(stderr, "mtasim run: cannot write %s: %s\n", json_path, strerror(json_errno));
         exit_code = max_code(exit_code, 2);
     }
     json_decref(runs);
@@ -593,10 +642,42 @@ static int cmd_check(int argc, char **argv)
     return rc;
 }
 
+static int dispatch(int argc, char **argv);
+
+/*
+ * main - the command, then the verdict on standard output
+ *
+ * Standard output is an outfile (core/util/outfile.h), so that a write that
+ * failed (a full disk, /dev/full, a closed pipe's EPIPE) is known at the end
+ * with its reason: one line on stderr and exit status 2 at least, never 0.
+ */
 int main(int argc, char **argv)
 {
     main_argv = argv;
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    FILE *real_stdout = stdout;
+    stdout_file = outfile_fd(STDOUT_FILENO, 0);
+    if (stdout_file != NULL) {
+        stdout = outfile_stream(stdout_file);
+        outfile_set_line(stdout_file);
+    } else {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+    }
+    int rc = dispatch(argc, argv);
+    if (stdout_file != NULL) {
+        int e = outfile_close(stdout_file);
+        stdout = real_stdout;
+        stdout_file = NULL;
+        if (e != 0) {
+            fprintf(stderr, "mtasim: cannot write standard output: %s\n", strerror(e));
+            rc = max_code(rc, 2);
+        }
+    }
+    return rc;
+}
+
+/* dispatch - run the command argv[1] names; its exit status */
+static int dispatch(int argc, char **argv)
+{
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;

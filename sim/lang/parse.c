@@ -69,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "parse_internal.h"
@@ -77,9 +78,20 @@
  * on failure NULL and a reason in why */
 static char *read_bounded(const char *path, size_t *len, char *why, size_t whysz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking, so that a FIFO cannot stop the whole command waiting for
+     * a writer; only a regular file is read (not a FIFO, a device, a
+     * directory: /dev/zero would never end). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(why, whysz, "%s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int fstat_errno = errno;
+        snprintf(why, whysz, "%s", fstat(fd, &st) < 0 ? strerror(fstat_errno)
+                 : S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        close(fd);
         return NULL;
     }
     size_t cap = 4096, n = 0;
@@ -309,6 +321,12 @@ static int directive_line(struct parser *p)
 static int parse_buffer(struct parser *p, const char *buf, size_t len)
 {
     size_t off = 0;
+    /* A UTF-8 byte order mark, as some editors write one, is no part of the
+     * first line (it used to read as an invisible unknown directive). */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        buf += 3;
+        len -= 3;
+    }
     while (off < len) {
         const char *nl = memchr(buf + off, '\n', len - off);
         size_t eol = nl ? (size_t)(nl - buf) : len;
@@ -463,6 +481,22 @@ struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err)
     struct scn_scenario *sc = parse_top(path, realpath(path, NULL), buf, len, err);
     free(buf);
     return sc;
+}
+
+/* scn_parse_buffer - parse len bytes held in memory (NUL bytes and all, as
+ * a file's); name stands for its file */
+struct scn_scenario *scn_parse_buffer(const char *name, const char *buf, size_t len,
+                                      struct scn_error *err)
+{
+    assert(name != NULL && buf != NULL && err != NULL);
+    memset(err, 0, sizeof *err);
+    if (len > (size_t)SCN_MAX_FILE_SIZE) {
+        copy_bounded(err->file, sizeof err->file, name);
+        snprintf(err->msg, sizeof err->msg, "cannot read scenario: larger than %ld bytes",
+                 SCN_MAX_FILE_SIZE);
+        return NULL;
+    }
+    return parse_top(name, NULL, buf, len, err);
 }
 
 /* scn_parse_string - parse a scenario held in memory; name stands for its file */

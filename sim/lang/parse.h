@@ -39,5 +39,9 @@ struct scn_error {
 struct scn_scenario *scn_parse_file(const char *path, struct scn_error *err);
 /* Parse from memory; name is used in positions and error messages. */
 struct scn_scenario *scn_parse_string(const char *name, const char *text, struct scn_error *err);
+/* Parse len bytes from memory, as if they were the file name (relative
+ * includes resolve next to it); NUL bytes are read as a file's would be. */
+struct scn_scenario *scn_parse_buffer(const char *name, const char *buf, size_t len,
+                                      struct scn_error *err);
 
 #endif

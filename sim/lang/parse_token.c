@@ -131,6 +131,11 @@ int fail_pos(struct parser *p, struct scn_pos pos, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
     va_end(ap);
+    /* One line, whatever the input: a token quoted into the message may
+     * hold a "\n" escape or, from a quoted string, any control byte. */
+    for (char *c = p->err->msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 
@@ -212,6 +217,8 @@ int parse_signed(const char *s, int64_t *out)
 int parse_duration(struct parser *p, const struct token *t, mta_usec_t *out)
 {
     mta_usec_t v = t->quoted ? -1 : mta_parse_duration(t->text);
+    if (v == MTA_DURATION_TOO_LONG)
+        return fail_tok(p, t, "duration '%s' is too long: at most 36500d (100 years)", t->text);
     if (v < 0)
         return fail_tok(p, t, "bad duration '%s': expected a number with a unit us, ms, s, m, h or d",
                         t->text);

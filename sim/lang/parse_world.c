@@ -340,8 +340,15 @@ static int inject_rcpts(struct parser *p, struct scn_inject *in, int a, int b)
                 if (!check_mailbox(s + off, n, 1))
                     return fail_at(p, t->col + (int)off, "bad recipient '%.*s': expected "
                                    "<local@domain>", (int)n, s + off);
+                char *addr = xstrndup(s + off + 1, n - 2);
+                const char *why = mta_address_check(addr, 1);
+                if (why != NULL) {
+                    free(addr);
+                    return fail_at(p, t->col + (int)off, "bad recipient '%.40s...': %s",
+                                   s + off, why);
+                }
                 grow((void **)&in->rcpts, in->nrcpts, sizeof *in->rcpts);
-                in->rcpts[in->nrcpts++] = xstrndup(s + off + 1, n - 2);
+                in->rcpts[in->nrcpts++] = addr;
             }
             off += n + 1;
         }
@@ -418,6 +425,11 @@ int do_inject(struct parser *p)
     if (from->quoted || !check_mailbox(from->text, strlen(from->text), 0))
         return fail_tok(p, from, "bad sender '%s': expected <local@domain> or <> for the null "
                         "sender", from->text);
+    char *sender = xstrndup(from->text + 1, strlen(from->text) - 2);
+    const char *why = mta_address_check(sender, 0);
+    free(sender);
+    if (why != NULL)
+        return fail_tok(p, from, "bad sender '%.40s...': %s", from->text, why);
     if (!is_word(&p->tok[4], "to"))
         return fail_tok(p, &p->tok[4], "unexpected '%s': expected 'to <ADDR>'", p->tok[4].text);
     if (sc->ninjects == SCN_MAX_INJECTS)

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "pcap_import_internal.h"
 
 /* scenario_name - a scenario name from the output or capture file's base name */
@@ -143,15 +144,20 @@ int pcap_import_main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", im.path, im.err);
         rc = 2;
     } else if (out_path) {
-        FILE *f = fopen(out_path, "w");
-        int bad = f == NULL || fwrite(text, 1, textlen, f) != textlen;
+        /* An outfile keeps the reason of a failed write or close. */
+        struct outfile *f = outfile_open(out_path);
+        int e = f == NULL ? errno : 0;
 
-        if ((f != NULL && fclose(f) != 0) || bad) {
-            fprintf(stderr, "mtasim import: cannot write %s: %s\n", out_path, strerror(errno));
+        if (f != NULL) {
+            fwrite(text, 1, textlen, outfile_stream(f));
+            e = outfile_close(f);
+        }
+        if (e != 0) {
+            fprintf(stderr, "mtasim import: cannot write %s: %s\n", out_path, strerror(e));
             rc = 2;
         }
     } else {
-        fwrite(text, 1, textlen, stdout);
+        fwrite(text, 1, textlen, stdout);   /* checked, like all of stdout, at exit (mtasim.c) */
     }
     free(text);
     pi_import_free(&im);

@@ -41,7 +41,8 @@
  * DIAGNOSTICS
  *   One line "CAPTURE: what is wrong" on standard error and exit status 2
  *   for a file libpcap cannot read, a truncated or corrupt one, an
- *   unsupported link type, no SMTP session, or a bound exceeded.  The
+ *   unsupported link type, no SMTP session, time stamps before 1970 or
+ *   after 9999 (a scenario's epoch cannot name them), or a bound exceeded.  The
  *   generated scenario goes to -o FILE or standard output; exit status 0.
  */
 #ifndef MTASIM_SIM_PCAP_IMPORT_H
@@ -60,6 +61,9 @@
 #define PI_MAX_RCPTS 64                 /* recipients of one injected transaction */
 #define PI_MAX_RCPT_BYTES 3000          /* ... and their length: an inject line is at most 4096 */
 #define PI_MAX_PATH 254                 /* an address (RFC 5321 4.5.3.1.3 path, less brackets) */
+/* Time stamps: a scenario's epoch is 1970-01-01 to 9999-12-31T23:59:59Z
+ * (its parser's range); a capture outside it is refused. */
+#define PI_MAX_SECONDS 253402300799LL
 
 int pcap_import_main(int argc, char **argv);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mta.h"
 #include "pcap_import_internal.h"
 
 /* ---- the scenario ------------------------------------------------------ */
@@ -34,7 +35,8 @@ struct pi_tx {
     int nrcpts;
     int mail_code, data_code, dot_code;     /* 0 = none */
     long body;                  /* -1 = no message data */
-    int msg;                    /* the injection it belongs to, from 1 */
+    int msg;                    /* the injection it belongs to, from 1; 0 = left out */
+    int first_ev, last_ev;      /* its events in the session: MAIL to its last command's */
 };
 
 /* reply_code - the code of a reply event's first line, 0 if none */
@@ -96,7 +98,16 @@ static char *path_arg(const char *line, const char *prefix)
         if (lt + i > at && !(isalnum(c) || c == '-' || c == '.' || c == '_'))
             return NULL;
     }
-    return pi_xstrndup(lt + 1, (size_t) (gt - lt - 1));
+    {
+        /* The core's limits (RFC 5321 4.5.3.1.1-3), which the parser applies. */
+        char *addr = pi_xstrndup(lt + 1, (size_t) (gt - lt - 1));
+
+        if (mta_address_check(addr, 1) != NULL) {
+            free(addr);
+            return NULL;
+        }
+        return addr;
+    }
 }
 
 /* put_escaped - s inside a scenario "quoted string"; bytes a scenario cannot
@@ -291,6 +302,10 @@ static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, 
         int a = answer_of(s, i);
         int code = a >= 0 ? reply_code(&s->ev[a]) : 0;
 
+        if (tx && !(e->kind == EV_CMD && (pi_verb_is(e->lines[0], "RSET")
+                                          || pi_verb_is(e->lines[0], "QUIT")
+                                          || pi_verb_is(e->lines[0], "MAIL"))))
+            tx->last_ev = i;
         if (e->kind == EV_BODY && tx) {
             tx->body = (long) e->body_bytes;
             tx->dot_code = code;
@@ -306,6 +321,7 @@ static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, 
             tx = &(*txs)[(*ntx)++];
             memset(tx, 0, sizeof *tx);
             tx->session = si;
+            tx->first_ev = tx->last_ev = i;
             tx->from = path_arg(e->lines[0], "MAIL FROM:");
             tx->mail_code = code;
             tx->body = -1;
@@ -469,9 +485,21 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
 
 /* emit_expect_lines - the trace patterns of session s: its commands (want_cmds)
  * or its replies, those mtasim's core will send or receive as well */
-static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds, int *replaced)
+static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds, int *replaced,
+                              const struct pi_tx *txs, int ntx, int si)
 {
     int i, accepted = 0, ehlo_refused = 0, ended = 0, reset = 0, last_client = -1;
+    int kept = 0, left_out = 0;
+
+    /* A session that only carried transactions left out never happens in the
+     * run: none of its lines are expected. */
+    for (i = 0; i < ntx; i++)
+        if (txs[i].session == si) {
+            kept += txs[i].msg != 0;
+            left_out += txs[i].msg == 0;
+        }
+    if (left_out > 0 && kept == 0)
+        return;
 
     for (i = 0; i < s->nev; i++) {
         if (!s->ev[i].from_client && (s->ev[i].kind == EV_RST || s->ev[i].kind == EV_FIN))
@@ -484,6 +512,15 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
         const struct pi_event *e = &s->ev[i];
         int a = answer_of(s, i), include = 0, k;
         char *addr = NULL;
+
+        /* A transaction that was left out (not injected) is not expected
+         * either: mtasim's core never sends its commands. */
+        for (k = 0; k < ntx; k++)
+            if (txs[k].session == si && txs[k].msg == 0 && i >= txs[k].first_ev
+                && i <= txs[k].last_ev)
+                break;
+        if (k < ntx)
+            continue;
 
         if (e->kind == EV_REPLY && e->answers == -1 && !want_cmds) {
             include = 1;        /* the banner */
@@ -552,6 +589,14 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     struct tm tm;
     int64_t span = im->last_t - im->first_t, retry_gap = -1;
 
+    /* The epoch must be one a scenario can start at, and every delay a
+     * duration it can hold (docs/scenario-language.md). */
+    if (im->first_t < 0 || im->first_t / 1000000 > PI_MAX_SECONDS - 1
+        || span > (int64_t) MTA_DURATION_MAX / 2) {
+        pi_fail(im, "time stamps before 1970, after 9999 or over 50 years apart: a scenario's "
+                "epoch and durations cannot name them");
+        return -1;
+    }
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
         char role = session_role(s);
@@ -743,7 +788,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
         }
         for (i = 0; i < im->ns; i++)
             if (session_role(im->s[i]) == 'A')
-                emit_expect_lines(m, im->s[i], k, &replaced);
+                emit_expect_lines(m, im->s[i], k, &replaced, txs, ntx, i);
         fclose(m);
         if (len > 0)
             fprintf(o, "%s\nexpect trace in order\n%s",

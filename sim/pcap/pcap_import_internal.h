@@ -82,6 +82,7 @@ struct pi_import {
     const char *path;
     int64_t first_t, last_t;
     int have_t;
+    int unsigned_seconds;       /* a classic pcap file: seconds are uint32 (as tshark reads them) */
     mta_ip server;              /* --server; unspecified (::) = by port */
     uint16_t ports[PI_MAX_PORTS + 3];
     int nports;

@@ -241,6 +241,15 @@ static void dir_bytes(struct pi_import *im, struct pi_session *s, int d, const u
 /* seq_diff - how far a is after b in 32-bit sequence space (negative: before) */
 static int seq_diff(uint32_t a, uint32_t b) { return (int32_t) (a - b); }
 
+/* seq_behind - how far a is before b, for a not after b (seq_diff <= 0): in
+ * 0..2^31, as an unsigned number - negating seq_diff's INT32_MIN would be
+ * undefined (a capture can hold any sequence number) */
+static uint32_t seq_behind(uint32_t a, uint32_t b)
+{
+    assert(seq_diff(a, b) <= 0);
+    return b - a;
+}
+
 /* dir_fin_check - a FIN whose bytes have all arrived ends the direction */
 static void dir_fin_check(struct pi_import *im, struct pi_session *s, int d, int64_t t)
 {
@@ -289,8 +298,8 @@ static void dir_segment(struct pi_import *im, struct pi_session *s, int d, uint3
         dir->ooo_bytes += len;
         return;
     }
-    if ((size_t) -seq_diff(seq, dir->next) < len) {
-        size_t skip = (size_t) -seq_diff(seq, dir->next);
+    if ((size_t) seq_behind(seq, dir->next) < len) {
+        size_t skip = seq_behind(seq, dir->next);
 
         dir->next += (uint32_t) (len - skip);
         dir_bytes(im, s, d, p + skip, len - skip, t);
@@ -304,8 +313,8 @@ static void dir_segment(struct pi_import *im, struct pi_session *s, int d, uint3
         dir->ooo = g->next;
         dir->nooo--;
         dir->ooo_bytes -= g->len;
-        if ((size_t) -seq_diff(g->seq, dir->next) < g->len) {
-            size_t skip = (size_t) -seq_diff(g->seq, dir->next);
+        if ((size_t) seq_behind(g->seq, dir->next) < g->len) {
+            size_t skip = seq_behind(g->seq, dir->next);
 
             dir->next += (uint32_t) (g->len - skip);
             dir_bytes(im, s, d, g->data + skip, g->len - skip, t);
@@ -610,11 +619,18 @@ static long ip_offset(struct pi_import *im, int dlt, const unsigned char *p, siz
 /* frame - one captured frame */
 static void frame(struct pi_import *im, int dlt, const struct pcap_pkthdr *h, const unsigned char *p)
 {
-    int64_t t = (int64_t) h->ts.tv_sec * 1000000 + h->ts.tv_usec;
+    int64_t sec = im->unsigned_seconds ? (int64_t) (uint32_t) h->ts.tv_sec : (int64_t) h->ts.tv_sec;
+    int64_t t;
     size_t caplen = h->caplen, ihl, total;
-    long off = ip_offset(im, dlt, p, caplen);
+    long off;
     const unsigned char *ip;
 
+    /* Out of a scenario's range (its epoch is 1970 to 9999): refused in
+     * pi_emit_scenario(), and never multiplied out of int64_t here. */
+    if (sec < -PI_MAX_SECONDS || sec > PI_MAX_SECONDS)
+        sec = sec < 0 ? -PI_MAX_SECONDS : PI_MAX_SECONDS;
+    t = sec * 1000000 + h->ts.tv_usec;
+    off = ip_offset(im, dlt, p, caplen);
     if (!im->have_t || t < im->first_t)
         im->first_t = t;
     if (!im->have_t || t > im->last_t)
@@ -702,6 +718,11 @@ int pi_read_capture(struct pi_import *im)
         pi_fail(im, "not a capture libpcap can read: %s", errbuf);
         return -1;
     }
+    /* A classic pcap file's seconds are an unsigned 32-bit number, as tshark
+     * reads them (libpcap hands them over as a signed one: 2^31 and later
+     * would be before 1970).  pcapng's are 64-bit, and libpcap's reading of
+     * them stands. */
+    im->unsigned_seconds = pcap_major_version(p) == 2;
     dlt = pcap_datalink(p);
     if (dlt != DLT_EN10MB && dlt != DLT_LINUX_SLL && dlt != DLT_LINUX_SLL2 && dlt != DLT_NULL
         && dlt != DLT_LOOP && dlt != DLT_RAW && dlt != DLT_IPV4) {

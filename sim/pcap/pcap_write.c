@@ -7,6 +7,7 @@
  * the next IP identification of each side.
  */
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include <pcap/pcap.h>
 
+#include "outfile.h"
 #include "pcap_write.h"
 
 #define PW_SNAPLEN 262144       /* libpcap's largest: a segment of any MSS fits */
@@ -37,6 +39,7 @@ struct pw_conn {
 struct pcap_writer {
     pcap_t *dead;
     pcap_dumper_t *dump;
+    struct outfile *out;        /* the stream under dump: keeps the first write error */
     char *path;
     struct pw_conn *conns;      /* index = connection number */
     size_t nconns;
@@ -357,9 +360,20 @@ struct pcap_writer *pcap_writer_open(const char *path, char *err, size_t errlen)
         pcap_writer_close(pw);
         return NULL;
     }
-    pw->dump = pcap_dump_open(pw->dead, path);
+    /* libpcap writes through stdio and forgets why a write failed; an
+     * outfile under it keeps the errno (a full disk is "No space left on
+     * device", reported at the end, never a short file and exit 0). */
+    pw->out = outfile_open(path);
+    if (pw->out == NULL) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        pcap_writer_close(pw);
+        return NULL;
+    }
+    pw->dump = pcap_dump_fopen(pw->dead, outfile_stream(pw->out));
     if (pw->dump == NULL) {
         snprintf(err, errlen, "cannot write %s: %s", path, pcap_geterr(pw->dead));
+        outfile_close(pw->out);
+        pw->out = NULL;
         pcap_writer_close(pw);
         return NULL;
     }
@@ -374,8 +388,13 @@ int pcap_writer_finish(struct pcap_writer *pw, sim_usec now, char *err, size_t e
     if (pw->finished)
         return 0;
     pw->finished = 1;
-    if (pcap_dump_flush(pw->dump) != 0 || ferror(pcap_dump_file(pw->dump))) {
-        snprintf(err, errlen, "cannot write %s: %s", pw->path, strerror(errno ? errno : EIO));
+    /* The file is complete: close it here, so that close(2)'s verdict counts. */
+    pcap_dump_close(pw->dump);
+    pw->dump = NULL;
+    int e = outfile_release(pw->out);
+    pw->out = NULL;
+    if (e != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", pw->path, strerror(e));
         return -1;
     }
     return 0;
@@ -387,7 +406,8 @@ void pcap_writer_close(struct pcap_writer *pw)
     if (pw == NULL)
         return;
     if (pw->dump)
-        pcap_dump_close(pw->dump);
+        pcap_dump_close(pw->dump);     /* fclose()s the outfile's stream */
+    outfile_release(pw->out);
     if (pw->dead)
         pcap_close(pw->dead);
     free(pw->conns);
@@ -410,11 +430,38 @@ int pcap_output_is_dir(const char *spec)
     return (n > 0 && spec[n - 1] == '/') || (stat(spec, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/*
+ * file_stem - a scenario name as one file name inside DIR
+ *
+ * Whatever the name (a "scenario ../../x" line, a file name with any
+ * bytes), the capture stays inside the directory asked for: every byte
+ * other than a letter, digit, '.', '_' or '-' becomes '_', so a '/' can
+ * neither climb out of DIR nor make a subdirectory, and control bytes never
+ * reach a file name; a leading '.' becomes '_' too, so that no capture is
+ * a hidden file.  At most PW_STEM_MAX bytes, so that with "-seedN",
+ * "-K" and ".pcap" the name stays under NAME_MAX (255).  Names that become
+ * equal are told apart by the -2, -3, ... of pcap_output_path().
+ */
+#define PW_STEM_MAX 200
+static void file_stem(const char *name, char *out)
+{
+    size_t i;
+
+    for (i = 0; name[i] != '\0' && i < PW_STEM_MAX; i++) {
+        unsigned char c = (unsigned char) name[i];
+
+        out[i] = (isalnum(c) && c < 0x80) || c == '.' || c == '_' || c == '-' ? (char) c : '_';
+    }
+    if (out[0] == '.')
+        out[0] = '_';       /* never a hidden file */
+    out[i] = '\0';
+}
+
 /* pcap_output_path - the file one run's capture goes to */
 int pcap_output_path(const char *spec, const char *name, uint64_t seed, int with_seed,
                      char ***used, size_t *nused, char *out, size_t outlen)
 {
-    char base[512];
+    char base[512], stem[PW_STEM_MAX + 1];
     size_t n = strlen(spec), i;
     int k, clash = 1, len;
 
@@ -422,10 +469,11 @@ int pcap_output_path(const char *spec, const char *name, uint64_t seed, int with
         len = snprintf(out, outlen, "%s", spec);
         return len < 0 || (size_t) len >= outlen ? -1 : 0;
     }
+    file_stem(name, stem);
     if (with_seed)
-        len = snprintf(base, sizeof base, "%s-seed%llu", name, (unsigned long long) seed);
+        len = snprintf(base, sizeof base, "%s-seed%llu", stem, (unsigned long long) seed);
     else
-        len = snprintf(base, sizeof base, "%s", name);
+        len = snprintf(base, sizeof base, "%s", stem);
     if (len < 0 || (size_t) len >= sizeof base)
         return -1;
     /* Two scenarios may share a name: the later ones get -2, -3, ... */

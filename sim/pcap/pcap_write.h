@@ -43,14 +43,18 @@
  *
  *   pcap_output_path(): where one run's capture goes.  A spec ending in
  *   '/' or naming an existing directory is a directory: DIR/NAME.pcap,
- *   or DIR/NAME-seedN.pcap with with_seed (--seeds); a name already used
+ *   or DIR/NAME-seedN.pcap with with_seed (--seeds), NAME being the
+ *   scenario's name with every byte but [A-Za-z0-9._-] and a leading '.'
+ *   made '_' (so it never leaves DIR) and cut at 200 bytes; a name already used
  *   earlier in the same command gets -2, -3, ... before ".pcap".  Any
  *   other spec is the file itself.  used/nused remember the names handed
  *   out (caller frees each and the array).
  *
  * DIAGNOSTICS
  *   pcap_writer_open() and pcap_writer_finish() return NULL / -1 with a
- *   one-line reason: "cannot write FILE: why".  Broken invariants abort
+ *   one-line reason: "cannot write FILE: why" (why: the errno of the
+ *   first write that failed, or of close(2)).  pcap_writer_finish()
+ *   closes the file.  Broken invariants abort
  *   with "pcap_writer_<fn>: what".
  */
 #ifndef MTASIM_SIM_PCAP_WRITE_H

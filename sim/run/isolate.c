@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "isolate.h"
+#include "outfile.h"
 #include "trace_summary.h"
 #include "trace_store.h"
 
@@ -30,9 +31,13 @@ static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 
 /* Child-side state: only the child of isolate_call() touches these. */
 static struct hook_watch *child_page;
+static int child_checked_leaks;     /* leak_check() ran: no second check at exit */
 static struct sigaction previous_action[NFATAL];
 /* Room for the signal handler when the stack itself overflowed. */
 static char alt_stack[64 * 1024];
+
+/* LeakSanitizer's on-demand check, in a sanitizer build; NULL otherwise. */
+extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
 /* signal_name - "SIGSEGV" for the signals a report may name */
 static const char *signal_name(int sig, char buf[24])
@@ -207,6 +212,8 @@ void isolate_call(isolate_fn fn, void *arg, double timeout_s, struct isolate_out
         /* The write end stays open until the process is gone: EOF then
          * means the child is finished, and the watchdog covers its exit. */
         fflush(NULL);
+        if (child_checked_leaks)
+            _exit(rc == 0 ? 0 : 3);     /* the leaks were judged already (leak_check) */
         exit(rc == 0 ? 0 : 3);
     }
     close(fds[1]);
@@ -306,6 +313,7 @@ static json_t *result_to_json(const struct run_result *r)
     json_object_set_new(o, "end", json_integer((json_int_t)r->end));
     json_object_set_new(o, "connections", json_integer((json_int_t)r->connections));
     json_object_set_new(o, "trace_records", json_integer((json_int_t)r->trace_records));
+    json_object_set_new(o, "trace_errno", json_integer(r->trace_errno));
     if (r->summary)
         json_object_set(o, "summary", r->summary);
     return o;
@@ -384,6 +392,7 @@ static int result_from_json(const char *text, struct run_result *r)
     r->end = json_integer_value(json_object_get(o, "end"));
     r->connections = (unsigned long)json_integer_value(json_object_get(o, "connections"));
     r->trace_records = (unsigned long)json_integer_value(json_object_get(o, "trace_records"));
+    r->trace_errno = (int)json_integer_value(json_object_get(o, "trace_errno"));
     r->summary = json_incref(json_object_get(o, "summary"));
     json_decref(o);
     if (r->exp == NULL || r->msgs == NULL || r->violations == NULL)
@@ -391,22 +400,37 @@ static int result_from_json(const char *text, struct run_result *r)
     return 0;
 }
 
-/* run_in_child - the isolate_fn: run the scenario, hand back JSON */
-static char *run_in_child(void *arg, size_t *len)
+/*
+ * child_outputs - the child's own trace stream, and plugins' stdout to stderr
+ *
+ * The trace goes through a stream of the child's own on a copy of the
+ * parent's descriptor, so that the child knows the first write error and
+ * can report it (trace_errno).  Then descriptor 1 becomes a copy of 2:
+ * what a plugin prints is a diagnostic, and must not mix into mtasim's
+ * output - least of all into "--trace -", a trace on standard output.
+ * Returns the child's trace outfile, or NULL (o->trace_out then as given).
+ */
+static struct outfile *child_outputs(struct run_opts *o, int *trace_errno)
 {
-    const struct isolated_run *ir = arg;
-    /* Virtual time of a crash before the first hook call: the epoch. */
-    hook_watch_get()->vtime = ir->sc->epoch;
-    struct run_result r;
-    runner_run(ir->sc, ir->o, &r);
-    if (ir->o->trace_out)
-        fflush(ir->o->trace_out);
-    json_t *j = result_to_json(&r);
-    run_result_free(&r);
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    *len = text ? strlen(text) : 0;
-    return text;
+    struct outfile *tf = NULL;
+    *trace_errno = 0;
+    if (o->trace_file != NULL) {
+        int fd = dup(outfile_fileno(o->trace_file));
+        tf = fd >= 0 ? outfile_fd(fd, 1) : NULL;
+        if (tf == NULL) {
+            *trace_errno = errno;
+            if (fd >= 0)
+                close(fd);
+            o->trace_out = NULL;
+        } else {
+            outfile_set_line(tf);       /* a run killed mid-way leaves every record before it */
+            o->trace_out = outfile_stream(tf);
+        }
+        o->trace_file = tf;
+    }
+    fflush(stdout);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    return tf;
 }
 
 /* set_error - r->error from a format (malloc'd) */
@@ -420,6 +444,75 @@ static void set_error(struct run_result *r, const char *fmt, ...)
     va_end(ap);
     free(r->error);
     r->error = strdup(buf);
+}
+
+/*
+ * leak_check - in a sanitizer build, LeakSanitizer's check once the run is
+ * torn down (its plugins unloaded), and whose the leak is
+ *
+ * Without it, the check at exit reported the leak after the result was
+ * sent, and the run became an internal error (exit 3) whoever leaked.
+ * The core and the simulator are leak-free on every bundled scenario (CI
+ * runs them all under ASan), so with plugins loaded the leak is theirs:
+ * exit 4, like any other plugin misbehaviour; without plugins it is the
+ * core's: exit 3.  LeakSanitizer's report, on stderr, names the
+ * allocations either way.
+ */
+static void leak_check(const struct scn_scenario *sc, const struct run_opts *o,
+                       struct run_result *r)
+{
+    if (__lsan_do_recoverable_leak_check == NULL)
+        return;
+    child_checked_leaks = 1;
+    if (__lsan_do_recoverable_leak_check() == 0)
+        return;
+    int plugins = o->nplugins + sc->nplugins;
+    if (plugins > 0 && r->exit_code < 4) {
+        char names[512] = "";
+        size_t n = 0;
+        for (int i = 0; i < plugins && n < sizeof names; i++) {
+            const struct scn_plugin *pl = i < o->nplugins ? &o->plugins[i]
+                                                          : &sc->plugins[i - o->nplugins];
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", pl->name);
+        }
+        free(r->why);
+        r->why = strdup("plugin leaked memory");
+        set_error(r, "a plugin leaked memory (LeakSanitizer's report above names the "
+                  "allocations; plugins loaded: %s)", names);
+        r->verdict = RUN_PLUGIN;
+        r->exit_code = 4;
+    } else if (plugins == 0 && r->exit_code < 3) {
+        free(r->why);
+        r->why = strdup("internal error: leaked memory");
+        set_error(r, "the core leaked memory, no plugin loaded (LeakSanitizer's report above)");
+        r->verdict = RUN_ERROR;
+        r->exit_code = 3;
+    }
+}
+
+/* run_in_child - the isolate_fn: run the scenario, hand back JSON */
+static char *run_in_child(void *arg, size_t *len)
+{
+    const struct isolated_run *ir = arg;
+    /* Virtual time of a crash before the first hook call: the epoch. */
+    hook_watch_get()->vtime = ir->sc->epoch;
+    struct run_opts o = *ir->o;
+    int trace_errno;
+    struct outfile *tf = child_outputs(&o, &trace_errno);
+    struct run_result r;
+    runner_run(ir->sc, &o, &r);
+    leak_check(ir->sc, &o, &r);
+    if (tf != NULL)
+        trace_errno = outfile_close(tf);
+    else if (o.trace_out)
+        fflush(o.trace_out);
+    r.trace_errno = trace_errno;
+    json_t *j = result_to_json(&r);
+    run_result_free(&r);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    *len = text ? strlen(text) : 0;
+    return text;
 }
 
 /* run_result_explain - what to report when the child could not; see isolate.h */

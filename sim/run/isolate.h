@@ -34,8 +34,12 @@
  *     (or its mtasim_module_init) runs  -> RUN_PLUGIN, exit code 4;
  *     the same with no plugin on the stack (the core itself) -> RUN_ERROR,
  *     exit code 3 (internal error);
- *     a complete result but a non-zero exit status (a sanitizer's leak or
- *     error report at exit)          -> RUN_ERROR, exit code 3.
+ *     a complete result but a non-zero exit status (a sanitizer's error
+ *     report at exit)                -> RUN_ERROR, exit code 3;
+ *     under LeakSanitizer, a leak found once the run is over (checked in
+ *     the child before it reports) -> RUN_PLUGIN, exit code 4, when
+ *     plugins were loaded (the core is leak-free on every bundled
+ *     scenario, which CI runs under it), else RUN_ERROR, exit code 3.
  *   A run killed with no plugin on the stack ("hung") is reported with the
  *   virtual time its scheduler had reached, the events it had run and the
  *   busiest kinds of event, which the child publishes in the shared page

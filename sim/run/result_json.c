@@ -1,9 +1,11 @@
 /*
  * result_json - machine-readable results of a run; see result_json.h
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "result_json.h"
 #include "trace_summary.h"
 
@@ -118,7 +120,13 @@ int result_json_write(const char *file, json_t *runs, int passed, int failed, in
     json_object_set_new(sum, "failed", json_integer(failed));
     json_object_set_new(sum, "errors", json_integer(errors));
     json_object_set_new(top, "summary", sum);
-    int rc = json_dump_file(top, file, JSON_INDENT(2) | JSON_SORT_KEYS);
+    /* Through an outfile: a failed write or close is reported with its reason. */
+    struct outfile *of = outfile_open(file);
+    int rc = of == NULL ? errno : 0;
+    if (of != NULL) {
+        json_dumpf(top, outfile_stream(of), JSON_INDENT(2) | JSON_SORT_KEYS);
+        rc = outfile_close(of);
+    }
     json_decref(top);
     return rc;
 }

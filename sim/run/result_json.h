@@ -27,6 +27,7 @@
 json_t *result_json_run(const char *path, const struct scn_scenario *sc,
                         const struct run_result *r, double wall_ms);
 json_t *result_json_error(const char *path, const char *error);
+/* Write the results document to file: 0, or the errno of what failed. */
 int result_json_write(const char *file, json_t *runs, int passed, int failed, int errors);
 
 #endif

@@ -279,13 +279,40 @@ static int pcap_open_for_run(struct world *w, const struct run_opts *o, struct r
     return 0;
 }
 
-/* pcap_finish_for_run - the capture complete at the end of the run; a write
- * error is reported as an invariant-level failure of the run */
-static void pcap_finish_for_run(struct world *w, struct run_result *r)
+/* pcap_finish_for_run - the capture complete at the end of the run; NULL,
+ * or "cannot write FILE: why" (malloc'd) */
+static char *pcap_finish_for_run(struct world *w)
 {
     char err[600];
     if (w->pcap && pcap_writer_finish(w->pcap, sim_sched_now(w->sched), err, sizeof err) < 0)
-        violation(r, "%s", err);
+        return strdup(err);
+    return NULL;
+}
+
+/* output_lost - an output of the run could not be written: that is an
+ * error of the run (exit 2), whatever its verdict would have been; a worse
+ * one (3, 4) stands, with the output's error reported too */
+static void output_lost(struct run_result *r, char *why)
+{
+    if (why == NULL)
+        return;
+    if (r->exit_code < 2) {
+        free(r->error);
+        r->error = why;
+        free(r->why);
+        r->why = strdup("output lost");
+        r->verdict = RUN_ERROR;
+        r->exit_code = 2;
+    } else {
+        size_t n = (r->error ? strlen(r->error) + 2 : 0) + strlen(why) + 1;
+        char *both = malloc(n);
+        if (both == NULL)
+            abort();
+        snprintf(both, n, "%s%s%s", r->error ? r->error : "", r->error ? "; " : "", why);
+        free(r->error);
+        free(why);
+        r->error = both;
+    }
 }
 
 /* follow_virtual_time - plugin code reading the wall clock sees virtual time
@@ -681,14 +708,15 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
         return r->exit_code;
     }
     mta_usec_t deadline = sc->run_for >= 0 ? sc->epoch + sc->run_for : sc->epoch + RUNNER_MAX_VIRTUAL;
-    enum sim_run_stop why = sim_sched_run(w.sched, deadline, RUNNER_MAX_EVENTS);
+    uint64_t max_events = o->max_events ? o->max_events : RUNNER_MAX_EVENTS;
+    enum sim_run_stop why = sim_sched_run(w.sched, deadline, max_events);
     r->events = sim_sched_events_run(w.sched);
     r->end = sim_sched_now(w.sched) - sc->epoch;
     char busiest[200], at[32];
     sim_sched_busiest(sim_sched_stats(w.sched), 3, busiest, sizeof busiest);
     if (why == SIM_RUN_EVENT_LIMIT)
         violation(r, "the run did not settle: %llu events without reaching the end, at virtual "
-                  "time %s; busiest events: %s", (unsigned long long)RUNNER_MAX_EVENTS,
+                  "time %s; busiest events: %s", (unsigned long long)max_events,
                   trace_time_str(r->end, at), busiest);
     else if (why == SIM_RUN_DEADLINE && sc->run_for < 0)
         violation(r, "the run did not settle within %lld days of virtual time; busiest events: %s",
@@ -699,11 +727,12 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     else if (why == SIM_RUN_QUIET)
         mta_foreach_message(w.mta, check_stuck, &(struct stuck_ctx){ r, sc->epoch });
     mta_shutdown(w.mta);
-    pcap_finish_for_run(&w, r);
+    char *lost = pcap_finish_for_run(&w);
 
     struct simenv_violations v;
     simenv_check(w.env, &v);
     runner_judge(sc, w.mta, w.trace, &v, o, r);
+    output_lost(r, lost);
     teardown(&w);
     return r->exit_code;
 }

@@ -51,6 +51,10 @@ struct run_opts {
     uint64_t seed;
     int seed_set;           /* override the scenario's seed */
     FILE *trace_out;        /* write the trace here as it happens; NULL = no */
+    /* The outfile (core/util/outfile.h) trace_out writes through, or NULL:
+     * an isolated run (isolate.h) writes the trace through a copy of its
+     * descriptor and reports the first write error in trace_errno. */
+    struct outfile *trace_file;
     int nplugins;           /* --plugin: loaded before the scenario's own */
     const struct scn_plugin *plugins;
     int json_trace;         /* --json-trace: the summary carries every record */
@@ -58,6 +62,8 @@ struct run_opts {
     /* For large runs (mtasim bench): no trace at all, and no per-message
      * summaries in the result, only the invariant checks and the counts. */
     int lean;
+    /* At most this many events (0: RUNNER_MAX_EVENTS); the fuzz target's budget. */
+    uint64_t max_events;
     /* Called once the world is built, before the clock starts: schedules
      * injections of its own (the benchmark's generator). */
     void (*feed)(void *arg, struct mta *m, struct sim_sched *s, mta_usec_t epoch);
@@ -84,6 +90,7 @@ struct run_result {
     unsigned long connections;
     struct mta_stats stats; /* the core's counters at the end of the run */
     unsigned long trace_records;
+    int trace_errno;        /* isolated runs: the first error writing the trace; 0 = none */
     struct json_t *summary; /* trace_summary.h: connection_log, conn_err, [trace]; or NULL */
 };
 

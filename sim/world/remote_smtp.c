@@ -40,8 +40,18 @@ static const char *const default_reply[SCN_CMD__COUNT] = {
     [SCN_CMD_RSET] = "250 2.0.0 Ok\r\n",
     [SCN_CMD_NOOP] = "250 2.0.0 Ok\r\n",
     [SCN_CMD_QUIT] = "221 2.0.0 Bye\r\n",
-    [SCN_CMD_UNKNOWN] = "502 5.5.2 Error: command not recognized\r\n",
+    /* A command it recognizes but does not implement (VRFY, EXPN, HELP,
+     * ...); one it does not recognize gets UNRECOGNIZED_REPLY instead. */
+    [SCN_CMD_UNKNOWN] = "502 5.5.1 Error: command not implemented\r\n",
 };
+/* RFC 5321 4.2.4: 502 SHOULD be used for a command recognized but not
+ * implemented; a command not recognized gets 500.  (Postfix answers 502 to
+ * both; the RFC decides here.) */
+#define UNRECOGNIZED_REPLY "500 5.5.2 Error: command not recognized\r\n"
+/* Commands of RFC 5321 4.1 and common extensions this remote knows of but
+ * does not implement: 502. */
+static const char *const known_verbs[] = { "VRFY", "EXPN", "HELP", "TURN", "ETRN", "STARTTLS",
+                                           "AUTH", "SEND", "SOML", "SAML", "BDAT" };
 static const int default_code[SCN_CMD__COUNT] = {
     [SCN_CMD_GREET] = 220, [SCN_CMD_EHLO] = 250, [SCN_CMD_HELO] = 250,
     [SCN_CMD_MAIL] = 250, [SCN_CMD_RCPT] = 250, [SCN_CMD_DATA] = 354,
@@ -161,6 +171,19 @@ static int session_answer_or(struct sim_session *s, enum scn_cmd cmd, const char
 int session_answer(struct sim_session *s, enum scn_cmd cmd)
 {
     return session_answer_or(s, cmd, NULL);
+}
+
+/* verb_known - the line's first word is a command this remote knows of */
+static int verb_known(const char *line, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && line[n] != ' ' && line[n] != '\r')
+        n++;
+    for (size_t i = 0; i < sizeof known_verbs / sizeof known_verbs[0]; i++)
+        if (n == strlen(known_verbs[i]) && strncasecmp(line, known_verbs[i], n) == 0)
+            return 1;
+    return 0;
 }
 
 /* ---- transaction -------------------------------------------------------- */
@@ -509,6 +532,15 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
 
     assert(s->state == S_COMMAND || s->state == S_REJECTED);
     assert(cmd >= 0 && cmd < SCN_CMD__COUNT);
+    if (s->state == S_COMMAND && memchr(line, '\0', len) != NULL
+        && (cmd == SCN_CMD_EHLO || cmd == SCN_CMD_HELO || cmd == SCN_CMD_MAIL
+            || cmd == SCN_CMD_RCPT)) {
+        /* RFC 5321 4.1.2: a domain or path holds no NUL; a syntax error in
+         * the arguments is 501 (4.2.2).  The command is not taken: it does
+         * not count for "nth" and reaches no scripted reply. */
+        session_queue_str(s, "501 5.5.2 Error: NUL character in the command's argument\r\n");
+        return;
+    }
     s->nth[cmd]++;
     /* Each protocol check below is the remote's own reply only where the
      * script is silent: a scripted line that holds is always the reply
@@ -560,8 +592,13 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
         break;
     case SCN_CMD_NOOP:
     case SCN_CMD_QUIT:
-    case SCN_CMD_UNKNOWN:
         session_answer(s, cmd);
+        break;
+    case SCN_CMD_UNKNOWN:
+        if (verb_known(line, len))
+            session_answer(s, cmd);
+        else
+            session_answer_or(s, cmd, UNRECOGNIZED_REPLY);
         break;
     case SCN_CMD_GREET:
     case SCN_CMD_DOT:

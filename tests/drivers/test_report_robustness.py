@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.drivers.mtasim_pytest import REPO_ROOT, run_mtasim
+from tests.fuzz.report_mutator import mutate, paths_of
 
 SCENARIOS = ["scenarios/delivery/greylist-retry.scn", "scenarios/connect/refused.scn",
              "scenarios/faults/reset-after-rcpt.scn", "fixtures/bad/bad-address.scn"]
@@ -263,22 +264,6 @@ def load_report_module():
     return mtasim_report
 
 
-def paths_of(value, prefix=()):
-    """Every (path tuple) inside value, containers included."""
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += paths_of(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += paths_of(v, prefix + (i,))
-    return out
-
-
-NASTY = [None, True, 0, -1, 2 ** 63 - 1, -(2 ** 63), 1.5, "", "x", "\u202e<b>", "\ud800", [], {},
-         [[[]]], {"a": {"b": 1}}, "999", "CONN_ERR_CONNECT", 10 ** 20, -0.0]
-
-
 def test_fuzzed_result_documents_never_crash_the_report(results, tmp_path, capsys):
     """300 seeded mutants of a real result document: every one gives exit 0 or
     exit 2 with one line; none an exception or exit 3."""
@@ -291,16 +276,7 @@ def test_fuzzed_result_documents_never_crash_the_report(results, tmp_path, capsy
             "--markdown", str(tmp_path / "m.md")]
     codes = {0: 0, 2: 0}
     for n in range(300):
-        doc = copy.deepcopy(base)
-        for _ in range(rng.randint(1, 3)):
-            path = rng.choice(paths)
-            node = doc
-            try:
-                for key in path[:-1]:
-                    node = node[key]
-                node[path[-1]] = copy.deepcopy(rng.choice(NASTY))
-            except (KeyError, IndexError, TypeError):
-                continue            # an earlier mutation changed the way there
+        doc = mutate(base, rng, paths)
         src.write_text(json.dumps(doc), encoding="utf-8", errors="surrogatepass")
         code = mtasim_report.main([str(src), *outs])
         err = capsys.readouterr().err

@@ -229,7 +229,16 @@ START_TEST(default_banner_uses_address)
     ck_seg(&c, 2, "250 198.51.100.7\r\n");
     ck_seg(&c, 3, "250 2.0.0 Ok\r\n");
     ck_seg(&c, 4, "250 2.0.0 Ok\r\n");
-    ck_seg(&c, 5, "502 5.5.2 Error: command not recognized\r\n");
+    ck_seg(&c, 5, "502 5.5.1 Error: command not implemented\r\n");
+    /* RFC 5321 4.2.4: a command not recognized is 500, not 502. */
+    say(&w, &c, "FROB x\r\n");
+    ck_seg(&c, 6, "500 5.5.2 Error: command not recognized\r\n");
+    /* RFC 5321 4.1.2: no NUL in a domain or a path: 501, nothing taken. */
+    static const char nul_ehlo[] = "EHLO a\0b\r\nMAIL FROM:<a\0@b.test>\r\n";
+    ck_assert_int_eq(sim_ep_send(c.ep, nul_ehlo, sizeof nul_ehlo - 1), 0);
+    sim_sched_run(w.s, -1, 0);
+    ck_seg(&c, 7, "501 5.5.2 Error: NUL character in the command's argument\r\n");
+    ck_seg(&c, 8, "501 5.5.2 Error: NUL character in the command's argument\r\n");
     client_close(&w, &c);
     world_free(&w);
 }

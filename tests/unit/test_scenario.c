@@ -998,9 +998,12 @@ START_TEST(test_config)
     static const struct { const char *text; mta_usec_t usec; } d[] = {
         { "40ms", 40 * MS }, { "5m", 300 * SEC }, { "300", 300 * SEC }, { "7us", 7 },
         { "2h", 7200 * SEC }, { "1d", 86400 * SEC }, { "1.5s", 1500 * MS }, { "0.25ms", 250 },
-        { "0", 0 }, { "1.000001s", SEC + 1 }, { "9223372036854775807us", INT64_MAX },
+        { "0", 0 }, { "1.000001s", SEC + 1 }, { "36500d", MTA_DURATION_MAX },
+        { "3153600000000000us", MTA_DURATION_MAX }, { "3153600000000001us", MTA_DURATION_TOO_LONG },
+        { "36500.000001d", MTA_DURATION_TOO_LONG }, { "36501d", MTA_DURATION_TOO_LONG },
+        { "9223372036854775807us", MTA_DURATION_TOO_LONG },
         { "", -1 }, { "-1s", -1 }, { "+1s", -1 }, { "5x", -1 }, { "1.s", -1 }, { ".5s", -1 },
-        { "0.5us", -1 }, { "1.0000001s", -1 }, { "5 s", -1 }, { "5S", -1 }, { "9223372036854776s", -1 },
+        { "0.5us", -1 }, { "1.0000001s", -1 }, { "5 s", -1 }, { "5S", -1 }, { "9223372036854776s", MTA_DURATION_TOO_LONG },
         { "99999999999999999999", -1 }, { "1ms5", -1 },
     };
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
