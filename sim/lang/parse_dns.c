@@ -219,6 +219,12 @@ int do_dns(struct parser *p)
         if (parse_ipv4(p, &p->tok[3], &d.addr) < 0)
             return -1;
     } else if (d.kind == SCN_DNS_AAAA) {
+        /* RFC 3596 2.2: an AAAA record holds an IPv6 address, nothing else. */
+        mta_ip v4;
+        if (!p->tok[3].quoted && strchr(p->tok[3].text, ':') == NULL
+            && mta_ip_parse(p->tok[3].text, &v4) == 0)
+            return fail_tok(p, &p->tok[3], "an AAAA record holds an IPv6 address, not '%s' "
+                            "(use an A record)", p->tok[3].text);
         if (parse_ipv6(p, &p->tok[3], d.addr6) < 0)
             return -1;
     } else if (d.kind == SCN_DNS_CNAME) {

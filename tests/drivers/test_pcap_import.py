@@ -78,7 +78,6 @@ ROUND_TRIP_XFAIL = {
     "queue/expiry-bounce": GAP, "queue/max-retries": GAP, "queue/retry-schedule": GAP,
     "smtp/size-exceeded": GAP, "connections/per-host-limit-two": GAP,
     "events/extna-dsn-quit-8bit": PLUGIN, "queue/max-retries-one": GAP,
-    "smtp/reply-delay-not-sooner": GAP,
     "dns/mx-fails-a-works": DNS, "dns/servfail-then-success": DNS, "dns/ttl-change": DNS,
     "dns/first-query-timeout": DNS, "smtp/per-transaction-rcpt-limit": GAP,
     "dns/aaaa-records": DNS, "dns/ttl-address": DNS,

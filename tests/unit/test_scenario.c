@@ -589,7 +589,7 @@ START_TEST(test_errors_directives)
     scn_free(parse_ok("dns a.test MX SERVFAIL\ndns a.test CNAME b.test\n"));
     /* AAAA (RFC 3596): an IPv6 address, its own type for failures and
      * contradictions. */
-    expect_error("dns a.test AAAA 1.2.3.4\n", 1, 17, "bad IPv6 address '1.2.3.4'");
+    expect_error("dns a.test AAAA 1.2.3.4\n", 1, 17, "an AAAA record holds an IPv6 address, not '1.2.3.4'");
     expect_error("dns a.test AAAA 2001:db8::1::2\n", 1, 17, "bad IPv6 address");
     expect_error("dns a.test AAAA\n", 1, 16, "expected 'dns NAME AAAA ADDR6");
     expect_error("dns a.test AAAA SERVFAIL\ndns a.test AAAA ::1\n", 2, 1, "answers AAAA queries");
