@@ -35,8 +35,12 @@
  *
  *   initiate_connection_smtp() calls post_initiate_connection_smtp with
  *   the descriptor or CONN_ERROR(err) first, so a provider that peeks at
- *   the active queue sees the message the attempt was for, then carries
- *   out the CONN_ACTION flags.
+ *   the active queue (mail_queue.h) sees the message the attempt was for,
+ *   then carries out the CONN_ACTION flags.
+ *
+ *   The hooks that take a struct sockaddr * get the address from
+ *   mta_sockaddr_set(), the one place that makes one (an IPv4
+ *   sockaddr_in with the SMTP port).
  *
  *   CONN_ERR_IOCTL cannot occur: the environment's connect is already
  *   non-blocking, there is no ioctl to fail.
@@ -49,12 +53,23 @@
 #include "hooks/core/log_client_connection_failure.h"
 #include "hooks/core/post_initiate_connection_smtp.h"
 #include "hooks/core/veto_host_connection.h"
+#include "hook_registry.h"
 #include "mta_internal.h"
 #include "test_faults.h"
 
 static void format_addr(uint32_t a, char *buf, size_t size)
 {
     snprintf(buf, size, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+/* mta_sockaddr_set - addr:port as the hooks' struct sockaddr */
+void mta_sockaddr_set(struct mta_sockaddr *out, uint32_t addr, uint16_t port)
+{
+    memset(out, 0, sizeof *out);
+    out->u.in.sin_family = AF_INET;
+    out->u.in.sin_addr.s_addr = htonl(addr);
+    out->u.in.sin_port = htons(port);
+    out->len = (int)sizeof out->u.in;
 }
 
 /* mx_state_error - the CONN_ERR answer for a domain that is not resolved, or 0 */
@@ -106,22 +121,22 @@ static int prohibited(const struct mta_config *cfg, uint32_t addr)
 
 /* pick_address - the first usable address in MX order
  *
- * Returns 0 with *addr and *host set, or the CONN_ERR code (with actions)
+ * Returns 0 with *host and *addr_index set, or the CONN_ERR code (with actions)
  * for why none is usable.  An address is skipped when it is prohibited,
  * failed within Host_Failure_Retry, or is at max_connections_per_host; a
  * host is skipped when a veto_host_connection provider forbids it.  The
  * answer names the most telling reason: connection limits (wait for a free
  * connection) before prohibited addresses (the domain's MX is misconfigured)
  * before unreachable hosts. */
-static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const char **host)
+static int pick_address(struct mta_domain *d, int slot, struct mx_host **host, int *addr_index)
 {
     struct mta *m = d->m;
     int saw_limit = 0, saw_prohibited = 0, saw_usable = 0;
-    for (int i = 0; i < d->pub.mx_count; i++) {
-        const struct mx_host *h = &d->pub.mxs[i];
+    for (int i = 0; i < d->pub.mxcnt; i++) {
+        struct mx_host *h = d->pub.mxlist[i];
         if (h->naddrs == 0)
             continue;
-        if (call_core_veto_host_connection_hook(h->name, &d->pub, slot,
+        if (call_core_veto_host_connection_hook(h, &d->pub, slot,
                                                 m->cfg.max_outbound_connections,
                                                 d->conns_total)) {
             domain_set_error(d, 0, DSN_STATUS_NETWORK, NULL, "connections to %s are vetoed",
@@ -142,8 +157,8 @@ static int pick_address(struct mta_domain *d, int slot, uint32_t *addr, const ch
                 saw_limit = 1;
                 continue;
             }
-            *addr = a;
-            *host = h->name;
+            *host = h;
+            *addr_index = j;
             return 0;
         }
     }
@@ -205,17 +220,21 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         *error = CONN_ERR_HOST_MAX_REACHED;
         return NULL;
     }
-    uint32_t addr = 0;
-    const char *host = NULL;
-    err = pick_address(d, slot, &addr, &host);
+    struct mx_host *h = NULL;
+    int addr_index = 0;
+    err = pick_address(d, slot, &h, &addr_index);
     if (err) {
         if (err == CONN_ERR_HOST_MAX_REACHED)
             maintain_wait_for_slot(d);
         *error = err;
         return NULL;
     }
-    struct mta_conn *c = smtp_conn_create(m, d, slot, addr, host);
+    uint32_t addr = h->addrs[addr_index];
+    const char *host = h->name;
+    struct mta_conn *c = smtp_conn_create(m, d, slot, h, addr_index);
     const binding *b = &m->bindings[slot];
+    struct mta_sockaddr sa;
+    mta_sockaddr_set(&sa, addr, (uint16_t)m->cfg.smtp_port);
     d->pub.attempts++;
     int fd = m->env->tcp_connect(m->env, b->source_addr, addr, (uint16_t)m->cfg.smtp_port,
                                  smtp_conn_tcp_event, c);
@@ -232,21 +251,22 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         if ((err & CONN_ERR_MASK) == CONN_ERR_CONNECT ||
             (err & CONN_ERR_MASK) == CONN_ERR_CONNECT_NETWORK)
             host_failure_mark(m, addr);
-        call_core_log_client_connection_failure_hook(addr, err, dr, slot, now);
+        call_core_log_client_connection_failure_hook(&sa.u.sa, err, dr, slot, now);
         *error = err;
         return NULL;
     }
-    /* A provider may abandon the attempt now, naming the error. */
-    int veto = call_core_connection_post_bind_hook(dr, slot, fd, addr);
+    /* A provider may abandon the attempt now. */
+    int veto = call_core_connection_post_bind_hook(dr, slot, fd, &sa.u.sa, sa.len);
     if (veto) {
         m->env->tcp_close(m->env, fd);
         smtp_conn_destroy(c);
+        err = veto;
         if (conn_err_name(veto & CONN_ERR_MASK) == NULL)
-            veto = CONN_ERR_CONNECT | (veto & CONN_ACTION_MASK);
+            err = CONN_ERR_CONNECT | (veto & CONN_ACTION_MASK);
         domain_set_error(d, 0, DSN_STATUS_LOCAL, NULL,
                          "a connection_post_bind provider abandoned the connection to %s", host);
-        call_core_log_client_connection_failure_hook(addr, veto, dr, slot, now);
-        *error = veto;
+        call_core_log_client_connection_failure_hook(&sa.u.sa, err, dr, slot, now);
+        *error = err;
         return NULL;
     }
     d->conns[slot]++;
@@ -263,7 +283,7 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
 /* requeue_one - CONN_ACTION_REQUEUE1: the first active message of (d, slot) waits */
 static void requeue_one(struct mta_domain *d, int slot)
 {
-    struct mta_msg *msg = d->active[slot].head;
+    struct mta_msg *msg = queue_active_head(d, slot);
     if (msg == NULL)
         return;
     queue_remove_active(msg);
@@ -278,7 +298,7 @@ static void purge_domain(struct mta_domain *d)
     enum rcpt_outcome o = d->purge_kind == PURGE_PERMANENT ? OUTCOME_PERMANENT : OUTCOME_TRANSIENT;
     for (int slot = 0; slot < d->m->nbindings; slot++) {
         struct mta_msg *msg;
-        while ((msg = d->active[slot].head) != NULL) {
+        while ((msg = queue_active_head(d, slot)) != NULL) {
             queue_remove_active(msg);
             struct rcpt_why why = { 0, d->purge_status, d->purge_note, NULL };
             queue_fail_message(msg, o, &why);

@@ -18,8 +18,9 @@
  *        then a mail_queue_maintain provider may take over the binding
  *        (non-zero: no connection is opened for it in this pass);
  *     2. goal = the number of active messages, which connection_goal
- *        providers may change (the last writer wins); every connection of
- *        the pair, connecting or open, counts against it;
+ *        providers (handed the active queue, a Skiplist) may change (the
+ *        last writer wins); every connection of the pair, connecting or
+ *        open, counts against it;
  *     3. while the binding has fewer connections than the goal:
  *          - throttle_messages or throttle_connections exhausted, or a
  *            check_outbound_conn_throttle provider says so -> stop, and
@@ -228,24 +229,25 @@ void maintain_domain(struct mta_domain *d)
     started = 0;
     int stop = 0;
     for (int slot = 0; slot < m->nbindings && !stop; slot++) {
-        if (d->active[slot].count == 0)
+        if (queue_active_count(d, slot) == 0)
             continue;
         smtp_conn_wake_idle(d, slot);
-        if (d->active[slot].count > 0 &&
-            call_core_mail_queue_maintain_hook(&d->pub, slot, (int)d->active[slot].count, &now,
-                                               (int)d->active[slot].count + d->conns[slot]))
+        unsigned long waiting = queue_active_count(d, slot);
+        if (waiting > 0 &&
+            call_core_mail_queue_maintain_hook(&d->pub, slot, queue_active_list(d, slot), &now,
+                                               (int)waiting + d->conns[slot], 0))
             continue;       /* a provider took care of this binding */
-        unsigned long bound = d->active[slot].count + (unsigned long)m->cfg.max_outbound_connections
+        unsigned long bound = waiting + (unsigned long)m->cfg.max_outbound_connections
                               + MTA_MAX_MX * MTA_MX_MAX_ADDRS + 8;
         for (unsigned long iter = 0; !stop; iter++) {
             if (iter > bound)
                 mta_panic("maintain_domain", "no progress on %s after %lu connection attempts",
                           d->pub.domain, iter);
-            int active = (int)d->active[slot].count;
+            int active = (int)queue_active_count(d, slot);
             if (active == 0)
                 break;
             int goal = active;
-            call_core_connection_goal_hook(&d->pub, slot, active, &goal);
+            call_core_connection_goal_hook(&d->pub, slot, queue_active_list(d, slot), &goal);
             if (d->conns[slot] >= goal)
                 break;
             mta_usec_t later;
