@@ -24,10 +24,18 @@
  *        (ENETUNREACH, EHOSTUNREACH) or CONNECT (ECONNREFUSED); SOCKET and
  *        BIND requeue one message, the connect errors exclude the address
  *        so the maintainer's next call tries the next one.
- *   A connection_post_bind provider sees the new descriptor before the
- *   connect goes out and may abandon it: its non-zero result is the error
- *   (a CONN_ERR code with optional actions; anything else counts as
- *   CONN_ERR_CONNECT).
+ *   A connection_post_bind provider sees the new descriptor and the
+ *   destination address before the connect goes out.  Any non-zero result
+ *   abandons that attempt (Momentum 3: "Returning non-zero will cause the
+ *   connection attempt to aborted entirely"): the descriptor is closed, the
+ *   result is the attempt's error if it is a CONN_ERR code with optional
+ *   CONN_ACTION flags, else CONN_ERR_CONNECT (and a "plugin warning"
+ *   record names the plugin and the value), and the address counts as
+ *   failed for Host_Failure_Retry, as a refused connect does, so the
+ *   maintainer's next attempt goes to the next address or MX.  Whatever the
+ *   code says (even MX_LOOKUP_PENDING or HOST_MAX_REACHED), nothing waits
+ *   for an event that would not come: the maintainer goes on
+ *   (maintainer.c), so no value can strand a message or spin the core.
  *
  *   A connect that fails later (refused, unreachable) or does not finish
  *   within Connect_Timeout reaches the finish / timeout callbacks; the
@@ -194,6 +202,22 @@ static int connect_errno_to_err(int e)
     }
 }
 
+/* post_bind_error - the error a connection_post_bind result stands for
+ *
+ * A CONN_ERR code, alone or with CONN_ACTION flags, is taken as it is;
+ * any other non-zero value (4096, -1, a bare CONN_ACTION flag) is
+ * CONN_ERR_CONNECT, and a warning names the provider that returned it. */
+static int post_bind_error(int veto)
+{
+    int code = veto & CONN_ERR_MASK;
+    if ((veto & ~(CONN_ERR_MASK | CONN_ACTION_MASK)) == 0 && conn_err_name(code) != NULL)
+        return veto;
+    mta_plugin_warning("connection_post_bind",
+                       "returned %d, which is not a CONN_ERR code (optionally with CONN_ACTION "
+                       "flags): the attempt is abandoned as CONN_ERR_CONNECT", veto);
+    return CONN_ERR_CONNECT;
+}
+
 /* initiate_connection - open a connection for (dr, binding); see connection.h */
 connection_handle *initiate_connection(domain_record *dr, int slot, struct timeval *now,
                                        connection_finish_cb finish_connect_cb,
@@ -260,11 +284,10 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
     if (veto) {
         m->env->tcp_close(m->env, fd);
         smtp_conn_destroy(c);
-        err = veto;
-        if (conn_err_name(veto & CONN_ERR_MASK) == NULL)
-            err = CONN_ERR_CONNECT | (veto & CONN_ACTION_MASK);
+        err = post_bind_error(veto);
         domain_set_error(d, 0, DSN_STATUS_LOCAL, NULL,
                          "a connection_post_bind provider abandoned the connection to %s", host);
+        host_failure_mark(m, addr);     /* the next attempt takes the next address */
         call_core_log_client_connection_failure_hook(&sa.u.sa, err, dr, slot, now);
         *error = err;
         return NULL;

@@ -25,10 +25,11 @@
  *          - throttle_messages or throttle_connections exhausted, or a
  *            check_outbound_conn_throttle provider says so -> stop, and
  *            come back when the window allows;
- *          - initiate_connection_smtp(); MX_LOOKUP_PENDING (the answer
- *            will wake us) and HOST_MAX_REACHED (a freed connection will)
- *            stop the pass; any other error carried out its action or
- *            excluded a host, so the loop goes on.
+ *          - initiate_connection_smtp(); MX_LOOKUP_PENDING while a lookup
+ *            is in flight (the answer will wake us) and HOST_MAX_REACHED at
+ *            a connection limit (a freed connection will) stop the pass;
+ *            any other error carried out its action or excluded an
+ *            address, so the loop goes on (waits_for_event).
  *   The loop is bounded: every iteration opens a connection, removes a
  *   message or excludes an address.
  *
@@ -219,6 +220,20 @@ static int throttled(struct mta_domain *d, int slot, struct timeval *now, mta_us
     return 0;
 }
 
+/* waits_for_event - after a failed attempt with result rc, is a pass sure to
+ * come when trying again makes sense?  A lookup in flight wakes the domain
+ * when it is answered; a connection limit when a connection closes.  The
+ * same codes from a connection_post_bind provider promise no such event
+ * (the attempt was abandoned at one address): the pass goes on. */
+static int waits_for_event(const struct mta_domain *d, int rc)
+{
+    if (rc == CONN_ERROR(CONN_ERR_MX_LOOKUP_PENDING))
+        return d->mx_state == MX_PENDING;
+    if (rc == CONN_ERROR(CONN_ERR_HOST_MAX_REACHED))
+        return d->waiting_for_slot || d->conns_total >= d->m->cfg.max_outbound_connections;
+    return 0;
+}
+
 /* maintain_domain - open the connections d's active queues call for */
 void maintain_domain(struct mta_domain *d)
 {
@@ -260,8 +275,7 @@ void maintain_domain(struct mta_domain *d)
             if (rc == 0) {
                 started++;
                 window_note(&d->conn_window, &m->cfg.throttle_connections, mta_now(m));
-            } else if (rc == CONN_ERROR(CONN_ERR_MX_LOOKUP_PENDING) ||
-                       rc == CONN_ERROR(CONN_ERR_HOST_MAX_REACHED)) {
+            } else if (waits_for_event(d, rc)) {
                 stop = 1;
             }
         }
