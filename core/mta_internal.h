@@ -113,6 +113,8 @@ enum mta_msg_where { MSG_NEW, MSG_ACTIVE, MSG_DELAYED, MSG_INFLIGHT, MSG_DONE };
 struct mta_rcpt_priv {
     const char *diag;                   /* the SMTP reply behind its last outcome, or NULL */
     unsigned char dsn_done;             /* its failure was reported in a DSN (or needs none) */
+    unsigned char final_transient;      /* a transient failure on the attempt that will
+                                         * expire it: logged as permanent at its end */
 };
 
 struct mta_msg {

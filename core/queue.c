@@ -243,6 +243,15 @@ static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const c
     msg->pub.log_rcpt = -1;
 }
 
+/* attempt_is_last - the attempt now under way ends msg's retries: when it is
+ * over, queue_attempt_done expires what is still pending (the same tests) */
+static int attempt_is_last(const struct mta_msg *msg)
+{
+    if (msg->max_retries > 0 && msg->pub.attempts + 1 > msg->max_retries)
+        return 1;
+    return mta_now(msg->dom->m) >= msg->expires_at;
+}
+
 /* queue_rcpt_outcome - record what happened to recipient i in this attempt */
 void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o,
                         const struct rcpt_why *why)
@@ -269,6 +278,15 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o,
     r->last_mta = mta != NULL ? mta_text(m, mta) : NULL;
     /* A reply from the remote is what a DSN's Diagnostic-Code quotes. */
     msg->rcpt_priv[i].diag = why->code >= 200 ? r->last_note : NULL;
+    if (o == OUTCOME_TRANSIENT && attempt_is_last(msg)) {
+        /* The attempt that exhausts Max_Retries or Message_Expiration: the
+         * recipient is not retried, so no transient failure is logged
+         * ("will be retried" would be false); its end logs the permanent
+         * failure, with this reply as the last error (expire_pending). */
+        msg->rcpt_priv[i].final_transient = 1;
+        return;
+    }
+    msg->rcpt_priv[i].final_transient = 0;  /* superseded by this outcome */
     switch (o) {
     case OUTCOME_DELIVERED:
         r->state = RCPT_DELIVERED;
@@ -305,6 +323,7 @@ static void expire_pending(struct mta_msg *msg, const char *why)
         struct message_rcpt *r = &msg->pub.rcpts[i];
         if (r->state != RCPT_PENDING)
             continue;
+        msg->rcpt_priv[i].final_transient = 0;
         r->state = RCPT_EXPIRED;
         msg->dom->m->stats.rcpts_failed++;
         msg->dom->pub.failures++;
@@ -435,6 +454,15 @@ void queue_requeue_now(struct mta_msg *msg)
 {
     assert(msg->where == MSG_INFLIGHT);
     assert(pending_count(msg) > 0);
+    /* The attempt goes on after all: transient failures held back as its
+     * last (queue_rcpt_outcome) are logged now, as what they are. */
+    for (int i = 0; i < msg->pub.rcpt_count; i++)
+        if (msg->rcpt_priv[i].final_transient) {
+            msg->rcpt_priv[i].final_transient = 0;
+            msg->dom->pub.transients++;
+            const struct message_rcpt *r = &msg->pub.rcpts[i];
+            log_outcome(msg, i, OUTCOME_TRANSIENT, r->last_status, r->last_note);
+        }
     msg->attempt_mta = NULL;
     bounce_flush(msg);      /* what failed for good on the way is reported now */
     msg->where = MSG_NEW;
