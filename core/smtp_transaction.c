@@ -600,6 +600,10 @@ static struct mta_msg *take_message(struct mta_conn *c)
             msg->where = MSG_INFLIGHT;
             return msg;
         }
+        mta_plugin_warning("mail_queue_get_next_active",
+                           "returned a message that is not in the active queue of %s "
+                           "binding %d: ignored, the queue's first message (if any) is taken",
+                           d->pub.domain, slot);
     }
     return queue_pop_active(d, slot);
 }
