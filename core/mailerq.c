@@ -106,6 +106,7 @@ static struct MQ_Context *contexts;
 static long ncontexts;
 static struct mq_timer *timers;
 static int active = -1;                 /* the plugin whose code runs, -1 none */
+static int shut;                        /* mq_shutdown ran: the trace may be closed */
 static char fault[MQ_FAULT_MAX];
 static mta_usec_t fault_at;             /* when it happened, absolute virtual time */
 
@@ -598,6 +599,12 @@ int mq_timers_pending(void)
  * a plugin timer was still due; cancel the timers */
 void mq_shutdown(void)
 {
+    /* Once only: mta_destroy (mq_reset) comes after the runner closed the
+     * trace, and the timers cancelled here must not make a chain that
+     * waited for one a misbehaviour then. */
+    if (shut)
+        return;
+    shut = 1;
     if (timers == NULL) {
         /* Oldest first, so the first fault is the earliest chain. */
         MQ_Context *held[64];
@@ -639,6 +646,7 @@ void mq_reset(void)
     nplugins = 0;
     active = -1;
     fault[0] = '\0';
+    shut = 0;
 }
 
 /* ---- outbound --------------------------------------------------------------- */
