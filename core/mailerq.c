@@ -470,6 +470,7 @@ void MQ_SetSmtpAuthenticated(MQ_SmtpConnection *conn, bool authenticated)
     if (conn == NULL)
         return;
     conn->authenticated = authenticated;
+    conn->auth_set = 1;
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "mq", "authenticated");

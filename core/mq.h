@@ -63,6 +63,7 @@ struct MQ_SmtpConnection {
     int fd;                         /* -1 once closed */
     int inbound;                    /* MQ_SmtpSend works only inbound */
     int authenticated;
+    int auth_set;                   /* MQ_SetSmtpAuthenticated ran in this AUTH's chain */
     int secure;
     void *data[MQ_MAX_PLUGINS];     /* MQ_SetSmtpData, per registered plugin */
     /* MQ_SmtpSend: write to the peer; the owner sets it. */

@@ -155,6 +155,7 @@ struct srv_session {
     int helo;                           /* 0 none, 1 HELO, 2 EHLO */
     int errors;
     int auth_done;
+    int auth_table_ok;                  /* the user table accepted the credentials */
     char *login;                        /* AUTH: the user, while the password comes */
     char *password;                     /* AUTH: while the plugins look at it */
     /* transaction */
@@ -762,7 +763,12 @@ static void auth_check(struct srv_session *s, const char *user, size_t ulen, con
         ok = strlen(srv->users[i].name) == ulen && memcmp(srv->users[i].name, user, ulen) == 0 &&
              strlen(srv->users[i].password) == plen &&
              memcmp(srv->users[i].password, pass, plen) == 0;
-    s->conn.authenticated = ok;
+    /* MailerQ 3.0, MQ_SmtpAuthenticated: the first plugin "will initially
+     * always" see false; the plugins' last MQ_SetSmtpAuthenticated decides.
+     * The user table (mtasim's) decides when no plugin set it (after_auth). */
+    s->auth_table_ok = ok;
+    s->conn.authenticated = 0;
+    s->conn.auth_set = 0;
     free(s->login);
     s->login = xstrndup0(user, ulen);
     s->state = SS_COMMAND;
@@ -780,6 +786,8 @@ static void auth_check(struct srv_session *s, const char *user, size_t ulen, con
 /* after_auth - the verdict: validate_auth may still refuse */
 static void after_auth(struct srv_session *s)
 {
+    if (!s->conn.auth_set)
+        s->conn.authenticated = s->auth_table_ok;
     /* The keys Momentum's validate_auth page names, then the hook. */
     int status = s->conn.authenticated ? EC_AUTH_PASS : EC_AUTH_FAIL;
     validate_context_set(&s->v.vc, VCTX_CONN, "auth_status", status == EC_AUTH_PASS ? "pass" : "fail");
