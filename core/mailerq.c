@@ -95,10 +95,16 @@ struct MQ_Context {
 struct mq_timer {
     struct mq_timer *next, *prev;
     mta_timer_id id;
-    int plugin;                         /* who set it; -1 unknown */
+    int plugin;                         /* the MailerQ plugin that set it; -1 none */
+    char owner[HOOK_WATCH_PLUGIN_MAX];  /* the plugin that set it, by name; "" unknown */
     void (*fn)(void *);
     void *arg;
 };
+
+/* A timer runs as the plugin that set it, under this pseudo-hook: its
+ * notes, warnings and a crash name that plugin (mtasim_plugin.h). */
+static struct hook_list timer_list = { .name = "mtasim_timer" };
+static char timer_owner[HOOK_WATCH_PLUGIN_MAX];  /* the running timer's, for the watch */
 
 static struct mq_plugin plugins[MQ_MAX_PLUGINS];
 static int nplugins;
@@ -569,8 +575,15 @@ static void timer_fire(void *arg)
     void *fnarg = t->arg;
     int saved = active;
     active = t->plugin;
+    int known = t->owner[0] != '\0';
+    memcpy(timer_owner, t->owner, sizeof timer_owner);
     free(t);
+    struct hook_provider wp = { NULL, NULL, timer_owner };
+    if (known)
+        hook_enter(&timer_list, &wp);
     fn(fnarg);
+    if (known)
+        hook_leave(&timer_list, &wp, 0, 0);
     active = saved;
 }
 
@@ -582,6 +595,13 @@ void mtasim_timer_after(long usec, void (*fn)(void *), void *arg)
         return;
     struct mq_timer *t = xmalloc0(sizeof *t);
     t->plugin = active;
+    /* Whose code calls: a MailerQ callback's plugin, else the provider (or
+     * the init, or another timer) the hook registry's watch shows. */
+    const struct hook_watch *w = hook_watch_get();
+    if (active >= 0)
+        snprintf(t->owner, sizeof t->owner, "%s", plugins[active].name);
+    else if (w->depth > 0)
+        snprintf(t->owner, sizeof t->owner, "%s", w->plugin);
     t->fn = fn;
     t->arg = arg;
     t->next = timers;
