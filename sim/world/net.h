@@ -198,6 +198,8 @@ void sim_ep_drop(sim_ep *ep);
 uint64_t sim_ep_conn_id(const sim_ep *ep);
 uint32_t sim_ep_peer_addr(const sim_ep *ep);
 uint16_t sim_ep_peer_port(const sim_ep *ep);
+uint32_t sim_ep_local_addr(const sim_ep *ep);
+uint16_t sim_ep_local_port(const sim_ep *ep);
 
 /* Open client connections right now, and connections not yet freed. */
 int sim_net_open_count(const struct sim_net *n);

@@ -5,6 +5,7 @@
  * network's endpoint handler points at; it is freed when the core closes
  * the descriptor, after which the network never calls the handler again.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
@@ -12,13 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdreserve.h"
 #include "prng.h"
 #include "liveness.h"
 #include "simenv.h"
 #include "textbuf.h"
 
-#define SIMENV_FD_BASE 3
-#define SIMENV_MAX_FDS 65536
+/* The simulated descriptor table: the numbers fdreserve keeps from the
+ * process's real files (fdreserve.h), so none aliases one. */
+#define SIMENV_FD_BASE FDRESERVE_BASE
+#define SIMENV_MAX_FDS FDRESERVE_END
 
 /* A listening descriptor (tcp_listen); NULL ep.  It stays a host on the
  * network after the close, refusing what arrives. */
@@ -37,6 +41,7 @@ struct sim_fd {
     int fd;
     struct sim_listener *listener;  /* a listening descriptor: no ep */
     sim_ep *ep;
+    int connected;                  /* established: it has a peer (getpeername) */
     mta_tcp_cb cb;
     void *arg;
     int64_t rx_segments, rx_bytes;  /* DATA events and bytes received */
@@ -216,11 +221,22 @@ static struct sim_fd *fd_get(struct simenv *se, int fd)
     return se->fds[fd];
 }
 
+/* fd_claim - fd, once the real number is reserved for it; -1 when a
+ * plugin closed the number and a real file took it (fdreserve.h) */
+static int fd_claim(int fd)
+{
+    if (fdreserve_claim(fd) == 0)
+        return fd;
+    fprintf(stderr, "mtasim: descriptor %d was closed behind the simulation's back (by a "
+            "plugin) and reused by a real file: not handed out\n", fd);
+    return -1;
+}
+
 static int fd_alloc(struct simenv *se)
 {
     for (int fd = SIMENV_FD_BASE; fd < se->nfds; fd++)
         if (se->fds[fd] == NULL)
-            return fd;
+            return fd_claim(fd);
     if (se->nfds >= SIMENV_MAX_FDS)
         return -1;
     int fd = se->nfds < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->nfds;
@@ -235,7 +251,7 @@ static int fd_alloc(struct simenv *se)
         p[i] = NULL;
     se->fds = p;
     se->nfds = cap;
-    return fd;
+    return fd_claim(fd);
 }
 
 static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data, size_t len)
@@ -245,6 +261,7 @@ static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *da
     struct simenv *se = f->se;
     switch (ev) {
     case SIM_EP_CONNECTED:
+        f->connected = 1;
         trace_conn(se, "established", f->fd, NULL, NULL);
         f->cb(f->arg, f->fd, MTA_TCP_CONNECTED, NULL, 0, 0);
         return;
@@ -343,6 +360,7 @@ static void listener_accept(void *arg, sim_ep *ep)
     f->se = se;
     f->fd = fd;
     f->ep = ep;
+    f->connected = 1;
     se->fds[fd] = f;
     se->v.opened++;
     sim_ep_set_handler(ep, ep_event, f);
@@ -491,6 +509,40 @@ static void env_trace(struct mta_env *env, const struct mta_trace_rec *rec)
     emit(impl(env), rec);
 }
 
+/* resolve - getpeername/getsockname on a simulated descriptor (fdreserve.h):
+ * what a real TCP socket would answer at this point of its life */
+static int resolve(void *arg, int fd, int peer, struct sockaddr_in *out)
+{
+    struct simenv *se = arg;
+    const struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL)
+        return 1;
+    uint32_t addr;
+    uint16_t port;
+    if (f->listener != NULL) {
+        if (peer) {
+            errno = ENOTCONN;
+            return -1;
+        }
+        addr = f->listener->addr;
+        port = f->listener->port;
+    } else if (peer) {
+        if (!f->connected) {
+            errno = ENOTCONN;   /* connect in progress: no peer yet */
+            return -1;
+        }
+        addr = sim_ep_peer_addr(f->ep);
+        port = sim_ep_peer_port(f->ep);
+    } else {
+        addr = sim_ep_local_addr(f->ep);
+        port = sim_ep_local_port(f->ep);
+    }
+    out->sin_family = AF_INET;
+    out->sin_addr.s_addr = htonl(addr);
+    out->sin_port = htons(port);
+    return 0;
+}
+
 /* simenv_create - an environment over sched, net and dns */
 struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_dns *d,
                              struct trace_store *trace)
@@ -516,6 +568,7 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .random_below = env_random_below,
         .trace = trace ? env_trace : NULL,
     };
+    fdreserve_set_resolver(resolve, se);
     return se;
 }
 
@@ -541,6 +594,7 @@ void simenv_destroy(struct simenv *se)
 {
     if (se == NULL)
         return;
+    fdreserve_clear_resolver(se);
     for (int fd = 0; fd < se->nfds; fd++)
         if (se->fds[fd]) {
             if (se->fds[fd]->ep)
