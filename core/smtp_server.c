@@ -1218,9 +1218,31 @@ static void after_data_chain(struct srv_session *s)
     after_message_chain(s);
 }
 
+/* adopt_message_changes - what the mq_smtp_in_message chain of recipient
+ * i set with MQ_SetEnvelope / MQ_SetRecipient is what is queued (MailerQ
+ * 3.0: for a message being received they set the JSON's "envelope" and
+ * "recipient"); a new envelope applies to every recipient */
+static void adopt_message_changes(struct srv_session *s, int i)
+{
+    if (s->msg.envelope != s->mail_from) {
+        char *from = xstrndup0(s->msg.envelope, strlen(s->msg.envelope));
+        free(s->mail_from);
+        s->mail_from = from;
+        s->msg.envelope = s->mail_from;
+    }
+    if (s->msg.recipient != s->rcpts[i]) {
+        char *rcpt = xstrndup0(s->msg.recipient, strlen(s->msg.recipient));
+        free(s->rcpts[i]);
+        s->rcpts[i] = rcpt;
+        s->msg.recipient = rcpt;
+    }
+}
+
 /* after_message_chain - the next recipient's chain, or the queue */
 static void after_message_chain(struct srv_session *s)
 {
+    if (s->msg_rcpt > 0)
+        adopt_message_changes(s, s->msg_rcpt - 1);
     if (s->plugin_code && !s->reply_final) {
         s->reply_final = 1;
         if (plugin_refused(s)) {

@@ -193,6 +193,7 @@ void plugin_set_initialize(struct plugin_set *ps)
         return;
     ps->initialized = 1;
     mq_call_each(ps, "mq_initialize", &mq_init_list, 0);
+    mq_context_start();         /* the one worker thread: mq_context_initialize */
 }
 
 /* plugin_set_cleanup - mq_cleanup of each initialised MailerQ-style plugin,
@@ -203,6 +204,7 @@ void plugin_set_cleanup(struct plugin_set *ps)
     if (ps == NULL || ps->cleaned || !ps->initialized)
         return;
     ps->cleaned = 1;
+    mq_context_stop();          /* the worker ends first: mq_context_cleanup */
     mq_call_each(ps, "mq_cleanup", &mq_cleanup_list, 1);
 }
 
