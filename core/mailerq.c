@@ -567,26 +567,30 @@ const char *MQ_Recipient(MQ_Message *message)
     return message ? message->recipient : NULL;
 }
 
+/* set_own - *field becomes a copy of s[0..size), kept in *own (the
+ * previous copy freed); a NULL s with a size is ignored */
+static void set_own(char **own, const char **field, const char *s, size_t size)
+{
+    if (s == NULL && size > 0)
+        return;
+    char *copy = own_copy(s, size);
+    free(*own);
+    *own = copy;
+    *field = copy;
+}
+
 /* MQ_SetEnvelope - a new envelope sender (copied; see mailerq.h) */
 void MQ_SetEnvelope(MQ_Message *message, const char *envelope, size_t size)
 {
-    if (message == NULL || (envelope == NULL && size > 0))
-        return;
-    char *copy = own_copy(envelope, size);
-    free(message->envelope_own);
-    message->envelope_own = copy;
-    message->envelope = copy;
+    if (message != NULL)
+        set_own(&message->envelope_own, &message->envelope, envelope, size);
 }
 
 /* MQ_SetRecipient - a new recipient for this message (copied) */
 void MQ_SetRecipient(MQ_Message *message, const char *recipient, size_t size)
 {
-    if (message == NULL || (recipient == NULL && size > 0))
-        return;
-    char *copy = own_copy(recipient, size);
-    free(message->recipient_own);
-    message->recipient_own = copy;
-    message->recipient = copy;
+    if (message != NULL)
+        set_own(&message->recipient_own, &message->recipient, recipient, size);
 }
 
 /* MQ_Mime - the MIME, NUL-terminated (the owner's bytes need not be:
@@ -595,10 +599,8 @@ const char *MQ_Mime(MQ_Message *message)
 {
     if (message == NULL || message->mime == NULL)
         return NULL;
-    if (message->mime != message->mime_own) {
-        message->mime_own = own_copy(message->mime, message->mime_len);
-        message->mime = message->mime_own;
-    }
+    if (message->mime != message->mime_own)
+        set_own(&message->mime_own, &message->mime, message->mime, message->mime_len);
     return message->mime;
 }
 
@@ -613,10 +615,7 @@ void MQ_SetMime(MQ_Message *message, const char *mime, size_t len)
 {
     if (message == NULL || (mime == NULL && len > 0))
         return;
-    char *copy = own_copy(mime, len);
-    free(message->mime_own);
-    message->mime_own = copy;
-    message->mime = copy;
+    set_own(&message->mime_own, &message->mime, mime, len);
     message->mime_len = len;
 }
 
