@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fdreserve.h"
 #include "faketime.h"
 #include "isolate.h"
 #include "live_cmd.h"
@@ -583,6 +584,13 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Before anything opens a file: the simulated descriptors' numbers
+     * stay clear of the process's real files (fdreserve.h).  Without the
+     * room for it nothing is reserved, and plugins are warned off. */
+    if (fdreserve_setup() < 0)
+        fprintf(stderr, "mtasim: warning: cannot reserve descriptors %d-%d for the "
+                "simulation: a plugin's call on a simulated descriptor may reach a real "
+                "file\n", FDRESERVE_BASE, FDRESERVE_END - 1);
     main_argv = argv;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
