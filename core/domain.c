@@ -1,5 +1,5 @@
 /*
- * domain - domain records and their MX/A resolution
+ * domain - domain records and their MX/A/AAAA resolution
  *
  * SYNOPSIS
  *   struct mta_domain *d = domain_get(m, "example.com");
@@ -10,6 +10,7 @@
  *   anything iterates them in; a hash index only speeds up lookup.
  *
  *   Resolution is asynchronous: an MX query, then one A query per MX host
+ *   (and/or AAAA: one per address family the bindings have, see mx_answer)
  *   (or for the domain itself when it has no MX: the implicit MX of RFC
  *   5321 5.1).  Until every answer is in, the domain is MX_PENDING and
  *   initiate_connection answers CONN_ERR_MX_LOOKUP_PENDING; the last answer

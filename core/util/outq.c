@@ -45,6 +45,10 @@ static int outq_keep(struct outq *q, const char *buf, size_t len)
 {
     if (len > q->max - q->len)
         return -ENOBUFS;
+    /* Nothing to keep; there may be no buffer yet, and memcpy from or to
+     * NULL is undefined even for 0 bytes (C11 7.24.1p2: UBSan stops). */
+    if (len == 0)
+        return 0;
     if (q->off + q->len + len > q->cap) {
         if (q->off > 0) {
             memmove(q->buf, q->buf + q->off, q->len);

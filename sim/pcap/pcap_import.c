@@ -63,26 +63,13 @@ static const char usage_import[] =
     "expectations reproduce the captured dialogue and outcome (docs/pcap.md).\n"
     "\n"
     "options:\n"
-    "  --server IP    the SMTP server's address (default: the side on an SMTP port)\n"
+    "  --server IP    the SMTP server's address, IPv4 or IPv6 (default: the side on an SMTP port)\n"
     "  --port N       also an SMTP port, besides 25, 587 and 2525 (repeatable)\n"
     "  -o FILE        write the scenario to FILE (default: standard output)\n"
     "  -h, --help     show this help\n"
     "\n"
     "A capture that cannot be read, is truncated or corrupt, or holds no SMTP session is\n"
     "reported as 'CAPTURE: what is wrong' with exit status 2.\n";
-
-/* parse_ipv4 - dotted quad to host order; 0 or -1 */
-static int parse_ipv4(const char *s, uint32_t *out)
-{
-    unsigned a, b, c, d;
-    char tail;
-
-    if (sscanf(s, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255
-        || c > 255 || d > 255)
-        return -1;
-    *out = a << 24 | b << 16 | c << 8 | d;
-    return 0;
-}
 
 /* pcap_import_main - the "mtasim import" command */
 int pcap_import_main(int argc, char **argv)
@@ -110,8 +97,9 @@ int pcap_import_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
-            if (parse_ipv4(optarg, &im.server) < 0 || im.server == 0) {
-                fprintf(stderr, "mtasim import: --server wants an IPv4 address, not '%s'\n", optarg);
+            if (mta_ip_parse(optarg, &im.server) < 0 || mta_ip_is_unspec(im.server)) {
+                fprintf(stderr, "mtasim import: --server wants an IPv4 or IPv6 address, not '%s'\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -143,7 +131,7 @@ int pcap_import_main(int argc, char **argv)
     }
     im.path = argv[optind];
     if (pi_read_capture(&im) == 0 && im.ns == 0)
-        pi_fail(&im, "no SMTP session found (tcp ports 25, 587, 2525%s; IPv4 only)",
+        pi_fail(&im, "no SMTP session found (tcp ports 25, 587, 2525%s)",
                 im.nports > 3 ? " and --port" : "");
     scenario_name(out_path ? out_path : im.path, name, sizeof name);
     m = im.err[0] ? NULL : open_memstream(&text, &textlen);

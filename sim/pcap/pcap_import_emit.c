@@ -182,7 +182,7 @@ static const char *usec_str(int64_t us, char buf[32])
 
 /* struct pi_server - one captured server: its sessions as the remote sees them */
 struct pi_server {
-    uint32_t addr;
+    mta_ip addr;
     int accepted, refused, unreachable, timeout;
     int64_t rtt;                /* -1 = unknown */
     int client_side;            /* the capture was taken at the client */
@@ -216,11 +216,10 @@ static int answer_of(const struct pi_session *s, int i)
     return -1;
 }
 
-/* ipv4_str - dotted quad */
-static const char *ipv4_str(uint32_t a, char buf[16])
+/* ip_str - an address as a scenario writes it (a dotted quad, RFC 5952 text) */
+static const char *ip_str(mta_ip a, char buf[MTA_IP_TEXT])
 {
-    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-    return buf;
+    return mta_ip_format(a, buf);
 }
 
 /* emit_reply - one scripted reply (or action) of the remote for session sn */
@@ -266,12 +265,12 @@ static void emit_reply(FILE *o, const struct pi_event *cmd,
 
 /* server_of - index of the server with addr in sv, added if new; -1 when
  * sv (PI_MAX_SERVERS) is full */
-static int server_of(struct pi_server *sv, int *nsv, uint32_t addr)
+static int server_of(struct pi_server *sv, int *nsv, mta_ip addr)
 {
     int i;
 
     for (i = 0; i < *nsv; i++)
-        if (sv[i].addr == addr)
+        if (mta_ip_eq(sv[i].addr, addr))
             return i;
     if (*nsv >= PI_MAX_SERVERS)
         return -1;
@@ -409,10 +408,10 @@ static const char *end_action(const struct pi_session *s)
 static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *sv, int k,
                         int *replaced)
 {
-    char a[16], b[32];
+    char a[MTA_IP_TEXT], b[32];
     int i, sn = 0;
 
-    fprintf(o, "remote %s name mx%d.import.test\n", ipv4_str(sv->addr, a), k + 1);
+    fprintf(o, "remote %s name mx%d.import.test\n", ip_str(sv->addr, a), k + 1);
     if (sv->accepted == 0)
         fprintf(o, "  connect %s\n", sv->refused ? "refuse" : sv->unreachable ? "unreachable"
                                                                               : "timeout");
@@ -423,10 +422,10 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
         int nth[KIND_COUNT] = { 0 }, e, w;
         int64_t base, adjust = sv->client_side && sv->rtt > 0 ? sv->rtt : 0;
 
-        if (s->srv != sv->addr || session_role(s) != 'A')
+        if (!mta_ip_eq(s->srv, sv->addr) || session_role(s) != 'A')
             continue;
         sn++;
-        fprintf(o, "  # session %d: from %s port %u\n", sn, ipv4_str(s->cli, a), s->cport);
+        fprintf(o, "  # session %d: from %s port %u\n", sn, ip_str(s->cli, a), s->cport);
         base = s->ack_t >= 0 ? s->ack_t : s->synack_t >= 0 ? s->synack_t : s->nev ? s->ev[0].t : 0;
         for (e = 0; e < s->nev; e++) {
             const struct pi_event *r = &s->ev[e];
@@ -547,7 +546,8 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     struct pi_tx *txs = NULL;
     int txcap = 0, nsv = 0, ntx = 0, nmsg = 0, i, j, k, replaced = 0, loopback = 0, deferred = 0;
     int skipped_tx = 0;
-    char a[16], b[32], date[32];
+    char a[MTA_IP_TEXT], b[32], date[32];
+    int nv6 = 0, v6_client = -1;
     time_t epoch = (time_t) (im->first_t / 1000000);
     struct tm tm;
     int64_t span = im->last_t - im->first_t, retry_gap = -1;
@@ -563,7 +563,10 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
             pi_fail(im, "more than %d SMTP servers", PI_MAX_SERVERS);
             return -1;
         }
-        loopback |= (s->srv >> 24) == 127;
+        loopback |= mta_ip_is_v4(s->srv) ? (mta_ip_v4_of(s->srv) >> 24) == 127
+                                         : mta_ip_eq(s->srv, (mta_ip){ .b = { [15] = 1 } });
+        if (!mta_ip_is_v4(s->srv) && v6_client < 0)
+            v6_client = i;
         sv[si].accepted += role == 'A';
         sv[si].refused += role == 'R';
         sv[si].unreachable += role == 'U';
@@ -606,24 +609,35 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
           "# lines and each message's fate (docs/pcap.md).\n", o);
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        char role = session_role(s), c[16];
+        char role = session_role(s), c[MTA_IP_TEXT];
+        int v6 = !mta_ip_is_v4(s->cli);     /* [addr]:port, RFC 3986 3.2.2 */
 
-        fprintf(o, "#   session %d  %s:%u -> %s:%u  %s\n", i + 1, ipv4_str(s->cli, a), s->cport,
-                ipv4_str(s->srv, c), s->sport,
+        fprintf(o, "#   session %d  %s%s%s:%u -> %s%s%s:%u  %s\n", i + 1, v6 ? "[" : "",
+                ip_str(s->cli, a), v6 ? "]" : "", s->cport, v6 ? "[" : "", ip_str(s->srv, c),
+                v6 ? "]" : "", s->sport,
                 role == 'A' ? (s->no_syn ? "SMTP (capture starts after the handshake)" : "SMTP")
                 : role == 'R' ? "refused (RST)" : role == 'U' ? "unreachable (ICMP)"
                 : role == 'T' ? "no answer to the SYN (timeout)"
                 : "a probe: connected, read the banner, sent nothing (not scripted)");
     }
-    if (im->skipped_v6 || im->skipped_frag)
-        fprintf(o, "# skipped: %lu IPv6 packet(s), %lu IP fragment(s)\n", im->skipped_v6,
-                im->skipped_frag);
+    if (im->skipped_frag)
+        fprintf(o, "# skipped: %lu IP fragment(s)\n", im->skipped_frag);
     if (skipped_tx)
         fprintf(o, "# %d transaction(s) with addresses a scenario cannot name, or no recipient, "
                 "were not injected\n", skipped_tx);
     fprintf(o, "scenario %s\nepoch %s\n", name, date);
     if (loopback)
         fputs("config prohibited_ips none            # the captured server is on loopback\n", o);
+    for (k = 0; k < nsv; k++)
+        nv6 += !mta_ip_is_v4(sv[k].addr);
+    /* The core reaches IPv6 servers only from an IPv6 binding (docs/scenario-
+     * language.md, binding): the captured client's own address. */
+    if (nv6 == nsv && nsv > 0)
+        fprintf(o, "binding default %s                   # the captured client's\n",
+                ip_str(im->s[v6_client]->cli, a));
+    else if (nv6 > 0)
+        fputs("# IPv4 and IPv6 servers: the default binding (IPv4) reaches the IPv4 ones only\n",
+              o);
 
     /* Fates first: a deferred message needs the run to stop before the retry. */
     for (k = 1; k <= nmsg; k++)
@@ -666,7 +680,8 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     for (k = 0; k < nsv && nmsg == 0; k++)
         fprintf(o, "dns import.test MX %d mx%d.import.test\n", 10 * (k + 1), k + 1);
     for (k = 0; k < nsv; k++)
-        fprintf(o, "dns mx%d.import.test A %s\n", k + 1, ipv4_str(sv[k].addr, a));
+        fprintf(o, "dns mx%d.import.test %s %s\n", k + 1, mta_ip_is_v4(sv[k].addr) ? "A" : "AAAA",
+                ip_str(sv[k].addr, a));
     fputc('\n', o);
     for (k = 0; k < nsv; k++) {
         emit_remote(o, im, &sv[k], k, &replaced);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "pcap_import.h"
+#include "mta_ip.h"
 
 enum pi_ev_kind { EV_CMD, EV_REPLY, EV_BODY, EV_FIN, EV_RST };
 
@@ -54,7 +55,7 @@ struct pi_dir {
 };
 
 struct pi_session {
-    uint32_t cli, srv;          /* addresses, host order */
+    mta_ip cli, srv;            /* addresses, of one family */
     uint16_t cport, sport;
     int64_t syn_t, synack_t, ack_t;
     uint32_t isn;               /* the client's, from its SYN */
@@ -81,12 +82,12 @@ struct pi_import {
     const char *path;
     int64_t first_t, last_t;
     int have_t;
-    uint32_t server;            /* --server, 0 = by port */
+    mta_ip server;              /* --server; unspecified (::) = by port */
     uint16_t ports[PI_MAX_PORTS + 3];
     int nports;
     struct pi_session **s;
     int ns;
-    unsigned long packets, skipped_v6, skipped_frag, skipped_other;
+    unsigned long packets, skipped_frag, skipped_other;
     size_t stored;              /* bytes of SMTP lines kept, all sessions */
     char err[512];              /* set: stop with this error */
 };

@@ -328,8 +328,8 @@ static int is_smtp_port(const struct pi_import *im, uint16_t port)
 }
 
 /* session_find - the live session of a four-tuple, or NULL */
-static struct pi_session *session_find(struct pi_import *im, uint32_t cli, uint16_t cport,
-                                       uint32_t srv, uint16_t sport)
+static struct pi_session *session_find(struct pi_import *im, mta_ip cli, uint16_t cport,
+                                       mta_ip srv, uint16_t sport)
 {
     int i;
 
@@ -337,15 +337,16 @@ static struct pi_session *session_find(struct pi_import *im, uint32_t cli, uint1
     for (i = im->ns - 1; i >= 0; i--) {
         struct pi_session *s = im->s[i];
 
-        if (s->cli == cli && s->cport == cport && s->srv == srv && s->sport == sport)
+        if (mta_ip_eq(s->cli, cli) && s->cport == cport && mta_ip_eq(s->srv, srv)
+            && s->sport == sport)
             return s;
     }
     return NULL;
 }
 
 /* session_new - a session for a four-tuple; NULL past PI_MAX_SESSIONS */
-static struct pi_session *session_new(struct pi_import *im, uint32_t cli, uint16_t cport,
-                                      uint32_t srv, uint16_t sport)
+static struct pi_session *session_new(struct pi_import *im, mta_ip cli, uint16_t cport,
+                                      mta_ip srv, uint16_t sport)
 {
     struct pi_session *s;
 
@@ -367,7 +368,7 @@ static struct pi_session *session_new(struct pi_import *im, uint32_t cli, uint16
 }
 
 /* tcp_packet - one TCP segment between src and dst */
-static void tcp_packet(struct pi_import *im, uint32_t src, uint32_t dst, const unsigned char *tcp,
+static void tcp_packet(struct pi_import *im, mta_ip src, mta_ip dst, const unsigned char *tcp,
                        size_t len, int64_t t)
 {
     uint16_t sp, dp;
@@ -390,8 +391,8 @@ static void tcp_packet(struct pi_import *im, uint32_t src, uint32_t dst, const u
         im->skipped_other++;
         return;
     }
-    if (im->server)
-        from_client = dst == im->server ? 1 : src == im->server ? 0 : -1;
+    if (!mta_ip_is_unspec(im->server))
+        from_client = mta_ip_eq(dst, im->server) ? 1 : mta_ip_eq(src, im->server) ? 0 : -1;
     else if (is_smtp_port(im, dp) && !is_smtp_port(im, sp))
         from_client = 1;
     else if (is_smtp_port(im, sp) && !is_smtp_port(im, dp))
@@ -478,16 +479,73 @@ static void icmp_packet(struct pi_import *im, const unsigned char *icmp, size_t 
         im->skipped_other++;
         return;
     }
-    s = session_find(im, get32(ip + 12), (uint16_t) get16(ip + ihl), get32(ip + 16),
-                     (uint16_t) get16(ip + ihl + 2));
+    s = session_find(im, mta_ip_v4(get32(ip + 12)), (uint16_t) get16(ip + ihl),
+                     mta_ip_v4(get32(ip + 16)), (uint16_t) get16(ip + ihl + 2));
     if (s != NULL && s->syn && !s->synack && !s->finished) {
         s->unreachable = 1;
         s->finished = 1;
     }
 }
 
-/* ip_offset - where the IPv4 header starts in a frame of this link type;
- * -1 for a frame that is not IPv4 (counted), -2 for a short frame */
+/* ip6_at - the IPv6 address at p */
+static mta_ip ip6_at(const unsigned char *p)
+{
+    mta_ip a;
+
+    memcpy(a.b, p, sizeof a.b);
+    return a;
+}
+
+/* icmp6_packet - an ICMPv6 destination unreachable (RFC 4443 3.1: type 1)
+ * quoting one of our SYNs: its IPv6 header, then the TCP ports */
+static void icmp6_packet(struct pi_import *im, const unsigned char *icmp, size_t len)
+{
+    const unsigned char *ip;
+    struct pi_session *s;
+
+    if (len < 8 + 40 + 4 || icmp[0] != 1) {
+        im->skipped_other++;
+        return;
+    }
+    ip = icmp + 8;
+    if ((ip[0] >> 4) != 6 || ip[6] != 6) {
+        im->skipped_other++;
+        return;
+    }
+    s = session_find(im, ip6_at(ip + 8), (uint16_t) get16(ip + 40), ip6_at(ip + 24),
+                     (uint16_t) get16(ip + 42));
+    if (s != NULL && s->syn && !s->synack && !s->finished) {
+        s->unreachable = 1;
+        s->finished = 1;
+    }
+}
+
+/* frame6 - the IPv6 packet at ip (caplen bytes): TCP or ICMPv6 right after
+ * the fixed header; extension headers other than a fragment's are rare on
+ * SMTP and counted as skipped */
+static void frame6(struct pi_import *im, const unsigned char *ip, size_t caplen, int64_t t)
+{
+    size_t plen;
+
+    if (caplen < 40) {
+        im->skipped_other++;
+        return;
+    }
+    plen = get16(ip + 4);
+    if (plen > caplen - 40)
+        plen = caplen - 40;     /* cut by the snap length: use what is there */
+    if (ip[6] == 44)            /* a fragment header (RFC 8200 4.5) */
+        im->skipped_frag++;
+    else if (ip[6] == 6)
+        tcp_packet(im, ip6_at(ip + 8), ip6_at(ip + 24), ip + 40, plen, t);
+    else if (ip[6] == 58)
+        icmp6_packet(im, ip + 40, plen);
+    else
+        im->skipped_other++;
+}
+
+/* ip_offset - where the IP header starts in a frame of this link type;
+ * -1 for a frame that is neither IPv4 nor IPv6 (counted), -2 for a short frame */
 static long ip_offset(struct pi_import *im, int dlt, const unsigned char *p, size_t caplen)
 {
     size_t off;
@@ -525,9 +583,16 @@ static long ip_offset(struct pi_import *im, int dlt, const unsigned char *p, siz
         if (caplen < 4)
             return -2;
         off = 4;
-        /* NULL keeps the writer's byte order; either way AF_INET is 2. */
-        type = (p[0] == 2 && p[1] == 0 && p[2] == 0 && p[3] == 0)
-               || (p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 2) ? 0x0800 : 0;
+        /* NULL keeps the writer's byte order; either way AF_INET is 2.
+         * AF_INET6 differs by system: 10 Linux, 24 NetBSD/OpenBSD, 28
+         * FreeBSD, 30 macOS (the values libpcap's own dissectors accept). */
+        {
+            unsigned af = p[0] | p[3];
+            int zero = (p[0] == 0 || p[3] == 0) && p[1] == 0 && p[2] == 0;
+
+            type = zero && af == 2 ? 0x0800
+                 : zero && (af == 10 || af == 24 || af == 28 || af == 30) ? 0x86dd : 0;
+        }
         break;
     case DLT_RAW:
     case DLT_IPV4:
@@ -537,11 +602,9 @@ static long ip_offset(struct pi_import *im, int dlt, const unsigned char *p, siz
     default:
         return -2;
     }
-    if (type == 0x86dd)
-        im->skipped_v6++;
-    else if (type != 0x0800)
+    if (type != 0x0800 && type != 0x86dd)
         im->skipped_other++;
-    return type == 0x0800 ? (long) off : -1;
+    return type == 0x0800 || type == 0x86dd ? (long) off : -1;
 }
 
 /* frame - one captured frame */
@@ -564,6 +627,10 @@ static void frame(struct pi_import *im, int dlt, const struct pcap_pkthdr *h, co
     }
     ip = p + off;
     caplen -= (size_t) off;
+    if (caplen > 0 && (ip[0] >> 4) == 6) {
+        frame6(im, ip, caplen, t);
+        return;
+    }
     if (caplen < 20 || (ip[0] >> 4) != 4) {
         im->skipped_other++;
         return;
@@ -581,7 +648,8 @@ static void frame(struct pi_import *im, int dlt, const struct pcap_pkthdr *h, co
         return;
     }
     if (ip[9] == 6)
-        tcp_packet(im, get32(ip + 12), get32(ip + 16), ip + ihl, total - ihl, t);
+        tcp_packet(im, mta_ip_v4(get32(ip + 12)), mta_ip_v4(get32(ip + 16)), ip + ihl,
+                   total - ihl, t);
     else if (ip[9] == 1)
         icmp_packet(im, ip + ihl, total - ihl);
     else
@@ -646,7 +714,8 @@ int pi_read_capture(struct pi_import *im)
     for (i = 0; i < im->nports; i++)
         n += (size_t) snprintf(filter + n, sizeof filter - n, " or tcp port %u", im->ports[i]);
     assert(n < sizeof filter);
-    /* IPv6 SMTP packets pass so that they can be counted as skipped. */
+    /* IPv6 packets all pass: ICMPv6 and TCP behind the fixed header are
+     * sorted out in frame6, extension headers counted there. */
     snprintf(filter + n, sizeof filter - n, " or ip6");
     if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0
         || pcap_setfilter(p, &prog) < 0) {
