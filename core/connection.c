@@ -24,10 +24,18 @@
  *        (ENETUNREACH, EHOSTUNREACH) or CONNECT (ECONNREFUSED); SOCKET and
  *        BIND requeue one message, the connect errors exclude the address
  *        so the maintainer's next call tries the next one.
- *   A connection_post_bind provider sees the new descriptor before the
- *   connect goes out and may abandon it: its non-zero result is the error
- *   (a CONN_ERR code with optional actions; anything else counts as
- *   CONN_ERR_CONNECT).
+ *   A connection_post_bind provider sees the new descriptor and the
+ *   destination address before the connect goes out.  Any non-zero result
+ *   abandons that attempt (Momentum 3: "Returning non-zero will cause the
+ *   connection attempt to aborted entirely"): the descriptor is closed, the
+ *   result is the attempt's error if it is a CONN_ERR code with optional
+ *   CONN_ACTION flags, else CONN_ERR_CONNECT (and a "plugin warning"
+ *   record names the plugin and the value), and the address counts as
+ *   failed for Host_Failure_Retry, as a refused connect does, so the
+ *   maintainer's next attempt goes to the next address or MX.  Whatever the
+ *   code says (even MX_LOOKUP_PENDING or HOST_MAX_REACHED), nothing waits
+ *   for an event that would not come: the maintainer goes on
+ *   (maintainer.c), so no value can strand a message or spin the core.
  *
  *   A connect that fails later (refused, unreachable) or does not finish
  *   within Connect_Timeout reaches the finish / timeout callbacks; the
@@ -35,8 +43,13 @@
  *
  *   initiate_connection_smtp() calls post_initiate_connection_smtp with
  *   the descriptor or CONN_ERROR(err) first, so a provider that peeks at
- *   the active queue sees the message the attempt was for, then carries
- *   out the CONN_ACTION flags.
+ *   the active queue (mail_queue.h) sees the message the attempt was for,
+ *   then carries out the CONN_ACTION flags.
+ *
+ *   The hooks that take a struct sockaddr * get the address from
+ *   mta_sockaddr_set(), the one place that makes one from the core's
+ *   mta_ip: a sockaddr_in for an IPv4 address, a sockaddr_in6 for an IPv6
+ *   one, with the SMTP port; addr_len is the size of the one made.
  *
  *   CONN_ERR_IOCTL cannot occur: the environment's connect is already
  *   non-blocking, there is no ioctl to fail.
@@ -49,8 +62,31 @@
 #include "hooks/core/log_client_connection_failure.h"
 #include "hooks/core/post_initiate_connection_smtp.h"
 #include "hooks/core/veto_host_connection.h"
+#include "hook_registry.h"
 #include "mta_internal.h"
 #include "test_faults.h"
+
+/* mta_sockaddr_set - addr:port as the hooks' struct sockaddr
+ *
+ * The core holds an IPv4 address in its IPv4-mapped form (mta_ip.h); a
+ * plugin gets what getpeername(2) gives on a socket of the binding's
+ * family: an AF_INET sockaddr_in for IPv4, an AF_INET6 sockaddr_in6
+ * (RFC 3493 3.3) for IPv6, never ::ffff:a.b.c.d. */
+void mta_sockaddr_set(struct mta_sockaddr *out, mta_ip addr, uint16_t port)
+{
+    memset(out, 0, sizeof *out);
+    if (mta_ip_is_v4(addr)) {
+        out->u.in.sin_family = AF_INET;
+        out->u.in.sin_addr.s_addr = htonl(mta_ip_v4_of(addr));
+        out->u.in.sin_port = htons(port);
+        out->len = (int)sizeof out->u.in;
+    } else {
+        out->u.in6.sin6_family = AF_INET6;
+        memcpy(out->u.in6.sin6_addr.s6_addr, addr.b, 16);
+        out->u.in6.sin6_port = htons(port);
+        out->len = (int)sizeof out->u.in6;
+    }
+}
 
 /* mx_state_error - the CONN_ERR answer for a domain that is not resolved, or 0 */
 static int mx_state_error(struct mta_domain *d)
@@ -104,23 +140,23 @@ static int prohibited(const struct mta_config *cfg, mta_ip ip)
 
 /* pick_address - the first usable address in MX order
  *
- * Returns 0 with *addr and *host set, or the CONN_ERR code (with actions)
+ * Returns 0 with *host and *addr_index set, or the CONN_ERR code (with actions)
  * for why none is usable.  An address is skipped when it is prohibited,
  * failed within Host_Failure_Retry, or is at max_connections_per_host; a
  * host is skipped when a veto_host_connection provider forbids it.  The
  * answer names the most telling reason: connection limits (wait for a free
  * connection) before prohibited addresses (the domain's MX is misconfigured)
  * before unreachable hosts. */
-static int pick_address(struct mta_domain *d, int slot, mta_ip *addr, const char **host)
+static int pick_address(struct mta_domain *d, int slot, struct mx_host **host, int *addr_index)
 {
     struct mta *m = d->m;
     int saw_limit = 0, saw_prohibited = 0, saw_usable = 0;
     int v4 = mta_ip_is_v4(m->bindings[slot].source_addr);
-    for (int i = 0; i < d->pub.mx_count; i++) {
-        const struct mx_host *h = &d->pub.mxs[i];
+    for (int i = 0; i < d->pub.mxcnt; i++) {
+        struct mx_host *h = d->pub.mxlist[i];
         if (h->naddrs == 0)
             continue;
-        if (call_core_veto_host_connection_hook(h->name, &d->pub, slot,
+        if (call_core_veto_host_connection_hook(h, &d->pub, slot,
                                                 m->cfg.max_outbound_connections,
                                                 d->conns_total)) {
             domain_set_error(d, 0, DSN_STATUS_NETWORK, NULL, "connections to %s are vetoed",
@@ -146,8 +182,8 @@ static int pick_address(struct mta_domain *d, int slot, mta_ip *addr, const char
                 saw_limit = 1;
                 continue;
             }
-            *addr = a;
-            *host = h->name;
+            *host = h;
+            *addr_index = j;
             return 0;
         }
     }
@@ -183,6 +219,22 @@ static int connect_errno_to_err(int e)
     }
 }
 
+/* post_bind_error - the error a connection_post_bind result stands for
+ *
+ * A CONN_ERR code, alone or with CONN_ACTION flags, is taken as it is;
+ * any other non-zero value (4096, -1, a bare CONN_ACTION flag) is
+ * CONN_ERR_CONNECT, and a warning names the provider that returned it. */
+static int post_bind_error(int veto)
+{
+    int code = veto & CONN_ERR_MASK;
+    if ((veto & ~(CONN_ERR_MASK | CONN_ACTION_MASK)) == 0 && conn_err_name(code) != NULL)
+        return veto;
+    mta_plugin_warning("connection_post_bind",
+                       "returned %d, which is not a CONN_ERR code (optionally with CONN_ACTION "
+                       "flags): the attempt is abandoned as CONN_ERR_CONNECT", veto);
+    return CONN_ERR_CONNECT;
+}
+
 /* initiate_connection - open a connection for (dr, binding); see connection.h */
 connection_handle *initiate_connection(domain_record *dr, int slot, struct timeval *now,
                                        connection_finish_cb finish_connect_cb,
@@ -209,17 +261,21 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         *error = CONN_ERR_HOST_MAX_REACHED;
         return NULL;
     }
-    mta_ip addr = mta_ip_v4(0);
-    const char *host = NULL;
-    err = pick_address(d, slot, &addr, &host);
+    struct mx_host *h = NULL;
+    int addr_index = 0;
+    err = pick_address(d, slot, &h, &addr_index);
     if (err) {
         if (err == CONN_ERR_HOST_MAX_REACHED)
             maintain_wait_for_slot(d);
         *error = err;
         return NULL;
     }
-    struct mta_conn *c = smtp_conn_create(m, d, slot, addr, host);
+    mta_ip addr = h->addrs[addr_index];
+    const char *host = h->name;
+    struct mta_conn *c = smtp_conn_create(m, d, slot, h, addr_index);
     const binding *b = &m->bindings[slot];
+    struct mta_sockaddr sa;
+    mta_sockaddr_set(&sa, addr, (uint16_t)m->cfg.smtp_port);
     d->pub.attempts++;
     int fd = m->env->tcp_connect(m->env, b->source_addr, addr, (uint16_t)m->cfg.smtp_port,
                                  smtp_conn_tcp_event, c);
@@ -236,21 +292,21 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
         if ((err & CONN_ERR_MASK) == CONN_ERR_CONNECT ||
             (err & CONN_ERR_MASK) == CONN_ERR_CONNECT_NETWORK)
             host_failure_mark(m, addr);
-        call_core_log_client_connection_failure_hook(addr, err, dr, slot, now);
+        call_core_log_client_connection_failure_hook(&sa.u.sa, err, dr, slot, now);
         *error = err;
         return NULL;
     }
-    /* A provider may abandon the attempt now, naming the error. */
-    int veto = call_core_connection_post_bind_hook(dr, slot, fd, addr);
+    /* A provider may abandon the attempt now. */
+    int veto = call_core_connection_post_bind_hook(dr, slot, fd, &sa.u.sa, sa.len);
     if (veto) {
         m->env->tcp_close(m->env, fd);
         smtp_conn_destroy(c);
-        if (conn_err_name(veto & CONN_ERR_MASK) == NULL)
-            veto = CONN_ERR_CONNECT | (veto & CONN_ACTION_MASK);
+        err = post_bind_error(veto);
         domain_set_error(d, 0, DSN_STATUS_LOCAL, NULL,
                          "a connection_post_bind provider abandoned the connection to %s", host);
-        call_core_log_client_connection_failure_hook(addr, veto, dr, slot, now);
-        *error = veto;
+        host_failure_mark(m, addr);     /* the next attempt takes the next address */
+        call_core_log_client_connection_failure_hook(&sa.u.sa, err, dr, slot, now);
+        *error = err;
         return NULL;
     }
     d->conns[slot]++;
@@ -267,7 +323,7 @@ connection_handle *initiate_connection(domain_record *dr, int slot, struct timev
 /* requeue_one - CONN_ACTION_REQUEUE1: the first active message of (d, slot) waits */
 static void requeue_one(struct mta_domain *d, int slot)
 {
-    struct mta_msg *msg = d->active[slot].head;
+    struct mta_msg *msg = queue_active_head(d, slot);
     if (msg == NULL)
         return;
     queue_remove_active(msg);
@@ -282,7 +338,7 @@ static void purge_domain(struct mta_domain *d)
     enum rcpt_outcome o = d->purge_kind == PURGE_PERMANENT ? OUTCOME_PERMANENT : OUTCOME_TRANSIENT;
     for (int slot = 0; slot < d->m->nbindings; slot++) {
         struct mta_msg *msg;
-        while ((msg = d->active[slot].head) != NULL) {
+        while ((msg = queue_active_head(d, slot)) != NULL) {
             queue_remove_active(msg);
             struct rcpt_why why = { 0, d->purge_status, d->purge_note, NULL };
             queue_fail_message(msg, o, &why);

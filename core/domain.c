@@ -77,6 +77,10 @@ struct mta_domain *domain_get(struct mta *m, const char *name)
     d->m = m;
     d->mx_state = MX_UNRESOLVED;
     d->pub.mxs = d->mx_storage;
+    for (int i = 0; i < MTA_MAX_MX; i++)
+        d->mx_ptrs[i] = &d->mx_storage[i];
+    d->pub.mxlist = d->mx_ptrs;
+    d->pub.equeue.domain = &d->pub;
     if (m->ndomains == m->domains_cap) {
         m->domains_cap = m->domains_cap ? m->domains_cap * 2 : 16;
         m->domains = realloc(m->domains, (size_t)m->domains_cap * sizeof *m->domains);
@@ -90,17 +94,18 @@ struct mta_domain *domain_get(struct mta *m, const char *name)
 
 static void mx_clear(struct mta_domain *d)
 {
-    for (int i = 0; i < d->pub.mx_count; i++) {
+    for (int i = 0; i < d->pub.mxcnt; i++) {
         free(d->mx_storage[i].name);
         d->mx_storage[i].name = NULL;
     }
-    d->pub.mx_count = 0;
+    d->pub.mxcnt = 0;
 }
 
 void domain_free_all(struct mta *m)
 {
     for (int i = 0; i < m->ndomains; i++) {
         mx_clear(m->domains[i]);
+        queue_active_free(m->domains[i]);
         free(m->domains[i]->conn_window.t);
         free(m->domains[i]->msg_window.t);
         free(m->domains[i]->pub.domain);
@@ -219,14 +224,16 @@ static void ttl_note(struct mta_domain *d, uint32_t ttl)
 static void resolved(struct mta_domain *d)
 {
     d->mx_state = MX_RESOLVED;
-    d->pub.expiry = (time_t)(d->mx_expires / MTA_USEC_PER_SEC);
+    d->pub.expiry = (uint64_t)(d->mx_expires / MTA_USEC_PER_SEC);
+    d->pub.dns_failures = 0;
     maintain_soon(d);
 }
 
 static void failed(struct mta_domain *d, enum mta_mx_state state, const char *why)
 {
     d->mx_state = state;
-    d->pub.dns_failures++;
+    if (d->pub.dns_failures < UINT8_MAX)
+        d->pub.dns_failures++;
     snprintf(d->mx_note, sizeof d->mx_note, "%s", why);
     maintain_soon(d);
 }
@@ -292,6 +299,7 @@ static void mx_answer(struct mta_domain *d, const struct mta_dns_answer *ans)
             /* RFC 7505: a null MX means no mail, whatever else is there. */
             snprintf(why, sizeof why, "%s publishes a null MX: it accepts no mail", d->pub.domain);
             d->mx_state = MX_NULL;
+            d->pub.dns_failures = 0;
             snprintf(d->mx_note, sizeof d->mx_note, "%s", why);
             maintain_soon(d);
             return;
@@ -323,7 +331,7 @@ static void mx_answer(struct mta_domain *d, const struct mta_dns_answer *ans)
         d->mx_storage[j] = tmp;
     }
     shuffle_equal_preferences(d, nmx);
-    d->pub.mx_count = nmx;
+    d->pub.mxcnt = nmx;
     /* The address families to look up are those the bindings can connect
      * from (Postfix looks up AAAA only with IPv6 in inet_protocols, A only
      * with IPv4): an IPv4-only MTA asks A, as before; an IPv6 binding adds
@@ -346,7 +354,7 @@ static void mx_answer(struct mta_domain *d, const struct mta_dns_answer *ans)
 
 static void a_answer(struct mta_domain *d, int idx, const struct mta_dns_answer *ans)
 {
-    assert(idx >= 0 && idx < d->pub.mx_count);
+    assert(idx >= 0 && idx < d->pub.mxcnt);
     struct mx_host *h = &d->mx_storage[idx];
     if (ans->rcode == MTA_DNS_NOERROR)
         for (int i = 0; i < ans->count && h->naddrs < MTA_MX_MAX_ADDRS; i++) {

@@ -54,10 +54,12 @@ const char *const mq_callback_names[MQ_CB__COUNT] = {
     [MQ_CB_RCPTTO] = "mq_smtp_in_rcptto", [MQ_CB_DATA] = "mq_smtp_in_data",
     [MQ_CB_MESSAGE] = "mq_smtp_in_message", [MQ_CB_CLOSE] = "mq_smtp_in_close",
     [MQ_CB_OUT_DATA] = "mq_smtp_out_data", [MQ_CB_OUT_SENT] = "mq_smtp_out_sent",
+    [MQ_CB_CTX_INIT] = "mq_context_initialize", [MQ_CB_CTX_CLEANUP] = "mq_context_cleanup",
 };
 
 /* The callbacks' signatures, one per argument list. */
 typedef bool (*cb_plain_fn)(MQ_Context *, MQ_SmtpConnection *);
+typedef bool (*cb_ctx_fn)(MQ_Context *);
 typedef bool (*cb_str_fn)(MQ_Context *, MQ_SmtpConnection *, const char *, size_t);
 typedef bool (*cb_auth_fn)(MQ_Context *, MQ_SmtpConnection *, const char *, size_t,
                            const char *, size_t);
@@ -91,21 +93,38 @@ struct MQ_Context {
     int retries;
 };
 
-/* A plugin's timer (mtasim_timer_after). */
-struct mq_timer {
-    struct mq_timer *next, *prev;
+/* A plugin's timer (mtasim_timer_after, MQ_TimerStart: MQ_Timer). */
+struct MQ_Timer {
+    struct MQ_Timer *next, *prev;
     mta_timer_id id;
-    int plugin;                         /* who set it; -1 unknown */
+    int plugin;                         /* the MailerQ plugin that set it; -1 none */
+    char owner[HOOK_WATCH_PLUGIN_MAX];  /* the plugin that set it, by name; "" unknown */
     void (*fn)(void *);
     void *arg;
 };
+
+/* An MQ_IOWatch registration: kept, never fires (mailerq.h). */
+struct MQ_IOWatcher {
+    struct MQ_IOWatcher *next;
+    int plugin;
+    int fd, events;
+};
+
+/* A timer runs as the plugin that set it, under this pseudo-hook: its
+ * notes, warnings and a crash name that plugin (mtasim_plugin.h). */
+static struct hook_list timer_list = { .name = "mtasim_timer" };
+static char timer_owner[HOOK_WATCH_PLUGIN_MAX];  /* the running timer's, for the watch */
 
 static struct mq_plugin plugins[MQ_MAX_PLUGINS];
 static int nplugins;
 static struct MQ_Context *contexts;
 static long ncontexts;
-static struct mq_timer *timers;
+static struct MQ_Timer *timers;
+static struct MQ_IOWatcher *watchers;
+static void *ctx_data[MQ_MAX_PLUGINS];  /* MQ_SetContextData: the worker's, per plugin */
+static struct mq_call worker_call;      /* the worker context's chains */
 static int active = -1;                 /* the plugin whose code runs, -1 none */
+static int shut;                        /* mq_shutdown ran: the trace may be closed */
 static char fault[MQ_FAULT_MAX];
 static mta_usec_t fault_at;             /* when it happened, absolute virtual time */
 
@@ -114,6 +133,8 @@ static struct hook_list watch_lists[MQ_CB__COUNT];
 
 static void chain_step(MQ_Context *ctx);
 static void outs_free(void);
+static void timer_unlink(struct MQ_Timer *t);
+static void timers_cancel_all(void);
 
 /* xmalloc0 - zeroed memory or a loud stop */
 static void *xmalloc0(size_t n)
@@ -273,6 +294,13 @@ static bool invoke(MQ_Context *ctx, int i)
         cb_plain_fn f;
         memcpy(&f, &fn, sizeof f);
         ret = f(ctx, c->conn);
+        break;
+    }
+    case MQ_CB_CTX_INIT:
+    case MQ_CB_CTX_CLEANUP: {
+        cb_ctx_fn f;
+        memcpy(&f, &fn, sizeof f);
+        ret = f(ctx);
         break;
     }
     case MQ_CB_MAILFROM:
@@ -469,6 +497,7 @@ void MQ_SetSmtpAuthenticated(MQ_SmtpConnection *conn, bool authenticated)
     if (conn == NULL)
         return;
     conn->authenticated = authenticated;
+    conn->auth_set = 1;
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "mq", "authenticated");
@@ -516,16 +545,69 @@ unsigned long MQ_MessageId(const MQ_Message *message)
     return message ? message->id : 0;
 }
 
-const char *MQ_Mime(const MQ_Message *message, size_t *len)
+/* own_copy - a NUL-terminated copy of s[0..len) */
+static char *own_copy(const char *s, size_t len)
 {
-    if (message == NULL) {
-        if (len)
-            *len = 0;
-        return "";
-    }
-    if (len)
-        *len = message->mime_len;
-    return message->mime ? message->mime : "";
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        mta_panic("mailerq", "out of memory");
+    if (len > 0)
+        memcpy(copy, s, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+const char *MQ_Envelope(MQ_Message *message)
+{
+    return message ? message->envelope : NULL;
+}
+
+const char *MQ_Recipient(MQ_Message *message)
+{
+    return message ? message->recipient : NULL;
+}
+
+/* set_own - *field becomes a copy of s[0..size), kept in *own (the
+ * previous copy freed); a NULL s with a size is ignored */
+static void set_own(char **own, const char **field, const char *s, size_t size)
+{
+    if (s == NULL && size > 0)
+        return;
+    char *copy = own_copy(s, size);
+    free(*own);
+    *own = copy;
+    *field = copy;
+}
+
+/* MQ_SetEnvelope - a new envelope sender (copied; see mailerq.h) */
+void MQ_SetEnvelope(MQ_Message *message, const char *envelope, size_t size)
+{
+    if (message != NULL)
+        set_own(&message->envelope_own, &message->envelope, envelope, size);
+}
+
+/* MQ_SetRecipient - a new recipient for this message (copied) */
+void MQ_SetRecipient(MQ_Message *message, const char *recipient, size_t size)
+{
+    if (message != NULL)
+        set_own(&message->recipient_own, &message->recipient, recipient, size);
+}
+
+/* MQ_Mime - the MIME, NUL-terminated (the owner's bytes need not be:
+ * they are copied once, as MQ_SetMime would) */
+const char *MQ_Mime(MQ_Message *message)
+{
+    if (message == NULL || message->mime == NULL)
+        return NULL;
+    if (message->mime != message->mime_own)
+        set_own(&message->mime_own, &message->mime, message->mime, message->mime_len);
+    return message->mime;
+}
+
+struct json_object *MQ_Json(MQ_Message *message)
+{
+    (void)message;
+    return NULL;
 }
 
 /* MQ_SetMime - replace the message's MIME with a copy of mime */
@@ -533,53 +615,95 @@ void MQ_SetMime(MQ_Message *message, const char *mime, size_t len)
 {
     if (message == NULL || (mime == NULL && len > 0))
         return;
-    char *copy = malloc(len + 1);
-    if (copy == NULL)
-        mta_panic("MQ_SetMime", "out of memory");
-    if (len > 0)
-        memcpy(copy, mime, len);
-    copy[len] = '\0';
-    free(message->mime_own);
-    message->mime_own = copy;
-    message->mime = copy;
+    set_own(&message->mime_own, &message->mime, mime, len);
     message->mime_len = len;
 }
 
 void mq_message_release(MQ_Message *msg)
 {
     free(msg->mime_own);
-    msg->mime_own = NULL;
+    free(msg->envelope_own);
+    free(msg->recipient_own);
+    msg->mime_own = msg->envelope_own = msg->recipient_own = NULL;
 }
+
+/* ---- the worker context ---------------------------------------------------- */
+
+void *MQ_ContextData(MQ_Context *ctx)
+{
+    (void)ctx;
+    return active >= 0 ? ctx_data[active] : NULL;
+}
+
+void MQ_SetContextData(MQ_Context *ctx, void *data)
+{
+    (void)ctx;
+    if (active >= 0)
+        ctx_data[active] = data;
+}
+
+/* worker_done - a worker chain is over: nothing waits for it */
+static void worker_done(void *arg, struct mq_call *call)
+{
+    (void)arg;
+    (void)call;
+}
+
+/* worker_run - the chain of cb for mtasim's one worker thread */
+static void worker_run(enum mq_cb cb)
+{
+    if (!mq_has(cb))
+        return;
+    memset(&worker_call, 0, sizeof worker_call);
+    worker_call.cb = cb;
+    worker_call.fd = -1;
+    mq_run(&worker_call, worker_done, NULL);
+}
+
+/* MailerQ 3.0, mq_context_initialize: "called ... during startup for each
+ * worker thread that is created"; mtasim has one, started after the
+ * plugins' mq_initialize and stopped before their mq_cleanup. */
+void mq_context_start(void) { worker_run(MQ_CB_CTX_INIT); }
+void mq_context_stop(void) { worker_run(MQ_CB_CTX_CLEANUP); }
 
 /* ---- timers -------------------------------------------------------------- */
 
 /* timer_fire - a plugin's timer: run its function as that plugin */
 static void timer_fire(void *arg)
 {
-    struct mq_timer *t = arg;
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        timers = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
+    struct MQ_Timer *t = arg;
+    timer_unlink(t);
     void (*fn)(void *) = t->fn;
     void *fnarg = t->arg;
     int saved = active;
     active = t->plugin;
+    int known = t->owner[0] != '\0';
+    memcpy(timer_owner, t->owner, sizeof timer_owner);
     free(t);
+    struct hook_provider wp = { NULL, NULL, timer_owner };
+    if (known)
+        hook_enter(&timer_list, &wp);
     fn(fnarg);
+    if (known)
+        hook_leave(&timer_list, &wp, 0, 0);
     active = saved;
 }
 
-/* mtasim_timer_after - run fn(arg) usec of virtual time from now (public) */
-void mtasim_timer_after(long usec, void (*fn)(void *), void *arg)
+/* timer_new - fn(arg) usec of virtual time from now, as the calling plugin */
+static struct MQ_Timer *timer_new(long usec, void (*fn)(void *), void *arg)
 {
     struct mta *m = mta_current;
     if (m == NULL || fn == NULL)
-        return;
-    struct mq_timer *t = xmalloc0(sizeof *t);
+        return NULL;
+    struct MQ_Timer *t = xmalloc0(sizeof *t);
     t->plugin = active;
+    /* Whose code calls: a MailerQ callback's plugin, else the provider (or
+     * the init, or another timer) the hook registry's watch shows. */
+    const struct hook_watch *w = hook_watch_get();
+    if (active >= 0)
+        snprintf(t->owner, sizeof t->owner, "%s", plugins[active].name);
+    else if (w->depth > 0)
+        snprintf(t->owner, sizeof t->owner, "%s", w->plugin);
     t->fn = fn;
     t->arg = arg;
     t->next = timers;
@@ -587,6 +711,105 @@ void mtasim_timer_after(long usec, void (*fn)(void *), void *arg)
         timers->prev = t;
     timers = t;
     t->id = m->env->timer_start(m->env, mta_now(m) + (usec > 0 ? usec : 0), timer_fire, t);
+    return t;
+}
+
+/* mtasim_timer_after - run fn(arg) usec of virtual time from now (public) */
+void mtasim_timer_after(long usec, void (*fn)(void *), void *arg)
+{
+    (void)timer_new(usec, fn, arg);
+}
+
+/* seconds_usec - MailerQ's float seconds as virtual microseconds */
+static long seconds_usec(float timeout)
+{
+    if (!(timeout > 0))
+        return 0;
+    double us = (double)timeout * 1e6 + 0.5;
+    return us > 9e15 ? (long)9e15 : (long)us;
+}
+
+MQ_Timer *MQ_TimerStart(MQ_Context *ctx, float timeout, void (*callback)(void *data), void *data)
+{
+    (void)ctx;
+    return timer_new(seconds_usec(timeout), callback, data);
+}
+
+/* timer_live - t is a timer that has neither fired nor been stopped */
+static int timer_live(const struct MQ_Timer *t)
+{
+    for (const struct MQ_Timer *p = timers; p != NULL; p = p->next)
+        if (p == t)
+            return 1;
+    return 0;
+}
+
+/* timer_unlink - out of the list */
+static void timer_unlink(struct MQ_Timer *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        timers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
+void MQ_TimerStop(MQ_Timer *timer)
+{
+    if (!timer_live(timer)) {
+        misbehave(NULL, active, "MQ_TimerStop on a timer that fired or was stopped already "
+                  "(MailerQ 3.0: \"not legal\")");
+        return;
+    }
+    timer_unlink(timer);
+    if (mta_current != NULL)
+        mta_current->env->timer_cancel(mta_current->env, timer->id);
+    free(timer);
+}
+
+void MQ_TimerReset(MQ_Timer *timer, float timeout)
+{
+    struct mta *m = mta_current;
+    if (!timer_live(timer) || m == NULL) {
+        misbehave(NULL, active, "MQ_TimerReset on a timer that fired or was stopped already");
+        return;
+    }
+    m->env->timer_cancel(m->env, timer->id);
+    timer->id = m->env->timer_start(m->env, mta_now(m) + seconds_usec(timeout), timer_fire, timer);
+}
+
+MQ_IOWatcher *MQ_IOWatch(MQ_Context *ctx, int fd, int events,
+                         void (*callback)(MQ_IOWatcher *watcher, int fd, int events, void *data),
+                         void *data)
+{
+    (void)ctx;
+    (void)callback;
+    (void)data;
+    struct MQ_IOWatcher *w = xmalloc0(sizeof *w);
+    w->plugin = active;
+    w->fd = fd;
+    w->events = events;
+    w->next = watchers;
+    watchers = w;
+    return w;
+}
+
+void MQ_IOUnwatch(MQ_IOWatcher *watcher)
+{
+    for (struct MQ_IOWatcher **pp = &watchers; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == watcher) {
+            *pp = watcher->next;
+            free(watcher);
+            return;
+        }
+    misbehave(NULL, active, "MQ_IOUnwatch on a watcher that is not watching");
+}
+
+struct ev_loop *MQ_ev(MQ_Context *ctx)
+{
+    (void)ctx;
+    return NULL;
 }
 
 int mq_timers_pending(void)
@@ -598,6 +821,12 @@ int mq_timers_pending(void)
  * a plugin timer was still due; cancel the timers */
 void mq_shutdown(void)
 {
+    /* Once only: mta_destroy (mq_reset) comes after the runner closed the
+     * trace, and the timers cancelled here must not make a chain that
+     * waited for one a misbehaviour then. */
+    if (shut)
+        return;
+    shut = 1;
     if (timers == NULL) {
         /* Oldest first, so the first fault is the earliest chain. */
         MQ_Context *held[64];
@@ -611,8 +840,14 @@ void mq_shutdown(void)
             held[i]->state = CTX_DONE;
         }
     }
+    timers_cancel_all();
+}
+
+/* timers_cancel_all - every plugin timer cancelled and freed */
+static void timers_cancel_all(void)
+{
     while (timers != NULL) {
-        struct mq_timer *t = timers;
+        struct MQ_Timer *t = timers;
         timers = t->next;
         if (mta_current != NULL)
             mta_current->env->timer_cancel(mta_current->env, t->id);
@@ -624,6 +859,13 @@ void mq_shutdown(void)
 void mq_reset(void)
 {
     mq_shutdown();
+    timers_cancel_all();        /* any a worker cleanup chain started after it */
+    while (watchers != NULL) {
+        struct MQ_IOWatcher *w = watchers;
+        watchers = w->next;
+        free(w);
+    }
+    memset(ctx_data, 0, sizeof ctx_data);
     while (contexts != NULL) {
         MQ_Context *c = contexts;
         contexts = c->all_next;
@@ -639,6 +881,7 @@ void mq_reset(void)
     nplugins = 0;
     active = -1;
     fault[0] = '\0';
+    shut = 0;
 }
 
 /* ---- outbound --------------------------------------------------------------- */

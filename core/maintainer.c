@@ -18,16 +18,18 @@
  *        then a mail_queue_maintain provider may take over the binding
  *        (non-zero: no connection is opened for it in this pass);
  *     2. goal = the number of active messages, which connection_goal
- *        providers may change (the last writer wins); every connection of
- *        the pair, connecting or open, counts against it;
+ *        providers (handed the active queue, a Skiplist) may change (the
+ *        last writer wins); every connection of the pair, connecting or
+ *        open, counts against it;
  *     3. while the binding has fewer connections than the goal:
  *          - throttle_messages or throttle_connections exhausted, or a
  *            check_outbound_conn_throttle provider says so -> stop, and
  *            come back when the window allows;
- *          - initiate_connection_smtp(); MX_LOOKUP_PENDING (the answer
- *            will wake us) and HOST_MAX_REACHED (a freed connection will)
- *            stop the pass; any other error carried out its action or
- *            excluded a host, so the loop goes on.
+ *          - initiate_connection_smtp(); MX_LOOKUP_PENDING while a lookup
+ *            is in flight (the answer will wake us) and HOST_MAX_REACHED at
+ *            a connection limit (a freed connection will) stop the pass;
+ *            any other error carried out its action or excluded an
+ *            address, so the loop goes on (waits_for_event).
  *   The loop is bounded: every iteration opens a connection, removes a
  *   message or excludes an address.
  *
@@ -230,6 +232,20 @@ static int throttled(struct mta_domain *d, int slot, struct timeval *now, mta_us
     return 0;
 }
 
+/* waits_for_event - after a failed attempt with result rc, is a pass sure to
+ * come when trying again makes sense?  A lookup in flight wakes the domain
+ * when it is answered; a connection limit when a connection closes.  The
+ * same codes from a connection_post_bind provider promise no such event
+ * (the attempt was abandoned at one address): the pass goes on. */
+static int waits_for_event(const struct mta_domain *d, int rc)
+{
+    if (rc == CONN_ERROR(CONN_ERR_MX_LOOKUP_PENDING))
+        return d->mx_state == MX_PENDING;
+    if (rc == CONN_ERROR(CONN_ERR_HOST_MAX_REACHED))
+        return d->waiting_for_slot || d->conns_total >= d->m->cfg.max_outbound_connections;
+    return 0;
+}
+
 /* maintain_domain - open the connections d's active queues call for */
 void maintain_domain(struct mta_domain *d)
 {
@@ -240,24 +256,25 @@ void maintain_domain(struct mta_domain *d)
     started = 0;
     int stop = 0;
     for (int slot = 0; slot < m->nbindings && !stop; slot++) {
-        if (d->active[slot].count == 0)
+        if (queue_active_count(d, slot) == 0)
             continue;
         smtp_conn_wake_idle(d, slot);
-        if (d->active[slot].count > 0 &&
-            call_core_mail_queue_maintain_hook(&d->pub, slot, (int)d->active[slot].count, &now,
-                                               (int)d->active[slot].count + d->conns[slot]))
+        unsigned long waiting = queue_active_count(d, slot);
+        if (waiting > 0 &&
+            call_core_mail_queue_maintain_hook(&d->pub, slot, queue_active_list(d, slot), &now,
+                                               (int)waiting + d->conns[slot], 0))
             continue;       /* a provider took care of this binding */
-        unsigned long bound = d->active[slot].count + (unsigned long)m->cfg.max_outbound_connections
+        unsigned long bound = waiting + (unsigned long)m->cfg.max_outbound_connections
                               + MTA_MAX_MX * MTA_MX_MAX_ADDRS + 8;
         for (unsigned long iter = 0; !stop; iter++) {
             if (iter > bound)
                 mta_panic("maintain_domain", "no progress on %s after %lu connection attempts",
                           d->pub.domain, iter);
-            int active = (int)d->active[slot].count;
+            int active = (int)queue_active_count(d, slot);
             if (active == 0)
                 break;
             int goal = active;
-            call_core_connection_goal_hook(&d->pub, slot, active, &goal);
+            call_core_connection_goal_hook(&d->pub, slot, queue_active_list(d, slot), &goal);
             if (d->conns[slot] >= goal)
                 break;
             mta_usec_t later;
@@ -270,8 +287,7 @@ void maintain_domain(struct mta_domain *d)
             if (rc == 0) {
                 started++;
                 window_note(&d->conn_window, &m->cfg.throttle_connections, mta_now(m));
-            } else if (rc == CONN_ERROR(CONN_ERR_MX_LOOKUP_PENDING) ||
-                       rc == CONN_ERROR(CONN_ERR_HOST_MAX_REACHED)) {
+            } else if (waits_for_event(d, rc)) {
                 stop = 1;
             }
         }

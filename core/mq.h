@@ -52,6 +52,7 @@
 enum mq_cb {
     MQ_CB_CONNECT, MQ_CB_SECURE, MQ_CB_AUTHENTICATE, MQ_CB_MAILFROM, MQ_CB_RCPTTO,
     MQ_CB_DATA, MQ_CB_MESSAGE, MQ_CB_CLOSE, MQ_CB_OUT_DATA, MQ_CB_OUT_SENT,
+    MQ_CB_CTX_INIT, MQ_CB_CTX_CLEANUP,   /* the worker context's, no connection */
     MQ_CB__COUNT
 };
 /* "mq_smtp_in_connect", ...: the exported symbol of each callback. */
@@ -63,6 +64,7 @@ struct MQ_SmtpConnection {
     int fd;                         /* -1 once closed */
     int inbound;                    /* MQ_SmtpSend works only inbound */
     int authenticated;
+    int auth_set;                   /* MQ_SetSmtpAuthenticated ran in this AUTH's chain */
     int secure;
     void *data[MQ_MAX_PLUGINS];     /* MQ_SetSmtpData, per registered plugin */
     /* MQ_SmtpSend: write to the peer; the owner sets it. */
@@ -77,6 +79,8 @@ struct MQ_Message {
     const char *mime;               /* the current MIME: the owner's or mime_own */
     size_t mime_len;
     char *mime_own;                 /* MQ_SetMime's copy, freed by mq_message_release */
+    char *envelope_own;             /* MQ_SetEnvelope's copy, likewise */
+    char *recipient_own;            /* MQ_SetRecipient's copy, likewise */
 };
 
 /* One callback chain to run: which callback and its arguments. */
@@ -110,7 +114,12 @@ int mq_timers_pending(void);
 void mq_shutdown(void);
 /* Forget plugins, contexts and the fault: the core is being destroyed. */
 void mq_reset(void);
-/* Free what MQ_SetMime left in msg. */
+/* Free what MQ_SetMime, MQ_SetEnvelope, MQ_SetRecipient and MQ_Mime
+ * left in msg. */
 void mq_message_release(MQ_Message *msg);
+/* The worker context: mq_context_initialize of every plugin (after the
+ * mq_initialize calls), and mq_context_cleanup (before mq_cleanup). */
+void mq_context_start(void);
+void mq_context_stop(void);
 
 #endif

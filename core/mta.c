@@ -232,7 +232,8 @@ static struct mta_msg *new_message(struct mta *m, unsigned long id, const char *
     time_t expiration = (time_t)(m->cfg.message_expiration / MTA_USEC_PER_SEC);
     time_t retry = (time_t)(m->cfg.retry_interval / MTA_USEC_PER_SEC);
     int max_retries = m->cfg.max_retries;
-    if (call_core_get_msg_expiration_params_hook(&msg->pub, &expiration, &retry, &max_retries)) {
+    if (call_core_get_msg_expiration_params_hook(msg_ec(msg, -1), &expiration, &retry,
+                                                 &max_retries)) {
         if (expiration > 0)
             msg->expires_at = now + (mta_usec_t)expiration * MTA_USEC_PER_SEC;
         if (retry > 0)

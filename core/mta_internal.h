@@ -8,8 +8,13 @@
  * Module map (one concern per file):
  *   mta.c          the instance: create, bindings, inject, shutdown, stats
  *   domain.c       domain records and their MX/A resolution
- *   queue.c        active queues per (domain, binding), the delayed queue,
- *                  per-recipient outcomes and the retry schedule
+ *   active_queue.c the active queues per (domain, binding) as Momentum's
+ *                  Skiplists; the plugins' sl_* and mail_queue_* reads
+ *   queue.c        the delayed queue, per-recipient outcomes and the
+ *                  retry schedule
+ *   ec_message.c   the ec_message view of a message and its accessors
+ *   smtp_args.c    smtp_client_args: the ESMTP parameters of MAIL and RCPT
+ *   validate.c     the inbound hooks' accept_construct and validate_context
  *   maintainer.c   the mail queue maintainer: when and how many connections
  *   connection.c   initiate_connection / initiate_connection_smtp, CONN_ERR
  *   smtp_client.c  the outbound SMTP session state machine
@@ -28,16 +33,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "connection.h"
 #include "domain.h"
 #include "dsn_status.h"
+#include "ec_message.h"
 #include "message.h"
+#include "skiplist.h"
 #include "mta.h"
 #include "mtasim_env.h"
 #include "idxmap.h"
+#include "smtp.h"
 #include "smtp_events.h"
 #include "strtab.h"
+#include "validate.h"
 
 #define MTA_MAX_BINDINGS 64
 #define MTA_MAX_MX 16
@@ -45,10 +56,11 @@
 
 struct mta_msg;
 
-/* A FIFO of messages (the active queue of one (domain, binding)). */
-struct mta_msg_list {
-    struct mta_msg *head, *tail;
-    unsigned long count;
+/* The active queue of one (domain, binding): a FIFO of messages, which
+ * plugins see as the Skiplist sl (skiplist.h).  Allocated on first use. */
+struct mta_aq {
+    Skiplist sl;                        /* must stay first */
+    skiplistnode *tail;
 };
 
 /* The times of recent events, for a "N per DURATION" sliding window. */
@@ -74,12 +86,13 @@ struct mta_domain {
     unsigned mx_generation;             /* stale DNS answers are ignored */
     int a_pending;                      /* A lookups still in flight */
     struct mx_host mx_storage[MTA_MAX_MX];
+    mx_record *mx_ptrs[MTA_MAX_MX];     /* pub.mxlist: &mx_storage[i] */
     char mx_note[MTA_NOTE_MAX];         /* why the lookup failed */
     char last_error[MTA_NOTE_MAX];      /* the last connection failure, for notes */
     int last_code;                      /* its SMTP reply code, 0 when it was no reply */
     char last_status[DSN_STATUS_MAX];   /* its RFC 3463 status (class 4) */
     char last_mta[MTA_DNS_NAME_MAX];    /* the host that gave it, "" when none answered */
-    struct mta_msg_list active[MTA_MAX_BINDINGS];
+    struct mta_aq *active[MTA_MAX_BINDINGS];   /* NULL until the binding has mail */
     int conns[MTA_MAX_BINDINGS];        /* connecting or open, per binding */
     int conns_total;
     enum rcpt_outcome_kind { PURGE_TRANSIENT, PURGE_PERMANENT } purge_kind;
@@ -100,13 +113,16 @@ enum mta_msg_where { MSG_NEW, MSG_ACTIVE, MSG_DELAYED, MSG_INFLIGHT, MSG_DONE };
 struct mta_rcpt_priv {
     const char *diag;                   /* the SMTP reply behind its last outcome, or NULL */
     unsigned char dsn_done;             /* its failure was reported in a DSN (or needs none) */
+    unsigned char final_transient;      /* a transient failure on the attempt that will
+                                         * expire it: logged as permanent at its end */
 };
 
 struct mta_msg {
     message pub;                        /* must stay first */
+    ec_message ec;                      /* what Momentum-style hooks see (ec_message.c) */
+    skiplistnode aq_node;               /* in an active queue; data = &ec */
     struct mta_domain *dom;
     enum mta_msg_where where;
-    struct mta_msg *next, *prev;        /* in an active list */
     size_t heap_index;                  /* in the delayed heap */
     uint64_t seq;                       /* creation order: ties in the heap */
     mta_usec_t expires_at;              /* injected + Message_Expiration */
@@ -119,6 +135,7 @@ struct mta_msg {
     signed char eightbit;               /* the body has octets > 127: 1, 0, -1 = not looked */
     struct mta_rcpt_priv *rcpt_priv;    /* per recipient */
     const char *attempt_mta;            /* the host of the session it is in flight on, or NULL */
+    connection_handle *on_conn;         /* the session it is in flight on, or NULL */
     char *owned_body;                   /* a body the core made (a DSN): freed with the message */
 };
 
@@ -190,11 +207,31 @@ static inline struct timeval mta_tv(mta_usec_t t)
 }
 static inline struct mta_domain *mta_dom(domain_record *dr) { return (struct mta_domain *)dr; }
 static inline struct mta_msg *mta_msg_of(message *msg) { return (struct mta_msg *)msg; }
+static inline struct mta_msg *mta_msg_of_ec(ec_message *ec)
+{
+    return (struct mta_msg *)(void *)((char *)ec - offsetof(struct mta_msg, ec));
+}
 /* mta_text - the core's one shared copy of a note or reply text */
 static inline const char *mta_text(struct mta *m, const char *s)
 {
     return strtab_intern(m->texts, s, strlen(s));
 }
+
+/* connection.c: an address as the hooks that take a struct sockaddr * get
+ * it - the one place that turns the core's addresses into sockaddrs */
+struct mta_sockaddr {
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u;
+    int len;                            /* of the member in use */
+};
+void mta_sockaddr_set(struct mta_sockaddr *out, mta_ip addr, uint16_t port);
+
+/* plugin_note.c: a "plugin warning" record naming the provider of hook
+ * that returned last (printf) */
+void mta_plugin_warning(const char *hook, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* mta.c */
 void mta_panic(const char *func, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -217,10 +254,24 @@ int host_failure_active(struct mta *m, mta_ip addr);
 struct mta_msg *mta_inject_internal(struct mta *m, unsigned long id, const char *to,
                                     char *body, size_t len, int slot);
 
-/* queue.c */
+/* active_queue.c */
 void queue_append_active(struct mta_msg *msg);
 struct mta_msg *queue_pop_active(struct mta_domain *d, int slot);
 void queue_remove_active(struct mta_msg *msg);
+/* The first message of (d, slot)'s active queue, or NULL; how many it holds. */
+struct mta_msg *queue_active_head(struct mta_domain *d, int slot);
+unsigned long queue_active_count(const struct mta_domain *d, int slot);
+/* The queue as plugins see it: NULL while empty (mail_queue.h). */
+Skiplist *queue_active_list(struct mta_domain *d, int slot);
+/* ec is a message waiting in the active queue of (d, slot); never reads *ec. */
+int queue_active_holds(struct mta_domain *d, int slot, const ec_message *ec);
+void queue_active_free(struct mta_domain *d);
+
+/* ec_message.c: the message as Momentum-style hooks see it, made current:
+ * about recipient rcpt (-1: the one log_rcpt names, else the first pending) */
+ec_message *msg_ec(struct mta_msg *msg, int rcpt);
+
+/* queue.c */
 /* Outcome of one recipient (index i) of an in-flight or active message. */
 enum rcpt_outcome { OUTCOME_DELIVERED, OUTCOME_TRANSIENT, OUTCOME_PERMANENT };
 /*
@@ -287,9 +338,29 @@ void status_clear(smtp_status_t *st);
 void mq_out_data(connection_handle *ch, message *msg, const char **body, size_t *len);
 void mq_out_sent(connection_handle *ch, message *msg, int code, const char *reply);
 
+/* smtp_args.c: " KEY=VALUE ..." of args into out; its length */
+size_t smtp_args_render(const smtp_client_args *args, char *out, size_t size);
+
+/* validate.c: what the inbound hooks see of one session */
+struct vs_dict {
+    int n;
+    char *key[VCTX_MAX_KEYS];
+    char *value[VCTX_MAX_KEYS];
+};
+struct mta_vsession {
+    accept_construct ac;
+    validate_context vc;
+    struct vs_dict dict[2];             /* vc.env[VCTX_CONN], vc.env[VCTX_MESS] */
+    char note[256];                     /* validate_context_set_code's text */
+};
+void vs_init(struct mta_vsession *v, int fd, uint32_t peer, uint16_t peer_port, mta_usec_t now);
+void vs_message_reset(struct mta_vsession *v);
+void vs_free(struct mta_vsession *v);
+int vs_refusal(struct mta_vsession *v, const char *dflt, char *reply, size_t size);
+
 /* smtp_client.c */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
-                                  mta_ip addr, const char *host);
+                                  const struct mx_host *h, int addr_index);
 void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
                      connection_timeout_cb timeout, void *user_data);
 void smtp_conn_abort_all(struct mta *m);

@@ -23,6 +23,17 @@
  *   (fixtures/plugins/faketime_stamp.c) - to "expect trace" lines.  With no
  *   core running (a destructor at unload) the note goes nowhere.
  *
+ *   mta_plugin_warning() is the core's side: when it does not take a
+ *   provider's result as given (a connection_post_bind value that is no
+ *   CONN_ERR code, a mail_queue_get_next_active message from elsewhere) it
+ *   says so in one record naming the provider's plugin:
+ *
+ *     plugin warning plugin=NAME hook=HOOK what=TEXT
+ *
+ *   NAME is the plugin of the provider of HOOK that returned last (the one
+ *   whose result ended the chain).  A warning is information, not a
+ *   verdict: the run's exit code does not change.
+ *
  * BOUNDS
  *   KEY is 1-63 characters of [A-Za-z0-9_.-], starting with a letter or
  *   '_', and neither "plugin" nor "hook"; anything else is a plugin bug and
@@ -31,11 +42,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hook_registry.h"
+#include "mta_internal.h"
 #include "mtasim_plugin.h"
 #include "trace.h"
 
@@ -100,5 +113,27 @@ void mtasim_plugin_note(const char *key, const char *value)
         mta_tb_sym(&tb, key, num, value);
     else
         mta_tb_strn(&tb, key, value, strnlen(value, PLUGIN_NOTE_VALUE_MAX));
+    mta_tb_emit(&tb);
+}
+
+/* mta_plugin_warning - the core did not take a provider's result of hook as given */
+void mta_plugin_warning(const char *hook, const char *fmt, ...)
+{
+    if (!mta_tracing())
+        return;
+    char what[PLUGIN_NOTE_VALUE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *plugin = NULL;
+    const char *last = hook_last_left(&plugin);
+    if (last == NULL || strcmp(last, hook) != 0)
+        plugin = "(unknown plugin)";
+    struct mta_tb tb;
+    mta_tb_begin(&tb, "plugin", "warning");
+    mta_tb_str(&tb, "plugin", plugin);
+    mta_tb_str(&tb, "hook", hook);
+    mta_tb_str(&tb, "what", what);
     mta_tb_emit(&tb);
 }

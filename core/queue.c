@@ -2,16 +2,15 @@
  * queue - active and delayed queues, recipient outcomes, retry schedule
  *
  * SYNOPSIS
- *   queue_append_active(msg);         msg is ready for a connection
- *   msg = queue_pop_active(d, slot);  a session takes the next message
  *   struct rcpt_why why = { 451, NULL, "451 4.7.1 later" };
  *   queue_rcpt_outcome(msg, i, OUTCOME_TRANSIENT, &why);
  *   queue_attempt_done(msg);          requeue what is pending, or finish
  *   queue_requeue_now(msg);           back to the active queue, not counted
  *
  * DESCRIPTION
- *   A message is in exactly one place: an active list of its (domain,
- *   binding), the delayed heap, in flight on a connection, or done.
+ *   A message is in exactly one place: the active queue of its (domain,
+ *   binding) (active_queue.c), the delayed heap, in flight on a
+ *   connection, or done.
  *
  *   Each recipient has its own state.  An attempt ends with some
  *   recipients delivered, some bounced and some still pending; the log
@@ -59,7 +58,6 @@
 #include "hooks/core/log_permanent_failure_v1.h"
 #include "hooks/core/log_transient_failure_v1.h"
 #include "hooks/core/ec_message_set_next_attempt.h"
-#include "hooks/core/mail_queue_insert_active.h"
 #include "hooks/core/pre_mail_queue_message_requeue.h"
 #include "mta_internal.h"
 #include "test_faults.h"
@@ -68,60 +66,6 @@
 static mta_usec_t tv_usec(struct timeval tv)
 {
     return (mta_usec_t)tv.tv_sec * MTA_USEC_PER_SEC + tv.tv_usec;
-}
-
-/* ---- active lists ---------------------------------------------------- */
-
-/* queue_append_active - put msg at the tail of its (domain, binding) list */
-void queue_append_active(struct mta_msg *msg)
-{
-    assert(msg->where != MSG_ACTIVE && msg->where != MSG_DONE);
-    struct mta_domain *d = msg->dom;
-    struct mta_msg_list *l = &d->active[msg->pub.binding_slot];
-    msg->next = NULL;
-    msg->prev = l->tail;
-    if (l->tail)
-        l->tail->next = msg;
-    else
-        l->head = msg;
-    l->tail = msg;
-    l->count++;
-    d->pub.active_count++;
-    msg->where = MSG_ACTIVE;
-    if (!d->m->shutting_down)
-        call_core_mail_queue_insert_active_hook(&d->pub, &msg->pub);
-}
-
-/* queue_remove_active - take msg out of its active list */
-void queue_remove_active(struct mta_msg *msg)
-{
-    assert(msg->where == MSG_ACTIVE);
-    struct mta_domain *d = msg->dom;
-    struct mta_msg_list *l = &d->active[msg->pub.binding_slot];
-    if (msg->prev)
-        msg->prev->next = msg->next;
-    else
-        l->head = msg->next;
-    if (msg->next)
-        msg->next->prev = msg->prev;
-    else
-        l->tail = msg->prev;
-    msg->next = msg->prev = NULL;
-    assert(l->count > 0 && d->pub.active_count > 0);
-    l->count--;
-    d->pub.active_count--;
-    msg->where = MSG_NEW;
-}
-
-/* queue_pop_active - the next message of (d, slot) for a session, in flight */
-struct mta_msg *queue_pop_active(struct mta_domain *d, int slot)
-{
-    struct mta_msg *msg = d->active[slot].head;
-    if (msg == NULL)
-        return NULL;
-    queue_remove_active(msg);
-    msg->where = MSG_INFLIGHT;
-    return msg;
 }
 
 /* ---- the delayed heap ------------------------------------------------ */
@@ -284,18 +228,28 @@ static void log_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o, const c
         mta_tb_emit(&tb);
     }
     int len = (int)strlen(note);
+    ec_message *ec = msg_ec(msg, i);
     switch (o) {
     case OUTCOME_DELIVERED:
-        call_core_log_delivery_v1_hook(&msg->pub, &msg->dom->pub, &now, note, len);
+        call_core_log_delivery_v1_hook(ec, &msg->dom->pub, &now, note, len);
         break;
     case OUTCOME_TRANSIENT:
-        call_core_log_transient_failure_v1_hook(&msg->pub, &msg->dom->pub, &now, note, len);
+        call_core_log_transient_failure_v1_hook(ec, &msg->dom->pub, &now, note, len);
         break;
     case OUTCOME_PERMANENT:
-        call_core_log_permanent_failure_v1_hook(&msg->pub, &msg->dom->pub, &now, note, len);
+        call_core_log_permanent_failure_v1_hook(ec, &msg->dom->pub, &now, note, len);
         break;
     }
     msg->pub.log_rcpt = -1;
+}
+
+/* attempt_is_last - the attempt now under way ends msg's retries: when it is
+ * over, queue_attempt_done expires what is still pending (the same tests) */
+static int attempt_is_last(const struct mta_msg *msg)
+{
+    if (msg->max_retries > 0 && msg->pub.attempts + 1 > msg->max_retries)
+        return 1;
+    return mta_now(msg->dom->m) >= msg->expires_at;
 }
 
 /* queue_rcpt_outcome - record what happened to recipient i in this attempt */
@@ -324,6 +278,15 @@ void queue_rcpt_outcome(struct mta_msg *msg, int i, enum rcpt_outcome o,
     r->last_mta = mta != NULL ? mta_text(m, mta) : NULL;
     /* A reply from the remote is what a DSN's Diagnostic-Code quotes. */
     msg->rcpt_priv[i].diag = why->code >= 200 ? r->last_note : NULL;
+    if (o == OUTCOME_TRANSIENT && attempt_is_last(msg)) {
+        /* The attempt that exhausts Max_Retries or Message_Expiration: the
+         * recipient is not retried, so no transient failure is logged
+         * ("will be retried" would be false); its end logs the permanent
+         * failure, with this reply as the last error (expire_pending). */
+        msg->rcpt_priv[i].final_transient = 1;
+        return;
+    }
+    msg->rcpt_priv[i].final_transient = 0;  /* superseded by this outcome */
     switch (o) {
     case OUTCOME_DELIVERED:
         r->state = RCPT_DELIVERED;
@@ -360,6 +323,7 @@ static void expire_pending(struct mta_msg *msg, const char *why)
         struct message_rcpt *r = &msg->pub.rcpts[i];
         if (r->state != RCPT_PENDING)
             continue;
+        msg->rcpt_priv[i].final_transient = 0;
         r->state = RCPT_EXPIRED;
         msg->dom->m->stats.rcpts_failed++;
         msg->dom->pub.failures++;
@@ -431,8 +395,19 @@ void queue_attempt_done(struct mta_msg *msg)
     bounce_flush(msg);
     mta_usec_t next;
     struct timeval tvnow = mta_tv(now);
-    if (call_core_ec_message_set_next_attempt_hook(&msg->pub, &tvnow)) {
-        next = tv_usec(msg->pub.next_attempt);     /* a provider set it */
+    int rv = 1;
+    ec_message *ec = msg_ec(msg, -1);
+    if (call_core_ec_message_set_next_attempt_hook(ec, &tvnow, &rv)) {
+        if (rv == 0) {
+            /* Momentum 3: *rv is what ec_message_set_next_attempt returns,
+             * and 0 there means the message is not to be retried. */
+            expire_pending(msg, "no next attempt: an ec_message_set_next_attempt provider "
+                           "set *rv to 0");
+            finish_if_done(msg);
+            bounce_flush(msg);
+            return;
+        }
+        next = tv_usec(ec->next_attempt);          /* a provider set it */
     } else {
         mta_usec_t delay = msg->retry_interval;
         for (int i = 1; i < msg->pub.attempts && delay < m->cfg.max_retry_interval; i++)
@@ -442,7 +417,7 @@ void queue_attempt_done(struct mta_msg *msg)
         next = now + delay;
     }
     struct timeval tvnext = mta_tv(next);
-    call_core_pre_mail_queue_message_requeue_hook(&msg->pub, &tvnext);
+    call_core_pre_mail_queue_message_requeue_hook(msg_ec(msg, -1), &tvnext);
     next = tv_usec(tvnext);
     /* Never in the past, never after the expiry (which is checked then). */
     if (next < now)
@@ -479,6 +454,15 @@ void queue_requeue_now(struct mta_msg *msg)
 {
     assert(msg->where == MSG_INFLIGHT);
     assert(pending_count(msg) > 0);
+    /* The attempt goes on after all: transient failures held back as its
+     * last (queue_rcpt_outcome) are logged now, as what they are. */
+    for (int i = 0; i < msg->pub.rcpt_count; i++)
+        if (msg->rcpt_priv[i].final_transient) {
+            msg->rcpt_priv[i].final_transient = 0;
+            msg->dom->pub.transients++;
+            const struct message_rcpt *r = &msg->pub.rcpts[i];
+            log_outcome(msg, i, OUTCOME_TRANSIENT, r->last_status, r->last_note);
+        }
     msg->attempt_mta = NULL;
     bounce_flush(msg);      /* what failed for good on the way is reported now */
     msg->where = MSG_NEW;

@@ -2,7 +2,7 @@
  * smtp_client - the outbound SMTP session, as an explicit state machine
  *
  * SYNOPSIS
- *   c = smtp_conn_create(m, d, slot, addr, host);    before the connect
+ *   c = smtp_conn_create(m, d, slot, h, i);          before the connect to h->addrs[i]
  *   smtp_conn_start(c, fd, finish, timeout, ud);     after it was started
  *   smtp_conn_wake_idle(d, slot);                    reuse idle sessions
  *
@@ -83,32 +83,85 @@ static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const ch
 
 /* ---- creation and teardown ------------------------------------------- */
 
-/* smtp_conn_create - a session object for a connect about to be started */
+/* smtp_conn_create - a session object for a connect about to be started to
+ * address addr_index of MX host h (copied: the domain's MX list may change) */
 struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
-                                  mta_ip addr, const char *host)
+                                  const struct mx_host *h, int addr_index)
 {
     struct mta_conn *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->host = strdup(host)) == NULL)
+    if (c == NULL || (c->host = strdup(h->name)) == NULL)
         mta_panic("smtp_conn_create", "out of memory");
+    assert(addr_index >= 0 && addr_index < h->naddrs);
     c->m = m;
     c->d = d;
-    c->pub.host = c->host;
-    c->pub.addr = addr;
+    c->host_copy = *h;
+    c->host_copy.name = c->host;
+    c->pub.host = &c->host_copy;
+    c->pub.offset = addr_index;
+    c->pub.conn = &c->conn_view;
+    c->pub.addr = h->addrs[addr_index];
     c->pub.binding_slot = slot;
     c->pub.dr = &d->pub;
     c->pub.fd = -1;
     c->state = SC_CONNECTING;
     outq_init(&c->out, SMTP_OUTQ_MAX);
+    c->state_at = mta_now(m);
     return c;
 }
 
-connection_handle *smtp_conn_handle(struct mta_conn *c) { return &c->pub; }
+connection_handle *smtp_conn_handle(struct mta_conn *c) { return sc_handle(c); }
+
+/* sc_handle - the handle, its connection view made current (connection.h) */
+connection_handle *sc_handle(struct mta_conn *c)
+{
+    connection *v = &c->conn_view;
+    v->fd = c->pub.fd;
+    v->in_use = c->state == SC_CONNECTING ? -1 : c->msg != NULL ? 1 : 0;
+    v->statetime = mta_tv(c->state_at);
+    v->startdelivery = c->msg != NULL ? mta_tv(c->taken_at) : (struct timeval){ 0, 0 };
+    v->deliveries = c->delivered_txns;
+    v->esmtp = c->esmtp;
+    v->addr_offset = c->pub.offset;
+    v->domain = &c->d->pub;
+    v->mx = &c->host_copy;
+    v->curr_message = c->msg != NULL ? msg_ec(c->msg, -1) : NULL;
+    v->recipients = c->rcpts_total;
+    return &c->pub;
+}
+
+/* seconds - a configured duration as the whole seconds delivery_construct shows */
+static int seconds(mta_usec_t t)
+{
+    return (int)(t / MTA_USEC_PER_SEC);
+}
+
+/* sc_dc - the session's delivery_construct, current (smtp.h), its message msg */
+delivery_construct *sc_dc(struct mta_conn *c, struct mta_msg *msg, int rcpt)
+{
+    const struct mta_config *cfg = &c->m->cfg;
+    delivery_construct *dc = &c->dc;
+    dc->conn_handle = sc_handle(c);
+    dc->message = msg != NULL ? msg_ec(msg, rcpt) : NULL;
+    dc->buffer = c->reply_buf;
+    dc->binding_domain_idle_timeout = seconds(cfg->idle_timeout);
+    dc->binding_domain_rset_timeout = seconds(cfg->timeout_mail);
+    dc->binding_domain_ehlo_timeout = seconds(cfg->timeout_ehlo);
+    dc->binding_domain_mailfrom_timeout = seconds(cfg->timeout_mail);
+    dc->binding_domain_rcptto_timeout = seconds(cfg->timeout_rcpt);
+    dc->binding_domain_body_timeout = seconds(cfg->timeout_dot);
+    dc->binding_domain_max_deliveries = cfg->max_deliveries_per_connection;
+    dc->binding_domain_max_recipients_per_batch = cfg->max_recipients_per_transaction;
+    dc->binding_domain_send_8bitmime = 1;
+    dc->binding_domain_use_tls = 0;
+    return dc;
+}
 
 /* smtp_conn_destroy - free a session that never got a descriptor */
 void smtp_conn_destroy(struct mta_conn *c)
 {
     assert(!c->fd_open);
     free(c->host);
+    free(c->reply_buf);
     free(c->in);
     free(c->rc);
     free(c->pend);
@@ -208,6 +261,7 @@ void sc_expect(struct mta_conn *c, enum sc_state s)
 {
     struct mta *m = c->m;
     c->state = s;
+    c->state_at = mta_now(m);
     deadline_set(c, mta_now(m) + phase_timeout(&m->cfg, s));
 }
 
@@ -390,6 +444,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         return;
     case SC_EHLO:
         if (ok) {
+            c->esmtp = 1;
             parse_extensions(c, r);
             sc_next_transaction(c);
             return;
@@ -465,23 +520,42 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     mta_panic("handle_reply", "reply in state %s", sc_state_names[c->state]);
 }
 
-/* stage_of - the documented stage number of a state (connection.h) */
-static int stage_of(enum sc_state s)
+/* read_expect - what a read in the current state waits for, as pre_ and
+ * post_read_smtp tell it: the reply code expected and the stage
+ * (SMTP_STAGE_*, connection.h) a matching reply leads to.  With
+ * PIPELINING the state is the oldest command awaiting its reply. */
+static void read_expect(const struct mta_conn *c, int *expected, int *newstate)
 {
-    switch (s) {
-    case SC_CONNECTING: return SMTP_STAGE_NOT_CONNECTED;
-    case SC_BANNER: return SMTP_STAGE_BANNER;
-    case SC_EHLO: case SC_HELO: return SMTP_STAGE_EHLO;
-    case SC_RSET: return SMTP_STAGE_RSET;
-    case SC_MAIL: return SMTP_STAGE_MAIL;
-    case SC_RCPT: return SMTP_STAGE_RCPT;
-    case SC_DATA: return SMTP_STAGE_DATA;
-    case SC_BODY: return SMTP_STAGE_BODY;
-    case SC_DOT: return SMTP_STAGE_CONFIRM;
-    case SC_IDLE: return SMTP_STAGE_IDLE;
-    case SC_QUIT: case SC_CLOSED: return SMTP_STAGE_QUIT;
+    switch (c->state) {
+    case SC_BANNER: *expected = 220; *newstate = SMTP_STAGE_EHLO; return;
+    case SC_EHLO: case SC_HELO: case SC_RSET:
+        *expected = 250; *newstate = SMTP_STAGE_MAIL; return;
+    case SC_MAIL: *expected = 250; *newstate = SMTP_STAGE_RCPT; return;
+    case SC_RCPT: *expected = 250; *newstate = SMTP_STAGE_DATA; return;
+    case SC_DATA: *expected = 354; *newstate = SMTP_STAGE_BODY; return;
+    /* While the body is still going out, the reply a read can bring is
+     * the one to the whole message (an early one ends it: handle_reply). */
+    case SC_BODY: case SC_DOT: *expected = 250; *newstate = SMTP_STAGE_IDLE; return;
+    case SC_QUIT: *expected = 221; *newstate = SMTP_STAGE_NOT_CONNECTED; return;
+    case SC_IDLE: *expected = 0; *newstate = SMTP_STAGE_IDLE; return;
+    case SC_CONNECTING: case SC_CLOSED: break;
     }
-    return SMTP_STAGE_NOT_CONNECTED;
+    *expected = 0;
+    *newstate = SMTP_STAGE_NOT_CONNECTED;
+}
+
+/* keep_reply - the reply just read, for dc.buffer (post_read_smtp) */
+static void keep_reply(struct mta_conn *c, const char *in, size_t len)
+{
+    if (len + 1 > c->reply_cap) {
+        c->reply_cap = len + 1 > 256 ? len + 1 : 256;
+        c->reply_buf = realloc(c->reply_buf, c->reply_cap);
+        if (c->reply_buf == NULL)
+            mta_panic("keep_reply", "out of memory");
+    }
+    memcpy(c->reply_buf, in, len);
+    c->reply_buf[len] = '\0';
+    c->dc.bytes = (int)len;
 }
 
 /* lost - the session ended abnormally: the message in flight is retried
@@ -534,7 +608,10 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         return;
     }
     struct timeval now = mta_tv(mta_now(c->m));
-    if (call_core_pre_read_smtp_hook(&c->pub, (int)len, stage_of(c->state), &now)) {
+    int expected, newstate, mask = 1;   /* mask: mtasim's, "readable" (not used) */
+    read_expect(c, &expected, &newstate);
+    c->dc.last_nread = (int)len;
+    if (call_core_pre_read_smtp_hook(sc_dc(c, c->msg, -1), expected, newstate, &now, &mask)) {
         lost(c, "a pre_read_smtp provider ended the session");
         return;
     }
@@ -585,7 +662,12 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
         off += used;
         if (c->state == SC_CONNECTING || c->state == SC_CLOSED)
             break;
-        if (call_core_post_read_smtp_hook(&c->pub, r.code, stage_of(c->state), &now)) {
+        if (has_core_post_read_smtp_hook())
+            keep_reply(c, in, used);
+        read_expect(c, &expected, &newstate);
+        mask = 1;
+        if (call_core_post_read_smtp_hook(sc_dc(c, c->msg, -1), (int)used, expected, newstate, &now,
+                                          &mask)) {
             lost(c, "a post_read_smtp provider ended the session");
             break;
         }
@@ -659,7 +741,9 @@ static void connect_failed(struct mta_conn *c, int code, const char *what)
     domain_set_error(c->d, 0, DSN_STATUS_NO_ANSWER, NULL, "connect to %s (%s): %s", a, c->host, what);
     host_failure_mark(m, c->pub.addr);
     struct timeval now = mta_tv(mta_now(m));
-    call_core_log_client_connection_failure_hook(c->pub.addr, code, &c->d->pub,
+    struct mta_sockaddr sa;
+    mta_sockaddr_set(&sa, c->pub.addr, (uint16_t)m->cfg.smtp_port);
+    call_core_log_client_connection_failure_hook(&sa.u.sa, code, &c->d->pub,
                                                  c->pub.binding_slot, &now);
     struct mta_domain *d = c->d;
     sc_conn_close(c);
@@ -671,7 +755,7 @@ static void connect_failed(struct mta_conn *c, int code, const char *what)
         d->mx_failures = 0;
         for (int slot = 0; slot < m->nbindings; slot++) {
             struct mta_msg *msg;
-            while ((msg = d->active[slot].head) != NULL) {
+            while ((msg = queue_active_head(d, slot)) != NULL) {
                 queue_remove_active(msg);
                 struct rcpt_why why = { d->last_code, d->last_status, note, NULL };
                 queue_fail_message(msg, OUTCOME_TRANSIENT, &why);
@@ -695,11 +779,12 @@ void smtp_client_finish_cb(connection_handle *ch, int err, void *user_data)
     struct timeval now = mta_tv(mta_now(m));
     c->d->mx_failures = 0;
     m->stats.connections_established++;
-    call_core_log_client_connection_success_hook(c->pub.addr, &c->d->pub,
-                                                 c->pub.binding_slot, &now);
+    struct mta_sockaddr sa;
+    mta_sockaddr_set(&sa, c->pub.addr, (uint16_t)m->cfg.smtp_port);
+    call_core_log_client_connection_success_hook(&sa.u.sa, &c->d->pub, c->pub.binding_slot, &now);
     c->established = 1;
     m->stats.inc_outbound++;
-    call_core_inc_outbound_connections_hook(&c->pub);
+    call_core_inc_outbound_connections_hook(sc_handle(c));
     ev_simple(&c->pub, SMTP_EV_CONNECT, NULL);
     sc_expect(c, SC_BANNER);
 }
@@ -769,7 +854,7 @@ void sc_conn_close(struct mta_conn *c)
         ev_simple(&c->pub, SMTP_EV_DISCONNECT, NULL);
     if (c->established && !MTA_FAULT(FAULT_SKIP_DEC_OUTBOUND)) {
         m->stats.dec_outbound++;
-        call_core_dec_outbound_connections_hook(&c->pub);
+        call_core_dec_outbound_connections_hook(sc_handle(c));
     }
     c->state = SC_CLOSED;
     if (!(MTA_FAULT(FAULT_SKIP_CLOSE) && m->shutting_down))
@@ -804,7 +889,7 @@ void smtp_conn_abort_all(struct mta *m)
         if (c->msg) {
             /* Hand it back untouched: it is still queued, with no outcome. */
             struct mta_msg *msg = c->msg;
-            c->msg = NULL;
+            sc_set_msg(c, NULL);
             msg->where = MSG_NEW;
             queue_append_active(msg);
         }

@@ -36,6 +36,19 @@ enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCOD
  * reading, and the session ends. */
 #define SMTP_OUTQ_MAX ((size_t)8 << 20)
 
+/* The ESMTP parameters of one MAIL or RCPT command (smtp_args.c): what
+ * smtp_client_*_args providers get as pub. */
+#define SMTP_ARG_KEY_MAX 64
+struct mta_args {
+    smtp_client_args pub;               /* must stay first; pub.dict == &pub */
+    size_t base_len;                    /* the command before its parameters */
+    struct {
+        char key[SMTP_ARG_KEY_MAX];
+        char value[SMTP_LINE_MAX];      /* "" for a bare keyword */
+    } v[SMTP_CLIENT_ARGS_MAX];
+};
+void smtp_args_init(struct mta_args *a, size_t base_len);
+
 /* One reply the session waits for, in the order the commands went out. */
 struct pending {
     enum sc_state kind;                 /* SC_MAIL, SC_RCPT or SC_DATA */
@@ -56,6 +69,16 @@ struct mta_conn {
     connection_finish_cb finish;
     connection_timeout_cb timeout;
     char *host;
+    host_record host_copy;              /* pub.host: the MX host, name = host */
+    connection conn_view;               /* pub.conn: sc_handle() keeps it current */
+    delivery_construct dc;              /* what dc-taking hooks get: sc_dc() */
+    char *reply_buf;                    /* dc.buffer: the last reply read */
+    size_t reply_cap;
+    mta_usec_t state_at;                /* when state was entered (sc_expect) */
+    mta_usec_t taken_at;                /* when msg was taken */
+    int esmtp;                          /* the server answered EHLO */
+    int delivered_txns;                 /* transactions that delivered a recipient */
+    int rcpts_total;                    /* RCPT commands sent on this connection */
     char *in;
     size_t inlen, incap;
     unsigned ext;
@@ -81,10 +104,28 @@ struct mta_conn {
     struct smtp_data *data;             /* the message data being written (SC_BODY) */
 };
 
+/* sc_set_msg - the message in flight on c is now msg (NULL: none) */
+static inline void sc_set_msg(struct mta_conn *c, struct mta_msg *msg)
+{
+    if (c->msg != NULL)
+        c->msg->on_conn = NULL;
+    c->msg = msg;
+    if (msg != NULL) {
+        msg->on_conn = &c->pub;
+        c->taken_at = mta_now(c->m);
+    }
+}
+
 /* WHY - a reason for an outcome with no reply behind it */
 #define WHY(status, note) (&(struct rcpt_why){ 0, (status), (note), NULL })
 
 /* smtp_client.c: the session */
+/* sc_handle - the connection's handle with its connection view made current */
+connection_handle *sc_handle(struct mta_conn *c);
+/* sc_dc - the session's delivery_construct made current; its message is
+ * msg (c->msg, or the one a transaction just ended with), about recipient
+ * rcpt (-1: as msg_ec() chooses) */
+delivery_construct *sc_dc(struct mta_conn *c, struct mta_msg *msg, int rcpt);
 void sc_trace_line(struct mta_conn *c, const char *dir, const char *line, size_t len);
 /* sc_expect - wait for the reply of state s (or, idle, for mail), within its timeout */
 void sc_expect(struct mta_conn *c, enum sc_state s);

@@ -43,6 +43,9 @@
  *   AUTH PLAIN and LOGIN: the user table (mta_add_user) decides first;
  *   then mq_smtp_in_authenticate may grant or revoke with
  *   MQ_SetSmtpAuthenticated; then a validate_auth provider may refuse.
+ *   (MailerQ 3.0: MQ_SmtpAuthenticated "will initially always return
+ *   false" for the first plugin; mtasim's user table is its own addition
+ *   and decides first: docs/inbound.md.)
  *   235 2.7.0 or 535 5.7.8.
  *
  *   Plugins.  Before the reply to EHLO-less events the matching MailerQ
@@ -55,8 +58,10 @@
  *   5xx one refuses the command.
  *
  *   The end of data: beyond max_size 552 5.3.4; then the data chain, the
- *   final_validation hook (non-zero refuses: 400-599 is the code, else
- *   550 5.7.1), the message chain per recipient; then the message is
+ *   final_validation2 hook (EC_HOOK_DONE refuses with 550 5.7.1 or the
+ *   provider's 5xx code, EC_HOOK_RETRY with 451 4.7.1 or its 4xx code),
+ *   then final_validation (a 4xx/5xx code set in the validate_context
+ *   refuses with it: validate.c), the message chain per recipient; then the message is
  *   queued with mta_inject() as id 1000 + n (n counts accepted messages
  *   from 1, in acceptance order) through the default binding, and
  *   answered "250 2.0.0 Ok: queued as ID".
@@ -86,6 +91,7 @@
 
 #include "hooks/core/dec_inbound_connections.h"
 #include "hooks/core/final_validation.h"
+#include "hooks/core/final_validation2.h"
 #include "hooks/core/inc_inbound_connections.h"
 #include "hooks/core/validate_auth.h"
 #include "hooks/core/validate_connect.h"
@@ -157,6 +163,7 @@ struct srv_session {
     int helo;                           /* 0 none, 1 HELO, 2 EHLO */
     int errors;
     int auth_done;
+    int auth_table_ok;                  /* the user table accepted the credentials */
     char *login;                        /* AUTH: the user, while the password comes */
     char *password;                     /* AUTH: while the plugins look at it */
     /* transaction */
@@ -176,9 +183,15 @@ struct srv_session {
     int msg_rcpt;                       /* the message chain's recipient */
     int plugin_code;                    /* code of a reply a plugin sent, 0 none */
     int plugin_bol;                     /* the plugin's output is at a line start */
-    int refused;                        /* validate_connect said no */
+    int refused;                        /* validate_connect said no ... */
+    char refusal[SRV_REPLY_MAX];        /* ... with this reply */
+    const char *auth_mech;              /* "PLAIN" or "LOGIN" while AUTH runs */
+    struct mta_vsession v;              /* what the Momentum inbound hooks see */
     int reply_final;                    /* the data phase answered already */
 };
+
+/* The conntype the inbound hooks get (Momentum 3: "e.g. SMTP"). */
+static char conntype_smtp[] = "SMTP";
 
 static void process(struct srv_session *s);
 static void session_close(struct srv_session *s, const char *reason);
@@ -285,9 +298,8 @@ static void trace_simple(const struct srv_session *s, const char *name, const ch
 /* session_put - the socket write replies go through (outq.h) */
 static int session_put(void *arg, const void *buf, size_t len)
 {
-    struct srv_session *s = arg;
-    struct mta_env *env = s->srv->m->env;
-    return env->tcp_write(env, s->fd, buf, len);
+    const struct srv_session *s = arg;
+    return s->srv->m->env->tcp_write(s->srv->m->env, s->fd, buf, len);
 }
 
 /* write_traced - bytes to the client, each complete line traced */
@@ -303,9 +315,8 @@ static void write_traced(struct srv_session *s, const char *buf, size_t len, con
         trace_line(s, "reply", buf + at, n, plugin);
         at = nl ? end + 1 : len;
     }
-    /* -EPIPE: the client is gone; its EOF or reset event ends the session.
-     * -ENOBUFS: a client that sends commands and reads no replies gets no
-     * more of them (it is not reading anyway). */
+    /* -EPIPE: the client is gone (its EOF or reset ends the session);
+     * -ENOBUFS: a client that reads no replies gets no more of them. */
     (void)outq_write(&s->out, buf, len, session_put, s);
 }
 
@@ -469,6 +480,7 @@ static void reset_transaction(struct srv_session *s)
     s->data_len = s->data_cap = s->data_total = 0;
     mq_message_release(&s->msg);
     memset(&s->msg, 0, sizeof s->msg);
+    vs_message_reset(&s->v);
 }
 
 /* ---- the session's life ------------------------------------------------ */
@@ -512,8 +524,12 @@ static void srv_accept(void *arg, int fd, uint32_t peer, uint16_t peer_port, mta
         mta_tb_int(&tb, "port", peer_port);
         mta_tb_emit(&tb);
     }
-    call_core_inc_inbound_connections_hook(fd, peer);
-    s->refused = call_core_validate_connect_hook(fd, peer) != 0;
+    vs_init(&s->v, fd, peer, peer_port, mta_now(srv->m));
+    call_core_inc_inbound_connections_hook(conntype_smtp, fd, &s->v.ac);
+    call_core_validate_connect_hook(&s->v.ac, &s->v.vc);
+    char dflt[SRV_REPLY_MAX];
+    snprintf(dflt, sizeof dflt, "5.7.1 %s Error: connection refused", server_name(srv));
+    s->refused = vs_refusal(&s->v, dflt, s->refusal, sizeof s->refusal) != 0;
     /* The banner may close the session (a plugin's 421): free it only here. */
     s->in_process = 1;
     run_chain(s, MQ_CB_CONNECT, after_connect);
@@ -540,8 +556,10 @@ static void after_connect(struct srv_session *s)
         return;
     }
     if (s->refused) {
-        reply(s, "554 5.7.1 %s Error: connection refused", name);
+        reply(s, "%s", s->refusal);
         s->state = SS_REFUSED;
+        if (s->v.vc.disconnect)
+            session_close(s, "refused");
         return;
     }
     reply(s, "220 %s ESMTP mtasim", name);
@@ -563,7 +581,7 @@ static void session_close(struct srv_session *s, const char *reason)
         s->close_reason = reason ? reason : "shutdown";
         timer_stop(s);
         trace_simple(s, "close", "reason", s->close_reason, 0, 0);
-        call_core_dec_inbound_connections_hook(s->fd, s->peer);
+        call_core_dec_inbound_connections_hook(conntype_smtp, s->fd, &s->v.ac);
         m->env->tcp_close(m->env, s->fd);
         s->conn.fd = -1;
         s->state = SS_CLOSED;
@@ -596,6 +614,7 @@ static void session_free(struct srv_session *s)
         s->next->prev = s->prev;
     srv->nsessions--;
     reset_transaction(s);
+    vs_free(&s->v);
     free(s->login);
     free(s->password);
     free(s->in);
@@ -621,8 +640,7 @@ static const char *arg_of(const char *line, size_t verb_len)
     return a;
 }
 
-/* parse_path - "<addr>" at the start of p, addr into out; rest after it;
- * 0 on a syntax error */
+/* parse_path - "<addr>" at p's start, addr into out; rest after it; 0: bad */
 static int parse_path(const char *p, char **out, const char **rest)
 {
     while (*p == ' ')
@@ -761,7 +779,12 @@ static void auth_check(struct srv_session *s, const char *user, size_t ulen, con
         ok = strlen(srv->users[i].name) == ulen && memcmp(srv->users[i].name, user, ulen) == 0 &&
              strlen(srv->users[i].password) == plen &&
              memcmp(srv->users[i].password, pass, plen) == 0;
-    s->conn.authenticated = ok;
+    /* MailerQ 3.0, MQ_SmtpAuthenticated: the first plugin "will initially
+     * always" see false; the plugins' last MQ_SetSmtpAuthenticated decides.
+     * The user table (mtasim's) decides when no plugin set it (after_auth). */
+    s->auth_table_ok = ok;
+    s->conn.authenticated = 0;
+    s->conn.auth_set = 0;
     free(s->login);
     s->login = xstrndup0(user, ulen);
     s->state = SS_COMMAND;
@@ -779,7 +802,15 @@ static void auth_check(struct srv_session *s, const char *user, size_t ulen, con
 /* after_auth - the verdict: validate_auth may still refuse */
 static void after_auth(struct srv_session *s)
 {
-    if (call_core_validate_auth_hook(s->fd, s->login, s->password, s->conn.secure) != 0)
+    if (!s->conn.auth_set)
+        s->conn.authenticated = s->auth_table_ok;
+    /* The keys Momentum's validate_auth page names, then the hook. */
+    int status = s->conn.authenticated ? EC_AUTH_PASS : EC_AUTH_FAIL;
+    validate_context_set(&s->v.vc, VCTX_CONN, "auth_status", status == EC_AUTH_PASS ? "pass" : "fail");
+    validate_context_set(&s->v.vc, VCTX_CONN, "auth_user", s->login);
+    validate_context_set(&s->v.vc, VCTX_CONN, "auth_name", s->auth_mech);
+    struct ec_auth_info info = { s->login, s->auth_mech, s->conn.secure };
+    if (call_core_validate_auth_hook(&s->v.vc, &info, status) != 0)
         s->conn.authenticated = 0;
     free(s->password);
     s->password = NULL;
@@ -839,6 +870,7 @@ static void cmd_auth(struct srv_session *s, const char *arg)
     }
     size_t mlen = strcspn(arg, " ");
     const char *resp = arg[mlen] ? arg + mlen + 1 : NULL;
+    s->auth_mech = mlen == 5 && strncasecmp(arg, "LOGIN", 5) == 0 ? "LOGIN" : "PLAIN";
     if (mlen == 5 && strncasecmp(arg, "PLAIN", 5) == 0) {
         if (resp == NULL) {
             s->state = SS_AUTH_PLAIN;
@@ -1154,6 +1186,40 @@ static void end_of_data(struct srv_session *s)
     run_chain(s, MQ_CB_DATA, after_data_chain);
 }
 
+/* final_validation - final_validation2, then final_validation (Momentum 3:
+ * the int variant first; when it refuses, the void one does not run).
+ * 1 with the refusal in reply, or 0 when the message may be queued.
+ * The message is not queued yet: its ec_message is one of the moment,
+ * from the session (sender, first recipient, size). */
+static int final_validation(struct srv_session *s, char *reply_text, size_t size)
+{
+    ec_message ec;
+    memset(&ec, 0, sizeof ec);
+    ec.creation_time = mta_tv(mta_now(s->srv->m));
+    ec.type = EM_EMAIL_MESSAGE;
+    ec.version = 3;
+    ec._from = s->mail_from;
+    ec._rcpt = s->nrcpts > 0 ? s->rcpts[0] : NULL;
+    ec._size = s->msg.mime_len;
+    validate_context_set(&s->v.vc, VCTX_MESS, "mailfrom", s->mail_from ? s->mail_from : "");
+    s->v.vc.code = 0;
+    s->v.vc.note = NULL;
+    int rc = call_core_final_validation2_hook(&ec, &s->v.ac, &s->v.vc);
+    if (rc != EC_HOOK_CONT) {
+        /* DONE (or any other value): for good; RETRY: for now.  A code the
+         * provider set is used when its class agrees. */
+        int want = rc == EC_HOOK_RETRY ? 4 : 5;
+        int code = vs_refusal(&s->v, "5.7.1 Error: message refused", reply_text, size);
+        if (code / 100 != want)
+            snprintf(reply_text, size, "%s", want == 4
+                     ? "451 4.7.1 Error: message refused, try again later"
+                     : "550 5.7.1 Error: message refused");
+        return 1;
+    }
+    call_core_final_validation_hook(&ec, &s->v.ac, &s->v.vc);
+    return vs_refusal(&s->v, "5.7.1 Error: message refused", reply_text, size) != 0;
+}
+
 /* after_data_chain - final_validation, then the per-recipient chains */
 static void after_data_chain(struct srv_session *s)
 {
@@ -1164,24 +1230,44 @@ static void after_data_chain(struct srv_session *s)
             return;
         }
     }
-    int rc = call_core_final_validation_hook(s->fd, s->mail_from, s->nrcpts, (long)s->msg.mime_len);
-    if (rc != 0) {
-        if (!s->reply_final) {
-            if (rc >= 400 && rc <= 599)
-                reply(s, "%d %d.7.1 Error: message refused", rc, rc / 100);
-            else
-                reply(s, "550 5.7.1 Error: message refused");
-        }
+    char refusal[SRV_REPLY_MAX];
+    if (final_validation(s, refusal, sizeof refusal)) {
+        if (!s->reply_final)
+            reply(s, "%s", refusal);
         reset_transaction(s);
+        if (s->v.vc.disconnect)
+            session_close(s, "refused");
         return;
     }
     s->msg_rcpt = 0;
     after_message_chain(s);
 }
 
+/* adopt_message_changes - what the mq_smtp_in_message chain of recipient
+ * i set with MQ_SetEnvelope / MQ_SetRecipient is what is queued (MailerQ
+ * 3.0: for a message being received they set the JSON's "envelope" and
+ * "recipient"); a new envelope applies to every recipient */
+static void adopt_message_changes(struct srv_session *s, int i)
+{
+    if (s->msg.envelope != s->mail_from) {
+        char *from = xstrndup0(s->msg.envelope, strlen(s->msg.envelope));
+        free(s->mail_from);
+        s->mail_from = from;
+        s->msg.envelope = s->mail_from;
+    }
+    if (s->msg.recipient != s->rcpts[i]) {
+        char *rcpt = xstrndup0(s->msg.recipient, strlen(s->msg.recipient));
+        free(s->rcpts[i]);
+        s->rcpts[i] = rcpt;
+        s->msg.recipient = rcpt;
+    }
+}
+
 /* after_message_chain - the next recipient's chain, or the queue */
 static void after_message_chain(struct srv_session *s)
 {
+    if (s->msg_rcpt > 0)
+        adopt_message_changes(s, s->msg_rcpt - 1);
     if (s->plugin_code && !s->reply_final) {
         s->reply_final = 1;
         if (plugin_refused(s)) {

@@ -81,7 +81,7 @@ void sc_fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, const struct rcp
             queue_rcpt_outcome(msg, i, o, why);
             c->rc[i] = RC_DECIDED;
         }
-    c->msg = NULL;
+    sc_set_msg(c, NULL);
     c->npend = 0;       /* the replies still expected are about this message */
     queue_attempt_done(msg);
 }
@@ -94,8 +94,10 @@ void sc_decide_accepted(struct mta_conn *c, enum rcpt_outcome o, const struct rc
         if (c->rc[i] == RC_ACCEPTED) {
             queue_rcpt_outcome(msg, i, o, why);
             c->rc[i] = RC_DECIDED;
-            if (o == OUTCOME_DELIVERED)
+            if (o == OUTCOME_DELIVERED && !c->txn_delivered) {
                 c->txn_delivered = 1;
+                c->delivered_txns++;
+            }
         }
 }
 
@@ -268,16 +270,18 @@ static int rcpt_line(struct mta_conn *c, int i, char *line)
     textbuf_str(&tb, "RCPT TO:<");
     textbuf_strn(&tb, msg->rcpts[i].address, 400);
     textbuf_str(&tb, ">");
+    struct mta_args a;
+    smtp_args_init(&a, tb.len);
     if ((c->ext & EXT_DSN) && msg->dsn_notify) {
         char orcpt[400];
-        xtext(msg->rcpts[i].address, orcpt, sizeof orcpt);
-        textbuf_str(&tb, " NOTIFY=");
-        textbuf_str(&tb, msg->dsn_notify);
-        textbuf_str(&tb, " ORCPT=rfc822;");
-        textbuf_str(&tb, orcpt);
+        xtext(msg->rcpts[i].address, orcpt + 7, sizeof orcpt - 7);
+        memcpy(orcpt, "rfc822;", 7);
+        smtp_client_args_add(&a.pub, "NOTIFY", msg->dsn_notify);
+        smtp_client_args_add(&a.pub, "ORCPT", orcpt);
     }
-    return call_core_smtp_client_rcptto_args_hook(&c->pub, &c->msg->pub, i, line + tb.len,
-                                                  (int)(SMTP_LINE_MAX - 2 - tb.len));
+    int rc = call_core_smtp_client_rcptto_args_hook(sc_dc(c, c->msg, i), &a.pub);
+    smtp_args_render(&a.pub, line + tb.len, SMTP_LINE_MAX - 2 - tb.len);
+    return rc;
 }
 
 /* refuse_rcpt - a provider refused recipient i: it fails for now, unsent */
@@ -358,35 +362,34 @@ void sc_start_transaction(struct mta_conn *c)
     textbuf_str(&tb, "MAIL FROM:<");
     textbuf_strn(&tb, msg->mail_from, 400);
     textbuf_str(&tb, ">");
+    /* The core's own parameters first, then the providers' (smtp_args.c). */
+    struct mta_args a;
+    smtp_args_init(&a, tb.len);
+    char num[32];
     if (by > 0) {
-        textbuf_str(&tb, " BY=");
-        textbuf_i64(&tb, by);
-        textbuf_str(&tb, ";R");
+        snprintf(num, sizeof num, "%ld;R", by);
+        smtp_client_args_add(&a.pub, "BY", num);
     }
     if (c->ext & EXT_SIZE) {
-        textbuf_str(&tb, " SIZE=");
-        textbuf_u64(&tb, msg->body_len);
+        snprintf(num, sizeof num, "%zu", msg->body_len);
+        smtp_client_args_add(&a.pub, "SIZE", num);
     }
     if ((c->ext & EXT_8BITMIME) && has_8bit(c->msg))
-        textbuf_str(&tb, " BODY=8BITMIME");
-    if ((c->ext & EXT_DSN) && msg->dsn_ret) {
-        textbuf_str(&tb, " RET=");
-        textbuf_str(&tb, msg->dsn_ret);
-    }
+        smtp_client_args_add(&a.pub, "BODY", "8BITMIME");
+    if ((c->ext & EXT_DSN) && msg->dsn_ret)
+        smtp_client_args_add(&a.pub, "RET", msg->dsn_ret);
     if ((c->ext & EXT_DSN) && msg->dsn_envid) {
         char envid[320];
         xtext(msg->dsn_envid, envid, sizeof envid);
-        textbuf_str(&tb, " ENVID=");
-        textbuf_str(&tb, envid);
+        smtp_client_args_add(&a.pub, "ENVID", envid);
     }
-    if (call_core_smtp_client_mailfrom_args_hook(&c->pub, &c->msg->pub, line + tb.len,
-                                                 (int)(sizeof line - 2 - tb.len))) {
+    if (call_core_smtp_client_mailfrom_args_hook(sc_dc(c, c->msg, -1), &a.pub)) {
         sc_fail_in_flight(c, OUTCOME_TRANSIENT,
                        WHY(DSN_STATUS_LOCAL, "a smtp_client_mailfrom_args provider refused the message"));
         sc_next_transaction(c);
         return;
     }
-    line[sizeof line - 3] = '\0';  /* a provider must not have run past the end */
+    smtp_args_render(&a.pub, line + tb.len, sizeof line - 2 - tb.len);
     int nrcpt = msg->rcpt_count;
     size_t cap = (size_t)(nrcpt + 2) * (SMTP_LINE_MAX + 2);
     char small[4 * (SMTP_LINE_MAX + 2)];    /* most messages: no allocation */
@@ -403,10 +406,10 @@ void sc_start_transaction(struct mta_conn *c)
                 refuse_rcpt(c, i);
                 continue;
             }
-            line[sizeof line - 3] = '\0';
             sc_put_line(c, out, &len, line);
             c->rc[i] = RC_SENT;
             c->txn_rcpts++;
+            c->rcpts_total++;
             pend_push(c, SC_RCPT, i);
         }
         if (!c->use_bdat) {     /* BDAT waits for the RCPT replies: its size is final */
@@ -446,9 +449,9 @@ static void send_next_step(struct mta_conn *c)
             i = next_pending_rcpt(c, i + 1);
             continue;
         }
-        line[sizeof line - 3] = '\0';
         c->rc[i] = RC_SENT;
         c->txn_rcpts++;
+        c->rcpts_total++;
         c->rcpt_next = i + 1;
         pend_push(c, SC_RCPT, i);
         if (sc_send_line(c, line, NULL) < 0) {
@@ -531,14 +534,14 @@ void sc_end_transaction(struct mta_conn *c)
     int left = unsent_left(c);
     if (left == 0) {
         sc_fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_PROTOCOL, "no reply for this recipient"));
-        if (call_core_smtp_should_session_shutdown_hook(&c->pub, &msg->pub)) {
+        if (call_core_smtp_should_session_shutdown_hook(sc_dc(c, msg, -1))) {
             sc_send_quit(c);
             return;
         }
         sc_next_transaction(c);
         return;
     }
-    int shutdown = call_core_smtp_should_session_shutdown_hook(&c->pub, &msg->pub);
+    int shutdown = call_core_smtp_should_session_shutdown_hook(sc_dc(c, msg, -1));
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "queue", "more_rcpts");
@@ -549,7 +552,7 @@ void sc_end_transaction(struct mta_conn *c)
         mta_tb_emit(&tb);
     }
     if (shutdown) {
-        c->msg = NULL;
+        sc_set_msg(c, NULL);
         queue_requeue_now(msg);
         sc_send_quit(c);
         return;
@@ -584,15 +587,21 @@ static struct mta_msg *take_message(struct mta_conn *c)
 {
     struct mta_domain *d = c->d;
     int slot = c->pub.binding_slot;
-    message *chosen = call_core_mail_queue_get_next_active_hook(&d->pub, slot, &c->pub);
+    abstract_message *chosen = call_core_mail_queue_get_next_active_hook(&d->pub, slot,
+                                                                         sc_handle(c));
     if (chosen != NULL) {
-        struct mta_msg *msg = mta_msg_of(chosen);
-        /* Only a message waiting in this pair's active queue can be taken. */
-        if (msg->where == MSG_ACTIVE && msg->dom == d && msg->pub.binding_slot == slot) {
+        /* Only a message waiting in this pair's active queue can be taken;
+         * anything else (compared, never read) is the provider's mistake. */
+        if (queue_active_holds(d, slot, chosen)) {
+            struct mta_msg *msg = mta_msg_of_ec(chosen);
             queue_remove_active(msg);
             msg->where = MSG_INFLIGHT;
             return msg;
         }
+        mta_plugin_warning("mail_queue_get_next_active",
+                           "returned a message that is not in the active queue of %s "
+                           "binding %d: ignored, the queue's first message (if any) is taken",
+                           d->pub.domain, slot);
     }
     return queue_pop_active(d, slot);
 }
@@ -608,7 +617,7 @@ void sc_next_transaction(struct mta_conn *c)
         return;
     }
     mta_usec_t later;
-    if (c->d->active[c->pub.binding_slot].count > 0 &&
+    if (queue_active_count(c->d, c->pub.binding_slot) > 0 &&
         !window_allows(&c->d->msg_window, &m->cfg.throttle_messages, mta_now(m), &later)) {
         maintain_at(c->d, later);
         sc_send_quit(c);
@@ -624,7 +633,7 @@ void sc_next_transaction(struct mta_conn *c)
     }
     window_note(&c->d->msg_window, &m->cfg.throttle_messages, mta_now(m));
     m->stats.transactions++;
-    c->msg = msg;
+    sc_set_msg(c, msg);
     if ((size_t)msg->pub.rcpt_count > c->rc_cap) {
         free(c->rc);
         c->rc_cap = (size_t)msg->pub.rcpt_count;
@@ -653,7 +662,7 @@ void sc_next_transaction(struct mta_conn *c)
         textbuf_str(&tb, mta_ip_format(c->pub.addr, a));
         textbuf_str(&tb, "]");
         struct timeval now = mta_tv(mta_now(m));
-        call_core_log_attempt_v1_hook(&msg->pub, &c->d->pub, &now, note, (int)tb.len);
+        call_core_log_attempt_v1_hook(msg_ec(msg, -1), &c->d->pub, &now, note, (int)tb.len);
     }
     if (c->size_limit > 0 && (long)msg->pub.body_len > c->size_limit) {
         char note[MTA_NOTE_MAX];
@@ -672,7 +681,7 @@ int smtp_conn_wake_idle(struct mta_domain *d, int slot)
 {
     int woken = 0;
     struct mta_conn *c = d->m->conns;
-    while (c != NULL && d->active[slot].count > 0) {
+    while (c != NULL && queue_active_count(d, slot) > 0) {
         struct mta_conn *next = c->next;
         if (c->d == d && c->pub.binding_slot == slot && c->state == SC_IDLE) {
             sc_deadline_clear(c);

@@ -6,6 +6,7 @@
  * environment; with no core or no sink, mta_tracing() is false and callers
  * build nothing.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,6 +156,108 @@ void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch)
         has_domain |= strcmp(tb->rec.field[i].key, "domain") == 0;
     if (ch->dr && !has_domain)
         mta_tb_domain(tb, ch->dr);
+}
+
+/* mta_tb_ec_message - msg=ID (and rcpt= in a log hook), or for a message
+ * still being received its sender and size */
+void mta_tb_ec_message(struct mta_tb *tb, const ec_message *msg)
+{
+    if (!msg)
+        return;
+    if (msg->_mtasim) {
+        mta_tb_message(tb, msg->_mtasim);
+        return;
+    }
+    mta_tb_str(tb, "from", msg->_from);
+    mta_tb_int(tb, "size", (int64_t)msg->_size);
+}
+
+/* mta_tb_ret_active - a message a provider returned for (dr, slot): its id
+ * when it waits in that active queue, else ret=not-in-queue.  ret is
+ * compared, never read: it may be anything a plugin returned. */
+void mta_tb_ret_active(struct mta_tb *tb, domain_record *dr, int slot, const ec_message *ret)
+{
+    if (ret == NULL)
+        mta_tb_str(tb, "ret", "NULL");
+    else if (dr != NULL && slot >= 0 && slot < MTA_MAX_BINDINGS &&
+             queue_active_holds(mta_dom(dr), slot, ret))
+        mta_tb_int(tb, "ret_msg", (int64_t)ret->_mtasim->id);
+    else
+        mta_tb_str(tb, "ret", "not-in-queue");
+}
+
+void mta_tb_host(struct mta_tb *tb, const char *key, const host_record *host)
+{
+    mta_tb_str(tb, key, host ? host->name : "");
+}
+
+void mta_tb_sockaddr(struct mta_tb *tb, const char *key, const struct sockaddr *sa)
+{
+    if (sa == NULL)
+        return;
+    /* As mta_tb_ip shows the core's address: the same text for both forms. */
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        mta_tb_ip(tb, key, mta_ip_v4(ntohl(in->sin_addr.s_addr)));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        mta_ip ip;
+        memcpy(ip.b, in6->sin6_addr.s6_addr, 16);
+        mta_tb_ip(tb, key, ip);
+    } else {
+        mta_tb_int(tb, key, -1);    /* no other family is made (connection.c) */
+    }
+}
+
+void mta_tb_skiplist(struct mta_tb *tb, const char *key, const Skiplist *sl)
+{
+    mta_tb_int(tb, key, sl ? (int64_t)sl->size : 0);
+}
+
+void mta_tb_mail_queue(struct mta_tb *tb, const mail_queue *mq)
+{
+    if (mq)
+        mta_tb_domain(tb, mq->domain);
+}
+
+void mta_tb_dc(struct mta_tb *tb, const delivery_construct *dc)
+{
+    if (!dc)
+        return;
+    mta_tb_conn(tb, dc->conn_handle);
+    if (dc->message)
+        mta_tb_ec_message(tb, dc->message);
+}
+
+void mta_tb_args(struct mta_tb *tb, const char *key, const smtp_client_args *args)
+{
+    char tmp[512];
+    size_t n = smtp_args_render(args, tmp, sizeof tmp);
+    struct mta_trace_field *f = add_field(tb, key);
+    if (f)
+        f->str = keep(tb, tmp, n, &f->len);
+}
+
+void mta_tb_accept(struct mta_tb *tb, const accept_construct *ac)
+{
+    if (!ac)
+        return;
+    mta_tb_int(tb, "conn", ac->fd);
+    mta_tb_ipv4(tb, "addr", ntohl(ac->remote_addr.sin.sin_addr.s_addr));
+}
+
+void mta_tb_vctx(struct mta_tb *tb, const validate_context *c)
+{
+    if (c && c->code != 0)
+        mta_tb_int(tb, "code", c->code);
+}
+
+void mta_tb_auth_info(struct mta_tb *tb, const struct ec_auth_info *info)
+{
+    if (info)
+        mta_tb_str(tb, "user", info->user);
+    if (info)
+        mta_tb_int(tb, "secure", info->secure);
 }
 
 void mta_tb_emit(struct mta_tb *tb)

@@ -28,8 +28,12 @@
 
 #include "mtasim_env.h"
 #include "domain.h"
+#include "ec_message.h"
 #include "message.h"
 #include "connection.h"
+#include "skiplist.h"
+#include "smtp.h"
+#include "validate.h"
 
 struct mta_tb {
     struct mta_trace_rec rec;
@@ -57,6 +61,18 @@ void mta_tb_domain(struct mta_tb *tb, const domain_record *dr);
 void mta_tb_binding(struct mta_tb *tb, int slot);
 void mta_tb_message(struct mta_tb *tb, const message *msg);
 void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch);
+/* The Momentum-style structures, by what identifies them (hooks.md). */
+void mta_tb_ec_message(struct mta_tb *tb, const ec_message *msg);
+void mta_tb_ret_active(struct mta_tb *tb, domain_record *dr, int slot, const ec_message *ret);
+void mta_tb_host(struct mta_tb *tb, const char *key, const host_record *host);
+void mta_tb_sockaddr(struct mta_tb *tb, const char *key, const struct sockaddr *sa);
+void mta_tb_skiplist(struct mta_tb *tb, const char *key, const Skiplist *sl);
+void mta_tb_mail_queue(struct mta_tb *tb, const mail_queue *mq);
+void mta_tb_dc(struct mta_tb *tb, const delivery_construct *dc);
+void mta_tb_args(struct mta_tb *tb, const char *key, const smtp_client_args *args);
+void mta_tb_accept(struct mta_tb *tb, const accept_construct *ac);
+void mta_tb_vctx(struct mta_tb *tb, const validate_context *c);
+void mta_tb_auth_info(struct mta_tb *tb, const struct ec_auth_info *info);
 void mta_tb_emit(struct mta_tb *tb);
 
 #endif

@@ -338,6 +338,7 @@ static int live_run(struct scn_scenario *sc, const struct live_opts *o, const st
     r->events = sim_sched_events_run(live_env_sched(w.le));
     r->end = live_env_env(w.le)->now(live_env_env(w.le)) - sc->epoch;
     mta_shutdown(w.mta);
+    plugin_set_cleanup(w.plugins);      /* while the trace records (plugin.h) */
     struct simenv_violations v;
     live_env_check(w.le, &v);
     runner_judge(sc, w.mta, w.trace, &v, ro, r);

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-RULES = {"all", "first_nonzero", "first_nonnull"}
+RULES = {"all", "first_nonzero", "first_nonnull", "first_zero"}
 
 
 class Param:
@@ -36,8 +36,12 @@ class Param:
 
 class Hook:
     def __init__(self, fields, where):
-        self.name, self.ret, self.rule, params, self.when = [f.strip() for f in fields]
+        names, self.ret, self.rule, params, self.when = [f.strip() for f in fields]
         self.where = where
+        names = names.split()
+        if not names or not all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n) for n in names):
+            raise SystemExit(f"{where}: bad hook name field '{' '.join(names)}'")
+        self.name, self.aliases = names[0], names[1:]
         if self.rule not in RULES:
             raise SystemExit(f"{where}: unknown chaining rule '{self.rule}'")
         if self.ret == "void" and self.rule != "all":
@@ -69,10 +73,30 @@ def read_table(path):
             if len(fields) != 5:
                 raise SystemExit(f"{where}: expected 5 '|'-separated fields, got {len(fields)}")
             hooks.append(Hook(fields, where))
-    names = [h.name for h in hooks]
+    names = [n for h in hooks for n in [h.name] + h.aliases]
     if len(set(names)) != len(names):
         raise SystemExit(f"{path}: a hook is listed twice")
     return hooks
+
+
+# How the trace shows an argument, by type (after the :tag rules).  Each
+# maps to a builder of core/trace.c; pointers never reach the trace as such.
+TYPE_RULES = {
+    "domain_record *": "mta_tb_domain(&tb, {n});",
+    "message *": "mta_tb_message(&tb, {n});",
+    "ec_message *": "mta_tb_ec_message(&tb, {n});",
+    "abstract_message *": "mta_tb_ec_message(&tb, {n});",
+    "connection_handle *": "mta_tb_conn(&tb, {n});",
+    "host_record *": 'mta_tb_host(&tb, "{n}", {n});',
+    "struct sockaddr *": 'mta_tb_sockaddr(&tb, "{n}", {n});',
+    "Skiplist *": 'mta_tb_skiplist(&tb, "{n}", {n});',
+    "mail_queue *": "mta_tb_mail_queue(&tb, {n});",
+    "delivery_construct *": "mta_tb_dc(&tb, {n});",
+    "smtp_client_args *": 'mta_tb_args(&tb, "{n}", {n});',
+    "accept_construct *": "mta_tb_accept(&tb, {n});",
+    "validate_context *": "mta_tb_vctx(&tb, {n});",
+    "struct ec_auth_info *": "mta_tb_auth_info(&tb, {n});",
+}
 
 
 def trace_lines(hook, when):
@@ -90,23 +114,19 @@ def trace_lines(hook, when):
             out.append(f'mta_tb_connfd(&tb, "{p.name}", {p.name});')
         elif tag == "connerr":
             out.append(f'mta_tb_connerr(&tb, "{p.name}", {p.name});')
-        elif tag == "ip":
-            out.append(f'mta_tb_ip(&tb, "{p.name}", {p.name});')
         elif tag == "ipv4":
             out.append(f'mta_tb_ipv4(&tb, "{p.name}", {p.name});')
-        elif p.ctype == "domain_record *":
-            out.append(f"mta_tb_domain(&tb, {p.name});")
-        elif p.ctype == "int" and p.name in ("binding_slot", "slot", "binding"):
+        elif tag is not None:
+            raise SystemExit(f"{hook.where}: unknown tag ':{tag}'")
+        elif p.ctype in TYPE_RULES:
+            out.append(TYPE_RULES[p.ctype].format(n=p.name))
+        elif p.ctype == "int" and p.name in ("binding_slot", "slot", "binding", "binding_id"):
             out.append(f"mta_tb_binding(&tb, {p.name});")
-        elif p.ctype == "message *":
-            out.append(f"mta_tb_message(&tb, {p.name});")
-        elif p.ctype == "connection_handle *":
-            out.append(f"mta_tb_conn(&tb, {p.name});")
-        elif p.ctype == "const char *" and nxt is not None and nxt.ctype == "int" \
+        elif p.ctype in ("const char *", "char *") and nxt is not None and nxt.ctype == "int" \
                 and nxt.name == p.name + "_len":
             out.append(f'mta_tb_strn(&tb, "{p.name}", {p.name}, {nxt.name});')
             i += 1
-        elif p.ctype == "const char *":
+        elif p.ctype in ("const char *", "char *"):
             out.append(f'mta_tb_str(&tb, "{p.name}", {p.name});')
         elif p.ctype in ("int", "long", "unsigned", "uint32_t", "time_t", "size_t"):
             out.append(f'mta_tb_int(&tb, "{p.name}", (int64_t){p.name});')
@@ -137,15 +157,27 @@ def trace_fields(hook):
             names.append("binding")
         elif p.ctype == "message *":
             names += ["msg", "rcpt"]
+        elif p.ctype in ("ec_message *", "abstract_message *"):
+            names += ["msg", "rcpt", "from", "size"]       # mta_tb_ec_message
         elif p.ctype == "connection_handle *":
             names += ["conn", "addr", "domain"]
+        elif p.ctype == "delivery_construct *":               # mta_tb_dc
+            names += ["conn", "addr", "domain", "msg", "rcpt", "from", "size"]
+        elif p.ctype == "mail_queue *":                       # mta_tb_mail_queue
+            names.append("domain")
+        elif p.ctype == "accept_construct *":                 # mta_tb_accept
+            names += ["conn", "addr"]
+        elif p.ctype == "validate_context *":                 # mta_tb_vctx
+            names.append("code")
+        elif p.ctype == "struct ec_auth_info *":              # mta_tb_auth_info
+            names += ["user", "secure"]
         else:
             names.append(p.name)
             if p.ctype == "const char *" and nxt is not None and nxt.ctype == "int" \
                     and nxt.name == p.name + "_len":
                 i += 1
         i += 1
-    if hook.ret == "message *":
+    if hook.ret in ("message *", "ec_message *", "abstract_message *"):
         names += ["ret_msg", "ret"]
     elif hook.ret != "void":
         names.append("ret")
@@ -162,11 +194,13 @@ def ret_lines(hook):
     Pointers never reach the trace (their values differ between runs): a
     message shows its id, any other pointer only whether it is NULL.
     """
-    if hook.ret == "message *":
-        return ['if (ret)',
-                '    mta_tb_int(&tb, "ret_msg", (int64_t)ret->id);',
-                'else',
-                '    mta_tb_str(&tb, "ret", "NULL");']
+    if hook.ret in ("ec_message *", "abstract_message *"):
+        # A message is only taken from the active queue of (dr, binding_slot):
+        # shown by id when it is there, never read otherwise.
+        names = [p.name for p in hook.params]
+        if "dr" not in names or "binding_slot" not in names:
+            raise SystemExit(f"{hook.where}: a hook returning a message needs dr and binding_slot")
+        return ['mta_tb_ret_active(&tb, dr, binding_slot, ret);']
     if hook.ret.endswith("*"):
         return ['mta_tb_str(&tb, "ret", ret ? "non-NULL" : "NULL");']
     return ['mta_tb_int(&tb, "ret", (int64_t)ret);']
@@ -194,6 +228,30 @@ void register_core_{hook.name}_hook_first({hook.ftype} hook, void *closure);
 void register_core_{hook.name}_hook_last({hook.ftype} hook, void *closure);
 /* The core's call point. */
 {hook.ret} call_core_{hook.name}_hook({hook.proto_args()});
+
+#endif
+"""
+
+
+def gen_alias_header(hook, alias):
+    """hooks/core/ALIAS.h: the documentation's other name for hook."""
+    guard = f"MTASIM_HOOKS_CORE_{alias.upper()}_H"
+    n = hook.name
+    return f"""/* Generated by core/hooks/gen_hooks.py from core/hooks/hooks.table: do not edit. */
+/*
+ * {alias} - the name Momentum's documentation also gives the hook {n}:
+ * every function and type below is {n}'s (hooks/core/{n}.h).
+ */
+#ifndef {guard}
+#define {guard}
+
+#include "hooks/core/{n}.h"
+
+typedef {hook.ftype} ec_hook_core_{alias}_func_t;
+#define has_core_{alias}_hook has_core_{n}_hook
+#define register_core_{alias}_hook_first register_core_{n}_hook_first
+#define register_core_{alias}_hook_last register_core_{n}_hook_last
+#define call_core_{alias}_hook call_core_{n}_hook
 
 #endif
 """
@@ -254,7 +312,7 @@ def gen_source(hooks):
         out.append(f"{h.ret} call_core_{n}_hook({h.proto_args()})")
         out.append("{")
         if nonvoid:
-            zero = "NULL" if h.rule == "first_nonnull" else "0"
+            zero = {"first_nonnull": "NULL", "first_zero": "1"}.get(h.rule, "0")
             out.append(f"    {h.ret} ret = {zero};")
         out.append(f"    struct hook_list *l = &list_{n};")
         out.append("    for (int i = 0; i < l->n; i++) {")
@@ -269,7 +327,9 @@ def gen_source(hooks):
             out.append("        hook_leave(l, p, 1, (int64_t)(intptr_t)ret);")
         out.append("        if (mta_tracing())")
         out.append(f"            record_{n}(p{rargs});")
-        if nonvoid:
+        if h.rule == "first_zero":
+            out.append("        if (ret == 0) break;")
+        elif nonvoid:
             out.append("        if (ret) break;")
         out.append("    }")
         out.append("    if (mta_tracing())")
@@ -280,7 +340,7 @@ def gen_source(hooks):
     return "\n".join(out)
 
 
-def gen_docs(hooks):
+def gen_docs(hooks, notes):
     out = ["# Hook reference", "",
            "Generated from `core/hooks/hooks.table` by `core/hooks/gen_hooks.py`; do not edit.",
            "A test checks that this page matches the table.", "",
@@ -288,16 +348,23 @@ def gen_docs(hooks):
            "`ec_hook_core_NAME_func_t`, `has_core_NAME_hook()`,",
            "`register_core_NAME_hook_first(fn, closure)`, `register_core_NAME_hook_last(fn, closure)`",
            "and the core's call point `call_core_NAME_hook(...)`. A provider receives the closure it",
-           "was registered with, then the arguments below.", "",
+           "was registered with, then the arguments below: the names, types and order of Momentum 3's",
+           "hook pages. The types are described in the headers named in the section",
+           "[The documented types in mtasim](#the-documented-types-in-mtasim) below.", "",
            "| hook | returns | chaining | provider arguments after the closure | fires |",
            "|---|---|---|---|---|"]
     for h in hooks:
         args = ", ".join(f"`{p.decl}`" for p in h.params) or "—"
-        out.append(f"| `{h.name}` | `{h.ret}` | {h.rule} | {args} | {h.when} |")
+        name = f"`{h.name}`" + "".join(f" (also `{a}`)" for a in h.aliases)
+        out.append(f"| {name} | `{h.ret}` | {h.rule} | {args} | {h.when} |")
     out.append("")
     out.append("Chaining rules: **all** runs every provider in list order; **first_nonzero** stops at")
     out.append("the first provider returning non-zero and returns that value (0 when none does);")
-    out.append("**first_nonnull** returns the first non-NULL pointer (NULL when none does).")
+    out.append("**first_nonnull** returns the first non-NULL pointer (NULL when none does);")
+    out.append("**first_zero** stops at the first provider returning 0 and returns 0 (1 when none does).")
+    out.append("A hook listed with another name has a header of that name too, declaring that name's")
+    out.append("type and functions as the hook's (Momentum documents `mail_queue_maintain` as")
+    out.append("`__mail_queue_maintain`).")
     out.append("")
     out.append("## In the trace")
     out.append("")
@@ -307,10 +374,18 @@ def gen_docs(hooks):
     out.append("(absent without one), the arguments as above (an `int *` shows the value after the")
     out.append("provider ran) and, for a non-void hook, `ret`. After the providers, the call point")
     out.append("itself is one `hook NAME` record with the arguments and the chained result. A")
-    out.append("`message *` result shows as `ret_msg=ID`, any other pointer as `ret=NULL` or")
-    out.append("`ret=non-NULL`: pointer values never reach the trace.")
+    out.append("message result shows as `ret_msg=ID` when it is in the active queue of the call's")
+    out.append("(`dr`, `binding_slot`), else as `ret=not-in-queue` (the core compares it, never reads")
+    out.append("it); any other pointer as `ret=NULL` or `ret=non-NULL`: pointer values never reach")
+    out.append("the trace. A structure argument shows")
+    out.append("as what identifies it: a message as `msg=ID` (and `rcpt=` in the log hooks), a")
+    out.append("domain as `domain=`, a connection or `delivery_construct` as `conn=FD addr=`, a")
+    out.append("`host_record` as `host=NAME`, a `struct sockaddr` as the address, a `Skiplist`")
+    out.append("as its size, `smtp_client_args` as the parameters the command will carry, an")
+    out.append("`accept_construct` as `conn=FD addr=`, a `validate_context` as the `code=` a")
+    out.append("provider set (when one did).")
     out.append("")
-    return "\n".join(out)
+    return "\n".join(out) + notes
 
 
 def write_if_changed(path, text):
@@ -334,16 +409,24 @@ def main():
     a = ap.parse_args()
     hooks = read_table(a.table)
     if a.list:
-        print("\n".join(h.name for h in hooks))
+        print("\n".join(n for h in hooks for n in [h.name] + h.aliases))
         return 0
     if a.header_dir:
         os.makedirs(a.header_dir, exist_ok=True)
         for h in hooks:
             write_if_changed(os.path.join(a.header_dir, h.name + ".h"), gen_header(h))
+            for alias in h.aliases:
+                write_if_changed(os.path.join(a.header_dir, alias + ".h"),
+                                 gen_alias_header(h, alias))
     if a.source:
         write_if_changed(a.source, gen_source(hooks))
     if a.docs:
-        write_if_changed(a.docs, gen_docs(hooks))
+        # The hand-written part: what the Momentum pages leave open and how
+        # mtasim decides it, next to the table.
+        notes_path = os.path.join(os.path.dirname(os.path.abspath(a.table)), "hooks_notes.md")
+        with open(notes_path, encoding="utf-8") as f:
+            notes = f.read()
+        write_if_changed(a.docs, gen_docs(hooks, "\n" + notes))
     return 0
 
 

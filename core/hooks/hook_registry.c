@@ -24,6 +24,9 @@ static struct hook_frame {
     const struct hook_provider *provider;
 } stack[HOOK_MAX_DEPTH];
 static int depth;
+/* The provider that returned last (hook_last_left). */
+static const struct hook_list *left_list;
+static const char *left_plugin;
 
 /* Private until a supervisor attaches a shared page. */
 static struct hook_watch private_watch;
@@ -66,6 +69,8 @@ void hooks_reset_all(void)
 {
     for (int i = 0; hook_lists[i] != NULL; i++)
         hook_lists[i]->n = 0;
+    left_list = NULL;
+    left_plugin = NULL;
     registering_plugin = "core";
     nlabels = 0;
     watch_show_top();
@@ -135,7 +140,17 @@ void hook_leave(const struct hook_list *l, const struct hook_provider *p, int ha
         abort();
     }
     depth--;
+    left_list = l;
+    left_plugin = p->plugin;
     watch_show_top();
+}
+
+/* hook_last_left - the hook and plugin of the provider that returned last */
+const char *hook_last_left(const char **plugin)
+{
+    if (plugin)
+        *plugin = left_list ? left_plugin : NULL;
+    return left_list ? left_list->name : NULL;
 }
 
 /* hook_registering_plugin - the plugin whose init is running */

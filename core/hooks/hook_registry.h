@@ -9,6 +9,7 @@
  *   void hook_leave(const struct hook_list *l, const struct hook_provider *p,
  *                   int has_ret, int64_t ret);
  *   const char *hook_current(const char **plugin);
+ *   const char *hook_last_left(const char **plugin);
  *   const char *hook_closure_label(const void *closure);
  *   void hook_watch_attach(struct hook_watch *w);
  *   struct hook_watch *hook_watch_get(void);
@@ -101,6 +102,9 @@ void hook_enter(const struct hook_list *l, const struct hook_provider *p);
 void hook_leave(const struct hook_list *l, const struct hook_provider *p, int has_ret, int64_t ret);
 /* The hook being run right now (NULL if none) and its provider's plugin. */
 const char *hook_current(const char **plugin);
+/* The hook whose provider returned last (NULL before any) and that
+ * provider's plugin: after a chain stopped, the provider that stopped it. */
+const char *hook_last_left(const char **plugin);
 /* The plugin whose init is running ("core" outside of one). */
 const char *hook_registering_plugin(void);
 /* The label a plugin gave closure with mtasim_closure_label(), or NULL. */

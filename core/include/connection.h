@@ -43,6 +43,7 @@
 #include <sys/time.h>
 
 #include "domain.h"
+#include "momentum_types.h"
 
 #define CONN_ERR_MX_LOOKUP_FAILED   1
 #define CONN_ERR_MX_LOOKUP_PENDING  2
@@ -96,15 +97,65 @@
 #define SMTP_STAGE_RSET             14
 #define SMTP_STAGE_QUIT             18
 
-/* A connection to one remote host for one (domain, binding) pair. */
-typedef struct connection_handle {
-    const char *host;           /* MX host name the address came from */
-    mta_ip addr;                /* remote address, IPv4 (mapped) or IPv6 */
+/*
+ * connection_handle - one outbound connection, for one (domain, binding) pair
+ *
+ * The first members are those of Momentum 3's "connection_handle" page:
+ *   host          the MX host the address came from (host_record, domain.h;
+ *                 the connection's own copy, valid while the handle is)
+ *   binding_slot  the binding it was made from
+ *   offset        the index of the connected address in host->addrs
+ *   user_data     what the initiator passed to initiate_connection
+ *   conn          the connection's state (below)
+ * then mtasim's own.  The handle is valid from the connect until
+ * dec_outbound_connections returns.
+ *
+ * connection - the members of Momentum 3's "connection" page that mtasim
+ * has something behind; the core keeps them current whenever it hands the
+ * handle to a plugin:
+ *   fd            the descriptor, -1 after the close (a simulated
+ *                 descriptor under mtasim run: docs/plugins.md,
+ *                 "Simulated descriptors")
+ *   in_use        > 0 while a message is in flight on it, 0 when idle,
+ *                 < 0 while connecting
+ *   statetime     when the session entered its current SMTP stage
+ *   startdelivery when the message in flight was taken, 0 when idle
+ *   deliveries    messages delivered on this connection so far
+ *   esmtp         1 when the server answered EHLO, 0 after HELO
+ *   addr_offset   as the handle's offset
+ *   domain        the domain the connection is for
+ *   mx            the MX host (the handle's host)
+ *   curr_message  the message in flight, NULL when idle
+ *   recipients    RCPT commands issued on this connection
+ * (state, state_closure, local_state, idle_fdevent, death, tcp_buffer,
+ * capabilities and the TLS members do not exist in mtasim.)
+ */
+struct _connection {
+    int fd;
+    int in_use;
+    struct timeval statetime;
+    struct timeval startdelivery;
+    int deliveries;
+    int esmtp;
+    int addr_offset;
+    domain_record *domain;
+    mx_record *mx;
+    ec_message *curr_message;
+    int recipients;
+};
+
+struct _connection_handle {
+    /* Momentum 3, "connection_handle" */
+    host_record *host;
     int binding_slot;
+    int offset;
+    void *user_data;
+    connection *conn;
+    /* mtasim's own */
+    mta_ip addr;                /* remote address, IPv4 (mapped) or IPv6 */
     domain_record *dr;
     int fd;                     /* descriptor while open, -1 after close */
-    void *user_data;            /* the initiator's data */
-} connection_handle;
+};
 
 /* Called when the connect completed (err == 0) or failed asynchronously
  * (err = CONN_ERR_CONNECT or CONN_ERR_CONNECT_NETWORK). */

@@ -26,8 +26,10 @@
  *
  *   A plugin is a shared object that exports int mq_version(void)
  *   (returning MQ_API_VERSION) and any of the callbacks below; only the
- *   callbacks it exports are called.  mq_initialize() runs once after
- *   loading and mq_cleanup() once before unloading, when exported.  One
+ *   callbacks it exports are called.  mq_initialize() runs once all
+ *   plugins are loaded, in file-name order, then mq_context_initialize();
+ *   when the run is over mq_context_cleanup(), then mq_cleanup() in the
+ *   reverse order - each when exported.  One
  *   shared object may also export mtasim_module_init() and register
  *   Momentum-style hook providers (mtasim_plugin.h): both styles at once.
  *
@@ -79,11 +81,24 @@ extern "C" {
 typedef struct MQ_Context MQ_Context;                 /* one callback chain in progress */
 typedef struct MQ_SmtpConnection MQ_SmtpConnection;   /* an SMTP connection */
 typedef struct MQ_Message MQ_Message;                 /* a message being received or sent */
+typedef struct MQ_Timer MQ_Timer;                     /* MQ_TimerStart */
+typedef struct MQ_IOWatcher MQ_IOWatcher;             /* MQ_IOWatch */
+
+/* MQ_IOWatch events. */
+#define MQ_READ 1
+#define MQ_WRITE 2
+
+struct json_object;                                   /* json-c's, for MQ_Json */
+struct ev_loop;                                       /* libev's, for MQ_ev */
 
 /* ---- what a plugin may export ---------------------------------------- */
 int mq_version(void);
 void mq_initialize(void);
 void mq_cleanup(void);
+/* Per worker thread (mtasim has one): after every mq_initialize, and
+ * before the mq_cleanups.  true = took control, as the other callbacks. */
+bool mq_context_initialize(MQ_Context *ctx);
+bool mq_context_cleanup(MQ_Context *ctx);
 
 bool mq_smtp_in_connect(MQ_Context *ctx, MQ_SmtpConnection *conn);
 bool mq_smtp_in_secure(MQ_Context *ctx, MQ_SmtpConnection *conn);
@@ -122,14 +137,45 @@ bool MQ_SmtpSecure(const MQ_SmtpConnection *conn);
 void *MQ_SmtpData(const MQ_SmtpConnection *conn);
 void MQ_SetSmtpData(MQ_SmtpConnection *conn, void *data);
 
-/* The message: envelope sender, the one recipient a callback is about
- * (mq_smtp_in_message: each in turn; outbound: the first), the id once
- * queued (0 before), and the MIME, which MQ_SetMime replaces (copied). */
+/* The message (MailerQ 3.0, MQ_Message): the envelope sender, the one
+ * recipient a callback is about (mq_smtp_in_message: each in turn;
+ * outbound: the first) and the MIME, NUL-terminated; the setters copy.
+ * Inbound (mq_smtp_in_message) a new envelope or recipient is what is
+ * queued; outbound (mq_smtp_out_data) MAIL FROM and RCPT TO have gone
+ * out already, so only the MIME still changes what is sent. */
+const char *MQ_Envelope(MQ_Message *message);
+void MQ_SetEnvelope(MQ_Message *message, const char *envelope, size_t size);
+const char *MQ_Recipient(MQ_Message *message);
+void MQ_SetRecipient(MQ_Message *message, const char *recipient, size_t size);
+const char *MQ_Mime(MQ_Message *message);
+void MQ_SetMime(MQ_Message *message, const char *mime, size_t size);
+/* The message's JSON: mtasim's messages come from SMTP and its queue, not
+ * from RabbitMQ, and it does not link json-c: always NULL. */
+struct json_object *MQ_Json(MQ_Message *message);
+/* mtasim's own: with lengths, and the queue id (0 before it is queued). */
 const char *MQ_MessageEnvelope(const MQ_Message *message, size_t *len);
 const char *MQ_MessageRecipient(const MQ_Message *message, size_t *len);
 unsigned long MQ_MessageId(const MQ_Message *message);
-const char *MQ_Mime(const MQ_Message *message, size_t *len);
-void MQ_SetMime(MQ_Message *message, const char *mime, size_t len);
+
+/* The calling plugin's own pointer in the worker context (MailerQ 3.0,
+ * MQ_Context: not shared between plugins); NULL at first. */
+void *MQ_ContextData(MQ_Context *ctx);
+void MQ_SetContextData(MQ_Context *ctx, void *data);
+
+/* The event loop, on virtual time.  A timer calls callback(data) timeout
+ * seconds from now, as the plugin that started it; it is freed when it
+ * fired or was stopped (stopping it after that is a misbehaviour). */
+MQ_Timer *MQ_TimerStart(MQ_Context *ctx, float timeout, void (*callback)(void *data), void *data);
+void MQ_TimerStop(MQ_Timer *timer);
+void MQ_TimerReset(MQ_Timer *timer, float timeout);
+/* A watch on a descriptor: the simulation has no real I/O on virtual
+ * time, so a watch is kept until MQ_IOUnwatch but never fires
+ * (docs/inbound.md).  MQ_ev: no libev loop, NULL. */
+MQ_IOWatcher *MQ_IOWatch(MQ_Context *ctx, int fd, int events,
+                         void (*callback)(MQ_IOWatcher *watcher, int fd, int events, void *data),
+                         void *data);
+void MQ_IOUnwatch(MQ_IOWatcher *watcher);
+struct ev_loop *MQ_ev(MQ_Context *ctx);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,11 @@
  *   (not "plugin" or "hook"; a bad key stops the run); a VALUE that is a
  *   whole decimal number compares as a number; at most 512 bytes are kept.
  *
+ *   mtasim_message_of() gives the core's own message (message.h: every
+ *   recipient with its state, the whole id, the body) behind an ec_message
+ *   a Momentum-style hook handed over; NULL for a message still being
+ *   received (final_validation).
+ *
  *   Every plugin is unloaded when its scenario ends; each scenario runs in
  *   a fresh process, so static state starts from zero every run.
  *
@@ -46,6 +51,9 @@
 #ifndef MTASIM_PLUGIN_H
 #define MTASIM_PLUGIN_H
 
+#include "ec_message.h"
+#include "message.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,6 +63,9 @@ int mtasim_module_init(const char *args);
 
 /* Name closure in the trace's provider records. */
 void mtasim_closure_label(void *closure, const char *label);
+
+/* The core's message behind msg (NULL while it is being received). */
+const message *mtasim_message_of(const ec_message *msg);
 
 /* Write "plugin note plugin=NAME hook=HOOK KEY=VALUE" into the trace. */
 void mtasim_plugin_note(const char *key, const char *value);

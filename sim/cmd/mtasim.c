@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdreserve.h"
 #include "faketime.h"
 #include "isolate.h"
 #include "live_cmd.h"
@@ -653,6 +654,13 @@ static int dispatch(int argc, char **argv);
  */
 int main(int argc, char **argv)
 {
+    /* Before anything opens a file: the simulated descriptors' numbers
+     * stay clear of the process's real files (fdreserve.h).  Without the
+     * room for it nothing is reserved, and plugins are warned off. */
+    if (fdreserve_setup() < 0)
+        fprintf(stderr, "mtasim: warning: cannot reserve descriptors %d-%d for the "
+                "simulation: a plugin's call on a simulated descriptor may reach a real "
+                "file\n", FDRESERVE_BASE, FDRESERVE_END - 1);
     main_argv = argv;
     FILE *real_stdout = stdout;
     stdout_file = outfile_fd(STDOUT_FILENO, 0);

@@ -75,6 +75,7 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "client", "reply", "client n line want got" },
     { "client", "unexpected", "client n line want got" },
     { "client", "*", "client n" },                  /* connect done */
+    { "plugin", "warning", "plugin hook what" },
     { "plugin", "note", NULL },
 };
 

@@ -19,13 +19,22 @@ typedef int (*plugin_init_fn)(const char *args);
 
 struct plugin {
     char *name;         /* as the user wrote it; providers point at it */
+    const char *base;   /* the file's last component: MailerQ's load order */
     void *handle;
+    int mq;             /* a MailerQ-style plugin (mq_version) */
 };
 
 struct plugin_set {
     int n;
+    int initialized;    /* plugin_set_initialize ran */
+    int cleaned;        /* plugin_set_cleanup ran */
     struct plugin v[PLUGIN_MAX];
 };
+
+/* The pseudo-hooks mq_initialize and mq_cleanup run under: the watch (a
+ * crash report) and mtasim_plugin_note() name the plugin and the call. */
+static struct hook_list mq_init_list = { .name = "mq_initialize" };
+static struct hook_list mq_cleanup_list = { .name = "mq_cleanup" };
 
 /* plugin_set_create - an empty set */
 struct plugin_set *plugin_set_create(void)
@@ -107,19 +116,14 @@ int plugin_load(struct plugin_set *ps, const char *name, const char *file, const
         abort();
     }
     p->handle = handle;
-    if (mq) {
-        /* The MailerQ style: mq_initialize first, then its callbacks join
-         * the registry in file-name order. */
-        void *mqinit = dlsym(handle, "mq_initialize");
-        if (mqinit != NULL) {
-            void (*fn)(void);
-            memcpy(&fn, &mqinit, sizeof fn);
-            hook_set_registering_plugin(p->name);
-            fn();
-            hook_set_registering_plugin(NULL);
-        }
+    p->mq = mq;
+    const char *slash = strrchr(file, '/');
+    p->base = slash ? slash + 1 : file;
+    /* The MailerQ style: its callbacks join the registry in file-name
+     * order; mq_initialize waits until every plugin is loaded
+     * (plugin_set_initialize). */
+    if (mq)
         mq_register_plugin(p->name, file, mq_fns);
-    }
     if (sym == NULL)
         return 0;
     plugin_init_fn init;
@@ -137,6 +141,73 @@ int plugin_load(struct plugin_set *ps, const char *name, const char *file, const
     return 0;
 }
 
+/* mq_order - the MailerQ-style plugins of ps in the order MailerQ loads
+ * them: alphabetical by file name, byte by byte, equal names in load
+ * order (as mq_register_plugin orders the callbacks); returns how many */
+static int mq_order(const struct plugin_set *ps, int order[PLUGIN_MAX])
+{
+    int n = 0;
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->v[i].mq)
+            continue;
+        int at = n++;
+        while (at > 0 && strcmp(ps->v[order[at - 1]].base, ps->v[i].base) > 0) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = i;
+    }
+    return n;
+}
+
+/* mq_call_each - the exported function sym of every MailerQ-style plugin,
+ * in MailerQ's order (backwards when reverse), each as its plugin */
+static void mq_call_each(const struct plugin_set *ps, const char *sym, struct hook_list *l,
+                         int reverse)
+{
+    int order[PLUGIN_MAX];
+    int n = mq_order(ps, order);
+    for (int k = 0; k < n; k++) {
+        const struct plugin *p = &ps->v[order[reverse ? n - 1 - k : k]];
+        void *f = dlsym(p->handle, sym);
+        if (f == NULL)
+            continue;
+        void (*fn)(void);
+        memcpy(&fn, &f, sizeof fn);
+        struct hook_provider wp = { NULL, NULL, p->name };
+        hook_set_registering_plugin(p->name);     /* providers it registers are its own */
+        hook_enter(l, &wp);
+        fn();
+        hook_leave(l, &wp, 0, 0);
+        hook_set_registering_plugin(NULL);
+    }
+}
+
+/* plugin_set_initialize - mq_initialize of each MailerQ-style plugin, once
+ * all are loaded, in file-name order (MailerQ 3.0, mq_initialize: "When
+ * MailerQ starts and has loaded all the plugins, it will check every plugin
+ * ... and if it is, it will call it"; plugins.md: loaded alphabetically) */
+void plugin_set_initialize(struct plugin_set *ps)
+{
+    if (ps == NULL || ps->initialized)
+        return;
+    ps->initialized = 1;
+    mq_call_each(ps, "mq_initialize", &mq_init_list, 0);
+    mq_context_start();         /* the one worker thread: mq_context_initialize */
+}
+
+/* plugin_set_cleanup - mq_cleanup of each initialised MailerQ-style plugin,
+ * once, in the reverse of the initialisation order; call it while the core
+ * and its trace still exist, so what the plugins do there is recorded */
+void plugin_set_cleanup(struct plugin_set *ps)
+{
+    if (ps == NULL || ps->cleaned || !ps->initialized)
+        return;
+    ps->cleaned = 1;
+    mq_context_stop();          /* the worker ends first: mq_context_cleanup */
+    mq_call_each(ps, "mq_cleanup", &mq_cleanup_list, 1);
+}
+
 /* plugin_set_count - how many plugins are loaded */
 int plugin_set_count(const struct plugin_set *ps)
 {
@@ -148,13 +219,8 @@ void plugin_set_destroy(struct plugin_set *ps)
 {
     if (ps == NULL)
         return;
+    plugin_set_cleanup(ps);     /* if the run did not (no core: nothing is traced) */
     for (int i = ps->n - 1; i >= 0; i--) {
-        void *cleanup = dlsym(ps->v[i].handle, "mq_cleanup");
-        if (cleanup != NULL && dlsym(ps->v[i].handle, "mq_version") != NULL) {
-            void (*fn)(void);
-            memcpy(&fn, &cleanup, sizeof fn);
-            fn();
-        }
         dlclose(ps->v[i].handle);
         free(ps->v[i].name);
     }

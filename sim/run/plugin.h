@@ -6,7 +6,9 @@
  *
  *   struct plugin_set *ps = plugin_set_create();
  *   int code = plugin_load(ps, "counter.so", file, args, err, sizeof err);
+ *   plugin_set_initialize(ps);           (every mq_initialize)
  *   ... the core runs; the plugin's providers are called ...
+ *   mta_shutdown(m); plugin_set_cleanup(ps);   (every mq_cleanup)
  *   mta_destroy(m);                      (forgets every provider)
  *   plugin_set_destroy(ps);              (dlclose, in reverse load order)
  *
@@ -16,8 +18,11 @@
  *   (core/include/mtasim_plugin.h), or int mq_version(void) and MailerQ-style
  *   callbacks (core/include/mailerq.h), or both: the loader recognises each
  *   style by its exports.  MailerQ-style callbacks are registered with
- *   mq_register_plugin() (core/mq.h), which orders them by file name;
- *   mq_initialize() runs at load, mq_cleanup() at unload.  plugin_load() opens it with
+ *   mq_register_plugin() (core/mq.h), which orders them by file name.
+ *   plugin_set_initialize() calls mq_initialize() of each, once all are
+ *   loaded, in that order; plugin_set_cleanup() calls mq_cleanup() in the
+ *   reverse order, while the core and its trace still exist (the run's
+ *   end; plugin_set_destroy() does it if nobody did).  plugin_load() opens it with
  *   dlopen(RTLD_NOW | RTLD_LOCAL) - every undefined symbol is resolved at
  *   once, against the mtasim executable (built with export_dynamic) - and
  *   calls its init with hook_set_registering_plugin(name) around it, so
@@ -58,6 +63,8 @@ struct plugin_set;
 struct plugin_set *plugin_set_create(void);
 int plugin_load(struct plugin_set *ps, const char *name, const char *file, const char *args,
                 char *err, size_t errsz);
+void plugin_set_initialize(struct plugin_set *ps);
+void plugin_set_cleanup(struct plugin_set *ps);
 int plugin_set_count(const struct plugin_set *ps);
 void plugin_set_destroy(struct plugin_set *ps);
 

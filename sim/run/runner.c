@@ -260,6 +260,7 @@ int runner_load_plugins(struct plugin_set **set, const struct scn_scenario *sc,
         r->exit_code = code;
         return -1;
     }
+    plugin_set_initialize(*set);
     return 0;
 }
 
@@ -727,6 +728,9 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     else if (why == SIM_RUN_QUIET)
         mta_foreach_message(w.mta, check_stuck, &(struct stuck_ctx){ r, sc->epoch });
     mta_shutdown(w.mta);
+    /* MailerQ 3.0: mq_cleanup is "called right before MailerQ closes":
+     * after the last session closed, while the trace still records. */
+    plugin_set_cleanup(w.plugins);
     char *lost = pcap_finish_for_run(&w);
 
     struct simenv_violations v;

@@ -549,6 +549,20 @@ uint16_t sim_ep_peer_port(const sim_ep *ep)
     return ep->side == SIDE_CLIENT ? ep->conn->dport : ep->conn->sport;
 }
 
+/* sim_ep_local_addr - the address at this end */
+mta_ip sim_ep_local_addr(const sim_ep *ep)
+{
+    assert(ep != NULL);
+    return ep->side == SIDE_CLIENT ? ep->conn->src : ep->conn->dst;
+}
+
+/* sim_ep_local_port - the port at this end */
+uint16_t sim_ep_local_port(const sim_ep *ep)
+{
+    assert(ep != NULL);
+    return ep->side == SIDE_CLIENT ? ep->conn->sport : ep->conn->dport;
+}
+
 /* sim_net_open_count - client endpoints not yet released by their owners */
 int sim_net_open_count(const struct sim_net *n)
 {

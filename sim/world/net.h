@@ -302,6 +302,8 @@ mta_ip sim_ep_peer_addr(const sim_ep *ep);
 uint16_t sim_ep_peer_port(const sim_ep *ep);
 /* Segments this endpoint's TCP sent again (RTO, fast retransmit, SYN). */
 uint64_t sim_ep_retransmits(const sim_ep *ep);
+mta_ip sim_ep_local_addr(const sim_ep *ep);
+uint16_t sim_ep_local_port(const sim_ep *ep);
 
 /* Open client connections right now, and connections not yet freed. */
 int sim_net_open_count(const struct sim_net *n);

@@ -5,6 +5,7 @@
  * network's endpoint handler points at; it is freed when the core closes
  * the descriptor, after which the network never calls the handler again.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,13 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdreserve.h"
 #include "prng.h"
 #include "liveness.h"
 #include "simenv.h"
 #include "textbuf.h"
 
-#define SIMENV_FD_BASE 3
-#define SIMENV_MAX_FDS 65536
+/* The simulated descriptor table: the numbers fdreserve keeps from the
+ * process's real files (fdreserve.h), so none aliases one. */
+#define SIMENV_FD_BASE FDRESERVE_BASE
+#define SIMENV_MAX_FDS FDRESERVE_END
 
 /* A listening descriptor (tcp_listen); NULL ep.  It stays a host on the
  * network after the close, refusing what arrives. */
@@ -38,10 +42,10 @@ struct sim_fd {
     int fd;
     struct sim_listener *listener;  /* a listening descriptor: no ep */
     sim_ep *ep;
+    int connected;                  /* SIM_EP_CONNECTED came (or accepted): it has a peer */
     mta_tcp_cb cb;
     void *arg;
     int64_t rx_segments, rx_bytes;  /* DATA events and bytes received */
-    int connected;                  /* SIM_EP_CONNECTED came (or accepted) */
 };
 
 struct dns_wait {
@@ -231,11 +235,22 @@ static struct sim_fd *fd_get(struct simenv *se, int fd)
     return se->fds[fd];
 }
 
+/* fd_claim - fd, once the real number is reserved for it; -1 when a
+ * plugin closed the number and a real file took it (fdreserve.h) */
+static int fd_claim(int fd)
+{
+    if (fdreserve_claim(fd) == 0)
+        return fd;
+    fprintf(stderr, "mtasim: descriptor %d was closed behind the simulation's back (by a "
+            "plugin) and reused by a real file: not handed out\n", fd);
+    return -1;
+}
+
 static int fd_alloc(struct simenv *se)
 {
     for (int fd = SIMENV_FD_BASE; fd < se->nfds; fd++)
         if (se->fds[fd] == NULL)
-            return fd;
+            return fd_claim(fd);
     if (se->nfds >= SIMENV_MAX_FDS)
         return -1;
     int fd = se->nfds < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->nfds;
@@ -250,7 +265,7 @@ static int fd_alloc(struct simenv *se)
         p[i] = NULL;
     se->fds = p;
     se->nfds = cap;
-    return fd;
+    return fd_claim(fd);
 }
 
 static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data, size_t len)
@@ -554,6 +569,52 @@ static void env_trace(struct mta_env *env, const struct mta_trace_rec *rec)
     emit(impl(env), rec);
 }
 
+/* resolve - getpeername/getsockname on a simulated descriptor (fdreserve.h):
+ * what a real TCP socket would answer at this point of its life */
+static int resolve(void *arg, int fd, int peer, struct sockaddr_storage *out, socklen_t *outlen)
+{
+    struct simenv *se = arg;
+    const struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL)
+        return 1;
+    mta_ip addr;
+    uint16_t port;
+    if (f->listener != NULL) {
+        if (peer) {
+            errno = ENOTCONN;
+            return -1;
+        }
+        addr = mta_ip_v4(f->listener->addr);
+        port = f->listener->port;
+    } else if (peer) {
+        if (!f->connected) {
+            errno = ENOTCONN;   /* connect in progress: no peer yet */
+            return -1;
+        }
+        addr = sim_ep_peer_addr(f->ep);
+        port = sim_ep_peer_port(f->ep);
+    } else {
+        addr = sim_ep_local_addr(f->ep);
+        port = sim_ep_local_port(f->ep);
+    }
+    /* The socket is of its binding's family: an IPv4 connection answers a
+     * sockaddr_in, an IPv6 one a sockaddr_in6 (RFC 3493 3.3), as Linux does. */
+    if (mta_ip_is_v4(addr)) {
+        struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(mta_ip_v4_of(addr));
+        in->sin_port = htons(port);
+        *outlen = (socklen_t)sizeof *in;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)out;
+        in6->sin6_family = AF_INET6;
+        memcpy(in6->sin6_addr.s6_addr, addr.b, 16);
+        in6->sin6_port = htons(port);
+        *outlen = (socklen_t)sizeof *in6;
+    }
+    return 0;
+}
+
 /* simenv_create - an environment over sched, net and dns */
 struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_dns *d,
                              struct trace_store *trace)
@@ -581,6 +642,7 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .random_below = env_random_below,
         .trace = trace ? env_trace : NULL,
     };
+    fdreserve_set_resolver(resolve, se);
     return se;
 }
 
@@ -606,6 +668,7 @@ void simenv_destroy(struct simenv *se)
 {
     if (se == NULL)
         return;
+    fdreserve_clear_resolver(se);
     for (int fd = 0; fd < se->nfds; fd++)
         if (se->fds[fd]) {
             if (se->fds[fd]->ep)

@@ -232,7 +232,7 @@ def test_plugin_note_values_and_keys(mtasim, tmp_path):
 #include <mtasim_plugin.h>
 #include <hooks/core/log_delivery_v1.h>
 static const char *bad;
-static void delivered(void *c, message *m, domain_record *d, struct timeval *now,
+static void delivered(void *c, ec_message *m, domain_record *d, struct timeval *now,
                       const char *note, int len)
 {
     (void)c; (void)m; (void)d; (void)now; (void)note; (void)len;

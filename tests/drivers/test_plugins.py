@@ -12,7 +12,8 @@ what those cannot say on their own:
   * --check-determinism works with plugins (both runs in children);
   * the installed SDK: ``meson install --destdir`` stages the headers and
     mtasim.pc, and a fixture plugin built out of tree with
-    ``cc -shared -fPIC $(pkg-config --cflags mtasim)`` runs in a scenario.
+    ``cc -shared -fPIC $(pkg-config --cflags mtasim)`` runs in a scenario;
+    every fixture plugin builds that way with -Wall -Wextra -Werror.
 """
 
 import json
@@ -137,3 +138,13 @@ expect trace exactly for message 1
 """)
     proc = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Every fixture plugin is written as its product's documentation writes
+    # one: each builds out of tree with nothing but the installed headers.
+    failed = []
+    for source in sorted((REPO_ROOT / "fixtures/plugins").glob("*.c")):
+        out = plugin_dir / (source.stem + ".so")
+        built = subprocess.run(["cc", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", *cflags,
+                                str(source), "-o", str(out)], capture_output=True, text=True)
+        if built.returncode != 0:
+            failed.append(f"{source.name}:\n{built.stderr}")
+    assert not failed, "\n".join(failed)

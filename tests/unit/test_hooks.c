@@ -3,8 +3,9 @@
  *
  * Providers are called in list order (register_..._first prepends,
  * register_..._last appends), each with its own closure; has_ reports
- * registration; int hooks stop at the first non-zero result; the lists
- * are emptied between runs.
+ * registration; int hooks stop at the first non-zero result (first_zero
+ * hooks at the first 0); a documented alias (__mail_queue_maintain) is the
+ * same hook; the lists are emptied between runs.
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 
 #include "hook_registry.h"
+#include "hooks/core/__mail_queue_maintain.h"
+#include "hooks/core/mail_queue_insert_active.h"
 #include "hooks/core/post_initiate_connection_smtp.h"
 #include "hooks/core/veto_host_connection.h"
 
@@ -76,7 +79,7 @@ struct veto_closure {
     int *counter;
 };
 
-static int veto(void *closure, const char *host, domain_record *dr, int slot, int max, int cur)
+static int veto(void *closure, host_record *host, domain_record *dr, int slot, int max, int cur)
 {
     (void)host; (void)dr; (void)slot; (void)max; (void)cur;
     struct veto_closure *v = closure;
@@ -88,17 +91,67 @@ START_TEST(test_first_nonzero_stops_the_chain)
 {
     int count = 0;
     struct veto_closure zero = { 0, &count }, two = { 2, &count }, three = { 3, &count };
-    ck_assert_int_eq(call_core_veto_host_connection_hook("mx", NULL, 0, 32, 0), 0);
+    host_record mx = { .name = "mx" };
+    ck_assert_int_eq(call_core_veto_host_connection_hook(&mx, NULL, 0, 32, 0), 0);
     register_core_veto_host_connection_hook_last(veto, &zero);
     register_core_veto_host_connection_hook_last(veto, &two);
     register_core_veto_host_connection_hook_last(veto, &three);
-    ck_assert_int_eq(call_core_veto_host_connection_hook("mx", NULL, 0, 32, 0), 2);
+    ck_assert_int_eq(call_core_veto_host_connection_hook(&mx, NULL, 0, 32, 0), 2);
     ck_assert_int_eq(count, 2);     /* the third never ran */
+    const char *plugin = NULL;
+    ck_assert_str_eq(hook_last_left(&plugin), "veto_host_connection");
+    ck_assert_str_eq(plugin, "core");
     hooks_reset_all();
     count = 0;
     register_core_veto_host_connection_hook_last(veto, &zero);
-    ck_assert_int_eq(call_core_veto_host_connection_hook("mx", NULL, 0, 32, 0), 0);
+    ck_assert_int_eq(call_core_veto_host_connection_hook(&mx, NULL, 0, 32, 0), 0);
     ck_assert_int_eq(count, 1);
+}
+END_TEST
+
+static int insert_observer(void *closure, mail_queue *mq, abstract_message *message)
+{
+    (void)mq; (void)message;
+    struct veto_closure *v = closure;
+    (*v->counter)++;
+    return v->result;
+}
+
+START_TEST(test_first_zero_stops_at_zero)
+{
+    int count = 0;
+    struct veto_closure one = { 1, &count }, zero = { 0, &count }, seven = { 7, &count };
+    /* No provider: 1, the default inserted it. */
+    ck_assert_int_eq(call_core_mail_queue_insert_active_hook(NULL, NULL), 1);
+    register_core_mail_queue_insert_active_hook_last(insert_observer, &one);
+    register_core_mail_queue_insert_active_hook_last(insert_observer, &one);
+    ck_assert_int_eq(call_core_mail_queue_insert_active_hook(NULL, NULL), 1);
+    ck_assert_int_eq(count, 2);
+    register_core_mail_queue_insert_active_hook_first(insert_observer, &zero);
+    register_core_mail_queue_insert_active_hook_last(insert_observer, &seven);
+    count = 0;
+    ck_assert_int_eq(call_core_mail_queue_insert_active_hook(NULL, NULL), 0);
+    ck_assert_int_eq(count, 1);     /* the 0 stopped the chain at once */
+}
+END_TEST
+
+static int maintain(void *closure, domain_record *dr, int slot, Skiplist *sl,
+                    struct timeval *now, int goalsz, int reserve)
+{
+    (void)dr; (void)slot; (void)sl; (void)now; (void)reserve;
+    *(int *)closure = goalsz;
+    return 5;
+}
+
+START_TEST(test_documented_alias_is_the_same_hook)
+{
+    int seen = 0;
+    /* Registered under the documented name, called under mtasim's. */
+    ec_hook_core___mail_queue_maintain_func_t fn = maintain;
+    register_core___mail_queue_maintain_hook_last(fn, &seen);
+    ck_assert_int_ne(has_core_mail_queue_maintain_hook(), 0);
+    ck_assert_int_eq(call_core_mail_queue_maintain_hook(NULL, 0, NULL, NULL, 9, 0), 5);
+    ck_assert_int_eq(seen, 9);
 }
 END_TEST
 
@@ -146,6 +199,8 @@ int main(void)
     tcase_add_test(tc, test_first_and_last_order);
     tcase_add_test(tc, test_arguments_and_closure_passed);
     tcase_add_test(tc, test_first_nonzero_stops_the_chain);
+    tcase_add_test(tc, test_first_zero_stops_at_zero);
+    tcase_add_test(tc, test_documented_alias_is_the_same_hook);
     tcase_add_test(tc, test_registering_plugin_is_recorded);
     tcase_add_test(tc, test_conn_err_names_round_trip);
     suite_add_tcase(s, tc);

@@ -34,7 +34,7 @@ static char *crash_in_core(void *arg, size_t *len)
 }
 
 /* crashing_provider - a plugin's provider that faults */
-static void crashing_provider(void *closure, message *msg, domain_record *dr, struct timeval *now,
+static void crashing_provider(void *closure, ec_message *msg, domain_record *dr, struct timeval *now,
                               const char *note, int note_len)
 {
     (void)closure; (void)msg; (void)dr; (void)now; (void)note; (void)note_len;
