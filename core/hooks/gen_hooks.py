@@ -152,7 +152,7 @@ def trace_fields(hook):
             pass
         elif p.ctype == "domain_record *":
             names.append("domain")
-        elif p.ctype == "int" and p.name in ("binding_slot", "slot", "binding") \
+        elif p.ctype == "int" and p.name in ("binding_slot", "slot", "binding", "binding_id") \
                 and p.tag not in ("connfd", "connerr", "ipv4"):
             names.append("binding")
         elif p.ctype == "message *":
