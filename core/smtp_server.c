@@ -89,6 +89,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "hooks/core/dec_inbound_connections.h"
 #include "hooks/core/final_validation.h"
 #include "hooks/core/final_validation2.h"
@@ -727,46 +728,6 @@ static void cmd_starttls(struct srv_session *s, const char *arg)
     }
 }
 
-/* b64_value - the value of one base64 character, -1 if none */
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* b64_decode - RFC 4648 base64 into out (at most outsz bytes); -1 if malformed */
-static long b64_decode(const char *in, char *out, size_t outsz)
-{
-    size_t n = strlen(in), o = 0;
-    if (n % 4 != 0)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++) {
-            v[k] = in[i + k] == '=' ? -2 : b64_value(in[i + k]);
-            if (v[k] == -1 || (v[k] == -2 && (i + 4 < n || k < 2)))
-                return -1;
-        }
-        if (v[2] == -2 && v[3] != -2)
-            return -1;
-        unsigned bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 |
-                        (unsigned)(v[2] < 0 ? 0 : v[2]) << 6 | (unsigned)(v[3] < 0 ? 0 : v[3]);
-        int bytes = v[2] < 0 ? 1 : v[3] < 0 ? 2 : 3;
-        if (o + (size_t)bytes > outsz)
-            return -1;
-        out[o++] = (char)(bits >> 16);
-        if (bytes > 1)
-            out[o++] = (char)(bits >> 8 & 255);
-        if (bytes > 2)
-            out[o++] = (char)(bits & 255);
-    }
-    return (long)o;
-}
-
 static void after_auth(struct srv_session *s);
 
 /* auth_check - credentials arrived: the user table, then the plugins */
@@ -839,7 +800,7 @@ static void after_auth(struct srv_session *s)
 static void auth_plain(struct srv_session *s, const char *resp)
 {
     char buf[SRV_CMD_LINE_MAX];
-    long n = b64_decode(resp, buf, sizeof buf);
+    long n = base64_decode(resp, buf, sizeof buf);
     const char *nul1 = n > 0 ? memchr(buf, '\0', (size_t)n) : NULL;
     const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)(buf + n - nul1 - 1)) : NULL;
     if (nul2 == NULL) {
@@ -885,7 +846,7 @@ static void cmd_auth(struct srv_session *s, const char *arg)
             return;
         }
         char user[SRV_CMD_LINE_MAX];
-        long n = b64_decode(resp, user, sizeof user);
+        long n = base64_decode(resp, user, sizeof user);
         if (n < 0) {
             reply(s, "501 5.5.2 Error: cannot decode the AUTH LOGIN response");
             client_error(s);
@@ -915,7 +876,7 @@ static void auth_continuation(struct srv_session *s, const char *line)
         return;
     }
     char buf[SRV_CMD_LINE_MAX];
-    long n = b64_decode(line, buf, sizeof buf);
+    long n = base64_decode(line, buf, sizeof buf);
     if (n < 0) {
         s->state = SS_COMMAND;
         reply(s, "501 5.5.2 Error: cannot decode the AUTH LOGIN response");
