@@ -100,7 +100,6 @@ ROUND_TRIP_XFAIL = {
     "smtp/421-at-rcpt": GAP,
     "smtp/421-at-rset": GAP,
     "smtp/421-ehlo-no-storm": GAP,
-    "smtp/reply-delay-not-sooner": GAP,
     "connect/post-bind-any-value": PLUGIN, "connect/post-bind-every-host": PLUGIN,
     "mailerq/documented": INBOUND, "plugins/next-elsewhere": PLUGIN, "plugins/sockname": INBOUND,
     "queue/expiry-last-attempt": GAP,
