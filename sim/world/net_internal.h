@@ -99,6 +99,7 @@ struct tcb {
     size_t tx_len;              /* payload of the segment that occupies it */
     int rtx_pending;            /* a retransmission waits for the link */
     sim_event_id tx_event;      /* the link is free again */
+    sim_event_id syn_event;     /* the MTA's SYN leaves (tcp_conn_start) */
     sim_event_id rtx_event;     /* retransmission or persist timer */
     int persist;                /* rtx_event is the persist timer */
     sim_event_id sent_event;    /* SIM_EP_SENT is due */

@@ -144,6 +144,25 @@ static void tcb_init(struct sim_conn *c, struct tcb *t, size_t sndbuf, size_t rc
 }
 
 /* tcp_conn_start - the client's SYN leaves now */
+/* syn_send - the client's SYN leaves now; its retransmission timer runs */
+static void syn_send(struct sim_ep *cl)
+{
+    cl->t.rtt_start = conn_now(cl->conn);
+    tcp_send_ctl(cl, SIM_TCP_SYN, 0);
+    cl->t.snd_nxt = 1;
+    tcp_rtx_arm(cl);
+}
+
+/* syn_fire - the deferred SYN of a connection the MTA opened */
+static void syn_fire(void *arg)
+{
+    struct sim_ep *cl = arg;
+
+    cl->t.syn_event = 0;        /* its reference is ours until the end */
+    syn_send(cl);
+    conn_unref(cl->conn);
+}
+
 void tcp_conn_start(struct sim_conn *c, size_t client_sndbuf, size_t client_rcvbuf,
                     size_t server_sndbuf, size_t server_rcvbuf)
 {
@@ -154,10 +173,17 @@ void tcp_conn_start(struct sim_conn *c, size_t client_sndbuf, size_t client_rcvb
     c->ep[SIDE_SERVER].t.state = TCP_LISTEN;
     cl->t.state = TCP_SYN_SENT;
     conn_ref(c);
-    cl->t.rtt_start = conn_now(c);
-    tcp_send_ctl(cl, SIM_TCP_SYN, 0);
-    cl->t.snd_nxt = 1;
-    tcp_rtx_arm(cl);
+    /* The core's one connect call stands for socket(), bind() and
+     * connect(), and its connection_post_bind providers run in between:
+     * Momentum 3 calls that hook after the bind, before the connect, and
+     * one that abandons the attempt means no SYN ever left.  So the SYN of
+     * a connection the MTA opens leaves at the same virtual instant, once
+     * the core's call has returned; closing first sends nothing
+     * (sim_ep_close and sim_ep_reset in SYN_SENT: tcp_abort). */
+    if (c->peer)
+        syn_send(cl);
+    else
+        tcp_ev_set(c, &cl->t.syn_event, conn_now(c), syn_fire, cl);
     conn_unref(c);
 }
 
@@ -168,7 +194,7 @@ void tcp_conn_teardown(struct sim_conn *c)
 
     for (s = 0; s < 2; s++) {
         struct tcb *t = &c->ep[s].t;
-        sim_event_id *ids[] = { &t->tx_event, &t->rtx_event, &t->sent_event,
+        sim_event_id *ids[] = { &t->tx_event, &t->syn_event, &t->rtx_event, &t->sent_event,
                                 &t->resume_event };
         size_t i;
 

@@ -401,6 +401,7 @@ void tcp_abort(struct sim_ep *ep)
 
     t->state = TCP_CLOSED;
     tcp_ev_clear(c, &t->tx_event);
+    tcp_ev_clear(c, &t->syn_event);
     tcp_ev_clear(c, &t->rtx_event);
     tcp_ev_clear(c, &t->sent_event);
     tcp_ev_clear(c, &t->resume_event);

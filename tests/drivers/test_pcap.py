@@ -149,9 +149,15 @@ def pcap_names(names):
 
 def trace_dialogue(records):
     """[((src, "dst:port"), {"send": [lines], "recv": [lines]})] per outbound connection
-    (``conn open``), in connect order, from the trace records."""
-    conns, fd_conn = [], {}
+    (``conn open``), in connect order, from the trace records.  An attempt a
+    connection_post_bind provider abandoned (non-zero ``ret`` in the call point's
+    record) is not one: Momentum runs that hook before the connect, so no SYN left."""
+    conns, fd_conn, abandoned = [], {}, set()
     for kind, name, f in records:
+        if kind == "hook" and name == "connection_post_bind" and f.get("ret", "0") != "0" \
+                and f.get("fd") in fd_conn:
+            abandoned.add(fd_conn.pop(f["fd"]))
+            continue
         if kind == "conn" and name in ("open", "accept"):
             # An inbound connection (accept) reuses descriptors too: forget the old one.
             fd_conn.pop(f["fd"], None)
@@ -165,7 +171,7 @@ def trace_dialogue(records):
             if name == "send" and f["line"] == ".":
                 continue
             conns[fd_conn[f["conn"]]][1][name].append(f["line"])
-    return conns
+    return [c for i, c in enumerate(conns) if i not in abandoned]
 
 
 class Sharkd:

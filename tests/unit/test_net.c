@@ -506,10 +506,14 @@ START_TEST(sync_errors_ports_and_ids)
     ck_assert_int_eq(err, -EMFILE);
     ck_assert_uint_eq(sim_ep_conn_id(a), 1);
     ck_assert_uint_eq(sim_ep_conn_id(b), 2);
+    ck_assert_int_eq(w.n_pkt, 0);                   /* the SYNs leave after the call... */
+    run_until(&w, 0);
+    ck_assert_int_eq(w.n_pkt, 2);                   /* ... at the same instant */
     sim_ep_close(a);
     c = sim_net_connect(w.n, LOCAL, HOST, 25, client_ev, &w, &err);
     ck_assert_ptr_nonnull(c);
     ck_assert_uint_eq(sim_ep_conn_id(c), 3);
+    run_until(&w, 0);
     ck_assert_int_eq(w.n_pkt, 3);                   /* three SYNs */
     ck_assert_uint_eq(w.pkt[0].sport, 40000);
     ck_assert_uint_eq(w.pkt[1].sport, 40001);
@@ -540,6 +544,27 @@ START_TEST(close_during_handshake)
     ck_assert_int_eq(w.n_pkt, 3);               /* SYN, SYN-ACK, RST */
     ck_assert_uint_eq(w.pkt[2].flags, SIM_TCP_RST);
     ck_assert_uint_eq(w.pkt[2].seq, 1);         /* the SYN-ACK's ACK number */
+    ck_assert_int_eq(sim_net_live_count(w.n), 0);
+    world_free(&w);
+}
+END_TEST
+
+/* The MTA's SYN leaves once its connect call has returned, at the same
+ * instant: a close in between (a connection_post_bind provider abandoning
+ * the attempt, which Momentum 3 runs before connect) puts nothing on the
+ * wire, and the remote never hears of it. */
+START_TEST(close_before_the_syn_leaves)
+{
+    struct world w;
+
+    world_init(&w, SIM_CONNECT_ACCEPT);
+    sim_net_set_observer(w.n, on_packet, &w);
+    world_connect(&w);
+    sim_ep_close(w.client);
+    w.client = NULL;
+    run_all(&w);
+    ck_assert_int_eq(w.n_pkt, 0);
+    ck_assert_int_eq(w.accepts, 0);
     ck_assert_int_eq(sim_net_live_count(w.n), 0);
     world_free(&w);
 }
@@ -1033,6 +1058,7 @@ static Suite *net_suite(void)
     tcase_add_test(tc, observer_refused_and_unreachable);
     tcase_add_test(tc, sync_errors_ports_and_ids);
     tcase_add_test(tc, close_during_handshake);
+    tcase_add_test(tc, close_before_the_syn_leaves);
     tcase_add_test(tc, destroy_with_live_connections);
     tcase_add_test(tc, segmentation_keeps_order);
     tcase_add_test(tc, bandwidth_spreads_segments);
