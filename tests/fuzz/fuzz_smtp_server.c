@@ -131,14 +131,14 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     if (fd < 0 || fd >= MAX_FDS || !E.fd[fd].open)
         fuzz_fail("write to descriptor %d, which is not open", fd);
     if (E.fd[fd].outlen + len > OUT_MAX)
-        return 0;       /* the client stopped reading: bytes vanish, as in a full window */
+        return (int)len;    /* the client stopped reading: the bytes vanish */
     char *o = realloc(E.fd[fd].out, E.fd[fd].outlen + len);
     if (o == NULL)
         abort();
     memcpy(o + E.fd[fd].outlen, buf, len);
     E.fd[fd].out = o;
     E.fd[fd].outlen += len;
-    return 0;
+    return (int)len;        /* all taken (mtasim_env.h: the count written) */
 }
 
 static void env_tcp_close(struct mta_env *env, int fd)
