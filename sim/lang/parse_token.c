@@ -427,25 +427,40 @@ int parse_probability(struct parser *p, const struct token *t, uint32_t *ppm)
     return 0;
 }
 
-/* parse_size - a byte count: N, NB, NKB, NMB (powers of 1000), NKiB, NMiB; in [min, max] */
-int parse_size(struct parser *p, const struct token *t, const char *what, uint64_t min,
-               uint64_t max, uint64_t *out)
+struct unit { const char *name; uint64_t mult; };
+
+/* scaled - t as digits then one of units (case-insensitive): the value
+ * times the unit's multiple into *out; -1 when it is not that, or the
+ * digits reach 2^40 (so the product cannot overflow) */
+static int scaled(const struct token *t, const struct unit *units, size_t nunits, uint64_t *out)
 {
-    static const struct { const char *unit; uint64_t mult; } units[] = {
-        { "", 1 }, { "B", 1 }, { "KB", 1000 }, { "MB", 1000000 },
-        { "KiB", 1024 }, { "MiB", 1048576 },
-    };
     const char *s = t->text;
     uint64_t v = 0;
     int digits = 0;
     for (; !t->quoted && isdigit((unsigned char)*s) && v < (1ULL << 40); s++, digits++)
         v = v * 10 + (uint64_t)(*s - '0');
-    for (size_t i = 0; digits > 0 && i < sizeof units / sizeof units[0]; i++) {
-        if (strcasecmp(s, units[i].unit) == 0 && v < (1ULL << 40)
-            && v * units[i].mult >= min && v * units[i].mult <= max) {
+    if (digits == 0 || v >= (1ULL << 40))
+        return -1;
+    for (size_t i = 0; i < nunits; i++)
+        if (strcasecmp(s, units[i].name) == 0) {
             *out = v * units[i].mult;
             return 0;
         }
+    return -1;
+}
+
+/* parse_size - a byte count: N, NB, NKB, NMB (powers of 1000), NKiB, NMiB; in [min, max] */
+int parse_size(struct parser *p, const struct token *t, const char *what, uint64_t min,
+               uint64_t max, uint64_t *out)
+{
+    static const struct unit units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1000 }, { "MB", 1000000 },
+        { "KiB", 1024 }, { "MiB", 1048576 },
+    };
+    uint64_t v;
+    if (scaled(t, units, sizeof units / sizeof units[0], &v) == 0 && v >= min && v <= max) {
+        *out = v;
+        return 0;
     }
     return fail_tok(p, t, "bad %s '%s': expected a size from %llu to %llu bytes, like 16384, "
                     "64KiB or 1MB", what, t->text, (unsigned long long)min,
@@ -455,20 +470,14 @@ int parse_size(struct parser *p, const struct token *t, const char *what, uint64
 /* parse_rate - bytes per second: N, NB/s, NKB/s, NMB/s (powers of 1000), NKiB/s, NMiB/s */
 int parse_rate(struct parser *p, const struct token *t, uint64_t *out)
 {
-    static const struct { const char *unit; uint64_t mult; } units[] = {
+    static const struct unit units[] = {
         { "", 1 }, { "B/s", 1 }, { "KB/s", 1000 }, { "MB/s", 1000000 },
         { "KiB/s", 1024 }, { "MiB/s", 1048576 },
     };
-    const char *s = t->text;
-    uint64_t v = 0;
-    int digits = 0;
-    for (; !t->quoted && isdigit((unsigned char)*s) && v < (1ULL << 40); s++, digits++)
-        v = v * 10 + (uint64_t)(*s - '0');
-    for (size_t i = 0; digits > 0 && i < sizeof units / sizeof units[0]; i++) {
-        if (strcasecmp(s, units[i].unit) == 0 && v > 0 && v < (1ULL << 40)) {
-            *out = v * units[i].mult;
-            return 0;
-        }
+    uint64_t v;
+    if (scaled(t, units, sizeof units / sizeof units[0], &v) == 0 && v > 0) {
+        *out = v;
+        return 0;
     }
     return fail_tok(p, t, "bad bandwidth '%s': expected bytes per second above 0, like 2000, "
                     "2KB/s, 1MB/s or 64KiB/s", t->text);
