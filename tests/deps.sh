@@ -54,6 +54,9 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES debhelper lintian"
 # each): clang, and libclang-rt-14-dev for libFuzzer and clang's sanitizer
 # runtimes.  Only the -Dfuzz=true build uses them; the default build is gcc's.
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES clang libclang-rt-14-dev"
+# valgrind: the "meson test --setup valgrind" of tests/meson.build (the setup
+# exists only when valgrind is found; docs/reliability.md).
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES valgrind"
 
 # shellcheck disable=SC2086  # word splitting of the package lists is intended
 (
