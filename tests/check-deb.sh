@@ -20,7 +20,12 @@
 #        - man -l on both manual pages; the bash completion completes;
 #        - a plugin built against the packaged headers with pkg-config;
 #        - pytest-3 folder/: the packaged pytest plugin (pytest11 entry
-#          point) collects and runs the folder's .scn files.
+#          point) collects and runs the folder's .scn files;
+#   4. dpkg -i of both packages on this system seen through an overlay (a
+#      private mount namespace, chroot; the host is not changed; needs
+#      root): man mtasim, mtasim run and pytest-3 suite/ with nothing on
+#      PATH or PYTHONPATH, the repository's own suite collects beside the
+#      installed plugin, and dpkg -r removes it.
 #   Each check prints "ok - what" or "not ok - what"; the last line is
 #   "N passed, N failed"; exit status 0 only when all passed.
 #
@@ -121,5 +126,34 @@ check "pytest-3 suite/ collects the .scn files (packaged plugin, entry point)" \
     sh -c "pytest-3 -p no:cacheprovider --collect-only -q suite/ | grep -c '\.scn::' | grep -qx 3"
 check "pytest-3 suite/ runs them" \
     sh -c "pytest-3 -p no:cacheprovider -q suite/ | grep -q '3 passed'"
+
+# 4. dpkg -i on this system, seen through an overlay: a private mount
+#    namespace puts a writable overlay over / and chroots into it, so the
+#    packages install as on a user's machine (maintainer scripts, file
+#    placement, dependencies) and vanish afterwards; nothing of the host
+#    changes.  Needs root, as .ci/run and tests/deps.sh do.
+ovl=$work/overlay
+mkdir -p "$ovl/upper" "$ovl/work" "$ovl/merged"
+cat >"$work/installed.sh" <<SH
+set -e
+cd '$outside'
+unset PYTHONPATH MTASIM MTASIM_PLUGIN_PATH
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+dpkg -i '$work'/mtasim_*.deb '$work'/mtasim-dev_*.deb >'$work/dpkg-i.log' 2>&1 || { cat '$work/dpkg-i.log'; exit 1; }
+echo "dpkg -i: \$(dpkg-query -W -f='\${Status}' mtasim)"
+[ "\$(command -v mtasim)" = /usr/bin/mtasim ]
+MANWIDTH=80 man mtasim | grep -q 'mtasim *- *deterministic'
+MANWIDTH=80 man 5 mtasim-scenario | grep -q 'scenario language'
+mtasim run suite/one.scn | grep -q '^1 passed, 0 failed'
+pytest-3 -p no:cacheprovider -q suite/ | grep -q '3 passed'
+cd '$src'
+MTASIM=/usr/bin/mtasim pytest-3 -p no:cacheprovider --collect-only -q scenarios/dns | grep -q 'tests collected'
+dpkg -r mtasim-dev mtasim >/dev/null
+[ ! -e /usr/bin/mtasim ]
+echo "dpkg -r: removed"
+SH
+check "dpkg -i on this system (overlay): man mtasim, mtasim run, pytest suite/, the repository's suite beside it, dpkg -r" \
+    unshare --mount sh -c "mount -t overlay overlay -o lowerdir=/,upperdir='$ovl/upper',workdir='$ovl/work' '$ovl/merged' && mount -t proc proc '$ovl/merged/proc' && mount --rbind /dev '$ovl/merged/dev' && chroot '$ovl/merged' sh '$work/installed.sh'"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -218,6 +218,22 @@ def test_pytest_outside_the_repository(stage, tmp_path):
     assert f"mtasim: {prefix / 'bin' / 'mtasim'}" in proc.stdout
 
 
+def test_repository_suites_beside_an_installed_plugin(stage, mtasim, tmp_path):
+    """With the package installed (its dist-packages on the path, so its
+    pytest11 entry point is found), the repository's own suite and a suite
+    that loads the plugin by -p still register mtasim's options once."""
+    from tests.drivers.test_pytest_plugin import pytest_run
+    _, prefix = stage
+    site = installed_python_dir(prefix)
+    inside = pytest_run(mtasim, ["--collect-only", "-q", "scenarios/dns"], site=site)
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "one.scn").write_text(scenario_text())
+    outside = pytest_run(mtasim, ["suite"], cwd=tmp_path, site=site)
+    assert outside.returncode == 0 and "1 passed" in outside.stdout, \
+        outside.stdout + outside.stderr
+
+
 def test_readme_apt_line_matches_deps_sh():
     readme = (REPO_ROOT / "README.md").read_text()
     m = re.search(r"sudo apt-get install -y ((?:[^\n]|\\\n)*?)\n```", readme)

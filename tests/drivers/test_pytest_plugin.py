@@ -29,21 +29,28 @@ SCENARIOS = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "scenario
                    if not p.name.startswith("."))
 
 
-def pytest_run(mtasim, args, cwd=REPO_ROOT):
+def pytest_run(mtasim, args, cwd=REPO_ROOT, site=None):
     """pytest-3 ARGS with this binary and no cache, in cwd.
 
     Outside the repository (a suite written here) the folder gets a pytest.ini
     of its own and the plugin comes by -p, as a project using mtasim's plugin
-    would load it."""
+    would load it.  site: a folder put first on PYTHONPATH, as the Debian
+    package's dist-packages is on a machine where it is installed."""
     env = dict(os.environ, COLUMNS="400")   # short-summary lines whole
     extra = ["--mtasim-bin", mtasim]
+    path = [str(site)] if site else []
     if Path(cwd) != REPO_ROOT:
         (Path(cwd) / "pytest.ini").write_text("[pytest]\naddopts = -ra\n")
-        env["PYTHONPATH"] = str(REPO_ROOT)
+        path.append(str(REPO_ROOT))
         # $MTASIM, not --mtasim-bin: pytest looks for conftest.py files along
         # path-like arguments, and would find the repository's from there.
         env["MTASIM"] = mtasim
-        extra = ["-p", "tests.drivers.mtasim_pytest"]
+        # -p no:mtasim: where the package is installed, its pytest11 entry
+        # point would register the same options a second time (pytest stops
+        # with "option names already added").
+        extra = ["-p", "no:mtasim", "-p", "tests.drivers.mtasim_pytest"]
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
     return subprocess.run(["pytest-3", "-p", "no:cacheprovider", *extra, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
 
