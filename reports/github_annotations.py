@@ -30,7 +30,9 @@ def _escape_property(text):
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _line_of(run):
+def failure_line(run):
+    """The line a failing run points at: its first failed expectation's, else
+    the line of its bad-input error, else 1 (the GitLab report uses it too)."""
     failed = run.failed_expectations
     if failed and failed[0].line:
         return failed[0].line
@@ -46,7 +48,7 @@ def annotations_document(runs):
             continue
         title = f"mtasim {run.verdict.upper()} {run.name}"
         message = f"{run.headline}\n{run.failure_text}\nreplay: {run.replay}"
-        out.append(f"::error file={_escape_property(run.file)},line={_line_of(run)},"
+        out.append(f"::error file={_escape_property(run.file)},line={failure_line(run)},"
                    f"title={_escape_property(title)}::{_escape_data(message)}\n")
     passed, failed, _ = summary_counts(runs)
     out.append(f"::notice title=mtasim::{passed} passed, {failed} failed\n")

@@ -3,7 +3,8 @@
 Usage (``mtasim report`` runs this with /usr/bin/python3)::
 
     mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--html-dir DIR]
-                  [--markdown FILE] [--github FILE] [--title TEXT]
+                  [--markdown FILE] [--github FILE] [--gitlab FILE]
+                  [--title TEXT]
 
 Contract
 --------
@@ -30,6 +31,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from github_annotations import annotations_document  # noqa: E402
+from gitlab_codequality import codequality_document  # noqa: E402
 from html_report import asset_files, html_document  # noqa: E402
 from junit_xml import junit_document             # noqa: E402
 from markdown_summary import markdown_document   # noqa: E402
@@ -68,15 +70,19 @@ def parse_args(argv):
     parser.add_argument("--github", metavar="FILE",
                         help="write GitHub Actions annotations (::error file=...,line=...::), "
                              "- for standard output")
+    parser.add_argument("--gitlab", metavar="FILE",
+                        help="write a GitLab Code Quality report (JSON, one issue per failing "
+                             "run; artifacts:reports:codequality)")
     parser.add_argument("--markdown", metavar="FILE",
                         help="write the Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--title", default="mtasim report", help="the HTML report's title")
     args = parser.parse_args(argv)
     if not args.results:
         raise UsageError("no result file given")
-    if not (args.junit or args.html or args.html_dir or args.markdown or args.github):
+    if not (args.junit or args.html or args.html_dir or args.markdown or args.github
+            or args.gitlab):
         raise UsageError("nothing to write: give --junit FILE, --html FILE, --html-dir DIR, "
-                         "--markdown FILE and/or --github FILE")
+                         "--markdown FILE, --github FILE and/or --gitlab FILE")
     return args
 
 
@@ -88,7 +94,8 @@ def main(argv):
         print(f"mtasim report: {exc}", file=sys.stderr)
         if isinstance(exc, UsageError):
             print("usage: mtasim report RESULTS.json... [--junit FILE] [--html FILE] "
-                  "[--html-dir DIR] [--markdown FILE] [--github FILE]  (mtasim report --help)",
+                  "[--html-dir DIR] [--markdown FILE] [--github FILE] [--gitlab FILE]  "
+                  "(mtasim report --help)",
                   file=sys.stderr)
         return EXIT_BAD_INPUT
     # Render everything before writing anything.
@@ -105,6 +112,8 @@ def main(argv):
         outputs.append((args.markdown, markdown_document(runs)))
     if args.github:
         outputs.append((args.github, annotations_document(runs)))
+    if args.gitlab:
+        outputs.append((args.gitlab, codequality_document(runs)))
     try:
         if args.html_dir:
             try:

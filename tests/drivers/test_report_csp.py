@@ -1,4 +1,4 @@
-"""Reports for CI systems: the HTML report under Jenkins' default CSP, GitHub annotations.
+"""Reports for CI systems: HTML under Jenkins' default CSP, GitHub annotations, GitLab Code Quality.
 
 * ``mtasim report --html-dir DIR`` writes report.html, report.css and
   report.js with no inline code.  Served over HTTP on loopback with Jenkins'
@@ -12,6 +12,8 @@
   has no diagrams and how to get them.
 * ``--github FILE`` writes one ``::error file=...,line=...::`` workflow
   command per failing run, the message escaped to one line.
+* ``--gitlab FILE`` writes GitLab's Code Quality JSON: one issue per failing
+  run with the required fields, its line, a stable fingerprint.
 """
 
 import http.server
@@ -159,3 +161,36 @@ def test_github_annotations(mtasim, results, tmp_path):
     assert bad.startswith(f"::error file={REPO_ROOT}/fixtures/bad/bad-address.scn,line=4,"
                           "title=mtasim ERROR bad-address::")
     assert lines[-1] == "::notice title=mtasim::2 passed, 2 failed"
+
+
+def test_gitlab_code_quality(mtasim, results, tmp_path):
+    """GitLab's Code Quality format: an array of issues, each with the five
+    fields GitLab requires; the line of the failure; a fingerprint that is
+    the same for the same results and differs between runs."""
+    import json
+    out, again = tmp_path / "cq.json", tmp_path / "cq2.json"
+    proc = run_report(mtasim, [str(results / "traced.json"), "--gitlab", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    issues = json.loads(out.read_text())
+    assert [i["check_name"] for i in issues] == ["mtasim-error", "mtasim-fail"], issues
+    for issue in issues:
+        assert set(issue) == {"description", "check_name", "fingerprint", "severity", "location"}
+        assert len(issue["fingerprint"]) == 32 and int(issue["fingerprint"], 16) >= 0
+    bad, failing = issues
+    assert bad["location"] == {"path": f"{REPO_ROOT}/fixtures/bad/bad-address.scn",
+                               "lines": {"begin": 4}}
+    assert bad["severity"] == "blocker"
+    assert failing["location"] == {"path": "fail.scn", "lines": {"begin": 6}}
+    assert failing["severity"] == "major"
+    assert failing["description"].startswith("line 6: ")
+    assert failing["description"].endswith("(replay: mtasim run --seed 1 --trace - fail.scn)")
+    assert bad["fingerprint"] != failing["fingerprint"]
+    run_report(mtasim, [str(results / "plain.json"), "--gitlab", str(again)])
+    assert [i["fingerprint"] for i in json.loads(again.read_text())] == \
+        [i["fingerprint"] for i in issues]
+    passing = tmp_path / "pass.json"
+    proc = run_mtasim(mtasim, ["--json", str(passing), str(REPO_ROOT / SCENARIOS[0])],
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    run_report(mtasim, [str(passing), "--gitlab", str(again)])
+    assert json.loads(again.read_text()) == []
