@@ -64,7 +64,7 @@
 #include "trace.h"
 
 const char *const sc_state_names[] = { "connect", "banner", "EHLO", "HELO", "RSET", "MAIL",
-                                       "RCPT", "DATA", "data transfer", "end of data", "idle",
+                                       "RCPT", "DATA", "plugin", "data transfer", "end of data", "idle",
                                        "QUIT", "closed" };
 
 /* reply_error - the domain's last connection error is reply r, from this host */
@@ -512,6 +512,16 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         reply_error(c, r, "unexpected reply while idle: %s", note);
         sc_send_quit(c);
         return;
+    case SC_PLUGIN: {
+        /* Likewise while mq_smtp_out_data holds control: no command is
+         * unanswered, so the message in flight fails for now. */
+        reply_error(c, r, "unexpected reply while a plugin held the message: %s", note);
+        char status[DSN_STATUS_MAX];
+        struct rcpt_why why = sc_reply_why(r, note, status);
+        sc_fail_in_flight(c, OUTCOME_TRANSIENT, &why);
+        sc_send_quit(c);
+        return;
+    }
     case SC_CONNECTING:
     case SC_BODY:           /* made SC_DOT above */
     case SC_CLOSED:
@@ -538,6 +548,7 @@ static void read_expect(const struct mta_conn *c, int *expected, int *newstate)
     case SC_BODY: case SC_DOT: *expected = 250; *newstate = SMTP_STAGE_IDLE; return;
     case SC_QUIT: *expected = 221; *newstate = SMTP_STAGE_NOT_CONNECTED; return;
     case SC_IDLE: *expected = 0; *newstate = SMTP_STAGE_IDLE; return;
+    case SC_PLUGIN: *expected = 0; *newstate = SMTP_STAGE_BODY; return;
     case SC_CONNECTING: case SC_CLOSED: break;
     }
     *expected = 0;
@@ -850,6 +861,7 @@ void sc_conn_close(struct mta_conn *c)
     assert(c->state != SC_CLOSED);
     assert(c->msg == NULL);
     timer_stop(c);
+    mq_out_closed(&c->pub);     /* a held mq_smtp_out_data no longer resumes it */
     if (c->established)
         ev_simple(&c->pub, SMTP_EV_DISCONNECT, NULL);
     if (c->established && !MTA_FAULT(FAULT_SKIP_DEC_OUTBOUND)) {
