@@ -371,6 +371,11 @@ struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
 void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
                      connection_timeout_cb timeout, void *user_data);
 void smtp_conn_abort_all(struct mta *m);
+/* smtp_client.c: fd is an outbound connection's, still open. */
+int smtp_client_has_fd(const struct mta *m, int fd);
+/* mta.c: fd is an open simulated connection of the core, in or out (what
+ * MQ_IOWatch can observe). */
+int mta_fd_is_conn(struct mta *m, int fd);
 /* Give active messages of (d, slot) to its idle sessions; returns how many woke. */
 int smtp_conn_wake_idle(struct mta_domain *d, int slot);
 connection_handle *smtp_conn_handle(struct mta_conn *c);

@@ -57,6 +57,7 @@
 #include "hooks/core/log_client_connection_success.h"
 #include "hooks/core/post_read_smtp.h"
 #include "hooks/core/pre_read_smtp.h"
+#include "mq.h"
 #include "smtp_client_int.h"
 #include "smtp_reply.h"
 #include "test_faults.h"
@@ -706,6 +707,7 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
 {
     struct mta_conn *c = arg;
     assert(c->fd_open && c->pub.fd == fd);
+    mq_io_tcp_event(fd, ev);       /* a MailerQ plugin's MQ_IOWatch on fd */
     switch (ev) {
     case MTA_TCP_CONNECTED:
         assert(c->state == SC_CONNECTING);
@@ -891,6 +893,15 @@ void sc_conn_close(struct mta_conn *c)
         smtp_conn_destroy(c);
     maintain_soon(d);
     maintain_wake_slot_waiters(m);
+}
+
+/* smtp_client_has_fd - fd is an open outbound connection's */
+int smtp_client_has_fd(const struct mta *m, int fd)
+{
+    for (const struct mta_conn *c = m->conns; c != NULL; c = c->next)
+        if (c->fd_open && c->pub.fd == fd)
+            return 1;
+    return 0;
 }
 
 /* smtp_conn_abort_all - the run is over: close every connection */

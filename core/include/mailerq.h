@@ -168,9 +168,17 @@ void MQ_SetContextData(MQ_Context *ctx, void *data);
 MQ_Timer *MQ_TimerStart(MQ_Context *ctx, float timeout, void (*callback)(void *data), void *data);
 void MQ_TimerStop(MQ_Timer *timer);
 void MQ_TimerReset(MQ_Timer *timer, float timeout);
-/* A watch on a descriptor: the simulation has no real I/O on virtual
- * time, so a watch is kept until MQ_IOUnwatch but never fires
- * (docs/inbound.md).  MQ_ev: no libev loop, NULL. */
+/* A watch on a descriptor (docs/inbound.md, "IO watches"): on a simulated
+ * connection's descriptor (MQ_SmtpFileDescriptor) callback(watcher, fd,
+ * events, data) runs, as the plugin that set the watch, at the virtual
+ * instant the connection became readable (MQ_READ: data, or the peer
+ * closed or reset it) or writable (MQ_WRITE: connected, room made in the
+ * send buffer, everything sent; and once at the start when nothing
+ * waits to leave) - each change once, as edge-triggered epoll reports
+ * it.  A watch on any other descriptor never fires ("mq warning" in the
+ * trace).  MQ_IOUnwatch frees it, also from inside its callback; unwatch
+ * before the descriptor closes (mq_smtp_in_close).  MQ_ev: mtasim has no
+ * libev loop (its loop is virtual time): NULL, with an "mq warning". */
 MQ_IOWatcher *MQ_IOWatch(MQ_Context *ctx, int fd, int events,
                          void (*callback)(MQ_IOWatcher *watcher, int fd, int events, void *data),
                          void *data);
