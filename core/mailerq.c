@@ -187,6 +187,7 @@ static void trace_call(const MQ_Context *ctx, int plugin, int ret)
     case MQ_CB_MESSAGE:
     case MQ_CB_OUT_DATA:
     case MQ_CB_OUT_SENT:
+        mq_json_pull(c->msg);       /* what the callback left, JSON edits too */
         if (c->msg->id)
             mta_tb_int(&tb, "msg", (int64_t)c->msg->id);
         mta_tb_str(&tb, "rcpt", c->msg->recipient);
@@ -329,6 +330,8 @@ static void finish(MQ_Context *ctx)
     ctx->state = CTX_DONE;
     mq_done_fn done = ctx->done;
     struct mq_call *call = ctx->call;
+    if (call->msg != NULL)
+        mq_json_end(call->msg);     /* what the plugins wrote into MQ_Json counts */
     ctx->call = NULL;           /* the caller may reuse or free it from now on */
     done(ctx->arg, call);
 }

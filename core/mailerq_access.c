@@ -3,7 +3,8 @@
  *
  * SYNOPSIS
  *   See mailerq.h: MQ_SmtpFileDescriptor ... MQ_SmtpData, MQ_Envelope ...
- *   MQ_SetMime, MQ_Json, and mtasim's MQ_Message* with lengths.
+ *   MQ_SetMime, and mtasim's MQ_Message* with lengths (MQ_Json is in
+ *   mailerq_json.c).
  *
  * DESCRIPTION
  *   Every accessor takes the core's MQ_SmtpConnection / MQ_Message as the
@@ -76,8 +77,13 @@ void MQ_SetSmtpData(MQ_SmtpConnection *conn, void *data)
         conn->data[mq_active] = data;
 }
 
+/* The getters read a JSON a plugin may have edited first (mailerq_json.c);
+ * the setters write into it. */
+
 const char *MQ_MessageEnvelope(const MQ_Message *message, size_t *len)
 {
+    if (message != NULL)
+        mq_json_pull((MQ_Message *)message);
     const char *s = message && message->envelope ? message->envelope : "";
     if (len)
         *len = strlen(s);
@@ -86,6 +92,8 @@ const char *MQ_MessageEnvelope(const MQ_Message *message, size_t *len)
 
 const char *MQ_MessageRecipient(const MQ_Message *message, size_t *len)
 {
+    if (message != NULL)
+        mq_json_pull((MQ_Message *)message);
     const char *s = message && message->recipient ? message->recipient : "";
     if (len)
         *len = strlen(s);
@@ -111,12 +119,18 @@ static char *own_copy(const char *s, size_t len)
 
 const char *MQ_Envelope(MQ_Message *message)
 {
-    return message ? message->envelope : NULL;
+    if (message == NULL)
+        return NULL;
+    mq_json_pull(message);
+    return message->envelope;
 }
 
 const char *MQ_Recipient(MQ_Message *message)
 {
-    return message ? message->recipient : NULL;
+    if (message == NULL)
+        return NULL;
+    mq_json_pull(message);
+    return message->recipient;
 }
 
 /* mq_set_own - *field becomes a copy of s[0..size), kept in *own (the
@@ -134,32 +148,32 @@ void mq_set_own(char **own, const char **field, const char *s, size_t size)
 /* MQ_SetEnvelope - a new envelope sender (copied; see mailerq.h) */
 void MQ_SetEnvelope(MQ_Message *message, const char *envelope, size_t size)
 {
-    if (message != NULL)
-        mq_set_own(&message->envelope_own, &message->envelope, envelope, size);
+    if (message == NULL)
+        return;
+    mq_set_own(&message->envelope_own, &message->envelope, envelope, size);
+    mq_json_push(message);
 }
 
 /* MQ_SetRecipient - a new recipient for this message (copied) */
 void MQ_SetRecipient(MQ_Message *message, const char *recipient, size_t size)
 {
-    if (message != NULL)
-        mq_set_own(&message->recipient_own, &message->recipient, recipient, size);
+    if (message == NULL)
+        return;
+    mq_set_own(&message->recipient_own, &message->recipient, recipient, size);
+    mq_json_push(message);
 }
 
 /* MQ_Mime - the MIME, NUL-terminated (the owner's bytes need not be:
  * they are copied once, as MQ_SetMime would) */
 const char *MQ_Mime(MQ_Message *message)
 {
+    if (message != NULL)
+        mq_json_pull(message);
     if (message == NULL || message->mime == NULL)
         return NULL;
     if (message->mime != message->mime_own)
         mq_set_own(&message->mime_own, &message->mime, message->mime, message->mime_len);
     return message->mime;
-}
-
-struct json_object *MQ_Json(MQ_Message *message)
-{
-    (void)message;
-    return NULL;
 }
 
 /* MQ_SetMime - replace the message's MIME with a copy of mime */
@@ -169,10 +183,12 @@ void MQ_SetMime(MQ_Message *message, const char *mime, size_t len)
         return;
     mq_set_own(&message->mime_own, &message->mime, mime, len);
     message->mime_len = len;
+    mq_json_push(message);
 }
 
 void mq_message_release(MQ_Message *msg)
 {
+    mq_json_free(msg);
     free(msg->mime_own);
     free(msg->envelope_own);
     free(msg->recipient_own);

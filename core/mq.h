@@ -81,6 +81,7 @@ struct MQ_Message {
     char *mime_own;                 /* MQ_SetMime's copy, freed by mq_message_release */
     char *envelope_own;             /* MQ_SetEnvelope's copy, likewise */
     char *recipient_own;            /* MQ_SetRecipient's copy, likewise */
+    struct json_object *json;       /* MQ_Json's, until the chain is over */
 };
 
 /* One callback chain to run: which callback and its arguments. */

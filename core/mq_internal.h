@@ -46,6 +46,15 @@ void *mq_xmalloc0(size_t n);
  * previous copy freed); a NULL s with a size is ignored. */
 void mq_set_own(char **own, const char **field, const char *s, size_t size);
 
+/* mailerq_json.c: the message's JSON (MQ_Json), when it has one:
+ * push writes the message's envelope, recipient and MIME into it, pull
+ * reads what a plugin changed there back into the message, end pulls and
+ * releases it (the chain is over), free releases it unread. */
+void mq_json_push(MQ_Message *m);
+void mq_json_pull(MQ_Message *m);
+void mq_json_end(MQ_Message *m);
+void mq_json_free(MQ_Message *m);
+
 /* mailerq_io.c: cancel and free every plugin timer and IO watch. */
 void mq_io_timers_cancel(void);
 void mq_io_reset(void);

@@ -149,8 +149,11 @@ const char *MQ_Recipient(MQ_Message *message);
 void MQ_SetRecipient(MQ_Message *message, const char *recipient, size_t size);
 const char *MQ_Mime(MQ_Message *message);
 void MQ_SetMime(MQ_Message *message, const char *mime, size_t size);
-/* The message's JSON: mtasim's messages come from SMTP and its queue, not
- * from RabbitMQ, and it does not link json-c: always NULL. */
+/* The message's JSON (MailerQ 3.0, mq_json.md): a json-c object with the
+ * "envelope", "recipient" and "mime" of the message as it is now; what a
+ * plugin changes in it changes the message, as the setters do.  It is
+ * the message's, valid until the callback chain is over; link json-c
+ * (-ljson-c) to work on it.  NULL when json-c is not installed. */
 struct json_object *MQ_Json(MQ_Message *message);
 /* mtasim's own: with lengths, and the queue id (0 before it is queued). */
 const char *MQ_MessageEnvelope(const MQ_Message *message, size_t *len);
