@@ -338,7 +338,8 @@ void status_clear(smtp_status_t *st);
  *   holds control: resume(ch, body, len) runs when it gave it back -
  *   never from inside mq_out_data, and never after mq_out_closed(ch).
  * mq_out_sent - after the reply to the final dot (code, reply text).
- * mq_out_closed - ch is closing: a chain still held is detached from it. */
+ * mq_out_closed - ch is closing, or the message it held for the chain
+ *   failed: a chain still held is detached from it. */
 typedef void (*mq_out_resume_fn)(connection_handle *ch, const char *body, size_t len);
 int mq_out_data(connection_handle *ch, message *msg, const char **body, size_t *len,
                 mq_out_resume_fn resume);

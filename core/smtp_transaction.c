@@ -76,6 +76,8 @@ void sc_fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, const struct rcp
     struct mta_msg *msg = c->msg;
     if (msg == NULL)
         return;
+    if (c->state == SC_PLUGIN)
+        mq_out_closed(&c->pub);     /* the held mq_smtp_out_data resumes nothing now */
     for (int i = 0; i < msg->pub.rcpt_count; i++)
         if (c->rc[i] != RC_DECIDED && msg->pub.rcpts[i].state == RCPT_PENDING) {
             queue_rcpt_outcome(msg, i, o, why);
@@ -159,6 +161,8 @@ static int body_go(struct mta_conn *c, const char *b, size_t n)
 static void body_resume(connection_handle *ch, const char *body, size_t len)
 {
     struct mta_conn *c = (struct mta_conn *)ch;
+    /* Only a session still waiting is resumed: sc_fail_in_flight and
+     * sc_conn_close detach the chain otherwise (mq_out_closed). */
     assert(c->state == SC_PLUGIN && c->msg != NULL);
     if (body_go(c, body, len) < 0) {
         sc_fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during the data"));
