@@ -81,6 +81,7 @@ struct MQ_Message {
     char *mime_own;                 /* MQ_SetMime's copy, freed by mq_message_release */
     char *envelope_own;             /* MQ_SetEnvelope's copy, likewise */
     char *recipient_own;            /* MQ_SetRecipient's copy, likewise */
+    struct json_object *json;       /* MQ_Json's, until the chain is over */
 };
 
 /* One callback chain to run: which callback and its arguments. */
@@ -107,6 +108,10 @@ int mq_run(struct mq_call *call, mq_done_fn done, void *arg);
 /* The first plugin misbehaviour of the run, one line, and when (*at,
  * absolute virtual time; at may be NULL); NULL if none. */
 const char *mq_fault(mta_usec_t *at);
+/* The environment's event ev on simulated descriptor fd: report it to
+ * the MQ_IOWatch watches on fd (mailerq_io.c).  Both the server and the
+ * client call it first thing for every event of their descriptors. */
+void mq_io_tcp_event(int fd, enum mta_tcp_event ev);
 /* Some plugin timer (mtasim_timer_after) is still due. */
 int mq_timers_pending(void);
 /* Report every chain still held as a misbehaviour, unless timers of

@@ -347,6 +347,12 @@ struct mta_msg *mta_inject_internal(struct mta *m, unsigned long id, const char 
     return msg;
 }
 
+/* mta_fd_is_conn - fd is an open connection of the core, in or out */
+int mta_fd_is_conn(struct mta *m, int fd)
+{
+    return fd >= 0 && (smtp_client_has_fd(m, fd) || smtp_server_has_fd(m, fd));
+}
+
 /* mta_shutdown - the run is over: close connections, cancel timers */
 void mta_shutdown(struct mta *m)
 {

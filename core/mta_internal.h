@@ -330,13 +330,21 @@ int ev_deliverby_expired(connection_handle *ch, message *msg, long difference);
 void status_set(struct mta *m, smtp_status_t *st, const struct smtp_reply *r);
 void status_clear(smtp_status_t *st);
 
-/* mailerq.c: the outbound MailerQ calls, for smtp_client.c (docs/inbound.md).
+/* mailerq_out.c: the outbound MailerQ calls, for smtp_client.c (docs/inbound.md).
  * mq_out_data - at DATA, before the body is sent: mq_smtp_out_data of each
- *   plugin may replace the MIME; *body and *len then point at the new one,
- *   valid until mq_out_sent or the next mq_out_data for this connection.
- * mq_out_sent - after the reply to the final dot (code, reply text). */
-void mq_out_data(connection_handle *ch, message *msg, const char **body, size_t *len);
+ *   plugin may replace the MIME.  Returns 1 when the chain is over now:
+ *   *body and *len point at the MIME to send, valid until mq_out_sent or
+ *   the next mq_out_data for this connection.  Returns 0 when a plugin
+ *   holds control: resume(ch, body, len) runs when it gave it back -
+ *   never from inside mq_out_data, and never after mq_out_closed(ch).
+ * mq_out_sent - after the reply to the final dot (code, reply text).
+ * mq_out_closed - ch is closing, or the message it held for the chain
+ *   failed: a chain still held is detached from it. */
+typedef void (*mq_out_resume_fn)(connection_handle *ch, const char *body, size_t len);
+int mq_out_data(connection_handle *ch, message *msg, const char **body, size_t *len,
+                mq_out_resume_fn resume);
 void mq_out_sent(connection_handle *ch, message *msg, int code, const char *reply);
+void mq_out_closed(connection_handle *ch);
 
 /* smtp_args.c: " KEY=VALUE ..." of args into out; its length */
 size_t smtp_args_render(const smtp_client_args *args, char *out, size_t size);
@@ -364,6 +372,11 @@ struct mta_conn *smtp_conn_create(struct mta *m, struct mta_domain *d, int slot,
 void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
                      connection_timeout_cb timeout, void *user_data);
 void smtp_conn_abort_all(struct mta *m);
+/* smtp_client.c: fd is an outbound connection's, still open. */
+int smtp_client_has_fd(const struct mta *m, int fd);
+/* mta.c: fd is an open simulated connection of the core, in or out (what
+ * MQ_IOWatch can observe). */
+int mta_fd_is_conn(struct mta *m, int fd);
 /* Give active messages of (d, slot) to its idle sessions; returns how many woke. */
 int smtp_conn_wake_idle(struct mta_domain *d, int slot);
 connection_handle *smtp_conn_handle(struct mta_conn *c);

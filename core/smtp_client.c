@@ -57,6 +57,7 @@
 #include "hooks/core/log_client_connection_success.h"
 #include "hooks/core/post_read_smtp.h"
 #include "hooks/core/pre_read_smtp.h"
+#include "mq.h"
 #include "smtp_client_int.h"
 #include "smtp_reply.h"
 #include "test_faults.h"
@@ -64,7 +65,7 @@
 #include "trace.h"
 
 const char *const sc_state_names[] = { "connect", "banner", "EHLO", "HELO", "RSET", "MAIL",
-                                       "RCPT", "DATA", "data transfer", "end of data", "idle",
+                                       "RCPT", "DATA", "plugin", "data transfer", "end of data", "idle",
                                        "QUIT", "closed" };
 
 /* reply_error - the domain's last connection error is reply r, from this host */
@@ -512,6 +513,16 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         reply_error(c, r, "unexpected reply while idle: %s", note);
         sc_send_quit(c);
         return;
+    case SC_PLUGIN: {
+        /* Likewise while mq_smtp_out_data holds control: no command is
+         * unanswered, so the message in flight fails for now. */
+        reply_error(c, r, "unexpected reply while a plugin held the message: %s", note);
+        char status[DSN_STATUS_MAX];
+        struct rcpt_why why = sc_reply_why(r, note, status);
+        sc_fail_in_flight(c, OUTCOME_TRANSIENT, &why);
+        sc_send_quit(c);
+        return;
+    }
     case SC_CONNECTING:
     case SC_BODY:           /* made SC_DOT above */
     case SC_CLOSED:
@@ -538,6 +549,7 @@ static void read_expect(const struct mta_conn *c, int *expected, int *newstate)
     case SC_BODY: case SC_DOT: *expected = 250; *newstate = SMTP_STAGE_IDLE; return;
     case SC_QUIT: *expected = 221; *newstate = SMTP_STAGE_NOT_CONNECTED; return;
     case SC_IDLE: *expected = 0; *newstate = SMTP_STAGE_IDLE; return;
+    case SC_PLUGIN: *expected = 0; *newstate = SMTP_STAGE_BODY; return;
     case SC_CONNECTING: case SC_CLOSED: break;
     }
     *expected = 0;
@@ -695,6 +707,7 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
 {
     struct mta_conn *c = arg;
     assert(c->fd_open && c->pub.fd == fd);
+    mq_io_tcp_event(fd, ev);       /* a MailerQ plugin's MQ_IOWatch on fd */
     switch (ev) {
     case MTA_TCP_CONNECTED:
         assert(c->state == SC_CONNECTING);
@@ -850,6 +863,7 @@ void sc_conn_close(struct mta_conn *c)
     assert(c->state != SC_CLOSED);
     assert(c->msg == NULL);
     timer_stop(c);
+    mq_out_closed(&c->pub);     /* a held mq_smtp_out_data no longer resumes it */
     if (c->established)
         ev_simple(&c->pub, SMTP_EV_DISCONNECT, NULL);
     if (c->established && !MTA_FAULT(FAULT_SKIP_DEC_OUTBOUND)) {
@@ -879,6 +893,15 @@ void sc_conn_close(struct mta_conn *c)
         smtp_conn_destroy(c);
     maintain_soon(d);
     maintain_wake_slot_waiters(m);
+}
+
+/* smtp_client_has_fd - fd is an open outbound connection's */
+int smtp_client_has_fd(const struct mta *m, int fd)
+{
+    for (const struct mta_conn *c = m->conns; c != NULL; c = c->next)
+        if (c->fd_open && c->pub.fd == fd)
+            return 1;
+    return 0;
 }
 
 /* smtp_conn_abort_all - the run is over: close every connection */

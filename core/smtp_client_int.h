@@ -19,8 +19,10 @@
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
 #define SMTP_LINE_MAX 1024              /* a command line we build */
 
+/* SC_PLUGIN: a MailerQ plugin's mq_smtp_out_data holds control before the
+ * message data goes out (mailerq_out.c); no reply is awaited. */
 enum sc_state { SC_CONNECTING, SC_BANNER, SC_EHLO, SC_HELO, SC_RSET, SC_MAIL, SC_RCPT,
-                SC_DATA, SC_BODY, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
+                SC_DATA, SC_PLUGIN, SC_BODY, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
 extern const char *const sc_state_names[];   /* by enum sc_state, for notes */
 
 /* What this attempt decided for each recipient of the message in flight.

@@ -572,6 +572,17 @@ static void after_close(struct srv_session *s)
     (void)s;
 }
 
+/* smtp_server_has_fd - fd is an open inbound session's */
+int smtp_server_has_fd(struct mta *m, int fd)
+{
+    if (m->inbound == NULL)
+        return 0;
+    for (const struct srv_session *s = m->inbound->sessions; s != NULL; s = s->next)
+        if (s->state != SS_CLOSED && s->fd == fd)
+            return 1;
+    return 0;
+}
+
 /* session_close - the end of a session: the descriptor now, the plugins'
  * close chain next, the memory when that is over.  reason NULL: the
  * reason recorded when the close was first asked for. */
@@ -1378,6 +1389,7 @@ static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data
     struct srv_session *s = arg;
     (void)err;
     assert(s->fd == fd && s->state != SS_CLOSED);
+    mq_io_tcp_event(fd, ev);
     switch (ev) {
     case MTA_TCP_DATA:
         take_input(s, data, len);

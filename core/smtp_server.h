@@ -17,5 +17,7 @@ struct mta;
 
 void smtp_server_shutdown(struct mta *m);
 void smtp_server_free(struct mta *m);
+/* fd is an inbound session's, still open. */
+int smtp_server_has_fd(struct mta *m, int fd);
 
 #endif

@@ -76,6 +76,8 @@ void sc_fail_in_flight(struct mta_conn *c, enum rcpt_outcome o, const struct rcp
     struct mta_msg *msg = c->msg;
     if (msg == NULL)
         return;
+    if (c->state == SC_PLUGIN)
+        mq_out_closed(&c->pub);     /* the held mq_smtp_out_data resumes nothing now */
     for (int i = 0; i < msg->pub.rcpt_count; i++)
         if (c->rc[i] != RC_DECIDED && msg->pub.rcpts[i].state == RCPT_PENDING) {
             queue_rcpt_outcome(msg, i, o, why);
@@ -121,7 +123,7 @@ int sc_data_pump(struct mta_conn *c)
     return rc;
 }
 
-/* send_body - the message data, written as the socket takes it (smtp_data.h)
+/* body_go - the message data, written as the socket takes it (smtp_data.h)
  *
  * With DATA: dot-stuffed, CRLF line ends, then ".".  With BDAT (RFC 3030):
  * one "BDAT n LAST" command followed by the message with CRLF line ends
@@ -131,12 +133,8 @@ int sc_data_pump(struct mta_conn *c)
  * The BDAT command line is not message data; the final "." is.  The
  * session is in SC_BODY until the last byte has left the host, with the
  * data-block timer (RFC 5321 4.5.3.2.5) running. */
-static int send_body(struct mta_conn *c)
+static int body_go(struct mta_conn *c, const char *b, size_t n)
 {
-    message *msg = &c->msg->pub;
-    const char *b = msg->body ? msg->body : "";
-    size_t n = msg->body_len;
-    mq_out_data(&c->pub, msg, &b, &n);      /* a MailerQ-style plugin may replace the MIME */
     size_t o = smtp_data_size(b, n, c->use_bdat);
     if (c->use_bdat) {
         char cmd[64];
@@ -156,6 +154,42 @@ static int send_body(struct mta_conn *c)
     smtp_data_begin(c->data, b, n, c->use_bdat);
     sc_expect(c, SC_BODY);
     return sc_data_pump(c) < 0 ? -1 : 0;
+}
+
+/* body_resume - the plugin that held mq_smtp_out_data gave control back:
+ * the data goes out now, with the MIME the plugins left */
+static void body_resume(connection_handle *ch, const char *body, size_t len)
+{
+    struct mta_conn *c = (struct mta_conn *)ch;
+    /* Only a session still waiting is resumed: sc_fail_in_flight and
+     * sc_conn_close detach the chain otherwise (mq_out_closed). */
+    assert(c->state == SC_PLUGIN && c->msg != NULL);
+    if (body_go(c, body, len) < 0) {
+        sc_fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_BAD_CONNECTION, "connection lost during the data"));
+        sc_conn_close(c);
+    }
+}
+
+/* send_body - the MailerQ plugins' mq_smtp_out_data first (they may replace
+ * the MIME), then the data.  MailerQ 3.0 (mq_smtp_out_data.md): a plugin
+ * that returns true holds the message "until either the MQ_Complete,
+ * MQ_Continue or MQ_Retry function is called"; meanwhile the session is
+ * in SC_PLUGIN, awaiting nothing and with no timer of its own ("if none
+ * of the functions is called, MailerQ will wait for the remote server to
+ * close the connection and mark it as an error": lost() then fails the
+ * message for now, mq_out_closed() detaches the chain). */
+static int send_body(struct mta_conn *c)
+{
+    message *msg = &c->msg->pub;
+    const char *b = msg->body ? msg->body : "";
+    size_t n = msg->body_len;
+    if (!mq_out_data(&c->pub, msg, &b, &n, body_resume)) {
+        c->state = SC_PLUGIN;
+        c->state_at = mta_now(c->m);
+        sc_deadline_clear(c);
+        return 0;
+    }
+    return body_go(c, b, n);
 }
 
 /* sc_data_sent - the last byte of the data left the host: the wait for the

@@ -23,6 +23,9 @@
 
 MTASIM_DEB_PACKAGES="meson ninja-build pkg-config gcc libc6-dev check libjansson-dev
 libssl-dev libpcap-dev python3 python3-pytest python3-pytest-xdist"
+# MQ_Json hands MailerQ plugins a json-c object; its example plugin
+# (fixtures/plugins/mq_json.c) is built against json-c.
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libjson-c-dev"
 # tshark and its sharkd (wireshark-common, a dependency of tshark) judge the
 # packet captures of --pcap (tests/drivers/test_pcap.py).
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES tshark"

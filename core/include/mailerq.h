@@ -149,8 +149,11 @@ const char *MQ_Recipient(MQ_Message *message);
 void MQ_SetRecipient(MQ_Message *message, const char *recipient, size_t size);
 const char *MQ_Mime(MQ_Message *message);
 void MQ_SetMime(MQ_Message *message, const char *mime, size_t size);
-/* The message's JSON: mtasim's messages come from SMTP and its queue, not
- * from RabbitMQ, and it does not link json-c: always NULL. */
+/* The message's JSON (MailerQ 3.0, mq_json.md): a json-c object with the
+ * "envelope", "recipient" and "mime" of the message as it is now; what a
+ * plugin changes in it changes the message, as the setters do.  It is
+ * the message's, valid until the callback chain is over; link json-c
+ * (-ljson-c) to work on it.  NULL when json-c is not installed. */
 struct json_object *MQ_Json(MQ_Message *message);
 /* mtasim's own: with lengths, and the queue id (0 before it is queued). */
 const char *MQ_MessageEnvelope(const MQ_Message *message, size_t *len);
@@ -168,9 +171,17 @@ void MQ_SetContextData(MQ_Context *ctx, void *data);
 MQ_Timer *MQ_TimerStart(MQ_Context *ctx, float timeout, void (*callback)(void *data), void *data);
 void MQ_TimerStop(MQ_Timer *timer);
 void MQ_TimerReset(MQ_Timer *timer, float timeout);
-/* A watch on a descriptor: the simulation has no real I/O on virtual
- * time, so a watch is kept until MQ_IOUnwatch but never fires
- * (docs/inbound.md).  MQ_ev: no libev loop, NULL. */
+/* A watch on a descriptor (docs/inbound.md, "IO watches"): on a simulated
+ * connection's descriptor (MQ_SmtpFileDescriptor) callback(watcher, fd,
+ * events, data) runs, as the plugin that set the watch, at the virtual
+ * instant the connection became readable (MQ_READ: data, or the peer
+ * closed or reset it) or writable (MQ_WRITE: connected, room made in the
+ * send buffer, everything sent; and once at the start when nothing
+ * waits to leave) - each change once, as edge-triggered epoll reports
+ * it.  A watch on any other descriptor never fires ("mq warning" in the
+ * trace).  MQ_IOUnwatch frees it, also from inside its callback; unwatch
+ * before the descriptor closes (mq_smtp_in_close).  MQ_ev: mtasim has no
+ * libev loop (its loop is virtual time): NULL, with an "mq warning". */
 MQ_IOWatcher *MQ_IOWatch(MQ_Context *ctx, int fd, int events,
                          void (*callback)(MQ_IOWatcher *watcher, int fd, int events, void *data),
                          void *data);

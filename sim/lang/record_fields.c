@@ -69,6 +69,10 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "inbound", "message", "conn msg from rcpts size" },
     { "inbound", "close", "conn reason" },
     { "inbound", "*", "conn" },                     /* secure */
+    { "mq", "iowatch", "plugin fd events simulated" },
+    { "mq", "ioready", "plugin fd events" },
+    { "mq", "warning", "plugin call fd what" },
+    { "mq", "out_data_discarded", "conn msg" },
     { "mq", "*", "plugin conn ret callback value what msg rcpt size address login code" },
     { "event", "*", "conn event_no msg mailbox code octets expiry_difference quit adjust" },
     { "client", "end", "client n reason" },
