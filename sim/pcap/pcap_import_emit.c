@@ -33,8 +33,10 @@ struct pi_tx {
     int rcpt_code[PI_MAX_RCPTS];
     size_t rcpt_bytes;          /* the inject line must stay under the scenario's limit */
     int nrcpts;
-    int mail_code, data_code, dot_code;     /* 0 = none */
-    long body;                  /* -1 = no message data */
+    int mail_code, data_code, dot_code;     /* 0 = none; dot_code: also the last BDAT chunk's */
+    long body;                  /* -1 = no message data; BDAT: the chunks' octets summed */
+    long size_param;            /* MAIL's SIZE= (RFC 1870), -1 = none */
+    int bdat;                   /* the message data went as BDAT chunks (RFC 3030) */
     int msg;                    /* the injection it belongs to, from 1; 0 = left out */
     int first_ev, last_ev;      /* its events in the session: MAIL to its last command's */
 };
@@ -50,7 +52,18 @@ static int reply_code(const struct pi_event *e)
     return (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
 }
 
-/* cmd_kind - the scenario's name for what an event is answered as */
+/* bdat_is_last - "BDAT SIZE LAST": the chunk that ends the message (RFC 3030 2) */
+static int bdat_is_last(const char *line)
+{
+    size_t n = strlen(line);
+
+    return pi_verb_is(line, "BDAT") && n >= 10 && strcasecmp(line + n - 5, " LAST") == 0;
+}
+
+/* cmd_kind - the scenario's name for what an event is answered as; "bdat"
+ * for a BDAT chunk but the last (mtasim's remote answers those itself),
+ * "dot" for the last one, whose reply ends the transaction as the reply
+ * to DATA's final dot does (RFC 3030 2) */
 static const char *cmd_kind(const struct pi_event *e)
 {
     static const char *const verbs[] = { "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP",
@@ -63,6 +76,8 @@ static const char *cmd_kind(const struct pi_event *e)
         return "greet";
     if (e->kind == EV_BODY)
         return "dot";
+    if (pi_verb_is(e->lines[0], "BDAT"))
+        return bdat_is_last(e->lines[0]) ? "dot" : "bdat";
     for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (pi_verb_is(e->lines[0], verbs[i]))
             return kinds[i];
@@ -234,10 +249,9 @@ static const char *ip_str(mta_ip a, char buf[MTA_IP_TEXT])
 }
 
 /* emit_reply - one scripted reply (or action) of the remote for session sn */
-static void emit_reply(FILE *o, const struct pi_event *cmd,
+static void emit_reply(FILE *o, const char *kind, const struct pi_event *cmd,
                        const struct pi_event *r, int sn, int nth, int64_t delay, int *replaced)
 {
-    const char *kind = cmd_kind(cmd);
     char when[64], d[64];
     int i;
 
@@ -291,7 +305,28 @@ static int server_of(struct pi_server *sv, int *nsv, mta_ip addr)
     return (*nsv)++;
 }
 
-/* collect_txs - the transactions of session si, appended to *txs */
+/* size_param - the SIZE= value of a MAIL command (RFC 1870 6), -1 if none */
+static long size_param(const char *line)
+{
+    const char *p = strchr(line, '>');
+    long v = -1;
+
+    while (p != NULL && (p = strchr(p, ' ')) != NULL) {
+        p++;
+        if (strncasecmp(p, "SIZE=", 5) == 0 && isdigit((unsigned char) p[5])) {
+            char *end;
+            long long n = strtoll(p + 5, &end, 10);
+
+            if ((*end == '\0' || *end == ' ') && n >= 0 && n <= 1000000000)
+                v = (long) n;
+        }
+    }
+    return v;
+}
+
+/* collect_txs - the transactions of session si, appended to *txs: a MAIL
+ * starts one (a new MAIL after a final reply too: several messages on one
+ * connection, RFC 5321 3.3), RSET and QUIT end it */
 static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, int *ntx, int *cap)
 {
     struct pi_tx *tx = NULL;
@@ -325,6 +360,7 @@ static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, 
             tx->from = path_arg(e->lines[0], "MAIL FROM:");
             tx->mail_code = code;
             tx->body = -1;
+            tx->size_param = size_param(e->lines[0]);
         } else if (pi_verb_is(e->lines[0], "RCPT") && tx) {
             char *r = path_arg(e->lines[0], "RCPT TO:");
 
@@ -342,6 +378,17 @@ static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, 
             }
         } else if (pi_verb_is(e->lines[0], "DATA") && tx) {
             tx->data_code = code;
+        } else if (pi_verb_is(e->lines[0], "BDAT") && tx && tx->dot_code == 0) {
+            /* RFC 3030 2: the chunks make the message; the LAST one's reply
+             * (or an earlier chunk's refusal) is its fate. */
+            tx->bdat = 1;
+            /* A chunk's size is the client's word, not bytes seen: bounded. */
+            tx->body = (tx->body < 0 ? 0 : tx->body)
+                       + (long) (e->body_bytes < PI_MAX_SIZE ? e->body_bytes : PI_MAX_SIZE + 1);
+            if (tx->body > PI_MAX_SIZE)
+                tx->body = PI_MAX_SIZE + 1;
+            if (bdat_is_last(e->lines[0]) || (code != 0 && code / 100 != 2))
+                tx->dot_code = code;
         } else if (pi_verb_is(e->lines[0], "RSET") || pi_verb_is(e->lines[0], "QUIT")) {
             tx = NULL;
         }
@@ -367,7 +414,7 @@ static const char *tx_fate(const struct pi_tx *tx)
             later++;
         else if (tx->data_code / 100 == 5 || tx->dot_code / 100 == 5)
             failed++;
-        else if (tx->data_code == 354 && tx->dot_code / 100 == 2)
+        else if ((tx->data_code == 354 || tx->bdat) && tx->dot_code / 100 == 2)
             ok++;
         else
             later++;
@@ -392,7 +439,7 @@ static int same_message(const struct pi_tx *a, const struct pi_tx *b)
 
 /* The scenario's reply kinds, for counting "nth" per kind in a session. */
 static const char *const kind_names[] = { "greet", "ehlo", "helo", "mail", "rcpt", "data", "dot",
-                                          "rset", "noop", "quit", "unknown" };
+                                          "rset", "noop", "quit", "unknown", "bdat" };
 #define KIND_COUNT ((int) (sizeof kind_names / sizeof kind_names[0]))
 
 /* kind_index - the position of a cmd_kind() name in kind_names */
@@ -435,33 +482,69 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
         fprintf(o, "  latency %s\n", usec_str(sv->rtt / 2 > 0 ? sv->rtt / 2 : 1, b));
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        int nth[KIND_COUNT] = { 0 }, e, w;
+        int nth[KIND_COUNT] = { 0 }, e, w, saw_ehlo = 0;
         int64_t base, adjust = sv->client_side && sv->rtt > 0 ? sv->rtt : 0;
 
         if (!mta_ip_eq(s->srv, sv->addr) || session_role(s) != 'A')
             continue;
         sn++;
-        fprintf(o, "  # session %d: from %s port %u\n", sn, ip_str(s->cli, a), s->cport);
+        fprintf(o, "  # session %d (the capture's session %d): from %s port %u\n", sn, i + 1,
+                ip_str(s->cli, a), s->cport);
         base = s->ack_t >= 0 ? s->ack_t : s->synack_t >= 0 ? s->synack_t : s->nev ? s->ev[0].t : 0;
         for (e = 0; e < s->nev; e++) {
             const struct pi_event *r = &s->ev[e];
             const struct pi_event *cmd;
+            const char *kind;
             int64_t delay;
             int kk;
 
+            if (r->kind == EV_CMD && pi_verb_is(r->lines[0], "EHLO"))
+                saw_ehlo = 1;
             if (r->kind != EV_REPLY || r->answers < -1)
                 continue;
             cmd = r->answers >= 0 ? &s->ev[r->answers] : NULL;
-            kk = kind_index(cmd_kind(cmd));
+            kind = cmd_kind(cmd);
+            if (strcmp(kind, "bdat") == 0)
+                continue;       /* a chunk but the last: the remote answers it itself */
+            kk = kind_index(kind);
             nth[kk]++;
             delay = r->t - (cmd ? cmd->t : base) - (cmd ? adjust : adjust / 2);
-            emit_reply(o, cmd, r, sn, nth[kk], delay, replaced);
+            if (strcmp(kind, "helo") == 0 && !saw_ehlo && reply_code(r) / 100 == 2) {
+                /* The client said HELO: the capture never shows what the server
+                 * would offer to EHLO, so mtasim's core (which says EHLO) is
+                 * offered nothing - no PIPELINING, no SIZE: the least the
+                 * capture shows (RFC 5321 4.1.1.1: a 250 to EHLO may list no
+                 * extension). */
+                fputs("  # the client said HELO: EHLO is answered with the HELO reply, "
+                      "offering no extension\n", o);
+                nth[kind_index("ehlo")]++;
+                emit_reply(o, "ehlo", cmd, r, sn, nth[kind_index("ehlo")], delay, replaced);
+            }
+            emit_reply(o, kind, cmd, r, sn, nth[kk], delay, replaced);
+            if (cmd && cmd->kind == EV_CMD && pi_verb_is(cmd->lines[0], "STARTTLS") && s->tls) {
+                char t[32];
+
+                fprintf(o, "  # STARTTLS was answered 220 at +%s: the rest of this session is "
+                        "encrypted (RFC 3207 4)\n"
+                        "  # and not imported. The remote offers STARTTLS as captured; this "
+                        "version of mtasim's\n"
+                        "  # core does not start TLS, so it goes on in cleartext and the remote "
+                        "answers it with\n"
+                        "  # its default replies. Once the language has outbound STARTTLS "
+                        "(the TLS issue), script\n"
+                        "  # the remote's TLS here so the replay takes the captured path.\n",
+                        usec_str((s->tls_t - base) / 1000 * 1000, t));
+            }
         }
         /* The first command never answered: what the server did instead. */
         for (w = s->waiting_head; w < s->nwaiting; w++) {
             const struct pi_event *cmd = s->waiting[w] >= 0 ? &s->ev[s->waiting[w]] : NULL;
             const char *kind = cmd_kind(cmd), *action = end_action(s);
-            int kk = kind_index(kind);
+            int kk;
+
+            if (strcmp(kind, "bdat") == 0)
+                kind = "dot";   /* mtasim's remote acts at the end of the message */
+            kk = kind_index(kind);
 
             if (cmd == NULL)
                 fprintf(o, "  greet %s when session = %d\n", action, sn);
@@ -488,7 +571,7 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
 static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds, int *replaced,
                               const struct pi_tx *txs, int ntx, int si)
 {
-    int i, accepted = 0, ehlo_refused = 0, ended = 0, reset = 0, last_client = -1;
+    int i, accepted = 0, ehlo_refused = 0, ended = 0, reset = 0, last_client = -1, saw_ehlo = 0;
     int kept = 0, left_out = 0;
 
     /* A session that only carried transactions left out never happens in the
@@ -533,9 +616,12 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
 
             if (pi_verb_is(l, "EHLO")) {
                 include = !want_cmds;
+                saw_ehlo = 1;
                 ehlo_refused = code == 500 || code == 501 || code == 502 || code == 504 || code == 550;
             } else if (pi_verb_is(l, "HELO")) {
-                include = !want_cmds && ehlo_refused;
+                /* After a refused EHLO; or the client only said HELO, and the
+                 * core gets this reply to its EHLO (emit_remote). */
+                include = !want_cmds && (ehlo_refused || (!saw_ehlo && code / 100 == 2));
             } else if (pi_verb_is(l, "MAIL") || pi_verb_is(l, "RCPT")) {
                 const char *prefix = pi_verb_is(l, "MAIL") ? "MAIL FROM:" : "RCPT TO:";
 
@@ -552,6 +638,12 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
                 include = accepted;
                 if (want_cmds && include)
                     fputs("  smtp send line=DATA\n", o);
+            } else if (bdat_is_last(l)) {
+                /* The core sends the message as one chunk (inject ... chunking):
+                 * the LAST chunk's reply is the one it gets. */
+                include = accepted;
+                if (want_cmds && include)
+                    fputs("  smtp send line~\"^BDAT [0-9]+ LAST$\"\n", o);
             } else if (pi_verb_is(l, "QUIT")) {
                 include = !ended || a >= 0;
                 if (want_cmds && include)
@@ -569,11 +661,67 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
         if (reset && a > last_client)
             continue;
         for (k = 0; k < s->ev[a].nlines; k++) {
+            const char *l = s->ev[a].lines[k];
+            size_t n = strlen(l);
+
+            /* "CODE " with no text: the remote sends it as "CODE" (smtp-sink
+             * ends its EHLO reply with "250 " when it offers nothing more). */
+            if (n == 4 && l[3] == ' ')
+                n = 3;
             fputs("  smtp recv line=", o);
-            *replaced |= put_quoted(o, s->ev[a].lines[k], strlen(s->ev[a].lines[k]));
+            *replaced |= put_quoted(o, l, n);
             fputc('\n', o);
         }
     }
+}
+
+/* session_span - [from, to] capture times of session s */
+static void session_span(const struct pi_session *s, int64_t *from, int64_t *to)
+{
+    *from = s->syn_t >= 0 ? s->syn_t : s->nev ? s->ev[0].t : 0;
+    *to = s->nev ? s->ev[s->nev - 1].t : *from;
+}
+
+/* several_per_session - some session carried two or more injected messages,
+ * and no two sessions to one server were open at once: the replay must use
+ * one connection per server at a time */
+static int several_per_session(const struct pi_import *im, const struct pi_tx *txs, int ntx)
+{
+    int i, j, several = 0;
+
+    for (i = 0; i < ntx && !several; i++)
+        for (j = i + 1; j < ntx && !several; j++)
+            several = txs[i].msg && txs[j].msg && txs[i].session == txs[j].session
+                      && txs[i].msg != txs[j].msg;
+    for (i = 0; i < im->ns && several; i++)
+        for (j = i + 1; j < im->ns && several; j++) {
+            int64_t f1, t1, f2, t2;
+
+            if (!mta_ip_eq(im->s[i]->srv, im->s[j]->srv) || session_role(im->s[i]) != 'A'
+                || session_role(im->s[j]) != 'A')
+                continue;
+            session_span(im->s[i], &f1, &t1);
+            session_span(im->s[j], &f2, &t2);
+            several = t1 < f2 || t2 < f1;
+        }
+    return several;
+}
+
+/* most_per_session - the most injected messages one session carried */
+static int most_per_session(const struct pi_tx *txs, int ntx)
+{
+    int i, j, most = 0;
+
+    for (i = 0; i < ntx; i++) {
+        int n = 0;
+
+        if (!txs[i].msg)
+            continue;
+        for (j = 0; j < ntx; j++)
+            n += txs[j].msg && txs[j].session == txs[i].session;
+        most = n > most ? n : most;
+    }
+    return most;
 }
 
 /* pi_emit_scenario - the whole scenario for what the capture holds */
@@ -582,9 +730,10 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     struct pi_server sv[PI_MAX_SERVERS];
     struct pi_tx *txs = NULL;
     int txcap = 0, nsv = 0, ntx = 0, nmsg = 0, i, j, k, replaced = 0, loopback = 0, deferred = 0;
-    int skipped_tx = 0;
+    int skipped_tx = 0, chunking;
+    long size;
     char a[MTA_IP_TEXT], b[32], date[32];
-    int nv6 = 0, v6_client = -1;
+    int nv6 = 0, v6_client = -1, sess_no[PI_MAX_SERVERS] = { 0 }, reuse = 0;
     time_t epoch = (time_t) (im->first_t / 1000000);
     struct tm tm;
     int64_t span = im->last_t - im->first_t, retry_gap = -1;
@@ -623,14 +772,31 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
         if (role == 'A')
             collect_txs(s, i, &txs, &ntx, &txcap);
     }
-    /* Envelopes: a transaction with the same envelope as an earlier one is its retry. */
+    /* Messages: each transaction is one, unless it is a retry - the same
+     * envelope as an earlier message whose latest transaction failed
+     * transiently, in a later session (a client retries a deferred message
+     * on a new connection, after its retry interval: Postfix's qmgr(8)
+     * defers it to the deferred queue).  The same envelope again on the same
+     * connection, or after a delivery, is another message (smtp-source sends
+     * one envelope again and again). */
     for (i = 0; i < ntx; i++) {
         if (txs[i].from == NULL || txs[i].nrcpts == 0) {
             skipped_tx++;
             continue;
         }
-        for (j = 0; j < i && !txs[i].msg; j++)
-            if (txs[j].msg && same_message(&txs[i], &txs[j])) {
+        for (j = i - 1; j >= 0 && !txs[i].msg; j--) {
+            const char *fate;
+            int later;
+
+            if (!txs[j].msg || !same_message(&txs[i], &txs[j]))
+                continue;
+            for (later = j + 1; later < i; later++)
+                if (txs[later].msg == txs[j].msg)
+                    break;
+            if (later < i)
+                continue;       /* not the message's latest transaction */
+            fate = tx_fate(&txs[j]);
+            if (txs[j].session != txs[i].session && fate && strcmp(fate, "deferred") == 0) {
                 txs[i].msg = txs[j].msg;
                 if (im->s[txs[i].session]->nev && im->s[txs[j].session]->nev) {
                     int64_t gap = im->s[txs[i].session]->ev[0].t
@@ -639,6 +805,8 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
                         retry_gap = gap;
                 }
             }
+            break;              /* only the latest such message can be retried */
+        }
         if (!txs[i].msg)
             txs[i].msg = ++nmsg;
     }
@@ -654,16 +822,22 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
           "# lines and each message's fate (docs/pcap.md).\n", o);
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        char role = session_role(s), c[MTA_IP_TEXT];
+        char role = session_role(s), c[MTA_IP_TEXT], as[96] = "";
         int v6 = !mta_ip_is_v4(s->cli);     /* [addr]:port, RFC 3986 3.2.2 */
 
-        fprintf(o, "#   session %d  %s%s%s:%u -> %s%s%s:%u  %s\n", i + 1, v6 ? "[" : "",
+        if (role == 'A') {
+            /* The number its remote's "when session = N" lines use. */
+            k = server_of(sv, &nsv, s->srv);
+            snprintf(as, sizeof as, ": mx%d.import.test session %d%s", k + 1, ++sess_no[k],
+                     s->tls ? ", encrypted after STARTTLS (not imported)" : "");
+        }
+        fprintf(o, "#   session %d  %s%s%s:%u -> %s%s%s:%u  %s%s\n", i + 1, v6 ? "[" : "",
                 ip_str(s->cli, a), v6 ? "]" : "", s->cport, v6 ? "[" : "", ip_str(s->srv, c),
                 v6 ? "]" : "", s->sport,
                 role == 'A' ? (s->no_syn ? "SMTP (capture starts after the handshake)" : "SMTP")
                 : role == 'R' ? "refused (RST)" : role == 'U' ? "unreachable (ICMP)"
                 : role == 'T' ? "no answer to the SYN (timeout)"
-                : "a probe: connected, read the banner, sent nothing (not scripted)");
+                : "a probe: connected, read the banner, sent nothing (not scripted)", as);
     }
     if (im->skipped_frag)
         fprintf(o, "# skipped: %lu IP fragment(s)\n", im->skipped_frag);
@@ -681,8 +855,27 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
         fprintf(o, "binding default %s                   # the captured client's\n",
                 ip_str(im->s[v6_client]->cli, a));
     else if (nv6 > 0)
-        fputs("# IPv4 and IPv6 servers: the default binding (IPv4) reaches the IPv4 ones only\n",
-              o);
+        /* Both families: a binding of each, and each message injected through
+         * the one of its session's family. */
+        fprintf(o, "binding v6 %s                        # the captured client's IPv6 address: "
+                "messages of IPv6 sessions use it\n", ip_str(im->s[v6_client]->cli, a));
+    /* Several messages on one connection: the core must not open one per
+     * message, as it would for mail queued at once (docs/queue.md), but
+     * send them one after the other over one connection, as the captured
+     * client did (Postfix reuses a connection for a destination's backlog:
+     * smtp_connection_cache_on_demand, postconf(5)). */
+    reuse = several_per_session(im, txs, ntx);
+    if (reuse)
+        fputs("config max_connections_per_host 1    # the capture sent several messages over one "
+              "connection, one connection at a time\n", o);
+    /* And the reverse: a client that sent at most N messages per connection
+     * (exim delivering each message on its own connection) - Momentum's
+     * Max_Deliveries_Per_Connection, so the core does not carry a later
+     * message over the earlier one's idle connection. */
+    k = most_per_session(txs, ntx);
+    if (k > 0 && nmsg > k)
+        fprintf(o, "config max_deliveries_per_connection %d   # the most messages one captured "
+                "session carried\n", k);
 
     /* Fates first: a deferred message needs the run to stop before the retry. */
     for (k = 1; k <= nmsg; k++)
@@ -748,8 +941,25 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
                 for (j = 0; j < txs[i].nrcpts; j++)
                     fprintf(o, "%s<%s>", j ? "," : "", txs[i].rcpts[j]);
                 fprintf(o, " at %s", usec_str(at / 1000 * 1000, b));
-                if (txs[i].body >= 0)
-                    fprintf(o, " size %ld", txs[i].body);
+                if (nv6 > 0 && nv6 < nsv && !mta_ip_is_v4(s->srv))
+                    fputs(" binding v6", o);
+                size = -1;
+                chunking = 0;
+                /* The size the capture shows: the message data of any of its
+                 * transactions, else the client's SIZE= (RFC 1870). */
+                for (j = i; j < ntx; j++)
+                    if (txs[j].msg == k) {
+                        if (size < 0 && txs[j].body >= 0)
+                            size = txs[j].body;
+                        chunking |= txs[j].bdat;
+                    }
+                for (j = i; j < ntx && size < 0; j++)
+                    if (txs[j].msg == k && txs[j].size_param >= 0)
+                        size = txs[j].size_param;
+                if (size >= 0 && size <= PI_MAX_SIZE)
+                    fprintf(o, " size %ld", size);
+                if (chunking)
+                    fputs(" chunking", o);
                 fputc('\n', o);
                 break;
             }

@@ -27,7 +27,8 @@ struct pi_event {
     int64_t t;                  /* capture time, microseconds */
     char **lines;               /* EV_CMD: 1 line; EV_REPLY: the reply's lines */
     int nlines;
-    size_t body_bytes;          /* EV_BODY: the message, dot-stuffing removed, CRLF kept */
+    size_t body_bytes;          /* EV_BODY: the message, dot-stuffing removed, CRLF kept;
+                                 * EV_CMD of a BDAT: the chunk's octets (RFC 3030 2) */
     int answers;                /* EV_REPLY: index of the event it answers (-1: banner) */
 };
 
@@ -67,10 +68,12 @@ struct pi_session {
     /* SMTP state */
     int in_body;
     size_t body_bytes;
+    uint64_t bdat_left;         /* octets of a BDAT chunk still to come: raw, no lines */
+    int tls;                    /* STARTTLS was answered 220: the rest is encrypted */
+    int64_t tls_t;              /* ... from then on (capture time) */
     int64_t body_t;
     char *rl[PI_MAX_REPLY_LINES];   /* the reply being read */
     int nrl;
-    int64_t rt;
     int *waiting;               /* events awaiting a reply, oldest first (-1 = banner) */
     int nwaiting, waiting_head, waiting_cap;
     struct pi_event *ev;
