@@ -22,10 +22,11 @@
  *   output depends only on the capture's bytes: the same file always gives
  *   the same scenario.
  *
- *   Three files, sharing the structures of pcap_import_internal.h: this
+ *   Four files, sharing the structures of pcap_import_internal.h: this
  *   one is the command (options, the stages in order, the output);
  *   pcap_import_read.c reads the capture (packets, streams, SMTP events);
- *   pcap_import_emit.c writes the scenario from the sessions' events.
+ *   pcap_import_tx.c splits sessions into transactions and groups them
+ *   into messages; pcap_import_emit.c writes the scenario.
  */
 #include <ctype.h>
 #include <errno.h>

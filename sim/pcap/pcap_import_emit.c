@@ -2,7 +2,8 @@
  * pcap_import_emit - mtasim import, writing: the scenario from the sessions
  *
  * DESCRIPTION
- *   The last stage of pcap_import.c's three: the sessions' events become
+ *   The last stage of pcap_import.c's: the sessions' events and their
+ *   transactions (pcap_import_tx.c) become
  *   a scenario - one remote per server address, its banner, replies with
  *   their delays and conditions, its connect outcomes and resets; the
  *   captured transactions as injections; expectations that reproduce the
@@ -25,41 +26,6 @@
 
 /* ---- the scenario ------------------------------------------------------ */
 
-/* One captured transaction: MAIL FROM, its RCPTs and what became of them. */
-struct pi_tx {
-    int session;                /* index into im->s */
-    char *from;                 /* without brackets; NULL = unusable */
-    char *rcpts[PI_MAX_RCPTS];
-    int rcpt_code[PI_MAX_RCPTS];
-    size_t rcpt_bytes;          /* the inject line must stay under the scenario's limit */
-    int nrcpts;
-    int mail_code, data_code, dot_code;     /* 0 = none; dot_code: also the last BDAT chunk's */
-    long body;                  /* -1 = no message data; BDAT: the chunks' octets summed */
-    long size_param;            /* MAIL's SIZE= (RFC 1870), -1 = none */
-    int bdat;                   /* the message data went as BDAT chunks (RFC 3030) */
-    int msg;                    /* the injection it belongs to, from 1; 0 = left out */
-    int first_ev, last_ev;      /* its events in the session: MAIL to its last command's */
-};
-
-/* reply_code - the code of a reply event's first line, 0 if none */
-static int reply_code(const struct pi_event *e)
-{
-    const char *l = e->lines[0];
-
-    if (strlen(l) < 3 || !isdigit((unsigned char) l[0]) || !isdigit((unsigned char) l[1])
-        || !isdigit((unsigned char) l[2]))
-        return 0;
-    return (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
-}
-
-/* bdat_is_last - "BDAT SIZE LAST": the chunk that ends the message (RFC 3030 2) */
-static int bdat_is_last(const char *line)
-{
-    size_t n = strlen(line);
-
-    return pi_verb_is(line, "BDAT") && n >= 10 && strcasecmp(line + n - 5, " LAST") == 0;
-}
-
 /* cmd_kind - the scenario's name for what an event is answered as; "bdat"
  * for a BDAT chunk but the last (mtasim's remote answers those itself),
  * "dot" for the last one, whose reply ends the transaction as the reply
@@ -77,52 +43,11 @@ static const char *cmd_kind(const struct pi_event *e)
     if (e->kind == EV_BODY)
         return "dot";
     if (pi_verb_is(e->lines[0], "BDAT"))
-        return bdat_is_last(e->lines[0]) ? "dot" : "bdat";
+        return pi_bdat_is_last(e->lines[0]) ? "dot" : "bdat";
     for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (pi_verb_is(e->lines[0], verbs[i]))
             return kinds[i];
     return "unknown";
-}
-
-/* path_arg - the address of "MAIL FROM:<a>" / "RCPT TO:<a>", if it is one a
- * scenario can name (<local@domain>, or <> for MAIL); malloc'd or NULL */
-static char *path_arg(const char *line, const char *prefix)
-{
-    size_t n = strlen(prefix), i;
-    const char *lt, *gt, *at;
-
-    if (strncasecmp(line, prefix, n) != 0)
-        return NULL;
-    lt = line + n;
-    while (*lt == ' ')
-        lt++;
-    if (*lt != '<' || (gt = strchr(lt, '>')) == NULL)
-        return NULL;
-    if (gt == lt + 1)
-        return strcmp(prefix, "MAIL FROM:") == 0 ? pi_xstrndup("", 0) : NULL;
-    if (gt - lt - 1 > PI_MAX_PATH)
-        return NULL;
-    at = memchr(lt, '@', (size_t) (gt - lt));
-    if (at == NULL || at == lt + 1 || at + 1 == gt || memchr(at + 1, '@', (size_t) (gt - at - 1)))
-        return NULL;
-    for (i = 1; lt + i < gt; i++) {
-        unsigned char c = (unsigned char) lt[i];
-
-        if (c <= ' ' || c >= 127 || c == '"' || c == '<' || c == '\\' || c == ',')
-            return NULL;
-        if (lt + i > at && !(isalnum(c) || c == '-' || c == '.' || c == '_'))
-            return NULL;
-    }
-    {
-        /* The core's limits (RFC 5321 4.5.3.1.1-3), which the parser applies. */
-        char *addr = pi_xstrndup(lt + 1, (size_t) (gt - lt - 1));
-
-        if (mta_address_check(addr, 1) != NULL) {
-            free(addr);
-            return NULL;
-        }
-        return addr;
-    }
 }
 
 /* put_escaped - s inside a scenario "quoted string"; bytes a scenario cannot
@@ -177,7 +102,7 @@ static void put_regex_quoted(FILE *o, const char *prefix, const char *addr)
  * one code 100-599, text a scenario can hold */
 static int reply_is_clean(const struct pi_event *r)
 {
-    int code = reply_code(r), i;
+    int code = pi_reply_code(r), i;
 
     if (code < 100 || code > 599)
         return 0;
@@ -213,34 +138,6 @@ struct pi_server {
     int64_t rtt;                /* -1 = unknown */
     int client_side;            /* the capture was taken at the client */
 };
-
-/* session_role - 'A' accepted and used, 'P' a probe (nothing sent), 'R', 'U', 'T' */
-static char session_role(const struct pi_session *s)
-{
-    int i;
-
-    if (s->refused)
-        return 'R';
-    if (s->unreachable)
-        return 'U';
-    if (!s->synack && !s->no_syn && s->nev == 0)
-        return 'T';
-    for (i = 0; i < s->nev; i++)
-        if (s->ev[i].kind == EV_CMD || s->ev[i].kind == EV_BODY)
-            return 'A';
-    return 'P';
-}
-
-/* answer_of - index of the reply event answering event i of s, -1 if none */
-static int answer_of(const struct pi_session *s, int i)
-{
-    int k;
-
-    for (k = i + 1; k < s->nev; k++)
-        if (s->ev[k].kind == EV_REPLY && s->ev[k].answers == i)
-            return k;
-    return -1;
-}
 
 /* ip_str - an address as a scenario writes it (a dotted quad, RFC 5952 text) */
 static const char *ip_str(mta_ip a, char buf[MTA_IP_TEXT])
@@ -305,138 +202,6 @@ static int server_of(struct pi_server *sv, int *nsv, mta_ip addr)
     return (*nsv)++;
 }
 
-/* size_param - the SIZE= value of a MAIL command (RFC 1870 6), -1 if none */
-static long size_param(const char *line)
-{
-    const char *p = strchr(line, '>');
-    long v = -1;
-
-    while (p != NULL && (p = strchr(p, ' ')) != NULL) {
-        p++;
-        if (strncasecmp(p, "SIZE=", 5) == 0 && isdigit((unsigned char) p[5])) {
-            char *end;
-            long long n = strtoll(p + 5, &end, 10);
-
-            if ((*end == '\0' || *end == ' ') && n >= 0 && n <= 1000000000)
-                v = (long) n;
-        }
-    }
-    return v;
-}
-
-/* collect_txs - the transactions of session si, appended to *txs: a MAIL
- * starts one (a new MAIL after a final reply too: several messages on one
- * connection, RFC 5321 3.3), RSET and QUIT end it */
-static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, int *ntx, int *cap)
-{
-    struct pi_tx *tx = NULL;
-    int i;
-
-    for (i = 0; i < s->nev; i++) {
-        const struct pi_event *e = &s->ev[i];
-        int a = answer_of(s, i);
-        int code = a >= 0 ? reply_code(&s->ev[a]) : 0;
-
-        if (tx && !(e->kind == EV_CMD && (pi_verb_is(e->lines[0], "RSET")
-                                          || pi_verb_is(e->lines[0], "QUIT")
-                                          || pi_verb_is(e->lines[0], "MAIL"))))
-            tx->last_ev = i;
-        if (e->kind == EV_BODY && tx) {
-            tx->body = (long) e->body_bytes;
-            tx->dot_code = code;
-            continue;
-        }
-        if (e->kind != EV_CMD)
-            continue;
-        if (pi_verb_is(e->lines[0], "MAIL")) {
-            if (*ntx == *cap) {
-                *cap = *cap ? 2 * *cap : 16;
-                *txs = pi_xrealloc(*txs, (size_t) *cap, sizeof **txs);
-            }
-            tx = &(*txs)[(*ntx)++];
-            memset(tx, 0, sizeof *tx);
-            tx->session = si;
-            tx->first_ev = tx->last_ev = i;
-            tx->from = path_arg(e->lines[0], "MAIL FROM:");
-            tx->mail_code = code;
-            tx->body = -1;
-            tx->size_param = size_param(e->lines[0]);
-        } else if (pi_verb_is(e->lines[0], "RCPT") && tx) {
-            char *r = path_arg(e->lines[0], "RCPT TO:");
-
-            if (r && (tx->nrcpts == PI_MAX_RCPTS || tx->rcpt_bytes + strlen(r) > PI_MAX_RCPT_BYTES)) {
-                free(r);
-                r = NULL;       /* too many to inject on one line */
-            }
-            if (r == NULL) {
-                free(tx->from);
-                tx->from = NULL;        /* an address a scenario cannot name */
-            } else {
-                tx->rcpt_bytes += strlen(r) + 3;
-                tx->rcpt_code[tx->nrcpts] = code;
-                tx->rcpts[tx->nrcpts++] = r;
-            }
-        } else if (pi_verb_is(e->lines[0], "DATA") && tx) {
-            tx->data_code = code;
-        } else if (pi_verb_is(e->lines[0], "BDAT") && tx && tx->dot_code == 0) {
-            /* RFC 3030 2: the chunks make the message; the LAST one's reply
-             * (or an earlier chunk's refusal) is its fate. */
-            tx->bdat = 1;
-            /* A chunk's size is the client's word, not bytes seen: bounded. */
-            tx->body = (tx->body < 0 ? 0 : tx->body)
-                       + (long) (e->body_bytes < PI_MAX_SIZE ? e->body_bytes : PI_MAX_SIZE + 1);
-            if (tx->body > PI_MAX_SIZE)
-                tx->body = PI_MAX_SIZE + 1;
-            if (bdat_is_last(e->lines[0]) || (code != 0 && code / 100 != 2))
-                tx->dot_code = code;
-        } else if (pi_verb_is(e->lines[0], "RSET") || pi_verb_is(e->lines[0], "QUIT")) {
-            tx = NULL;
-        }
-    }
-}
-
-/* tx_fate - what mtasim's core makes of the transaction: "delivered",
- * "bounced", "deferred", or NULL when recipients end differently */
-static const char *tx_fate(const struct pi_tx *tx)
-{
-    int i, ok = 0, failed = 0, later = 0;
-
-    if (tx->mail_code / 100 == 5)
-        return "bounced";
-    if (tx->mail_code / 100 != 2)
-        return "deferred";
-    for (i = 0; i < tx->nrcpts; i++) {
-        int c = tx->rcpt_code[i];
-
-        if (c / 100 == 5)
-            failed++;
-        else if (c / 100 != 2)
-            later++;
-        else if (tx->data_code / 100 == 5 || tx->dot_code / 100 == 5)
-            failed++;
-        else if ((tx->data_code == 354 || tx->bdat) && tx->dot_code / 100 == 2)
-            ok++;
-        else
-            later++;
-    }
-    if (later)
-        return failed || ok ? NULL : "deferred";
-    return failed && ok ? NULL : ok ? "delivered" : "bounced";
-}
-
-/* same_message - two transactions carry the same envelope (a retry) */
-static int same_message(const struct pi_tx *a, const struct pi_tx *b)
-{
-    int i;
-
-    if (strcmp(a->from, b->from) != 0 || a->nrcpts != b->nrcpts)
-        return 0;
-    for (i = 0; i < a->nrcpts; i++)
-        if (strcasecmp(a->rcpts[i], b->rcpts[i]) != 0)
-            return 0;
-    return 1;
-}
-
 /* The scenario's reply kinds, for counting "nth" per kind in a session. */
 static const char *const kind_names[] = { "greet", "ehlo", "helo", "mail", "rcpt", "data", "dot",
                                           "rset", "noop", "quit", "unknown", "bdat" };
@@ -485,7 +250,7 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
         int nth[KIND_COUNT] = { 0 }, e, w, saw_ehlo = 0;
         int64_t base, adjust = sv->client_side && sv->rtt > 0 ? sv->rtt : 0;
 
-        if (!mta_ip_eq(s->srv, sv->addr) || session_role(s) != 'A')
+        if (!mta_ip_eq(s->srv, sv->addr) || pi_session_role(s) != 'A')
             continue;
         sn++;
         fprintf(o, "  # session %d (the capture's session %d): from %s port %u\n", sn, i + 1,
@@ -509,7 +274,7 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
             kk = kind_index(kind);
             nth[kk]++;
             delay = r->t - (cmd ? cmd->t : base) - (cmd ? adjust : adjust / 2);
-            if (strcmp(kind, "helo") == 0 && !saw_ehlo && reply_code(r) / 100 == 2) {
+            if (strcmp(kind, "helo") == 0 && !saw_ehlo && pi_reply_code(r) / 100 == 2) {
                 /* The client said HELO: the capture never shows what the server
                  * would offer to EHLO, so mtasim's core (which says EHLO) is
                  * offered nothing - no PIPELINING, no SIZE: the least the
@@ -593,7 +358,7 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
     }
     for (i = 0; i < s->nev; i++) {
         const struct pi_event *e = &s->ev[i];
-        int a = answer_of(s, i), include = 0, k;
+        int a = pi_answer_of(s, i), include = 0, k;
         char *addr = NULL;
 
         /* A transaction that was left out (not injected) is not expected
@@ -612,7 +377,7 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
             include = !want_cmds && a >= 0;
         } else if (e->kind == EV_CMD) {
             const char *l = e->lines[0];
-            int code = a >= 0 ? reply_code(&s->ev[a]) : 0;
+            int code = a >= 0 ? pi_reply_code(&s->ev[a]) : 0;
 
             if (pi_verb_is(l, "EHLO")) {
                 include = !want_cmds;
@@ -628,7 +393,7 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
                 include = 1;
                 /* A new transaction; DATA is expected once a recipient is accepted. */
                 accepted = prefix[0] == 'M' ? 0 : accepted | (code / 100 == 2);
-                addr = path_arg(l, prefix);
+                addr = pi_path_arg(l, prefix);
                 if (want_cmds && addr) {
                     fputs("  smtp send line~", o);
                     put_regex_quoted(o, prefix, addr);
@@ -638,7 +403,7 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
                 include = accepted;
                 if (want_cmds && include)
                     fputs("  smtp send line=DATA\n", o);
-            } else if (bdat_is_last(l)) {
+            } else if (pi_bdat_is_last(l)) {
                 /* The core sends the message as one chunk (inject ... chunking):
                  * the LAST chunk's reply is the one it gets. */
                 include = accepted;
@@ -675,55 +440,6 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
     }
 }
 
-/* session_span - [from, to] capture times of session s */
-static void session_span(const struct pi_session *s, int64_t *from, int64_t *to)
-{
-    *from = s->syn_t >= 0 ? s->syn_t : s->nev ? s->ev[0].t : 0;
-    *to = s->nev ? s->ev[s->nev - 1].t : *from;
-}
-
-/* several_per_session - some session carried two or more injected messages,
- * and no two sessions to one server were open at once: the replay must use
- * one connection per server at a time */
-static int several_per_session(const struct pi_import *im, const struct pi_tx *txs, int ntx)
-{
-    int i, j, several = 0;
-
-    for (i = 0; i < ntx && !several; i++)
-        for (j = i + 1; j < ntx && !several; j++)
-            several = txs[i].msg && txs[j].msg && txs[i].session == txs[j].session
-                      && txs[i].msg != txs[j].msg;
-    for (i = 0; i < im->ns && several; i++)
-        for (j = i + 1; j < im->ns && several; j++) {
-            int64_t f1, t1, f2, t2;
-
-            if (!mta_ip_eq(im->s[i]->srv, im->s[j]->srv) || session_role(im->s[i]) != 'A'
-                || session_role(im->s[j]) != 'A')
-                continue;
-            session_span(im->s[i], &f1, &t1);
-            session_span(im->s[j], &f2, &t2);
-            several = t1 < f2 || t2 < f1;
-        }
-    return several;
-}
-
-/* most_per_session - the most injected messages one session carried */
-static int most_per_session(const struct pi_tx *txs, int ntx)
-{
-    int i, j, most = 0;
-
-    for (i = 0; i < ntx; i++) {
-        int n = 0;
-
-        if (!txs[i].msg)
-            continue;
-        for (j = 0; j < ntx; j++)
-            n += txs[j].msg && txs[j].session == txs[i].session;
-        most = n > most ? n : most;
-    }
-    return most;
-}
-
 /* pi_emit_scenario - the whole scenario for what the capture holds */
 int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
 {
@@ -748,7 +464,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     }
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        char role = session_role(s);
+        char role = pi_session_role(s);
         int si;
 
         si = server_of(sv, &nsv, s->srv);
@@ -770,46 +486,9 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
             sv[si].client_side = s->synack_t - s->syn_t >= s->ack_t - s->synack_t;
         }
         if (role == 'A')
-            collect_txs(s, i, &txs, &ntx, &txcap);
+            pi_collect_txs(s, i, &txs, &ntx, &txcap);
     }
-    /* Messages: each transaction is one, unless it is a retry - the same
-     * envelope as an earlier message whose latest transaction failed
-     * transiently, in a later session (a client retries a deferred message
-     * on a new connection, after its retry interval: Postfix's qmgr(8)
-     * defers it to the deferred queue).  The same envelope again on the same
-     * connection, or after a delivery, is another message (smtp-source sends
-     * one envelope again and again). */
-    for (i = 0; i < ntx; i++) {
-        if (txs[i].from == NULL || txs[i].nrcpts == 0) {
-            skipped_tx++;
-            continue;
-        }
-        for (j = i - 1; j >= 0 && !txs[i].msg; j--) {
-            const char *fate;
-            int later;
-
-            if (!txs[j].msg || !same_message(&txs[i], &txs[j]))
-                continue;
-            for (later = j + 1; later < i; later++)
-                if (txs[later].msg == txs[j].msg)
-                    break;
-            if (later < i)
-                continue;       /* not the message's latest transaction */
-            fate = tx_fate(&txs[j]);
-            if (txs[j].session != txs[i].session && fate && strcmp(fate, "deferred") == 0) {
-                txs[i].msg = txs[j].msg;
-                if (im->s[txs[i].session]->nev && im->s[txs[j].session]->nev) {
-                    int64_t gap = im->s[txs[i].session]->ev[0].t
-                                  - im->s[txs[j].session]->ev[im->s[txs[j].session]->nev - 1].t;
-                    if (gap > 0 && (retry_gap < 0 || gap < retry_gap))
-                        retry_gap = gap;
-                }
-            }
-            break;              /* only the latest such message can be retried */
-        }
-        if (!txs[i].msg)
-            txs[i].msg = ++nmsg;
-    }
+    nmsg = pi_assign_messages(im, txs, ntx, &retry_gap, &skipped_tx);
 
     gmtime_r(&epoch, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -822,7 +501,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
           "# lines and each message's fate (docs/pcap.md).\n", o);
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        char role = session_role(s), c[MTA_IP_TEXT], as[96] = "";
+        char role = pi_session_role(s), c[MTA_IP_TEXT], as[96] = "";
         int v6 = !mta_ip_is_v4(s->cli);     /* [addr]:port, RFC 3986 3.2.2 */
 
         if (role == 'A') {
@@ -864,7 +543,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
      * send them one after the other over one connection, as the captured
      * client did (Postfix reuses a connection for a destination's backlog:
      * smtp_connection_cache_on_demand, postconf(5)). */
-    reuse = several_per_session(im, txs, ntx);
+    reuse = pi_several_per_session(im, txs, ntx);
     if (reuse)
         fputs("config max_connections_per_host 1    # the capture sent several messages over one "
               "connection, one connection at a time\n", o);
@@ -872,7 +551,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
      * (exim delivering each message on its own connection) - Momentum's
      * Max_Deliveries_Per_Connection, so the core does not carry a later
      * message over the earlier one's idle connection. */
-    k = most_per_session(txs, ntx);
+    k = pi_most_per_session(txs, ntx);
     if (k > 0 && nmsg > k)
         fprintf(o, "config max_deliveries_per_connection %d   # the most messages one captured "
                 "session carried\n", k);
@@ -881,7 +560,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     for (k = 1; k <= nmsg; k++)
         for (i = ntx - 1; i >= 0; i--)
             if (txs[i].msg == k) {
-                deferred |= tx_fate(&txs[i]) && strcmp(tx_fate(&txs[i]), "deferred") == 0;
+                deferred |= pi_tx_fate(&txs[i]) && strcmp(pi_tx_fate(&txs[i]), "deferred") == 0;
                 break;
             }
     if (nmsg == 0)
@@ -970,7 +649,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     for (k = 1; k <= nmsg; k++)
         for (i = ntx - 1; i >= 0; i--)
             if (txs[i].msg == k) {
-                const char *fate = tx_fate(&txs[i]);
+                const char *fate = pi_tx_fate(&txs[i]);
 
                 if (fate)
                     fprintf(o, "expect message %d %s\n", k, fate);
@@ -997,7 +676,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
             exit(3);
         }
         for (i = 0; i < im->ns; i++)
-            if (session_role(im->s[i]) == 'A')
+            if (pi_session_role(im->s[i]) == 'A')
                 emit_expect_lines(m, im->s[i], k, &replaced, txs, ntx, i);
         fclose(m);
         if (len > 0)
