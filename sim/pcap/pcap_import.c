@@ -22,10 +22,11 @@
  *   output depends only on the capture's bytes: the same file always gives
  *   the same scenario.
  *
- *   Three files, sharing the structures of pcap_import_internal.h: this
+ *   Four files, sharing the structures of pcap_import_internal.h: this
  *   one is the command (options, the stages in order, the output);
  *   pcap_import_read.c reads the capture (packets, streams, SMTP events);
- *   pcap_import_emit.c writes the scenario from the sessions' events.
+ *   pcap_import_tx.c splits sessions into transactions and groups them
+ *   into messages; pcap_import_emit.c writes the scenario.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -143,6 +144,18 @@ int pcap_import_main(int argc, char **argv)
     if (im.err[0]) {
         fprintf(stderr, "%s: %s\n", im.path, im.err);
         rc = 2;
+    } else {
+        int i;
+
+        /* Say what was not imported (RFC 3207 4: after the 220 to STARTTLS
+         * nothing is cleartext SMTP); the scenario says so too. */
+        for (i = 0; i < im.ns; i++)
+            if (im.s[i]->tls)
+                fprintf(stderr, "%s: note: session %d: encrypted after its STARTTLS (RFC 3207 4): "
+                        "the rest of it is not imported\n", im.path, i + 1);
+    }
+    if (im.err[0]) {
+        /* reported above */
     } else if (out_path) {
         /* An outfile keeps the reason of a failed write or close. */
         struct outfile *f = outfile_open(out_path);

@@ -60,6 +60,7 @@
 #define PI_MAX_STORED (64u << 20)      /* bytes of command and reply lines kept */
 #define PI_MAX_RCPTS 64                 /* recipients of one injected transaction */
 #define PI_MAX_RCPT_BYTES 3000          /* ... and their length: an inject line is at most 4096 */
+#define PI_MAX_SIZE (16L << 20)         /* inject size N: the most a scenario takes */
 #define PI_MAX_PATH 254                 /* an address (RFC 5321 4.5.3.1.3 path, less brackets) */
 /* Time stamps: a scenario's epoch is 1970-01-01 to 9999-12-31T23:59:59Z
  * (its parser's range); a capture outside it is refused. */

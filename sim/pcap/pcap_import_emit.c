@@ -2,7 +2,8 @@
  * pcap_import_emit - mtasim import, writing: the scenario from the sessions
  *
  * DESCRIPTION
- *   The last stage of pcap_import.c's three: the sessions' events become
+ *   The last stage of pcap_import.c's: the sessions' events and their
+ *   transactions (pcap_import_tx.c) become
  *   a scenario - one remote per server address, its banner, replies with
  *   their delays and conditions, its connect outcomes and resets; the
  *   captured transactions as injections; expectations that reproduce the
@@ -25,32 +26,10 @@
 
 /* ---- the scenario ------------------------------------------------------ */
 
-/* One captured transaction: MAIL FROM, its RCPTs and what became of them. */
-struct pi_tx {
-    int session;                /* index into im->s */
-    char *from;                 /* without brackets; NULL = unusable */
-    char *rcpts[PI_MAX_RCPTS];
-    int rcpt_code[PI_MAX_RCPTS];
-    size_t rcpt_bytes;          /* the inject line must stay under the scenario's limit */
-    int nrcpts;
-    int mail_code, data_code, dot_code;     /* 0 = none */
-    long body;                  /* -1 = no message data */
-    int msg;                    /* the injection it belongs to, from 1; 0 = left out */
-    int first_ev, last_ev;      /* its events in the session: MAIL to its last command's */
-};
-
-/* reply_code - the code of a reply event's first line, 0 if none */
-static int reply_code(const struct pi_event *e)
-{
-    const char *l = e->lines[0];
-
-    if (strlen(l) < 3 || !isdigit((unsigned char) l[0]) || !isdigit((unsigned char) l[1])
-        || !isdigit((unsigned char) l[2]))
-        return 0;
-    return (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
-}
-
-/* cmd_kind - the scenario's name for what an event is answered as */
+/* cmd_kind - the scenario's name for what an event is answered as; "bdat"
+ * for a BDAT chunk but the last (mtasim's remote answers those itself),
+ * "dot" for the last one, whose reply ends the transaction as the reply
+ * to DATA's final dot does (RFC 3030 2) */
 static const char *cmd_kind(const struct pi_event *e)
 {
     static const char *const verbs[] = { "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP",
@@ -63,51 +42,12 @@ static const char *cmd_kind(const struct pi_event *e)
         return "greet";
     if (e->kind == EV_BODY)
         return "dot";
+    if (pi_verb_is(e->lines[0], "BDAT"))
+        return pi_bdat_is_last(e->lines[0]) ? "dot" : "bdat";
     for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (pi_verb_is(e->lines[0], verbs[i]))
             return kinds[i];
     return "unknown";
-}
-
-/* path_arg - the address of "MAIL FROM:<a>" / "RCPT TO:<a>", if it is one a
- * scenario can name (<local@domain>, or <> for MAIL); malloc'd or NULL */
-static char *path_arg(const char *line, const char *prefix)
-{
-    size_t n = strlen(prefix), i;
-    const char *lt, *gt, *at;
-
-    if (strncasecmp(line, prefix, n) != 0)
-        return NULL;
-    lt = line + n;
-    while (*lt == ' ')
-        lt++;
-    if (*lt != '<' || (gt = strchr(lt, '>')) == NULL)
-        return NULL;
-    if (gt == lt + 1)
-        return strcmp(prefix, "MAIL FROM:") == 0 ? pi_xstrndup("", 0) : NULL;
-    if (gt - lt - 1 > PI_MAX_PATH)
-        return NULL;
-    at = memchr(lt, '@', (size_t) (gt - lt));
-    if (at == NULL || at == lt + 1 || at + 1 == gt || memchr(at + 1, '@', (size_t) (gt - at - 1)))
-        return NULL;
-    for (i = 1; lt + i < gt; i++) {
-        unsigned char c = (unsigned char) lt[i];
-
-        if (c <= ' ' || c >= 127 || c == '"' || c == '<' || c == '\\' || c == ',')
-            return NULL;
-        if (lt + i > at && !(isalnum(c) || c == '-' || c == '.' || c == '_'))
-            return NULL;
-    }
-    {
-        /* The core's limits (RFC 5321 4.5.3.1.1-3), which the parser applies. */
-        char *addr = pi_xstrndup(lt + 1, (size_t) (gt - lt - 1));
-
-        if (mta_address_check(addr, 1) != NULL) {
-            free(addr);
-            return NULL;
-        }
-        return addr;
-    }
 }
 
 /* put_escaped - s inside a scenario "quoted string"; bytes a scenario cannot
@@ -162,7 +102,7 @@ static void put_regex_quoted(FILE *o, const char *prefix, const char *addr)
  * one code 100-599, text a scenario can hold */
 static int reply_is_clean(const struct pi_event *r)
 {
-    int code = reply_code(r), i;
+    int code = pi_reply_code(r), i;
 
     if (code < 100 || code > 599)
         return 0;
@@ -199,34 +139,6 @@ struct pi_server {
     int client_side;            /* the capture was taken at the client */
 };
 
-/* session_role - 'A' accepted and used, 'P' a probe (nothing sent), 'R', 'U', 'T' */
-static char session_role(const struct pi_session *s)
-{
-    int i;
-
-    if (s->refused)
-        return 'R';
-    if (s->unreachable)
-        return 'U';
-    if (!s->synack && !s->no_syn && s->nev == 0)
-        return 'T';
-    for (i = 0; i < s->nev; i++)
-        if (s->ev[i].kind == EV_CMD || s->ev[i].kind == EV_BODY)
-            return 'A';
-    return 'P';
-}
-
-/* answer_of - index of the reply event answering event i of s, -1 if none */
-static int answer_of(const struct pi_session *s, int i)
-{
-    int k;
-
-    for (k = i + 1; k < s->nev; k++)
-        if (s->ev[k].kind == EV_REPLY && s->ev[k].answers == i)
-            return k;
-    return -1;
-}
-
 /* ip_str - an address as a scenario writes it (a dotted quad, RFC 5952 text) */
 static const char *ip_str(mta_ip a, char buf[MTA_IP_TEXT])
 {
@@ -234,10 +146,9 @@ static const char *ip_str(mta_ip a, char buf[MTA_IP_TEXT])
 }
 
 /* emit_reply - one scripted reply (or action) of the remote for session sn */
-static void emit_reply(FILE *o, const struct pi_event *cmd,
+static void emit_reply(FILE *o, const char *kind, const struct pi_event *cmd,
                        const struct pi_event *r, int sn, int nth, int64_t delay, int *replaced)
 {
-    const char *kind = cmd_kind(cmd);
     char when[64], d[64];
     int i;
 
@@ -291,108 +202,9 @@ static int server_of(struct pi_server *sv, int *nsv, mta_ip addr)
     return (*nsv)++;
 }
 
-/* collect_txs - the transactions of session si, appended to *txs */
-static void collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, int *ntx, int *cap)
-{
-    struct pi_tx *tx = NULL;
-    int i;
-
-    for (i = 0; i < s->nev; i++) {
-        const struct pi_event *e = &s->ev[i];
-        int a = answer_of(s, i);
-        int code = a >= 0 ? reply_code(&s->ev[a]) : 0;
-
-        if (tx && !(e->kind == EV_CMD && (pi_verb_is(e->lines[0], "RSET")
-                                          || pi_verb_is(e->lines[0], "QUIT")
-                                          || pi_verb_is(e->lines[0], "MAIL"))))
-            tx->last_ev = i;
-        if (e->kind == EV_BODY && tx) {
-            tx->body = (long) e->body_bytes;
-            tx->dot_code = code;
-            continue;
-        }
-        if (e->kind != EV_CMD)
-            continue;
-        if (pi_verb_is(e->lines[0], "MAIL")) {
-            if (*ntx == *cap) {
-                *cap = *cap ? 2 * *cap : 16;
-                *txs = pi_xrealloc(*txs, (size_t) *cap, sizeof **txs);
-            }
-            tx = &(*txs)[(*ntx)++];
-            memset(tx, 0, sizeof *tx);
-            tx->session = si;
-            tx->first_ev = tx->last_ev = i;
-            tx->from = path_arg(e->lines[0], "MAIL FROM:");
-            tx->mail_code = code;
-            tx->body = -1;
-        } else if (pi_verb_is(e->lines[0], "RCPT") && tx) {
-            char *r = path_arg(e->lines[0], "RCPT TO:");
-
-            if (r && (tx->nrcpts == PI_MAX_RCPTS || tx->rcpt_bytes + strlen(r) > PI_MAX_RCPT_BYTES)) {
-                free(r);
-                r = NULL;       /* too many to inject on one line */
-            }
-            if (r == NULL) {
-                free(tx->from);
-                tx->from = NULL;        /* an address a scenario cannot name */
-            } else {
-                tx->rcpt_bytes += strlen(r) + 3;
-                tx->rcpt_code[tx->nrcpts] = code;
-                tx->rcpts[tx->nrcpts++] = r;
-            }
-        } else if (pi_verb_is(e->lines[0], "DATA") && tx) {
-            tx->data_code = code;
-        } else if (pi_verb_is(e->lines[0], "RSET") || pi_verb_is(e->lines[0], "QUIT")) {
-            tx = NULL;
-        }
-    }
-}
-
-/* tx_fate - what mtasim's core makes of the transaction: "delivered",
- * "bounced", "deferred", or NULL when recipients end differently */
-static const char *tx_fate(const struct pi_tx *tx)
-{
-    int i, ok = 0, failed = 0, later = 0;
-
-    if (tx->mail_code / 100 == 5)
-        return "bounced";
-    if (tx->mail_code / 100 != 2)
-        return "deferred";
-    for (i = 0; i < tx->nrcpts; i++) {
-        int c = tx->rcpt_code[i];
-
-        if (c / 100 == 5)
-            failed++;
-        else if (c / 100 != 2)
-            later++;
-        else if (tx->data_code / 100 == 5 || tx->dot_code / 100 == 5)
-            failed++;
-        else if (tx->data_code == 354 && tx->dot_code / 100 == 2)
-            ok++;
-        else
-            later++;
-    }
-    if (later)
-        return failed || ok ? NULL : "deferred";
-    return failed && ok ? NULL : ok ? "delivered" : "bounced";
-}
-
-/* same_message - two transactions carry the same envelope (a retry) */
-static int same_message(const struct pi_tx *a, const struct pi_tx *b)
-{
-    int i;
-
-    if (strcmp(a->from, b->from) != 0 || a->nrcpts != b->nrcpts)
-        return 0;
-    for (i = 0; i < a->nrcpts; i++)
-        if (strcasecmp(a->rcpts[i], b->rcpts[i]) != 0)
-            return 0;
-    return 1;
-}
-
 /* The scenario's reply kinds, for counting "nth" per kind in a session. */
 static const char *const kind_names[] = { "greet", "ehlo", "helo", "mail", "rcpt", "data", "dot",
-                                          "rset", "noop", "quit", "unknown" };
+                                          "rset", "noop", "quit", "unknown", "bdat" };
 #define KIND_COUNT ((int) (sizeof kind_names / sizeof kind_names[0]))
 
 /* kind_index - the position of a cmd_kind() name in kind_names */
@@ -435,33 +247,69 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
         fprintf(o, "  latency %s\n", usec_str(sv->rtt / 2 > 0 ? sv->rtt / 2 : 1, b));
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        int nth[KIND_COUNT] = { 0 }, e, w;
+        int nth[KIND_COUNT] = { 0 }, e, w, saw_ehlo = 0;
         int64_t base, adjust = sv->client_side && sv->rtt > 0 ? sv->rtt : 0;
 
-        if (!mta_ip_eq(s->srv, sv->addr) || session_role(s) != 'A')
+        if (!mta_ip_eq(s->srv, sv->addr) || pi_session_role(s) != 'A')
             continue;
         sn++;
-        fprintf(o, "  # session %d: from %s port %u\n", sn, ip_str(s->cli, a), s->cport);
+        fprintf(o, "  # session %d (the capture's session %d): from %s port %u\n", sn, i + 1,
+                ip_str(s->cli, a), s->cport);
         base = s->ack_t >= 0 ? s->ack_t : s->synack_t >= 0 ? s->synack_t : s->nev ? s->ev[0].t : 0;
         for (e = 0; e < s->nev; e++) {
             const struct pi_event *r = &s->ev[e];
             const struct pi_event *cmd;
+            const char *kind;
             int64_t delay;
             int kk;
 
+            if (r->kind == EV_CMD && pi_verb_is(r->lines[0], "EHLO"))
+                saw_ehlo = 1;
             if (r->kind != EV_REPLY || r->answers < -1)
                 continue;
             cmd = r->answers >= 0 ? &s->ev[r->answers] : NULL;
-            kk = kind_index(cmd_kind(cmd));
+            kind = cmd_kind(cmd);
+            if (strcmp(kind, "bdat") == 0)
+                continue;       /* a chunk but the last: the remote answers it itself */
+            kk = kind_index(kind);
             nth[kk]++;
             delay = r->t - (cmd ? cmd->t : base) - (cmd ? adjust : adjust / 2);
-            emit_reply(o, cmd, r, sn, nth[kk], delay, replaced);
+            if (strcmp(kind, "helo") == 0 && !saw_ehlo && pi_reply_code(r) / 100 == 2) {
+                /* The client said HELO: the capture never shows what the server
+                 * would offer to EHLO, so mtasim's core (which says EHLO) is
+                 * offered nothing - no PIPELINING, no SIZE: the least the
+                 * capture shows (RFC 5321 4.1.1.1: a 250 to EHLO may list no
+                 * extension). */
+                fputs("  # the client said HELO: EHLO is answered with the HELO reply, "
+                      "offering no extension\n", o);
+                nth[kind_index("ehlo")]++;
+                emit_reply(o, "ehlo", cmd, r, sn, nth[kind_index("ehlo")], delay, replaced);
+            }
+            emit_reply(o, kind, cmd, r, sn, nth[kk], delay, replaced);
+            if (cmd && cmd->kind == EV_CMD && pi_verb_is(cmd->lines[0], "STARTTLS") && s->tls) {
+                char t[32];
+
+                fprintf(o, "  # STARTTLS was answered 220 at +%s: the rest of this session is "
+                        "encrypted (RFC 3207 4)\n"
+                        "  # and not imported. The remote offers STARTTLS as captured; this "
+                        "version of mtasim's\n"
+                        "  # core does not start TLS, so it goes on in cleartext and the remote "
+                        "answers it with\n"
+                        "  # its default replies. Once the language has outbound STARTTLS "
+                        "(the TLS issue), script\n"
+                        "  # the remote's TLS here so the replay takes the captured path.\n",
+                        usec_str((s->tls_t - base) / 1000 * 1000, t));
+            }
         }
         /* The first command never answered: what the server did instead. */
         for (w = s->waiting_head; w < s->nwaiting; w++) {
             const struct pi_event *cmd = s->waiting[w] >= 0 ? &s->ev[s->waiting[w]] : NULL;
             const char *kind = cmd_kind(cmd), *action = end_action(s);
-            int kk = kind_index(kind);
+            int kk;
+
+            if (strcmp(kind, "bdat") == 0)
+                kind = "dot";   /* mtasim's remote acts at the end of the message */
+            kk = kind_index(kind);
 
             if (cmd == NULL)
                 fprintf(o, "  greet %s when session = %d\n", action, sn);
@@ -488,7 +336,7 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
 static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds, int *replaced,
                               const struct pi_tx *txs, int ntx, int si)
 {
-    int i, accepted = 0, ehlo_refused = 0, ended = 0, reset = 0, last_client = -1;
+    int i, accepted = 0, ehlo_refused = 0, ended = 0, reset = 0, last_client = -1, saw_ehlo = 0;
     int kept = 0, left_out = 0;
 
     /* A session that only carried transactions left out never happens in the
@@ -510,7 +358,7 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
     }
     for (i = 0; i < s->nev; i++) {
         const struct pi_event *e = &s->ev[i];
-        int a = answer_of(s, i), include = 0, k;
+        int a = pi_answer_of(s, i), include = 0, k;
         char *addr = NULL;
 
         /* A transaction that was left out (not injected) is not expected
@@ -529,20 +377,23 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
             include = !want_cmds && a >= 0;
         } else if (e->kind == EV_CMD) {
             const char *l = e->lines[0];
-            int code = a >= 0 ? reply_code(&s->ev[a]) : 0;
+            int code = a >= 0 ? pi_reply_code(&s->ev[a]) : 0;
 
             if (pi_verb_is(l, "EHLO")) {
                 include = !want_cmds;
+                saw_ehlo = 1;
                 ehlo_refused = code == 500 || code == 501 || code == 502 || code == 504 || code == 550;
             } else if (pi_verb_is(l, "HELO")) {
-                include = !want_cmds && ehlo_refused;
+                /* After a refused EHLO; or the client only said HELO, and the
+                 * core gets this reply to its EHLO (emit_remote). */
+                include = !want_cmds && (ehlo_refused || (!saw_ehlo && code / 100 == 2));
             } else if (pi_verb_is(l, "MAIL") || pi_verb_is(l, "RCPT")) {
                 const char *prefix = pi_verb_is(l, "MAIL") ? "MAIL FROM:" : "RCPT TO:";
 
                 include = 1;
                 /* A new transaction; DATA is expected once a recipient is accepted. */
                 accepted = prefix[0] == 'M' ? 0 : accepted | (code / 100 == 2);
-                addr = path_arg(l, prefix);
+                addr = pi_path_arg(l, prefix);
                 if (want_cmds && addr) {
                     fputs("  smtp send line~", o);
                     put_regex_quoted(o, prefix, addr);
@@ -552,6 +403,12 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
                 include = accepted;
                 if (want_cmds && include)
                     fputs("  smtp send line=DATA\n", o);
+            } else if (pi_bdat_is_last(l)) {
+                /* The core sends the message as one chunk (inject ... chunking):
+                 * the LAST chunk's reply is the one it gets. */
+                include = accepted;
+                if (want_cmds && include)
+                    fputs("  smtp send line~\"^BDAT [0-9]+ LAST$\"\n", o);
             } else if (pi_verb_is(l, "QUIT")) {
                 include = !ended || a >= 0;
                 if (want_cmds && include)
@@ -569,8 +426,15 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
         if (reset && a > last_client)
             continue;
         for (k = 0; k < s->ev[a].nlines; k++) {
+            const char *l = s->ev[a].lines[k];
+            size_t n = strlen(l);
+
+            /* "CODE " with no text: the remote sends it as "CODE" (smtp-sink
+             * ends its EHLO reply with "250 " when it offers nothing more). */
+            if (n == 4 && l[3] == ' ')
+                n = 3;
             fputs("  smtp recv line=", o);
-            *replaced |= put_quoted(o, s->ev[a].lines[k], strlen(s->ev[a].lines[k]));
+            *replaced |= put_quoted(o, l, n);
             fputc('\n', o);
         }
     }
@@ -582,9 +446,10 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     struct pi_server sv[PI_MAX_SERVERS];
     struct pi_tx *txs = NULL;
     int txcap = 0, nsv = 0, ntx = 0, nmsg = 0, i, j, k, replaced = 0, loopback = 0, deferred = 0;
-    int skipped_tx = 0;
+    int skipped_tx = 0, chunking;
+    long size;
     char a[MTA_IP_TEXT], b[32], date[32];
-    int nv6 = 0, v6_client = -1;
+    int nv6 = 0, v6_client = -1, sess_no[PI_MAX_SERVERS] = { 0 }, reuse = 0;
     time_t epoch = (time_t) (im->first_t / 1000000);
     struct tm tm;
     int64_t span = im->last_t - im->first_t, retry_gap = -1;
@@ -599,7 +464,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     }
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        char role = session_role(s);
+        char role = pi_session_role(s);
         int si;
 
         si = server_of(sv, &nsv, s->srv);
@@ -621,27 +486,9 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
             sv[si].client_side = s->synack_t - s->syn_t >= s->ack_t - s->synack_t;
         }
         if (role == 'A')
-            collect_txs(s, i, &txs, &ntx, &txcap);
+            pi_collect_txs(s, i, &txs, &ntx, &txcap);
     }
-    /* Envelopes: a transaction with the same envelope as an earlier one is its retry. */
-    for (i = 0; i < ntx; i++) {
-        if (txs[i].from == NULL || txs[i].nrcpts == 0) {
-            skipped_tx++;
-            continue;
-        }
-        for (j = 0; j < i && !txs[i].msg; j++)
-            if (txs[j].msg && same_message(&txs[i], &txs[j])) {
-                txs[i].msg = txs[j].msg;
-                if (im->s[txs[i].session]->nev && im->s[txs[j].session]->nev) {
-                    int64_t gap = im->s[txs[i].session]->ev[0].t
-                                  - im->s[txs[j].session]->ev[im->s[txs[j].session]->nev - 1].t;
-                    if (gap > 0 && (retry_gap < 0 || gap < retry_gap))
-                        retry_gap = gap;
-                }
-            }
-        if (!txs[i].msg)
-            txs[i].msg = ++nmsg;
-    }
+    nmsg = pi_assign_messages(im, txs, ntx, &retry_gap, &skipped_tx);
 
     gmtime_r(&epoch, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -654,16 +501,22 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
           "# lines and each message's fate (docs/pcap.md).\n", o);
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
-        char role = session_role(s), c[MTA_IP_TEXT];
+        char role = pi_session_role(s), c[MTA_IP_TEXT], as[96] = "";
         int v6 = !mta_ip_is_v4(s->cli);     /* [addr]:port, RFC 3986 3.2.2 */
 
-        fprintf(o, "#   session %d  %s%s%s:%u -> %s%s%s:%u  %s\n", i + 1, v6 ? "[" : "",
+        if (role == 'A') {
+            /* The number its remote's "when session = N" lines use. */
+            k = server_of(sv, &nsv, s->srv);
+            snprintf(as, sizeof as, ": mx%d.import.test session %d%s", k + 1, ++sess_no[k],
+                     s->tls ? ", encrypted after STARTTLS (not imported)" : "");
+        }
+        fprintf(o, "#   session %d  %s%s%s:%u -> %s%s%s:%u  %s%s\n", i + 1, v6 ? "[" : "",
                 ip_str(s->cli, a), v6 ? "]" : "", s->cport, v6 ? "[" : "", ip_str(s->srv, c),
                 v6 ? "]" : "", s->sport,
                 role == 'A' ? (s->no_syn ? "SMTP (capture starts after the handshake)" : "SMTP")
                 : role == 'R' ? "refused (RST)" : role == 'U' ? "unreachable (ICMP)"
                 : role == 'T' ? "no answer to the SYN (timeout)"
-                : "a probe: connected, read the banner, sent nothing (not scripted)");
+                : "a probe: connected, read the banner, sent nothing (not scripted)", as);
     }
     if (im->skipped_frag)
         fprintf(o, "# skipped: %lu IP fragment(s)\n", im->skipped_frag);
@@ -681,14 +534,33 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
         fprintf(o, "binding default %s                   # the captured client's\n",
                 ip_str(im->s[v6_client]->cli, a));
     else if (nv6 > 0)
-        fputs("# IPv4 and IPv6 servers: the default binding (IPv4) reaches the IPv4 ones only\n",
-              o);
+        /* Both families: a binding of each, and each message injected through
+         * the one of its session's family. */
+        fprintf(o, "binding v6 %s                        # the captured client's IPv6 address: "
+                "messages of IPv6 sessions use it\n", ip_str(im->s[v6_client]->cli, a));
+    /* Several messages on one connection: the core must not open one per
+     * message, as it would for mail queued at once (docs/queue.md), but
+     * send them one after the other over one connection, as the captured
+     * client did (Postfix reuses a connection for a destination's backlog:
+     * smtp_connection_cache_on_demand, postconf(5)). */
+    reuse = pi_several_per_session(im, txs, ntx);
+    if (reuse)
+        fputs("config max_connections_per_host 1    # the capture sent several messages over one "
+              "connection, one connection at a time\n", o);
+    /* And the reverse: a client that sent at most N messages per connection
+     * (exim delivering each message on its own connection) - Momentum's
+     * Max_Deliveries_Per_Connection, so the core does not carry a later
+     * message over the earlier one's idle connection. */
+    k = pi_most_per_session(txs, ntx);
+    if (k > 0 && nmsg > k)
+        fprintf(o, "config max_deliveries_per_connection %d   # the most messages one captured "
+                "session carried\n", k);
 
     /* Fates first: a deferred message needs the run to stop before the retry. */
     for (k = 1; k <= nmsg; k++)
         for (i = ntx - 1; i >= 0; i--)
             if (txs[i].msg == k) {
-                deferred |= tx_fate(&txs[i]) && strcmp(tx_fate(&txs[i]), "deferred") == 0;
+                deferred |= pi_tx_fate(&txs[i]) && strcmp(pi_tx_fate(&txs[i]), "deferred") == 0;
                 break;
             }
     if (nmsg == 0)
@@ -748,8 +620,25 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
                 for (j = 0; j < txs[i].nrcpts; j++)
                     fprintf(o, "%s<%s>", j ? "," : "", txs[i].rcpts[j]);
                 fprintf(o, " at %s", usec_str(at / 1000 * 1000, b));
-                if (txs[i].body >= 0)
-                    fprintf(o, " size %ld", txs[i].body);
+                if (nv6 > 0 && nv6 < nsv && !mta_ip_is_v4(s->srv))
+                    fputs(" binding v6", o);
+                size = -1;
+                chunking = 0;
+                /* The size the capture shows: the message data of any of its
+                 * transactions, else the client's SIZE= (RFC 1870). */
+                for (j = i; j < ntx; j++)
+                    if (txs[j].msg == k) {
+                        if (size < 0 && txs[j].body >= 0)
+                            size = txs[j].body;
+                        chunking |= txs[j].bdat;
+                    }
+                for (j = i; j < ntx && size < 0; j++)
+                    if (txs[j].msg == k && txs[j].size_param >= 0)
+                        size = txs[j].size_param;
+                if (size >= 0 && size <= PI_MAX_SIZE)
+                    fprintf(o, " size %ld", size);
+                if (chunking)
+                    fputs(" chunking", o);
                 fputc('\n', o);
                 break;
             }
@@ -760,7 +649,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     for (k = 1; k <= nmsg; k++)
         for (i = ntx - 1; i >= 0; i--)
             if (txs[i].msg == k) {
-                const char *fate = tx_fate(&txs[i]);
+                const char *fate = pi_tx_fate(&txs[i]);
 
                 if (fate)
                     fprintf(o, "expect message %d %s\n", k, fate);
@@ -787,7 +676,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
             exit(3);
         }
         for (i = 0; i < im->ns; i++)
-            if (session_role(im->s[i]) == 'A')
+            if (pi_session_role(im->s[i]) == 'A')
                 emit_expect_lines(m, im->s[i], k, &replaced, txs, ntx, i);
         fclose(m);
         if (len > 0)

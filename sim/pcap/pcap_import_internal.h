@@ -27,7 +27,8 @@ struct pi_event {
     int64_t t;                  /* capture time, microseconds */
     char **lines;               /* EV_CMD: 1 line; EV_REPLY: the reply's lines */
     int nlines;
-    size_t body_bytes;          /* EV_BODY: the message, dot-stuffing removed, CRLF kept */
+    size_t body_bytes;          /* EV_BODY: the message, dot-stuffing removed, CRLF kept;
+                                 * EV_CMD of a BDAT: the chunk's octets (RFC 3030 2) */
     int answers;                /* EV_REPLY: index of the event it answers (-1: banner) */
 };
 
@@ -67,10 +68,12 @@ struct pi_session {
     /* SMTP state */
     int in_body;
     size_t body_bytes;
+    uint64_t bdat_left;         /* octets of a BDAT chunk still to come: raw, no lines */
+    int tls;                    /* STARTTLS was answered 220: the rest is encrypted */
+    int64_t tls_t;              /* ... from then on (capture time) */
     int64_t body_t;
     char *rl[PI_MAX_REPLY_LINES];   /* the reply being read */
     int nrl;
-    int64_t rt;
     int *waiting;               /* events awaiting a reply, oldest first (-1 = banner) */
     int nwaiting, waiting_head, waiting_cap;
     struct pi_event *ev;
@@ -93,6 +96,22 @@ struct pi_import {
     char err[512];              /* set: stop with this error */
 };
 
+/* One captured transaction: MAIL FROM, its RCPTs and what became of them. */
+struct pi_tx {
+    int session;                /* index into im->s */
+    char *from;                 /* without brackets; NULL = unusable */
+    char *rcpts[PI_MAX_RCPTS];
+    int rcpt_code[PI_MAX_RCPTS];
+    size_t rcpt_bytes;          /* the inject line must stay under the scenario's limit */
+    int nrcpts;
+    int mail_code, data_code, dot_code;     /* 0 = none; dot_code: also the last BDAT chunk's */
+    long body;                  /* -1 = no message data; BDAT: the chunks' octets summed */
+    long size_param;            /* MAIL's SIZE= (RFC 1870), -1 = none */
+    int bdat;                   /* the message data went as BDAT chunks (RFC 3030) */
+    int msg;                    /* the injection it belongs to, from 1; 0 = left out */
+    int first_ev, last_ev;      /* its events in the session: MAIL to its last command's */
+};
+
 #pragma GCC visibility push(hidden)
 
 /* pcap_import_read.c: errors, memory, reading the capture */
@@ -102,6 +121,19 @@ char *pi_xstrndup(const char *s, size_t n);
 int pi_verb_is(const char *line, const char *v);
 void pi_import_free(struct pi_import *im);
 int pi_read_capture(struct pi_import *im);
+
+/* pcap_import_tx.c: transactions and messages */
+int pi_reply_code(const struct pi_event *e);
+int pi_bdat_is_last(const char *line);
+char *pi_path_arg(const char *line, const char *prefix);
+char pi_session_role(const struct pi_session *s);
+int pi_answer_of(const struct pi_session *s, int i);
+void pi_collect_txs(const struct pi_session *s, int si, struct pi_tx **txs, int *ntx, int *cap);
+const char *pi_tx_fate(const struct pi_tx *tx);
+int pi_assign_messages(const struct pi_import *im, struct pi_tx *txs, int ntx, int64_t *retry_gap,
+                       int *skipped);
+int pi_several_per_session(const struct pi_import *im, const struct pi_tx *txs, int ntx);
+int pi_most_per_session(const struct pi_tx *txs, int ntx);
 
 /* pcap_import_emit.c: the scenario */
 int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name);

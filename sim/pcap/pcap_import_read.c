@@ -156,6 +156,22 @@ static void client_line(struct pi_import *im, struct pi_session *s, const char *
     e->lines[0] = pi_xstrndup(line, len);
     e->nlines = 1;
     wait_push(im, s, s->nev - 1);
+    if (pi_verb_is(e->lines[0], "BDAT")) {
+        /* RFC 3030 2: "BDAT SIZE [LAST]" - exactly SIZE octets of the
+         * message follow the command line, not lines of commands. */
+        const char *p = e->lines[0] + 4;
+        uint64_t n = 0;
+        int digits = 0;
+
+        while (*p == ' ')
+            p++;
+        for (; isdigit((unsigned char) *p) && digits < 19; p++, digits++)
+            n = n * 10 + (uint64_t) (*p - '0');
+        if (digits > 0 && (*p == '\0' || *p == ' ')) {
+            s->bdat_left = n;
+            e->body_bytes = (size_t) n;
+        }
+    }
 }
 
 /* server_line - one line from the server: part of a reply, or its end */
@@ -165,8 +181,6 @@ static void server_line(struct pi_import *im, struct pi_session *s, const char *
     struct pi_event *e;
     int last, answers = -1;
 
-    if (s->nrl == 0)
-        s->rt = t;
     if (s->nrl >= PI_MAX_REPLY_LINES) {
         pi_fail(im, "a reply of more than %d lines", PI_MAX_REPLY_LINES);
         return;
@@ -185,7 +199,9 @@ static void server_line(struct pi_import *im, struct pi_session *s, const char *
         answers = s->waiting[s->waiting_head++];
     else if (s->nev > 0)
         answers = -3;       /* nothing was waiting: an unsolicited reply */
-    e = ev_add(im, s, EV_REPLY, 0, s->rt);
+    /* The reply's time is its last line's: a client acts on a whole reply,
+     * so lines that came later (another segment) delay it. */
+    e = ev_add(im, s, EV_REPLY, 0, t);
     if (e == NULL)
         return;
     e->lines = xmalloc((size_t) s->nrl * sizeof *e->lines);
@@ -199,6 +215,13 @@ static void server_line(struct pi_import *im, struct pi_session *s, const char *
         s->in_body = 1;
         s->body_bytes = 0;
     }
+    /* RFC 3207 4: after the 220 to STARTTLS the client starts the TLS
+     * handshake; nothing after it is cleartext SMTP. */
+    if (answers >= 0 && s->ev[answers].kind == EV_CMD
+        && pi_verb_is(s->ev[answers].lines[0], "STARTTLS") && strncmp(e->lines[0], "220", 3) == 0) {
+        s->tls = 1;
+        s->tls_t = t;
+    }
 }
 
 /* dir_bytes - in-order bytes of direction d reach the line reader */
@@ -208,8 +231,17 @@ static void dir_bytes(struct pi_import *im, struct pi_session *s, int d, const u
     struct pi_dir *dir = &s->dir[d];
     size_t i;
 
-    for (i = 0; i < n && !im->err[0]; i++) {
+    for (i = 0; i < n && !im->err[0] && !s->tls; i++) {
         char c = (char) p[i];
+
+        if (d == 0 && s->bdat_left > 0) {
+            /* A BDAT chunk's octets (counted, not kept). */
+            size_t take = n - i < s->bdat_left ? n - i : (size_t) s->bdat_left;
+
+            s->bdat_left -= take;
+            i += take - 1;
+            continue;
+        }
 
         if (c == '\n') {
             size_t len = dir->linelen;
@@ -400,8 +432,10 @@ static void tcp_packet(struct pi_import *im, mta_ip src, mta_ip dst, const unsig
         im->skipped_other++;
         return;
     }
-    if (!mta_ip_is_unspec(im->server))
+    if (!mta_ip_is_unspec(im->server) && !(mta_ip_eq(dst, im->server) && mta_ip_eq(src, im->server)))
         from_client = mta_ip_eq(dst, im->server) ? 1 : mta_ip_eq(src, im->server) ? 0 : -1;
+    /* No --server, or it is both ends (a capture on loopback, ::1 to ::1):
+     * the side on an SMTP port is the server. */
     else if (is_smtp_port(im, dp) && !is_smtp_port(im, sp))
         from_client = 1;
     else if (is_smtp_port(im, sp) && !is_smtp_port(im, dp))
