@@ -266,6 +266,17 @@ static int has_8bit(struct mta_msg *msg)
     return msg->eightbit;
 }
 
+/* message_size - the message's size as RFC 1870 section 3 defines it for
+ * SIZE= and compares with the server's limit: "the number of octets,
+ * including CR-LF pairs, but not the SMTP DATA command's terminating dot or
+ * doubled quoting dots", i.e. what BDAT would carry (bare LFs made CRLF, a
+ * missing last line end added), not the stored length.  Counted on each
+ * use: a plugin may have replaced the body since injection. */
+static size_t message_size(const message *msg)
+{
+    return smtp_data_size(msg->body ? msg->body : "", msg->body_len, 1);
+}
+
 /* next_pending_rcpt - the first recipient from i on still worth a RCPT in
  * this transaction, or -1 (also when max_recipients_per_transaction RCPTs
  * went out: the rest wait for the next transaction) */
@@ -405,7 +416,7 @@ void sc_start_transaction(struct mta_conn *c)
         smtp_client_args_add(&a.pub, "BY", num);
     }
     if (c->ext & EXT_SIZE) {
-        snprintf(num, sizeof num, "%zu", msg->body_len);
+        snprintf(num, sizeof num, "%zu", message_size(msg));
         smtp_client_args_add(&a.pub, "SIZE", num);
     }
     if ((c->ext & EXT_8BITMIME) && has_8bit(c->msg))
@@ -698,10 +709,10 @@ void sc_next_transaction(struct mta_conn *c)
         struct timeval now = mta_tv(mta_now(m));
         call_core_log_attempt_v1_hook(msg_ec(msg, -1), &c->d->pub, &now, note, (int)tb.len);
     }
-    if (c->size_limit > 0 && (long)msg->pub.body_len > c->size_limit) {
+    if (c->size_limit > 0 && (long)message_size(&msg->pub) > c->size_limit) {
         char note[MTA_NOTE_MAX];
         snprintf(note, sizeof note, "message size %zu exceeds the remote limit SIZE=%ld",
-                 msg->pub.body_len, c->size_limit);
+                 message_size(&msg->pub), c->size_limit);
         sc_fail_in_flight(c, OUTCOME_PERMANENT, WHY(DSN_STATUS_TOO_BIG, note));
         sc_next_transaction(c);
         return;

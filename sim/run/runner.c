@@ -101,11 +101,26 @@ char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *
         abort();
     memcpy(body, head, (size_t)n);
     size_t at = (size_t)n;
-    /* Fill with whole lines where possible, so the size is exact. */
+    /* Whole lines, each ending in CRLF, so that the size on the wire (RFC
+     * 1870 section 3: SIZE=, the BDAT count) is exactly N: the last line is
+     * cut short, or made one octet longer when a single octet would be
+     * left over.  (Only N = header + 1 cannot end in CRLF: one octet more.) */
     while (at < total) {
-        size_t take = flen < total - at ? flen : total - at;
-        memcpy(body + at, filler, take);
-        at += take;
+        size_t rem = total - at, text = flen - 2;
+        if (rem == flen + 1)
+            text = flen - 1;                /* "...mtasim.x" then CRLF */
+        else if (rem < flen)
+            text = rem >= 2 ? rem - 2 : 0;
+        if (rem == 1) {
+            body[at++] = '\n';              /* the client sends CRLF */
+            break;
+        }
+        memcpy(body + at, filler, text < flen - 2 ? text : flen - 2);
+        if (text == flen - 1)
+            body[at + flen - 2] = 'x';
+        at += text;
+        body[at++] = '\r';
+        body[at++] = '\n';
     }
     body[total] = '\0';
     return body;
