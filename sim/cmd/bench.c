@@ -67,6 +67,7 @@ struct bench_opts {
 struct bench_figures {
     int ok;                 /* 0: the run failed; message in error */
     double wall_s;
+    double cpu_s;           /* user + system time of the run itself */
     uint64_t events;
     unsigned long delivered, failed, transactions, connections;
     long peak_rss_kib;
@@ -214,12 +215,17 @@ static void feed_start(void *arg, struct mta *m, struct sim_sched *s, mta_usec_t
 
 /* ---- one run ------------------------------------------------------------ */
 
-static double mono_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+
+static double mono_s(void) { return clock_s(CLOCK_MONOTONIC); }
+/* CPU time (user + system) of this process: what a shared machine's load
+ * does not inflate, unlike the wall time. */
+static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* run_once - in this process: parse, run, measure */
 static void run_once(const struct bench_opts *o, long messages, struct bench_figures *out)
@@ -252,9 +258,10 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
         ro.trace_out = trace;
     }
     struct run_result r;
-    double t0 = mono_s();
+    double t0 = mono_s(), c0 = cpu_s();
     runner_run(sc, &ro, &r);
     out->wall_s = mono_s() - t0;
+    out->cpu_s = cpu_s() - c0;
     if (trace)
         fclose(trace);
     out->events = r.events;
@@ -383,7 +390,7 @@ int bench_main(int argc, char **argv)
            o.hours, o.seed, o.trace_path ? "to a file" : "off", o.runs, o.runs == 1 ? "" : "s");
     fflush(stdout);
 
-    double wall[BENCH_MAX_RUNS], rss[BENCH_MAX_RUNS];
+    double wall[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS], rss[BENCH_MAX_RUNS];
     struct bench_figures f = { 0 }, base = { 0 };
     for (long i = 0; i < o.runs; i++) {
         if (run_child(&o, o.messages, &f) < 0 || !f.ok) {
@@ -391,9 +398,11 @@ int bench_main(int argc, char **argv)
             return 3;
         }
         wall[i] = f.wall_s;
+        cpu[i] = f.cpu_s;
         rss[i] = (double)f.peak_rss_kib;
     }
-    double w = median(wall, (int)o.runs), peak = median(rss, (int)o.runs);
+    double w = median(wall, (int)o.runs), cpu_med = median(cpu, (int)o.runs),
+           peak = median(rss, (int)o.runs);
     /* The same world without messages: what the messages themselves cost.
      * Untraced, so it does not overwrite the measured runs' trace file. */
     struct bench_opts quiet = o;
@@ -407,8 +416,16 @@ int bench_main(int argc, char **argv)
     for (long i = 0; i < o.runs; i++)
         printf(" %.3f", wall[i]);
     printf(")\n");
+    printf("  cpu time             %.3f s   (runs:", cpu_med);
+    for (long i = 0; i < o.runs; i++)
+        printf(" %.3f", cpu[i]);
+    printf(")\n");
     printf("  events               %" PRIu64 "   (%.2f M events/s)\n", f.events,
            (double)f.events / w / 1e6);
+    printf("  per event            %.0f ns of CPU   (%.2f M events per CPU s)\n",
+           cpu_med * 1e9 / (double)(f.events ? f.events : 1), (double)f.events / cpu_med / 1e6);
+    printf("  per CPU second       %.0f deliveries, %.0f virtual s\n", (double)f.delivered / cpu_med,
+           (double)f.end_us / 1e6 / cpu_med);
     printf("  deliveries           %lu of %ld messages, %lu failed   (%.0f deliveries/s)\n",
            f.delivered, o.messages, f.failed, (double)f.delivered / w);
     printf("  connections          %lu, transactions %lu\n", f.connections, f.transactions);
