@@ -38,6 +38,10 @@ struct trace_store {
     FILE *stream;
     char *line;                 /* reusable render buffer */
     size_t line_cap;
+    void (*observe)(void *arg, const struct trace_rec *r);
+    void *observe_arg;
+    char *scratch;              /* an unkept record's strings, for the observer */
+    size_t scratch_cap;
 };
 
 static void *arena_alloc(struct trace_store *ts, size_t size)
@@ -98,11 +102,49 @@ void trace_store_destroy(struct trace_store *ts)
     EVP_MD_CTX_free(ts->sha);
     free(ts->recs);
     free(ts->line);
+    free(ts->scratch);
     free(ts);
 }
 
 void trace_store_stream(struct trace_store *ts, FILE *out) { ts->stream = out; }
 size_t trace_store_count(const struct trace_store *ts) { return ts->n; }
+uint64_t trace_store_total(const struct trace_store *ts) { return ts->seq; }
+
+void trace_store_observe(struct trace_store *ts, void (*fn)(void *arg, const struct trace_rec *r),
+                         void *arg)
+{
+    ts->observe = fn;
+    ts->observe_arg = arg;
+}
+
+/* observe_unkept - hand r (whose strings need not be NUL-terminated) to the
+ * observer, its strings copied once into the reusable scratch buffer */
+static void observe_unkept(struct trace_store *ts, struct trace_rec *r)
+{
+    size_t need = 0;
+    for (int i = 0; i < r->nfields; i++)
+        need += r->field[i].len + 1;
+    if (need > ts->scratch_cap) {
+        size_t cap = ts->scratch_cap ? ts->scratch_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        free(ts->scratch);
+        ts->scratch = malloc(cap);
+        if (ts->scratch == NULL) {
+            fprintf(stderr, "mtasim: out of memory in observe_unkept\n");
+            abort();
+        }
+        ts->scratch_cap = cap;
+    }
+    char *p = ts->scratch;
+    for (int i = 0; i < r->nfields; i++) {
+        memcpy(p, r->field[i].str, r->field[i].len);
+        p[r->field[i].len] = '\0';
+        r->field[i].str = p;
+        p += r->field[i].len + 1;
+    }
+    ts->observe(ts->observe_arg, r);
+}
 mta_usec_t trace_store_epoch(const struct trace_store *ts) { return ts->epoch; }
 unsigned long trace_store_time_regressions(const struct trace_store *ts) { return ts->regressions; }
 
@@ -289,6 +331,8 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
                                            f->num, f->has_num };
         }
         hash_and_stream(ts, &r);
+        if (ts->observe)
+            observe_unkept(ts, &r);
         return;
     }
     struct trace_rec r;
@@ -316,6 +360,8 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
         }
     }
     ts->recs[ts->n++] = r;
+    if (ts->observe)
+        ts->observe(ts->observe_arg, &ts->recs[ts->n - 1]);
 }
 
 /* trace_store_digest - the SHA-256 of every line so far; ends the trace */
