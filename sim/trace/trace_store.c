@@ -154,19 +154,16 @@ const struct trace_rec *trace_store_get(const struct trace_store *ts, size_t i)
     return &ts->recs[i];
 }
 
-/* trace_time_str - "HH:MM:SS.uuuuuu" relative to the epoch */
-const char *trace_time_str(mta_usec_t rel, char buf[32])
+/* time_into - "HH:MM:SS.uuuuuu" for rel into buf (32 bytes); its length */
+static size_t time_into(mta_usec_t rel, char *buf)
 {
-    const char *sign = "";
+    char *p = buf;
     if (rel < 0) {
-        sign = "-";
+        *p++ = '-';
         rel = -rel;
     }
     int64_t s = rel / 1000000, us = rel % 1000000, h = s / 3600;
     /* Built by hand: every line of a trace file starts with one. */
-    char *p = buf;
-    if (*sign)
-        *p++ = '-';
     if (h < 10)
         *p++ = '0';
     struct textbuf t = textbuf_on(p, 32 - (size_t)(p - buf) - 13);
@@ -183,6 +180,13 @@ const char *trace_time_str(mta_usec_t rel, char buf[32])
         p += i < 2 ? 2 : 6;
     }
     *p = '\0';
+    return (size_t)(p - buf);
+}
+
+/* trace_time_str - "HH:MM:SS.uuuuuu" relative to the epoch */
+const char *trace_time_str(mta_usec_t rel, char buf[32])
+{
+    time_into(rel, buf);
     return buf;
 }
 
@@ -213,54 +217,88 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
 
 static void sb_str(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-static int needs_quotes(const char *s, size_t len)
+/* sb_reserve - room for n more bytes and a NUL; where they go */
+static char *sb_reserve(struct sbuf *b, size_t n)
 {
-    if (len == 0)
-        return 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c >= 127 || c == '"' || c == '\\' || c == '=')
-            return 1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            fprintf(stderr, "mtasim: out of memory in sb_reserve\n");
+            abort();
+        }
+        b->p = p;
+        b->cap = cap;
     }
-    return 0;
+    return b->p + b->len;
 }
 
-static void sb_value(struct sbuf *b, const char *s, size_t len)
+/* sb_end - the text now ends at p (inside the reserved room) */
+static void sb_end(struct sbuf *b, char *p)
 {
-    if (!needs_quotes(s, len)) {
-        sb_put(b, s, len);
+    b->len = (size_t)(p - b->p);
+    *p = '\0';
+}
+
+/* A byte that a value may hold unquoted: printable ASCII but for blank,
+ * '"', '\\' and '='. */
+static int bare(unsigned char c)
+{
+    return c > ' ' && c < 127 && c != '"' && c != '\\' && c != '=';
+}
+
+/* sb_field - " key=value", the value quoted when it is empty or holds a
+ * byte that is not bare; inside quotes \" \\ \r \n \t and \xHH escape.
+ * One reservation per field: no per-byte bounds check or call. */
+static void sb_field(struct sbuf *b, const char *key, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t klen = strlen(key);
+    char *p = sb_reserve(b, klen + 4 * len + 4);
+    *p++ = ' ';
+    memcpy(p, key, klen);
+    p += klen;
+    *p++ = '=';
+    size_t i = 0;
+    while (i < len && bare((unsigned char)s[i]))
+        i++;
+    if (i == len && len > 0) {
+        memcpy(p, s, len);
+        sb_end(b, p + len);
         return;
     }
-    sb_put(b, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
+    *p++ = '"';
+    memcpy(p, s, i);
+    p += i;
+    for (; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[5];
+        if (c >= ' ' && c < 127 && c != '"' && c != '\\') {
+            *p++ = (char)c;
+            continue;
+        }
+        *p++ = '\\';
         switch (c) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\t': *p++ = 't'; break;
         default:
-            if (c < ' ' || c >= 127) {
-                snprintf(esc, sizeof esc, "\\x%02x", c);
-                sb_put(b, esc, 4);
-            } else {
-                sb_put(b, (const char *)&s[i], 1);
-            }
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
         }
     }
-    sb_put(b, "\"", 1);
+    *p++ = '"';
+    sb_end(b, p);
 }
 
 static void render_fields(struct sbuf *b, const struct trace_rec *r)
 {
-    for (int i = 0; i < r->nfields; i++) {
-        sb_put(b, " ", 1);
-        sb_str(b, r->field[i].key);
-        sb_put(b, "=", 1);
-        sb_value(b, r->field[i].str, r->field[i].len);
-    }
+    for (int i = 0; i < r->nfields; i++)
+        sb_field(b, r->field[i].key, r->field[i].str, r->field[i].len);
 }
 
 /* trace_rec_text - "KIND NAME k=v ..." or "NAME k=v ..." (malloc'd) */
@@ -286,13 +324,16 @@ const struct trace_field *trace_rec_field(const struct trace_rec *r, const char 
 
 static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf *b)
 {
-    char t[32];
+    size_t klen = strlen(r->kind), nlen = strlen(r->name);
     b->len = 0;
-    sb_str(b, trace_time_str(r->time - epoch, t));
-    sb_put(b, " ", 1);
-    sb_str(b, r->kind);
-    sb_put(b, " ", 1);
-    sb_str(b, r->name);
+    char *p = sb_reserve(b, 32 + klen + nlen + 2);
+    p += time_into(r->time - epoch, p);
+    *p++ = ' ';
+    memcpy(p, r->kind, klen);
+    p += klen;
+    *p++ = ' ';
+    memcpy(p, r->name, nlen);
+    sb_end(b, p + nlen);
     render_fields(b, r);
     sb_put(b, "\n", 1);
 }
