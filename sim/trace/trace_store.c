@@ -196,27 +196,6 @@ struct sbuf {
     size_t len, cap;
 };
 
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            fprintf(stderr, "mtasim: out of memory in sb_put\n");
-            abort();
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
 /* sb_reserve - room for n more bytes and a NUL; where they go */
 static char *sb_reserve(struct sbuf *b, size_t n)
 {
@@ -234,6 +213,16 @@ static char *sb_reserve(struct sbuf *b, size_t n)
     }
     return b->p + b->len;
 }
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    char *p = sb_reserve(b, n);
+    memcpy(p, s, n);
+    b->len += n;
+    p[n] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* sb_end - the text now ends at p (inside the reserved room) */
 static void sb_end(struct sbuf *b, char *p)
