@@ -95,10 +95,10 @@ for part in $parts; do
         for n in 100 1000; do
             greylist_scn "$n" > "$tmp/greylist-$n.scn"
             measure "greylist $n" "$mtasim" run --quiet --timeout 600 "$tmp/greylist-$n.scn"
-            vsec=$("$mtasim" run --timeout 600 --json "$tmp/g.json" "$tmp/greylist-$n.scn" > /dev/null;
-                   /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["runs"][0]; print(r["end_us"]/1e6, r["events"], r["trace_records"])' "$tmp/g.json")
-            set -- $vsec
-            awk -v v="$1" -v c="$cpu" -v e="$2" -v t="$3" 'BEGIN { printf "    %.0f virtual s, %d events, %d trace records: %.0f virtual s per CPU s\n", v, e, t, v / c }'
+            # Every message expires 86,400 s after the epoch and the run ends
+            # there: a day of virtual time (a --json run to read it back
+            # would keep the whole trace and cost far more than the run).
+            awk -v c="$cpu" 'BEGIN { printf "    86400 virtual s: %.0f virtual s per CPU s\n", 86400 / c }'
         done
         ;;
     reuse)
