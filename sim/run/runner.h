@@ -58,6 +58,16 @@ struct run_opts {
     int nplugins;           /* --plugin: loaded before the scenario's own */
     const struct scn_plugin *plugins;
     int json_trace;         /* --json-trace: the summary carries every record */
+    /* Nothing reads the result's JSON detail (no --json): the run builds no
+     * trace summary and no per-recipient detail, and keeps no trace when
+     * its expectations can be judged as the trace streams (expect_stream.h;
+     * not with plugins, whose state a replay could not reset).  A streamed
+     * expectation that fails is explained by replaying the run with the
+     * trace kept: the same seed gives the same run, so the report is the
+     * one a kept trace gives; a replay whose digest differs is reported as
+     * nondeterminism.  Memory then grows with the world, not the trace. */
+    int stream;
+    int replay;             /* internal: this is that replay */
     const char *pcap_path;  /* --pcap: write the run's packets here (pcap_write.h); NULL = no */
     /* For large runs (mtasim bench): no trace at all, and no per-message
      * summaries in the result, only the invariant checks and the counts. */
