@@ -34,6 +34,7 @@ struct world;
 struct inject_ev {
     struct world *w;
     int index;
+    unsigned long next;     /* a range line: its next message (inject_range.c) */
 };
 
 struct world {
@@ -250,29 +251,60 @@ static void count_message(void *arg, const message *msg)
     ++*(int *)arg;
 }
 
-/* runner_inject - hand injection index of sc to the core now, its body
- * traced first (the live runner shares this with the simulated one) */
+/* runner_inject - hand message k of injection index of sc to the core now
+ * (k = 0 for a line written out), its body traced first */
 void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
-                   const char *synth_body, int slot)
+                   unsigned long k, const char *synth_body, int slot)
 {
     const struct scn_inject *in = &sc->injects[index];
     const char *body = in->body ? in->body : synth_body;
     size_t len = in->body ? in->body_len : strlen(body);
-    trace_injection(env, in->id, body, len);
+    trace_injection(env, in->id + k, body, len);
     struct mta_inject_opts opts = { in->dsn_notify, in->dsn_ret, in->dsn_envid, in->chunking,
                                     (long)(in->deliver_by / 1000000) };
-    int rc = mta_inject(m, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
-                        body, len, slot, &opts);
+    const char *const *rcpts = (const char *const *)in->rcpts;
+    char **made = NULL;
+    if (in->ranges != NULL) {
+        /* A range line: its recipients with their numbers for message k. */
+        made = malloc((size_t)in->nrcpts * sizeof *made);
+        if (made == NULL)
+            abort();
+        for (int i = 0; i < in->nrcpts; i++) {
+            size_t n = scn_inject_rcpt(in, i, k, NULL, 0);
+            made[i] = malloc(n + 1);
+            if (made[i] == NULL)
+                abort();
+            scn_inject_rcpt(in, i, k, made[i], n + 1);
+        }
+        rcpts = (const char *const *)made;
+    }
+    int rc = mta_inject(m, in->id + k, in->from, rcpts, in->nrcpts, body, len, slot, &opts);
     assert(rc == 0);    /* the parser checked the addresses */
     (void)rc;
+    if (made != NULL) {
+        for (int i = 0; i < in->nrcpts; i++)
+            free(made[i]);
+        free(made);
+    }
 }
 
+/* inject_fire - a line's message is due: a line written out is one; a
+ * range injects each message due now, then waits for its next one, so
+ * the scheduler holds one event per line, not per message */
 static void inject_fire(void *arg)
 {
     struct inject_ev *ev = arg;
     struct world *w = ev->w;
-    runner_inject(w->mta, simenv_env(w->env), w->sc, ev->index, w->bodies[ev->index],
-                  w->slots[ev->index]);
+    const struct scn_inject *in = &w->sc->injects[ev->index];
+    mta_usec_t now = sim_sched_now(w->sched);
+    do {
+        runner_inject(w->mta, simenv_env(w->env), w->sc, ev->index, ev->next,
+                      w->bodies[ev->index], w->slots[ev->index]);
+        ev->next++;
+    } while (ev->next < in->count && w->sc->epoch + scn_inject_time(in, ev->next) <= now);
+    if (ev->next < in->count)
+        sim_sched_at_kind(w->sched, w->sc->epoch + scn_inject_time(in, ev->next), inject_fire,
+                          ev, SIM_EV_INJECT);
 }
 
 
@@ -455,7 +487,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         w->slots[i] = mta_binding_slot(w->mta, in->binding ? in->binding : "default");
         assert(w->slots[i] >= 0);
         if (in->body == NULL)
-            w->bodies[i] = runner_synth_body(sc, in, r->seed);
+            w->bodies[i] = runner_synth_body(sc, in, r->seed);  /* a range's messages share it */
         struct inject_ev *ev = &w->inject_evs[i];
         ev->w = w;
         ev->index = i;
@@ -669,7 +701,9 @@ static void judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
         liveness_duplicates(ts, report_duplicate, r);
     }
 
-    int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
+    int nmsgs_max = 0;                  /* messages the server accepted come on top */
+    for (int i = 0; i < sc->ninjects; i++)
+        nmsgs_max += (int)sc->injects[i].count;     /* the parser bounds the sum */
     mta_foreach_message(m, count_message, &nmsgs_max);
     struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean, !o->lean && !o->stream };
     if (!o->lean) {
@@ -685,10 +719,13 @@ static void judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
     }
     mta_foreach_message(m, summarize, &ctx);
     finish_summaries(r);
-    for (int i = 0; i < sc->ninjects && !o->lean; i++)
-        if (summary_find(&ctx.ix, r, sc->injects[i].id, 0) == NULL && sc->injects[i].at <= r->end)
-            violation(r, "message %lu was injected but the core has no record of it",
-                      sc->injects[i].id);
+    for (int i = 0; i < sc->ninjects && !o->lean; i++) {
+        const struct scn_inject *in = &sc->injects[i];
+        for (unsigned long k = 0; k < in->count; k++)
+            if (summary_find(&ctx.ix, r, in->id + k, 0) == NULL && scn_inject_time(in, k) <= r->end)
+                violation(r, "message %lu was injected but the core has no record of it",
+                          in->id + k);
+    }
     free(ctx.ix.slot);
 
     /* Expectations. */

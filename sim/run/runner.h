@@ -114,9 +114,10 @@ struct simenv_violations;
 struct trace_store;
 /* A synthesized body for injection in (malloc'd). */
 char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed);
-/* Hand injection index to the core now; its body's digest is traced first. */
+/* Hand message k of injection index to the core now (k = 0 but for a
+ * FIRST..LAST range, inject_range.c); its body's digest is traced first. */
 void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
-                   const char *synth_body, int slot);
+                   unsigned long k, const char *synth_body, int slot);
 /* Load o's plugins, then the scenario's, into a new *set; 0, or -1 with r set. */
 int runner_load_plugins(struct plugin_set **set, const struct scn_scenario *sc,
                         const struct run_opts *o, struct run_result *r);

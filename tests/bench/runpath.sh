@@ -20,8 +20,10 @@
 #              connections grow (bench prints its own CPU figure).
 #   trace      "mtasim bench" mix 100k/1k/24h with tracing off and with the
 #              full trace to /dev/null.
-#   generator  scenarios/bench/million.scn (1,000,000 messages from one
-#              generator line) through "mtasim run", when it exists.
+#   generator  1,000,000 messages to 1,000 domains over 24 h, written as one
+#              "inject 1..1000000" range line (docs/scenario-language.md),
+#              through "mtasim run" with two expectations; then the same
+#              run with its full trace written to /dev/null.
 #
 #   Uses the release build (build-release; built if missing) unless
 #   MTASIM=path is set.  Needs GNU time (/usr/bin/time, Debian "time").
@@ -60,6 +62,27 @@ SCN
     echo "  log_transient_failure_v1 msg=1 note~\"^451 4\\.7\\.1\""
     echo "  log_permanent_failure_v1 msg=$1"
     echo "expect message $1 bounced within 25h"
+}
+
+# million_scn N D - N messages to D domains (one remote each) over 24 h,
+# from one inject range line
+million_scn() {
+    echo "scenario million"
+    echo "epoch 2020-03-26T00:00:00Z"
+    echo "run for 25h"
+    echo "dns latency 2ms"
+    d=0
+    while [ "$d" -lt "$2" ]; do
+        a=$((d + 1))
+        ip="10.$((a / 65536 % 256)).$((a / 256 % 256)).$((a % 256))"
+        echo "dns d$d.bench.test MX 10 mx$d.bench.test"
+        echo "dns mx$d.bench.test A $ip"
+        echo "remote $ip name mx$d.bench.test"
+        d=$((d + 1))
+    done
+    echo "inject 1..$1 from <sender@bench.test> to <u@d{0..$(($2 - 1))}.bench.test> spread 24h"
+    echo "expect message $1 delivered"
+    echo "expect count trace inject message = $1"
 }
 
 # median - the median of the numbers on stdin
@@ -119,13 +142,12 @@ for part in $parts; do
         echo "  tracing off: cpu $off s;  tracing on: cpu $on s;  on / off = $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.2f", a / b }')"
         ;;
     generator)
-        scn=$top/scenarios/bench/million.scn
-        if [ -f "$scn" ]; then
-            echo "== generator: $scn through mtasim run"
-            measure "million" "$mtasim" run --quiet --timeout 1200 "$scn"
-        else
-            echo "== generator: no $scn (not written yet)"
-        fi
+        n=${MILLION:-1000000}
+        echo "== generator: $n messages to 1000 domains over 24 h from one inject range, mtasim run"
+        million_scn "$n" 1000 > "$tmp/million.scn"
+        measure "range of $n, trace off" "$mtasim" run --quiet --timeout 1200 "$tmp/million.scn"
+        measure "range of $n, trace to /dev/null" "$mtasim" run --quiet --timeout 1200 \
+            --trace /dev/null "$tmp/million.scn"
         ;;
     *) echo "runpath.sh: unknown part $part" >&2; exit 2 ;;
     esac
