@@ -95,6 +95,7 @@ struct mta_domain {
     struct mta_aq *active[MTA_MAX_BINDINGS];   /* NULL until the binding has mail */
     int conns[MTA_MAX_BINDINGS];        /* connecting or open, per binding */
     int conns_total;
+    struct mta_conn *conn_list;         /* those connections, in m->conns order */
     enum rcpt_outcome_kind { PURGE_TRANSIENT, PURGE_PERMANENT } purge_kind;
     char purge_note[MTA_NOTE_MAX];      /* why the domain's queue is purged */
     char purge_status[DSN_STATUS_MAX];  /* and its RFC 3463 status */

@@ -224,6 +224,11 @@ void smtp_conn_start(struct mta_conn *c, int fd, connection_finish_cb finish,
     if (m->conns)
         m->conns->prev = c;
     m->conns = c;
+    /* Also at the head of its domain's list, so both lists keep one order. */
+    c->dnext = c->d->conn_list;
+    if (c->d->conn_list)
+        c->d->conn_list->dprev = c;
+    c->d->conn_list = c;
     deadline_set(c, mta_now(m) + m->cfg.connect_timeout);
 }
 
@@ -888,6 +893,12 @@ void sc_conn_close(struct mta_conn *c)
         m->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->dprev)
+        c->dprev->dnext = c->dnext;
+    else
+        d->conn_list = c->dnext;
+    if (c->dnext)
+        c->dnext->dprev = c->dprev;
     c->pub.fd = -1;
     if (!c->in_input)
         smtp_conn_destroy(c);

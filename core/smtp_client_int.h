@@ -62,6 +62,7 @@ struct mta_conn {
     struct mta *m;
     struct mta_domain *d;
     struct mta_conn *next, *prev;       /* m->conns */
+    struct mta_conn *dnext, *dprev;     /* d->conn_list: the same order, one domain */
     enum sc_state state;
     int fd_open;                        /* tcp_close not yet called */
     int established;                    /* inc_outbound_connections was called */

@@ -721,14 +721,17 @@ void sc_next_transaction(struct mta_conn *c)
     begin_transaction(c);
 }
 
-/* smtp_conn_wake_idle - idle sessions of (d, slot) take the new mail */
+/* smtp_conn_wake_idle - idle sessions of (d, slot) take the new mail
+ *
+ * Walks d's own connections (at most its connection limit), not every
+ * connection of the MTA, in the same order as m->conns. */
 int smtp_conn_wake_idle(struct mta_domain *d, int slot)
 {
     int woken = 0;
-    struct mta_conn *c = d->m->conns;
+    struct mta_conn *c = d->conn_list;
     while (c != NULL && queue_active_count(d, slot) > 0) {
-        struct mta_conn *next = c->next;
-        if (c->d == d && c->pub.binding_slot == slot && c->state == SC_IDLE) {
+        struct mta_conn *next = c->dnext;
+        if (c->pub.binding_slot == slot && c->state == SC_IDLE) {
             sc_deadline_clear(c);
             sc_next_transaction(c);
             woken++;

@@ -206,12 +206,28 @@ static int check_reachable(const struct live_opts *o, const struct scn_scenario 
     return -1;
 }
 
+/* check_written_out - live injects the lines written out; a FIRST..LAST
+ * range (up to millions of messages to real servers) is for the
+ * simulation: a usage error found before anything starts; 0, or -1 said */
+static int check_written_out(const struct scn_scenario *sc)
+{
+    for (int i = 0; i < sc->ninjects; i++)
+        if (sc->injects[i].count > 1) {
+            fprintf(stderr, "%s:%d: mtasim live: an inject range (%lu..%lu) is for mtasim run; "
+                    "write out the messages to send them to real servers\n",
+                    sc->injects[i].pos.file, sc->injects[i].pos.line, sc->injects[i].id,
+                    sc->injects[i].id + sc->injects[i].count - 1);
+            return -1;
+        }
+    return 0;
+}
+
 /* inject_fire - an injection is due */
 static void inject_fire(void *arg)
 {
     struct live_inject *ev = arg;
     struct live_world *w = ev->w;
-    runner_inject(w->mta, live_env_env(w->le), w->sc, ev->index, w->bodies[ev->index],
+    runner_inject(w->mta, live_env_env(w->le), w->sc, ev->index, 0, w->bodies[ev->index],
                   w->slots[ev->index]);
     w->injected++;
 }
@@ -527,7 +543,8 @@ int live_main(int argc, char **argv)
         return 2;
     }
     FILE *trace = NULL;
-    if (check_scenario(sc) < 0 || resolve_mappings(&o, sc) < 0 || check_reachable(&o, sc) < 0) {
+    if (check_scenario(sc) < 0 || resolve_mappings(&o, sc) < 0 || check_reachable(&o, sc) < 0
+        || check_written_out(sc) < 0) {
         rc = 2;
         goto out;
     }

@@ -472,6 +472,9 @@ static int cmd_run(int argc, char **argv)
      * may start mtasim again under the preload, and then does not return. */
     faketime_setup(main_argv, no_faketime,
                    !no_faketime && faketime_wanted(argv + optind, argc - optind, nplugins));
+    /* Without --json nothing reads the trace summaries: runs stream
+     * (runner.h), keeping no trace when their expectations allow it. */
+    ro.stream = json_path == NULL;
     rc = run_files(argc, argv, &ro, trace_path, json_path, determinism, quiet, timeout);
 out:
     for (int i = 0; i < nplugins; i++)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "expect.h"
+#include "expect_internal.h"
 
 #define DIFF_CONTEXT 12         /* records shown after the last match */
 
@@ -145,15 +146,8 @@ static void why_field(struct sbuf *b, const struct scn_matcher *m, const struct 
         sb_printf(b, "       but it has no %s argument\n", m->key);
 }
 
-struct compiled {
-    const struct scn_pattern *p;
-    mta_usec_t epoch;               /* for "at" matchers */
-    regex_t re[SCN_MAX_MATCHERS];
-    int has_re[SCN_MAX_MATCHERS];
-};
-
 /* compile_patterns - e's patterns with their regular expressions compiled once */
-static struct compiled *compile_patterns(const struct scn_expect *e, const struct trace_store *ts)
+struct compiled *compile_patterns(const struct scn_expect *e, mta_usec_t epoch)
 {
     int n = e->npatterns;
     struct compiled *c = calloc((size_t)(n ? n : 1), sizeof *c);
@@ -161,7 +155,7 @@ static struct compiled *compile_patterns(const struct scn_expect *e, const struc
         abort();
     for (int i = 0; i < n; i++) {
         c[i].p = &e->patterns[i];
-        c[i].epoch = trace_store_epoch(ts);
+        c[i].epoch = epoch;
         for (int k = 0; k < c[i].p->nmatchers; k++)
             if (c[i].p->matchers[k].op == SCN_OP_RE)
                 c[i].has_re[k] = regcomp(&c[i].re[k], c[i].p->matchers[k].value,
@@ -171,7 +165,7 @@ static struct compiled *compile_patterns(const struct scn_expect *e, const struc
 }
 
 /* free_compiled - release what compile_patterns made */
-static void free_compiled(struct compiled *c, int n)
+void free_compiled(struct compiled *c, int n)
 {
     for (int i = 0; i < n; i++)
         for (int k = 0; k < c[i].p->nmatchers; k++)
@@ -181,7 +175,7 @@ static void free_compiled(struct compiled *c, int n)
 }
 
 /* first_failing - index of the first matcher of c that fails on r, -1 if all hold */
-static int first_failing(const struct compiled *c, const struct trace_rec *r)
+int first_failing(const struct compiled *c, const struct trace_rec *r)
 {
     for (int i = 0; i < c->p->nmatchers; i++)
         if (!holds_with(&c->p->matchers[i], c->has_re[i] ? &c->re[i] : NULL, r, c->epoch))
@@ -190,13 +184,13 @@ static int first_failing(const struct compiled *c, const struct trace_rec *r)
 }
 
 /* same_event - r is of the pattern's kind and name */
-static int same_event(const struct trace_rec *r, const struct scn_pattern *p)
+int same_event(const struct trace_rec *r, const struct scn_pattern *p)
 {
     return strcmp(r->kind, p->kind ? p->kind : "hook") == 0 && strcmp(r->name, p->name) == 0;
 }
 
 /* in_scope_of - r passes the expectation's "for domain|message|conn" scope */
-static int in_scope_of(const struct scn_expect *e, const struct trace_rec *r)
+int in_scope_of(const struct scn_expect *e, const struct trace_rec *r)
 {
     if (e->scope.key == NULL)
         return 1;
@@ -230,7 +224,7 @@ static int check_in_order(const struct scn_expect *e, const struct trace_store *
 {
     int with_kind = e->kind == SCN_EXPECT_TRACE_IN_ORDER;
     int n = e->npatterns;
-    struct compiled *c = compile_patterns(e, ts);
+    struct compiled *c = compile_patterns(e, trace_store_epoch(ts));
     size_t *at = calloc((size_t)(n ? n : 1), sizeof *at);
     if (at == NULL)
         abort();
@@ -323,7 +317,7 @@ static void why_not(struct sbuf *b, const struct compiled *c, const struct trace
 }
 
 /* mentioned - r is in scope and of a kind and name one of the patterns names */
-static int mentioned(const struct scn_expect *e, const struct trace_rec *r)
+int mentioned(const struct scn_expect *e, const struct trace_rec *r)
 {
     if (!in_scope_of(e, r))
         return 0;
@@ -343,7 +337,7 @@ static int check_exactly(const struct scn_expect *e, const struct trace_store *t
 {
     int with_kind = e->kind == SCN_EXPECT_TRACE_EXACTLY;
     int n = e->npatterns;
-    struct compiled *c = compile_patterns(e, ts);
+    struct compiled *c = compile_patterns(e, trace_store_epoch(ts));
     size_t count = trace_store_count(ts), m = 0;
     size_t *actual = calloc(count ? count : 1, sizeof *actual);
     if (actual == NULL)
@@ -393,13 +387,31 @@ static int check_exactly(const struct scn_expect *e, const struct trace_store *t
     return out->passed;
 }
 
+/* count_holds - "expect never" / "expect count" holds with hits matching records */
+int count_holds(const struct scn_expect *e, int64_t hits)
+{
+    if (e->kind == SCN_EXPECT_NEVER)
+        return hits == 0;
+    switch (e->count_op) {
+    case SCN_OP_EQ: return hits == e->count_n;
+    case SCN_OP_NE: return hits != e->count_n;
+    case SCN_OP_LT: return hits < e->count_n;
+    case SCN_OP_LE: return hits <= e->count_n;
+    case SCN_OP_GT: return hits > e->count_n;
+    case SCN_OP_GE: return hits >= e->count_n;
+    case SCN_OP_RE: break;
+    }
+    assert(0 && "a count compares numbers");
+    return 0;
+}
+
 /* check_never_or_count - count the records matching the one pattern */
 static int check_never_or_count(const struct scn_expect *e, const struct trace_store *ts,
                                 struct exp_result *out)
 {
     assert(e->npatterns == 1);
     int with_kind = strcmp(e->patterns[0].kind ? e->patterns[0].kind : "hook", "hook") != 0;
-    struct compiled *c = compile_patterns(e, ts);
+    struct compiled *c = compile_patterns(e, trace_store_epoch(ts));
     size_t count = trace_store_count(ts);
     int64_t hits = 0;
     for (size_t i = 0; i < count; i++) {
@@ -408,16 +420,7 @@ static int check_never_or_count(const struct scn_expect *e, const struct trace_s
     }
     struct scn_matcher cmp = { .op = e->kind == SCN_EXPECT_NEVER ? SCN_OP_EQ : e->count_op,
                                .num = e->kind == SCN_EXPECT_NEVER ? 0 : e->count_n };
-    int ok = 0;
-    switch (cmp.op) {
-    case SCN_OP_EQ: ok = hits == cmp.num; break;
-    case SCN_OP_NE: ok = hits != cmp.num; break;
-    case SCN_OP_LT: ok = hits < cmp.num; break;
-    case SCN_OP_LE: ok = hits <= cmp.num; break;
-    case SCN_OP_GT: ok = hits > cmp.num; break;
-    case SCN_OP_GE: ok = hits >= cmp.num; break;
-    case SCN_OP_RE: assert(0 && "a count compares numbers"); break;
-    }
+    int ok = count_holds(e, hits);
     out->passed = ok;
     if (!ok) {
         struct sbuf b = { 0 };
@@ -557,17 +560,23 @@ static int check_intact(const struct scn_expect *e, const struct trace_store *ts
     return 0;
 }
 
+/* is_client_rec - r is a "client NAME" record of client n (and line, if > 0) */
+int is_client_rec(const struct trace_rec *r, const char *name, int n, int line)
+{
+    if (strcmp(r->kind, "client") != 0 || strcmp(r->name, name) != 0)
+        return 0;
+    const struct trace_field *fn = trace_rec_field(r, "n");
+    const struct trace_field *fl = trace_rec_field(r, "line");
+    return fn && fn->num == n && (line <= 0 || (fl && fl->num == line));
+}
+
 /* client_rec - the first "client NAME" record of client n (and line, if > 0) */
 static const struct trace_rec *client_rec(const struct trace_store *ts, const char *name, int n,
                                           int line)
 {
     for (size_t i = 0; i < trace_store_count(ts); i++) {
         const struct trace_rec *r = trace_store_get(ts, i);
-        if (strcmp(r->kind, "client") != 0 || strcmp(r->name, name) != 0)
-            continue;
-        const struct trace_field *fn = trace_rec_field(r, "n");
-        const struct trace_field *fl = trace_rec_field(r, "line");
-        if (fn && fn->num == n && (line <= 0 || (fl && fl->num == line)))
+        if (is_client_rec(r, name, n, line))
             return r;
     }
     return NULL;
@@ -689,12 +698,9 @@ static int check_dsn(const struct scn_expect *e, const struct trace_store *ts,
     return 0;
 }
 
-/* expect_check - evaluate one expectation */
-int expect_check(const struct scn_expect *e, const struct trace_store *ts,
-                 const struct msg_summary *msgs, int nmsgs, struct exp_result *out)
+/* expect_what - the expectation as its failure line names it (malloc'd) */
+char *expect_what(const struct scn_expect *e)
 {
-    memset(out, 0, sizeof *out);
-    out->line = e->pos.line;
     struct sbuf w = { 0 };
     char d[32];
     switch (e->kind) {
@@ -702,14 +708,12 @@ int expect_check(const struct scn_expect *e, const struct trace_store *ts,
     case SCN_EXPECT_TRACE_IN_ORDER:
         sb_printf(&w, "expect %s in order", e->kind == SCN_EXPECT_HOOKS_IN_ORDER ? "hooks" : "trace");
         scope_text(&w, e);
-        out->what = w.p;
-        return check_in_order(e, ts, out);
+        break;
     case SCN_EXPECT_HOOKS_EXACTLY:
     case SCN_EXPECT_TRACE_EXACTLY:
         sb_printf(&w, "expect %s exactly", e->kind == SCN_EXPECT_HOOKS_EXACTLY ? "hooks" : "trace");
         scope_text(&w, e);
-        out->what = w.p;
-        return check_exactly(e, ts, out);
+        break;
     case SCN_EXPECT_NEVER:
     case SCN_EXPECT_COUNT: {
         char *text = expect_pattern_text(&e->patterns[0]);
@@ -718,30 +722,54 @@ int expect_check(const struct scn_expect *e, const struct trace_store *ts,
         if (e->kind == SCN_EXPECT_COUNT)
             sb_printf(&w, " %s %" PRId64, scn_op_str(e->count_op), e->count_n);
         free(text);
-        out->what = w.p;
-        return check_never_or_count(e, ts, out);
+        break;
     }
     case SCN_EXPECT_CLIENT:
         sb_printf(&w, "client %d: expect %d", e->client_n, e->want_code);
-        out->what = w.p;
-        return check_client(e, ts, out);
+        break;
     case SCN_EXPECT_INTACT:
         sb_printf(&w, "expect message %lu intact", e->msg_id);
-        out->what = w.p;
-        return check_intact(e, ts, out);
+        break;
     case SCN_EXPECT_DSN:
         sb_printf(&w, "expect %sdsn for message %lu", e->dsn_none ? "no " : "", e->msg_id);
         if (e->dsn_status)
             sb_printf(&w, " status %s", e->dsn_status);
         if (e->dsn_rcpt)
             sb_printf(&w, " rcpt %s", e->dsn_rcpt);
-        out->what = w.p;
-        return check_dsn(e, ts, out);
+        break;
     case SCN_EXPECT_MESSAGE:
         sb_printf(&w, "expect message %lu %s", e->msg_id, scn_fate_str(e->fate));
         if (e->within >= 0)
             sb_printf(&w, " within %s", expect_duration_str(e->within, d));
-        out->what = w.p;
+        break;
+    }
+    return w.p;
+}
+
+/* expect_check - evaluate one expectation */
+int expect_check(const struct scn_expect *e, const struct trace_store *ts,
+                 const struct msg_summary *msgs, int nmsgs, struct exp_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->line = e->pos.line;
+    out->what = expect_what(e);
+    switch (e->kind) {
+    case SCN_EXPECT_HOOKS_IN_ORDER:
+    case SCN_EXPECT_TRACE_IN_ORDER:
+        return check_in_order(e, ts, out);
+    case SCN_EXPECT_HOOKS_EXACTLY:
+    case SCN_EXPECT_TRACE_EXACTLY:
+        return check_exactly(e, ts, out);
+    case SCN_EXPECT_NEVER:
+    case SCN_EXPECT_COUNT:
+        return check_never_or_count(e, ts, out);
+    case SCN_EXPECT_CLIENT:
+        return check_client(e, ts, out);
+    case SCN_EXPECT_INTACT:
+        return check_intact(e, ts, out);
+    case SCN_EXPECT_DSN:
+        return check_dsn(e, ts, out);
+    case SCN_EXPECT_MESSAGE:
         return check_message(e, ts, msgs, nmsgs, out);
     }
     assert(0 && "unknown expectation kind");

@@ -53,6 +53,8 @@ struct exp_result {
 int expect_check(const struct scn_expect *e, const struct trace_store *ts,
                  const struct msg_summary *msgs, int nmsgs, struct exp_result *out);
 void expect_result_free(struct exp_result *r);
+/* "expect hooks in order", "expect message 1 delivered within 10m" (malloc'd). */
+char *expect_what(const struct scn_expect *e);
 /* "10m", "1h30m", "40ms": the shortest exact spelling of a duration. */
 const char *expect_duration_str(mta_usec_t d, char buf[32]);
 /* A pattern as it would be written in a scenario (malloc'd). */

@@ -391,9 +391,7 @@ static int resolve_refs(struct parser *p)
             }
         } else {
             unsigned long id = sc->expects[ref->index].msg_id;
-            int found = 0;
-            for (int i = 0; i < sc->ninjects && !found; i++)
-                found = sc->injects[i].id == id;
+            int found = inject_id_known(p, id);
             /* With clients, ids above 1000 are the messages the server accepts;
              * ids above MTA_DSN_ID_BASE the DSNs the core makes. */
             if (!found && !(sc->nclients > 0 && id > SCN_INBOUND_ID_BASE) && id <= MTA_DSN_ID_BASE)
@@ -449,6 +447,7 @@ static struct scn_scenario *parse_top(const char *name, char *real, const char *
         script_check(p);
     assert((rc < 0) == (p->failed != 0));
     pending_free(p);
+    inject_ids_free(p);
     free(p->refs);
     free(p);
     free(real);

@@ -386,9 +386,10 @@ int resolve_inbound(struct parser *p)
                             l->addr >> 24, (l->addr >> 16) & 255, (l->addr >> 8) & 255,
                             l->addr & 255, sc->remotes[i].pos.file, sc->remotes[i].pos.line);
     for (int i = 0; i < sc->ninjects && sc->nclients > 0; i++)
-        if (sc->injects[i].id > SCN_INBOUND_ID_BASE)
+        if (sc->injects[i].id + sc->injects[i].count - 1 > SCN_INBOUND_ID_BASE)
             return fail_pos(p, sc->injects[i].pos, "inject %lu: with clients, ids above %lu "
                             "belong to the messages the server accepts (%lu + n)",
-                            sc->injects[i].id, SCN_INBOUND_ID_BASE, SCN_INBOUND_ID_BASE);
+                            sc->injects[i].id + sc->injects[i].count - 1, SCN_INBOUND_ID_BASE,
+                            SCN_INBOUND_ID_BASE);
     return 0;
 }

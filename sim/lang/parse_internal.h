@@ -27,7 +27,9 @@
 #define SCN_MAX_DNS 65536
 #define SCN_MAX_REMOTES 4096
 #define SCN_MAX_REPLIES 4096                        /* per remote */
-#define SCN_MAX_INJECTS 10000
+#define SCN_MAX_INJECTS 10000                       /* inject lines written */
+#define SCN_MAX_INJECT_RANGES 64                    /* of which FIRST..LAST ranges */
+#define SCN_MAX_INJECT_MESSAGES 10000000UL          /* messages of all inject lines */
 #define SCN_MAX_EXPECTS 10000
 #define SCN_MAX_PATTERNS 10000                      /* in all expect blocks together */
 #define SCN_MAX_CLIENTS 4096
@@ -95,6 +97,7 @@ struct parser {
     int nrefs;
     struct ref *refs;
     int npatterns_total;            /* hook lines in all expect blocks */
+    struct inject_ids *inject_ids;  /* the ids injected so far (parse_inject.c) */
 };
 
 /* A "did you mean" search: offer candidates, take the closest. */
@@ -164,6 +167,9 @@ int do_liveness(struct parser *p);
 int do_network(struct parser *p);
 int do_binding(struct parser *p);
 int do_inject(struct parser *p);
+/* parse_inject.c: some inject line makes message id; the ids' index freed */
+int inject_id_known(const struct parser *p, unsigned long id);
+void inject_ids_free(struct parser *p);
 int do_plugin(struct parser *p);
 int do_requires(struct parser *p);
 

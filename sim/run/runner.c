@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dns.h"
+#include "expect_stream.h"
 #include "faketime.h"
 #include "mta.h"
 #include "net.h"
@@ -25,7 +26,6 @@
 #include "simenv.h"
 #include "trace_store.h"
 #include "trace_summary.h"
-#include "trace_summary.h"
 #include "world_setup.h"
 
 #include <openssl/evp.h>
@@ -34,6 +34,7 @@ struct world;
 struct inject_ev {
     struct world *w;
     int index;
+    unsigned long next;     /* a range line: its next message (inject_range.c) */
 };
 
 struct world {
@@ -53,7 +54,53 @@ struct world {
     struct plugin_set *plugins;
     struct pcap_writer *pcap;   /* --pcap, or NULL */
     struct liveness *liveness;  /* the storm check (liveness.h) */
+    struct run_stream *stream;  /* the trace is judged as it streams, not kept; or NULL */
 };
+
+/* What judges a run whose trace is not kept (run_opts.stream). */
+struct run_stream {
+    struct expect_stream *es;
+    struct liveness_dups *dups;
+    int replay;             /* a streamed expectation failed: replay to explain it */
+};
+
+/* stream_record - the trace's observer: every record, as it is added */
+static void stream_record(void *arg, const struct trace_rec *rec)
+{
+    struct run_stream *st = arg;
+    expect_stream_feed(st->es, rec);
+    liveness_dups_feed(st->dups, rec);
+}
+
+/* stream_open - judge sc's trace as it streams, when nothing needs it kept */
+static struct run_stream *stream_open(const struct scn_scenario *sc, const struct run_opts *o)
+{
+    if (!o->stream || o->replay || o->lean || o->json_trace || o->nplugins + sc->nplugins > 0 ||
+        !expect_stream_covers(sc))
+        return NULL;
+    struct run_stream *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        abort();
+    st->es = expect_stream_create(sc, sc->epoch);
+    st->dups = liveness_dups_create(sc->epoch);
+    return st;
+}
+
+static void ignore_report(void *arg, const char *text)
+{
+    (void)arg;
+    (void)text;
+}
+
+static void stream_close(struct run_stream *st)
+{
+    if (st == NULL)
+        return;
+    expect_stream_destroy(st->es);
+    if (st->dups)
+        liveness_dups_finish(st->dups, ignore_report, NULL);
+    free(st);
+}
 
 
 const char *run_verdict_str(enum run_verdict v)
@@ -219,29 +266,60 @@ static void count_message(void *arg, const message *msg)
     ++*(int *)arg;
 }
 
-/* runner_inject - hand injection index of sc to the core now, its body
- * traced first (the live runner shares this with the simulated one) */
+/* runner_inject - hand message k of injection index of sc to the core now
+ * (k = 0 for a line written out), its body traced first */
 void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
-                   const char *synth_body, int slot)
+                   unsigned long k, const char *synth_body, int slot)
 {
     const struct scn_inject *in = &sc->injects[index];
     const char *body = in->body ? in->body : synth_body;
     size_t len = in->body ? in->body_len : strlen(body);
-    trace_injection(env, in->id, body, len);
+    trace_injection(env, in->id + k, body, len);
     struct mta_inject_opts opts = { in->dsn_notify, in->dsn_ret, in->dsn_envid, in->chunking,
                                     (long)(in->deliver_by / 1000000) };
-    int rc = mta_inject(m, in->id, in->from, (const char *const *)in->rcpts, in->nrcpts,
-                        body, len, slot, &opts);
+    const char *const *rcpts = (const char *const *)in->rcpts;
+    char **made = NULL;
+    if (in->ranges != NULL) {
+        /* A range line: its recipients with their numbers for message k. */
+        made = malloc((size_t)in->nrcpts * sizeof *made);
+        if (made == NULL)
+            abort();
+        for (int i = 0; i < in->nrcpts; i++) {
+            size_t n = scn_inject_rcpt(in, i, k, NULL, 0);
+            made[i] = malloc(n + 1);
+            if (made[i] == NULL)
+                abort();
+            scn_inject_rcpt(in, i, k, made[i], n + 1);
+        }
+        rcpts = (const char *const *)made;
+    }
+    int rc = mta_inject(m, in->id + k, in->from, rcpts, in->nrcpts, body, len, slot, &opts);
     assert(rc == 0);    /* the parser checked the addresses */
     (void)rc;
+    if (made != NULL) {
+        for (int i = 0; i < in->nrcpts; i++)
+            free(made[i]);
+        free(made);
+    }
 }
 
+/* inject_fire - a line's message is due: a line written out is one; a
+ * range injects each message due now, then waits for its next one, so
+ * the scheduler holds one event per line, not per message */
 static void inject_fire(void *arg)
 {
     struct inject_ev *ev = arg;
     struct world *w = ev->w;
-    runner_inject(w->mta, simenv_env(w->env), w->sc, ev->index, w->bodies[ev->index],
-                  w->slots[ev->index]);
+    const struct scn_inject *in = &w->sc->injects[ev->index];
+    mta_usec_t now = sim_sched_now(w->sched);
+    do {
+        runner_inject(w->mta, simenv_env(w->env), w->sc, ev->index, ev->next,
+                      w->bodies[ev->index], w->slots[ev->index]);
+        ev->next++;
+    } while (ev->next < in->count && w->sc->epoch + scn_inject_time(in, ev->next) <= now);
+    if (ev->next < in->count)
+        sim_sched_at_kind(w->sched, w->sc->epoch + scn_inject_time(in, ev->next), inject_fire,
+                          ev, SIM_EV_INJECT);
 }
 
 
@@ -363,11 +441,14 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     w->sched = sim_sched_create(sc->epoch);
     w->net = sim_net_create(w->sched);
     w->dns = sim_dns_create(w->sched, sc->dns_latency, sc->dns_timeout);
-    w->trace = trace_store_create(sc->epoch, !o->lean);
+    w->stream = stream_open(sc, o);
+    w->trace = trace_store_create(sc->epoch, !o->lean && w->stream == NULL);
     if (!w->sched || !w->net || !w->dns || !w->trace) {
         r->error = strdup("out of memory building the world");
         return -1;
     }
+    if (w->stream)
+        trace_store_observe(w->trace, stream_record, w->stream);
     if (o->trace_out)
         trace_store_stream(w->trace, o->trace_out);
     /* A lean run without a trace file gives the core and the remotes no
@@ -421,7 +502,7 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         w->slots[i] = mta_binding_slot(w->mta, in->binding ? in->binding : "default");
         assert(w->slots[i] >= 0);
         if (in->body == NULL)
-            w->bodies[i] = runner_synth_body(sc, in, r->seed);
+            w->bodies[i] = runner_synth_body(sc, in, r->seed);  /* a range's messages share it */
         struct inject_ev *ev = &w->inject_evs[i];
         ev->w = w;
         ev->index = i;
@@ -454,6 +535,7 @@ static void teardown(struct world *w)
     pcap_writer_close(w->pcap);
     sim_sched_destroy(w->sched);
     trace_store_destroy(w->trace);
+    stream_close(w->stream);
     if (w->bodies)
         for (int i = 0; i < w->sc->ninjects; i++)
             free(w->bodies[i]);
@@ -500,6 +582,7 @@ struct summarize_ctx {
     const struct scn_scenario *sc;
     struct summary_index ix;
     int lean;               /* check invariants only; keep no summaries */
+    int detail;             /* the summaries carry their JSON detail */
 };
 
 /* add_detail - msg's recipients (and, for a DSN, what it reports on and its
@@ -560,7 +643,7 @@ static void summarize(void *arg, const message *msg)
         if (rc->state != RCPT_DELIVERED && rc->last_note && rc->last_note[0])
             snprintf(s->last_note, sizeof s->last_note, "%s", rc->last_note);
     }
-    if (!ctx->lean)
+    if (ctx->detail)
         add_detail(s, msg);
     if (msg->attempts > s->attempts)
         s->attempts = msg->attempts;
@@ -597,12 +680,10 @@ static void report_duplicate(void *arg, const char *text)
     violation(arg, "%s", text);
 }
 
-/* runner_judge - after the run: invariants, message summaries, expectations,
- * digest and verdict into r, from the core m, the trace ts and the
- * environment's descriptor accounting v (shared by the live runner) */
-void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_store *ts,
+/* judge - runner_judge, the trace read from rs when it was not kept */
+static void judge(const struct scn_scenario *sc, struct mta *m, struct trace_store *ts,
                   const struct simenv_violations *v, const struct run_opts *o,
-                  struct run_result *r)
+                  struct run_result *r, struct run_stream *rs)
 {
     /* Invariants. */
     struct mta_stats st;
@@ -628,12 +709,18 @@ void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
                   st.max_concurrent_per_domain, sc->config.max_outbound_connections);
     if (trace_store_time_regressions(ts))
         violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(ts));
-    if (!o->lean)
+    if (rs != NULL) {
+        liveness_dups_finish(rs->dups, report_duplicate, r);
+        rs->dups = NULL;
+    } else if (!o->lean) {
         liveness_duplicates(ts, report_duplicate, r);
+    }
 
-    int nmsgs_max = sc->ninjects;       /* messages the server accepted come on top */
+    int nmsgs_max = 0;                  /* messages the server accepted come on top */
+    for (int i = 0; i < sc->ninjects; i++)
+        nmsgs_max += (int)sc->injects[i].count;     /* the parser bounds the sum */
     mta_foreach_message(m, count_message, &nmsgs_max);
-    struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean };
+    struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean, !o->lean && !o->stream };
     if (!o->lean) {
         r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
         ctx.ix.cap = 16;
@@ -647,21 +734,38 @@ void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
     }
     mta_foreach_message(m, summarize, &ctx);
     finish_summaries(r);
-    for (int i = 0; i < sc->ninjects && !o->lean; i++)
-        if (summary_find(&ctx.ix, r, sc->injects[i].id, 0) == NULL && sc->injects[i].at <= r->end)
-            violation(r, "message %lu was injected but the core has no record of it",
-                      sc->injects[i].id);
+    for (int i = 0; i < sc->ninjects && !o->lean; i++) {
+        const struct scn_inject *in = &sc->injects[i];
+        for (unsigned long k = 0; k < in->count; k++)
+            if (summary_find(&ctx.ix, r, in->id + k, 0) == NULL && scn_inject_time(in, k) <= r->end)
+                violation(r, "message %lu was injected but the core has no record of it",
+                          in->id + k);
+    }
     free(ctx.ix.slot);
 
     /* Expectations. */
     r->exp = calloc((size_t)(sc->nexpects ? sc->nexpects : 1), sizeof *r->exp);
     r->nexp = sc->nexpects;
     int failed = 0;
-    for (int i = 0; i < sc->nexpects; i++)
-        failed += !expect_check(&sc->expects[i], ts, r->msgs, r->nmsgs, &r->exp[i]);
+    for (int i = 0; i < sc->nexpects; i++) {
+        int held = rs ? expect_stream_verdict(rs->es, i) : -1;
+        if (held < 0) {
+            failed += !expect_check(&sc->expects[i], ts, r->msgs, r->nmsgs, &r->exp[i]);
+            continue;
+        }
+        /* Judged as the trace streamed; a failure's account needs the
+         * records: runner_run replays the run to make it. */
+        r->exp[i].line = sc->expects[i].pos.line;
+        r->exp[i].what = expect_what(&sc->expects[i]);
+        r->exp[i].passed = held;
+        if (!held) {
+            failed++;
+            rs->replay = 1;
+        }
+    }
     trace_store_digest(ts, r->digest);
-    r->trace_records = trace_store_count(ts);
-    r->summary = trace_summary_build(ts, o->json_trace);
+    r->trace_records = (unsigned long)trace_store_total(ts);
+    r->summary = o->stream ? NULL : trace_summary_build(ts, o->json_trace);
 
     mta_usec_t fault_at = 0;
     const char *fault = mta_plugin_fault(m, &fault_at);
@@ -683,6 +787,61 @@ void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
         r->verdict = RUN_PASS;
         r->exit_code = 0;
     }
+}
+
+/* runner_judge - after the run: invariants, message summaries, expectations,
+ * digest and verdict into r, from the core m, the trace ts and the
+ * environment's descriptor accounting v (shared by the live runner) */
+void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_store *ts,
+                  const struct simenv_violations *v, const struct run_opts *o,
+                  struct run_result *r)
+{
+    judge(sc, m, ts, v, o, r, NULL);
+}
+
+/* replay_for_report - a streamed expectation failed: run sc again with the
+ * trace kept (no trace file, no capture: the first run wrote them) and take
+ * its expectation results, whose failures carry the full account */
+static void replay_for_report(const struct scn_scenario *sc, const struct run_opts *o,
+                              struct run_result *r)
+{
+    struct run_opts again = *o;
+    again.replay = 1;
+    again.trace_out = NULL;
+    again.pcap_path = NULL;
+    again.seed = r->seed;
+    again.seed_set = 1;
+    struct run_result r2;
+    runner_run(sc, &again, &r2);
+    if (strcmp(r2.digest, r->digest) != 0 || r2.nexp != r->nexp) {
+        violation(r, "nondeterminism: the replay made to explain a failed expectation gave trace "
+                  "digest %.16s, the run %.16s", r2.digest, r->digest);
+        if (r->exit_code < 3) {
+            r->verdict = RUN_INVARIANT;
+            r->exit_code = 3;
+        }
+    } else {
+        /* The same run judged over its kept trace: each verdict must be the
+         * one the stream gave (expect_stream.h), or the streamed judging
+         * is wrong, which a report made from the replay alone would hide. */
+        for (int i = 0; i < r->nexp; i++)
+            if (r->exp[i].passed != r2.exp[i].passed) {
+                violation(r, "internal error: the expectation of line %d %s as the trace "
+                          "streamed but %s over the kept trace", r->exp[i].line,
+                          r->exp[i].passed ? "held" : "failed", r2.exp[i].passed ? "held" : "failed");
+                if (r->exit_code < 3) {
+                    r->verdict = RUN_INVARIANT;
+                    r->exit_code = 3;
+                }
+            }
+        for (int i = 0; i < r->nexp; i++)
+            expect_result_free(&r->exp[i]);
+        free(r->exp);
+        r->exp = r2.exp;
+        r2.exp = NULL;
+        r2.nexp = 0;
+    }
+    run_result_free(&r2);
 }
 
 /* A lost message: the run went quiet - nothing left to happen, no timer,
@@ -750,9 +909,12 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
 
     struct simenv_violations v;
     simenv_check(w.env, &v);
-    runner_judge(sc, w.mta, w.trace, &v, o, r);
+    judge(sc, w.mta, w.trace, &v, o, r, w.stream);
     output_lost(r, lost);
+    int replay = w.stream && w.stream->replay;
     teardown(&w);
+    if (replay)
+        replay_for_report(sc, o, r);
     return r->exit_code;
 }
 

@@ -58,6 +58,16 @@ struct run_opts {
     int nplugins;           /* --plugin: loaded before the scenario's own */
     const struct scn_plugin *plugins;
     int json_trace;         /* --json-trace: the summary carries every record */
+    /* Nothing reads the result's JSON detail (no --json): the run builds no
+     * trace summary and no per-recipient detail, and keeps no trace when
+     * its expectations can be judged as the trace streams (expect_stream.h;
+     * not with plugins, whose state a replay could not reset).  A streamed
+     * expectation that fails is explained by replaying the run with the
+     * trace kept: the same seed gives the same run, so the report is the
+     * one a kept trace gives; a replay whose digest differs is reported as
+     * nondeterminism.  Memory then grows with the world, not the trace. */
+    int stream;
+    int replay;             /* internal: this is that replay */
     const char *pcap_path;  /* --pcap: write the run's packets here (pcap_write.h); NULL = no */
     /* For large runs (mtasim bench): no trace at all, and no per-message
      * summaries in the result, only the invariant checks and the counts. */
@@ -104,9 +114,10 @@ struct simenv_violations;
 struct trace_store;
 /* A synthesized body for injection in (malloc'd). */
 char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed);
-/* Hand injection index to the core now; its body's digest is traced first. */
+/* Hand message k of injection index to the core now (k = 0 but for a
+ * FIRST..LAST range, inject_range.c); its body's digest is traced first. */
 void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
-                   const char *synth_body, int slot);
+                   unsigned long k, const char *synth_body, int slot);
 /* Load o's plugins, then the scenario's, into a new *set; 0, or -1 with r set. */
 int runner_load_plugins(struct plugin_set **set, const struct scn_scenario *sc,
                         const struct run_opts *o, struct run_result *r);

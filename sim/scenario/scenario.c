@@ -180,6 +180,7 @@ void scn_free(struct scn_scenario *sc)
         for (int j = 0; j < in->nrcpts; j++)
             free(in->rcpts[j]);
         free(in->rcpts);
+        free(in->ranges);
         free(in->binding);
         free(in->body);
         free(in->dsn_notify);

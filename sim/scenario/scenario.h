@@ -218,8 +218,20 @@ struct scn_remote {
 };
 
 /* inject ID from <ADDR> to <ADDR>[,<ADDR>...] [at DUR] [binding NAME] [body "TEXT" | body-file PATH | size N] */
+/* A recipient's "{LO..HI}": the bytes [at, end) of its text stand for a
+ * number from lo to hi (inject_range.c); hi < lo: the recipient has none. */
+struct scn_rcpt_range {
+    size_t at, end;
+    unsigned long lo, hi;
+};
+
 struct scn_inject {
-    unsigned long id;       /* >= 1, unique */
+    unsigned long id;       /* >= 1, unique; a range line: its first id */
+    /* "inject FIRST..LAST": count = LAST - FIRST + 1 messages, made as
+     * they fall due (inject_range.c); a line written out: 1. */
+    unsigned long count;
+    mta_usec_t spread;      /* "spread DUR": message k at at + spread * k / count */
+    struct scn_rcpt_range *ranges;  /* per recipient, or NULL: no "{LO..HI}" */
     char *from;             /* without brackets; "" = null sender */
     int nrcpts;
     char **rcpts;           /* without brackets */
@@ -235,6 +247,11 @@ struct scn_inject {
     mta_usec_t deliver_by;  /* "deliver-by DUR" (RFC 2852), whole seconds; 0 = none */
     struct scn_pos pos;
 };
+
+/* Message k of in (0 <= k < in->count): when it comes, from the epoch, and
+ * its recipient i written into buf (the length it needs is returned). */
+mta_usec_t scn_inject_time(const struct scn_inject *in, unsigned long k);
+size_t scn_inject_rcpt(const struct scn_inject *in, int i, unsigned long k, char *buf, size_t cap);
 
 /*
  * An argument matcher:  KEY OP VALUE  with OP one of = != < <= > >= ~

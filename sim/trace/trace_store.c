@@ -38,6 +38,10 @@ struct trace_store {
     FILE *stream;
     char *line;                 /* reusable render buffer */
     size_t line_cap;
+    void (*observe)(void *arg, const struct trace_rec *r);
+    void *observe_arg;
+    char *scratch;              /* an unkept record's strings, for the observer */
+    size_t scratch_cap;
 };
 
 static void *arena_alloc(struct trace_store *ts, size_t size)
@@ -98,11 +102,49 @@ void trace_store_destroy(struct trace_store *ts)
     EVP_MD_CTX_free(ts->sha);
     free(ts->recs);
     free(ts->line);
+    free(ts->scratch);
     free(ts);
 }
 
 void trace_store_stream(struct trace_store *ts, FILE *out) { ts->stream = out; }
 size_t trace_store_count(const struct trace_store *ts) { return ts->n; }
+uint64_t trace_store_total(const struct trace_store *ts) { return ts->seq; }
+
+void trace_store_observe(struct trace_store *ts, void (*fn)(void *arg, const struct trace_rec *r),
+                         void *arg)
+{
+    ts->observe = fn;
+    ts->observe_arg = arg;
+}
+
+/* observe_unkept - hand r (whose strings need not be NUL-terminated) to the
+ * observer, its strings copied once into the reusable scratch buffer */
+static void observe_unkept(struct trace_store *ts, struct trace_rec *r)
+{
+    size_t need = 0;
+    for (int i = 0; i < r->nfields; i++)
+        need += r->field[i].len + 1;
+    if (need > ts->scratch_cap) {
+        size_t cap = ts->scratch_cap ? ts->scratch_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        free(ts->scratch);
+        ts->scratch = malloc(cap);
+        if (ts->scratch == NULL) {
+            fprintf(stderr, "mtasim: out of memory in observe_unkept\n");
+            abort();
+        }
+        ts->scratch_cap = cap;
+    }
+    char *p = ts->scratch;
+    for (int i = 0; i < r->nfields; i++) {
+        memcpy(p, r->field[i].str, r->field[i].len);
+        p[r->field[i].len] = '\0';
+        r->field[i].str = p;
+        p += r->field[i].len + 1;
+    }
+    ts->observe(ts->observe_arg, r);
+}
 mta_usec_t trace_store_epoch(const struct trace_store *ts) { return ts->epoch; }
 unsigned long trace_store_time_regressions(const struct trace_store *ts) { return ts->regressions; }
 
@@ -112,19 +154,16 @@ const struct trace_rec *trace_store_get(const struct trace_store *ts, size_t i)
     return &ts->recs[i];
 }
 
-/* trace_time_str - "HH:MM:SS.uuuuuu" relative to the epoch */
-const char *trace_time_str(mta_usec_t rel, char buf[32])
+/* time_into - "HH:MM:SS.uuuuuu" for rel into buf (32 bytes); its length */
+static size_t time_into(mta_usec_t rel, char *buf)
 {
-    const char *sign = "";
+    char *p = buf;
     if (rel < 0) {
-        sign = "-";
+        *p++ = '-';
         rel = -rel;
     }
     int64_t s = rel / 1000000, us = rel % 1000000, h = s / 3600;
     /* Built by hand: every line of a trace file starts with one. */
-    char *p = buf;
-    if (*sign)
-        *p++ = '-';
     if (h < 10)
         *p++ = '0';
     struct textbuf t = textbuf_on(p, 32 - (size_t)(p - buf) - 13);
@@ -141,6 +180,13 @@ const char *trace_time_str(mta_usec_t rel, char buf[32])
         p += i < 2 ? 2 : 6;
     }
     *p = '\0';
+    return (size_t)(p - buf);
+}
+
+/* trace_time_str - "HH:MM:SS.uuuuuu" relative to the epoch */
+const char *trace_time_str(mta_usec_t rel, char buf[32])
+{
+    time_into(rel, buf);
     return buf;
 }
 
@@ -150,7 +196,8 @@ struct sbuf {
     size_t len, cap;
 };
 
-static void sb_put(struct sbuf *b, const char *s, size_t n)
+/* sb_reserve - room for n more bytes and a NUL; where they go */
+static char *sb_reserve(struct sbuf *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -158,67 +205,89 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
             cap *= 2;
         char *p = realloc(b->p, cap);
         if (p == NULL) {
-            fprintf(stderr, "mtasim: out of memory in sb_put\n");
+            fprintf(stderr, "mtasim: out of memory in sb_reserve\n");
             abort();
         }
         b->p = p;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, s, n);
+    return b->p + b->len;
+}
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    char *p = sb_reserve(b, n);
+    memcpy(p, s, n);
     b->len += n;
-    b->p[b->len] = '\0';
+    p[n] = '\0';
 }
 
 static void sb_str(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-static int needs_quotes(const char *s, size_t len)
+/* sb_end - the text now ends at p (inside the reserved room) */
+static void sb_end(struct sbuf *b, char *p)
 {
-    if (len == 0)
-        return 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c >= 127 || c == '"' || c == '\\' || c == '=')
-            return 1;
-    }
-    return 0;
+    b->len = (size_t)(p - b->p);
+    *p = '\0';
 }
 
-static void sb_value(struct sbuf *b, const char *s, size_t len)
+/* A byte that a value may hold unquoted: printable ASCII but for blank,
+ * '"', '\\' and '='. */
+static int bare(unsigned char c)
 {
-    if (!needs_quotes(s, len)) {
-        sb_put(b, s, len);
+    return c > ' ' && c < 127 && c != '"' && c != '\\' && c != '=';
+}
+
+/* sb_field - " key=value", the value quoted when it is empty or holds a
+ * byte that is not bare; inside quotes \" \\ \r \n \t and \xHH escape.
+ * One reservation per field: no per-byte bounds check or call. */
+static void sb_field(struct sbuf *b, const char *key, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t klen = strlen(key);
+    char *p = sb_reserve(b, klen + 4 * len + 4);
+    *p++ = ' ';
+    memcpy(p, key, klen);
+    p += klen;
+    *p++ = '=';
+    size_t i = 0;
+    while (i < len && bare((unsigned char)s[i]))
+        i++;
+    if (i == len && len > 0) {
+        memcpy(p, s, len);
+        sb_end(b, p + len);
         return;
     }
-    sb_put(b, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
+    *p++ = '"';
+    memcpy(p, s, i);
+    p += i;
+    for (; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[5];
+        if (c >= ' ' && c < 127 && c != '"' && c != '\\') {
+            *p++ = (char)c;
+            continue;
+        }
+        *p++ = '\\';
         switch (c) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\t': *p++ = 't'; break;
         default:
-            if (c < ' ' || c >= 127) {
-                snprintf(esc, sizeof esc, "\\x%02x", c);
-                sb_put(b, esc, 4);
-            } else {
-                sb_put(b, (const char *)&s[i], 1);
-            }
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
         }
     }
-    sb_put(b, "\"", 1);
+    *p++ = '"';
+    sb_end(b, p);
 }
 
 static void render_fields(struct sbuf *b, const struct trace_rec *r)
 {
-    for (int i = 0; i < r->nfields; i++) {
-        sb_put(b, " ", 1);
-        sb_str(b, r->field[i].key);
-        sb_put(b, "=", 1);
-        sb_value(b, r->field[i].str, r->field[i].len);
-    }
+    for (int i = 0; i < r->nfields; i++)
+        sb_field(b, r->field[i].key, r->field[i].str, r->field[i].len);
 }
 
 /* trace_rec_text - "KIND NAME k=v ..." or "NAME k=v ..." (malloc'd) */
@@ -244,13 +313,16 @@ const struct trace_field *trace_rec_field(const struct trace_rec *r, const char 
 
 static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf *b)
 {
-    char t[32];
+    size_t klen = strlen(r->kind), nlen = strlen(r->name);
     b->len = 0;
-    sb_str(b, trace_time_str(r->time - epoch, t));
-    sb_put(b, " ", 1);
-    sb_str(b, r->kind);
-    sb_put(b, " ", 1);
-    sb_str(b, r->name);
+    char *p = sb_reserve(b, 32 + klen + nlen + 2);
+    p += time_into(r->time - epoch, p);
+    *p++ = ' ';
+    memcpy(p, r->kind, klen);
+    p += klen;
+    *p++ = ' ';
+    memcpy(p, r->name, nlen);
+    sb_end(b, p + nlen);
     render_fields(b, r);
     sb_put(b, "\n", 1);
 }
@@ -289,6 +361,8 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
                                            f->num, f->has_num };
         }
         hash_and_stream(ts, &r);
+        if (ts->observe)
+            observe_unkept(ts, &r);
         return;
     }
     struct trace_rec r;
@@ -316,6 +390,8 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
         }
     }
     ts->recs[ts->n++] = r;
+    if (ts->observe)
+        ts->observe(ts->observe_arg, &ts->recs[ts->n - 1]);
 }
 
 /* trace_store_digest - the SHA-256 of every line so far; ends the trace */

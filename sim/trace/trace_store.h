@@ -24,6 +24,11 @@
  *   where the trace would be too large.  Strings live in an arena freed
  *   with the store.
  *
+ *   An observer (trace_store_observe) sees every record as it is added,
+ *   kept or not, with NUL-terminated strings that stay valid only during
+ *   the call: what checks a run as it goes (streamed expectations, the
+ *   duplicate-delivery check) reads the trace without it being kept.
+ *
  *   A record stamped earlier than the previous one is a broken invariant
  *   (virtual time went backwards); it is counted, not dropped.
  */
@@ -59,7 +64,12 @@ void trace_store_destroy(struct trace_store *ts);
 /* Also write each line to out as it is added (NULL to stop). */
 void trace_store_stream(struct trace_store *ts, FILE *out);
 void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_trace_rec *rec);
+/* Call fn for every record added from now on (NULL to stop). */
+void trace_store_observe(struct trace_store *ts, void (*fn)(void *arg, const struct trace_rec *r),
+                         void *arg);
+/* Records kept (0 without keep), and records added in all. */
 size_t trace_store_count(const struct trace_store *ts);
+uint64_t trace_store_total(const struct trace_store *ts);
 const struct trace_rec *trace_store_get(const struct trace_store *ts, size_t i);
 void trace_store_digest(struct trace_store *ts, char hex[65]);
 int trace_store_write(const struct trace_store *ts, FILE *out);

@@ -180,18 +180,20 @@ struct delivery {
     int count;
 };
 
-struct dup_ctx {
+struct liveness_dups {
     struct dialogue *d;
     int nd;
     struct delivery *dl;    /* open addressing */
     size_t dl_cap, dl_n;
-    const struct trace_store *ts;
-    void (*report)(void *arg, const char *text);
-    void *arg;
+    mta_usec_t epoch;
+    char *found[LIVENESS_MAX_REPORTS];  /* reported by liveness_dups_finish */
     int reported, more;
+    /* RCPT addresses are cut out of "RCPT TO:<a>" lines; they live here. */
+    char **cut;
+    size_t ncut, cut_cap;
 };
 
-static struct dialogue *dialogue_of(struct dup_ctx *x, int fd)
+static struct dialogue *dialogue_of(struct liveness_dups *x, int fd)
 {
     if (fd < 0)
         return NULL;
@@ -239,7 +241,7 @@ static size_t dl_hash(unsigned long msg, const char *rcpt, size_t cap)
 }
 
 /* delivered - recipient rcpt of msg was delivered at t on conn */
-static void delivered(struct dup_ctx *x, unsigned long msg, const char *rcpt, mta_usec_t t, int conn)
+static void delivered(struct liveness_dups *x, unsigned long msg, const char *rcpt, mta_usec_t t, int conn)
 {
     if (2 * (x->dl_n + 1) > x->dl_cap) {
         size_t cap = x->dl_cap ? 2 * x->dl_cap : 64;
@@ -272,12 +274,13 @@ static void delivered(struct dup_ctx *x, unsigned long msg, const char *rcpt, mt
         return;
     }
     char t1[32], t2[32], buf[700];
-    mta_usec_t epoch = trace_store_epoch(x->ts);
     snprintf(buf, sizeof buf, "duplicate: message %lu to <%.300s> was delivered twice, its "
              "end-of-data reply received both times (conn %d at %s, conn %d at %s)",
-             msg, rcpt, e->conn, trace_time_str(e->at - epoch, t1), conn,
-             trace_time_str(t - epoch, t2));
-    x->report(x->arg, buf);
+             msg, rcpt, e->conn, trace_time_str(e->at - x->epoch, t1), conn,
+             trace_time_str(t - x->epoch, t2));
+    x->found[x->reported] = strdup(buf);
+    if (x->found[x->reported] == NULL)
+        abort();
     x->reported++;
 }
 
@@ -301,7 +304,7 @@ static enum cmd command_of(const char *line, const char **rcpt, size_t *rcpt_len
 }
 
 /* on_reply - a complete reply with code on d (conn fd) at t */
-static void on_reply(struct dup_ctx *x, struct dialogue *d, int fd, int code, mta_usec_t t)
+static void on_reply(struct liveness_dups *x, struct dialogue *d, int fd, int code, mta_usec_t t)
 {
     if (d->qn == 0)
         return;
@@ -337,92 +340,115 @@ static void on_reply(struct dup_ctx *x, struct dialogue *d, int fd, int code, mt
     }
 }
 
+/* liveness_dups_create - an empty replay for a run starting at epoch */
+struct liveness_dups *liveness_dups_create(mta_usec_t epoch)
+{
+    struct liveness_dups *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        abort();
+    x->epoch = epoch;
+    return x;
+}
+
+/* liveness_dups_feed - one more record of the trace, in order */
+void liveness_dups_feed(struct liveness_dups *x, const struct trace_rec *r)
+{
+    int is_conn = strcmp(r->kind, "conn") == 0, is_smtp = strcmp(r->kind, "smtp") == 0;
+    int is_attempt = strcmp(r->kind, "queue") == 0 && strcmp(r->name, "attempt") == 0;
+    if (!is_conn && !is_smtp && !is_attempt)
+        return;
+    const struct trace_field *ff = trace_rec_field(r, is_conn ? "fd" : "conn");
+    if (ff == NULL || !ff->has_num)
+        return;
+    int fd = (int)ff->num;
+    struct dialogue *d = dialogue_of(x, fd);
+    if (d == NULL)
+        return;
+    if (is_conn) {
+        if (strcmp(r->name, "open") == 0) {
+            reset(d);
+            d->open = 1;
+            push(d, CMD_OTHER, NULL);       /* the banner */
+        } else if (strcmp(r->name, "close") == 0) {
+            reset(d);
+            d->open = 0;
+        }
+        return;
+    }
+    if (!d->open)
+        return;
+    if (is_attempt) {
+        const struct trace_field *m = trace_rec_field(r, "msg");
+        d->msg = m && m->has_num ? (unsigned long)m->num : 0;
+        d->nacc = 0;
+        return;
+    }
+    const struct trace_field *line = trace_rec_field(r, "line");
+    if (strcmp(r->name, "send") == 0) {
+        if (line == NULL) {             /* the message data */
+            if (d->bdat)
+                d->bdat = 0;
+            else
+                push(d, CMD_DOT, NULL);
+            return;
+        }
+        const char *rcpt = NULL;
+        size_t rlen = 0;
+        enum cmd c = command_of(line->str, &rcpt, &rlen);
+        if (c == CMD_RCPT) {
+            if (x->ncut == x->cut_cap) {
+                x->cut_cap = x->cut_cap ? 2 * x->cut_cap : 64;
+                x->cut = xrealloc(x->cut, x->cut_cap, sizeof *x->cut);
+            }
+            x->cut[x->ncut] = strndup(rcpt, rlen);
+            if (x->cut[x->ncut] == NULL)
+                abort();
+            rcpt = x->cut[x->ncut++];
+        }
+        if (c == CMD_DOT && strncasecmp(line->str, "BDAT ", 5) == 0)
+            d->bdat = 1;
+        push(d, c, rcpt);
+    } else if (strcmp(r->name, "recv") == 0 && line != NULL) {
+        const char *s = line->str;
+        if (line->len >= 4 && s[3] == '-')
+            return;                     /* a reply goes on */
+        int code = line->len >= 3 ? atoi(s) : 0;
+        on_reply(x, d, fd, code, r->time);
+    }
+}
+
+/* liveness_dups_finish - report what the replay found; frees x */
+void liveness_dups_finish(struct liveness_dups *x, void (*report)(void *arg, const char *text),
+                          void *arg)
+{
+    for (int i = 0; i < x->reported; i++) {
+        report(arg, x->found[i]);
+        free(x->found[i]);
+    }
+    if (x->more > 0) {
+        char buf[120];
+        snprintf(buf, sizeof buf, "duplicate: %d more duplicate deliveries not listed", x->more);
+        report(arg, buf);
+    }
+    for (int i = 0; i < x->nd; i++) {
+        free(x->d[i].q);
+        free(x->d[i].accepted);
+    }
+    free(x->d);
+    free(x->dl);
+    for (size_t i = 0; i < x->ncut; i++)
+        free(x->cut[i]);
+    free(x->cut);
+    free(x);
+}
+
 /* liveness_duplicates - replay the client's dialogues; see liveness.h */
 void liveness_duplicates(const struct trace_store *ts,
                          void (*report)(void *arg, const char *text), void *arg)
 {
-    struct dup_ctx x = { .ts = ts, .report = report, .arg = arg };
-    /* RCPT addresses are cut out of "RCPT TO:<a>" lines; they live here. */
-    char **cut = NULL;
-    size_t ncut = 0, cut_cap = 0;
+    struct liveness_dups *x = liveness_dups_create(trace_store_epoch(ts));
     size_t n = trace_store_count(ts);
-    for (size_t i = 0; i < n; i++) {
-        const struct trace_rec *r = trace_store_get(ts, i);
-        int is_conn = strcmp(r->kind, "conn") == 0, is_smtp = strcmp(r->kind, "smtp") == 0;
-        int is_attempt = strcmp(r->kind, "queue") == 0 && strcmp(r->name, "attempt") == 0;
-        if (!is_conn && !is_smtp && !is_attempt)
-            continue;
-        const struct trace_field *ff = trace_rec_field(r, is_conn ? "fd" : "conn");
-        if (ff == NULL || !ff->has_num)
-            continue;
-        int fd = (int)ff->num;
-        struct dialogue *d = dialogue_of(&x, fd);
-        if (d == NULL)
-            continue;
-        if (is_conn) {
-            if (strcmp(r->name, "open") == 0) {
-                reset(d);
-                d->open = 1;
-                push(d, CMD_OTHER, NULL);       /* the banner */
-            } else if (strcmp(r->name, "close") == 0) {
-                reset(d);
-                d->open = 0;
-            }
-            continue;
-        }
-        if (!d->open)
-            continue;
-        if (is_attempt) {
-            const struct trace_field *m = trace_rec_field(r, "msg");
-            d->msg = m && m->has_num ? (unsigned long)m->num : 0;
-            d->nacc = 0;
-            continue;
-        }
-        const struct trace_field *line = trace_rec_field(r, "line");
-        if (strcmp(r->name, "send") == 0) {
-            if (line == NULL) {             /* the message data */
-                if (d->bdat)
-                    d->bdat = 0;
-                else
-                    push(d, CMD_DOT, NULL);
-                continue;
-            }
-            const char *rcpt = NULL;
-            size_t rlen = 0;
-            enum cmd c = command_of(line->str, &rcpt, &rlen);
-            if (c == CMD_RCPT) {
-                if (ncut == cut_cap) {
-                    cut_cap = cut_cap ? 2 * cut_cap : 64;
-                    cut = xrealloc(cut, cut_cap, sizeof *cut);
-                }
-                cut[ncut] = strndup(rcpt, rlen);
-                if (cut[ncut] == NULL)
-                    abort();
-                rcpt = cut[ncut++];
-            }
-            if (c == CMD_DOT && strncasecmp(line->str, "BDAT ", 5) == 0)
-                d->bdat = 1;
-            push(d, c, rcpt);
-        } else if (strcmp(r->name, "recv") == 0 && line != NULL) {
-            const char *s = line->str;
-            if (line->len >= 4 && s[3] == '-')
-                continue;                   /* a reply goes on */
-            int code = line->len >= 3 ? atoi(s) : 0;
-            on_reply(&x, d, fd, code, r->time);
-        }
-    }
-    if (x.more > 0) {
-        char buf[120];
-        snprintf(buf, sizeof buf, "duplicate: %d more duplicate deliveries not listed", x.more);
-        report(arg, buf);
-    }
-    for (int i = 0; i < x.nd; i++) {
-        free(x.d[i].q);
-        free(x.d[i].accepted);
-    }
-    free(x.d);
-    free(x.dl);
-    for (size_t i = 0; i < ncut; i++)
-        free(cut[i]);
-    free(cut);
+    for (size_t i = 0; i < n; i++)
+        liveness_dups_feed(x, trace_store_get(ts, i));
+    liveness_dups_finish(x, report, arg);
 }

@@ -9,6 +9,9 @@
  *   liveness_destroy(lv);
  *
  *   liveness_duplicates(ts, report, arg); after the run, over its trace
+ *   or, as the trace streams (nothing kept):
+ *   x = liveness_dups_create(epoch); liveness_dups_feed(x, rec) per record;
+ *   liveness_dups_finish(x, report, arg);
  *
  * DESCRIPTION
  *   Storm.  RFC 5321 4.5.4.1: a client MUST delay retrying a host that
@@ -63,5 +66,12 @@ const char *liveness_storm(const struct liveness *lv);
 
 void liveness_duplicates(const struct trace_store *ts,
                          void (*report)(void *arg, const char *text), void *arg);
+/* The same check fed record by record; finish reports (in the order found)
+ * and frees. */
+struct liveness_dups;
+struct liveness_dups *liveness_dups_create(mta_usec_t epoch);
+void liveness_dups_feed(struct liveness_dups *x, const struct trace_rec *r);
+void liveness_dups_finish(struct liveness_dups *x, void (*report)(void *arg, const char *text),
+                          void *arg);
 
 #endif

@@ -594,6 +594,7 @@ static void session_finish(struct sim_session *s)
     r->nlive--;
     free(s->mail_from);
     free(s->body);
+    free(s->line);
     free(s);
 }
 
@@ -627,15 +628,12 @@ static void session_event(void *arg, sim_ep *ep, enum sim_ep_event ev,
 static void remote_accept(void *arg, sim_ep *ep)
 {
     struct sim_remote *r = arg;
-    /* Zero everything but the 4 KiB line buffer: one session per
-     * connection, so this is on the hot path of a large run. */
-    struct sim_session *s = malloc(sizeof *s);
+    struct sim_session *s = calloc(1, sizeof *s);
     struct remote_tb tb;
     int code;
 
     if (s == NULL)
         remote_die("remote_accept", "out of memory");
-    memset(s, 0, offsetof(struct sim_session, line));
     s->remote = r;
     s->ep = ep;
     s->number = ++r->sessions;

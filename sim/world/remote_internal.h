@@ -98,8 +98,11 @@ struct sim_session {
     size_t held_len;
     sim_event_id close_timer;           /* slow close: the FIN is due */
     int ep_gone;                        /* reset: the endpoint is released already */
-    /* Last, and never zeroed: only line[0 .. line_len) is ever read. */
-    char line[SIM_REMOTE_MAX_LINE];
+    /* A line split over segments, SIM_REMOTE_MAX_LINE bytes allocated when
+     * the first one comes (most lines arrive whole and are parsed where
+     * they are): a run with 100k sessions open would hold 400 MB of line
+     * buffers.  Only line[0 .. line_len) is ever read. */
+    char *line;
 };
 
 /* Transactions seen per (MAIL FROM, first RCPT TO): the attempt counter.

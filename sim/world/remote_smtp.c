@@ -675,7 +675,7 @@ static void session_line_end(struct sim_session *s)
     size_t len = s->line_len;
 
     s->line_len = 0;
-    session_line(s, s->line, len);
+    session_line(s, s->line ? s->line : "", len);     /* NULL until a line came split */
 }
 
 /* session_line_full - the line buffer is full and no LF yet */
@@ -738,6 +738,8 @@ void session_feed(struct sim_session *s, const char *data, size_t len)
                 /* Fill the line buffer; a full buffer is flushed (DATA) or
                  * turns into an overflow (a command), as byte by byte. */
                 size_t at = i;
+                if (s->line == NULL && (s->line = malloc(SIM_REMOTE_MAX_LINE)) == NULL)
+                    remote_die("session_input", "out of memory");
                 while (at < end && !s->line_overflow) {
                     size_t room = SIM_REMOTE_MAX_LINE - s->line_len;
                     size_t n = end - at < room ? end - at : room;

@@ -72,6 +72,11 @@ struct simenv {
     struct trace_store *trace;
     struct sim_fd **fds;            /* index = descriptor */
     int nfds;
+    /* The free descriptors below hiwater, a binary min-heap: the lowest
+     * free number is found without a scan (fd_alloc). */
+    int *free_fds;
+    int nfree, free_cap;
+    int hiwater;                    /* no descriptor at or above it was ever used */
     struct dns_wait *dns_waiting;
     struct sim_listener *listeners;
     struct simenv_violations v;
@@ -246,14 +251,19 @@ static int fd_claim(int fd)
     return -1;
 }
 
+/* fd_alloc - the descriptor the next connect, accept or listen gets: the
+ * lowest unused number, as POSIX specifies for open(), socket() and accept()
+ * (XSH 2.14 "File Descriptor Allocation"); -1 when all are in use.  Not yet
+ * taken: fd_take does that once the descriptor is stored. */
 static int fd_alloc(struct simenv *se)
 {
-    for (int fd = SIMENV_FD_BASE; fd < se->nfds; fd++)
-        if (se->fds[fd] == NULL)
-            return fd_claim(fd);
+    if (se->nfree > 0)
+        return fd_claim(se->free_fds[0]);
+    int fd = se->hiwater < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->hiwater;
+    if (fd < se->nfds)
+        return fd_claim(fd);
     if (se->nfds >= SIMENV_MAX_FDS)
         return -1;
-    int fd = se->nfds < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->nfds;
     int want = fd + 1;
     int cap = se->nfds ? se->nfds : 16;
     while (cap < want)
@@ -266,6 +276,52 @@ static int fd_alloc(struct simenv *se)
     se->fds = p;
     se->nfds = cap;
     return fd_claim(fd);
+}
+
+/* fd_take - fd, just returned by fd_alloc, now holds f */
+static void fd_take(struct simenv *se, int fd, struct sim_fd *f)
+{
+    se->fds[fd] = f;
+    if (se->nfree > 0) {
+        assert(se->free_fds[0] == fd);
+        int *h = se->free_fds, n = --se->nfree, i = 0, v = h[n];
+        for (;;) {                  /* sift the last one down from the root */
+            int k = 2 * i + 1;
+            if (k >= n)
+                break;
+            if (k + 1 < n && h[k + 1] < h[k])
+                k++;
+            if (h[k] >= v)
+                break;
+            h[i] = h[k];
+            i = k;
+        }
+        if (n > 0)
+            h[i] = v;
+        return;
+    }
+    assert(fd == (se->hiwater < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->hiwater));
+    se->hiwater = fd + 1;
+}
+
+/* fd_release - fd is unused again */
+static void fd_release(struct simenv *se, int fd)
+{
+    se->fds[fd] = NULL;
+    if (se->nfree == se->free_cap) {
+        int cap = se->free_cap ? 2 * se->free_cap : 64;
+        int *h = realloc(se->free_fds, (size_t)cap * sizeof *h);
+        if (h == NULL)
+            abort();
+        se->free_fds = h;
+        se->free_cap = cap;
+    }
+    int *h = se->free_fds, i = se->nfree++;
+    while (i > 0 && h[(i - 1) / 2] > fd) {  /* sift up */
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = fd;
 }
 
 static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data, size_t len)
@@ -358,7 +414,7 @@ static int env_tcp_connect(struct mta_env *env, mta_ip src, mta_ip dst, uint16_t
         }
         return err < 0 ? err : -EIO;
     }
-    se->fds[fd] = f;
+    fd_take(se, fd, f);
     se->v.opened++;
     liveness_connect(se->liveness, fd, dst);
     if (se->trace) {
@@ -390,7 +446,7 @@ static void listener_accept(void *arg, sim_ep *ep)
     f->fd = fd;
     f->ep = ep;
     f->connected = 1;
-    se->fds[fd] = f;
+    fd_take(se, fd, f);
     se->v.opened++;
     sim_ep_set_handler(ep, ep_event, f);
     if (se->trace) {
@@ -444,7 +500,7 @@ static int env_tcp_listen(struct mta_env *env, uint32_t addr, uint16_t port,
     f->se = se;
     f->fd = fd;
     f->listener = l;
-    se->fds[fd] = f;
+    fd_take(se, fd, f);
     if (se->trace) {
         struct mta_trace_rec r;
         char b[32], a[16], at[40];
@@ -512,7 +568,7 @@ static void env_tcp_close(struct mta_env *env, int fd)
         /* Stop listening; the host stays and refuses from now on. */
         f->listener->fd = -1;
         trace_conn(se, "unlisten", fd, NULL, NULL);
-        se->fds[fd] = NULL;
+        fd_release(se, fd);
         free(f);
         return;
     }
@@ -530,7 +586,7 @@ static void env_tcp_close(struct mta_env *env, int fd)
         emit(se, &r);
     }
     sim_ep_close(f->ep);
-    se->fds[fd] = NULL;
+    fd_release(se, fd);
     se->v.closed++;
     free(f);
 }
@@ -681,6 +737,7 @@ void simenv_destroy(struct simenv *se)
         se->listeners = next;
     }
     free(se->fds);
+    free(se->free_fds);
     for (int i = 0; i < se->nstreams; i++)
         free(se->streams[i].purpose);
     free(se->streams);

@@ -267,6 +267,19 @@ def test_live_refuses_inbound_scenarios(mtasim):
     assert "live mode drives the outbound path" in proc.stderr
 
 
+def test_live_refuses_inject_ranges(mtasim, tmp_path):
+    """A FIRST..LAST range would send every message to real servers: a usage
+    error at the line, before anything is sent (live/live_run.c)."""
+    scn = tmp_path / "range.scn"
+    scn.write_text("scenario range\nremote 127.0.0.1 name mx.example.com\n"
+                   "dns example.com MX 10 mx.example.com\ndns mx.example.com A 127.0.0.1\n"
+                   "inject 1..5 from <a@sender.test> to <b@example.com>\n", encoding="utf-8")
+    proc = run([mtasim, "live", scn])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{scn}:5: mtasim live: an inject range (1..5) is for mtasim run" in proc.stderr
+    assert proc.stdout == ""
+
+
 def test_live_without_remote_is_a_usage_error(mtasim):
     """Nothing could answer: said at once, exit 2, instead of a 30 s wait."""
     t0 = time.monotonic()

@@ -4,7 +4,8 @@
  * semantics, observer sequence numbers and windows, segmentation at the
  * MSS, bandwidth, back-pressure (short writes, SIM_EP_WRITABLE, unsent
  * bytes, SIM_EP_SENT), zero window and persist, retransmission after a
- * drop or a loss, limits, memory
+ * drop or a loss, limits, memory; and the descriptor numbers simenv.c
+ * gives the core on top of it
  */
 #include <check.h>
 #include <errno.h>
@@ -12,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns.h"
 #include "net.h"
+#include "simenv.h"
 
 #define LOCAL mta_ip_v4(0xC0000201u)     /* 192.0.2.1 */
 #define HOST mta_ip_v4(0xC6336401u)      /* 198.51.100.1 */
@@ -1043,6 +1046,50 @@ START_TEST(ipv6_connection)
 }
 END_TEST
 
+static void ignore_tcp(void *arg, int fd, enum mta_tcp_event ev, const char *data, size_t len,
+                       int err)
+{
+    (void)arg, (void)fd, (void)ev, (void)data, (void)len, (void)err;
+}
+
+/* simenv gives the lowest free descriptor number, as POSIX specifies for
+ * socket() (XSH 2.14): the numbers reach traces, and a free-list that
+ * handed out the most recently freed one instead would change them. */
+START_TEST(simenv_lowest_free_descriptor)
+{
+    struct world w;
+    world_init(&w, SIM_CONNECT_ACCEPT);
+    struct sim_dns *d = sim_dns_create(w.s, 0, 1000000);
+    struct simenv *se = simenv_create(w.s, w.n, d, NULL);
+    struct mta_env *env = simenv_env(se);
+    int fd[5];
+
+    for (int i = 0; i < 5; i++) {
+        fd[i] = env->tcp_connect(env, LOCAL, HOST, 25, ignore_tcp, NULL);
+        ck_assert_int_eq(fd[i], 3 + i);
+    }
+    env->tcp_close(env, 6);
+    env->tcp_close(env, 4);
+    env->tcp_close(env, 3);
+    ck_assert_int_eq(env->tcp_connect(env, LOCAL, HOST, 25, ignore_tcp, NULL), 3);
+    ck_assert_int_eq(env->tcp_connect(env, LOCAL, HOST, 25, ignore_tcp, NULL), 4);
+    env->tcp_close(env, 5);
+    ck_assert_int_eq(env->tcp_connect(env, LOCAL, HOST, 25, ignore_tcp, NULL), 5);
+    ck_assert_int_eq(env->tcp_connect(env, LOCAL, HOST, 25, ignore_tcp, NULL), 6);
+    ck_assert_int_eq(env->tcp_connect(env, LOCAL, HOST, 25, ignore_tcp, NULL), 8);
+    for (int f = 3; f <= 8; f++)
+        env->tcp_close(env, f);
+    struct simenv_violations v;
+    simenv_check(se, &v);
+    ck_assert_uint_eq(v.bad_close, 0);
+    ck_assert_uint_eq(v.left_open, 0);
+    ck_assert_uint_eq(v.opened, v.closed);
+    simenv_destroy(se);
+    sim_dns_destroy(d);
+    world_free(&w);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
     Suite *su = suite_create("net");
@@ -1073,6 +1120,7 @@ static Suite *net_suite(void)
     tcase_add_test(tc, max_open_is_emfile);
     tcase_add_test(tc, ip_addresses);
     tcase_add_test(tc, ipv6_connection);
+    tcase_add_test(tc, simenv_lowest_free_descriptor);
     suite_add_tcase(su, tc);
     return su;
 }
