@@ -1393,6 +1393,8 @@ static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data
         return;
     case MTA_TCP_SENT:
         return;             /* never asked for */
+    case MTA_TCP_TLS_UP:
+    case MTA_TCP_TLS_FAILED:    /* STARTTLS here is simulated: tls_start is never called */
     case MTA_TCP_CONNECTED:
     case MTA_TCP_CONNECT_FAILED:
         break;

@@ -349,6 +349,8 @@ static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const ch
     case MTA_TCP_CONNECTED:
     case MTA_TCP_CONNECT_FAILED:
     case MTA_TCP_SENT:
+    case MTA_TCP_TLS_UP:        /* no TLS on this side yet */
+    case MTA_TCP_TLS_FAILED:
         return;                 /* an accepted socket is connected from the start */
     }
 }
