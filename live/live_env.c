@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "live_env.h"
+#include "live_tls.h"
 
 /* 400 days: after any run's deadline, so it never runs. */
 #define LIVE_SENTINEL_AFTER (400LL * 86400 * MTA_USEC_PER_SEC)
@@ -72,6 +73,7 @@ struct live_fd {
     int want_sent;                  /* tcp_notify_sent(): MTA_TCP_SENT at SIOCOUTQNSD 0 */
     int corked;                     /* TCP_CORK set during this turn */
     int64_t rx_segments, rx_bytes;
+    struct live_tls *tls;           /* after tls_start(): OpenSSL between socket and core */
 };
 
 struct live_map {
@@ -97,6 +99,7 @@ struct live_env {
     int allow_remote;
     uint64_t seed;
     struct simenv_violations v;
+    SSL_CTX *tls_server, *tls_client;   /* live_env_set_tls_server(); the client's, lazily */
 };
 
 #define LIVE_OF(envp) ((struct live_env *)(void *)((char *)(envp) - offsetof(struct live_env, env)))
@@ -283,6 +286,7 @@ static void fd_release(struct live_fd *f)
     }
     le->fds[f->fd] = NULL;
     close(f->fd);
+    live_tls_free(f->tls);
     free(f);
 }
 
@@ -478,6 +482,90 @@ static void connect_done(struct live_fd *f)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* tls_flush - send what OpenSSL produced; what the socket does not take
+ * waits for EPOLLOUT.  0, or -1 when the peer is gone */
+static int tls_flush(struct live_fd *f)
+{
+    size_t len;
+    const char *p = live_tls_pending(f->tls, &len);
+    if (len == 0)
+        return 0;
+    ssize_t n;
+    do
+        n = send(f->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -1;
+    live_tls_sent(f->tls, n > 0 ? (size_t)n : 0);
+    if (n < 0 || (size_t)n < len) {
+        f->want_writable = 1;
+        fd_rewatch(f);
+    }
+    return 0;
+}
+
+/* tls_readable - socket bytes of a TLS descriptor: the handshake's end,
+ * then decrypted data (live_tls.h) */
+static void tls_readable(struct live_fd *f, const char *raw, size_t len)
+{
+    struct live_env *le = f->le;
+    int fd = f->fd;
+    uint64_t gen = f->gen;
+    struct simtls_buf plain = { 0 };
+    int was_up = live_tls_up(f->tls);
+    int ev = live_tls_input(f->tls, raw, len, &plain);
+    (void)tls_flush(f);
+    if ((ev & LIVE_TLS_FAILED) && !was_up) {
+        const char *why = live_tls_reason(f->tls);
+        f->cb(f->arg, fd, MTA_TCP_TLS_FAILED, why, strlen(why), live_tls_failure(f->tls));
+    } else if (ev & LIVE_TLS_FAILED) {
+        f->cb(f->arg, fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
+    }
+    if ((ev & LIVE_TLS_UP) && fd_still(le, fd, gen) == f) {
+        trace_conn(le, "tls", fd);
+        f->cb(f->arg, fd, MTA_TCP_TLS_UP, NULL, 0, 0);
+    }
+    if ((ev & LIVE_TLS_DATA) && fd_still(le, fd, gen) == f)
+        f->cb(f->arg, fd, MTA_TCP_DATA, (const char *)plain.p, plain.len, 0);
+    if ((ev & LIVE_TLS_CLOSED) && fd_still(le, fd, gen) == f)
+        f->cb(f->arg, fd, MTA_TCP_EOF, NULL, 0, 0);
+    simtls_buf_free(&plain);
+}
+
+/* env_tls_start - OpenSSL on fd: the server side with live_env_set_tls_server's
+ * certificate, the client side with the system's CA store */
+static int env_tls_start(struct mta_env *env, int fd, int server, const char *server_name)
+{
+    struct live_env *le = LIVE_OF(env);
+    struct live_fd *f = fd_get(le, fd);
+    if (f == NULL || f->state != LFD_OPEN)
+        return -EBADF;
+    if (f->tls != NULL)
+        return -EALREADY;
+    if (!server && le->tls_client == NULL)
+        le->tls_client = live_tls_client_ctx();
+    SSL_CTX *ctx = server ? le->tls_server : le->tls_client;
+    if (ctx == NULL)
+        return -ENOTSUP;
+    f->tls = live_tls_new(ctx, server, server_name);
+    if (f->tls == NULL)
+        return -ENOMEM;
+    return tls_flush(f) < 0 ? -EPIPE : 0;
+}
+
+static int env_tls_peer(struct mta_env *env, int fd, struct mta_tls_peer *out)
+{
+    struct live_fd *f = fd_get(LIVE_OF(env), fd);
+    return f == NULL || f->tls == NULL ? -ENOTCONN : live_tls_peer(f->tls, out);
+}
+
+/* live_env_set_tls_server - the context tls_start(server) uses (owned now) */
+void live_env_set_tls_server(struct live_env *le, SSL_CTX *ctx)
+{
+    SSL_CTX_free(le->tls_server);
+    le->tls_server = ctx;
+}
+
 /* readable - data, EOF or a reset on an open descriptor */
 static void readable(struct live_fd *f)
 {
@@ -490,7 +578,10 @@ static void readable(struct live_fd *f)
         if (n > 0) {
             f->rx_segments++;
             f->rx_bytes += n;
-            f->cb(f->arg, fd, MTA_TCP_DATA, buf, (size_t)n, 0);
+            if (f->tls != NULL)
+                tls_readable(f, buf, (size_t)n);
+            else
+                f->cb(f->arg, fd, MTA_TCP_DATA, buf, (size_t)n, 0);
             f = fd_still(le, fd, gen);
             continue;
         }
@@ -521,6 +612,9 @@ static void writable(struct live_fd *f)
         return;
     f->want_writable = 0;
     fd_rewatch(f);
+    size_t left = 0;
+    if (f->tls != NULL && (tls_flush(f) < 0 || (live_tls_pending(f->tls, &left), left > 0)))
+        return;         /* OpenSSL's bytes first; another EPOLLOUT comes */
     f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
 }
 
@@ -628,6 +722,18 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     if (len > INT_MAX)
         len = INT_MAX;
     cork(f);
+    if (f->tls != NULL) {
+        /* Records OpenSSL made before come first; then all of buf is taken
+         * (the memory BIO holds it) and as much as the socket takes is sent. */
+        size_t left;
+        live_tls_pending(f->tls, &left);
+        if (left > 0 && (tls_flush(f) < 0 || (live_tls_pending(f->tls, &left), left > 0)))
+            return f->want_writable ? -EAGAIN : -EPIPE;
+        int w = live_tls_write(f->tls, buf, len);
+        if (w < 0 || tls_flush(f) < 0)
+            return -EPIPE;
+        return w;
+    }
     ssize_t n;
     do
         n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -710,6 +816,8 @@ void live_env_shutdown_write(struct live_env *le, int fd)
         return;
     f->write_shut = 1;
     f->want_writable = 0;
+    if (f->tls != NULL && live_tls_close_notify(f->tls) == 0)
+        (void)tls_flush(f);     /* RFC 8446 6.1: close_notify before the FIN */
     shutdown(fd, SHUT_WR);
     fd_rewatch(f);
 }
@@ -853,6 +961,8 @@ int live_env_attach(struct live_env *le, struct sim_dns *dns, struct trace_store
     le->env.tcp_notify_sent = env_tcp_notify_sent;
     le->env.tcp_close = env_tcp_close;
     le->env.tcp_listen = env_tcp_listen;
+    le->env.tls_start = env_tls_start;
+    le->env.tls_peer = env_tls_peer;
     return 0;
 }
 
@@ -923,6 +1033,8 @@ void live_env_destroy(struct live_env *le)
             le->fds[fd]->failed_timer = 0;  /* the scheduler goes below */
             fd_release(le->fds[fd]);
         }
+    SSL_CTX_free(le->tls_server);
+    SSL_CTX_free(le->tls_client);
     simenv_destroy(le->sim);
     sim_net_destroy(le->net);
     sim_sched_destroy(le->sched);

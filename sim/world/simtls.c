@@ -33,7 +33,7 @@ void simtls_buf_free(struct simtls_buf *b)
     *b = (struct simtls_buf){ 0 };
 }
 
-static void put(struct simtls_buf *b, const void *data, size_t len)
+void simtls_buf_put(struct simtls_buf *b, const void *data, size_t len)
 {
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -46,6 +46,11 @@ static void put(struct simtls_buf *b, const void *data, size_t len)
     }
     memcpy(b->p + b->len, data, len);
     b->len += len;
+}
+
+static void put(struct simtls_buf *b, const void *data, size_t len)
+{
+    simtls_buf_put(b, data, len);
 }
 
 static void put8(struct simtls_buf *b, unsigned v)

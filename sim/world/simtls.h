@@ -90,6 +90,8 @@ struct simtls {
 void simtls_init(struct simtls *t, enum simtls_role role);
 void simtls_free(struct simtls *t);
 void simtls_buf_free(struct simtls_buf *b);
+/* simtls_buf_put - append len bytes (grows b) */
+void simtls_buf_put(struct simtls_buf *b, const void *data, size_t len);
 
 void simtls_client_hello(struct simtls *t, const char *sni, struct simtls_buf *wire);
 void simtls_server_accept(struct simtls *t, const struct simtls_cert *cert,
