@@ -178,6 +178,7 @@ struct srv_session {
     int busy;                           /* a chain runs: input waits */
     int closing_chain;                  /* mq_smtp_in_close is running */
     int in_process;                     /* process() is on the stack */
+    int tls_handshake;                  /* after the 220 to STARTTLS, until TLS is up */
     after_fn after;
     struct mq_call call;
     MQ_Message msg;
@@ -699,6 +700,15 @@ static void after_secure(struct srv_session *s)
     (void)s;
 }
 
+/* went_secure - TLS is up: MQ_SmtpSecure and the mq_smtp_in_secure chain */
+static void went_secure(struct srv_session *s)
+{
+    s->tls_handshake = 0;
+    s->conn.secure = 1;
+    trace_simple(s, "secure", NULL, NULL, 0, 0);
+    run_chain(s, MQ_CB_SECURE, after_secure);
+}
+
 static void cmd_starttls(struct srv_session *s, const char *arg)
 {
     if (*arg != '\0') {
@@ -718,13 +728,21 @@ static void cmd_starttls(struct srv_session *s, const char *arg)
             trace_simple(s, "discarded", "bytes", NULL, (int64_t)(s->inlen - s->in_at), 1);
             s->inlen = s->in_at;
         }
-        s->conn.secure = 1;
         s->helo = 0;
         s->auth_done = 0;
         s->conn.authenticated = 0;
         reset_transaction(s);
-        trace_simple(s, "secure", NULL, NULL, 0, 0);
-        run_chain(s, MQ_CB_SECURE, after_secure);
+        /* The handshake, where the environment does one for servers (the
+         * simulation's simtls, docs/tls.md): secure once it completes
+         * (MTA_TCP_TLS_UP), never when it fails.  Elsewhere the session is
+         * secure at once, as before. */
+        struct mta_env *env = s->srv->m->env;
+        if (env->tls_start != NULL && outq_len(&s->out) == 0 &&
+            env->tls_start(env, s->fd, 1, server_name(s->srv)) == 0) {
+            s->tls_handshake = 1;
+            return;
+        }
+        went_secure(s);
     }
 }
 
@@ -1394,7 +1412,16 @@ static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data
     case MTA_TCP_SENT:
         return;             /* never asked for */
     case MTA_TCP_TLS_UP:
-    case MTA_TCP_TLS_FAILED:    /* STARTTLS here is simulated: tls_start is never called */
+        assert(s->tls_handshake);
+        went_secure(s);
+        return;
+    case MTA_TCP_TLS_FAILED:
+        assert(s->tls_handshake);
+        char why[200];
+        snprintf(why, sizeof why, "%.*s", (int)(len < 190 ? len : 190), data != NULL ? data : "");
+        trace_simple(s, "tls_failed", "reason", why, 0, 0);
+        session_close(s, "tls-failed");
+        return;
     case MTA_TCP_CONNECTED:
     case MTA_TCP_CONNECT_FAILED:
         break;

@@ -73,10 +73,11 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "inbound", "auth", "conn user result" },
     { "inbound", "message", "conn msg from rcpts size" },
     { "inbound", "close", "conn reason" },
+    { "inbound", "tls_failed", "conn reason" },     /* the client failed the handshake */
     { "inbound", "*", "conn" },                     /* secure */
     { "mq", "*", "plugin conn ret callback value what msg rcpt size address login code" },
     { "event", "*", "conn event_no msg mailbox code octets expiry_difference quit adjust cipher bits vfy_result ok" },
-    { "client", "end", "client n reason" },
+    { "client", "end", "client n reason" },     /* also tls: the handshake completed */
     { "client", "reply", "client n line want got" },
     { "client", "unexpected", "client n line want got" },
     { "client", "*", "client n" },                  /* connect done */

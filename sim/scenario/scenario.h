@@ -317,12 +317,13 @@ enum scn_step_kind {
     SCN_STEP_DELAY,         /* wait */
     SCN_STEP_DISCONNECT,    /* close (FIN) */
     SCN_STEP_RESET,         /* abort (RST) */
+    SCN_STEP_TLS,           /* the TLS handshake after a 220 to STARTTLS (code 1: fail it) */
 };
 struct scn_step {
     enum scn_step_kind kind;
     char *bytes;            /* SEND */
     size_t len;
-    int code;               /* EXPECT */
+    int code;               /* EXPECT; TLS: 1 = fail the handshake */
     mta_usec_t delay;       /* DELAY */
     struct scn_pos pos;
 };

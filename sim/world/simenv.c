@@ -553,6 +553,16 @@ static void tls_event(struct sim_fd *f, enum sim_ep_event ev, const char *data, 
     struct simtls_buf wire = { 0 }, plain = { 0 };
     enum simtls_state before = f->tls->state;
     int evs = simtls_input(f->tls, data, len, &wire, &plain);
+    if (evs & SIMTLS_EV_HELLO) {
+        /* A 90-day certificate, 30 days old, for the name tls_start gave. */
+        mta_usec_t now = sim_sched_now(se->sched);
+        struct simtls_cert cert = f->tls->cert;
+        snprintf(cert.alt, sizeof cert.alt, "%s", cert.name);
+        cert.not_before = now - 30 * 86400 * MTA_USEC_PER_SEC;
+        cert.not_after = now + 60 * 86400 * MTA_USEC_PER_SEC;
+        cert.trusted = 1;
+        simtls_server_accept(f->tls, &cert, &wire);
+    }
     if (wire.len > 0)
         (void)sim_ep_send(f->ep, wire.p, wire.len);
     simtls_buf_free(&wire);
@@ -604,13 +614,19 @@ static int env_tls_start(struct mta_env *env, int fd, int server, const char *se
         se->v.bad_op++;
         return -EBADF;
     }
-    if (server)
-        return -ENOTSUP;    /* the inbound server keeps its own simulation */
     if (f->tls != NULL)
         return -EALREADY;
     f->tls = calloc(1, sizeof *f->tls);
     if (f->tls == NULL)
         return -ENOMEM;
+    if (server) {
+        /* The MTA's own server: it waits for the client's ClientHello and
+         * shows a certificate for server_name (tls_event). */
+        simtls_init(f->tls, SIMTLS_SERVER);
+        snprintf(f->tls->cert.name, sizeof f->tls->cert.name, "%s",
+                 server_name != NULL ? server_name : "localhost");
+        return 0;
+    }
     simtls_init(f->tls, SIMTLS_CLIENT);
     struct simtls_buf hello = { 0 };
     simtls_client_hello(f->tls, server_name, &hello);
@@ -625,8 +641,10 @@ static int env_tls_peer(struct mta_env *env, int fd, struct mta_tls_peer *out)
     if (f == NULL || f->tls == NULL || f->tls->state != SIMTLS_UP)
         return -ENOTCONN;
     const struct simtls_cert *c = &f->tls->cert;
+    int client = f->tls->role == SIMTLS_CLIENT;     /* a server saw no client certificate */
     *out = (struct mta_tls_peer){ .version = "TLSv1.3", .cipher = "TLS_AES_256_GCM_SHA384",
-                                  .bits = 256, .has_cert = c->name[0] != '\0' || c->alt[0] != '\0',
+                                  .bits = 256,
+                                  .has_cert = client && (c->name[0] != '\0' || c->alt[0] != '\0'),
                                   .not_before = c->not_before, .not_after = c->not_after,
                                   .trusted = c->trusted };
     snprintf(out->cert_name, sizeof out->cert_name, "%s", c->name);
