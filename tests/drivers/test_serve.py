@@ -268,3 +268,37 @@ def test_scripted_handshake_failure_fails_the_real_one(mtasim, tmp_path):
     text = trace.read_text()
     assert "outcome=handshake-failure" in text, text
     assert "remote message" not in text, text
+
+
+def test_live_client_negotiates_real_tls_with_serve(mtasim, tmp_path):
+    """mtasim live with tls_policy required against mtasim serve (tls ok): the
+    core's client does STARTTLS and a real OpenSSL handshake (live/live_tls.c),
+    sees serve's self-signed certificate as untrusted but, at level required
+    (Postfix encrypt), delivers inside TLS; the simulated run of the same
+    scenario takes the same path with a trusted simulated certificate."""
+    scn = tmp_path / "tls.scn"
+    scn.write_text(
+        "scenario live-tls\n"
+        "dns example.com MX 10 mx1.example.com\n"
+        "dns mx1.example.com A 198.51.100.10\n"
+        "config tls_policy required\n"
+        "remote 198.51.100.10 name mx1.example.com\n"
+        "  tls ok\n"
+        "inject 1 from <alice@sender.test> to <bob@example.com>\n"
+        "expect trace in order\n"
+        "  tls policy level=required outcome~\"^(secure|unverified)$\"\n"
+        "  queue delivered msg=1\n"
+        "expect message 1 delivered within 10s\n")
+    sim = simulate(mtasim, scn, tmp_path)
+    with serve(mtasim, scn, "--once") as (proc, port):
+        got = live(mtasim, scn, port, tmp_path)
+        proc.communicate(timeout=STEP_TIMEOUT)
+    policy = [rec[3] for rec in got["trace"] if rec[1] == "tls" and rec[2] == "policy"]
+    assert len(policy) == 1, got["trace"]
+    assert policy[0]["outcome"] == "unverified", policy
+    assert "certificate not trusted (self-signed)" in policy[0]["note"], policy
+    assert policy[0]["note"].startswith("TLSv1.3 "), policy
+    ok = [rec[3] for rec in got["trace"] if rec[1] == "event" and rec[2] == "SMTP_EV_STARTTLS_OK"]
+    assert len(ok) == 1 and int(ok[0]["bits"]) >= 128, ok
+    assert [line for d, line in dialogue(got) if d == "send"].count("EHLO mtasim.test") == 2
+    assert dialogue(got) == dialogue(sim)
