@@ -36,73 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "live_env.h"
-#include "live_tls.h"
+#include "live_env_int.h"
 
 /* 400 days: after any run's deadline, so it never runs. */
 #define LIVE_SENTINEL_AFTER (400LL * 86400 * MTA_USEC_PER_SEC)
 #define LIVE_EPOLL_BATCH 64
 #define LIVE_MAX_TURNS 100000000ULL
 
-enum live_fd_state {
-    LFD_CONNECTING,     /* waiting for EPOLLOUT */
-    LFD_OPEN,           /* connected or accepted */
-    LFD_SILENT,         /* nothing will ever happen: unmapped target, kernel timeout */
-    LFD_FAILED,         /* a synchronous connect failure, delivered by a timer */
-    LFD_LISTENING,
-};
-
-struct live_fd {
-    struct live_env *le;
-    int fd;
-    uint64_t gen;
-    enum live_fd_state state;
-    uint32_t epoll_mask;            /* 0 = not in the epoll set */
-    mta_tcp_cb cb;
-    void *arg;
-    mta_tcp_accept_cb accept;       /* LFD_LISTENING */
-    void *accept_arg;
-    uint32_t listen_addr;
-    uint16_t listen_port;
-    int peer_gone;                  /* EOF or reset seen: no more reading */
-    int peer_reset;                 /* reset seen (or a read error): no more writing */
-    int write_shut;                 /* live_env_shutdown_write() done */
-    int failed_err;                 /* LFD_FAILED: ECONNREFUSED or EHOSTUNREACH */
-    mta_timer_id failed_timer;
-    int want_writable;              /* a write was short: MTA_TCP_WRITABLE on EPOLLOUT */
-    int want_sent;                  /* tcp_notify_sent(): MTA_TCP_SENT at SIOCOUTQNSD 0 */
-    int corked;                     /* TCP_CORK set during this turn */
-    int64_t rx_segments, rx_bytes;
-    struct live_tls *tls;           /* after tls_start(): OpenSSL between socket and core */
-};
-
-struct live_map {
-    uint32_t addr;
-    struct sockaddr_in real;
-};
-
-struct live_env {
-    struct mta_env env;             /* first: the core's table (LIVE_OF) */
-    struct sim_sched *sched;
-    struct sim_net *net;
-    struct simenv *sim;
-    struct trace_store *trace;
-    mta_usec_t epoch;               /* CLOCK_REALTIME at creation */
-    struct timespec mono0;          /* CLOCK_MONOTONIC at creation */
-    int epfd;
-    uint64_t next_gen;
-    struct live_fd *fds[LIVE_MAX_FDS];
-    int nopen;                      /* connections, not listeners */
-    int ncorked, nwant_sent;        /* descriptors with corked / want_sent set */
-    struct live_map maps[LIVE_MAX_MAPS];
-    int nmaps;
-    int allow_remote;
-    uint64_t seed;
-    struct simenv_violations v;
-    SSL_CTX *tls_server, *tls_client;   /* live_env_set_tls_server(); the client's, lazily */
-};
-
-#define LIVE_OF(envp) ((struct live_env *)(void *)((char *)(envp) - offsetof(struct live_env, env)))
 
 static volatile sig_atomic_t live_signalled;
 
@@ -181,7 +121,7 @@ static void cr_emit(struct live_env *le, struct conn_rec *c)
         simenv_trace(le->sim, &c->rec);
 }
 
-static void trace_conn(struct live_env *le, const char *name, int fd)
+void trace_conn(struct live_env *le, const char *name, int fd)
 {
     struct conn_rec c;
     cr_begin(&c, name, fd);
@@ -210,13 +150,13 @@ static const char *errno_name(int err)
 
 /* ---- descriptors ------------------------------------------------------- */
 
-static struct live_fd *fd_get(const struct live_env *le, int fd)
+struct live_fd *fd_get(const struct live_env *le, int fd)
 {
     return fd >= 0 && fd < LIVE_MAX_FDS ? le->fds[fd] : NULL;
 }
 
 /* fd_still - is (fd, gen) the record it was before a callback? */
-static struct live_fd *fd_still(const struct live_env *le, int fd, uint64_t gen)
+struct live_fd *fd_still(const struct live_env *le, int fd, uint64_t gen)
 {
     struct live_fd *f = fd_get(le, fd);
     return f != NULL && f->gen == gen ? f : NULL;
@@ -255,7 +195,7 @@ static void fd_watch(struct live_fd *f, uint32_t mask)
 }
 
 /* fd_rewatch - the mask f's state and buffer call for */
-static void fd_rewatch(struct live_fd *f)
+void fd_rewatch(struct live_fd *f)
 {
     uint32_t mask = 0;
     if (f->state == LFD_CONNECTING)
@@ -481,90 +421,6 @@ static void connect_done(struct live_fd *f)
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
-/* tls_flush - send what OpenSSL produced; what the socket does not take
- * waits for EPOLLOUT.  0, or -1 when the peer is gone */
-static int tls_flush(struct live_fd *f)
-{
-    size_t len;
-    const char *p = live_tls_pending(f->tls, &len);
-    if (len == 0)
-        return 0;
-    ssize_t n;
-    do
-        n = send(f->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        return -1;
-    live_tls_sent(f->tls, n > 0 ? (size_t)n : 0);
-    if (n < 0 || (size_t)n < len) {
-        f->want_writable = 1;
-        fd_rewatch(f);
-    }
-    return 0;
-}
-
-/* tls_readable - socket bytes of a TLS descriptor: the handshake's end,
- * then decrypted data (live_tls.h) */
-static void tls_readable(struct live_fd *f, const char *raw, size_t len)
-{
-    struct live_env *le = f->le;
-    int fd = f->fd;
-    uint64_t gen = f->gen;
-    struct simtls_buf plain = { 0 };
-    int was_up = live_tls_up(f->tls);
-    int ev = live_tls_input(f->tls, raw, len, &plain);
-    (void)tls_flush(f);
-    if ((ev & LIVE_TLS_FAILED) && !was_up) {
-        const char *why = live_tls_reason(f->tls);
-        f->cb(f->arg, fd, MTA_TCP_TLS_FAILED, why, strlen(why), live_tls_failure(f->tls));
-    } else if (ev & LIVE_TLS_FAILED) {
-        f->cb(f->arg, fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
-    }
-    if ((ev & LIVE_TLS_UP) && fd_still(le, fd, gen) == f) {
-        trace_conn(le, "tls", fd);
-        f->cb(f->arg, fd, MTA_TCP_TLS_UP, NULL, 0, 0);
-    }
-    if ((ev & LIVE_TLS_DATA) && fd_still(le, fd, gen) == f)
-        f->cb(f->arg, fd, MTA_TCP_DATA, (const char *)plain.p, plain.len, 0);
-    if ((ev & LIVE_TLS_CLOSED) && fd_still(le, fd, gen) == f)
-        f->cb(f->arg, fd, MTA_TCP_EOF, NULL, 0, 0);
-    simtls_buf_free(&plain);
-}
-
-/* env_tls_start - OpenSSL on fd: the server side with live_env_set_tls_server's
- * certificate, the client side with the system's CA store */
-static int env_tls_start(struct mta_env *env, int fd, int server, const char *server_name)
-{
-    struct live_env *le = LIVE_OF(env);
-    struct live_fd *f = fd_get(le, fd);
-    if (f == NULL || f->state != LFD_OPEN)
-        return -EBADF;
-    if (f->tls != NULL)
-        return -EALREADY;
-    if (!server && le->tls_client == NULL)
-        le->tls_client = live_tls_client_ctx();
-    SSL_CTX *ctx = server ? le->tls_server : le->tls_client;
-    if (ctx == NULL)
-        return -ENOTSUP;
-    f->tls = live_tls_new(ctx, server, server_name);
-    if (f->tls == NULL)
-        return -ENOMEM;
-    return tls_flush(f) < 0 ? -EPIPE : 0;
-}
-
-static int env_tls_peer(struct mta_env *env, int fd, struct mta_tls_peer *out)
-{
-    struct live_fd *f = fd_get(LIVE_OF(env), fd);
-    return f == NULL || f->tls == NULL ? -ENOTCONN : live_tls_peer(f->tls, out);
-}
-
-/* live_env_set_tls_server - the context tls_start(server) uses (owned now) */
-void live_env_set_tls_server(struct live_env *le, SSL_CTX *ctx)
-{
-    SSL_CTX_free(le->tls_server);
-    le->tls_server = ctx;
-}
 
 /* readable - data, EOF or a reset on an open descriptor */
 static void readable(struct live_fd *f)
