@@ -732,10 +732,8 @@ static void cmd_starttls(struct srv_session *s, const char *arg)
         s->auth_done = 0;
         s->conn.authenticated = 0;
         reset_transaction(s);
-        /* The handshake, where the environment does one for servers (the
-         * simulation's simtls, docs/tls.md): secure once it completes
-         * (MTA_TCP_TLS_UP), never when it fails.  Elsewhere the session is
-         * secure at once, as before. */
+        /* The handshake where the environment has server TLS (docs/tls.md):
+         * secure once it completes, never if it fails; else secure at once. */
         struct mta_env *env = s->srv->m->env;
         if (env->tls_start != NULL && outq_len(&s->out) == 0 &&
             env->tls_start(env, s->fd, 1, server_name(s->srv)) == 0) {
@@ -1415,11 +1413,8 @@ static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data
         assert(s->tls_handshake);
         went_secure(s);
         return;
-    case MTA_TCP_TLS_FAILED:
-        assert(s->tls_handshake);
-        char why[200];
-        snprintf(why, sizeof why, "%.*s", (int)(len < 190 ? len : 190), data != NULL ? data : "");
-        trace_simple(s, "tls_failed", "reason", why, 0, 0);
+    case MTA_TCP_TLS_FAILED:        /* data: a NUL-terminated reason (mtasim_env.h) */
+        trace_simple(s, "tls_failed", "reason", data != NULL ? data : "", 0, 0);
         session_close(s, "tls-failed");
         return;
     case MTA_TCP_CONNECTED:

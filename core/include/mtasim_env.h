@@ -122,7 +122,8 @@ enum mta_tcp_event {
                              * describes it; DATA and tcp_write() are cleartext
                              * inside TLS from now on */
     MTA_TCP_TLS_FAILED,     /* after tls_start(): the handshake failed; err is an
-                             * enum mta_tls_failure, data/len a one-line reason.
+                             * enum mta_tls_failure, data/len a one-line reason
+                             * (NUL-terminated: data[len] == '\0').
                              * The connection is unusable: only tcp_close() */
 };
 
