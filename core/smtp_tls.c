@@ -248,7 +248,7 @@ static int cert_problem(const struct mta_conn *c, const struct mta_tls_peer *p, 
         n += len + (n[len] == ',');
     }
     if (!match) {
-        snprintf(why, size, "certificate name %.200s does not match %.200s", p->cert_name, c->host);
+        snprintf(why, size, "certificate name %.100s does not match %.100s", p->cert_name, c->host);
         return SMTP_EV_WRONG_PEER_CERTIFICATE;
     }
     return 0;
