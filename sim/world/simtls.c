@@ -99,9 +99,7 @@ void simtls_init(struct simtls *t, enum simtls_role role)
 
 void simtls_free(struct simtls *t)
 {
-    free(t->in);
-    t->in = NULL;
-    t->inlen = t->incap = 0;
+    simtls_buf_free(&t->in);
 }
 
 /* record_begin - a record header with its length to patch; returns where */
@@ -356,35 +354,27 @@ int simtls_input(struct simtls *t, const void *data, size_t len, struct simtls_b
 {
     if (t->state == SIMTLS_FAILED || t->state == SIMTLS_CLOSED)
         return 0;
-    if (t->inlen + len > SIMTLS_INBUF_MAX)
+    if (t->in.len + len > SIMTLS_INBUF_MAX)
         return fail(t, SIMTLS_ALERT_DECODE_ERROR);
-    if (t->inlen + len > t->incap) {
-        size_t cap = t->incap ? t->incap : 1024;
-        while (cap < t->inlen + len)
-            cap *= 2;
-        t->in = realloc(t->in, cap);
-        if (t->in == NULL)
-            die("simtls_input");
-        t->incap = cap;
-    }
     if (len > 0)
-        memcpy(t->in + t->inlen, data, len);
-    t->inlen += len;
+        simtls_buf_put(&t->in, data, len);
     int events = 0;
     size_t off = 0;
-    while (t->inlen - off >= 5 && !(events & (SIMTLS_EV_FAILED | SIMTLS_EV_CLOSED))) {
-        const unsigned char *h = t->in + off;
+    while (t->in.len - off >= 5 && !(events & (SIMTLS_EV_FAILED | SIMTLS_EV_CLOSED))) {
+        const unsigned char *h = t->in.p + off;
         size_t rlen = (size_t)h[3] << 8 | h[4];
         if (h[0] < SIMTLS_CCS || h[0] > SIMTLS_APPDATA || h[1] != 3 || rlen > SIMTLS_RECORD_MAX) {
             events |= fail(t, SIMTLS_ALERT_DECODE_ERROR);
             break;
         }
-        if (t->inlen - off < 5 + rlen)
+        if (t->in.len - off < 5 + rlen)
             break;
         events |= one_record(t, h[0], h + 5, rlen, wire, plain);
         off += 5 + rlen;
     }
-    memmove(t->in, t->in + off, t->inlen - off);
-    t->inlen -= off;
+    if (off > 0) {
+        memmove(t->in.p, t->in.p + off, t->in.len - off);
+        t->in.len -= off;
+    }
     return events;
 }

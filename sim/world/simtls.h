@@ -83,8 +83,7 @@ struct simtls {
     enum simtls_state state;
     int alert;                          /* on SIMTLS_EV_FAILED */
     struct simtls_cert cert;            /* client: what the server showed */
-    unsigned char *in;                  /* bytes of records not complete yet */
-    size_t inlen, incap;
+    struct simtls_buf in;               /* bytes of records not complete yet */
 };
 
 void simtls_init(struct simtls *t, enum simtls_role role);
