@@ -44,7 +44,8 @@ _mtasim()
         --mode)
             mapfile -t COMPREPLY < <(compgen -W "mix reuse queued" -- "$cur")
             return 0 ;;
-        --trace|--json|--pcap|--junit|--html|--markdown|--html-dir|--github|--gitlab|-o|--plugin)
+        --trace|--json|--pcap|--junit|--html|--markdown|--html-dir|--github|--gitlab|-o|--plugin|\
+        --tls-cert|--tls-key)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
             return 0 ;;

@@ -67,6 +67,7 @@ enum config_kind {
     CONFIG_RATE,            /* struct mta_rate: "N/DURATION", "0" or "none" = unlimited */
     CONFIG_CIDRS,           /* the prohibited list: "A.B.C.D/N,...", "none" = empty */
     CONFIG_CHOICE,          /* int: the index of one of the option's words */
+    CONFIG_TLS,             /* tls_policy: "LEVEL" (the default) or "DOMAIN=LEVEL" */
 };
 
 struct config_option {
@@ -90,6 +91,10 @@ struct config_option {
 static const char *const words_552[] = { "transient", "permanent", NULL };
 static const char *const words_leftovers[] = { "resend", "defer", NULL };
 static const char *const words_on_off[] = { "off", "on", NULL };
+static const char *const words_tls_failure[] = { "defer", "bounce", NULL };
+/* TLS levels by value (mta_tls.h), then Postfix's names for the same. */
+static const char *const words_tls[] = { "none", "opportunistic", "required", "verify",
+                                         "none", "may", "encrypt", "verify", NULL };
 
 /*
  * Minimums keep the simulation finite: a zero retry interval or scan
@@ -131,6 +136,8 @@ static const struct config_option options[] = {
     CHOICE(rcpt_552, words_552, MTA_552_TRANSIENT),
     CHOICE(recipient_limit_leftovers, words_leftovers, MTA_LEFTOVERS_RESEND),
     CHOICE(dsn_generation, words_on_off, 1),
+    { "tls_policy", CONFIG_TLS, offsetof(struct mta_config, tls_policy), 0, 0, 0, NULL },
+    CHOICE(tls_required_failure, words_tls_failure, MTA_TLS_FAIL_DEFER),
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
@@ -144,6 +151,7 @@ const char *const mta_config_keys[] = {
     "timeout_quit", "smtp_port", "max_connections_per_binding", "max_connections_per_host",
     "throttle_connections", "throttle_messages", "prohibited_ips",
     "max_recipients_per_transaction", "rcpt_552", "recipient_limit_leftovers", "dsn_generation",
+    "tls_policy", "tls_required_failure",
     NULL,
 };
 
@@ -187,7 +195,7 @@ void mta_config_defaults(struct mta_config *cfg)
         if (o->kind == CONFIG_DURATION)
             *field_usec(cfg, o) = o->default_value;
         else if (o->kind == CONFIG_COUNT || o->kind == CONFIG_COUNT_OR_AUTO ||
-                 o->kind == CONFIG_CHOICE)
+                 o->kind == CONFIG_CHOICE || o->kind == CONFIG_TLS)
             *field_int(cfg, o) = (int)o->default_value;
         /* Rates default to unlimited (zeroed above). */
     }
@@ -391,6 +399,54 @@ static int set_cidrs(struct mta_config *cfg, const char *value, char *err, size_
     return 0;
 }
 
+/* tls_word - the level a tls_policy word names, or -1 */
+static int tls_word(const char *w)
+{
+    for (int i = 0; words_tls[i] != NULL; i++)
+        if (strcasecmp(w, words_tls[i]) == 0)
+            return i % 4;
+    return -1;
+}
+
+/* set_tls - "LEVEL" sets the default; "DOMAIN=LEVEL" sets (or replaces) one domain's */
+static int set_tls(struct mta_config *cfg, const char *value, char *err, size_t errsz)
+{
+    const char *eq = strchr(value, '=');
+    int level = tls_word(eq ? eq + 1 : value);
+    if (level < 0)
+        return set_error(err, errsz, "bad TLS level '%s' for tls_policy: expected none, "
+                         "opportunistic (may), required (encrypt) or verify, optionally "
+                         "after DOMAIN=", eq ? eq + 1 : value);
+    if (eq == NULL) {
+        cfg->tls_policy = level;
+        return 0;
+    }
+    size_t n = (size_t)(eq - value);
+    if (n == 0 || n >= MTA_TLS_DOMAIN_MAX)
+        return set_error(err, errsz, "bad domain in tls_policy '%s': expected DOMAIN=LEVEL", value);
+    int i = 0;
+    while (i < cfg->ntls_domains && !(strlen(cfg->tls_domains[i].domain) == n &&
+                                      strncasecmp(cfg->tls_domains[i].domain, value, n) == 0))
+        i++;
+    if (i == MTA_MAX_TLS_DOMAINS)
+        return set_error(err, errsz, "more than %d domains with a tls_policy", MTA_MAX_TLS_DOMAINS);
+    memcpy(cfg->tls_domains[i].domain, value, n);
+    cfg->tls_domains[i].domain[n] = '\0';
+    cfg->tls_domains[i].level = level;
+    if (i == cfg->ntls_domains)
+        cfg->ntls_domains++;
+    return 0;
+}
+
+/* mta_config_tls_level - the domain's own level, else the default */
+int mta_config_tls_level(const struct mta_config *cfg, const char *domain)
+{
+    for (int i = 0; i < cfg->ntls_domains; i++)
+        if (strcasecmp(cfg->tls_domains[i].domain, domain) == 0)
+            return cfg->tls_domains[i].level;
+    return cfg->tls_policy;
+}
+
 int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
                    char *err, size_t errsz)
 {
@@ -431,6 +487,8 @@ int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
         return set_rate(cfg, o, value, err, errsz);
     if (o->kind == CONFIG_CIDRS)
         return set_cidrs(cfg, value, err, errsz);
+    if (o->kind == CONFIG_TLS)
+        return set_tls(cfg, value, err, errsz);
     if (o->kind == CONFIG_CHOICE) {
         for (int i = 0; o->words[i] != NULL; i++)
             if (strcasecmp(value, o->words[i]) == 0) {

@@ -40,6 +40,8 @@ struct mta_cidr {
     uint32_t addr, mask;
 };
 #define MTA_MAX_PROHIBITED 16
+#define MTA_MAX_TLS_DOMAINS 32
+#define MTA_TLS_DOMAIN_MAX 256
 
 /* Configuration, with the documented defaults (see mta_config_defaults). */
 struct mta_config {
@@ -78,11 +80,22 @@ struct mta_config {
                                           * or MTA_552_PERMANENT (Postfix 3.7) */
     int recipient_limit_leftovers;       /* MTA_LEFTOVERS_RESEND (default) or _DEFER (Postfix) */
     int dsn_generation;                  /* 1: bounces are sent as RFC 3464 DSNs (default) */
+    /* The client's TLS policy (docs/tls.md): a default level and per-domain ones. */
+    int tls_policy;                      /* MTA_TLS_* (mta_tls.h): none */
+    int tls_required_failure;            /* MTA_TLS_FAIL_DEFER (default) or _BOUNCE */
+    int ntls_domains;
+    struct mta_tls_domain {
+        char domain[MTA_TLS_DOMAIN_MAX];
+        int level;
+    } tls_domains[MTA_MAX_TLS_DOMAINS];
 };
 
 /* Values of the choice options above, in their table order (config.c). */
 enum { MTA_552_TRANSIENT, MTA_552_PERMANENT };
 enum { MTA_LEFTOVERS_RESEND, MTA_LEFTOVERS_DEFER };
+enum { MTA_TLS_FAIL_DEFER, MTA_TLS_FAIL_BOUNCE };
+/* mta_config_tls_level - the TLS policy level for domain (mta_tls.h) */
+int mta_config_tls_level(const struct mta_config *cfg, const char *domain);
 
 /* The k-th DSN the core makes (k = 1, 2, ...) is message MTA_DSN_ID_BASE + k. */
 #define MTA_DSN_ID_BASE 1000000000UL

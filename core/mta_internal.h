@@ -105,6 +105,9 @@ struct mta_domain {
     struct mta_window conn_window;      /* throttle_connections */
     struct mta_window msg_window;       /* throttle_messages */
     int mx_failures;                    /* consecutive connection failures */
+    int tls_plain;                      /* the next session with tls_plain_addr skips
+                                         * STARTTLS (opportunistic fallback, smtp_tls.c) */
+    mta_ip tls_plain_addr;
     int waiting_for_slot;               /* in m->slot_waiters */
 };
 
@@ -328,6 +331,8 @@ void ev_messagedata(connection_handle *ch, message *msg, int octets);
 void ev_messagesent(connection_handle *ch, message *msg);
 int ev_quit(connection_handle *ch, int ev, message *msg);
 int ev_deliverby_expired(connection_handle *ch, message *msg, long difference);
+void ev_starttls_ok(connection_handle *ch, const char *cipher, int bits);
+int ev_certificate(connection_handle *ch, int ev, long vfy_result);
 void status_set(struct mta *m, smtp_status_t *st, const struct smtp_reply *r);
 void status_clear(smtp_status_t *st);
 

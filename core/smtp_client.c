@@ -66,7 +66,7 @@
 
 const char *const sc_state_names[] = { "connect", "banner", "EHLO", "HELO", "RSET", "MAIL",
                                        "RCPT", "DATA", "plugin", "data transfer", "end of data", "idle",
-                                       "QUIT", "closed" };
+                                       "QUIT", "STARTTLS", "TLS handshake", "closed" };
 
 /* reply_error - the domain's last connection error is reply r, from this host */
 static void reply_error(struct mta_conn *c, const struct smtp_reply *r, const char *fmt, ...)
@@ -153,7 +153,7 @@ delivery_construct *sc_dc(struct mta_conn *c, struct mta_msg *msg, int rcpt)
     dc->binding_domain_max_deliveries = cfg->max_deliveries_per_connection;
     dc->binding_domain_max_recipients_per_batch = cfg->max_recipients_per_transaction;
     dc->binding_domain_send_8bitmime = 1;
-    dc->binding_domain_use_tls = 0;
+    dc->binding_domain_use_tls = c->tls_level;
     return dc;
 }
 
@@ -251,7 +251,9 @@ static mta_usec_t phase_timeout(const struct mta_config *cfg, enum sc_state s)
 {
     switch (s) {
     case SC_BANNER: return cfg->timeout_banner;
-    case SC_EHLO: case SC_HELO: return cfg->timeout_ehlo;
+    /* STARTTLS and the handshake: Postfix's smtp_starttls_timeout is
+     * 300 s, as its EHLO timeout. */
+    case SC_EHLO: case SC_HELO: case SC_STARTTLS: case SC_TLS: return cfg->timeout_ehlo;
     case SC_MAIL: case SC_RSET: return cfg->timeout_mail;
     case SC_RCPT: return cfg->timeout_rcpt;
     case SC_DATA: return cfg->timeout_data;
@@ -348,7 +350,7 @@ static void parse_extensions(struct mta_conn *c, const struct smtp_reply *r)
     static const struct { const char *name; unsigned bit; } known[] = {
         { "PIPELINING", EXT_PIPELINING }, { "8BITMIME", EXT_8BITMIME }, { "SIZE", EXT_SIZE },
         { "ENHANCEDSTATUSCODES", EXT_ENHANCEDSTATUSCODES }, { "DSN", EXT_DSN },
-        { "CHUNKING", EXT_CHUNKING },
+        { "CHUNKING", EXT_CHUNKING }, { "STARTTLS", EXT_STARTTLS },
     };
     c->ext = 0;
     c->size_limit = 0;
@@ -452,7 +454,8 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
         if (ok) {
             c->esmtp = 1;
             parse_extensions(c, r);
-            sc_next_transaction(c);
+            if (!sc_tls_after_ehlo(c))
+                sc_next_transaction(c);
             return;
         }
         if (r->code == 500 || r->code == 501 || r->code == 502 || r->code == 504 ||
@@ -472,7 +475,8 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     case SC_HELO:
         if (ok) {
             c->ext = 0;
-            sc_next_transaction(c);
+            if (!sc_tls_after_ehlo(c))
+                sc_next_transaction(c);
             return;
         }
         reply_error(c, r, "HELO: %s", note);
@@ -513,6 +517,9 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     case SC_QUIT:
         sc_conn_close(c);
         return;
+    case SC_STARTTLS:
+        sc_tls_reply(c, r, note);
+        return;
     case SC_IDLE:
         /* A reply nobody asked for: the server is confused; leave. */
         reply_error(c, r, "unexpected reply while idle: %s", note);
@@ -530,6 +537,7 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     }
     case SC_CONNECTING:
     case SC_BODY:           /* made SC_DOT above */
+    case SC_TLS:            /* take_input stops reading at SC_TLS */
     case SC_CLOSED:
         break;
     }
@@ -555,7 +563,8 @@ static void read_expect(const struct mta_conn *c, int *expected, int *newstate)
     case SC_QUIT: *expected = 221; *newstate = SMTP_STAGE_NOT_CONNECTED; return;
     case SC_IDLE: *expected = 0; *newstate = SMTP_STAGE_IDLE; return;
     case SC_PLUGIN: *expected = 0; *newstate = SMTP_STAGE_BODY; return;
-    case SC_CONNECTING: case SC_CLOSED: break;
+    case SC_STARTTLS: *expected = 220; *newstate = SMTP_STAGE_TLS; return;
+    case SC_CONNECTING: case SC_TLS: case SC_CLOSED: break;
     }
     *expected = 0;
     *newstate = SMTP_STAGE_NOT_CONNECTED;
@@ -689,6 +698,20 @@ static void take_input(struct mta_conn *c, const char *data, size_t len)
             break;
         }
         handle_reply(c, &r);
+        if (c->state == SC_TLS) {
+            /* What came after the 220 came in the clear: it is not
+             * taken as sent over TLS (RFC 3207 5, the response
+             * injection twin of the command injection). */
+            if (off < n && mta_tracing()) {
+                struct mta_tb tb;
+                mta_tb_begin(&tb, "tls", "discarded");
+                mta_tb_int(&tb, "conn", c->pub.fd);
+                mta_tb_int(&tb, "bytes", (int64_t)(n - off));
+                mta_tb_emit(&tb);
+            }
+            off = n;
+            break;
+        }
     }
     c->in_input = 0;
     if (c->state == SC_CLOSED) {
@@ -730,7 +753,17 @@ void smtp_conn_tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *d
     case MTA_TCP_DATA:
         if (c->state == SC_CONNECTING)
             mta_panic("smtp_conn_tcp_event", "data before connect on fd %d", fd);
+        if (c->state == SC_TLS)
+            mta_panic("smtp_conn_tcp_event", "data during the TLS handshake on fd %d", fd);
         take_input(c, data, len);
+        return;
+    case MTA_TCP_TLS_UP:
+        assert(c->state == SC_TLS);
+        sc_tls_up(c);
+        return;
+    case MTA_TCP_TLS_FAILED:
+        assert(c->state == SC_TLS);
+        sc_tls_failed(c, err, data, len);
         return;
     case MTA_TCP_EOF:
         lost(c, "connection closed by the remote");
@@ -849,6 +882,11 @@ static void phase_timed_out(struct mta_conn *c)
     }
     if (c->state == SC_QUIT) {
         sc_conn_close(c);
+        return;
+    }
+    if (c->state == SC_TLS) {
+        static const char slow[] = "no answer within the STARTTLS timeout";
+        sc_tls_failed(c, MTA_TLS_ERR_HANDSHAKE, slow, sizeof slow - 1);
         return;
     }
     char what[128];

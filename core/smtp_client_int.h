@@ -22,7 +22,8 @@
 /* SC_PLUGIN: a MailerQ plugin's mq_smtp_out_data holds control before the
  * message data goes out (mailerq_out.c); no reply is awaited. */
 enum sc_state { SC_CONNECTING, SC_BANNER, SC_EHLO, SC_HELO, SC_RSET, SC_MAIL, SC_RCPT,
-                SC_DATA, SC_PLUGIN, SC_BODY, SC_DOT, SC_IDLE, SC_QUIT, SC_CLOSED };
+                SC_DATA, SC_PLUGIN, SC_BODY, SC_DOT, SC_IDLE, SC_QUIT, SC_STARTTLS, SC_TLS,
+                SC_CLOSED };
 extern const char *const sc_state_names[];   /* by enum sc_state, for notes */
 
 /* What this attempt decided for each recipient of the message in flight.
@@ -31,7 +32,7 @@ extern const char *const sc_state_names[];   /* by enum sc_state, for notes */
 enum { RC_UNSENT, RC_SENT, RC_ACCEPTED, RC_DECIDED, RC_LEFTOVER };
 
 enum { EXT_PIPELINING = 1, EXT_8BITMIME = 2, EXT_SIZE = 4, EXT_ENHANCEDSTATUSCODES = 8,
-       EXT_DSN = 16, EXT_CHUNKING = 32, EXT_DELIVERBY = 64 };
+       EXT_DSN = 16, EXT_CHUNKING = 32, EXT_DELIVERBY = 64, EXT_STARTTLS = 128 };
 
 /* Commands the socket has not taken yet (a pipelined group of many RCPTs
  * can be larger than the send buffer): beyond this the peer is not
@@ -105,6 +106,8 @@ struct mta_conn {
     int in_input;                       /* take_input is on the stack: defer the free */
     struct outq out;                    /* commands the socket did not take yet */
     struct smtp_data *data;             /* the message data being written (SC_BODY) */
+    int tls_level;                      /* MTA_TLS_* decided after the first EHLO */
+    int tls_active;                     /* the handshake completed: all is inside TLS */
 };
 
 /* sc_set_msg - the message in flight on c is now msg (NULL: none) */
@@ -145,6 +148,16 @@ int sc_send_line(struct mta_conn *c, const char *verb, const char *arg);
 void sc_send_quit(struct mta_conn *c);
 /* sc_conn_close - close once, free (unless take_input runs), wake the maintainer */
 void sc_conn_close(struct mta_conn *c);
+
+/* smtp_tls.c: STARTTLS and the client's TLS policy */
+/* sc_tls_after_ehlo - the server's EHLO (or HELO) reply is in: 1 when STARTTLS
+ * or the policy took the session over, 0 to go on with the transaction */
+int sc_tls_after_ehlo(struct mta_conn *c);
+/* sc_tls_reply - the reply to STARTTLS */
+void sc_tls_reply(struct mta_conn *c, const struct smtp_reply *r, const char *note);
+/* sc_tls_up, sc_tls_failed - how the handshake ended (MTA_TCP_TLS_UP / _FAILED) */
+void sc_tls_up(struct mta_conn *c);
+void sc_tls_failed(struct mta_conn *c, int err, const char *why, size_t len);
 
 /* smtp_transaction.c: the transaction */
 struct smtp_reply;

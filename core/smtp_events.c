@@ -73,6 +73,11 @@ static const char *event_name(int ev)
     case SMTP_EV_EXTNA_8BITMIME: return "SMTP_EV_EXTNA_8BITMIME";
     case SMTP_EV_EXTNA_CHUNKING: return "SMTP_EV_EXTNA_CHUNKING";
     case SMTP_EV_DELIVERBY_EXPIRED: return "SMTP_EV_DELIVERBY_EXPIRED";
+    case SMTP_EV_EXTNA_STARTTLS: return "SMTP_EV_EXTNA_STARTTLS";
+    case SMTP_EV_STARTTLS_OK: return "SMTP_EV_STARTTLS_OK";
+    case SMTP_EV_INVALID_PEER_CERTIFICATE: return "SMTP_EV_INVALID_PEER_CERTIFICATE";
+    case SMTP_EV_NO_PEER_CERTIFICATE: return "SMTP_EV_NO_PEER_CERTIFICATE";
+    case SMTP_EV_WRONG_PEER_CERTIFICATE: return "SMTP_EV_WRONG_PEER_CERTIFICATE";
     }
     return "SMTP_EV_UNKNOWN";
 }
@@ -88,6 +93,10 @@ struct event {
     long expiry_difference;
     int *quit;
     int *adjust;
+    const char *cipher;     /* SMTP_EV_STARTTLS_OK */
+    int bits;
+    long vfy_result;        /* SMTP_EV_INVALID_PEER_CERTIFICATE */
+    int *ok;                /* the certificate events */
 };
 
 /* raise_event - run the callbacks for ch, then trace the event */
@@ -120,6 +129,16 @@ static void raise_event(connection_handle *ch, const struct event *e)
         case SMTP_EV_DELIVERBY_EXPIRED:
             k->cb(ch, e->ev, arg, e->expiry_difference, e->adjust);
             break;
+        case SMTP_EV_STARTTLS_OK:
+            k->cb(ch, e->ev, arg, (void *)NULL, e->cipher, e->bits);
+            break;
+        case SMTP_EV_INVALID_PEER_CERTIFICATE:
+            k->cb(ch, e->ev, arg, e->vfy_result, e->ok);
+            break;
+        case SMTP_EV_NO_PEER_CERTIFICATE:
+        case SMTP_EV_WRONG_PEER_CERTIFICATE:
+            k->cb(ch, e->ev, arg, e->ok);
+            break;
         default:
             k->cb(ch, e->ev, arg);
             break;
@@ -146,6 +165,14 @@ static void raise_event(connection_handle *ch, const struct event *e)
         mta_tb_int(&tb, "quit", *e->quit);
     if (e->adjust)
         mta_tb_int(&tb, "adjust", *e->adjust);
+    if (e->cipher) {
+        mta_tb_str(&tb, "cipher", e->cipher);
+        mta_tb_int(&tb, "bits", e->bits);
+    }
+    if (e->ev == SMTP_EV_INVALID_PEER_CERTIFICATE)
+        mta_tb_int(&tb, "vfy_result", e->vfy_result);
+    if (e->ok)
+        mta_tb_int(&tb, "ok", *e->ok);
     mta_tb_emit(&tb);
 }
 
@@ -202,6 +229,23 @@ int ev_deliverby_expired(connection_handle *ch, message *msg, long difference)
                        .expiry_difference = difference, .adjust = &adjust };
     raise_event(ch, &e);
     return adjust;
+}
+
+/* ev_starttls_ok - the handshake completed (libESMTP passes its SSL *; no
+ * SSL object exists here, so NULL) */
+void ev_starttls_ok(connection_handle *ch, const char *cipher, int bits)
+{
+    struct event e = { .ev = SMTP_EV_STARTTLS_OK, .cipher = cipher, .bits = bits };
+    raise_event(ch, &e);
+}
+
+/* ev_certificate - a certificate event; returns *ok (0: reject, libESMTP's default) */
+int ev_certificate(connection_handle *ch, int ev, long vfy_result)
+{
+    int ok = 0;
+    struct event e = { .ev = ev, .vfy_result = vfy_result, .ok = &ok };
+    raise_event(ch, &e);
+    return ok;
 }
 
 /* status_set - remember reply r as a status (its text interned in m) */

@@ -178,6 +178,7 @@ struct srv_session {
     int busy;                           /* a chain runs: input waits */
     int closing_chain;                  /* mq_smtp_in_close is running */
     int in_process;                     /* process() is on the stack */
+    int tls_handshake;                  /* after the 220 to STARTTLS, until TLS is up */
     after_fn after;
     struct mq_call call;
     MQ_Message msg;
@@ -710,6 +711,15 @@ static void after_secure(struct srv_session *s)
     (void)s;
 }
 
+/* went_secure - TLS is up: MQ_SmtpSecure and the mq_smtp_in_secure chain */
+static void went_secure(struct srv_session *s)
+{
+    s->tls_handshake = 0;
+    s->conn.secure = 1;
+    trace_simple(s, "secure", NULL, NULL, 0, 0);
+    run_chain(s, MQ_CB_SECURE, after_secure);
+}
+
 static void cmd_starttls(struct srv_session *s, const char *arg)
 {
     if (*arg != '\0') {
@@ -729,13 +739,19 @@ static void cmd_starttls(struct srv_session *s, const char *arg)
             trace_simple(s, "discarded", "bytes", NULL, (int64_t)(s->inlen - s->in_at), 1);
             s->inlen = s->in_at;
         }
-        s->conn.secure = 1;
         s->helo = 0;
         s->auth_done = 0;
         s->conn.authenticated = 0;
         reset_transaction(s);
-        trace_simple(s, "secure", NULL, NULL, 0, 0);
-        run_chain(s, MQ_CB_SECURE, after_secure);
+        /* The handshake where the environment has server TLS (docs/tls.md):
+         * secure once it completes, never if it fails; else secure at once. */
+        struct mta_env *env = s->srv->m->env;
+        if (env->tls_start != NULL && outq_len(&s->out) == 0 &&
+            env->tls_start(env, s->fd, 1, server_name(s->srv)) == 0) {
+            s->tls_handshake = 1;
+            return;
+        }
+        went_secure(s);
     }
 }
 
@@ -1405,6 +1421,14 @@ static void tcp_event(void *arg, int fd, enum mta_tcp_event ev, const char *data
         return;
     case MTA_TCP_SENT:
         return;             /* never asked for */
+    case MTA_TCP_TLS_UP:
+        assert(s->tls_handshake);
+        went_secure(s);
+        return;
+    case MTA_TCP_TLS_FAILED:        /* data: a NUL-terminated reason (mtasim_env.h) */
+        trace_simple(s, "tls_failed", "reason", data != NULL ? data : "", 0, 0);
+        session_close(s, "tls-failed");
+        return;
     case MTA_TCP_CONNECTED:
     case MTA_TCP_CONNECT_FAILED:
         break;

@@ -36,70 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "live_env.h"
+#include "live_env_int.h"
 
 /* 400 days: after any run's deadline, so it never runs. */
 #define LIVE_SENTINEL_AFTER (400LL * 86400 * MTA_USEC_PER_SEC)
 #define LIVE_EPOLL_BATCH 64
 #define LIVE_MAX_TURNS 100000000ULL
 
-enum live_fd_state {
-    LFD_CONNECTING,     /* waiting for EPOLLOUT */
-    LFD_OPEN,           /* connected or accepted */
-    LFD_SILENT,         /* nothing will ever happen: unmapped target, kernel timeout */
-    LFD_FAILED,         /* a synchronous connect failure, delivered by a timer */
-    LFD_LISTENING,
-};
-
-struct live_fd {
-    struct live_env *le;
-    int fd;
-    uint64_t gen;
-    enum live_fd_state state;
-    uint32_t epoll_mask;            /* 0 = not in the epoll set */
-    mta_tcp_cb cb;
-    void *arg;
-    mta_tcp_accept_cb accept;       /* LFD_LISTENING */
-    void *accept_arg;
-    uint32_t listen_addr;
-    uint16_t listen_port;
-    int peer_gone;                  /* EOF or reset seen: no more reading */
-    int peer_reset;                 /* reset seen (or a read error): no more writing */
-    int write_shut;                 /* live_env_shutdown_write() done */
-    int failed_err;                 /* LFD_FAILED: ECONNREFUSED or EHOSTUNREACH */
-    mta_timer_id failed_timer;
-    int want_writable;              /* a write was short: MTA_TCP_WRITABLE on EPOLLOUT */
-    int want_sent;                  /* tcp_notify_sent(): MTA_TCP_SENT at SIOCOUTQNSD 0 */
-    int corked;                     /* TCP_CORK set during this turn */
-    int64_t rx_segments, rx_bytes;
-};
-
-struct live_map {
-    uint32_t addr;
-    struct sockaddr_in real;
-};
-
-struct live_env {
-    struct mta_env env;             /* first: the core's table (LIVE_OF) */
-    struct sim_sched *sched;
-    struct sim_net *net;
-    struct simenv *sim;
-    struct trace_store *trace;
-    mta_usec_t epoch;               /* CLOCK_REALTIME at creation */
-    struct timespec mono0;          /* CLOCK_MONOTONIC at creation */
-    int epfd;
-    uint64_t next_gen;
-    struct live_fd *fds[LIVE_MAX_FDS];
-    int nopen;                      /* connections, not listeners */
-    int ncorked, nwant_sent;        /* descriptors with corked / want_sent set */
-    struct live_map maps[LIVE_MAX_MAPS];
-    int nmaps;
-    int allow_remote;
-    uint64_t seed;
-    struct simenv_violations v;
-};
-
-#define LIVE_OF(envp) ((struct live_env *)(void *)((char *)(envp) - offsetof(struct live_env, env)))
 
 static volatile sig_atomic_t live_signalled;
 
@@ -178,7 +121,7 @@ static void cr_emit(struct live_env *le, struct conn_rec *c)
         simenv_trace(le->sim, &c->rec);
 }
 
-static void trace_conn(struct live_env *le, const char *name, int fd)
+void trace_conn(struct live_env *le, const char *name, int fd)
 {
     struct conn_rec c;
     cr_begin(&c, name, fd);
@@ -207,13 +150,13 @@ static const char *errno_name(int err)
 
 /* ---- descriptors ------------------------------------------------------- */
 
-static struct live_fd *fd_get(const struct live_env *le, int fd)
+struct live_fd *fd_get(const struct live_env *le, int fd)
 {
     return fd >= 0 && fd < LIVE_MAX_FDS ? le->fds[fd] : NULL;
 }
 
 /* fd_still - is (fd, gen) the record it was before a callback? */
-static struct live_fd *fd_still(const struct live_env *le, int fd, uint64_t gen)
+struct live_fd *fd_still(const struct live_env *le, int fd, uint64_t gen)
 {
     struct live_fd *f = fd_get(le, fd);
     return f != NULL && f->gen == gen ? f : NULL;
@@ -252,7 +195,7 @@ static void fd_watch(struct live_fd *f, uint32_t mask)
 }
 
 /* fd_rewatch - the mask f's state and buffer call for */
-static void fd_rewatch(struct live_fd *f)
+void fd_rewatch(struct live_fd *f)
 {
     uint32_t mask = 0;
     if (f->state == LFD_CONNECTING)
@@ -283,6 +226,7 @@ static void fd_release(struct live_fd *f)
     }
     le->fds[f->fd] = NULL;
     close(f->fd);
+    live_tls_free(f->tls);
     free(f);
 }
 
@@ -490,7 +434,10 @@ static void readable(struct live_fd *f)
         if (n > 0) {
             f->rx_segments++;
             f->rx_bytes += n;
-            f->cb(f->arg, fd, MTA_TCP_DATA, buf, (size_t)n, 0);
+            if (f->tls != NULL)
+                tls_readable(f, buf, (size_t)n);
+            else
+                f->cb(f->arg, fd, MTA_TCP_DATA, buf, (size_t)n, 0);
             f = fd_still(le, fd, gen);
             continue;
         }
@@ -521,6 +468,9 @@ static void writable(struct live_fd *f)
         return;
     f->want_writable = 0;
     fd_rewatch(f);
+    size_t left = 0;
+    if (f->tls != NULL && (tls_flush(f) < 0 || (live_tls_pending(f->tls, &left), left > 0)))
+        return;         /* OpenSSL's bytes first; another EPOLLOUT comes */
     f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
 }
 
@@ -628,6 +578,18 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     if (len > INT_MAX)
         len = INT_MAX;
     cork(f);
+    if (f->tls != NULL) {
+        /* Records OpenSSL made before come first; then all of buf is taken
+         * (the memory BIO holds it) and as much as the socket takes is sent. */
+        size_t left;
+        live_tls_pending(f->tls, &left);
+        if (left > 0 && (tls_flush(f) < 0 || (live_tls_pending(f->tls, &left), left > 0)))
+            return f->want_writable ? -EAGAIN : -EPIPE;
+        int w = live_tls_write(f->tls, buf, len);
+        if (w < 0 || tls_flush(f) < 0)
+            return -EPIPE;
+        return w;
+    }
     ssize_t n;
     do
         n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -710,6 +672,8 @@ void live_env_shutdown_write(struct live_env *le, int fd)
         return;
     f->write_shut = 1;
     f->want_writable = 0;
+    if (f->tls != NULL && live_tls_close_notify(f->tls) == 0)
+        (void)tls_flush(f);     /* RFC 8446 6.1: close_notify before the FIN */
     shutdown(fd, SHUT_WR);
     fd_rewatch(f);
 }
@@ -853,6 +817,8 @@ int live_env_attach(struct live_env *le, struct sim_dns *dns, struct trace_store
     le->env.tcp_notify_sent = env_tcp_notify_sent;
     le->env.tcp_close = env_tcp_close;
     le->env.tcp_listen = env_tcp_listen;
+    le->env.tls_start = env_tls_start;
+    le->env.tls_peer = env_tls_peer;
     return 0;
 }
 
@@ -923,6 +889,8 @@ void live_env_destroy(struct live_env *le)
             le->fds[fd]->failed_timer = 0;  /* the scheduler goes below */
             fd_release(le->fds[fd]);
         }
+    SSL_CTX_free(le->tls_server);
+    SSL_CTX_free(le->tls_client);
     simenv_destroy(le->sim);
     sim_net_destroy(le->net);
     sim_sched_destroy(le->sched);

@@ -159,6 +159,10 @@ uint16_t live_env_listen_port(const struct live_env *le, int fd);
 void live_env_shutdown_write(struct live_env *le, int fd);
 /* Abortive close (RST) and release of fd. */
 void live_env_reset(struct live_env *le, int fd);
+/* live_env_set_tls_server - the OpenSSL context tls_start(fd, server) uses;
+ * the environment owns it from now on (live_tls.h) */
+struct ssl_ctx_st;
+void live_env_set_tls_server(struct live_env *le, struct ssl_ctx_st *ctx);
 
 void live_env_check(const struct live_env *le, struct simenv_violations *v);
 void live_env_destroy(struct live_env *le);

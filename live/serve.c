@@ -5,7 +5,7 @@
  *   mtasim serve SCENARIO --listen ADDR:PORT [--remote ADDR|NAME]
  *                [--once | --sessions N] [--duration SECONDS] [--trace FILE|-]
  *                [--seed N] [--idle-timeout SECONDS] [--allow-long-delays]
- *                [--allow-remote-targets]
+ *                [--allow-remote-targets] [--tls-cert FILE [--tls-key FILE]]
  *
  * DESCRIPTION
  *   The scripted remote (sim/world/remote.c, remote_smtp.c) runs
@@ -38,6 +38,13 @@
  *   in real time.  Delays (reply delays, "reset|drop at", "close delay",
  *   latency) above SERVE_MAX_DELAY are refused unless --allow-long-delays.
  *
+ *   STARTTLS: when the remote answers the client's STARTTLS with 220, the
+ *   real side turns to OpenSSL (live_tls.h; the certificate of --tls-cert,
+ *   or a self-signed one made at start for the remote's name) and the
+ *   bridge runs simtls's client toward the remote, whose scripted handshake
+ *   decides: a scripted failure resets the real connection.  The client's
+ *   bytes wait until the simulated handshake is done.
+ *
  *   Stopping: after N sessions (--sessions N, --once = 1: the listener
  *   closes once N were accepted, the command ends when they are over),
  *   after --duration seconds, or on SIGINT/SIGTERM; never later than
@@ -69,10 +76,12 @@
 
 #include "live_cmd.h"
 #include "live_env.h"
+#include "live_tls.h"
 #include "outq.h"
 #include "parse.h"
 #include "remote.h"
 #include "serve_dialogue.h"
+#include "simtls.h"
 #include "trace_store.h"
 #include "world_setup.h"
 
@@ -107,6 +116,8 @@ static const char usage_serve[] =
     "  --idle-timeout SECONDS  end a session idle this long with 421 (default 300)\n"
     "  --allow-long-delays     allow scripted delays over 10 s\n"
     "  --allow-remote-targets  allow listening outside 127.0.0.0/8\n"
+    "  --tls-cert FILE         certificate (PEM) for STARTTLS (default: self-signed, made at start)\n"
+    "  --tls-key FILE          its private key (default: in the certificate file)\n"
     "  -h, --help              show this help\n";
 
 struct serve_opts {
@@ -119,6 +130,7 @@ struct serve_opts {
     const char *trace_path;
     uint64_t seed;
     int seed_set, allow_long, allow_remote;
+    const char *tls_cert, *tls_key;
 };
 
 struct serve {
@@ -146,6 +158,13 @@ struct bridge {
     sim_event_id drain;             /* bounds the answering after the client's FIN */
     int client_fin;                 /* the client half-closed: answer, then end */
     struct serve_dialogue dialogue; /* the "smtp" trace records of the session */
+    /* STARTTLS (docs/tls.md): after the remote's 220 the real side is
+     * OpenSSL's (live_tls.h) and the simulated side simtls's client, so the
+     * remote's scripted handshake runs too; the client's bytes wait in held
+     * until that handshake is done. */
+    int starttls_asked;             /* the client sent STARTTLS, no reply yet */
+    struct simtls *stls;
+    struct simtls_buf held;
 };
 
 /* bridge_end - both sides released: count the session */
@@ -159,6 +178,11 @@ static void bridge_end(struct bridge *b)
     if (b->drain)
         sim_sched_cancel(live_env_sched(sv->le), b->drain);
     serve_dialogue_end(&b->dialogue);
+    if (b->stls != NULL) {
+        simtls_free(b->stls);
+        free(b->stls);
+    }
+    simtls_buf_free(&b->held);
     if (b->ep)
         sim_ep_close(b->ep);
     if (b->fd >= 0)
@@ -276,6 +300,90 @@ static void bridge_drained(void *arg)
     bridge_end(b);
 }
 
+/* to_remote - client bytes to the remote: as they are, or inside simtls */
+static void to_remote(struct bridge *b, const char *data, size_t len)
+{
+    if (b->ep == NULL)
+        return;
+    if (b->stls == NULL) {
+        sim_ep_send(b->ep, data, len);
+    } else if (b->stls->state == SIMTLS_UP) {
+        struct simtls_buf w = { 0 };
+        simtls_wrap(&w, data, len);
+        sim_ep_send(b->ep, w.p, w.len);
+        simtls_buf_free(&w);
+    } else {
+        simtls_buf_put(&b->held, data, len);
+    }
+}
+
+/* is_starttls - the client's bytes hold a STARTTLS command line */
+static int is_starttls(const char *data, size_t len)
+{
+    for (size_t i = 0; i + 8 <= len; i++)
+        if ((i == 0 || data[i - 1] == '\n') && strncasecmp(data + i, "STARTTLS", 8) == 0 &&
+            (i + 8 == len || data[i + 8] == '\r' || data[i + 8] == '\n'))
+            return 1;
+    return 0;
+}
+
+/* last_reply_code - the code of the last reply line in data (0: none) */
+static int last_reply_code(const char *data, size_t len)
+{
+    size_t end = len;
+    while (end > 0 && (data[end - 1] == '\n' || data[end - 1] == '\r'))
+        end--;
+    size_t start = end;
+    while (start > 0 && data[start - 1] != '\n')
+        start--;
+    if (end - start < 4 || data[start + 3] != ' ')
+        return 0;
+    return atoi(data + start);
+}
+
+/* bridge_start_tls - the remote said 220 to STARTTLS and the client has it:
+ * TLS on both sides (RFC 3207 4); 0 or -1 (the bridge is reset) */
+static int bridge_start_tls(struct bridge *b)
+{
+    struct simtls_buf hello = { 0 };
+    b->stls = calloc(1, sizeof *b->stls);
+    if (b->stls == NULL || outq_len(&b->out) > 0 ||
+        b->sv->env->tls_start(b->sv->env, b->fd, 1, NULL) < 0) {
+        bridge_reset(b);
+        return -1;
+    }
+    simtls_init(b->stls, SIMTLS_CLIENT);
+    simtls_client_hello(b->stls, b->sv->script->name, &hello);
+    sim_ep_send(b->ep, hello.p, hello.len);
+    simtls_buf_free(&hello);
+    return 0;
+}
+
+/* bridge_sim_tls - the remote's bytes inside simtls; -1 when the bridge ended */
+static int bridge_sim_tls(struct bridge *b, const char *data, size_t len)
+{
+    struct simtls_buf wire = { 0 }, plain = { 0 };
+    int ev = simtls_input(b->stls, data, len, &wire, &plain);
+    if (wire.len > 0)
+        sim_ep_send(b->ep, wire.p, wire.len);
+    simtls_buf_free(&wire);
+    if (ev & SIMTLS_EV_FAILED) {
+        /* The scripted handshake failed (an alert): the real one is cut. */
+        simtls_buf_free(&plain);
+        bridge_reset(b);
+        return -1;
+    }
+    if ((ev & SIMTLS_EV_UP) && b->held.len > 0) {
+        struct simtls_buf held = b->held;
+        b->held = (struct simtls_buf){ 0 };
+        to_remote(b, (const char *)held.p, held.len);
+        simtls_buf_free(&held);
+    }
+    int rc = plain.len > 0 ? bridge_to_client(b, (const char *)plain.p, plain.len) : 0;
+    simtls_buf_free(&plain);
+    return rc;
+}
+
 /* bridge_sim_event - the remote's side of the connection */
 static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data,
                              size_t len)
@@ -286,8 +394,20 @@ static void bridge_sim_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const 
     case SIM_EP_CONNECTED:
         return;
     case SIM_EP_DATA:
-        if (b->fd < 0 || bridge_to_client(b, data, len) < 0)
+        if (b->fd < 0)
             return;
+        if (b->stls != NULL) {
+            if (bridge_sim_tls(b, data, len) < 0)
+                return;
+        } else {
+            if (bridge_to_client(b, data, len) < 0)
+                return;
+            if (b->starttls_asked && last_reply_code(data, len) != 0) {
+                b->starttls_asked = 0;
+                if (last_reply_code(data, len) == 220 && bridge_start_tls(b) < 0)
+                    return;
+            }
+        }
         if (b->client_fin && serve_dialogue_owed(&b->dialogue) == 0)
             bridge_end(b);      /* every command read before the FIN is answered */
         else
@@ -319,9 +439,20 @@ static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const ch
     switch (ev) {
     case MTA_TCP_DATA:
         serve_dialogue_client(&b->dialogue, data, len);
-        if (b->ep)
-            sim_ep_send(b->ep, data, len);
+        if (b->stls == NULL && is_starttls(data, len))
+            b->starttls_asked = 1;
+        to_remote(b, data, len);
         bridge_active(b);
+        return;
+    case MTA_TCP_TLS_UP:
+        return;                 /* traced by the environment ("conn tls") */
+    case MTA_TCP_TLS_FAILED:
+        /* The client gave up on the handshake: the remote sees it go. */
+        if (b->ep) {
+            sim_ep_reset(b->ep);
+            b->ep = NULL;
+        }
+        bridge_end(b);
         return;
     case MTA_TCP_EOF:
         /* RFC 9293 3.6: a FIN closes the client's direction only.  The
@@ -465,6 +596,8 @@ static int parse_options(int argc, char **argv, struct serve_opts *o)
         { "seed", required_argument, NULL, 's' },
         { "allow-long-delays", no_argument, NULL, 'L' },
         { "allow-remote-targets", no_argument, NULL, 'A' },
+        { "tls-cert", required_argument, NULL, 'C' },
+        { "tls-key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -512,6 +645,8 @@ static int parse_options(int argc, char **argv, struct serve_opts *o)
             break;
         case 'L': o->allow_long = 1; break;
         case 'A': o->allow_remote = 1; break;
+        case 'C': o->tls_cert = optarg; break;
+        case 'K': o->tls_key = optarg; break;
         case 'h': return 1;
         default: return -1;
         }
@@ -549,6 +684,16 @@ static int serve_run(const struct serve_opts *o, const struct scn_scenario *sc,
         goto out;
     }
     sv.env = live_env_env(sv.le);
+    char addr6[MTA_IP_TEXT], err[300];
+    mta_ip_format(script->addr, addr6);
+    SSL_CTX *tls = live_tls_server_ctx(o->tls_cert, o->tls_key,
+                                       script->name ? script->name : addr6, err, sizeof err);
+    if (tls == NULL) {
+        fprintf(stderr, "mtasim serve: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    live_env_set_tls_server(sv.le, tls);
     world_setup_network(live_env_net(sv.le), sc, seed);
     sv.remote = sim_remote_create(live_env_sched(sv.le), live_env_net(sv.le), script,
                                   live_env_trace, sv.le);

@@ -95,6 +95,8 @@
 #define SMTP_STAGE_EHLO             11
 #define SMTP_STAGE_BANNER           12
 #define SMTP_STAGE_RSET             14
+#define SMTP_STAGE_STARTTLS         16  /* reading the reply to STARTTLS */
+#define SMTP_STAGE_TLS              17  /* the TLS handshake */
 #define SMTP_STAGE_QUIT             18
 
 /*

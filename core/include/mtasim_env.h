@@ -118,6 +118,13 @@ enum mta_tcp_event {
                              * acknowledged through its retransmissions) */
     MTA_TCP_WRITABLE,       /* after a short tcp_write(): room again */
     MTA_TCP_SENT,           /* asked by tcp_notify_sent(): nothing left unsent */
+    MTA_TCP_TLS_UP,         /* after tls_start(): the handshake completed; tls_peer()
+                             * describes it; DATA and tcp_write() are cleartext
+                             * inside TLS from now on */
+    MTA_TCP_TLS_FAILED,     /* after tls_start(): the handshake failed; err is an
+                             * enum mta_tls_failure, data/len a one-line reason
+                             * (NUL-terminated: data[len] == '\0').
+                             * The connection is unusable: only tcp_close() */
 };
 
 typedef void (*mta_tcp_cb)(void *arg, int fd, enum mta_tcp_event ev,
@@ -128,6 +135,40 @@ typedef void (*mta_tcp_cb)(void *arg, int fd, enum mta_tcp_event ev,
  * *cb_arg: where fd's events go, in the shape of any connection's. */
 typedef void (*mta_tcp_accept_cb)(void *arg, int fd, uint32_t peer_addr, uint16_t peer_port,
                                   mta_tcp_cb *cb, void **cb_arg);
+
+/* ---- TLS ------------------------------------------------------------ */
+/*
+ * STARTTLS (RFC 3207) is the application's: it sends the command and reads
+ * the 220; then tls_start() turns the connection into a TLS one.  Bytes
+ * the peer sent after the 220 and before the handshake are discarded by
+ * the implementation (RFC 3207 5: they came in the clear).  Exactly one
+ * MTA_TCP_TLS_UP or MTA_TCP_TLS_FAILED follows, unless the descriptor is
+ * closed first; a reset or EOF during the handshake is a TLS_FAILED.  The
+ * certificate is not judged here: tls_peer() reports what the peer
+ * showed, and the application decides (as libESMTP and Postfix check the
+ * name and the dates after the handshake).
+ */
+enum mta_tls_failure {
+    MTA_TLS_ERR_HANDSHAKE = 1,      /* the peer sent handshake_failure (or another fatal alert) */
+    MTA_TLS_ERR_PROTOCOL_VERSION,   /* the peer refused the version offered (alert 70) */
+    MTA_TLS_ERR_RESET,              /* the connection was reset during the handshake */
+    MTA_TLS_ERR_CLOSED,             /* the peer closed the connection during the handshake */
+    MTA_TLS_ERR_SYNTAX,             /* the peer's bytes are not TLS */
+    MTA_TLS_ERR_LOCAL,              /* no TLS here (no certificate, library failure) */
+};
+
+#define MTA_TLS_NAME_MAX 256
+
+struct mta_tls_peer {
+    char version[16];               /* "TLSv1.3" */
+    char cipher[64];                /* "TLS_AES_256_GCM_SHA384" */
+    int bits;                       /* the cipher's secret bits */
+    int has_cert;                   /* the peer showed a certificate */
+    char cert_name[MTA_TLS_NAME_MAX];   /* its subject CN (or first DNS name) */
+    char cert_names[MTA_TLS_NAME_MAX];  /* its DNS subjectAltNames, comma-separated */
+    mta_usec_t not_before, not_after;   /* its validity */
+    int trusted;                    /* the chain verifies to a trusted CA */
+};
 
 /* ---- trace ---------------------------------------------------------- */
 /*
@@ -190,6 +231,14 @@ struct mta_env {
      * on it stops listening) or a negative errno (-EADDRINUSE). */
     int (*tcp_listen)(struct mta_env *env, uint32_t addr, uint16_t port,
                       mta_tcp_accept_cb accept, void *arg);
+
+    /* TLS on a connected descriptor (see "TLS" above); NULL when the
+     * environment has none.  server: the accepting side (it needs a
+     * certificate); server_name: what a client asks for (SNI).  0, or a
+     * negative errno (-ENOTSUP: not for this side) and nothing changes. */
+    int (*tls_start)(struct mta_env *env, int fd, int server, const char *server_name);
+    /* After MTA_TCP_TLS_UP: what the peer showed.  0, or a negative errno. */
+    int (*tls_peer)(struct mta_env *env, int fd, struct mta_tls_peer *out);
 
     /* A uniform number in [0, n) from the stream named purpose.  The core
      * has no randomness of its own: every choice it leaves to chance (the

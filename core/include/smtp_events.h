@@ -30,16 +30,31 @@
  *                                                            the time left for DELIVERBY
  *                                                            (RFC 2852) is below the
  *                                                            server's minimum
+ *   SMTP_EV_EXTNA_STARTTLS 2002 -                            TLS required, server lacks
+ *                                                            STARTTLS (the session quits)
+ *   SMTP_EV_STARTTLS_OK   3101  void *ssl (NULL), const char *cipher, int bits
+ *                                                            the TLS handshake completed
+ *   SMTP_EV_INVALID_PEER_CERTIFICATE 3102 long vfy_result, int *ok
+ *                                                            policy verify: the certificate
+ *                                                            is expired (X509_V_ERR 10) or
+ *                                                            untrusted (18)
+ *   SMTP_EV_NO_PEER_CERTIFICATE 3103 int *ok                 policy verify: none shown
+ *   SMTP_EV_WRONG_PEER_CERTIFICATE 3104 int *ok              policy verify: it does not
+ *                                                            name the MX host
+ *
+ *   *ok starts at 0, as in libESMTP: a callback that sets it non-zero
+ *   accepts the certificate anyway; otherwise the session ends (docs/tls.md).
  *
  *   *quit starts at 0; a callback that sets it non-zero ends the session
  *   (QUIT) and the message is retried later.  *adjust starts at 0; a
  *   callback that sets it > 0 sends BY= the server's minimum plus adjust
  *   seconds, otherwise the message fails for good.
  *
- *   SMTP_EV_ETRNSTATUS (1000), SMTP_EV_EXTNA_STARTTLS (2002),
- *   SMTP_EV_EXTNA_ETRN (2003) and SMTP_EV_EXTNA_BINARYMIME (2005) are
- *   defined but never raised: the core sends no ETRN, requires no TLS and
- *   sends no BINARYMIME content.
+ *   SMTP_EV_ETRNSTATUS (1000), SMTP_EV_EXTNA_ETRN (2003),
+ *   SMTP_EV_EXTNA_BINARYMIME (2005), SMTP_EV_WEAK_CIPHER (3100) and the
+ *   client-certificate events (3105-3107) are defined but never raised:
+ *   the core sends no ETRN and no BINARYMIME content, offers only strong
+ *   ciphers and shows no client certificate.
  *
  *   Callbacks run in registration order; every event is also a trace
  *   record (kind "event", name "SMTP_EV_..."), written after the callbacks
@@ -70,6 +85,15 @@
 #define SMTP_EV_EXTNA_CHUNKING      2004
 #define SMTP_EV_EXTNA_BINARYMIME    2005
 #define SMTP_EV_DELIVERBY_EXPIRED   3000
+/* STARTTLS (libESMTP's libesmtp.h numbers) */
+#define SMTP_EV_WEAK_CIPHER                 3100
+#define SMTP_EV_STARTTLS_OK                 3101
+#define SMTP_EV_INVALID_PEER_CERTIFICATE    3102
+#define SMTP_EV_NO_PEER_CERTIFICATE         3103
+#define SMTP_EV_WRONG_PEER_CERTIFICATE      3104
+#define SMTP_EV_NO_CLIENT_CERTIFICATE       3105
+#define SMTP_EV_UNUSABLE_CLIENT_CERTIFICATE 3106
+#define SMTP_EV_UNUSABLE_CA_LIST            3107
 
 typedef struct smtp_status {
     int code;               /* 0 until a reply was seen */

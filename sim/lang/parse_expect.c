@@ -176,8 +176,8 @@ static int parse_pattern(struct parser *p, struct scn_expect *ex, int from, int 
             for (int i = 0; scn_trace_kinds[i] != NULL; i++)
                 suggest_offer(&sg, scn_trace_kinds[i]);
             return fail_tok(p, k, "unknown trace record kind '%s': expected hook, provider, smtp, "
-                            "conn, queue, dns, remote, inject, plugin, event, inbound, mq or "
-                            "client%s", k->text,
+                            "conn, queue, dns, remote, inject, plugin, event, inbound, mq, "
+                            "client or tls%s", k->text,
                             suggest_hint(&sg, hint, sizeof hint));
         }
         if (to - from < 2)

@@ -271,7 +271,7 @@ int client_line(struct parser *p)
 {
     static const char *const words[] = { "send", "send-raw", "send-data", "send-data-file",
                                          "expect", "delay", "disconnect", "reset", "starttls",
-                                         "auth", "quit" };
+                                         "tls", "auth", "quit" };
     struct scn_client *c = &p->sc->clients[p->block_index];
     const struct token *w = &p->tok[0];
     if (c->nsteps >= SCN_MAX_STEPS)
@@ -344,12 +344,26 @@ int client_line(struct parser *p)
         step_add(p, is_word(w, "reset") ? SCN_STEP_RESET : SCN_STEP_DISCONNECT);
         return 0;
     }
-    if (is_word(w, "starttls") || is_word(w, "quit")) {
+    if (is_word(w, "starttls") || is_word(w, "tls")) {
+        /* starttls [fail]: STARTTLS, expect 220, the handshake; tls [fail]:
+         * the handshake alone (after a send-raw STARTTLS).  fail: the
+         * client aborts it with a handshake_failure alert (docs/tls.md). */
+        if (need_args(p, 1, 2, is_word(w, "tls") ? "tls [fail]" : "starttls [fail]") < 0)
+            return -1;
+        if (p->ntok == 2 && !is_word(&p->tok[1], "fail"))
+            return fail_tok(p, &p->tok[1], "expected 'fail' or nothing after '%s'", w->text);
+        if (is_word(w, "starttls")) {
+            step_line(p, "STARTTLS");
+            step_expect(p, 220);
+        }
+        step_add(p, SCN_STEP_TLS)->code = p->ntok == 2;
+        return 0;
+    }
+    if (is_word(w, "quit")) {
         if (need_args(p, 1, 1, w->text) < 0)
             return -1;
-        int tls = is_word(w, "starttls");
-        step_line(p, tls ? "STARTTLS" : "QUIT");
-        step_expect(p, tls ? 220 : 221);
+        step_line(p, "QUIT");
+        step_expect(p, 221);
         return 0;
     }
     if (is_word(w, "auth"))
@@ -360,7 +374,7 @@ int client_line(struct parser *p)
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         suggest_offer(&sg, words[i]);
     return fail_tok(p, w, "unknown client line '%s': expected send, send-raw, send-data, "
-                    "send-data-file, expect, delay, disconnect, reset, starttls, auth or quit%s",
+                    "send-data-file, expect, delay, disconnect, reset, starttls, tls, auth or quit%s",
                     w->text, suggest_hint(&sg, hint, sizeof hint));
 }
 

@@ -534,6 +534,8 @@ static int remote_fault(struct parser *p)
 }
 
 /* remote_setting - the non-reply lines of a remote block; 1 if t is none of them */
+static int remote_tls(struct parser *p);
+
 static int remote_setting(struct parser *p)
 {
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
@@ -596,7 +598,49 @@ static int remote_setting(struct parser *p)
         return remote_fault(p);
     if (is_word(t, "after"))
         return remote_after(p);
+    if (is_word(t, "tls"))
+        return remote_tls(p);
     return 1;
+}
+
+/* remote_tls - tls OUTCOME [cert NAME] [expired] [untrusted] (docs/tls.md) */
+static int remote_tls(struct parser *p)
+{
+    static const char *const outcomes[] = { "ok", "handshake-failure", "protocol-version",
+                                            "reset", "close" };
+    struct scn_remote *rm = &p->sc->remotes[p->block_index];
+    if (p->ntok < 2)
+        return fail_at(p, after_last(p), "expected 'tls ok|handshake-failure|protocol-version|"
+                       "reset|close [cert NAME] [expired] [untrusted]'");
+    int o = -1;
+    for (int i = 0; i < 5; i++)
+        if (is_word(&p->tok[1], outcomes[i]))
+            o = i;
+    if (o < 0)
+        return fail_tok(p, &p->tok[1], "unknown TLS outcome '%s': expected ok, handshake-failure, "
+                        "protocol-version, reset or close", p->tok[1].text);
+    rm->tls = 1;
+    rm->tls_outcome = (enum scn_tls_outcome)o;
+    for (int i = 2; i < p->ntok; i++) {
+        const struct token *a = &p->tok[i];
+        if (is_word(a, "expired")) {
+            rm->tls_expired = 1;
+        } else if (is_word(a, "untrusted")) {
+            rm->tls_untrusted = 1;
+        } else if (is_word(a, "cert")) {
+            if (i + 1 >= p->ntok)
+                return fail_at(p, after_last(p), "expected a name after 'cert'");
+            if (strlen(p->tok[i + 1].text) >= SCN_TLS_NAME_MAX)
+                return fail_tok(p, &p->tok[i + 1], "certificate name too long (at most %d bytes)",
+                                SCN_TLS_NAME_MAX - 1);
+            snprintf(rm->tls_cert, sizeof rm->tls_cert, "%s", p->tok[i + 1].text);
+            i++;
+        } else {
+            return fail_tok(p, a, "unknown tls option '%s': expected cert NAME, expired or "
+                            "untrusted", a->text);
+        }
+    }
+    return 0;
 }
 
 /* remote_line - one indented line of a remote block */
@@ -619,7 +663,7 @@ int remote_line(struct parser *p)
         return rc;
     static const char *const settings[] = {
         "connect", "latency", "jitter", "bandwidth", "segment", "sndbuf", "rcvbuf", "loss",
-        "backlog", "flush", "close", "reset", "drop", "stall", "after",
+        "backlog", "flush", "close", "reset", "drop", "stall", "after", "tls",
     };
     struct suggestion sg;
     char hint[128];
@@ -630,8 +674,8 @@ int remote_line(struct parser *p)
         suggest_offer(&sg, scn_cmd_names[c]);
     return fail_tok(p, t, "unknown remote line '%s': expected connect, latency, jitter, "
                     "bandwidth, segment, sndbuf, rcvbuf, loss, backlog, flush, close, reset, "
-                    "drop, stall, after or a command "
-                    "(greet ehlo helo mail rcpt data dot rset noop quit unknown)%s",
+                    "drop, stall, after, tls or a command "
+                    "(greet ehlo helo mail rcpt data dot rset noop quit unknown starttls)%s",
                     t->text, suggest_hint(&sg, hint, sizeof hint));
 }
 

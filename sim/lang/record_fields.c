@@ -39,6 +39,7 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "conn", "error", "fd src dst errno" },
     { "conn", "close", "fd rx_segments rx_bytes retransmits" },
     { "conn", "listen", "fd addr" },
+    { "conn", "tls", "fd version" },            /* simenv.c: the handshake completed */
     { "conn", "*", "fd" },          /* established refused unreachable eof reset unlisten */
     { "queue", "inject", "msg domain binding from rcpts size" },
     { "queue", "attempt", "msg domain conn attempt" },
@@ -58,6 +59,10 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "remote", "attempt", "remote session from rcpt attempt" },
     { "remote", "message", "remote session from rcpts size message_id body_sha256" },
     { "remote", "fault", "remote session action" },
+    { "remote", "tls", "remote session outcome" },  /* a ClientHello came; what it does */
+    { "tls", "policy", "conn domain host level outcome note" },     /* core/smtp_tls.c */
+    { "tls", "start", "conn server_name" },
+    { "tls", "discarded", "conn bytes" },
     { "remote", "*", "remote session" },            /* accept bare_lf */
     { "inject", "message", "msg size body_sha256" },
     { "inbound", "connect", "conn client port" },
@@ -68,14 +73,15 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "inbound", "auth", "conn user result" },
     { "inbound", "message", "conn msg from rcpts size" },
     { "inbound", "close", "conn reason" },
+    { "inbound", "tls_failed", "conn reason" },     /* the client failed the handshake */
     { "inbound", "*", "conn" },                     /* secure */
     { "mq", "iowatch", "plugin fd events simulated" },
     { "mq", "ioready", "plugin fd events" },
     { "mq", "warning", "plugin call fd what" },
     { "mq", "out_data_discarded", "conn msg" },
     { "mq", "*", "plugin conn ret callback value what msg rcpt size address login code" },
-    { "event", "*", "conn event_no msg mailbox code octets expiry_difference quit adjust" },
-    { "client", "end", "client n reason" },
+    { "event", "*", "conn event_no msg mailbox code octets expiry_difference quit adjust cipher bits vfy_result ok" },
+    { "client", "end", "client n reason" },     /* also tls: the handshake completed */
     { "client", "reply", "client n line want got" },
     { "client", "unexpected", "client n line want got" },
     { "client", "*", "client n" },                  /* connect done */

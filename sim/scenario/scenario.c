@@ -29,11 +29,12 @@ const char *const scn_cmd_names[SCN_CMD__COUNT] = {
     [SCN_CMD_MAIL] = "mail", [SCN_CMD_RCPT] = "rcpt", [SCN_CMD_DATA] = "data",
     [SCN_CMD_DOT] = "dot", [SCN_CMD_RSET] = "rset", [SCN_CMD_NOOP] = "noop",
     [SCN_CMD_QUIT] = "quit", [SCN_CMD_UNKNOWN] = "unknown",
+    [SCN_CMD_STARTTLS] = "starttls",
 };
 
 const char *const scn_trace_kinds[] = { "hook", "provider", "smtp", "conn", "queue", "dns", "remote",
                                         "inject", "plugin", "event", "inbound", "mq", "client",
-                                        NULL };
+                                        "tls", NULL };
 
 /* scn_conds_free - release what parsed conditions own (their regexes) */
 void scn_conds_free(struct scn_cond *conds, int n)

@@ -94,7 +94,7 @@ struct scn_dns {
  * SCN_CMD_DOT the reply to the end of the data. */
 enum scn_cmd { SCN_CMD_GREET, SCN_CMD_EHLO, SCN_CMD_HELO, SCN_CMD_MAIL, SCN_CMD_RCPT,
                SCN_CMD_DATA, SCN_CMD_DOT, SCN_CMD_RSET, SCN_CMD_NOOP, SCN_CMD_QUIT,
-               SCN_CMD_UNKNOWN, SCN_CMD__COUNT };
+               SCN_CMD_UNKNOWN, SCN_CMD_STARTTLS, SCN_CMD__COUNT };
 extern const char *const scn_cmd_names[SCN_CMD__COUNT];   /* "greet", "ehlo", ... */
 
 enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE, SCN_OP_RE };
@@ -194,8 +194,19 @@ struct scn_link {
 /* remote ADDR [name HOST]  followed by an indented block */
 enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIMEOUT,
                         SCN_CONNECT_UNREACHABLE, SCN_CONNECT_NO_ROUTE };
+/* What a remote does with the TLS handshake after its 220 to STARTTLS
+ * (docs/tls.md): complete it, or fail it in one of the ways real servers do. */
+enum scn_tls_outcome { SCN_TLS_OK, SCN_TLS_HANDSHAKE_FAILURE, SCN_TLS_PROTOCOL_VERSION,
+                       SCN_TLS_RESET, SCN_TLS_CLOSE };
+#define SCN_TLS_NAME_MAX 256
+
 struct scn_remote {
     mta_ip addr;            /* IPv4 or IPv6 */
+    int tls;                /* a "tls" line: STARTTLS offered by default, answered 220 */
+    enum scn_tls_outcome tls_outcome;
+    char tls_cert[SCN_TLS_NAME_MAX];    /* the certificate's name; "" = the remote's name */
+    int tls_expired;        /* its notAfter is before the handshake */
+    int tls_untrusted;      /* self-signed: no trusted chain */
     char *name;             /* for the default banner; NULL = the address */
     enum scn_connect_mode connect;
     mta_usec_t latency;     /* one-way; default 1ms */
@@ -323,12 +334,13 @@ enum scn_step_kind {
     SCN_STEP_DELAY,         /* wait */
     SCN_STEP_DISCONNECT,    /* close (FIN) */
     SCN_STEP_RESET,         /* abort (RST) */
+    SCN_STEP_TLS,           /* the TLS handshake after a 220 to STARTTLS (code 1: fail it) */
 };
 struct scn_step {
     enum scn_step_kind kind;
     char *bytes;            /* SEND */
     size_t len;
-    int code;               /* EXPECT */
+    int code;               /* EXPECT; TLS: 1 = fail the handshake */
     mta_usec_t delay;       /* DELAY */
     struct scn_pos pos;
 };

@@ -12,6 +12,8 @@
  *     RUN       running steps; SEND and DISCONNECT/RESET act at once
  *     REPLY     an EXPECT waits for a complete reply
  *     DELAY     a DELAY step's timer runs
+ *     TLS       a TLS step waits for the handshake (simtls.h); then every
+ *               byte both ways is inside TLS records
  *     DONE      every step ran; replies are read and dropped
  *     CLOSED    the endpoint is released
  *
@@ -34,10 +36,11 @@
 #include <string.h>
 
 #include "client.h"
+#include "simtls.h"
 
 #define CLIENT_INBUF_MAX 65536
 
-enum client_state { C_IDLE, C_CONNECT, C_RUN, C_REPLY, C_DELAY, C_DONE, C_CLOSED };
+enum client_state { C_IDLE, C_CONNECT, C_RUN, C_REPLY, C_DELAY, C_TLS, C_DONE, C_CLOSED };
 
 struct sim_client {
     struct sim_sched *sched;
@@ -55,6 +58,7 @@ struct sim_client {
     char in[CLIENT_INBUF_MAX];
     size_t inlen;
     size_t reply_start;                 /* where the reply being assembled began */
+    struct simtls *tls;                 /* after a TLS step */
 };
 
 /* client_die - a broken invariant: stop loudly */
@@ -134,6 +138,79 @@ static void delay_over(void *arg)
     run_steps(c);
 }
 
+/* client_send - bytes to the server, inside TLS once it is up */
+static void client_send(struct sim_client *c, const char *bytes, size_t len)
+{
+    if (c->tls == NULL || c->tls->state != SIMTLS_UP) {
+        (void)sim_ep_send(c->ep, bytes, len);
+        return;
+    }
+    struct simtls_buf w = { 0 };
+    simtls_wrap(&w, bytes, len);
+    (void)sim_ep_send(c->ep, w.p, w.len);
+    simtls_buf_free(&w);
+}
+
+/* client_tls - a TLS step: the ClientHello and a wait for the handshake,
+ * or (fail) a handshake_failure alert and the close; 1 when it waits or
+ * ended the client */
+static int client_tls(struct sim_client *c, int fail)
+{
+    struct simtls_buf w = { 0 };
+    if (c->tls != NULL)
+        client_die("tls", "a second TLS step");
+    if (fail) {
+        simtls_alert(&w, SIMTLS_ALERT_HANDSHAKE_FAILURE);
+        (void)sim_ep_send(c->ep, w.p, w.len);
+        simtls_buf_free(&w);
+        client_end(c, "tls-abort", 0);
+        return 1;
+    }
+    c->tls = calloc(1, sizeof *c->tls);
+    if (c->tls == NULL)
+        client_die("tls", "out of memory");
+    simtls_init(c->tls, SIMTLS_CLIENT);
+    simtls_client_hello(c->tls, NULL, &w);
+    (void)sim_ep_send(c->ep, w.p, w.len);
+    simtls_buf_free(&w);
+    c->state = C_TLS;
+    return 1;
+}
+
+/* client_input - bytes from the server: through TLS once a TLS step ran;
+ * -1 when the client ended */
+static int client_input(struct sim_client *c, const char *data, size_t len)
+{
+    struct simtls_buf wire = { 0 }, plain = { 0 };
+    if (c->tls != NULL) {
+        int ev = simtls_input(c->tls, data, len, &wire, &plain);
+        if (wire.len > 0)
+            (void)sim_ep_send(c->ep, wire.p, wire.len);
+        simtls_buf_free(&wire);
+        if (ev & SIMTLS_EV_FAILED) {
+            simtls_buf_free(&plain);
+            client_end(c, "tls-failed", 1);
+            return -1;
+        }
+        if ((ev & SIMTLS_EV_UP) && c->state == C_TLS) {
+            trace_rec(c, "tls", NULL, NULL, 0);
+            c->state = C_RUN;
+        }
+        data = (const char *)plain.p;
+        len = plain.len;
+    }
+    if (c->inlen + len > sizeof c->in) {
+        simtls_buf_free(&plain);
+        client_end(c, "overflow", 1);
+        return -1;
+    }
+    if (len > 0)
+        memcpy(c->in + c->inlen, data, len);
+    c->inlen += len;
+    simtls_buf_free(&plain);
+    return 0;
+}
+
 /* run_steps - steps from c->step on, until one waits or none is left */
 static void run_steps(struct sim_client *c)
 {
@@ -148,7 +225,11 @@ static void run_steps(struct sim_client *c)
         switch (st->kind) {
         case SCN_STEP_SEND:
             /* -EPIPE: the server closed; its FIN ends the script. */
-            (void)sim_ep_send(c->ep, st->bytes, st->len);
+            client_send(c, st->bytes, st->len);
+            break;
+        case SCN_STEP_TLS:
+            if (client_tls(c, st->code))
+                return;
             break;
         case SCN_STEP_EXPECT:
             c->state = C_REPLY;
@@ -230,15 +311,16 @@ static void client_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char
     case SIM_EP_UNREACHABLE:
         client_end(c, "refused", 0);
         return;
-    case SIM_EP_DATA:
-        if (c->inlen + len > sizeof c->in) {
-            client_end(c, "overflow", 1);
+    case SIM_EP_DATA: {
+        int was_tls = c->state == C_TLS;
+        if (client_input(c, data, len) < 0)
             return;
-        }
-        memcpy(c->in + c->inlen, data, len);
-        c->inlen += len;
-        take_replies(c);
+        if (was_tls && c->state == C_RUN)
+            run_steps(c);       /* the handshake is done: the steps go on */
+        if (c->state != C_CLOSED)
+            take_replies(c);
         return;
+    }
     case SIM_EP_FIN:
         client_end(c, "eof", 0);
         return;
@@ -299,5 +381,9 @@ void sim_client_destroy(struct sim_client *c)
         sim_sched_cancel(c->sched, c->timer);
     if (c->ep)
         sim_ep_close(c->ep);
+    if (c->tls != NULL) {
+        simtls_free(c->tls);
+        free(c->tls);
+    }
     free(c);
 }

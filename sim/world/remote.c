@@ -294,6 +294,18 @@ static struct sim_reply *session_pop(struct sim_session *s)
     return rp;
 }
 
+/* session_send - reply bytes to the client: TLS records once TLS is up */
+static int session_send(struct sim_session *s, const char *bytes, size_t len)
+{
+    if (s->tls == NULL || s->tls->state != SIMTLS_UP)
+        return sim_ep_send(s->ep, bytes, len);
+    struct simtls_buf w = { 0 };
+    simtls_wrap(&w, bytes, len);
+    int rc = sim_ep_send(s->ep, w.p, w.len);
+    simtls_buf_free(&w);
+    return rc;
+}
+
 /* session_write_group - with "flush together", the head reply and every
  * reply due with it as one write; else the head alone.  0, or -1 when
  * the write failed; *close_after says a reply in it ends the session */
@@ -306,7 +318,7 @@ static int session_write_group(struct sim_session *s, int *close_after)
 
     *close_after = rp->close_after;
     if (!s->remote->script->flush_together || rp->close_after) {
-        rc = sim_ep_send(s->ep, rp->bytes, rp->len);
+        rc = session_send(s, rp->bytes, rp->len);
         reply_recycle(s->remote, rp);
         return rc < 0 ? -1 : 0;
     }
@@ -332,7 +344,7 @@ static int session_write_group(struct sim_session *s, int *close_after)
         *close_after = rp->close_after;
         reply_recycle(s->remote, rp);
     }
-    rc = sim_ep_send(s->ep, buf, len);
+    rc = session_send(s, buf, len);
     free(buf);
     return rc < 0 ? -1 : 0;
 }
@@ -524,15 +536,84 @@ static void session_arm_faults(struct sim_session *s)
                                            session_fault_timer, s, SIM_EV_REMOTE);
 }
 
+/* session_tls_cert - what the remote shows: its "tls" line, at virtual time now */
+static struct simtls_cert session_tls_cert(const struct sim_session *s)
+{
+    const struct scn_remote *sc = s->remote->script;
+    const char *name = sc->tls_cert[0] ? sc->tls_cert : s->remote->name;
+    mta_usec_t now = sim_sched_now(s->remote->sched);
+    struct simtls_cert c = { .trusted = !sc->tls_untrusted };
+    snprintf(c.name, sizeof c.name, "%s", name);
+    snprintf(c.alt, sizeof c.alt, "%s", name);
+    /* A 90-day certificate (as ACME issues them) 30 days old, or one that
+     * ran out a day ago. */
+    c.not_before = now - (sc->tls_expired ? 91 : 30) * 86400 * MTA_USEC_PER_SEC;
+    c.not_after = sc->tls_expired ? now - 86400 * MTA_USEC_PER_SEC
+                                  : now + 60 * 86400 * MTA_USEC_PER_SEC;
+    return c;
+}
+
+/* session_tls_input - bytes after the 220 to STARTTLS: the handshake as the
+ * script says (scenario.h, enum scn_tls_outcome), then commands in records;
+ * may free s */
+static void session_tls_input(struct sim_session *s, const char *data, size_t len)
+{
+    static const char *const outcome_names[] = { "ok", "handshake-failure", "protocol-version",
+                                                 "reset", "close" };
+    const struct scn_remote *sc = s->remote->script;
+    struct simtls_buf wire = { 0 }, plain = { 0 };
+    int ev = simtls_input(s->tls, data, len, &wire, &plain);
+    if (ev & SIMTLS_EV_HELLO) {
+        struct remote_tb tb;
+        tb_begin(&tb, s, "tls");
+        tb_str(&tb, "outcome", outcome_names[sc->tls_outcome],
+               strlen(outcome_names[sc->tls_outcome]));
+        tb_emit(&tb, s->remote);
+        if (sc->tls_outcome == SCN_TLS_OK) {
+            struct simtls_cert cert = session_tls_cert(s);
+            simtls_server_accept(s->tls, &cert, &wire);
+        } else if (sc->tls_outcome == SCN_TLS_HANDSHAKE_FAILURE) {
+            simtls_alert(&wire, SIMTLS_ALERT_HANDSHAKE_FAILURE);
+        } else if (sc->tls_outcome == SCN_TLS_PROTOCOL_VERSION) {
+            simtls_alert(&wire, SIMTLS_ALERT_PROTOCOL_VERSION);
+        }
+    }
+    if (wire.len > 0)
+        (void)sim_ep_send(s->ep, wire.p, wire.len);
+    simtls_buf_free(&wire);
+    if ((ev & SIMTLS_EV_HELLO) && sc->tls_outcome != SCN_TLS_OK) {
+        /* A fatal alert ends the connection (RFC 8446 6.2); "reset" and
+         * "close" end it without one. */
+        simtls_buf_free(&plain);
+        session_act(s, sc->tls_outcome == SCN_TLS_RESET ? SCN_ACTION_RESET : SCN_ACTION_CLOSE);
+        return;
+    }
+    if (ev & (SIMTLS_EV_FAILED | SIMTLS_EV_CLOSED)) {
+        /* The client gave up on the handshake (or said close_notify). */
+        simtls_buf_free(&plain);
+        session_finish(s);
+        return;
+    }
+    if (plain.len > 0)
+        session_feed(s, (const char *)plain.p, plain.len, 1);
+    simtls_buf_free(&plain);
+    session_pump(s);
+}
+
 /* session_receive - client bytes, up to an "after N bytes" fault; may free s */
 static void session_receive(struct sim_session *s, const char *data, size_t len)
 {
+    if (s->tls != NULL) {
+        s->bytes_in += len;
+        session_tls_input(s, data, len);
+        return;
+    }
     if (s->fault_bytes > 0 && len >= s->fault_bytes - s->bytes_in) {
         /* Exactly N bytes reach the server, then its stack acts. */
         size_t take = (size_t) (s->fault_bytes - s->bytes_in);
 
         s->bytes_in += take;
-        session_feed(s, data, take);
+        session_feed(s, data, take, 0);
         if (s->fault_bytes_action == SCN_ACTION_STALL) {
             /* The rest of what was read waits with the application. */
             s->fault_bytes = 0;
@@ -552,7 +633,7 @@ static void session_receive(struct sim_session *s, const char *data, size_t len)
         return;
     }
     s->bytes_in += len;
-    session_feed(s, data, len);
+    session_feed(s, data, len, 0);
     session_pump(s);
 }
 
@@ -595,6 +676,10 @@ static void session_finish(struct sim_session *s)
     free(s->mail_from);
     free(s->body);
     free(s->line);
+    if (s->tls != NULL) {
+        simtls_free(s->tls);
+        free(s->tls);
+    }
     free(s);
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "remote.h"
+#include "simtls.h"
 
 #define SIM_REMOTE_MAX_LINE 4096
 #define SIM_REMOTE_MAX_BODY ((size_t) 64 << 20)
@@ -98,6 +99,7 @@ struct sim_session {
     size_t held_len;
     sim_event_id close_timer;           /* slow close: the FIN is due */
     int ep_gone;                        /* reset: the endpoint is released already */
+    struct simtls *tls;                 /* after a 220 to STARTTLS; else NULL */
     /* A line split over segments, SIM_REMOTE_MAX_LINE bytes allocated when
      * the first one comes (most lines arrive whole and are parsed where
      * they are): a run with 100k sessions open would hold 400 MB of line
@@ -133,6 +135,7 @@ struct sim_remote {
     int counts_attempts;                /* the script or the trace reads attempts */
     int reads_rcpt;                     /* a "when rcpt" condition reads the address */
     struct wire_text default_wire[SCN_CMD__COUNT];  /* default replies with the name in */
+    struct wire_text ehlo_starttls_wire;    /* the default EHLO offering STARTTLS ("tls") */
     struct wire_text *reply_wire;       /* per scripted line: its wire text, or none */
     regex_t *cond_re;                   /* per scripted line: SCN_MAX_CONDS compiled "when rcpt" */
     struct sim_reply *spare;            /* recycled replies */
@@ -165,7 +168,8 @@ int cond_holds(const struct scn_cond *c, const regex_t *re, const struct sim_ses
                enum scn_cmd cmd);
 int session_answer(struct sim_session *s, enum scn_cmd cmd);
 int script_uses_attempts(const struct scn_remote *script);
-void session_feed(struct sim_session *s, const char *data, size_t len);
+/* session_feed - command or data bytes; from_tls: they came inside TLS */
+void session_feed(struct sim_session *s, const char *data, size_t len, int from_tls);
 void remote_seed_replies(struct sim_remote *r, uint64_t seed);
 void remote_prepare_replies(struct sim_remote *r);
 void remote_free_replies(struct sim_remote *r);

@@ -43,7 +43,15 @@ static const char *const default_reply[SCN_CMD__COUNT] = {
     /* A command it recognizes but does not implement (VRFY, EXPN, HELP,
      * ...); one it does not recognize gets UNRECOGNIZED_REPLY instead. */
     [SCN_CMD_UNKNOWN] = "502 5.5.1 Error: command not implemented\r\n",
+    /* Only with a "tls" line; without one STARTTLS is a known verb the
+     * remote does not implement (SCN_CMD_UNKNOWN). */
+    [SCN_CMD_STARTTLS] = "220 2.0.0 Ready to start TLS\r\n",
 };
+/* The default EHLO of a remote with a "tls" line, before TLS: RFC 3207
+ * 4.2 - after the handshake the server MUST NOT offer STARTTLS again, so
+ * the plain default answers then. */
+#define EHLO_STARTTLS "250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
+                      "250 STARTTLS\r\n"
 /* RFC 5321 4.2.4: 502 SHOULD be used for a command recognized but not
  * implemented; a command not recognized gets 500.  (Postfix answers 502 to
  * both; the RFC decides here.) */
@@ -56,7 +64,7 @@ static const int default_code[SCN_CMD__COUNT] = {
     [SCN_CMD_GREET] = 220, [SCN_CMD_EHLO] = 250, [SCN_CMD_HELO] = 250,
     [SCN_CMD_MAIL] = 250, [SCN_CMD_RCPT] = 250, [SCN_CMD_DATA] = 354,
     [SCN_CMD_DOT] = 250, [SCN_CMD_RSET] = 250, [SCN_CMD_NOOP] = 250,
-    [SCN_CMD_QUIT] = 221, [SCN_CMD_UNKNOWN] = 502,
+    [SCN_CMD_QUIT] = 221, [SCN_CMD_UNKNOWN] = 502, [SCN_CMD_STARTTLS] = 220,
 };
 
 /* Verbs, matched case-insensitively on the first word of a line. */
@@ -148,6 +156,8 @@ static int session_answer_or(struct sim_session *s, enum scn_cmd cmd, const char
         return (own[0] - '0') * 100 + (own[1] - '0') * 10 + (own[2] - '0');
     } else if (rep == NULL) {
         const struct wire_text *w = &r->default_wire[cmd];
+        if (cmd == SCN_CMD_EHLO && r->script->tls && s->tls == NULL)
+            w = &r->ehlo_starttls_wire;
 
         session_queue(s, w->bytes, w->len, 0, cmd == SCN_CMD_QUIT, 1);
         return default_code[cmd];
@@ -422,6 +432,8 @@ static enum scn_cmd command_of(const char *line, size_t len)
 
     /* Every verb is four letters: compare upper-cased copies, not strncasecmp
      * per verb (it runs for every command of a large run). */
+    if (len >= 8 && strncasecmp(line, "STARTTLS", 8) == 0 && (len == 8 || line[8] == ' '))
+        return SCN_CMD_STARTTLS;
     if (len < 4 || (len > 4 && line[4] != ' '))
         return SCN_CMD_UNKNOWN;
     for (i = 0; i < 4; i++)
@@ -524,6 +536,42 @@ static void session_rcpt(struct sim_session *s, const char *line, size_t len)
         s->rcpts++;
 }
 
+/* script_answers - does the script have a reply line for cmd? */
+static int script_answers(const struct scn_remote *script, enum scn_cmd cmd)
+{
+    for (int i = 0; i < script->nreplies; i++)
+        if (script->replies[i].cmd == cmd)
+            return 1;
+    return 0;
+}
+
+/* session_starttls - RFC 3207 4: 220 and the handshake, or a refusal
+ *
+ * Without a "tls" line or a scripted "starttls" reply the remote does not
+ * implement it: the reply of any unknown command.  A 220 turns the
+ * session to TLS at once: the rest of what arrived with the command came
+ * in the clear and is discarded (RFC 3207 5; session_feed), the
+ * transaction is forgotten (4.2), and the next bytes are the handshake
+ * (remote.c, session_tls_input). */
+static void session_starttls(struct sim_session *s, size_t len)
+{
+    const struct scn_remote *script = s->remote->script;
+    if (!script->tls && !script_answers(script, SCN_CMD_STARTTLS)) {
+        session_answer(s, SCN_CMD_UNKNOWN);
+        return;
+    }
+    const char *own = s->tls != NULL ? "554 5.5.1 Error: TLS already active\r\n"
+                      : len > 8 ? "501 5.5.4 Syntax: STARTTLS\r\n" : NULL;
+    int code = session_answer_or(s, SCN_CMD_STARTTLS, own);
+    if (code != 220 || s->state == S_CLOSING || s->tls != NULL)
+        return;
+    s->tls = calloc(1, sizeof *s->tls);
+    if (s->tls == NULL)
+        remote_die("session_starttls", "out of memory");
+    simtls_init(s->tls, SIMTLS_SERVER);
+    session_reset_transaction(s);
+}
+
 /* session_command - one complete command line (CRLF removed) */
 static void session_command(struct sim_session *s, const char *line, size_t len)
 {
@@ -593,6 +641,9 @@ static void session_command(struct sim_session *s, const char *line, size_t len)
     case SCN_CMD_NOOP:
     case SCN_CMD_QUIT:
         session_answer(s, cmd);
+        break;
+    case SCN_CMD_STARTTLS:
+        session_starttls(s, len);
         break;
     case SCN_CMD_UNKNOWN:
         if (verb_known(line, len))
@@ -698,7 +749,7 @@ static void session_line_full(struct sim_session *s)
 }
 
 /* session_feed - bytes from the client, handled line by line */
-void session_feed(struct sim_session *s, const char *data, size_t len)
+void session_feed(struct sim_session *s, const char *data, size_t len, int from_tls)
 {
     size_t i = 0;
 
@@ -706,8 +757,9 @@ void session_feed(struct sim_session *s, const char *data, size_t len)
      * byte: the message body passes through here.  Every iteration
      * consumes at least one byte, so the loop ends. */
     while (i < len) {
-        /* After QUIT or a 421 nothing more is read (pipelined leftovers). */
-        if (s->state == S_CLOSING)
+        /* After QUIT or a 421 nothing more is read (pipelined leftovers);
+         * after STARTTLS the rest came in the clear (RFC 3207 5). */
+        if (s->state == S_CLOSING || (s->tls != NULL && !from_tls))
             return;
         if (s->state == S_BDAT) {
             /* Raw octets: no lines, no dot-stuffing (RFC 3030 2). */
@@ -825,6 +877,13 @@ void remote_prepare_replies(struct sim_remote *r)
             remote_die("sim_remote_create", "out of memory");
         r->default_wire[i].len = (size_t) len;
     }
+    char ehlo[512];
+    int elen = snprintf(ehlo, sizeof ehlo, EHLO_STARTTLS, r->name);
+    assert(elen > 0 && (size_t)elen < sizeof ehlo);
+    r->ehlo_starttls_wire.bytes = strdup(ehlo);
+    if (r->ehlo_starttls_wire.bytes == NULL)
+        remote_die("sim_remote_create", "out of memory");
+    r->ehlo_starttls_wire.len = (size_t)elen;
     r->reply_wire = calloc(n, sizeof *r->reply_wire);
     r->cond_re = calloc(n * SCN_MAX_CONDS, sizeof *r->cond_re);
     if (r->reply_wire == NULL || r->cond_re == NULL)
@@ -857,6 +916,7 @@ void remote_free_replies(struct sim_remote *r)
 
     for (i = 0; i < SCN_CMD__COUNT; i++)
         free(r->default_wire[i].bytes);
+    free(r->ehlo_starttls_wire.bytes);
     for (i = 0; i < script->nreplies; i++) {
         if (r->reply_wire != NULL)
             free(r->reply_wire[i].bytes);

@@ -18,6 +18,7 @@
 #include "prng.h"
 #include "liveness.h"
 #include "simenv.h"
+#include "simtls.h"
 #include "textbuf.h"
 
 /* The simulated descriptor table: the numbers fdreserve keeps from the
@@ -46,6 +47,8 @@ struct sim_fd {
     mta_tcp_cb cb;
     void *arg;
     int64_t rx_segments, rx_bytes;  /* DATA events and bytes received */
+    struct simtls *tls;             /* after tls_start(): the client's TLS; else NULL */
+    struct simtls_buf tls_pend;     /* records the send buffer did not take yet */
 };
 
 struct dns_wait {
@@ -324,11 +327,34 @@ static void fd_release(struct simenv *se, int fd)
     h[i] = fd;
 }
 
+static void tls_event(struct sim_fd *f, enum sim_ep_event ev, const char *data, size_t len);
+
 static void ep_event(void *arg, sim_ep *ep, enum sim_ep_event ev, const char *data, size_t len)
 {
     (void)ep;
     struct sim_fd *f = arg;
     struct simenv *se = f->se;
+    if (f->tls != NULL && (ev == SIM_EP_DATA || (f->tls->state != SIMTLS_UP &&
+                           (ev == SIM_EP_FIN || ev == SIM_EP_RST || ev == SIM_EP_TIMEDOUT)))) {
+        if (f->tls->state == SIMTLS_FAILED)
+            return;         /* said once; only the close is left */
+        tls_event(f, ev, data, len);
+        return;
+    }
+    if (f->tls != NULL && ev == SIM_EP_WRITABLE && f->tls_pend.len > 0) {
+        /* Our own records first; the application hears of room after. */
+        int n = sim_ep_write(f->ep, f->tls_pend.p, f->tls_pend.len);
+        if (n < 0 && n != -EAGAIN) {
+            f->cb(f->arg, f->fd, MTA_TCP_WRITABLE, NULL, 0, 0);
+            return;
+        }
+        if (n > 0) {
+            memmove(f->tls_pend.p, f->tls_pend.p + n, f->tls_pend.len - (size_t)n);
+            f->tls_pend.len -= (size_t)n;
+        }
+        if (f->tls_pend.len > 0)
+            return;         /* short again: another WRITABLE comes */
+    }
     switch (ev) {
     case SIM_EP_CONNECTED:
         f->connected = 1;
@@ -514,6 +540,174 @@ static int env_tcp_listen(struct mta_env *env, uint32_t addr, uint16_t port,
     return fd;
 }
 
+/* tls_write - application bytes as records: whole records go to the send
+ * buffer while it takes them; the one it took only part of waits in
+ * tls_pend (at most one record), and the count is of application bytes.
+ * A short count leaves tls_pend non-empty after a short write, so the
+ * WRITABLE the contract promises does come (ep_event flushes first). */
+static int tls_write(struct sim_fd *f, const void *buf, size_t len)
+{
+    if (f->tls->state != SIMTLS_UP)
+        return -ENOTCONN;
+    if (f->tls_pend.len > 0) {
+        int n = sim_ep_write(f->ep, f->tls_pend.p, f->tls_pend.len);
+        if (n < 0)
+            return n;
+        memmove(f->tls_pend.p, f->tls_pend.p + n, f->tls_pend.len - (size_t)n);
+        f->tls_pend.len -= (size_t)n;
+        if (f->tls_pend.len > 0)
+            return -EAGAIN;
+    }
+    size_t taken = 0;
+    struct simtls_buf rec = { 0 };
+    while (taken < len && f->tls_pend.len == 0) {
+        size_t n = len - taken < SIMTLS_PLAIN_MAX ? len - taken : SIMTLS_PLAIN_MAX;
+        rec.len = 0;
+        simtls_wrap(&rec, (const char *)buf + taken, n);
+        int w = sim_ep_write(f->ep, rec.p, rec.len);
+        if (w < 0 && w != -EAGAIN) {
+            simtls_buf_free(&rec);
+            return taken > 0 ? (int)taken : w;
+        }
+        size_t done = w > 0 ? (size_t)w : 0;
+        if (done < rec.len) {
+            f->tls_pend.len = 0;
+            struct simtls_buf *p = &f->tls_pend;
+            if (p->cap < rec.len - done) {
+                p->p = realloc(p->p, rec.len - done);
+                if (p->p == NULL)
+                    abort();
+                p->cap = rec.len - done;
+            }
+            memcpy(p->p, rec.p + done, rec.len - done);
+            p->len = rec.len - done;
+        }
+        taken += n;
+        liveness_write(f->se->liveness, f->fd, (const char *)buf + taken - n, n);
+    }
+    simtls_buf_free(&rec);
+    return (int)taken;
+}
+
+/* tls_event - the network's events for a descriptor in TLS */
+static void tls_event(struct sim_fd *f, enum sim_ep_event ev, const char *data, size_t len)
+{
+    struct simenv *se = f->se;
+    int fd = f->fd;
+    if (ev != SIM_EP_DATA) {
+        /* The peer went away during the handshake. */
+        f->tls->state = SIMTLS_FAILED;
+        trace_conn(se, ev == SIM_EP_FIN ? "eof" : ev == SIM_EP_RST ? "reset" : "timedout", fd,
+                   NULL, NULL);
+        const char *why = ev == SIM_EP_FIN ? "connection closed by the peer"
+                          : "connection reset by the peer";
+        f->cb(f->arg, fd, MTA_TCP_TLS_FAILED, why, strlen(why),
+              ev == SIM_EP_FIN ? MTA_TLS_ERR_CLOSED : MTA_TLS_ERR_RESET);
+        return;
+    }
+    f->rx_segments++;
+    struct simtls_buf wire = { 0 }, plain = { 0 };
+    enum simtls_state before = f->tls->state;
+    int evs = simtls_input(f->tls, data, len, &wire, &plain);
+    if (evs & SIMTLS_EV_HELLO) {
+        /* A 90-day certificate, 30 days old, for the name tls_start gave. */
+        mta_usec_t now = sim_sched_now(se->sched);
+        struct simtls_cert cert = f->tls->cert;
+        snprintf(cert.alt, sizeof cert.alt, "%s", cert.name);
+        cert.not_before = now - 30 * 86400 * MTA_USEC_PER_SEC;
+        cert.not_after = now + 60 * 86400 * MTA_USEC_PER_SEC;
+        cert.trusted = 1;
+        simtls_server_accept(f->tls, &cert, &wire);
+    }
+    if (wire.len > 0)
+        (void)sim_ep_send(f->ep, wire.p, wire.len);
+    simtls_buf_free(&wire);
+    if (evs & SIMTLS_EV_FAILED) {
+        char why[80];
+        int alert = f->tls->alert;
+        snprintf(why, sizeof why, "the peer sent TLS alert %d (%s)", alert,
+                 alert == SIMTLS_ALERT_HANDSHAKE_FAILURE ? "handshake_failure"
+                 : alert == SIMTLS_ALERT_PROTOCOL_VERSION ? "protocol_version"
+                 : alert == SIMTLS_ALERT_DECODE_ERROR ? "decode_error" : "fatal");
+        if (before == SIMTLS_UP) {
+            /* A fatal alert later ends the connection like a reset. */
+            f->cb(f->arg, fd, MTA_TCP_RESET, NULL, 0, ECONNRESET);
+        } else {
+            f->cb(f->arg, fd, MTA_TCP_TLS_FAILED, why, strlen(why),
+                  alert == SIMTLS_ALERT_PROTOCOL_VERSION ? MTA_TLS_ERR_PROTOCOL_VERSION
+                  : alert == SIMTLS_ALERT_DECODE_ERROR ? MTA_TLS_ERR_SYNTAX
+                  : MTA_TLS_ERR_HANDSHAKE);
+        }
+        simtls_buf_free(&plain);
+        return;
+    }
+    if (evs & SIMTLS_EV_UP) {
+        trace_conn(se, "tls", fd, "version", "TLSv1.3");
+        f->cb(f->arg, fd, MTA_TCP_TLS_UP, NULL, 0, 0);
+    }
+    /* A callback may have closed fd: then nothing more for it. */
+    if (fd_get(se, fd) != f) {
+        simtls_buf_free(&plain);
+        return;
+    }
+    if ((evs & SIMTLS_EV_DATA) && plain.len > 0) {
+        f->rx_bytes += (int64_t)plain.len;     /* what the application got */
+        f->cb(f->arg, fd, MTA_TCP_DATA, (const char *)plain.p, plain.len, 0);
+    }
+    simtls_buf_free(&plain);
+    if ((evs & SIMTLS_EV_CLOSED) && fd_get(se, fd) == f) {
+        trace_conn(se, "eof", fd, NULL, NULL);
+        f->cb(f->arg, fd, MTA_TCP_EOF, NULL, 0, 0);
+    }
+}
+
+/* env_tls_start - the client side of simulated TLS on fd (simtls.h) */
+static int env_tls_start(struct mta_env *env, int fd, int server, const char *server_name)
+{
+    struct simenv *se = impl(env);
+    struct sim_fd *f = fd_get(se, fd);
+    if (f == NULL || f->listener != NULL || !f->connected) {
+        se->v.bad_op++;
+        return -EBADF;
+    }
+    if (f->tls != NULL)
+        return -EALREADY;
+    f->tls = calloc(1, sizeof *f->tls);
+    if (f->tls == NULL)
+        return -ENOMEM;
+    if (server) {
+        /* The MTA's own server: it waits for the client's ClientHello and
+         * shows a certificate for server_name (tls_event). */
+        simtls_init(f->tls, SIMTLS_SERVER);
+        snprintf(f->tls->cert.name, sizeof f->tls->cert.name, "%s",
+                 server_name != NULL ? server_name : "localhost");
+        return 0;
+    }
+    simtls_init(f->tls, SIMTLS_CLIENT);
+    struct simtls_buf hello = { 0 };
+    simtls_client_hello(f->tls, server_name, &hello);
+    int n = sim_ep_send(f->ep, hello.p, hello.len);
+    simtls_buf_free(&hello);
+    return n < 0 ? n : 0;
+}
+
+static int env_tls_peer(struct mta_env *env, int fd, struct mta_tls_peer *out)
+{
+    struct sim_fd *f = fd_get(impl(env), fd);
+    if (f == NULL || f->tls == NULL || f->tls->state != SIMTLS_UP)
+        return -ENOTCONN;
+    const struct simtls_cert *c = &f->tls->cert;
+    int client = f->tls->role == SIMTLS_CLIENT;     /* a server saw no client certificate */
+    *out = (struct mta_tls_peer){ .version = "TLSv1.3", .cipher = "TLS_AES_256_GCM_SHA384",
+                                  .bits = 256,
+                                  .has_cert = client && (c->name[0] != '\0' || c->alt[0] != '\0'),
+                                  .not_before = c->not_before, .not_after = c->not_after,
+                                  .trusted = c->trusted };
+    snprintf(out->cert_name, sizeof out->cert_name, "%s", c->name);
+    snprintf(out->cert_names, sizeof out->cert_names, "%s", c->alt);
+    return 0;
+}
+
 static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t len)
 {
     struct simenv *se = impl(env);
@@ -526,6 +720,8 @@ static int env_tcp_write(struct mta_env *env, int fd, const void *buf, size_t le
     }
     if (len > INT_MAX)
         len = INT_MAX;      /* the count must fit the return value */
+    if (f->tls != NULL)
+        return tls_write(f, buf, len);
     int n = sim_ep_write(f->ep, buf, len);
     if (n > 0)
         liveness_write(se->liveness, fd, buf, (size_t)n);
@@ -544,7 +740,7 @@ static struct sim_fd *conn_fd(struct simenv *se, int fd)
 static long env_tcp_unsent(struct mta_env *env, int fd)
 {
     struct sim_fd *f = conn_fd(impl(env), fd);
-    return f != NULL ? (long)sim_ep_unsent(f->ep) : -EBADF;
+    return f != NULL ? (long)(sim_ep_unsent(f->ep) + f->tls_pend.len) : -EBADF;
 }
 
 static int env_tcp_notify_sent(struct mta_env *env, int fd)
@@ -588,6 +784,11 @@ static void env_tcp_close(struct mta_env *env, int fd)
     sim_ep_close(f->ep);
     fd_release(se, fd);
     se->v.closed++;
+    if (f->tls != NULL) {
+        simtls_free(f->tls);
+        free(f->tls);
+    }
+    simtls_buf_free(&f->tls_pend);
     free(f);
 }
 
@@ -695,6 +896,8 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
         .tcp_notify_sent = env_tcp_notify_sent,
         .tcp_close = env_tcp_close,
         .tcp_listen = env_tcp_listen,
+        .tls_start = env_tls_start,
+        .tls_peer = env_tls_peer,
         .random_below = env_random_below,
         .trace = trace ? env_trace : NULL,
     };

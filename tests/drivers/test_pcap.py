@@ -57,6 +57,7 @@ ZERO_WINDOW = "TCP Zero Window segment"
 # scenario name -> (the Warn summaries tshark must report, why the scenario provokes them)
 DELIBERATE_WARNINGS = {
     "backlog": ({RST}, "a SYN beyond the listen backlog is refused with RST|ACK"),
+    "tls-reset-in-handshake": ({RST}, "the remote resets the connection after the ClientHello"),
     "dsn-unreachable": ({RST}, "the MX refuses every connection (RST|ACK)"),
     "fallback-second-mx": ({RST}, "the first MX refuses the connection (RST|ACK)"),
     "jitter": ({RST}, "the backup MX refuses the connection (RST|ACK)"),
@@ -82,6 +83,9 @@ DELIBERATE_WARNINGS = {
 
 # scenario name -> why tshark's SMTP view and the trace legitimately differ there
 SMTP_EXCLUSIONS = {
+    "tls-injected-after-220": "the remote injects a reply in the clear behind its 220 to "
+                              "STARTTLS; the client discards it (trace: tls discarded), tshark "
+                              "decodes it as a response",
     "raw-bad-code": "the remote's banner code is '2x0': tshark's SMTP dissector decodes no "
                     "response from a line without a numeric code",
     "raw-bare-lf": "the remote ends its reply with a bare LF: tshark's SMTP dissector only "
@@ -154,19 +158,25 @@ def trace_dialogue(records):
     (``conn open``), in connect order, from the trace records.  An attempt a
     connection_post_bind provider abandoned (non-zero ``ret`` in the call point's
     record) is not one: Momentum runs that hook before the connect, so no SYN left."""
-    conns, fd_conn, abandoned = [], {}, set()
+    conns, fd_conn, abandoned, in_tls = [], {}, set(), set()
     for kind, name, f in records:
+        if kind == "tls" and name == "start" and f.get("conn") in fd_conn:
+            # After the 220 to STARTTLS the dialogue is inside TLS records:
+            # tshark sees TLS there, not SMTP (test_tls_records_in_capture).
+            in_tls.add(fd_conn[f["conn"]])
+            continue
         if kind == "hook" and name == "connection_post_bind" and f.get("ret", "0") != "0" \
                 and f.get("fd") in fd_conn:
             abandoned.add(fd_conn.pop(f["fd"]))
             continue
         if kind == "conn" and name in ("open", "accept"):
             # An inbound connection (accept) reuses descriptors too: forget the old one.
-            fd_conn.pop(f["fd"], None)
+            in_tls.discard(fd_conn.pop(f["fd"], None))
             if name == "open":
                 fd_conn[f["fd"]] = len(conns)
                 conns.append(((f["src"], f["dst"]), {"send": [], "recv": []}))
-        elif kind == "smtp" and "line" in f and f.get("conn") in fd_conn:
+        elif kind == "smtp" and "line" in f and f.get("conn") in fd_conn \
+                and fd_conn[f["conn"]] not in in_tls:
             # A lone "." sent as a line ends an empty message after a 354
             # (every recipient refused: RFC 2920 3.1): message data to
             # tshark, like the data_bytes records, so left out here too.
@@ -420,6 +430,48 @@ def smtp_problems(fname, records, seen):
             problems.append(f"{fname} stream {conn}: {why}")
         compared += len(d["send"]) + len(d["recv"])
     return problems, compared
+
+
+def tshark_fields(pcap, *fields, display="tls"):
+    """tshark's rows (lists of field values) for the packets matching display."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.fail("tshark is not installed (tests/deps.sh installs it)")
+    cmd = [tshark, "-r", str(pcap), "-Y", display, "-T", "fields", "-E", "separator=|"]
+    for f in fields:
+        cmd += ["-e", f]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [line.split("|") for line in proc.stdout.splitlines()]
+
+
+def test_tls_records_in_capture(mtasim, tmp_path):
+    """After a successful simulated STARTTLS the bytes are TLS 1.3 records that
+    tshark decodes as TLS (sim/world/simtls.c): the client's ClientHello with its
+    SNI, the server's ServerHello, then application data both ways and nothing
+    malformed; the SMTP dissector sees no command after STARTTLS; the same run
+    gives the same bytes."""
+    pcaps = [tmp_path / f"{n}.pcap" for n in (1, 2)]
+    for pcap in pcaps:
+        proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), "scenarios/tls/ok.scn"],
+                          cwd=REPO_ROOT)
+        assert proc.returncode == 0, proc.stdout
+    assert pcaps[0].read_bytes() == pcaps[1].read_bytes()
+    rows = tshark_fields(pcaps[0], "ip.src", "tls.record.content_type", "tls.handshake.type",
+                         "tls.handshake.extensions_server_name",
+                         "tls.handshake.extensions.supported_version", "tls.record.opaque_type")
+    client, server = "192.0.2.1", "203.0.113.5"
+    hello = [r for r in rows if r[2].split(",")[0] == "1"]
+    assert len(hello) == 1 and hello[0][0] == client, rows
+    assert hello[0][3] == "mx.single.test", hello
+    shello = [r for r in rows if r[2].split(",")[0] == "2"]
+    assert len(shello) == 1 and shello[0][0] == server, rows
+    assert "0x0304" in shello[0][4], shello       # TLS 1.3 (supported_versions)
+    appdata = {r[0] for r in rows if "23" in r[5].split(",")}   # encrypted records
+    assert appdata == {client, server}, rows
+    assert tshark_fields(pcaps[0], "frame.number", display="_ws.malformed") == []
+    cmds = [r[0] for r in tshark_fields(pcaps[0], "smtp.req.command", display="smtp.req")]
+    assert [c.upper() for c in cmds] == ["EHLO", "STAR"], cmds     # tshark shows 4 letters
 
 
 def test_the_judge_sees_a_bad_checksum(mtasim, tmp_path):

@@ -17,6 +17,7 @@ a duration limit and is killed in a finally block (tests/drivers/test_live.py).
 import re
 import socket
 import struct
+import subprocess
 import time
 
 from tests.drivers.test_live import LIVE, STEP_TIMEOUT, dialogue, live, serve, simulate
@@ -203,3 +204,101 @@ def test_replies_written_apart_are_not_held_back(mtasim, tmp_path):
             c.sendall(b"QUIT\r\n")
             recv_reply(c, rest)
         proc.communicate(timeout=STEP_TIMEOUT)
+
+
+# ---- STARTTLS (docs/tls.md) ---------------------------------------------------
+
+def test_swaks_tls_completes_a_session(mtasim, tmp_path):
+    """swaks --tls: STARTTLS, a real TLS handshake with the certificate serve
+    made at start, EHLO again and a whole transaction inside TLS; the remote's
+    scripted handshake ran too (remote tls outcome=ok) and it got the message."""
+    scn = write_scenario(tmp_path, "  tls ok\n")
+    trace = tmp_path / "serve.trace"
+    with serve(mtasim, scn, "--once", "--trace", trace) as (proc, port):
+        out = subprocess.run(["swaks", "--tls", "--server", f"127.0.0.1:{port}",
+                              "--helo", "client.test", "--from", "a@sender.test",
+                              "--to", "b@mx.test"], capture_output=True, text=True,
+                             timeout=STEP_TIMEOUT)
+        proc.communicate(timeout=STEP_TIMEOUT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "<-  220 2.0.0 Ready to start TLS" in out.stdout, out.stdout
+    assert "=== TLS started with cipher" in out.stdout, out.stdout
+    assert "<~  250 2.0.0 Ok: queued" in out.stdout, out.stdout        # ~: inside TLS
+    text = trace.read_text()
+    assert re.search(r"remote tls remote=198\.51\.100\.10 session=1 outcome=ok", text), text
+    assert re.search(r"conn tls fd=\d+", text), text
+    assert re.search(r"remote message .*from=a@sender\.test rcpts=1", text), text
+    # The dialogue inside TLS is traced like the rest.
+    assert ("send", "MAIL FROM:<a@sender.test>") in serve_dialogue(text)[0]
+
+
+def test_openssl_s_client_starttls(mtasim, tmp_path):
+    """openssl s_client -starttls smtp: the handshake completes (TLS 1.3 with the
+    self-signed certificate for the remote's name), EHLO and QUIT are answered
+    inside TLS, and serve ends the session with close_notify, not a bare EOF."""
+    scn = write_scenario(tmp_path, "  tls ok\n")
+    with serve(mtasim, scn, "--once") as (proc, port):
+        out = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                              f"127.0.0.1:{port}", "-servername", "mx.test", "-ign_eof"],
+                             input="EHLO client.test\r\nQUIT\r\n", capture_output=True,
+                             text=True, timeout=STEP_TIMEOUT)
+        proc.communicate(timeout=STEP_TIMEOUT)
+    both = out.stdout + out.stderr
+    assert "CN = mx.test" in both, both
+    assert re.search(r"Protocol\s*:\s*TLSv1\.3|New, TLSv1\.3", both), both
+    assert "250 ENHANCEDSTATUSCODES" in out.stdout, both
+    assert "221 2.0.0 Bye" in out.stdout, both
+    assert "unexpected eof" not in both, both
+
+
+def test_scripted_handshake_failure_fails_the_real_one(mtasim, tmp_path):
+    """tls handshake-failure: the remote answers 220 and then refuses the
+    handshake; serve cuts the real client's handshake too, so swaks --tls
+    cannot start TLS and sends no mail."""
+    scn = write_scenario(tmp_path, "  tls handshake-failure\n")
+    trace = tmp_path / "serve.trace"
+    with serve(mtasim, scn, "--once", "--trace", trace) as (proc, port):
+        out = subprocess.run(["swaks", "--tls", "--server", f"127.0.0.1:{port}",
+                              "--from", "a@sender.test", "--to", "b@mx.test"],
+                             capture_output=True, text=True, timeout=STEP_TIMEOUT)
+        proc.communicate(timeout=STEP_TIMEOUT)
+    assert out.returncode != 0, out.stdout
+    assert "<-  220 2.0.0 Ready to start TLS" in out.stdout, out.stdout
+    assert "Ok: queued" not in out.stdout, out.stdout
+    text = trace.read_text()
+    assert "outcome=handshake-failure" in text, text
+    assert "remote message" not in text, text
+
+
+def test_live_client_negotiates_real_tls_with_serve(mtasim, tmp_path):
+    """mtasim live with tls_policy required against mtasim serve (tls ok): the
+    core's client does STARTTLS and a real OpenSSL handshake (live/live_tls.c),
+    sees serve's self-signed certificate as untrusted but, at level required
+    (Postfix encrypt), delivers inside TLS; the simulated run of the same
+    scenario takes the same path with a trusted simulated certificate."""
+    scn = tmp_path / "tls.scn"
+    scn.write_text(
+        "scenario live-tls\n"
+        "dns example.com MX 10 mx1.example.com\n"
+        "dns mx1.example.com A 198.51.100.10\n"
+        "config tls_policy required\n"
+        "remote 198.51.100.10 name mx1.example.com\n"
+        "  tls ok\n"
+        "inject 1 from <alice@sender.test> to <bob@example.com>\n"
+        "expect trace in order\n"
+        "  tls policy level=required outcome~\"^(secure|unverified)$\"\n"
+        "  queue delivered msg=1\n"
+        "expect message 1 delivered within 10s\n")
+    sim = simulate(mtasim, scn, tmp_path)
+    with serve(mtasim, scn, "--once") as (proc, port):
+        got = live(mtasim, scn, port, tmp_path)
+        proc.communicate(timeout=STEP_TIMEOUT)
+    policy = [rec[3] for rec in got["trace"] if rec[1] == "tls" and rec[2] == "policy"]
+    assert len(policy) == 1, got["trace"]
+    assert policy[0]["outcome"] == "unverified", policy
+    assert "certificate not trusted (self-signed)" in policy[0]["note"], policy
+    assert policy[0]["note"].startswith("TLSv1.3 "), policy
+    ok = [rec[3] for rec in got["trace"] if rec[1] == "event" and rec[2] == "SMTP_EV_STARTTLS_OK"]
+    assert len(ok) == 1 and int(ok[0]["bits"]) >= 128, ok
+    assert [line for d, line in dialogue(got) if d == "send"].count("EHLO mtasim.test") == 2
+    assert dialogue(got) == dialogue(sim)

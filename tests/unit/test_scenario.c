@@ -357,6 +357,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(scn_fate_str(SCN_FATE_BOUNCED), "bounced");
     ck_assert_str_eq(scn_cmd_names[SCN_CMD_DOT], "dot");
     ck_assert_str_eq(scn_cmd_names[SCN_CMD_UNKNOWN], "unknown");
+    ck_assert_str_eq(scn_cmd_names[SCN_CMD_STARTTLS], "starttls");
 }
 END_TEST
 
@@ -623,7 +624,7 @@ START_TEST(test_errors_remote)
     expect_error("remote 10.0.0.1\n  helo 250x hi\n", 2, 8, "bad reply code '250x'");
     expect_error("remote 10.0.0.1\n  helo\n", 2, 7, "missing argument");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3,
-                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, sndbuf, rcvbuf, loss, backlog, flush, close, reset, drop, stall, after or a command");
+                 "unknown remote line 'ehlp': expected connect, latency, jitter, bandwidth, segment, sndbuf, rcvbuf, loss, backlog, flush, close, reset, drop, stall, after, tls or a command");
     expect_error("remote 10.0.0.1\n  ehlp 250 ok\n", 2, 3, "did you mean 'ehlo'?");
     expect_error("remote 10.0.0.1\n  connect maybe\n", 2, 11, "unknown connect mode 'maybe'");
     expect_error("remote 10.0.0.1\n  connect accept latency\n", 2, 25, "missing argument");
@@ -964,10 +965,24 @@ START_TEST(test_config)
                       : strcmp(key, "prohibited_ips") == 0 ? "10.0.0.0/8"
                       : strcmp(key, "rcpt_552") == 0 ? "permanent"
                       : strcmp(key, "recipient_limit_leftovers") == 0 ? "defer"
-                      : strcmp(key, "dsn_generation") == 0 ? "off" : "1";
+                      : strcmp(key, "dsn_generation") == 0 ? "off"
+                      : strcmp(key, "tls_policy") == 0 ? "x.test=verify"
+                      : strcmp(key, "tls_required_failure") == 0 ? "bounce" : "1";
         ck_assert_msg(mta_config_set(&c, key, v, err, sizeof err) == 0, "%s %s: %s", key, v, err);
     }
-    ck_assert_int_eq(nkeys, 30);
+    ck_assert_int_eq(nkeys, 32);
+
+    /* tls_policy: a default level, or DOMAIN=LEVEL; Postfix's names too. */
+    ck_assert_int_eq(mta_config_tls_level(&c, "X.test"), 3);
+    ck_assert_int_eq(mta_config_tls_level(&c, "y.test"), 0);
+    ck_assert_int_eq(mta_config_set(&c, "tls_policy", "may", err, sizeof err), 0);
+    ck_assert_int_eq(mta_config_set(&c, "tls_policy", "x.test=encrypt", err, sizeof err), 0);
+    ck_assert_int_eq(c.ntls_domains, 1);
+    ck_assert_int_eq(mta_config_tls_level(&c, "x.test"), 2);
+    ck_assert_int_eq(mta_config_tls_level(&c, "y.test"), 1);
+    ck_assert_int_eq(mta_config_set(&c, "tls_policy", "x.test=sometimes", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "bad TLS level 'sometimes'"));
+    ck_assert_int_eq(mta_config_set(&c, "tls_policy", "=verify", err, sizeof err), -1);
 
     /* Choices: one of the option's words, any case; anything else names them. */
     ck_assert_int_eq(c.rcpt_552, MTA_552_PERMANENT);
