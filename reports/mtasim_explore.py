@@ -268,8 +268,10 @@ def write_json(a, results, shrunk):
     for sc, seed, run, chk in results:
         run = dict(run)
         run['file'] = sc.path
-        ex = {'seed': seed, 'faults': [], 'check': None, 'shrunk': None, 'replay': None}
-        ex['faults'] = sorted({t for f in draw(sc, seed) for _, t in f.lines(sc)})
+        ex = {'seed': seed, 'check': None, 'shrunk': None,
+              'faults': [t for f in draw(sc, seed) for _, t in f.lines(sc)],
+              'replay': 'mtasim explore %s --seeds %d..%d%s' % (shell_quote(sc.path), seed, seed,
+                                                                plugin_args(a.plugin))}
         if chk is not None:
             s = shrunk[(sc.path, chk)]
             ex.update(check=chk[1], shrunk=s['path'], replay=s['replay'], reproduced=s['reproduced'])

@@ -390,7 +390,10 @@ static int do_expect_kind(struct parser *p);
  */
 int do_expect(struct parser *p)
 {
-    int always = p->ntok > 2 && is_word(&p->tok[1], "always");
+    int always = p->ntok > 1 && is_word(&p->tok[1], "always");
+    if (always && p->ntok == 2)
+        return fail_at(p, after_last(p), "missing argument: expected 'expect always "
+                       "EXPECTATION', e.g. 'expect always message 1 delivered within 2d'");
     if (always) {
         memmove(&p->tok[1], &p->tok[2], (size_t)(p->ntok - 2) * sizeof p->tok[0]);
         p->ntok--;

@@ -96,12 +96,12 @@ def test_bounded_ci_exploration_raises_no_false_alarm(mtasim, tmp_path):
 
 def test_shards_and_jobs_give_the_same_failures(mtasim, tmp_path):
     args = [CLEAN, "--seeds", "1..60", "--plugin", LEDGER]
-    one = explore(mtasim, [*args, "--out", str(tmp_path / "one")])
+    one = explore(mtasim, [*args, "--out", str(tmp_path / "one"), "--json", str(tmp_path / "one.json")])
     assert one.returncode == 1
     shards = []
     for i in range(3):
         p = explore(mtasim, [*args, "--shard", f"{i}/3", "--jobs", "2", "--out",
-                             str(tmp_path / "shards")])
+                             str(tmp_path / "shards"), "--json", str(tmp_path / f"s{i}.json")])
         assert p.returncode in (0, 1), p.stdout + p.stderr
         assert p.stdout.splitlines()[-1].endswith("(shard %d/3)" % i) or "(shard %d/3)" % i in p.stdout
         shards.append(p)
@@ -116,6 +116,15 @@ def test_shards_and_jobs_give_the_same_failures(mtasim, tmp_path):
         (tmp_path / "one" / name).read_bytes()
     jobs = explore(mtasim, [*args, "--jobs", "2", "--out", str(tmp_path / "one")])
     assert jobs.stdout == one.stdout
+    # mtasim report merges the shards' results into the single run's report
+    # (the wall times aside; the shrunk file's folder is the --out given).
+    def markdown(*files):
+        p = subprocess.run([mtasim, "report", *map(str, files), "--markdown", "-"],
+                           capture_output=True, text=True, check=True)
+        return re.sub(r"[0-9.]+ ms", "T ms", p.stdout).replace("/shards/", "/one/")
+    merged_report = markdown(*(tmp_path / f"s{i}.json" for i in range(3)))
+    assert merged_report == markdown(tmp_path / "one.json")
+    assert f"explored: seed {first}, check plugin {LEDGER} crashed" in merged_report
 
 
 ALWAYS = """\
