@@ -72,7 +72,15 @@ CONFIG = {
     'max_recipients_per_transaction': ['1', '2'],
     'recipient_limit_leftovers': ['resend', 'defer'],
 }
-KINDS = ['connect', 'banner', 'reply', 'action', 'conn', 'slow', 'path', 'dns', 'config']
+# EHLO replies other servers give (RFC 5321 4.1.1.1; RFC 1870 SIZE, RFC
+# 2920 PIPELINING): without PIPELINING, a small SIZE limit, a bare 250.
+EHLO_VARIANTS = {
+    'no-pipelining': ['250-explore.test', '250 8BITMIME'],
+    'small-size': ['250-explore.test', '250-PIPELINING', '250 SIZE 1000'],
+    'bare': ['250 explore.test'],
+}
+KINDS = ['connect', 'banner', 'reply', 'action', 'conn', 'slow', 'ehlo', 'rcptlimit', 'path',
+         'dns', 'config']
 
 
 def _smaller(ladder, v):
@@ -142,6 +150,14 @@ class Fault:
                 where = 'at %ds' % self.p('at')
             extra = ' for %ds' % self.p('for') if how == 'stall' and self.p('for') else ''
             return [(at, '  %s %s%s%s' % (how, where, extra, self._when()))]
+        if k == 'ehlo':
+            lines = EHLO_VARIANTS[self.p('variant')]
+            return [(at, '  ehlo %s%s' % (ln, self._when() if ln == lines[-1] else ''))
+                    for ln in lines]
+        if k == 'rcptlimit':
+            # A per-transaction recipient limit (RFC 5321 4.5.3.1.10).
+            return [(at, '  rcpt 452 4.5.3 too many recipients%s and rcpt > %d'
+                     % (self._when(), self.p('limit')))]
         if k == 'slow':
             cmd = self.p('cmd')
             return [(at, '  %s %s delay %ds%s' % (cmd, DEFAULT_REPLY[cmd], self.p('delay'), self._when()))]
@@ -168,12 +184,14 @@ class Fault:
                 out += [self.replace(at=a) for a in _smaller(AT, self.p('at'))]
             if self.p('for'):
                 out.append(self.replace(**{'for': 1}) if self.p('for') > 1 else self)
+        if self.kind == 'rcptlimit' and self.p('limit') > 1:
+            out.append(self.replace(limit=1))
         if self.kind == 'dns' and self.p('queries') > 1:
             out.append(self.replace(queries=1))
         return [f for f in out if f != self]
 
 
-SESSION_KINDS = ['banner', 'reply', 'action', 'conn', 'slow']
+SESSION_KINDS = ['banner', 'reply', 'action', 'conn', 'slow', 'ehlo', 'rcptlimit']
 
 
 def _session_fault(rng, k, addr, session):
@@ -194,6 +212,10 @@ def _session_fault(rng, k, addr, session):
         if how == 'stall':
             f = f.replace(**{'for': rng.pick([None, 5, 200])})
         return f
+    if k == 'ehlo':
+        return Fault(k, addr, session=session, variant=rng.pick(sorted(EHLO_VARIANTS)))
+    if k == 'rcptlimit':
+        return Fault(k, addr, session=session, limit=1 + rng.below(2))
     return Fault(k, addr, session=session, cmd=rng.pick(sorted(DEFAULT_REPLY)), delay=rng.pick(DELAYS))
 
 

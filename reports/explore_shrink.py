@@ -8,7 +8,9 @@ debugging (Zeller and Hildebrandt's ddmin, with single-element steps:
 schedules hold at most a handful of faults), repeated until nothing
 changes or the budget of candidate runs is spent:
 
-  1. drop one fault;
+  1. drop one fault; or drop one and, when that empties its session,
+     move the same remote's later session faults one session earlier
+     (a fault in session 3 that only needed two sessions before it);
   2. make one fault simpler (Fault.simpler: earlier session, shorter
      delay, fewer bytes, fewer failing DNS queries);
   3. drop one message (an 'inject' line), while one is left.
@@ -42,7 +44,10 @@ def shrink(sc, seed, faults, want, runner, budget):
     while changed and used < budget:
         changed = False
         while faults:
-            got = first_failing([(faults[:i] + faults[i + 1:], dropped) for i in range(len(faults))])
+            cands = [(faults[:i] + faults[i + 1:], dropped) for i in range(len(faults))]
+            cands += [(c, dropped) for c in (_drop_and_close_up(faults, i) for i in range(len(faults)))
+                      if c is not None]
+            got = first_failing(cands)
             if got is None:
                 break
             faults = got[0]
@@ -64,3 +69,17 @@ def shrink(sc, seed, faults, want, runner, budget):
             left = [k for k in range(len(sc.injects)) if k not in dropped]
             changed = True
     return faults, dropped, used
+
+
+def _drop_and_close_up(faults, i):
+    """faults without faults[i], the later sessions of its remote one
+    earlier, when no fault of that remote is left in its session; else None."""
+    gone = faults[i]
+    s = gone.p('session')
+    rest = faults[:i] + faults[i + 1:]
+    if not s or any(f.target == gone.target and f.p('session') == s for f in rest):
+        return None
+    later = [f for f in rest if f.target == gone.target and (f.p('session') or 0) > s]
+    if not later:
+        return None
+    return [f.replace(session=f.p('session') - 1) if f in later else f for f in rest]

@@ -216,7 +216,8 @@ def report_failures(a, runner, results):
     for sc, seed, run, chk in results:
         if chk is not None and (sc.path, chk) not in firsts:
             firsts[(sc.path, chk)] = (sc, seed)
-    os.makedirs(a.out, exist_ok=True) if firsts else None
+    if firsts:
+        os.makedirs(a.out, exist_ok=True)
     taken = set()
     names = {key: out_name(sc, seed, taken) for key, (sc, seed) in firsts.items()}
 
@@ -235,11 +236,11 @@ def report_failures(a, runner, results):
         with open(path, 'w', encoding='utf-8', errors='surrogateescape') as f:
             f.write(text)
         code, run = runner.run_file(path)
-        return {'path': path, 'faults': len(faults), 'faults0': len(faults0),
-                'lines': len([ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith('#')]),
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith('#')]
+        return {'path': path, 'faults': len(faults), 'faults0': len(faults0), 'lines': len(lines),
                 'replay': replay, 'reproduced': code == key[1][0] and check(run) == key[1]}
 
-    keys = sorted(firsts, key=lambda k: (a.scenarios.index(k[0]) if k[0] in a.scenarios else 0, firsts[k][1]))
+    keys = list(firsts)     # in the order of the results: scenario, then seed
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
         shrunk = dict(zip(keys, pool.map(do, keys)))
     for sc, seed, run, chk in results:
@@ -251,9 +252,9 @@ def report_failures(a, runner, results):
         print('  replay: mtasim explore %s --seeds %d..%d%s' % (shell_quote(sc.path), seed, seed,
                                                                plugin_args(a.plugin)))
         if firsts[key][1] == seed:
-            print('  shrunk: %s  (%d of %d faults, %d lines)%s' % (s['path'], s['faults'], s['faults0'],
-                                                                 s['lines'],
-                                                                 '' if s['reproduced'] else '  NOT REPRODUCED'))
+            print('  shrunk: %s  (%d of %d faults, %d lines)%s'
+                  % (s['path'], s['faults'], s['faults0'], s['lines'],
+                     '' if s['reproduced'] else '  NOT REPRODUCED'))
             print('  run:    %s' % s['replay'])
         else:
             print('  same check as seed %d: %s' % (firsts[key][1], s['path']))

@@ -61,6 +61,21 @@ def load_results(paths):
         for r in runs:
             first.setdefault(r.file, len(first))
         runs.sort(key=lambda r: (first[r.file], r.seed if r.seed is not None else -1))
+        # One process shrinks the lowest failing seed of each (scenario,
+        # check) and points the others at it; a shard did so for its own
+        # seeds. The lowest seed's shard shrank it as one process would:
+        # every run of that check now points there.
+        lowest = {}
+        for r in runs:
+            check = r.explore.get("check")
+            if check is not None:
+                lowest.setdefault((r.file, check), r.explore)
+        for r in runs:
+            check = r.explore.get("check")
+            if check is not None:
+                low = lowest[(r.file, check)]
+                r.explore = dict(r.explore, **{k: low.get(k) for k in ("shrunk", "replay",
+                                                                       "reproduced")})
     return runs
 
 
