@@ -194,7 +194,13 @@ def explore_items(a, runner, items):
         if a.time_limit and time.monotonic() - t0 > a.time_limit:
             return None
         texts = [sc.render(seed, draw(sc, seed), runner.workdir) for sc, seed in batch]
-        return [(sc, seed, run, check(run)) for (sc, seed), run in zip(batch, runner.run(texts))]
+        out = []
+        for (sc, seed), run in zip(batch, runner.run(texts)):
+            chk = check(run)
+            # A passing run's results are kept only for --json: memory stays
+            # bounded by the failures over millions of seeds.
+            out.append((sc, seed, run if (chk or a.json) else None, chk))
+        return out
 
     out = []
     done = failed = 0

@@ -170,3 +170,12 @@ def test_usage_errors(mtasim, tmp_path):
     assert "ERROR nope.scn:1:1: cannot open scenario" in missing.stdout
     assert "explored 1 scenario x 3 seeds: 3 passed" in missing.stdout
     assert os.path.exists(REPO_ROOT / CLEAN)
+
+
+def test_progress_on_stderr_only(mtasim, tmp_path):
+    env = dict(os.environ, MTASIM_PROGRESS="1")
+    p = subprocess.run([mtasim, "explore", CLEAN, "--seeds", "1..3", "--out", str(tmp_path / "o")],
+                       cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "mtasim explore [3/3]  0 failed  " in p.stderr
+    assert p.stdout == "explored 1 scenario x 3 seeds: 3 passed, 0 failed (0 distinct)\n"
