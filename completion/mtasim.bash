@@ -4,7 +4,7 @@
 # bash-completion loads it the first time "mtasim <TAB>" is typed.
 #
 # Completes the command (first word), then that command's options, then
-# files: *.scn scenarios for run/check/live/serve, *.json for report,
+# files: *.scn scenarios for run/check/live/serve/explore, *.json for report,
 # captures for import.  The options are read from "mtasim COMMAND --help"
 # of the mtasim being completed, so they never drift from the binary; an
 # option's argument completes as a file name, or not at all for numbers.
@@ -25,7 +25,7 @@ _mtasim()
         words=("${COMP_WORDS[@]}")
         cword=$COMP_CWORD
     fi
-    local commands="run check report import live serve bench help version"
+    local commands="run check report import live serve bench explore help version"
     if [ "$cword" -eq 1 ]; then
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
         return 0
@@ -39,13 +39,13 @@ _mtasim()
     esac
     case $prev in
         --seed|--seeds|--timeout|--messages|--domains|--hours|--runs|--sessions|--duration|\
-        --title|--remote|--listen|--server|--port)
+        --title|--remote|--listen|--server|--port|--jobs|--shard|--shrink-budget|--time-limit)
             return 0 ;;
         --mode)
             mapfile -t COMPREPLY < <(compgen -W "mix reuse queued" -- "$cur")
             return 0 ;;
         --trace|--json|--pcap|--junit|--html|--markdown|--html-dir|--github|--gitlab|-o|--plugin|\
-        --tls-cert|--tls-key)
+        --out|--tls-cert|--tls-key)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
             return 0 ;;
@@ -56,7 +56,7 @@ _mtasim()
     fi
     local ext
     case $cmd in
-        run|check|live|serve) ext='*.scn' ;;
+        run|check|live|serve|explore) ext='*.scn' ;;
         report) ext='*.json' ;;
         import) ext='*.@(pcap|pcapng|cap)' ;;
         *) return 0 ;;

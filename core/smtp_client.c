@@ -959,11 +959,24 @@ void smtp_conn_abort_all(struct mta *m)
     while (m->conns) {
         struct mta_conn *c = m->conns;
         if (c->msg) {
-            /* Hand it back untouched: it is still queued, with no outcome. */
             struct mta_msg *msg = c->msg;
+            int pending = 0;
+            for (int i = 0; i < msg->pub.rcpt_count; i++)
+                pending += msg->pub.rcpts[i].state == RCPT_PENDING;
             sc_set_msg(c, NULL);
-            msg->where = MSG_NEW;
-            queue_append_active(msg);
+            if (pending == 0) {
+                /* Every recipient has its outcome (a 5xx to MAIL, say) and
+                 * the session was only reading the replies still due to its
+                 * pipelined commands (RFC 2920 3.1): the attempt is over and
+                 * the message done, its failures reported (RFC 5321 6.1), as
+                 * at the end of the session.  Found by mtasim explore:
+                 * scenarios/network/cutoff-after-mail-5xx.scn. */
+                queue_attempt_done(msg);
+            } else {
+                /* Hand it back untouched: it is still queued, with no outcome. */
+                msg->where = MSG_NEW;
+                queue_append_active(msg);
+            }
         }
         sc_conn_close(c);
     }

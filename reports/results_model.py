@@ -53,6 +53,29 @@ def load_results(paths):
     for path in paths:
         document = _read_json(path)
         runs.extend(_runs_of(path, document))
+    if runs and all(r.explore is not None for r in runs):
+        # mtasim explore's shards (docs/explore.md "Sharding"): each holds
+        # every N-th seed; merged, the runs are in the single process's
+        # order, by scenario (first appearance) and seed.
+        first = {}
+        for r in runs:
+            first.setdefault(r.file, len(first))
+        runs.sort(key=lambda r: (first[r.file], r.seed if r.seed is not None else -1))
+        # One process shrinks the lowest failing seed of each (scenario,
+        # check) and points the others at it; a shard did so for its own
+        # seeds. The lowest seed's shard shrank it as one process would:
+        # every run of that check now points there.
+        lowest = {}
+        for r in runs:
+            check = r.explore.get("check")
+            if check is not None:
+                lowest.setdefault((r.file, check), r.explore)
+        for r in runs:
+            check = r.explore.get("check")
+            if check is not None:
+                low = lowest[(r.file, check)]
+                r.explore = dict(r.explore, **{k: low.get(k) for k in ("shrunk", "replay",
+                                                                       "reproduced")})
     return runs
 
 
@@ -147,6 +170,7 @@ class Run:
     trace: list | None = None
     end_us: int = 0
     events: int = 0
+    explore: dict | None = None     # mtasim explore's seed, check, shrunk file, replay
 
     @classmethod
     def from_json(cls, raw, where):
@@ -182,7 +206,8 @@ class Run:
             conn_err=_want(raw, "conn_err", dict, where, False, {}),
             trace=trace,
             end_us=_want(raw, "end_us", int, where, False, 0),
-            events=_want(raw, "events", int, where, False, 0))
+            events=_want(raw, "events", int, where, False, 0),
+            explore=_want(raw, "explore", dict, where, False, None))
 
     # Names for reports.
 
@@ -206,6 +231,11 @@ class Run:
     @property
     def replay(self):
         """The command that replays this run with its trace (mtasim's own words)."""
+        if self.explore is not None:
+            # An explored run: its faults are not in the file; the shrunk
+            # scenario has them, or explore replays the seed.
+            if isinstance(self.explore.get("replay"), str):
+                return self.explore["replay"]
         if self.seed is None:
             return f"mtasim check {_shell_word(self.file)}"
         return f"mtasim run --seed {self.seed} --trace - {_shell_word(self.file)}"
@@ -238,6 +268,9 @@ class Run:
         parts += [f"invariant: {v}" for v in self.violations]
         if self.error:
             parts.append(f"error: {self.error}")
+        if self.explore is not None and self.explore.get("check"):
+            parts.append(f"explored: seed {self.seed}, check {self.explore['check']}, "
+                         f"shrunk to {self.explore.get('shrunk')}")
         return "\n".join(parts)
 
 

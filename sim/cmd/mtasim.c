@@ -9,6 +9,7 @@
  *   mtasim live FILE [--remote HOST=ADDR:PORT]... [--timeout S] ...    (live/live_run.c)
  *   mtasim serve FILE --listen ADDR:PORT [--once | --sessions N] ...    (live/serve.c)
  *   mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--markdown FILE]
+ *   mtasim explore FILE... --seeds A..B [--plugin P]... [--out DIR] [--jobs N] [--shard I/N]
  *   mtasim help [COMMAND] | mtasim version
  *
  * DESCRIPTION
@@ -65,6 +66,7 @@ static const char usage_main[] =
     "  live FILE        run a scenario's injections against real SMTP servers (docs/live.md)\n"
     "  serve FILE       serve a scenario's scripted remote MTA on a real socket\n"
     "  bench            run a synthetic world at scale and print performance figures\n"
+    "  explore FILE...  swarm-test scenarios under random faults; shrink what fails\n"
     "  help [COMMAND]   show help\n"
     "  version          print the version\n"
     "\n"
@@ -708,6 +710,8 @@ static int dispatch(int argc, char **argv)
         return serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return bench_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "explore") == 0)
+        return explore_cmd_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mtasim %s\n", MTASIM_VERSION_STR);
         return 0;
@@ -728,6 +732,10 @@ static int dispatch(int argc, char **argv)
         else if (argc > 2 && strcmp(argv[2], "report") == 0) {
             char *report_help[] = { (char *)"report", (char *)"--help", NULL };
             return report_cmd_main(2, report_help);
+        }
+        else if (argc > 2 && strcmp(argv[2], "explore") == 0) {
+            char *explore_help[] = { (char *)"explore", (char *)"--help", NULL };
+            return explore_cmd_main(2, explore_help);
         }
         else
             fputs(usage_main, stdout);

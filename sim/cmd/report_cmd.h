@@ -1,5 +1,5 @@
 /*
- * report_cmd - "mtasim report": result JSON -> JUnit XML, HTML, Markdown
+ * report_cmd - "mtasim report" (result JSON -> JUnit XML, HTML, Markdown) and "mtasim explore"
  *
  * SYNOPSIS
  *   return report_cmd_main(argc, argv);     argv[0] is "report"
@@ -27,5 +27,9 @@
 #define MTASIM_SIM_REPORT_CMD_H
 
 int report_cmd_main(int argc, char **argv);
+
+/* "mtasim explore" (docs/explore.md): the same, with DIR/mtasim_explore.py,
+ * and MTASIM_BIN set to this binary's path, which the explorer runs. */
+int explore_cmd_main(int argc, char **argv);
 
 #endif

@@ -380,7 +380,33 @@ static int expect_dsn(struct parser *p, struct scn_expect *ex)
 }
 
 /* do_expect - expect hooks in order (a block) | expect message ID FATE [within DUR] */
+static int do_expect_kind(struct parser *p);
+
+/*
+ * do_expect - an expectation; "expect always X" is X marked as holding under
+ * any faults (docs/explore.md): mtasim run checks it like X, mtasim explore
+ * checks only those.  "always" is dropped from the tokens, which keep their
+ * columns, so X parses and reports as written.
+ */
 int do_expect(struct parser *p)
+{
+    int always = p->ntok > 1 && is_word(&p->tok[1], "always");
+    if (always && p->ntok == 2)
+        return fail_at(p, after_last(p), "missing argument: expected 'expect always "
+                       "EXPECTATION', e.g. 'expect always message 1 delivered within 2d'");
+    if (always) {
+        memmove(&p->tok[1], &p->tok[2], (size_t)(p->ntok - 2) * sizeof p->tok[0]);
+        p->ntok--;
+    }
+    int before = p->sc->nexpects;
+    int rc = do_expect_kind(p);
+    if (always && p->sc->nexpects > before)
+        p->sc->expects[p->sc->nexpects - 1].always = 1;
+    return rc;
+}
+
+/* do_expect_kind - one expectation of each kind, the words after "expect" */
+static int do_expect_kind(struct parser *p)
 {
     struct scn_scenario *sc = p->sc;
     if (need_args(p, 2, -1, "expect hooks in order | expect message ID FATE") < 0)

@@ -388,6 +388,7 @@ struct scn_expect {
     int dsn_none;           /* "expect no dsn": none may be made */
     char *dsn_status;       /* a reported recipient has this status; NULL = any */
     char *dsn_rcpt;         /* this recipient is reported; NULL = any */
+    int always;             /* "expect always ...": holds under any faults (docs/explore.md) */
 };
 
 /* Something in the scenario that can never take effect (mtasim check and

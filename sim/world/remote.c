@@ -456,6 +456,12 @@ static void session_stall_over(void *arg)
  * client's send buffer fills (net.h); for `len' then read again */
 static void session_stall(struct sim_session *s, mta_usec_t len)
 {
+    /* A session's "at" fault and its "after N bytes" fault both act
+     * (session_arm_faults): a second stall finds the remote already not
+     * reading, and the first one's end stands (found by mtasim explore:
+     * scenarios/faults/stall-twice.scn; it was an assertion failure). */
+    if (s->stalled)
+        return;
     s->stalled = 1;
     sim_ep_pause(s->ep, 1);
     if (len > 0)

@@ -28,7 +28,7 @@ import pytest
 
 from tests.drivers.mtasim_pytest import REPO_ROOT
 
-COMMANDS = ["run", "check", "report", "import", "live", "serve", "bench"]
+COMMANDS = ["run", "check", "report", "import", "live", "serve", "bench", "explore"]
 
 
 def scenario_text(plugin_line=""):

@@ -117,6 +117,7 @@ ROUND_TRIP_XFAIL = {
     "mailerq/documented": INBOUND, "plugins/next-elsewhere": PLUGIN, "plugins/sockname": INBOUND,
     "queue/expiry-last-attempt": GAP,
     "queue/inject-range": GAP,
+    "network/cutoff-after-mail-5xx": GAP,   # a run-for cut-off mid-session
 }
 # Scenarios whose core opens no outbound connection: their capture has no
 # SMTP session of the core to import.  The test checks that it is so.

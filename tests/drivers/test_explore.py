@@ -1,0 +1,181 @@
+"""mtasim explore end to end (docs/explore.md).
+
+  * the demonstration: the retry_ledger fixture plugin crashes only when a
+    421 comes on a retry after a session was lost; explore finds it within
+    the first 70 seeds of clean-delivery (the first failing seed is 67),
+    shrinks it to a scenario of a few fault lines, and mtasim run on that
+    file, with the same plugin, exits 4 as the exploration did;
+  * the bounded CI exploration: bundled scenarios under hundreds of fault
+    schedules, no plugin: the core raises no alarm (exit 0);
+  * shards: N shard processes find the same failures, with the same shrunk
+    files, as one process; --jobs does not change anything either;
+  * 'expect always': checked under exploration, shrunk like a crash
+    (exit 1 reproduced by mtasim run); ordinary expectations are not;
+  * usage errors exit 2.
+"""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from tests.drivers.mtasim_pytest import REPO_ROOT
+
+CLEAN = "scenarios/delivery/clean-delivery.scn"
+LEDGER = "retry_ledger.so"
+FIRST_LEDGER_SEED = 67      # docs/explore.md quotes it
+
+
+def explore(mtasim, args, cwd=REPO_ROOT, timeout=600):
+    return subprocess.run([mtasim, "explore", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def fail_lines(out):
+    return [ln for ln in out.splitlines() if ln.startswith("FAIL ")]
+
+
+def test_finds_and_shrinks_the_ledger_bug(mtasim, tmp_path):
+    out_dir = tmp_path / "out"
+    proc = explore(mtasim, [CLEAN, "--seeds", "1..70", "--plugin", LEDGER, "--out", str(out_dir),
+                            "--json", str(tmp_path / "e.json")])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    fails = fail_lines(proc.stdout)
+    assert fails, proc.stdout
+    assert fails[0].startswith(f"FAIL {CLEAN}  seed {FIRST_LEDGER_SEED}  exit 4  plugin "
+                               f"{LEDGER} crashed with SIGABRT in hook log_transient_failure_v1"), fails
+    shrunk = out_dir / f"clean-delivery-seed{FIRST_LEDGER_SEED}.scn"
+    assert f"  shrunk: {shrunk}" in proc.stdout, proc.stdout
+    assert "NOT REPRODUCED" not in proc.stdout
+    text = shrunk.read_text()
+    assert text.startswith(f"# shrunk by mtasim explore from {CLEAN}, seed {FIRST_LEDGER_SEED}: ")
+    code = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    remote = code.index("remote 198.51.100.10 name mx1.example.com")
+    faults = [ln for ln in code[remote + 1:] if ln.startswith("  ") and "connect accept" not in ln]
+    # What the bug needs: a session lost without a reply, then a 421 on a
+    # later session (at seed 67 with a 554 banner in between: without it the
+    # 421 would come on the session that delivers).
+    assert 2 <= len(faults) <= 3, text
+    assert re.search(r"\b(reset|drop|close|stall)\b.*when session 1$", faults[0]), text
+    assert re.search(r" 421 .*when session [23]$", faults[-1]), text
+    # The untouched world.inc stays an include: a dozen lines in all.
+    assert "include ../../" in text and len(code) <= 12, text
+    # The shrunk scenario stands alone: mtasim run reproduces the crash.
+    run = subprocess.run([mtasim, "run", "--plugin", LEDGER, str(shrunk)], cwd=tmp_path,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "retry_ledger.so crashed with SIGABRT in hook log_transient_failure_v1" in run.stdout
+    # Without the plugin it passes: the crash is the plugin's, not the core's.
+    alone = subprocess.run([mtasim, "run", str(shrunk)], cwd=tmp_path, capture_output=True,
+                           text=True, check=False)
+    assert alone.returncode == 0, alone.stdout
+    # The results: every seed a run, the failures with their shrunk file.
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert len(doc["runs"]) == 70
+    failed = [r for r in doc["runs"] if r["exit_code"] != 0]
+    assert doc["summary"] == {"passed": 70 - len(failed), "failed": len(failed), "errors": 0}
+    assert failed[0]["explore"]["seed"] == FIRST_LEDGER_SEED
+    assert failed[0]["explore"]["shrunk"] == str(shrunk)
+    assert failed[0]["verdict"] == "plugin" and failed[0]["file"] == CLEAN
+
+
+def test_bounded_ci_exploration_raises_no_false_alarm(mtasim, tmp_path):
+    """The core under 3 x 150 fault schedules: nothing fails (about a minute on 2 cores)."""
+    scenarios = [CLEAN, "scenarios/delivery/greylist-retry.scn",
+                 "scenarios/delivery/per-recipient-fates.scn"]
+    proc = explore(mtasim, [*scenarios, "--seeds", "1..150", "--jobs", "2", "--out",
+                            str(tmp_path / "out")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == \
+        "explored 3 scenarios x 150 seeds: 450 passed, 0 failed (0 distinct)", proc.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_shards_and_jobs_give_the_same_failures(mtasim, tmp_path):
+    args = [CLEAN, "--seeds", "1..100", "--plugin", LEDGER]
+    # One process with two jobs, two shards with one each.
+    one = explore(mtasim, [*args, "--jobs", "2", "--out", str(tmp_path / "one"),
+                           "--json", str(tmp_path / "one.json")])
+    assert one.returncode == 1
+    shards = []
+    for i in range(2):
+        p = explore(mtasim, [*args, "--shard", f"{i}/2", "--out",
+                             str(tmp_path / "shards"), "--json", str(tmp_path / f"s{i}.json")])
+        assert p.returncode in (0, 1), p.stdout + p.stderr
+        assert "(shard %d/2)" % i in p.stdout.splitlines()[-1], p.stdout
+        shards.append(p)
+    merged = sorted(ln for p in shards for ln in fail_lines(p.stdout))
+    assert merged == sorted(fail_lines(one.stdout))
+    seeds = sorted(int(re.search(r"seed (\d+)", ln).group(1)) for ln in merged)
+    # Shard i holds the seeds s with (s - 1) mod 2 == i: the lowest failing
+    # seed's shard shrank it exactly as the single process did.
+    first = seeds[0]
+    name = f"clean-delivery-seed{first}.scn"
+    assert (tmp_path / "shards" / name).read_bytes().replace(b"/shards/", b"/one/") == \
+        (tmp_path / "one" / name).read_bytes()
+    # mtasim report merges the shards' results into the single run's report
+    # (the wall times aside; the shrunk file's folder is the --out given).
+    def markdown(*files):
+        p = subprocess.run([mtasim, "report", *map(str, files), "--markdown", "-"],
+                           capture_output=True, text=True, check=True)
+        return re.sub(r"[0-9.]+ ms", "T ms", p.stdout).replace("/shards/", "/one/")
+    merged_report = markdown(*(tmp_path / f"s{i}.json" for i in range(2)))
+    assert merged_report == markdown(tmp_path / "one.json")
+    assert f"explored: seed {first}, check plugin {LEDGER} crashed" in merged_report
+
+
+ALWAYS = """\
+scenario always-demo
+include {root}/scenarios/world.inc
+remote 198.51.100.10 name mx1.example.com
+inject 1 from <alice@sender.test> to <bob@example.com>
+# Fails under most faults: not checked by explore.
+expect message 1 delivered within 1s
+# Holds whatever the remote does - unless the run is slowed past an hour.
+expect always message 1 delivered within 1h
+"""
+
+
+def test_expect_always(mtasim, tmp_path):
+    scn = tmp_path / "always.scn"
+    scn.write_text(ALWAYS.format(root=REPO_ROOT))
+    plain = subprocess.run([mtasim, "run", str(scn)], capture_output=True, text=True, check=False)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "2 expectations" in plain.stdout
+    proc = explore(mtasim, [str(scn), "--seeds", "1..40", "--out", str(tmp_path / "out")],
+                   cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    fails = fail_lines(proc.stdout)
+    checks = {ln.split("  ", 2)[2] for ln in fails}
+    assert checks == {"exit 1  expectation failed: expect message 1 delivered within 1h"}, fails
+    shrunk = re.search(r"  shrunk: (\S+)", proc.stdout).group(1)
+    text = Path(shrunk).read_text()
+    assert "within 1s" not in text and "expect always message 1 delivered within 1h" in text
+    run = subprocess.run([mtasim, "run", shrunk], cwd=tmp_path, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 1, run.stdout
+
+
+def test_usage_errors(mtasim, tmp_path):
+    for args, says in [([CLEAN, "--seeds", "5..1"], "--seeds wants a range A..B"),
+                       ([CLEAN, "--seeds", "1..5", "--shard", "3/3"], "--shard wants I/N"),
+                       ([CLEAN, "--seeds", "1..5", "--jobs", "0"], "--jobs wants 1 to 64"),
+                       ([CLEAN], "the following arguments are required: --seeds")]:
+        p = explore(mtasim, args)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        assert says in p.stderr, p.stderr
+    missing = explore(mtasim, ["nope.scn", CLEAN, "--seeds", "1..3", "--out", str(tmp_path / "o")])
+    assert missing.returncode == 2
+    assert "ERROR nope.scn:1:1: cannot open scenario" in missing.stdout
+    assert "explored 1 scenario x 3 seeds: 3 passed" in missing.stdout
+    assert os.path.exists(REPO_ROOT / CLEAN)
+
+
+def test_progress_on_stderr_only(mtasim, tmp_path):
+    env = dict(os.environ, MTASIM_PROGRESS="1")
+    p = subprocess.run([mtasim, "explore", CLEAN, "--seeds", "1..3", "--out", str(tmp_path / "o")],
+                       cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "mtasim explore [3/3]  0 failed  " in p.stderr
+    assert p.stdout == "explored 1 scenario x 3 seeds: 3 passed, 0 failed (0 distinct)\n"
