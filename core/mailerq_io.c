@@ -253,6 +253,9 @@ void mq_io_tcp_event(int fd, enum mta_tcp_event ev)
     int what = 0;
     switch (ev) {
     case MTA_TCP_DATA: case MTA_TCP_EOF: case MTA_TCP_RESET:
+    case MTA_TCP_TLS_UP: case MTA_TCP_TLS_FAILED:
+        /* The handshake's end is the peer's records (or alert, or reset)
+         * arriving: on the socket, that is readability. */
         what = MQ_READ;
         break;
     case MTA_TCP_CONNECTED: case MTA_TCP_WRITABLE: case MTA_TCP_SENT:
