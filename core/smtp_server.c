@@ -40,7 +40,8 @@
  *   the authentication, and discards input that arrived with the
  *   STARTTLS command (RFC 3207 5, the command injection attack).
  *
- *   AUTH PLAIN and LOGIN: the user table (mta_add_user) decides first;
+ *   AUTH PLAIN and LOGIN (smtp_server_auth.c; what the server's files
+ *   share is smtp_server_int.h): the user table (mta_add_user) decides first;
  *   then mq_smtp_in_authenticate may grant or revoke with
  *   MQ_SetSmtpAuthenticated; then a validate_auth provider may refuse.
  *   (MailerQ 3.0: MQ_SmtpAuthenticated "will initially always return
@@ -102,95 +103,7 @@
 #include "smtp_server.h"
 #include "trace.h"
 
-#define SRV_CMD_LINE_MAX 512            /* RFC 5321 4.5.3.1.4, with CRLF */
-#define SRV_INBUF_MAX (1024 * 1024)     /* unprocessed input of one session */
-#define SRV_DATA_CHUNK 4096             /* a data line longer than this is streamed */
-#define SRV_REPLY_MAX 1024
-#define SRV_OUT_MAX (1024 * 1024)       /* replies the client has not read */
-#define SRV_MAX_USERS 1024
-#define SRV_MAX_SESSIONS 65536
-#define SRV_ID_BASE 1000UL
-
-enum ss_state { SS_CONNECT, SS_COMMAND, SS_REFUSED, SS_DATA, SS_AUTH_PLAIN,
-                SS_AUTH_LOGIN_USER, SS_AUTH_LOGIN_PASS, SS_CLOSED };
-
-struct srv_user {
-    char *name, *password;
-};
-
-/* A message body the queue refers to (message bodies are borrowed). */
-struct srv_body {
-    struct srv_body *next;
-    char *bytes;
-};
-
-struct srv_session;
-typedef void (*after_fn)(struct srv_session *s);
-
-struct smtp_server {
-    struct mta *m;
-    int listen_fd;                      /* -1 when not listening */
-    uint32_t addr;
-    uint16_t port;
-    struct mta_listen_opts opts;
-    struct srv_user users[SRV_MAX_USERS];
-    int nusers;
-    struct srv_session *sessions;       /* open or closing, newest first */
-    int nsessions;
-    unsigned long accepted;             /* messages queued so far */
-    struct srv_body *bodies;
-    mta_inbound_fn observer;
-    void *observer_arg;
-};
-
-struct srv_session {
-    struct smtp_server *srv;
-    struct srv_session *next, *prev;
-    MQ_SmtpConnection conn;             /* what plugins see; conn.fd is the descriptor */
-    int fd;                             /* kept for the trace after close */
-    uint32_t peer;
-    uint16_t peer_port;
-    enum ss_state state;
-    const char *close_reason;
-    mta_timer_id timer;
-    struct outq out;                    /* replies the socket has not taken yet */
-    /* input */
-    char *in;
-    size_t inlen, incap;
-    size_t in_at;                       /* process(): the input consumed so far */
-    int skipping;                       /* an over-long command: drop up to LF */
-    int data_midline;                   /* a long data line was flushed in part */
-    /* session */
-    int helo;                           /* 0 none, 1 HELO, 2 EHLO */
-    int errors;
-    int auth_done;
-    int auth_table_ok;                  /* the user table accepted the credentials */
-    char *login;                        /* AUTH: the user, while the password comes */
-    char *password;                     /* AUTH: while the plugins look at it */
-    /* transaction */
-    int has_mail;
-    char *mail_from;
-    char **rcpts;
-    int nrcpts;
-    char *data;
-    size_t data_len, data_cap, data_total;
-    /* plugin chains */
-    int busy;                           /* a chain runs: input waits */
-    int closing_chain;                  /* mq_smtp_in_close is running */
-    int in_process;                     /* process() is on the stack */
-    int tls_handshake;                  /* after the 220 to STARTTLS, until TLS is up */
-    after_fn after;
-    struct mq_call call;
-    MQ_Message msg;
-    int msg_rcpt;                       /* the message chain's recipient */
-    int plugin_code;                    /* code of a reply a plugin sent, 0 none */
-    int plugin_bol;                     /* the plugin's output is at a line start */
-    int refused;                        /* validate_connect said no ... */
-    char refusal[SRV_REPLY_MAX];        /* ... with this reply */
-    const char *auth_mech;              /* "PLAIN" or "LOGIN" while AUTH runs */
-    struct mta_vsession v;              /* what the Momentum inbound hooks see */
-    int reply_final;                    /* the data phase answered already */
-};
+#include "smtp_server_int.h"
 
 /* The conntype the inbound hooks get (Momentum 3: "e.g. SMTP"). */
 static char conntype_smtp[] = "SMTP";
@@ -215,7 +128,7 @@ static struct smtp_server *server_get(struct mta *m)
     return m->inbound;
 }
 
-static char *xstrdup0(const char *s)
+char *srv_strdup(const char *s)
 {
     char *p = strdup(s ? s : "");
     if (p == NULL)
@@ -223,7 +136,7 @@ static char *xstrdup0(const char *s)
     return p;
 }
 
-static char *xstrndup0(const char *s, size_t n)
+char *srv_strndup(const char *s, size_t n)
 {
     char *p = strndup(s, n);
     if (p == NULL)
@@ -237,8 +150,8 @@ int mta_add_user(struct mta *m, const char *name, const char *password)
     struct smtp_server *srv = server_get(m);
     if (srv->nusers >= SRV_MAX_USERS)
         return -1;
-    srv->users[srv->nusers].name = xstrdup0(name);
-    srv->users[srv->nusers].password = xstrdup0(password);
+    srv->users[srv->nusers].name = srv_strdup(name);
+    srv->users[srv->nusers].password = srv_strdup(password);
     srv->nusers++;
     return 0;
 }
@@ -322,9 +235,8 @@ static void write_traced(struct srv_session *s, const char *buf, size_t len, con
     (void)outq_write(&s->out, buf, len, session_put, s);
 }
 
-/* reply - one reply line, CRLF added */
-static void reply(struct srv_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void reply(struct srv_session *s, const char *fmt, ...)
+/* srv_reply - one reply line, CRLF added */
+void srv_reply(struct srv_session *s, const char *fmt, ...)
 {
     char line[SRV_REPLY_MAX];
     va_list ap;
@@ -381,7 +293,7 @@ static void timed_out(void *arg)
     struct srv_session *s = arg;
     s->timer = 0;
     assert(!s->busy && s->state != SS_CLOSED);
-    reply(s, "421 4.4.2 %s Error: timeout exceeded", server_name(s->srv));
+    srv_reply(s, "421 4.4.2 %s Error: timeout exceeded", server_name(s->srv));
     session_close(s, "timeout");
 }
 
@@ -389,9 +301,9 @@ static void timed_out(void *arg)
 
 static void chain_done(void *arg, struct mq_call *call);
 
-/* run_chain - the MailerQ chain of cb, then after(s); the session is busy
+/* srv_run_chain - the MailerQ chain of cb, then after(s); the session is busy
  * meanwhile.  Without a plugin exporting cb, after(s) runs at once. */
-static void run_chain(struct srv_session *s, enum mq_cb cb, after_fn after)
+void srv_run_chain(struct srv_session *s, enum mq_cb cb, after_fn after)
 {
     assert(!s->busy);
     s->plugin_code = 0;
@@ -457,11 +369,11 @@ static int plugin_refused(const struct srv_session *s)
 
 /* ---- errors and the transaction ---------------------------------------- */
 
-/* client_error - count a client mistake (its reply went out); too many end it */
-static void client_error(struct srv_session *s)
+/* srv_client_error - count a client mistake (its reply went out); too many end it */
+void srv_client_error(struct srv_session *s)
 {
     if (++s->errors >= s->srv->opts.max_errors) {
-        reply(s, "421 4.7.0 %s Error: too many errors", server_name(s->srv));
+        srv_reply(s, "421 4.7.0 %s Error: too many errors", server_name(s->srv));
         session_close(s, "errors");
     }
 }
@@ -534,7 +446,7 @@ static void srv_accept(void *arg, int fd, uint32_t peer, uint16_t peer_port, mta
     s->refused = vs_refusal(&s->v, dflt, s->refusal, sizeof s->refusal) != 0;
     /* The banner may close the session (a plugin's 421): free it only here. */
     s->in_process = 1;
-    run_chain(s, MQ_CB_CONNECT, after_connect);
+    srv_run_chain(s, MQ_CB_CONNECT, after_connect);
     s->in_process = 0;
     if (s->closing_chain == -1) {
         s->closing_chain = 0;
@@ -558,13 +470,13 @@ static void after_connect(struct srv_session *s)
         return;
     }
     if (s->refused) {
-        reply(s, "%s", s->refusal);
+        srv_reply(s, "%s", s->refusal);
         s->state = SS_REFUSED;
         if (s->v.vc.disconnect)
             session_close(s, "refused");
         return;
     }
-    reply(s, "220 %s ESMTP mtasim", name);
+    srv_reply(s, "220 %s ESMTP mtasim", name);
     s->state = SS_COMMAND;
 }
 
@@ -604,7 +516,7 @@ static void session_close(struct srv_session *s, const char *reason)
     if (mq_has(MQ_CB_CLOSE)) {
         s->closing_chain = 1;
         s->plugin_code = 0;
-        run_chain(s, MQ_CB_CLOSE, after_close);
+        srv_run_chain(s, MQ_CB_CLOSE, after_close);
         return;
     }
     session_free(s);
@@ -666,7 +578,7 @@ static int parse_path(const char *p, char **out, const char **rest)
     for (const char *q = p + 1; q < close; q++)
         if ((unsigned char)*q <= ' ' || *q == '<')
             return 0;
-    *out = xstrndup0(p + 1, (size_t)(close - p - 1));
+    *out = srv_strndup(p + 1, (size_t)(close - p - 1));
     *rest = close + 1;
     return 1;
 }
@@ -675,14 +587,14 @@ static void cmd_ehlo(struct srv_session *s, const char *arg, int extended)
 {
     struct smtp_server *srv = s->srv;
     if (*arg == '\0') {
-        reply(s, "501 5.5.4 Syntax: %s hostname", extended ? "EHLO" : "HELO");
-        client_error(s);
+        srv_reply(s, "501 5.5.4 Syntax: %s hostname", extended ? "EHLO" : "HELO");
+        srv_client_error(s);
         return;
     }
     reset_transaction(s);
     s->helo = extended ? 2 : 1;
     if (!extended) {
-        reply(s, "250 %s", server_name(srv));
+        srv_reply(s, "250 %s", server_name(srv));
         return;
     }
     const char *ext[8];
@@ -717,22 +629,22 @@ static void went_secure(struct srv_session *s)
     s->tls_handshake = 0;
     s->conn.secure = 1;
     trace_simple(s, "secure", NULL, NULL, 0, 0);
-    run_chain(s, MQ_CB_SECURE, after_secure);
+    srv_run_chain(s, MQ_CB_SECURE, after_secure);
 }
 
 static void cmd_starttls(struct srv_session *s, const char *arg)
 {
     if (*arg != '\0') {
-        reply(s, "501 5.5.4 Syntax: STARTTLS");
-        client_error(s);
+        srv_reply(s, "501 5.5.4 Syntax: STARTTLS");
+        srv_client_error(s);
     } else if (s->conn.secure) {
-        reply(s, "554 5.5.1 Error: TLS already active");
-        client_error(s);
+        srv_reply(s, "554 5.5.1 Error: TLS already active");
+        srv_client_error(s);
     } else if (s->helo != 2) {
-        reply(s, "503 5.5.1 Error: send EHLO first");
-        client_error(s);
+        srv_reply(s, "503 5.5.1 Error: send EHLO first");
+        srv_client_error(s);
     } else {
-        reply(s, "220 2.0.0 Ready to start TLS");
+        srv_reply(s, "220 2.0.0 Ready to start TLS");
         /* RFC 3207 5: what the client pipelined after STARTTLS came in the
          * clear and must not be taken as sent over TLS. */
         if (s->inlen > s->in_at) {
@@ -755,173 +667,6 @@ static void cmd_starttls(struct srv_session *s, const char *arg)
     }
 }
 
-static void after_auth(struct srv_session *s);
-
-/* auth_check - credentials arrived: the user table, then the plugins */
-static void auth_check(struct srv_session *s, const char *user, size_t ulen, const char *pass,
-                       size_t plen)
-{
-    struct smtp_server *srv = s->srv;
-    int ok = 0;
-    for (int i = 0; i < srv->nusers && !ok; i++)
-        ok = strlen(srv->users[i].name) == ulen && memcmp(srv->users[i].name, user, ulen) == 0 &&
-             strlen(srv->users[i].password) == plen &&
-             memcmp(srv->users[i].password, pass, plen) == 0;
-    /* MailerQ 3.0, MQ_SmtpAuthenticated: the first plugin "will initially
-     * always" see false; the plugins' last MQ_SetSmtpAuthenticated decides.
-     * The user table (mtasim's) decides when no plugin set it (after_auth). */
-    s->auth_table_ok = ok;
-    s->conn.authenticated = 0;
-    s->conn.auth_set = 0;
-    free(s->login);
-    s->login = xstrndup0(user, ulen);
-    s->state = SS_COMMAND;
-    /* The plugins get the credentials as they came, from the session's
-     * own copies: a chain may outlive the input buffer. */
-    free(s->password);
-    s->password = xstrndup0(pass, plen);
-    s->call.str = s->login;
-    s->call.len = ulen;
-    s->call.str2 = s->password;
-    s->call.len2 = plen;
-    run_chain(s, MQ_CB_AUTHENTICATE, after_auth);
-}
-
-/* after_auth - the verdict: validate_auth may still refuse */
-static void after_auth(struct srv_session *s)
-{
-    if (!s->conn.auth_set)
-        s->conn.authenticated = s->auth_table_ok;
-    /* The keys Momentum's validate_auth page names, then the hook. */
-    int status = s->conn.authenticated ? EC_AUTH_PASS : EC_AUTH_FAIL;
-    validate_context_set(&s->v.vc, VCTX_CONN, "auth_status", status == EC_AUTH_PASS ? "pass" : "fail");
-    validate_context_set(&s->v.vc, VCTX_CONN, "auth_user", s->login);
-    validate_context_set(&s->v.vc, VCTX_CONN, "auth_name", s->auth_mech);
-    struct ec_auth_info info = { s->login, s->auth_mech, s->conn.secure };
-    if (call_core_validate_auth_hook(&s->v.vc, &info, status) != 0)
-        s->conn.authenticated = 0;
-    free(s->password);
-    s->password = NULL;
-    int ok = s->conn.authenticated;
-    if (mta_tracing()) {
-        struct mta_tb tb;
-        mta_tb_begin(&tb, "inbound", "auth");
-        mta_tb_int(&tb, "conn", s->fd);
-        mta_tb_str(&tb, "user", s->login);
-        mta_tb_str(&tb, "result", ok ? "accepted" : "refused");
-        mta_tb_emit(&tb);
-    }
-    if (ok)
-        s->auth_done = 1;
-    if (s->plugin_code)
-        return;
-    if (ok) {
-        reply(s, "235 2.7.0 Authentication successful");
-    } else {
-        reply(s, "535 5.7.8 Error: authentication failed");
-        client_error(s);
-    }
-}
-
-/* auth_plain - the RFC 4616 response: [authzid] NUL authcid NUL passwd */
-static void auth_plain(struct srv_session *s, const char *resp)
-{
-    char buf[SRV_CMD_LINE_MAX];
-    long n = base64_decode(resp, buf, sizeof buf);
-    const char *nul1 = n > 0 ? memchr(buf, '\0', (size_t)n) : NULL;
-    const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)(buf + n - nul1 - 1)) : NULL;
-    if (nul2 == NULL) {
-        s->state = SS_COMMAND;
-        reply(s, "501 5.5.2 Error: cannot decode the AUTH PLAIN response");
-        client_error(s);
-        return;
-    }
-    auth_check(s, nul1 + 1, (size_t)(nul2 - nul1 - 1), nul2 + 1, (size_t)(buf + n - nul2 - 1));
-}
-
-static void cmd_auth(struct srv_session *s, const char *arg)
-{
-    if (s->helo != 2) {
-        reply(s, "503 5.5.1 Error: send EHLO first");
-        client_error(s);
-        return;
-    }
-    if (s->auth_done) {
-        reply(s, "503 5.5.1 Error: already authenticated");
-        client_error(s);
-        return;
-    }
-    if (s->has_mail) {
-        reply(s, "503 5.5.1 Error: MAIL transaction in progress");
-        client_error(s);
-        return;
-    }
-    size_t mlen = strcspn(arg, " ");
-    const char *resp = arg[mlen] ? arg + mlen + 1 : NULL;
-    s->auth_mech = mlen == 5 && strncasecmp(arg, "LOGIN", 5) == 0 ? "LOGIN" : "PLAIN";
-    if (mlen == 5 && strncasecmp(arg, "PLAIN", 5) == 0) {
-        if (resp == NULL) {
-            s->state = SS_AUTH_PLAIN;
-            reply(s, "334 ");
-            return;
-        }
-        auth_plain(s, resp);
-    } else if (mlen == 5 && strncasecmp(arg, "LOGIN", 5) == 0) {
-        if (resp == NULL) {
-            s->state = SS_AUTH_LOGIN_USER;
-            reply(s, "334 VXNlcm5hbWU6");        /* "Username:" */
-            return;
-        }
-        char user[SRV_CMD_LINE_MAX];
-        long n = base64_decode(resp, user, sizeof user);
-        if (n < 0) {
-            reply(s, "501 5.5.2 Error: cannot decode the AUTH LOGIN response");
-            client_error(s);
-            return;
-        }
-        free(s->login);
-        s->login = xstrndup0(user, (size_t)n);
-        s->state = SS_AUTH_LOGIN_PASS;
-        reply(s, "334 UGFzc3dvcmQ6");            /* "Password:" */
-    } else {
-        reply(s, "504 5.5.4 Error: unsupported authentication mechanism");
-        client_error(s);
-    }
-}
-
-/* auth_continuation - a 334 response line from the client */
-static void auth_continuation(struct srv_session *s, const char *line)
-{
-    if (strcmp(line, "*") == 0) {
-        s->state = SS_COMMAND;
-        reply(s, "501 5.7.0 Error: authentication cancelled");
-        client_error(s);
-        return;
-    }
-    if (s->state == SS_AUTH_PLAIN) {
-        auth_plain(s, line);
-        return;
-    }
-    char buf[SRV_CMD_LINE_MAX];
-    long n = base64_decode(line, buf, sizeof buf);
-    if (n < 0) {
-        s->state = SS_COMMAND;
-        reply(s, "501 5.5.2 Error: cannot decode the AUTH LOGIN response");
-        client_error(s);
-        return;
-    }
-    if (s->state == SS_AUTH_LOGIN_USER) {
-        free(s->login);
-        s->login = xstrndup0(buf, (size_t)n);
-        s->state = SS_AUTH_LOGIN_PASS;
-        reply(s, "334 UGFzc3dvcmQ6");
-        return;
-    }
-    char *user = xstrdup0(s->login);
-    auth_check(s, user, strlen(user), buf, (size_t)n);
-    free(user);
-}
-
 static void after_mailfrom(struct srv_session *s)
 {
     if (plugin_refused(s)) {
@@ -929,7 +674,7 @@ static void after_mailfrom(struct srv_session *s)
         return;
     }
     if (!s->plugin_code)
-        reply(s, "250 2.1.0 Ok");
+        srv_reply(s, "250 2.1.0 Ok");
 }
 
 static void cmd_mail(struct srv_session *s, const char *arg)
@@ -938,18 +683,18 @@ static void cmd_mail(struct srv_session *s, const char *arg)
     char *addr = NULL;
     const char *rest = NULL;
     if (s->helo == 0) {
-        reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-        client_error(s);
+        srv_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        srv_client_error(s);
         return;
     }
     if (s->has_mail) {
-        reply(s, "503 5.5.1 Error: nested MAIL command");
-        client_error(s);
+        srv_reply(s, "503 5.5.1 Error: nested MAIL command");
+        srv_client_error(s);
         return;
     }
     if (strncasecmp(arg, "FROM:", 5) != 0 || !parse_path(arg + 5, &addr, &rest)) {
-        reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
-        client_error(s);
+        srv_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+        srv_client_error(s);
         return;
     }
     /* RFC 5321 4.1.2: a reverse-path is <> or a Mailbox, Local-part "@"
@@ -958,14 +703,14 @@ static void cmd_mail(struct srv_session *s, const char *arg)
      * used to be queued, and its bounce ended the run in an internal error. */
     if (addr[0] != '\0' && mta_address_check(addr, strchr(addr, '@') != NULL) != NULL) {
         free(addr);
-        reply(s, "501 5.1.7 Error: bad sender address syntax");
-        client_error(s);
+        srv_reply(s, "501 5.1.7 Error: bad sender address syntax");
+        srv_client_error(s);
         return;
     }
     if (srv->opts.require_auth && !s->conn.authenticated) {
         free(addr);
-        reply(s, "530 5.7.0 Authentication required");
-        client_error(s);
+        srv_reply(s, "530 5.7.0 Authentication required");
+        srv_client_error(s);
         return;
     }
     /* ESMTP parameters: SIZE (RFC 1870), BODY (RFC 6152); others are refused. */
@@ -977,14 +722,14 @@ static void cmd_mail(struct srv_session *s, const char *arg)
             long size = strtol(rest + 5, NULL, 10);
             if (size > srv->opts.max_size) {
                 free(addr);
-                reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+                srv_reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
                 return;
             }
         } else if (!(n > 5 && strncasecmp(rest, "BODY=", 5) == 0)) {
             free(addr);
-            reply(s, "555 5.5.4 Error: unsupported MAIL parameter %.*s", (int)(n < 64 ? n : 64),
+            srv_reply(s, "555 5.5.4 Error: unsupported MAIL parameter %.*s", (int)(n < 64 ? n : 64),
                   rest);
-            client_error(s);
+            srv_client_error(s);
             return;
         }
         rest += n;
@@ -995,7 +740,7 @@ static void cmd_mail(struct srv_session *s, const char *arg)
     s->mail_from = addr;
     s->call.str = s->mail_from;
     s->call.len = strlen(addr);
-    run_chain(s, MQ_CB_MAILFROM, after_mailfrom);
+    srv_run_chain(s, MQ_CB_MAILFROM, after_mailfrom);
 }
 
 static void after_rcptto(struct srv_session *s)
@@ -1005,7 +750,7 @@ static void after_rcptto(struct srv_session *s)
         return;
     }
     if (!s->plugin_code)
-        reply(s, "250 2.1.5 Ok");
+        srv_reply(s, "250 2.1.5 Ok");
 }
 
 static void cmd_rcpt(struct srv_session *s, const char *arg)
@@ -1013,33 +758,33 @@ static void cmd_rcpt(struct srv_session *s, const char *arg)
     char *addr = NULL;
     const char *rest = NULL;
     if (!s->has_mail) {
-        reply(s, "503 5.5.1 Error: need MAIL command");
-        client_error(s);
+        srv_reply(s, "503 5.5.1 Error: need MAIL command");
+        srv_client_error(s);
         return;
     }
     if (strncasecmp(arg, "TO:", 3) != 0 || !parse_path(arg + 3, &addr, &rest)) {
-        reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
-        client_error(s);
+        srv_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+        srv_client_error(s);
         return;
     }
     while (*rest == ' ')
         rest++;
     if (*rest) {
         free(addr);
-        reply(s, "555 5.5.4 Error: unsupported RCPT parameter %.*s", 64, rest);
-        client_error(s);
+        srv_reply(s, "555 5.5.4 Error: unsupported RCPT parameter %.*s", 64, rest);
+        srv_client_error(s);
         return;
     }
     const char *at = strrchr(addr, '@');
     if (at == NULL || strlen(at + 1) >= MTA_DNS_NAME_MAX || mta_address_check(addr, 1) != NULL) {
         free(addr);
-        reply(s, "501 5.1.3 Error: bad recipient address syntax");
-        client_error(s);
+        srv_reply(s, "501 5.1.3 Error: bad recipient address syntax");
+        srv_client_error(s);
         return;
     }
     if (s->nrcpts >= s->srv->opts.max_recipients) {
         free(addr);
-        reply(s, "452 4.5.3 Error: too many recipients");
+        srv_reply(s, "452 4.5.3 Error: too many recipients");
         return;
     }
     char **r = realloc(s->rcpts, (size_t)(s->nrcpts + 1) * sizeof *r);
@@ -1049,22 +794,22 @@ static void cmd_rcpt(struct srv_session *s, const char *arg)
     s->rcpts[s->nrcpts++] = addr;
     s->call.str = addr;
     s->call.len = strlen(addr);
-    run_chain(s, MQ_CB_RCPTTO, after_rcptto);
+    srv_run_chain(s, MQ_CB_RCPTTO, after_rcptto);
 }
 
 static void cmd_data(struct srv_session *s, const char *arg)
 {
     if (!s->has_mail) {
-        reply(s, "503 5.5.1 Error: need MAIL command");
-        client_error(s);
+        srv_reply(s, "503 5.5.1 Error: need MAIL command");
+        srv_client_error(s);
     } else if (s->nrcpts == 0) {
-        reply(s, "554 5.5.1 Error: no valid recipients");
-        client_error(s);
+        srv_reply(s, "554 5.5.1 Error: no valid recipients");
+        srv_client_error(s);
     } else if (*arg != '\0') {
-        reply(s, "501 5.5.4 Syntax: DATA");
-        client_error(s);
+        srv_reply(s, "501 5.5.4 Syntax: DATA");
+        srv_client_error(s);
     } else {
-        reply(s, "354 End data with <CR><LF>.<CR><LF>");
+        srv_reply(s, "354 End data with <CR><LF>.<CR><LF>");
         s->state = SS_DATA;
         s->data_midline = 0;
     }
@@ -1078,17 +823,17 @@ static void command(struct srv_session *s, char *line, size_t len)
     trace_line(s, "command", line, len, NULL);
     if (s->state == SS_AUTH_PLAIN || s->state == SS_AUTH_LOGIN_USER ||
         s->state == SS_AUTH_LOGIN_PASS) {
-        auth_continuation(s, line);
+        srv_auth_continuation(s, line);
         return;
     }
     if (verb_is(line, len, "QUIT")) {
-        reply(s, "221 2.0.0 Bye");
+        srv_reply(s, "221 2.0.0 Bye");
         session_close(s, "quit");
         return;
     }
     if (s->state == SS_REFUSED) {
-        reply(s, "503 5.5.1 Error: no service here, only QUIT");
-        client_error(s);
+        srv_reply(s, "503 5.5.1 Error: no service here, only QUIT");
+        srv_client_error(s);
         return;
     }
     if (verb_is(line, len, "EHLO"))
@@ -1098,7 +843,7 @@ static void command(struct srv_session *s, char *line, size_t len)
     else if (verb_is(line, len, "STARTTLS"))
         cmd_starttls(s, arg_of(line, 8));
     else if (verb_is(line, len, "AUTH"))
-        cmd_auth(s, arg_of(line, 4));
+        srv_cmd_auth(s, arg_of(line, 4));
     else if (verb_is(line, len, "MAIL"))
         cmd_mail(s, arg_of(line, 4));
     else if (verb_is(line, len, "RCPT"))
@@ -1107,18 +852,18 @@ static void command(struct srv_session *s, char *line, size_t len)
         cmd_data(s, arg_of(line, 4));
     else if (verb_is(line, len, "RSET")) {
         reset_transaction(s);
-        reply(s, "250 2.0.0 Ok");
+        srv_reply(s, "250 2.0.0 Ok");
     } else if (verb_is(line, len, "NOOP"))
-        reply(s, "250 2.0.0 Ok");
+        srv_reply(s, "250 2.0.0 Ok");
     else {
         for (size_t i = 0; i < sizeof unimplemented / sizeof unimplemented[0]; i++)
             if (verb_is(line, len, unimplemented[i])) {
-                reply(s, "502 5.5.1 Error: command not implemented");
-                client_error(s);
+                srv_reply(s, "502 5.5.1 Error: command not implemented");
+                srv_client_error(s);
                 return;
             }
-        reply(s, "500 5.5.2 Error: command not recognized");
-        client_error(s);
+        srv_reply(s, "500 5.5.2 Error: command not recognized");
+        srv_client_error(s);
     }
 }
 
@@ -1162,7 +907,7 @@ static void end_of_data(struct srv_session *s)
     trace_simple(s, "data", "bytes", NULL, (int64_t)s->data_total, 1);
     if (s->data_total > (size_t)s->srv->opts.max_size) {
         reset_transaction(s);
-        reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+        srv_reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
         return;
     }
     s->msg.envelope = s->mail_from;
@@ -1171,7 +916,7 @@ static void end_of_data(struct srv_session *s)
     s->reply_final = 0;
     s->call.str = s->msg.mime;
     s->call.len = s->msg.mime_len;
-    run_chain(s, MQ_CB_DATA, after_data_chain);
+    srv_run_chain(s, MQ_CB_DATA, after_data_chain);
 }
 
 /* final_validation - final_validation2, then final_validation (Momentum 3:
@@ -1221,7 +966,7 @@ static void after_data_chain(struct srv_session *s)
     char refusal[SRV_REPLY_MAX];
     if (final_validation(s, refusal, sizeof refusal)) {
         if (!s->reply_final)
-            reply(s, "%s", refusal);
+            srv_reply(s, "%s", refusal);
         reset_transaction(s);
         if (s->v.vc.disconnect)
             session_close(s, "refused");
@@ -1238,13 +983,13 @@ static void after_data_chain(struct srv_session *s)
 static void adopt_message_changes(struct srv_session *s, int i)
 {
     if (s->msg.envelope != s->mail_from) {
-        char *from = xstrndup0(s->msg.envelope, strlen(s->msg.envelope));
+        char *from = srv_strndup(s->msg.envelope, strlen(s->msg.envelope));
         free(s->mail_from);
         s->mail_from = from;
         s->msg.envelope = s->mail_from;
     }
     if (s->msg.recipient != s->rcpts[i]) {
-        char *rcpt = xstrndup0(s->msg.recipient, strlen(s->msg.recipient));
+        char *rcpt = srv_strndup(s->msg.recipient, strlen(s->msg.recipient));
         free(s->rcpts[i]);
         s->rcpts[i] = rcpt;
         s->msg.recipient = rcpt;
@@ -1265,7 +1010,7 @@ static void after_message_chain(struct srv_session *s)
     }
     if (s->msg_rcpt < s->nrcpts) {
         s->msg.recipient = s->rcpts[s->msg_rcpt++];
-        run_chain(s, MQ_CB_MESSAGE, after_message_chain);
+        srv_run_chain(s, MQ_CB_MESSAGE, after_message_chain);
         return;
     }
     /* Queue it: the body is kept for the queue's lifetime. */
@@ -1297,9 +1042,9 @@ static void after_message_chain(struct srv_session *s)
                         b->bytes, s->msg.mime_len, 0, NULL);
     if (!s->reply_final) {
         if (rc == 0)
-            reply(s, "250 2.0.0 Ok: queued as %lu", id);
+            srv_reply(s, "250 2.0.0 Ok: queued as %lu", id);
         else
-            reply(s, "451 4.3.0 Error: queue file write error");
+            srv_reply(s, "451 4.3.0 Error: queue file write error");
     }
     reset_transaction(s);
 }
@@ -1341,8 +1086,8 @@ static void process(struct srv_session *s)
                 at += avail;
             } else if (s->state != SS_DATA && avail > SRV_CMD_LINE_MAX) {
                 if (!s->skipping) {
-                    reply(s, "500 5.5.2 Error: line too long");
-                    client_error(s);
+                    srv_reply(s, "500 5.5.2 Error: line too long");
+                    srv_client_error(s);
                 }
                 s->skipping = 1;
                 at += avail;
@@ -1362,8 +1107,8 @@ static void process(struct srv_session *s)
             continue;
         }
         if (len + 2 > SRV_CMD_LINE_MAX) {
-            reply(s, "500 5.5.2 Error: line too long");
-            client_error(s);
+            srv_reply(s, "500 5.5.2 Error: line too long");
+            srv_client_error(s);
             continue;
         }
         p[len] = '\0';
@@ -1385,7 +1130,7 @@ static void process(struct srv_session *s)
 static void take_input(struct srv_session *s, const char *data, size_t len)
 {
     if (s->inlen + len > SRV_INBUF_MAX) {
-        reply(s, "421 4.7.0 %s Error: too much input", server_name(s->srv));
+        srv_reply(s, "421 4.7.0 %s Error: too much input", server_name(s->srv));
         session_close(s, "overflow");
         return;
     }
