@@ -150,9 +150,15 @@ int pcap_import_main(int argc, char **argv)
         /* Say what was not imported (RFC 3207 4: after the 220 to STARTTLS
          * nothing is cleartext SMTP); the scenario says so too. */
         for (i = 0; i < im.ns; i++)
-            if (im.s[i]->tls)
+            if (im.s[i]->tls) {
+                enum pi_tls_out out = pi_tls_outcome(im.s[i]);
+
                 fprintf(stderr, "%s: note: session %d: encrypted after its STARTTLS (RFC 3207 4): "
-                        "the rest of it is not imported\n", im.path, i + 1);
+                        "the rest of it is not imported; the handshake is scripted as 'tls %s'%s, "
+                        "what happened inside TLS is unknown\n", im.path, i + 1, pi_tls_word(out),
+                        out == PI_TLS_UNKNOWN ? " (an assumption: the capture does not show how "
+                        "it ended)" : " (as the capture shows)");
+            }
     }
     if (im.err[0]) {
         /* reported above */

@@ -33,9 +33,9 @@
 static const char *cmd_kind(const struct pi_event *e)
 {
     static const char *const verbs[] = { "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP",
-                                         "QUIT" };
+                                         "QUIT", "STARTTLS" };
     static const char *const kinds[] = { "ehlo", "helo", "mail", "rcpt", "data", "rset", "noop",
-                                         "quit" };
+                                         "quit", "starttls" };
     size_t i;
 
     if (e == NULL)
@@ -204,7 +204,7 @@ static int server_of(struct pi_server *sv, int *nsv, mta_ip addr)
 
 /* The scenario's reply kinds, for counting "nth" per kind in a session. */
 static const char *const kind_names[] = { "greet", "ehlo", "helo", "mail", "rcpt", "data", "dot",
-                                          "rset", "noop", "quit", "unknown", "bdat" };
+                                          "rset", "noop", "quit", "unknown", "bdat", "starttls" };
 #define KIND_COUNT ((int) (sizeof kind_names / sizeof kind_names[0]))
 
 /* kind_index - the position of a cmd_kind() name in kind_names */
@@ -245,6 +245,36 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
                                                                               : "timeout");
     if (sv->rtt >= 0)
         fprintf(o, "  latency %s\n", usec_str(sv->rtt / 2 > 0 ? sv->rtt / 2 : 1, b));
+    /* The handshake of this server's first STARTTLS session (a remote has
+     * one "tls" line for all its sessions; pcap_import_tls.c). */
+    for (i = 0, sn = 0; i < im->ns; i++) {
+        const struct pi_session *s = im->s[i];
+        enum pi_tls_out out;
+
+        if (!mta_ip_eq(s->srv, sv->addr) || pi_session_role(s) != 'A')
+            continue;
+        sn++;
+        if ((out = pi_tls_outcome(s)) == PI_TLS_NONE)
+            continue;
+        if (out == PI_TLS_UNKNOWN)
+            fprintf(o, "  # session %d: how its TLS handshake ended is not in the capture (no "
+                    "records both ways,\n  # no alert, no reset or close by the server): "
+                    "scripted as completing, an assumption\n", sn);
+        else
+            fprintf(o, "  # session %d: TLS handshake %s, as the capture shows after the 220 "
+                    "(%u record(s) from the\n  # client, %u from the server)%s\n", sn,
+                    out == PI_TLS_OK ? "completed" : "failed", s->tlsd[0].records,
+                    s->tlsd[1].records,
+                    out == PI_TLS_HANDSHAKE_FAILURE || out == PI_TLS_PROTOCOL_VERSION
+                        ? ": the server's fatal alert" : out == PI_TLS_RESET
+                        ? ": the server reset the connection" : out == PI_TLS_CLOSE
+                        ? ": the server closed the connection" : "");
+        if (s->tlsd[1].alert >= 0 && s->tlsd[1].alert_level == 2)
+            fprintf(o, "  # (alert description %d; RFC 8446 6)\n", s->tlsd[1].alert);
+        fprintf(o, "  tls %s\n", pi_tls_word(out));
+        break;
+    }
+    sn = 0;
     for (i = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
         int nth[KIND_COUNT] = { 0 }, e, w, saw_ehlo = 0;
@@ -291,13 +321,12 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
 
                 fprintf(o, "  # STARTTLS was answered 220 at +%s: the rest of this session is "
                         "encrypted (RFC 3207 4)\n"
-                        "  # and not imported. The remote offers STARTTLS as captured; this "
-                        "version of mtasim's\n"
-                        "  # core does not start TLS, so it goes on in cleartext and the remote "
-                        "answers it with\n"
-                        "  # its default replies. Once the language has outbound STARTTLS "
-                        "(the TLS issue), script\n"
-                        "  # the remote's TLS here so the replay takes the captured path.\n",
+                        "  # and not imported. The handshake is scripted by the tls line above; "
+                        "what happened\n"
+                        "  # inside TLS (the certificate, the second EHLO, the envelope, the "
+                        "fate) is unknown,\n"
+                        "  # so the remote answers the core's commands there with its default "
+                        "replies.\n",
                         usec_str((s->tls_t - base) / 1000 * 1000, t));
             }
         }
@@ -331,10 +360,30 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
     }
 }
 
+/* emit_expect_tls - after the 220 to STARTTLS: the handshake as scripted
+ * and the core's verdict at the policy level (docs/tls.md, trace records
+ * in docs/scenario-language.md).  The certificate is not in the capture
+ * (TLS 1.3 encrypts it): a completed handshake is secure or unverified. */
+static void emit_expect_tls(FILE *o, const struct pi_session *s, const char *level)
+{
+    enum pi_tls_out out = pi_tls_outcome(s);
+
+    fprintf(o, "  tls start\n  remote tls outcome=%s\n", pi_tls_word(out));
+    if (!pi_tls_failed(out)) {
+        fprintf(o, "  conn tls\n  tls policy level=%s outcome~\"^(secure|unverified)$\"\n", level);
+        return;
+    }
+    if (out == PI_TLS_RESET)
+        fputs("  conn reset\n", o);
+    else if (out == PI_TLS_CLOSE)
+        fputs("  conn eof\n", o);
+    fprintf(o, "  tls policy level=%s outcome=handshake\n", level);
+}
+
 /* emit_expect_lines - the trace patterns of session s: its commands (want_cmds)
  * or its replies, those mtasim's core will send or receive as well */
 static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds, int *replaced,
-                              const struct pi_tx *txs, int ntx, int si)
+                              const struct pi_tx *txs, int ntx, int si, const char *level)
 {
     int i, accepted = 0, ehlo_refused = 0, ended = 0, reset = 0, last_client = -1, saw_ehlo = 0;
     int kept = 0, left_out = 0;
@@ -352,7 +401,9 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
     for (i = 0; i < s->nev; i++) {
         if (!s->ev[i].from_client && (s->ev[i].kind == EV_RST || s->ev[i].kind == EV_FIN))
             ended = 1;
-        reset |= !s->ev[i].from_client && s->ev[i].kind == EV_RST;
+        /* (A reset after the 220 to STARTTLS came after the client's
+         * ClientHello: it had reacted to the 220.) */
+        reset |= !s->ev[i].from_client && s->ev[i].kind == EV_RST && !(s->tls && s->ev[i].t >= s->tls_t);
         if (s->ev[i].kind == EV_CMD || s->ev[i].kind == EV_BODY)
             last_client = i;
     }
@@ -409,6 +460,11 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
                 include = accepted;
                 if (want_cmds && include)
                     fputs("  smtp send line~\"^BDAT [0-9]+ LAST$\"\n", o);
+            } else if (pi_verb_is(l, "STARTTLS")) {
+                /* The policy (config tls_policy) makes the core issue it too. */
+                include = !want_cmds;
+                if (want_cmds)
+                    fputs("  smtp send line=STARTTLS\n", o);
             } else if (pi_verb_is(l, "QUIT")) {
                 include = !ended || a >= 0;
                 if (want_cmds && include)
@@ -437,6 +493,8 @@ static void emit_expect_lines(FILE *o, const struct pi_session *s, int want_cmds
             *replaced |= put_quoted(o, l, n);
             fputc('\n', o);
         }
+        if (e->kind == EV_CMD && pi_verb_is(e->lines[0], "STARTTLS") && s->tls && level)
+            emit_expect_tls(o, s, level);
     }
 }
 
@@ -447,6 +505,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
     struct pi_tx *txs = NULL;
     int txcap = 0, nsv = 0, ntx = 0, nmsg = 0, i, j, k, replaced = 0, loopback = 0, deferred = 0;
     int skipped_tx = 0, chunking;
+    const char *tls_level;
     long size;
     char a[MTA_IP_TEXT], b[32], date[32];
     int nv6 = 0, v6_client = -1, sess_no[PI_MAX_SERVERS] = { 0 }, reuse = 0;
@@ -543,6 +602,14 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
      * send them one after the other over one connection, as the captured
      * client did (Postfix reuses a connection for a destination's backlog:
      * smtp_connection_cache_on_demand, postconf(5)). */
+    /* The client's TLS policy: the least the capture shows (pcap_import_tls.c). */
+    tls_level = pi_tls_level(im);
+    if (tls_level)
+        fprintf(o, "config tls_policy %s%s\n", tls_level,
+                strcmp(tls_level, "required") == 0
+                    ? "       # the client issued STARTTLS and, its handshake failed, did not "
+                      "go on in cleartext"
+                    : "  # the client issued STARTTLS (the least level that does)");
     reuse = pi_several_per_session(im, txs, ntx);
     if (reuse)
         fputs("config max_connections_per_host 1    # the capture sent several messages over one "
@@ -677,7 +744,7 @@ int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name)
         }
         for (i = 0; i < im->ns; i++)
             if (pi_session_role(im->s[i]) == 'A')
-                emit_expect_lines(m, im->s[i], k, &replaced, txs, ntx, i);
+                emit_expect_lines(m, im->s[i], k, &replaced, txs, ntx, i, tls_level);
         fclose(m);
         if (len > 0)
             fprintf(o, "%s\nexpect trace in order\n%s",

@@ -40,6 +40,20 @@ struct pi_seg {
     unsigned char data[];
 };
 
+/* One direction's bytes after the 220 to STARTTLS, read as TLS records
+ * (RFC 8446 5.1: type, legacy version, length, then length octets):
+ * counted, never decrypted; a plaintext alert's level and description
+ * (RFC 8446 6) are kept. */
+struct pi_tls_dir {
+    unsigned char hdr[7];       /* the record header being read, and an alert's 2 octets */
+    int have;                   /* octets of hdr read */
+    uint32_t left;              /* octets of the current record still to skip */
+    unsigned records;
+    int not_tls;                /* a header that is not TLS's: nothing more is read */
+    int alert_level, alert;     /* the first plaintext alert; -1 = none */
+    int64_t first_t;            /* the first record's time; -1 = none */
+};
+
 /* One direction of a session: reassembly and the line being read. */
 struct pi_dir {
     int have_base;
@@ -71,6 +85,7 @@ struct pi_session {
     uint64_t bdat_left;         /* octets of a BDAT chunk still to come: raw, no lines */
     int tls;                    /* STARTTLS was answered 220: the rest is encrypted */
     int64_t tls_t;              /* ... from then on (capture time) */
+    struct pi_tls_dir tlsd[2];  /* what followed the 220, per direction (as dir) */
     int64_t body_t;
     char *rl[PI_MAX_REPLY_LINES];   /* the reply being read */
     int nrl;
@@ -134,6 +149,14 @@ int pi_assign_messages(const struct pi_import *im, struct pi_tx *txs, int ntx, i
                        int *skipped);
 int pi_several_per_session(const struct pi_import *im, const struct pi_tx *txs, int ntx);
 int pi_most_per_session(const struct pi_tx *txs, int ntx);
+
+/* pcap_import_tls.c: what a capture shows of a STARTTLS */
+enum pi_tls_out { PI_TLS_NONE, PI_TLS_UNKNOWN, PI_TLS_OK, PI_TLS_HANDSHAKE_FAILURE,
+                  PI_TLS_PROTOCOL_VERSION, PI_TLS_RESET, PI_TLS_CLOSE };
+enum pi_tls_out pi_tls_outcome(const struct pi_session *s);
+const char *pi_tls_word(enum pi_tls_out o);
+int pi_tls_failed(enum pi_tls_out o);
+const char *pi_tls_level(const struct pi_import *im);
 
 /* pcap_import_emit.c: the scenario */
 int pi_emit_scenario(FILE *o, struct pi_import *im, const char *name);

@@ -224,6 +224,46 @@ static void server_line(struct pi_import *im, struct pi_session *s, const char *
     }
 }
 
+/* tls_bytes - direction d's bytes after the 220 to STARTTLS: TLS records
+ * (RFC 8446 5.1), counted by their headers and skipped; the first
+ * plaintext alert (type 21, two octets: level, description; RFC 8446 6)
+ * is kept.  A header whose type is not 20-23 or whose version's first
+ * octet is not 3 is not TLS: nothing more is read. */
+static void tls_bytes(struct pi_tls_dir *td, const unsigned char *p, size_t n, int64_t t)
+{
+    size_t i = 0;
+
+    while (i < n && !td->not_tls) {
+        if (td->left > 0 && td->have < 5) {
+            size_t take = n - i < td->left ? n - i : td->left;
+
+            td->left -= (uint32_t) take;
+            i += take;
+            continue;
+        }
+        td->hdr[td->have++] = p[i++];
+        if (td->have == 5) {
+            uint32_t len = (uint32_t) td->hdr[3] << 8 | td->hdr[4];
+
+            if (td->hdr[0] < 20 || td->hdr[0] > 23 || td->hdr[1] != 3) {
+                td->not_tls = 1;
+                break;
+            }
+            td->records++;
+            if (td->first_t < 0)
+                td->first_t = t;
+            td->left = len;
+            if (!(td->hdr[0] == 21 && len == 2 && td->alert < 0))
+                td->have = 0;       /* skip the body; an alert's 2 octets are read */
+        } else if (td->have == 7) {
+            td->alert_level = td->hdr[5];
+            td->alert = td->hdr[6];
+            td->left = 0;
+            td->have = 0;
+        }
+    }
+}
+
 /* dir_bytes - in-order bytes of direction d reach the line reader */
 static void dir_bytes(struct pi_import *im, struct pi_session *s, int d, const unsigned char *p,
                       size_t n, int64_t t)
@@ -231,8 +271,13 @@ static void dir_bytes(struct pi_import *im, struct pi_session *s, int d, const u
     struct pi_dir *dir = &s->dir[d];
     size_t i;
 
-    for (i = 0; i < n && !im->err[0] && !s->tls; i++) {
+    for (i = 0; i < n && !im->err[0]; i++) {
         char c = (char) p[i];
+
+        if (s->tls) {
+            tls_bytes(&s->tlsd[d], p + i, n - i, t);
+            break;
+        }
 
         if (d == 0 && s->bdat_left > 0) {
             /* A BDAT chunk's octets (counted, not kept). */
@@ -403,6 +448,8 @@ static struct pi_session *session_new(struct pi_import *im, mta_ip cli, uint16_t
     s->srv = srv;
     s->sport = sport;
     s->syn_t = s->synack_t = s->ack_t = -1;
+    s->tlsd[0].alert = s->tlsd[1].alert = -1;
+    s->tlsd[0].first_t = s->tlsd[1].first_t = -1;
     im->s[im->ns++] = s;
     wait_push(im, s, -1);       /* the banner is awaited first */
     return s;
