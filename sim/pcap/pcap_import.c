@@ -17,16 +17,19 @@
  *             replies (multi-line until "CODE "), each answering the
  *             oldest command still waiting, the banner first.  Everything
  *             becomes an event (struct pi_event) with its capture time.
+ *             After a 220 to STARTTLS the bytes are TLS records, counted
+ *             by their headers, never read as SMTP (RFC 3207 4).
  *
  *   The scenario is then written from the events (pi_emit_scenario).  All
  *   output depends only on the capture's bytes: the same file always gives
  *   the same scenario.
  *
- *   Four files, sharing the structures of pcap_import_internal.h: this
+ *   Five files, sharing the structures of pcap_import_internal.h: this
  *   one is the command (options, the stages in order, the output);
  *   pcap_import_read.c reads the capture (packets, streams, SMTP events);
  *   pcap_import_tx.c splits sessions into transactions and groups them
- *   into messages; pcap_import_emit.c writes the scenario.
+ *   into messages; pcap_import_tls.c infers a STARTTLS's handshake and the
+ *   client's TLS policy; pcap_import_emit.c writes the scenario.
  */
 #include <ctype.h>
 #include <errno.h>

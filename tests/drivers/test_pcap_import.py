@@ -489,12 +489,14 @@ def test_hostile_capture_is_a_clear_error(mtasim, tmp_path, name):
     assert proc.stdout == ""
 
 
-def test_fuzzed_captures_never_crash(mtasim, tmp_path):
-    """300 seeded mutations of a fixture: every import ends with 0 or 2, in time."""
-    base = (CAPTURES / "pipelining.pcap").read_bytes()
+@pytest.mark.parametrize("fixture,count", [("pipelining", 300), ("starttls", 150)])
+def test_fuzzed_captures_never_crash(mtasim, tmp_path, fixture, count):
+    """Seeded mutations of a fixture (starttls: its TLS records after the 220
+    too): every import ends with 0 or 2, in time."""
+    base = (CAPTURES / f"{fixture}.pcap").read_bytes()
     rng = random.Random(20240601)
     path = tmp_path / "fuzz.pcap"
-    for n in range(300):
+    for n in range(count):
         data = bytearray(base)
         for _ in range(rng.randint(1, 12)):
             i = rng.randrange(len(data))
