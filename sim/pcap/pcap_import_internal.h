@@ -51,7 +51,6 @@ struct pi_tls_dir {
     unsigned records;
     int not_tls;                /* a header that is not TLS's: nothing more is read */
     int alert_level, alert;     /* the first plaintext alert; -1 = none */
-    int64_t first_t;            /* the first record's time; -1 = none */
 };
 
 /* One direction of a session: reassembly and the line being read. */

@@ -229,7 +229,7 @@ static void server_line(struct pi_import *im, struct pi_session *s, const char *
  * plaintext alert (type 21, two octets: level, description; RFC 8446 6)
  * is kept.  A header whose type is not 20-23 or whose version's first
  * octet is not 3 is not TLS: nothing more is read. */
-static void tls_bytes(struct pi_tls_dir *td, const unsigned char *p, size_t n, int64_t t)
+static void tls_bytes(struct pi_tls_dir *td, const unsigned char *p, size_t n)
 {
     size_t i = 0;
 
@@ -250,8 +250,6 @@ static void tls_bytes(struct pi_tls_dir *td, const unsigned char *p, size_t n, i
                 break;
             }
             td->records++;
-            if (td->first_t < 0)
-                td->first_t = t;
             td->left = len;
             if (!(td->hdr[0] == 21 && len == 2 && td->alert < 0))
                 td->have = 0;       /* skip the body; an alert's 2 octets are read */
@@ -275,7 +273,7 @@ static void dir_bytes(struct pi_import *im, struct pi_session *s, int d, const u
         char c = (char) p[i];
 
         if (s->tls) {
-            tls_bytes(&s->tlsd[d], p + i, n - i, t);
+            tls_bytes(&s->tlsd[d], p + i, n - i);
             break;
         }
 
@@ -449,7 +447,6 @@ static struct pi_session *session_new(struct pi_import *im, mta_ip cli, uint16_t
     s->sport = sport;
     s->syn_t = s->synack_t = s->ack_t = -1;
     s->tlsd[0].alert = s->tlsd[1].alert = -1;
-    s->tlsd[0].first_t = s->tlsd[1].first_t = -1;
     im->s[im->ns++] = s;
     wait_push(im, s, -1);       /* the banner is awaited first */
     return s;

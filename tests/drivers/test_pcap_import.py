@@ -459,6 +459,30 @@ def test_reassembly_out_of_order_retransmitted_no_syn(mtasim, tmp_path):
     assert "capture starts after the handshake" in got.stdout
 
 
+def test_tls_outcome_not_in_capture_is_said_to_be_assumed(mtasim, tmp_path):
+    """tls/ok's capture without the server's packets after its 220: no record,
+    no alert, no reset or close from the server - how the handshake ended is
+    not in the capture.  The import says so (scenario and stderr), scripts
+    it as completing, and the scenario passes."""
+    src = tmp_path / "src.pcap"
+    proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(src), "scenarios/tls/ok.scn"], cwd=REPO_ROOT)
+    assert proc.returncode == 0
+    header, frames = read_pcap(src.read_bytes())
+    (at,) = [i for i, f in enumerate(frames) if b"220 2.0.0 Ready to start TLS" in f[2]]
+    server = b"\x02\0\0\0\0\x02"
+    cut = frames[:at + 1] + [f for f in frames[at + 1:] if f[2][6:12] != server]
+    assert len(cut) < len(frames)
+    capture = tmp_path / "cut.pcap"
+    capture.write_bytes(write_pcap(header, cut))
+    made = run_import(mtasim, [str(capture)])
+    assert made.returncode == 0, made.stderr
+    assert "scripted as 'tls ok' (an assumption: the capture does not show how it ended)" \
+        in made.stderr
+    assert "how its TLS handshake ended is not in the capture" in made.stdout
+    assert "\n  tls ok\n" in made.stdout and "config tls_policy opportunistic " in made.stdout
+    import_and_run(mtasim, capture, tmp_path / "cut.scn")
+
+
 # ---- hostile input ------------------------------------------------------------
 
 def pcap_header(linktype=1, snaplen=65535, magic=0xA1B2C3D4):
