@@ -158,9 +158,11 @@ int pcap_import_main(int argc, char **argv)
 
                 fprintf(stderr, "%s: note: session %d: encrypted after its STARTTLS (RFC 3207 4): "
                         "the rest of it is not imported; the handshake is scripted as 'tls %s'%s, "
-                        "what happened inside TLS is unknown\n", im.path, i + 1, pi_tls_word(out),
+                        "%s\n", im.path, i + 1, pi_tls_word(out),
                         out == PI_TLS_UNKNOWN ? " (an assumption: the capture does not show how "
-                        "it ended)" : " (as the capture shows)");
+                        "it ended)" : " (as the capture shows)",
+                        pi_tls_failed(out) ? "nothing was sent inside TLS"
+                                           : "what happened inside TLS is unknown");
             }
     }
     if (im.err[0]) {

@@ -320,14 +320,17 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
                 char t[32];
 
                 fprintf(o, "  # STARTTLS was answered 220 at +%s: the rest of this session is "
-                        "encrypted (RFC 3207 4)\n"
-                        "  # and not imported. The handshake is scripted by the tls line above; "
-                        "what happened\n"
-                        "  # inside TLS (the certificate, the second EHLO, the envelope, the "
-                        "fate) is unknown,\n"
-                        "  # so the remote answers the core's commands there with its default "
-                        "replies.\n",
+                        "TLS (RFC 3207 4)\n"
+                        "  # and not imported. The handshake is scripted by the tls line above",
                         usec_str((s->tls_t - base) / 1000 * 1000, t));
+                if (pi_tls_failed(pi_tls_outcome(s)))
+                    fputs(": it failed,\n  # so nothing was sent inside TLS.\n", o);
+                else
+                    fputs("; what happened\n"
+                          "  # inside TLS (the certificate, the second EHLO, the envelope, the "
+                          "fate) is unknown,\n"
+                          "  # so the remote answers the core's commands there with its default "
+                          "replies.\n", o);
             }
         }
         /* The first command never answered: what the server did instead. */

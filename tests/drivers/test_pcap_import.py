@@ -264,7 +264,7 @@ def test_starttls_stops_at_the_220(mtasim):
     assert "encrypted after STARTTLS (not imported)" in text
     assert '  ehlo 250-"STARTTLS"\n' in text
     assert '  starttls 220 "Ready to start TLS" when session = 1 and nth = 1\n' in text
-    assert "the rest of this session is encrypted (RFC 3207 4)" in text
+    assert "the rest of this session is TLS (RFC 3207 4)" in text
     assert "raw" not in text and "?" not in text.split("scenario ")[1]
     assert "# no transaction was captured" in text and "expect message" not in text
 
@@ -317,6 +317,9 @@ def test_tls_outcome_and_policy_inferred(mtasim, tmp_path, scn):
             and l != "  tls start"] == [f"  tls {word}"], text
     assert f"\nconfig tls_policy {level} " in text, text
     assert f"  remote tls outcome={word}\n" in text
+    failed = word != "ok"
+    assert ("so nothing was sent inside TLS" in text) == failed
+    assert ("what happened\n  # inside TLS" in text) == (not failed)
 
 
 def test_session_numbers_agree(mtasim):
