@@ -276,7 +276,7 @@ class Scenario:
                 run_for = None
         after = {}          # line index -> lines to insert after it
         tail = []
-        dns_when = {}       # (line index) -> extra clause
+        dns_when = {}       # line index -> [clause]: one copy of the line per clause
         for f in faults:
             for place, text in f.lines(self):
                 if place == 'tail':
@@ -284,7 +284,7 @@ class Scenario:
                 elif place[0] == 'after':
                     after.setdefault(place[1], []).append(text)
                 elif place[0] == 'clause':
-                    dns_when[place[1]] = text
+                    dns_when.setdefault(place[1], []).append(text)
         # An include none of whose lines changes stays an include (its
         # path made relative to out_dir); the others are written inline.
         touched = set(drop) | set(after) | set(dns_when) | set(replaced)
@@ -313,8 +313,9 @@ class Scenario:
                 continue
             text = self._rewrite_paths(ln, w, out_dir)
             if i in dns_when:
-                text = split_comment(text).rstrip() + ' ' + dns_when[i]
-            out.append(text)
+                out.extend(split_comment(text).rstrip() + ' ' + c for c in dns_when[i])
+            else:
+                out.append(text)
             out.extend(after.get(i, ()))
         if not seed_done:
             out.append('seed %d' % seed)

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.drivers.mtasim_pytest import REPO_ROOT
@@ -25,6 +26,16 @@ from tests.drivers.mtasim_pytest import REPO_ROOT
 CLEAN = "scenarios/delivery/clean-delivery.scn"
 LEDGER = "retry_ledger.so"
 FIRST_LEDGER_SEED = 67      # docs/explore.md quotes it
+
+
+def explorer():
+    """The explorer's own modules (reports/), for tests of one piece."""
+    if str(REPO_ROOT / "reports") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "reports"))
+    from explore_faults import Fault
+    from explore_scenario import Scenario
+    from explore_shrink import shrink
+    return Fault, Scenario, shrink
 
 
 def explore(mtasim, args, cwd=REPO_ROOT, timeout=600):
@@ -215,11 +226,7 @@ def test_shrink_drops_two_faults_when_one_is_stuck(tmp_path):
     """Two faults that only matter together (each alone changes the outcome,
     both gone does not) are dropped as a pair: the shrinker's step 1
     (reports/explore_shrink.py), on a fake runner judging the texts."""
-    import sys
-    sys.path.insert(0, str(REPO_ROOT / "reports"))
-    from explore_faults import Fault
-    from explore_scenario import Scenario
-    from explore_shrink import shrink
+    Fault, Scenario, shrink = explorer()
 
     scn = tmp_path / "pair.scn"
     scn.write_text(MANY.format(root=REPO_ROOT))
@@ -245,3 +252,53 @@ def test_shrink_drops_two_faults_when_one_is_stuck(tmp_path):
     faults, cut, used = shrink(sc, 1, [a, b, c], want, FakeRunner(), 300)
     assert faults == [c], faults
     assert 0 < used <= 300
+
+
+FLAP = """\
+scenario dns-flap
+include {root}/scenarios/world.inc
+remote 198.51.100.10 name mx1.example.com
+dns flap.test MX 10 mx1.example.com ttl 5
+inject 1 from <alice@sender.test> to <x@flap.test>
+inject 2 from <alice@sender.test> to <y@flap.test> at 2m
+"""
+
+
+def test_dns_faults_that_change_over_time(mtasim, tmp_path):
+    """DNS windows (docs/scenario-language.md "Answers that change"): the
+    explorer draws outages ('until') and flaps ('from ... until'), the
+    records around them never contradict the failure, and a flap rendered
+    into a scenario answers, fails, then answers again."""
+    proc = explore(mtasim, [CLEAN, "--seeds", "1..40", "--out", str(tmp_path / "o"),
+                            "--json", str(tmp_path / "e.json")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr     # no contradiction (exit 2)
+    lines = [t for r in json.loads((tmp_path / "e.json").read_text())["runs"]
+             for t in r["explore"]["faults"]]
+    rx = r"^dns \S+ (MX|A|AAAA) (SERVFAIL|TIMEOUT|NXDOMAIN) %suntil \d+[smhd]$"
+    outages = [t for t in lines if re.match(rx % "", t)]
+    flaps = [t for t in lines if re.match(rx % r"from \d+[smhd] ", t)]
+    assert outages and flaps, lines
+    assert any(re.match(r"^from \d+[smhd]$", t) for t in lines), lines    # the records after
+
+    Fault, Scenario, _ = explorer()
+    scn = tmp_path / "flap.scn"
+    scn.write_text(FLAP.format(root=REPO_ROOT))
+    sc = Scenario.load(str(scn))
+    flap = Fault("dns", ("flap.test", "mx"), rcode="SERVFAIL", start=60, end=660)
+    text = sc.render(5, [flap], str(tmp_path))
+    assert "dns flap.test MX 10 mx1.example.com ttl 5 until 1m\n" \
+        "dns flap.test MX 10 mx1.example.com ttl 5 from 11m\n" in text, text
+    assert text.endswith("dns flap.test MX SERVFAIL from 1m until 11m\n"), text
+    out = tmp_path / "flap-out.scn"
+    out.write_text(text)
+    run = subprocess.run([mtasim, "run", "--trace", "-", "--json", str(tmp_path / "r.json"),
+                          str(out)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    answers = re.findall(r"^(\d\d:\d\d):\d\d\.\d+ dns answer name=flap\.test type=MX rcode=(\w+)",
+                         run.stdout, re.M)
+    assert answers[0] == ("00:00", "NOERROR"), answers
+    assert ("00:02", "SERVFAIL") in answers, answers
+    assert answers[-1][1] == "NOERROR" and answers[-1][0] >= "00:11", answers
+    msgs = {m["id"]: m for m in json.loads((tmp_path / "r.json").read_text())["runs"][0]["messages"]}
+    assert msgs[1]["fate"] == "delivered" and msgs[1]["done_at_us"] < 60 * 10 ** 6
+    assert msgs[2]["fate"] == "delivered" and msgs[2]["done_at_us"] >= 660 * 10 ** 6
