@@ -302,3 +302,38 @@ def test_dns_faults_that_change_over_time(mtasim, tmp_path):
     msgs = {m["id"]: m for m in json.loads((tmp_path / "r.json").read_text())["runs"][0]["messages"]}
     assert msgs[1]["fate"] == "delivered" and msgs[1]["done_at_us"] < 60 * 10 ** 6
     assert msgs[2]["fate"] == "delivered" and msgs[2]["done_at_us"] >= 660 * 10 ** 6
+
+
+def test_multiline_replies_and_replies_cut_on_the_wire(mtasim, tmp_path):
+    """Remote behaviour the explorer draws beyond one-line replies: multi-line
+    replies to any command (RFC 5321 4.2.1) and replies split across small
+    segments or flushed together; rendered, the core reads them whole."""
+    proc = explore(mtasim, [CLEAN, "--seeds", "1..30", "--out", str(tmp_path / "o"),
+                            "--json", str(tmp_path / "e.json")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [t for r in json.loads((tmp_path / "e.json").read_text())["runs"]
+             for t in r["explore"]["faults"]]
+    cmds = {m.group(1) for t in lines for m in [re.match(r"^  (\w+) \d{3}-", t)] if m}
+    assert cmds - {"ehlo"}, lines      # not only the EHLO variants
+    assert any(re.match(r"^  segment \d+$", t) for t in lines), lines
+    assert "  flush together" in lines, lines
+
+    Fault, Scenario, _ = explorer()
+    sc = Scenario.load(str(REPO_ROOT / CLEAN))
+    multi = Fault("multiline", "198.51.100.10", session=1, cmd="rcpt", code=451, lines=3)
+    wire = Fault("wire", "198.51.100.10", what="segment", value="3")
+    out = tmp_path / "multi.scn"
+    out.write_text(sc.render(3, [multi, wire], str(tmp_path)))
+    text = out.read_text()
+    assert "  rcpt 451-4.3.0 line 1 of 3\n  rcpt 451-4.3.0 line 2 of 3\n" \
+        "  rcpt 451 4.3.0 local error when session 1\n  segment 3\n" in text, text
+    run = subprocess.run([mtasim, "run", "--trace", "-", "--json", str(tmp_path / "r.json"),
+                          str(out)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert 'queue transient msg=1 rcpt=bob@example.com status=4.3.0 note="451 4.3.0 line 1 of 3 ' \
+        '4.3.0 line 2 of 3 4.3.0 local error"' in run.stdout
+    # The 34-byte banner came in 3-byte segments: one read each, one line.
+    banner = run.stdout.split('line="220 mx1.example.com ESMTP mtasim"')[0]
+    assert banner.count("hook pre_read_smtp") >= 34 // 3, banner[-2000:]
+    msg = json.loads((tmp_path / "r.json").read_text())["runs"][0]["messages"][0]
+    assert msg["fate"] == "delivered" and msg["attempts"] == 2, msg
