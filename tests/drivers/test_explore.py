@@ -11,7 +11,11 @@
     files, as one process; --jobs does not change anything either;
   * 'expect always': checked under exploration, shrunk like a crash
     (exit 1 reproduced by mtasim run); ordinary expectations are not;
-  * usage errors exit 2.
+  * usage errors exit 2;
+  * the shrinker also drops recipients and shortens the run, and drops
+    two faults at once when no single drop keeps the failure;
+  * the faults include DNS that changes over time (outages, flaps),
+    multi-line replies and replies cut on the wire.
 """
 
 import json
