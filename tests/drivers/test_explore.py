@@ -167,6 +167,10 @@ def test_expect_always(mtasim, tmp_path):
     shrunk = re.search(r"  shrunk: (\S+)", proc.stdout).group(1)
     text = Path(shrunk).read_text()
     assert "within 1s" not in text and "expect always message 1 delivered within 1h" in text
+    # A cut-off alone would falsify 'within 1h' without any fault: an exit-1
+    # failure keeps its run, and keeps a fault that delays the message.
+    assert "run for" not in text, text
+    assert re.search(r"^  \S.* when session \d|^config |^dns ", text, re.M), text
     run = subprocess.run([mtasim, "run", shrunk], cwd=tmp_path, capture_output=True, text=True,
                          check=False)
     assert run.returncode == 1, run.stdout
