@@ -60,14 +60,17 @@ class ScenarioError(Exception):
 class Cut:
     """What the shrinker took out of the scenario itself: the indexes (into
     Scenario.injects) of dropped inject lines, the (inject, recipient)
-    index pairs of dropped recipients, and the run's length in
-    microseconds (None: the scenario's own)."""
+    index pairs of dropped recipients, the (inject, LAST) pairs of ranges
+    made shorter, and the run's length in microseconds (None: the
+    scenario's own)."""
 
-    __slots__ = ('injects', 'rcpts', 'run_for_us')
+    __slots__ = ('injects', 'rcpts', 'lasts', 'run_for_us')
 
-    def __init__(self, injects=frozenset(), rcpts=frozenset(), run_for_us=None):
+    def __init__(self, injects=frozenset(), rcpts=frozenset(), lasts=frozenset(),
+                 run_for_us=None):
         self.injects = frozenset(injects)
         self.rcpts = frozenset(rcpts)
+        self.lasts = frozenset(lasts)
         self.run_for_us = run_for_us
 
     def replace(self, **changes):
@@ -80,6 +83,7 @@ class Cut:
 # "inject"): recipients separated by commas, blanks or both.
 _INJECT_TO = re.compile(r'^(\s*inject\s+\S+\s+from\s+<[^<>]*>\s+to\s+)'
                         r'((?:<[^<>]*>\s*,?\s*)+)(.*)$', re.I | re.S)
+_RANGE = re.compile(r'^(\d+)\.\.(\d+)$')
 _DURATION = re.compile(r'^(\d+(?:\.\d{1,6})?)(us|ms|s|m|h|d)?$')
 _UNIT_US = {'us': 1, 'ms': 1000, 's': 10 ** 6, 'm': 60 * 10 ** 6, 'h': 3600 * 10 ** 6,
             'd': 86400 * 10 ** 6, None: 10 ** 6}
@@ -264,10 +268,11 @@ class Scenario:
             drop.update(range(a, b + 1))
         drop.update(self.injects[k] for k in cut.injects)
         replaced = {}       # line index -> its new text
+        lasts = dict(cut.lasts)
         for k, i in enumerate(self.injects):
             gone = {j for kk, j in cut.rcpts if kk == k}
-            if gone and i not in drop:
-                replaced[i] = self._without_rcpts(i, gone)
+            if (gone or k in lasts) and i not in drop:
+                replaced[i] = self._cut_inject(i, gone, lasts.get(k))
         run_for = None
         if cut.run_for_us is not None:
             run_for = 'run for %s' % format_us(cut.run_for_us)
@@ -324,8 +329,15 @@ class Scenario:
         out.extend(tail)
         return '\n'.join(out) + '\n'
 
-    def _without_rcpts(self, i, gone):
-        """Inject line i without the recipients numbered in gone (one stays)."""
+    def id_range(self, k):
+        """(FIRST, LAST) of inject line k when it is a range, else None."""
+        w = words(self.lines[self.injects[k]].text)
+        m = _RANGE.match(w[1]) if len(w) > 1 else None
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def _cut_inject(self, i, gone, last):
+        """Inject line i without the recipients numbered in gone (one stays)
+        and, for a range, ending at message id last."""
         text = self.lines[i].text
         code = split_comment(text)
         m = _INJECT_TO.match(code)
@@ -333,7 +345,11 @@ class Scenario:
         kept = [r for j, r in enumerate(rcpts) if j not in gone]
         assert kept, 'an inject line keeps a recipient'
         rest = m.group(3).rstrip()
-        return m.group(1) + ', '.join(kept) + (' ' + rest if rest else '')
+        head = m.group(1)
+        if last is not None:
+            head = re.sub(r'^(\s*inject\s+\d+\.\.)\d+', lambda h: h.group(1) + str(last), head,
+                          flags=re.I)
+        return head + ', '.join(kept) + (' ' + rest if rest else '')
 
     def _rewrite_paths(self, ln, w, out_dir):
         """A path relative to the file that held the line, made relative to out_dir."""

@@ -18,7 +18,9 @@ of candidate runs is spent:
      reset and a drop of the same session);
   2. make one fault simpler (Fault.simpler: earlier session, shorter
      delay, fewer bytes, fewer failing DNS queries);
-  3. drop one message (an 'inject' line), while one is left;
+  3. drop one message (an 'inject' line), while one is left; make a
+     range ('inject FIRST..LAST') two messages long, or half as long (a
+     range holds at least two, docs/scenario-language.md "inject");
   4. drop one recipient of a message, while it has another;
   5. shorten the run: a 'run for' below the scenario's own (or, without
      one, below the failing run's end when it has one: a run stopped by a
@@ -94,9 +96,21 @@ def shrink(sc, seed, faults, want, runner, budget, end_us=None):
 
     def fewer_injects():
         left = [k for k in range(len(sc.injects)) if k not in cut.injects]
-        if len(left) < 2:
-            return []
-        return [(faults, cut.replace(injects=cut.injects | {k})) for k in left]
+        out = []
+        if len(left) > 1:
+            out += [(faults, cut.replace(injects=cut.injects | {k})) for k in left]
+        lasts = dict(cut.lasts)
+        for k in left:
+            r = sc.id_range(k)
+            if r is None:
+                continue
+            first, last = r[0], lasts.get(k, r[1])
+            for new in sorted({first + 1, first + (last - first + 1) // 2 - 1}):
+                if first < new < last:
+                    lasts2 = dict(lasts)
+                    lasts2[k] = new
+                    out.append((faults, cut.replace(lasts=frozenset(lasts2.items()))))
+        return out
 
     def fewer_rcpts():
         out = []

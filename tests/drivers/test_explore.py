@@ -12,7 +12,8 @@
   * 'expect always': checked under exploration, shrunk like a crash
     (exit 1 reproduced by mtasim run); ordinary expectations are not;
   * usage errors exit 2;
-  * the shrinker also drops recipients and shortens the run, and drops
+  * the shrinker also drops recipients, shortens ranges of messages and
+    the run, and drops
     two faults at once when no single drop keeps the failure;
   * the faults include DNS that changes over time (outages, flaps),
     multi-line replies and replies cut on the wire.
@@ -345,3 +346,29 @@ def test_multiline_replies_and_replies_cut_on_the_wire(mtasim, tmp_path):
     assert banner.count("hook pre_read_smtp") >= 34 // 3, banner[-2000:]
     msg = json.loads((tmp_path / "r.json").read_text())["runs"][0]["messages"][0]
     assert msg["fate"] == "delivered" and msg["attempts"] == 2, msg
+
+
+RANGE = """\
+scenario range
+include {root}/scenarios/world.inc
+remote 198.51.100.10 name mx1.example.com
+  connect accept latency 20ms
+inject 1..40 from <alice@sender.test> to <bob@example.com> spread 10m
+"""
+
+
+def test_shrinks_a_range_of_messages(mtasim, tmp_path):
+    """'inject 1..40' is made shorter (halved, or two messages) while the
+    ledger crash recurs: seed 63 needs five of the forty."""
+    scn = tmp_path / "range.scn"
+    scn.write_text(RANGE.format(root=REPO_ROOT))
+    proc = explore(mtasim, [str(scn), "--seeds", "63..63", "--plugin", LEDGER, "--out",
+                            str(tmp_path / "out")], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    shrunk = tmp_path / "out" / "range-seed63.scn"
+    text = shrunk.read_text()
+    injects = [ln for ln in text.splitlines() if ln.startswith("inject ")]
+    assert injects == ["inject 1..5 from <alice@sender.test> to <bob@example.com> spread 10m"], text
+    run = subprocess.run([mtasim, "run", "--plugin", LEDGER, str(shrunk)], cwd=tmp_path,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 4, run.stdout + run.stderr
