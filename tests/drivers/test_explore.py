@@ -13,8 +13,8 @@
     (exit 1 reproduced by mtasim run); ordinary expectations are not;
   * usage errors exit 2;
   * the shrinker also drops recipients, shortens ranges of messages and
-    the run, and drops
-    two faults at once when no single drop keeps the failure;
+    the run, and drops two faults at once when no single drop keeps the
+    failure;
   * the faults include DNS that changes over time (outages, flaps),
     multi-line replies and replies cut on the wire.
 """
@@ -211,24 +211,29 @@ run for 2d
 """
 
 
-def test_shrinks_recipients_and_the_run(mtasim, tmp_path):
-    """The ledger bug needs one recipient and half an hour, not three and two days."""
-    scn = tmp_path / "many.scn"
-    scn.write_text(MANY.format(root=REPO_ROOT))
-    proc = explore(mtasim, [str(scn), "--seeds", "67..67", "--plugin", LEDGER, "--out",
+def shrunk_ledger_crash(mtasim, tmp_path, name, text, seed):
+    """Explore scenario text at one seed with the ledger plugin; the shrunk
+    file, proven to crash the plugin again under mtasim run (exit 4)."""
+    scn = tmp_path / f"{name}.scn"
+    scn.write_text(text.format(root=REPO_ROOT))
+    proc = explore(mtasim, [str(scn), "--seeds", f"{seed}..{seed}", "--plugin", LEDGER, "--out",
                             str(tmp_path / "out")], cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    shrunk = tmp_path / "out" / "many-seed67.scn"
-    text = shrunk.read_text()
-    injects = [ln for ln in text.splitlines() if ln.startswith("inject ")]
-    assert injects == ["inject 1 from <alice@sender.test> to <dave@example.com>"], text
-    # The crash comes at 00:27:15 of virtual time: 30m is the shortest
-    # round 'run for' that still reaches it (docs/explore.md).
-    runs = [ln for ln in text.splitlines() if ln.startswith("run for")]
-    assert runs == ["run for 30m"], text
+    shrunk = tmp_path / "out" / f"{name}-seed{seed}.scn"
     run = subprocess.run([mtasim, "run", "--plugin", LEDGER, str(shrunk)], cwd=tmp_path,
                          capture_output=True, text=True, check=False)
     assert run.returncode == 4, run.stdout + run.stderr
+    return shrunk.read_text().splitlines()
+
+
+def test_shrinks_recipients_and_the_run(mtasim, tmp_path):
+    """The ledger bug needs one recipient and half an hour, not three and two days."""
+    lines = shrunk_ledger_crash(mtasim, tmp_path, "many", MANY, 67)
+    injects = [ln for ln in lines if ln.startswith("inject ")]
+    assert injects == ["inject 1 from <alice@sender.test> to <dave@example.com>"], lines
+    # The crash comes at 00:27:15 of virtual time: 30m is the shortest
+    # round 'run for' that still reaches it (docs/explore.md).
+    assert [ln for ln in lines if ln.startswith("run for")] == ["run for 30m"], lines
 
 
 def test_shrink_drops_two_faults_when_one_is_stuck(tmp_path):
@@ -360,15 +365,6 @@ inject 1..40 from <alice@sender.test> to <bob@example.com> spread 10m
 def test_shrinks_a_range_of_messages(mtasim, tmp_path):
     """'inject 1..40' is made shorter (halved, or two messages) while the
     ledger crash recurs: seed 63 needs five of the forty."""
-    scn = tmp_path / "range.scn"
-    scn.write_text(RANGE.format(root=REPO_ROOT))
-    proc = explore(mtasim, [str(scn), "--seeds", "63..63", "--plugin", LEDGER, "--out",
-                            str(tmp_path / "out")], cwd=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    shrunk = tmp_path / "out" / "range-seed63.scn"
-    text = shrunk.read_text()
-    injects = [ln for ln in text.splitlines() if ln.startswith("inject ")]
-    assert injects == ["inject 1..5 from <alice@sender.test> to <bob@example.com> spread 10m"], text
-    run = subprocess.run([mtasim, "run", "--plugin", LEDGER, str(shrunk)], cwd=tmp_path,
-                         capture_output=True, text=True, check=False)
-    assert run.returncode == 4, run.stdout + run.stderr
+    lines = shrunk_ledger_crash(mtasim, tmp_path, "range", RANGE, 63)
+    injects = [ln for ln in lines if ln.startswith("inject ")]
+    assert injects == ["inject 1..5 from <alice@sender.test> to <bob@example.com> spread 10m"], lines
