@@ -5,14 +5,19 @@ seed, and only depends on (the scenario's remotes and DNS names, seed):
 the generator is SplitMix64 (below, written out so that no library version
 can change a schedule). Each seed first picks which fault KINDS are on
 (swarm testing: every kind with probability 1/2, at least one), then draws
-1 to MAX_FAULTS faults of those kinds. Each Fault renders to explicit
-scenario-language lines (Fault.lines) and offers simpler variants of
-itself for the shrinker (Fault.simpler: earlier sessions, shorter delays,
-fewer bytes, fewer failing queries).
+1 to MAX_FAULTS faults of those kinds; DNS windows, multi-line replies and
+the wire have switches of their own, drawn after everything else so that
+adding them left the earlier draws of every seed as they were. Each Fault
+renders to explicit scenario-language lines (Fault.lines) and offers
+simpler variants of itself for the shrinker (Fault.simpler: earlier
+sessions, shorter delays, fewer bytes, fewer failing queries, shorter DNS
+outages, fewer reply lines).
 
 Every line is plain docs/scenario-language.md syntax; the values stay in
 the documented ranges (reply codes 100-599, durations, probabilities).
 """
+
+from explore_scenario import format_us
 
 MASK = (1 << 64) - 1
 MAX_FAULTS = 8
@@ -79,6 +84,23 @@ EHLO_VARIANTS = {
     'small-size': ['250-explore.test', '250-PIPELINING', '250 SIZE 1000'],
     'bare': ['250 explore.test'],
 }
+# DNS answers that change over time (docs/scenario-language.md "Answers
+# that change"): an outage from the start until END, or a flap from START
+# until START + LENGTH with the records before and after (seconds). The
+# commonest real incident is the first: SERVFAIL for some minutes, then
+# the answer again.
+DNS_END = [60, 600, 3600, 6 * 3600]
+DNS_START = [1, 300]
+DNS_LENGTH = [60, 600, 3600]
+# Multi-line replies (RFC 5321 4.2.1: every line but the last has a '-'
+# after the code; a client must read to the last line) to the commands of
+# a session, a positive reply or a failure, 2 or 3 lines.
+MULTILINE_CMDS = ['greet', 'mail', 'rcpt', 'data', 'dot']
+MULTILINE_CODES = [None, 421, 451, 550]     # None: the default reply's code
+# How replies are cut on the wire: a small MSS splits a reply (even a line)
+# across segments (docs/scenario-language.md "The path": segment N);
+# 'flush together' writes the replies to pipelined commands as one segment.
+WIRE = [('segment', '3'), ('segment', '17'), ('segment', '100'), ('flush', 'together')]
 KINDS = ['connect', 'banner', 'reply', 'action', 'conn', 'slow', 'ehlo', 'rcptlimit', 'path',
          'dns', 'config']
 
@@ -122,11 +144,24 @@ class Fault:
         if k == 'dns':
             name, typ = self.target
             q = self.p('queries')
-            out = [('tail', 'dns %s %s %s when query <= %d' % (name, typ.upper(), self.p('rcode'), q))]
+            if q is not None:
+                fail, records = 'when query <= %d' % q, ['when query > %d' % q]
+            else:
+                # A window: the failure in [start, end), the records outside
+                # it; 'until' is exclusive, so they never overlap.
+                start, end = self.p('start'), self.p('end')
+                end_s = format_us(end * 10 ** 6)
+                if start:
+                    start_s = format_us(start * 10 ** 6)
+                    fail = 'from %s until %s' % (start_s, end_s)
+                    records = ['until %s' % start_s, 'from %s' % end_s]
+                else:
+                    fail, records = 'until %s' % end_s, ['from %s' % end_s]
+            out = [('tail', 'dns %s %s %s %s' % (name, typ.upper(), self.p('rcode'), fail))]
             for i in sc.dns.get(name, ()):
                 words = sc.lines[i].text.split()
                 if len(words) > 2 and words[2].lower() == typ:
-                    out.append((('clause', i), 'when query > %d' % q))
+                    out += [(('clause', i), r) for r in records]
             return out
         at = ('after', sc.remotes[self.target])
         if k == 'connect':
@@ -161,8 +196,19 @@ class Fault:
         if k == 'slow':
             cmd = self.p('cmd')
             return [(at, '  %s %s delay %ds%s' % (cmd, DEFAULT_REPLY[cmd], self.p('delay'), self._when()))]
-        if k == 'path':
+        if k in ('path', 'wire'):
             return [(at, '  %s %s' % (self.p('what'), self.p('value')))]
+        if k == 'multiline':
+            cmd, code, n = self.p('cmd'), self.p('code'), self.p('lines')
+            if code is None:
+                code, _, text = DEFAULT_REPLY[cmd].partition(' ')
+            else:
+                text = CODES[code]
+            status = text.split()[0] if text[:1].isdigit() and '.' in text.split()[0] else ''
+            head = ['%s line %d of %d' % (status, k, n) if status else 'line %d of %d' % (k, n)
+                    for k in range(1, n)]
+            out = [(at, '  %s %s-%s' % (cmd, code, h)) for h in head]
+            return out + [(at, '  %s %s %s%s' % (cmd, code, text, self._when()))]
         raise AssertionError(k)
 
     def simpler(self):
@@ -184,10 +230,23 @@ class Fault:
                 out += [self.replace(at=a) for a in _smaller(AT, self.p('at'))]
             if self.p('for'):
                 out.append(self.replace(**{'for': 1}) if self.p('for') > 1 else self)
+        if self.kind == 'multiline':
+            if self.p('lines') > 2:
+                out.append(self.replace(lines=2))
+            if self.p('code') is not None:
+                out.append(self.replace(code=None))
         if self.kind == 'rcptlimit' and self.p('limit') > 1:
             out.append(self.replace(limit=1))
-        if self.kind == 'dns' and self.p('queries') > 1:
+        if self.kind == 'dns' and (self.p('queries') or 0) > 1:
             out.append(self.replace(queries=1))
+        if self.kind == 'dns' and self.p('end') is not None:
+            start, end = self.p('start'), self.p('end')
+            if start:
+                # the same length from the start, then a shorter flap
+                out.append(self.replace(start=0, end=end - start))
+                out += [self.replace(end=start + n) for n in DNS_LENGTH if n < end - start]
+            else:
+                out += [self.replace(end=e) for e in DNS_END if e < end]
         return [f for f in out if f != self]
 
 
@@ -264,4 +323,28 @@ def draw(sc, seed):
     if 'config' in kinds:
         key = rng.pick(sorted(CONFIG))
         add(Fault('config', key, value=rng.pick(CONFIG[key])))
+    # DNS that changes over time: its own swarm switch, drawn after all of
+    # the above so that adding it left every earlier draw of a seed as it
+    # was. Never the name and type a query-count DNS fault already holds
+    # (two failures at once would contradict).
+    if dns_names and rng.below(2):
+        taken = {f.target for f in faults if f.kind == 'dns'}
+        targets = [(n, t) for n in sorted(dns_names) for t in dns_names[n] if (n, t) not in taken]
+        if targets:
+            target = rng.pick(targets)
+            rcode = rng.pick(['SERVFAIL', 'TIMEOUT', 'NXDOMAIN'])
+            if rng.below(2):
+                add(Fault('dns', target, rcode=rcode, start=0, end=rng.pick(DNS_END)))
+            else:
+                start = rng.pick(DNS_START)
+                add(Fault('dns', target, rcode=rcode, start=start, end=start + rng.pick(DNS_LENGTH)))
+    # Multi-line replies and replies cut on the wire: switches of their own,
+    # drawn last for the same reason.
+    if remotes and rng.below(2):
+        add(Fault('multiline', rng.pick(remotes), session=1 + rng.below(3),
+                  cmd=rng.pick(MULTILINE_CMDS), code=rng.pick(MULTILINE_CODES),
+                  lines=2 + rng.below(2)))
+    if remotes and rng.below(2):
+        what, value = rng.pick(WIRE)
+        add(Fault('wire', rng.pick(remotes), what=what, value=value))
     return faults

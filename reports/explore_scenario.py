@@ -14,7 +14,10 @@ back with
     right after their 'remote' line, so the first-match rule lets them
     win; DNS and config lines at the end),
   * relative paths ('plugin', 'body-file', 'send-data-file') rewritten
-    relative to out_dir, so the file runs from where it is written.
+    relative to out_dir, so the file runs from where it is written,
+  * what the shrinker cut (a Cut): whole 'inject' lines, recipients of
+    an inject line (at least one stays), and a 'run for' shorter than the
+    scenario's (replacing its line, or added when it has none).
 
 Nothing here is random: the same scenario and faults give the same bytes.
 This reader is not the parser: it only looks at the first words of lines.
@@ -52,6 +55,63 @@ def words(line):
 
 class ScenarioError(Exception):
     pass
+
+
+class Cut:
+    """What the shrinker took out of the scenario itself: the indexes (into
+    Scenario.injects) of dropped inject lines, the (inject, recipient)
+    index pairs of dropped recipients, the (inject, LAST) pairs of ranges
+    made shorter, and the run's length in microseconds (None: the
+    scenario's own)."""
+
+    __slots__ = ('injects', 'rcpts', 'lasts', 'run_for_us')
+
+    def __init__(self, injects=frozenset(), rcpts=frozenset(), lasts=frozenset(),
+                 run_for_us=None):
+        self.injects = frozenset(injects)
+        self.rcpts = frozenset(rcpts)
+        self.lasts = frozenset(lasts)
+        self.run_for_us = run_for_us
+
+    def replace(self, **changes):
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d.update(changes)
+        return Cut(**d)
+
+
+# 'inject ID from <ADDR> to <ADDR>[,<ADDR>...] ...' (docs/scenario-language.md
+# "inject"): recipients separated by commas, blanks or both.
+_INJECT_TO = re.compile(r'^(\s*inject\s+\S+\s+from\s+<[^<>]*>\s+to\s+)'
+                        r'((?:<[^<>]*>\s*,?\s*)+)(.*)$', re.I | re.S)
+_RANGE = re.compile(r'^(\d+)\.\.(\d+)$')
+_DURATION = re.compile(r'^(\d+(?:\.\d{1,6})?)(us|ms|s|m|h|d)?$')
+_UNIT_US = {'us': 1, 'ms': 1000, 's': 10 ** 6, 'm': 60 * 10 ** 6, 'h': 3600 * 10 ** 6,
+            'd': 86400 * 10 ** 6, None: 10 ** 6}
+
+
+def duration_us(text):
+    """A scenario duration in microseconds (docs/scenario-language.md
+    "Values"), or None when it is not one."""
+    m = _DURATION.match(text.lower())
+    if not m:
+        return None
+    whole, _, frac = m.group(1).partition('.')
+    unit = _UNIT_US[m.group(2)]
+    return int(whole) * unit + int(frac.ljust(6, '0')) * unit // 10 ** 6 if frac else int(whole) * unit
+
+
+def format_us(us):
+    """Microseconds as the shortest exact scenario duration."""
+    for unit in ('d', 'h', 'm', 's', 'ms'):
+        if us % _UNIT_US[unit] == 0:
+            return '%d%s' % (us // _UNIT_US[unit], unit)
+    return '%dus' % us
+
+
+def recipients(text):
+    """The recipients of an inject line, in order ([] if it has none we can read)."""
+    m = _INJECT_TO.match(split_comment(text))
+    return re.findall(r'<[^<>]*>', m.group(2)) if m else []
 
 
 class Line:
@@ -113,6 +173,7 @@ class Scenario:
         self.dns = {}           # lower-case name -> [index of each 'dns NAME ...' line]
         self.injects = []       # indexes of 'inject' lines
         self.expects = []       # (first, last) index ranges of dropped expectations
+        self.run_for = None     # (index of the 'run for' line, its duration in us)
         self._index()
 
     @classmethod
@@ -138,6 +199,9 @@ class Scenario:
                 self.dns.setdefault(w[1].lower(), []).append(i)
             elif key == 'inject':
                 self.injects.append(i)
+            elif key == 'run' and len(w) == 3 and w[1].lower() == 'for' \
+                    and duration_us(w[2]) is not None:
+                self.run_for = (i, duration_us(w[2]))
             elif key == 'expect' and not (len(w) >= 2 and w[1].lower() == 'always'):
                 j = i + 1
                 while j < n and (not _is_top(self.lines[j]) or _blank(self.lines[j])):
@@ -192,15 +256,32 @@ class Scenario:
 
     # --- rendering -----------------------------------------------------
 
-    def render(self, seed, faults, out_dir, header=(), drop_injects=()):
+    def run_for_us(self):
+        """The scenario's own 'run for', in microseconds, or None."""
+        return self.run_for[1] if self.run_for else None
+
+    def render(self, seed, faults, out_dir, header=(), cut=None):
         """The scenario's text with faults applied (see the module's contract)."""
+        cut = cut or Cut()
         drop = set()
         for a, b in self.expects:
             drop.update(range(a, b + 1))
-        drop.update(self.injects[k] for k in drop_injects)
+        drop.update(self.injects[k] for k in cut.injects)
+        replaced = {}       # line index -> its new text
+        lasts = dict(cut.lasts)
+        for k, i in enumerate(self.injects):
+            gone = {j for kk, j in cut.rcpts if kk == k}
+            if (gone or k in lasts) and i not in drop:
+                replaced[i] = self._cut_inject(i, gone, lasts.get(k))
+        run_for = None
+        if cut.run_for_us is not None:
+            run_for = 'run for %s' % format_us(cut.run_for_us)
+            if self.run_for:
+                replaced[self.run_for[0]] = run_for
+                run_for = None
         after = {}          # line index -> lines to insert after it
         tail = []
-        dns_when = {}       # (line index) -> extra clause
+        dns_when = {}       # line index -> [clause]: one copy of the line per clause
         for f in faults:
             for place, text in f.lines(self):
                 if place == 'tail':
@@ -208,10 +289,10 @@ class Scenario:
                 elif place[0] == 'after':
                     after.setdefault(place[1], []).append(text)
                 elif place[0] == 'clause':
-                    dns_when[place[1]] = text
+                    dns_when.setdefault(place[1], []).append(text)
         # An include none of whose lines changes stays an include (its
         # path made relative to out_dir); the others are written inline.
-        touched = set(drop) | set(after) | set(dns_when)
+        touched = set(drop) | set(after) | set(dns_when) | set(replaced)
         touched.update(i for i, ln in enumerate(self.lines)
                        if ln.chain and words(ln.text)[:1] in (['seed'], ['SEED'], ['Seed']))
         inlined = {c for i in touched for c in self.lines[i].chain}
@@ -228,6 +309,8 @@ class Scenario:
                 continue
             if i in drop:
                 continue
+            if i in replaced:
+                ln = Line(replaced[i], ln.folder, ln.chain)
             w = words(ln.text)
             if w and _is_top(ln) and w[0].lower() == 'seed':
                 out.append('seed %d' % seed)
@@ -235,13 +318,38 @@ class Scenario:
                 continue
             text = self._rewrite_paths(ln, w, out_dir)
             if i in dns_when:
-                text = split_comment(text).rstrip() + ' ' + dns_when[i]
-            out.append(text)
+                out.extend(split_comment(text).rstrip() + ' ' + c for c in dns_when[i])
+            else:
+                out.append(text)
             out.extend(after.get(i, ()))
         if not seed_done:
             out.append('seed %d' % seed)
+        if run_for:
+            out.append(run_for)
         out.extend(tail)
         return '\n'.join(out) + '\n'
+
+    def id_range(self, k):
+        """(FIRST, LAST) of inject line k when it is a range, else None."""
+        w = words(self.lines[self.injects[k]].text)
+        m = _RANGE.match(w[1]) if len(w) > 1 else None
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def _cut_inject(self, i, gone, last):
+        """Inject line i without the recipients numbered in gone (one stays)
+        and, for a range, ending at message id last."""
+        text = self.lines[i].text
+        code = split_comment(text)
+        m = _INJECT_TO.match(code)
+        rcpts = re.findall(r'<[^<>]*>', m.group(2))
+        kept = [r for j, r in enumerate(rcpts) if j not in gone]
+        assert kept, 'an inject line keeps a recipient'
+        rest = m.group(3).rstrip()
+        head = m.group(1)
+        if last is not None:
+            head = re.sub(r'^(\s*inject\s+\d+\.\.)\d+', lambda h: h.group(1) + str(last), head,
+                          flags=re.I)
+        return head + ', '.join(kept) + (' ' + rest if rest else '')
 
     def _rewrite_paths(self, ln, w, out_dir):
         """A path relative to the file that held the line, made relative to out_dir."""

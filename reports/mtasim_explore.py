@@ -221,16 +221,16 @@ def report_failures(a, runner, results):
     firsts = {}
     for sc, seed, run, chk in results:
         if chk is not None and (sc.path, chk) not in firsts:
-            firsts[(sc.path, chk)] = (sc, seed)
+            firsts[(sc.path, chk)] = (sc, seed, run.get('end_us'))
     if firsts:
         os.makedirs(a.out, exist_ok=True)
     taken = set()
-    names = {key: out_name(sc, seed, taken) for key, (sc, seed) in firsts.items()}
+    names = {key: out_name(sc, seed, taken) for key, (sc, seed, _) in firsts.items()}
 
     def do(key):
-        sc, seed = firsts[key]
+        sc, seed, end_us = firsts[key]
         faults0 = draw(sc, seed)
-        faults, dropped, used = shrink(sc, seed, faults0, key[1], runner, a.shrink_budget)
+        faults, cut, used = shrink(sc, seed, faults0, key[1], runner, a.shrink_budget, end_us)
         path = os.path.join(a.out, names[key])
         replay = 'mtasim run%s %s' % (plugin_args(a.plugin), shell_quote(path))
         header = ['# shrunk by mtasim explore from %s, seed %d: %d of %d faults left, %d candidate runs'
@@ -238,7 +238,7 @@ def report_failures(a, runner, results):
                   '# check: %s (exit code %d)' % (key[1][1], key[1][0]),
                   '# replay: %s' % replay]
         text = sc.render(seed, faults, os.path.dirname(os.path.abspath(path)), header=header,
-                         drop_injects=dropped)
+                         cut=cut)
         with open(path, 'w', encoding='utf-8', errors='surrogateescape') as f:
             f.write(text)
         code, run = runner.run_file(path)
