@@ -38,6 +38,11 @@ MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libfaketime"
 # (tests/drivers/test_live.py, docs/live.md): an SMTP server (aiosmtpd), an
 # SMTP client (swaks) and a client library (libESMTP, its event callback).
 MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES python3-aiosmtpd swaks libesmtp-dev"
+# STARTTLS against mtasim serve (tests/drivers/test_serve.py, docs/tls.md):
+# swaks --tls needs Net::SSLeay (only a Recommends of swaks, which
+# --no-install-recommends leaves out), and "openssl s_client -starttls smtp"
+# is the openssl package's tool (libssl-dev does not bring it).
+MTASIM_DEB_PACKAGES="$MTASIM_DEB_PACKAGES libnet-ssleay-perl openssl"
 # Differential fidelity (tests/fidelity/, docs/fidelity.md): a real MTA,
 # Postfix, delivers through mtasim serve as the reference SMTP client.  It
 # is installed unconfigured (debconf "No configuration" below): no system
