@@ -743,6 +743,14 @@ char *expect_what(const struct scn_expect *e)
             sb_printf(&w, " within %s", expect_duration_str(e->within, d));
         break;
     }
+    /* "expect always X" names itself as written (docs/explore.md): the
+     * failure says which expectations explore keeps. */
+    if (e->always && w.p && strncmp(w.p, "expect ", 7) == 0) {
+        struct sbuf a = { 0 };
+        sb_printf(&a, "expect always %s", w.p + 7);
+        free(w.p);
+        return a.p;
+    }
     return w.p;
 }
 

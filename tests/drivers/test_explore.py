@@ -164,7 +164,7 @@ def test_expect_always(mtasim, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     fails = fail_lines(proc.stdout)
     checks = {ln.split("  ", 2)[2] for ln in fails}
-    assert checks == {"exit 1  expectation failed: expect message 1 delivered within 1h"}, fails
+    assert checks == {"exit 1  expectation failed: expect always message 1 delivered within 1h"}, fails
     shrunk = re.search(r"  shrunk: (\S+)", proc.stdout).group(1)
     text = Path(shrunk).read_text()
     assert "within 1s" not in text and "expect always message 1 delivered within 1h" in text
@@ -175,6 +175,9 @@ def test_expect_always(mtasim, tmp_path):
     run = subprocess.run([mtasim, "run", shrunk], cwd=tmp_path, capture_output=True, text=True,
                          check=False)
     assert run.returncode == 1, run.stdout
+    # The failure names the expectation as written, 'always' included.
+    assert re.search(r"\(line \d+: expect always message 1 delivered within 1h\)", run.stdout), \
+        run.stdout
 
 
 def test_usage_errors(mtasim, tmp_path):
