@@ -16,6 +16,13 @@
 #include "outq.h"
 #include "smtp_data.h"
 
+/* HOOK_LIVE(name) - a call of hook name does something: a provider is
+ * registered, or the call point is traced.  Otherwise the call returns 0
+ * and does nothing, so the arguments (sc_dc, sc_handle: a delivery
+ * construct and an ec_message made current, a few hundred instructions)
+ * need not be built; the reply path makes them several times a delivery. */
+#define HOOK_LIVE(name) (has_core_##name##_hook() || mta_tracing())
+
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
 #define SMTP_LINE_MAX 1024              /* a command line we build */
 
