@@ -167,11 +167,20 @@ void smtp_conn_destroy(struct mta_conn *c)
     free(c->rc);
     free(c->pend);
     outq_free(&c->out);
+    sc_data_release(c);
+    free(c);
+}
+
+/* sc_data_release - the body has left (or will not): its data pump goes
+ * back to the core's spares, so that an idle session holds none (a run
+ * with 90,000 sessions open at once held 16 KiB in each) */
+void sc_data_release(struct mta_conn *c)
+{
     if (c->data != NULL && c->m->nspare_data < MTA_SPARE_DATA)
         c->m->spare_data[c->m->nspare_data++] = c->data;    /* smtp_data_begin resets it */
     else
         free(c->data);
-    free(c);
+    c->data = NULL;
 }
 
 /*
@@ -395,8 +404,10 @@ static void handle_reply(struct mta_conn *c, const struct smtp_reply *r)
     note_of(r, note, sizeof note);
     int ok = r->code >= 200 && r->code < 300;
     sc_deadline_clear(c);
-    if (c->state == SC_BODY)
+    if (c->state == SC_BODY) {
         c->state = SC_DOT;      /* answered before its end was seen leaving */
+        sc_data_release(c);
+    }
 
     if (r->code == 421 && c->state != SC_QUIT) {
         /* The server is closing the channel, whatever the command (RFC 5321

@@ -192,5 +192,6 @@ void sc_quit_for_event(struct mta_conn *c, const char *event);
 int sc_data_pump(struct mta_conn *c);
 /* sc_data_sent - the data's last byte left (MTA_TCP_SENT): the end-of-data wait */
 void sc_data_sent(struct mta_conn *c);
+void sc_data_release(struct mta_conn *c);
 
 #endif

@@ -117,8 +117,9 @@ int sc_data_pump(struct mta_conn *c)
 {
     if (outq_len(&c->out) > 0)
         return 0;           /* the BDAT line first */
+    assert(c->state == SC_BODY && c->data != NULL);
     int rc = smtp_data_pump(c->data, sc_put, c, data_taken, c);
-    if (rc == 0 && smtp_data_all_taken(c->data))
+    if (rc == 0 && c->data != NULL && smtp_data_all_taken(c->data))
         rc = c->m->env->tcp_notify_sent(c->m->env, c->pub.fd);
     return rc;
 }
@@ -207,6 +208,7 @@ void sc_data_sent(struct mta_conn *c)
         mta_tb_int(&tb, "data_bytes", (int64_t)c->data->taken);
         mta_tb_emit(&tb);
     }
+    sc_data_release(c);
     sc_expect(c, SC_DOT);
 }
 
