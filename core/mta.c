@@ -403,6 +403,8 @@ void mta_destroy(struct mta *m)
         free(m->binding_ehlo[i]);
     }
     smtp_server_free(m);
+    while (m->nspare_data > 0)
+        free(m->spare_data[--m->nspare_data]);
     mq_reset();
     if (mta_current == m) {
         mta_current = NULL;

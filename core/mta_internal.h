@@ -157,6 +157,8 @@ struct mta_host_conns {
 
 struct mta_conn;
 
+#define MTA_SPARE_DATA 64
+
 struct mta {
     struct mta_env *env;
     struct strtab *texts;               /* interned reply texts and notes (strtab.h) */
@@ -193,6 +195,11 @@ struct mta {
     struct mta_domain **slot_waiters;
     int nslot_waiters, slot_waiters_cap;
     struct mta_dns_ctx *dns_pending;    /* lookups awaiting an answer */
+    /* Closed sessions' data pumps (struct smtp_data, 16 KiB each), handed
+     * to the next session that sends a body instead of a fresh malloc:
+     * a warm buffer, and no large allocation per connection. */
+    struct smtp_data *spare_data[MTA_SPARE_DATA];
+    int nspare_data;
 
     struct mta_stats stats;
     unsigned long ndsn;                 /* DSNs made so far: the k-th is MTA_DSN_ID_BASE + k */

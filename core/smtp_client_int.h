@@ -16,6 +16,13 @@
 #include "outq.h"
 #include "smtp_data.h"
 
+/* HOOK_LIVE(name) - a call of hook name does something: a provider is
+ * registered, or the call point is traced.  Otherwise the call returns 0
+ * and does nothing, so the arguments (sc_dc, sc_handle: a delivery
+ * construct and an ec_message made current, a few hundred instructions)
+ * need not be built; the reply path makes them several times a delivery. */
+#define HOOK_LIVE(name) (has_core_##name##_hook() || mta_tracing())
+
 #define SMTP_INBUF_MAX (1024 * 1024)    /* more unparsed input is a protocol error */
 #define SMTP_LINE_MAX 1024              /* a command line we build */
 
@@ -185,5 +192,6 @@ void sc_quit_for_event(struct mta_conn *c, const char *event);
 int sc_data_pump(struct mta_conn *c);
 /* sc_data_sent - the data's last byte left (MTA_TCP_SENT): the end-of-data wait */
 void sc_data_sent(struct mta_conn *c);
+void sc_data_release(struct mta_conn *c);
 
 #endif

@@ -117,8 +117,9 @@ int sc_data_pump(struct mta_conn *c)
 {
     if (outq_len(&c->out) > 0)
         return 0;           /* the BDAT line first */
+    assert(c->state == SC_BODY && c->data != NULL);
     int rc = smtp_data_pump(c->data, sc_put, c, data_taken, c);
-    if (rc == 0 && smtp_data_all_taken(c->data))
+    if (rc == 0 && c->data != NULL && smtp_data_all_taken(c->data))
         rc = c->m->env->tcp_notify_sent(c->m->env, c->pub.fd);
     return rc;
 }
@@ -149,7 +150,10 @@ static int body_go(struct mta_conn *c, const char *b, size_t n)
         mta_tb_int(&tb, "data_bytes", (int64_t)o);
         mta_tb_emit(&tb);
     }
-    if (c->data == NULL && (c->data = malloc(sizeof *c->data)) == NULL)
+    if (c->data == NULL)
+        c->data = c->m->nspare_data > 0 ? c->m->spare_data[--c->m->nspare_data]
+                                        : malloc(sizeof *c->data);
+    if (c->data == NULL)
         mta_panic("send_body", "out of memory");
     smtp_data_begin(c->data, b, n, c->use_bdat);
     sc_expect(c, SC_BODY);
@@ -204,6 +208,7 @@ void sc_data_sent(struct mta_conn *c)
         mta_tb_int(&tb, "data_bytes", (int64_t)c->data->taken);
         mta_tb_emit(&tb);
     }
+    sc_data_release(c);
     sc_expect(c, SC_DOT);
 }
 
@@ -324,7 +329,8 @@ static int rcpt_line(struct mta_conn *c, int i, char *line)
         smtp_client_args_add(&a.pub, "NOTIFY", msg->dsn_notify);
         smtp_client_args_add(&a.pub, "ORCPT", orcpt);
     }
-    int rc = call_core_smtp_client_rcptto_args_hook(sc_dc(c, c->msg, i), &a.pub);
+    int rc = HOOK_LIVE(smtp_client_rcptto_args)
+             ? call_core_smtp_client_rcptto_args_hook(sc_dc(c, c->msg, i), &a.pub) : 0;
     smtp_args_render(&a.pub, line + tb.len, SMTP_LINE_MAX - 2 - tb.len);
     return rc;
 }
@@ -428,7 +434,8 @@ void sc_start_transaction(struct mta_conn *c)
         xtext(msg->dsn_envid, envid, sizeof envid);
         smtp_client_args_add(&a.pub, "ENVID", envid);
     }
-    if (call_core_smtp_client_mailfrom_args_hook(sc_dc(c, c->msg, -1), &a.pub)) {
+    if (HOOK_LIVE(smtp_client_mailfrom_args)
+        && call_core_smtp_client_mailfrom_args_hook(sc_dc(c, c->msg, -1), &a.pub)) {
         sc_fail_in_flight(c, OUTCOME_TRANSIENT,
                        WHY(DSN_STATUS_LOCAL, "a smtp_client_mailfrom_args provider refused the message"));
         sc_next_transaction(c);
@@ -579,14 +586,16 @@ void sc_end_transaction(struct mta_conn *c)
     int left = unsent_left(c);
     if (left == 0) {
         sc_fail_in_flight(c, OUTCOME_TRANSIENT, WHY(DSN_STATUS_PROTOCOL, "no reply for this recipient"));
-        if (call_core_smtp_should_session_shutdown_hook(sc_dc(c, msg, -1))) {
+        if (HOOK_LIVE(smtp_should_session_shutdown)
+            && call_core_smtp_should_session_shutdown_hook(sc_dc(c, msg, -1))) {
             sc_send_quit(c);
             return;
         }
         sc_next_transaction(c);
         return;
     }
-    int shutdown = call_core_smtp_should_session_shutdown_hook(sc_dc(c, msg, -1));
+    int shutdown = HOOK_LIVE(smtp_should_session_shutdown)
+                   && call_core_smtp_should_session_shutdown_hook(sc_dc(c, msg, -1));
     if (mta_tracing()) {
         struct mta_tb tb;
         mta_tb_begin(&tb, "queue", "more_rcpts");

@@ -66,22 +66,29 @@ void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len)
     }
 }
 
-void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym)
+/* sym_n - a field num shown as sym[0..len): the text is copied, its length known */
+static void sym_n(struct mta_tb *tb, const char *key, int64_t num, const char *sym, size_t len)
 {
     struct mta_trace_field *f = add_field(tb, key);
     if (!f)
         return;
-    f->str = keep(tb, sym, strlen(sym), &f->len);
+    f->str = keep(tb, sym, len, &f->len);
     f->num = num;
     f->has_num = 1;
 }
 
+void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym)
+{
+    sym_n(tb, key, num, sym, strlen(sym));
+}
+
+/* The number is formatted in place: its length comes with it, no strlen. */
 void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v)
 {
     char tmp[32];
     struct textbuf t = textbuf_on(tmp, sizeof tmp);
     textbuf_i64(&t, v);
-    mta_tb_sym(tb, key, v, tmp);
+    sym_n(tb, key, v, tmp, t.len);
 }
 
 void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
@@ -89,7 +96,7 @@ void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
     char tmp[16];
     struct textbuf t = textbuf_on(tmp, sizeof tmp);
     textbuf_ipv4(&t, a);
-    mta_tb_sym(tb, key, a, tmp);
+    sym_n(tb, key, a, tmp, t.len);
 }
 
 void mta_tb_ip(struct mta_tb *tb, const char *key, mta_ip a)

@@ -487,8 +487,12 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         if (!b->unavailable)
             sim_net_add_local(w->net, b->addr);
     }
-    if (follow_virtual_time(w, sc, o, r) < 0 || runner_load_plugins(&w->plugins, sc, o, r) < 0
-        || build_inbound(w, sc, r) < 0)
+    if (follow_virtual_time(w, sc, o, r) < 0 || runner_load_plugins(&w->plugins, sc, o, r) < 0)
+        return -1;
+    /* Without a plugin nobody calls the system on a simulated descriptor:
+     * the table need not stay in the reserved 3-1023 (simenv.h). */
+    simenv_set_private_fds(w->env, plugin_set_count(w->plugins) == 0);
+    if (build_inbound(w, sc, r) < 0)
         return -1;
     w->bodies = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->bodies);
     w->slots = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->slots);

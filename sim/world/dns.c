@@ -44,6 +44,7 @@
 #define SIM_DNS_MAX_FAILURES 65536
 #define SIM_DNS_MAX_COUNTERS 65536
 #define SIM_DNS_MAX_PENDING 65536
+#define SIM_DNS_MAX_SPARE 256     /* answered queries kept for reuse */
 #define SIM_DNS_MAX_CNAME_HOPS 8
 #define SIM_DNS_MAX_LATENCIES 65536
 #define SIM_DNS_MAX_NAMES (4 * 65536)
@@ -117,6 +118,10 @@ struct sim_dns {
     struct idxmap name_index;           /* text_hash(name) -> names[] */
     struct dns_pending *first, *last;   /* in query order */
     size_t npending;
+    /* Answered queries kept for the next one (linked by next): a pending
+     * query is about 4.6 KiB with its answer, too large to malloc per query. */
+    struct dns_pending *spare;
+    size_t nspare;
 };
 
 /* dns_die - report a broken contract and stop loudly */
@@ -249,6 +254,12 @@ void sim_dns_destroy(struct sim_dns *d)
         d->first = p->next;
         sim_sched_cancel(d->sched, p->event);
         free(p->name);
+        free(p);
+    }
+    while (d->spare != NULL) {
+        struct dns_pending *p = d->spare;
+
+        d->spare = p->next;
         free(p);
     }
     free(d->records);
@@ -573,7 +584,13 @@ static void dns_answer_event(void *arg)
     d->npending--;
     p->cb(p->arg, p->name, p->type, &p->answer);
     free(p->name);
-    free(p);
+    if (d->nspare < SIM_DNS_MAX_SPARE) {
+        p->next = d->spare;
+        d->spare = p;
+        d->nspare++;
+    } else {
+        free(p);
+    }
 }
 
 /* sim_dns_query - ask; cb runs later from the scheduler */
@@ -587,7 +604,13 @@ void sim_dns_query(struct sim_dns *d, const char *name, enum mta_dns_type type,
     assert(name != NULL && cb != NULL);
     if (d->npending >= SIM_DNS_MAX_PENDING)
         dns_die("sim_dns_query", "too many queries in flight");
-    p = malloc(sizeof *p);      /* every field is set below; the answer by dns_resolve */
+    p = d->spare;               /* every field is set below; the answer by dns_resolve */
+    if (p != NULL) {
+        d->spare = p->next;
+        d->nspare--;
+    } else {
+        p = malloc(sizeof *p);
+    }
     if (p == NULL)
         dns_die("sim_dns_query", "out of memory");
     memset(p, 0, offsetof(struct dns_pending, answer));

@@ -21,10 +21,16 @@
 #include "simtls.h"
 #include "textbuf.h"
 
-/* The simulated descriptor table: the numbers fdreserve keeps from the
- * process's real files (fdreserve.h), so none aliases one. */
+/* The simulated descriptor table.  While a plugin may see descriptors, the
+ * numbers are those fdreserve keeps from the process's real files
+ * (fdreserve.h), so none aliases one: 3 to 1023, 1021 at once.  When no
+ * plugin is loaded nothing but the simulation ever holds a number, so
+ * none can alias a real file and the table grows to Linux's default
+ * per-process ceiling (fs.nr_open, 1048576), each number handed out
+ * without a system call (simenv_set_private_fds). */
 #define SIMENV_FD_BASE FDRESERVE_BASE
 #define SIMENV_MAX_FDS FDRESERVE_END
+#define SIMENV_MAX_PRIVATE_FDS (1 << 20)
 
 /* A listening descriptor (tcp_listen); NULL ep.  It stays a host on the
  * network after the close, refusing what arrives. */
@@ -80,6 +86,7 @@ struct simenv {
     int *free_fds;
     int nfree, free_cap;
     int hiwater;                    /* no descriptor at or above it was ever used */
+    int private_fds;                /* no plugin sees descriptors (simenv_set_private_fds) */
     struct dns_wait *dns_waiting;
     struct sim_listener *listeners;
     struct simenv_violations v;
@@ -244,10 +251,11 @@ static struct sim_fd *fd_get(struct simenv *se, int fd)
 }
 
 /* fd_claim - fd, once the real number is reserved for it; -1 when a
- * plugin closed the number and a real file took it (fdreserve.h) */
-static int fd_claim(int fd)
+ * plugin closed the number and a real file took it (fdreserve.h).  With
+ * private descriptors nobody calls the system on the number: no claim. */
+static int fd_claim(const struct simenv *se, int fd)
 {
-    if (fdreserve_claim(fd) == 0)
+    if (se->private_fds || fdreserve_claim(fd) == 0)
         return fd;
     fprintf(stderr, "mtasim: descriptor %d was closed behind the simulation's back (by a "
             "plugin) and reused by a real file: not handed out\n", fd);
@@ -261,11 +269,11 @@ static int fd_claim(int fd)
 static int fd_alloc(struct simenv *se)
 {
     if (se->nfree > 0)
-        return fd_claim(se->free_fds[0]);
+        return fd_claim(se, se->free_fds[0]);
     int fd = se->hiwater < SIMENV_FD_BASE ? SIMENV_FD_BASE : se->hiwater;
     if (fd < se->nfds)
-        return fd_claim(fd);
-    if (se->nfds >= SIMENV_MAX_FDS)
+        return fd_claim(se, fd);
+    if (se->nfds >= (se->private_fds ? SIMENV_MAX_PRIVATE_FDS : SIMENV_MAX_FDS))
         return -1;
     int want = fd + 1;
     int cap = se->nfds ? se->nfds : 16;
@@ -278,7 +286,7 @@ static int fd_alloc(struct simenv *se)
         p[i] = NULL;
     se->fds = p;
     se->nfds = cap;
-    return fd_claim(fd);
+    return fd_claim(se, fd);
 }
 
 /* fd_take - fd, just returned by fd_alloc, now holds f */
@@ -906,6 +914,13 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
 }
 
 struct mta_env *simenv_env(struct simenv *se) { return &se->env; }
+
+/* simenv_set_private_fds - no plugin sees descriptors (simenv.h) */
+void simenv_set_private_fds(struct simenv *se, int private_fds)
+{
+    assert(se->nfds <= SIMENV_MAX_FDS);     /* before the table outgrew the reserved range */
+    se->private_fds = private_fds != 0;
+}
 
 /* simenv_check - the contract breaches seen so far */
 /* simenv_set_liveness - tell lv of every connect and write (liveness.h) */

@@ -12,7 +12,8 @@
  *   Implements struct mta_env on the virtual clock (sched), the simulated
  *   network (net) and resolver (dns).  Descriptors are small integers
  *   allocated lowest-free from 3, as a process would, so traces show
- *   realistic and reproducible conn_fd values.
+ *   realistic and reproducible conn_fd values: 3 to 1023 while a plugin
+ *   may see them (fdreserve.h), beyond without one (simenv_set_private_fds).
  *
  *   It records the connection-level trace (kind "conn": open, established,
  *   refused, unreachable, eof, reset, close, error) and DNS queries and
@@ -45,6 +46,13 @@ struct simenv *simenv_create(struct sim_sched *s, struct sim_net *n, struct sim_
 struct mta_env *simenv_env(struct simenv *se);
 /* The seed random_below() streams derive from (default 1). */
 void simenv_set_seed(struct simenv *se, uint64_t seed);
+/* private_fds != 0: no plugin is loaded, so nothing but the simulation
+ * sees a descriptor's number.  The table then grows past the range
+ * fdreserve keeps from real files (3 to 1023, at most 1021 open at once)
+ * up to 1048576 descriptors, as a process with Linux's default fs.nr_open
+ * may, and numbers are handed out without claiming a real socket.  Set it
+ * before the table grew past 1023 (at world building); default 0. */
+void simenv_set_private_fds(struct simenv *se, int private_fds);
 void simenv_check(const struct simenv *se, struct simenv_violations *v);
 /* The liveness checker to tell of connects and writes (NULL: none). */
 struct liveness;

@@ -11,6 +11,10 @@
 #     3. reuse, 200k messages: deliveries per second on reused connections
 #     4. mix at 10k, 100k and 1M messages: cost per message
 #     5. queued, 1M messages: bytes per queued message, peak RSS
+#     6. reuse, 100k messages over 10, 300, 1000 and 3000 domains: the cost
+#        per event as simultaneous connections grow (32 per domain: 96,000
+#        connections open at once at 3000 domains, past the 1,021
+#        descriptors a run with plugins has)
 #   Takes a few minutes on 2 cores; run it on a quiet machine.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,3 +40,7 @@ for n in 10000 100000 1000000; do
 done
 echo "== 5. queued 1M"
 "$mtasim" bench --mode queued --messages 1000000 --runs "$runs"
+for d in 10 300 1000 3000; do
+    echo "== 6. reuse 100k messages, $d domains"
+    "$mtasim" bench --mode reuse --messages 100000 --domains "$d" --runs "$runs"
+done
