@@ -460,6 +460,19 @@ static int cmd_run(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    /* "--json a.scn b.scn" takes a.scn as the results file: refuse to write
+     * over a scenario (an output path ending in .scn) rather than lose it. */
+    const char *outs[2][2] = { { "--json", json_path }, { "--trace", trace_path } };
+    for (int i = 0; i < 2; i++) {
+        size_t n = outs[i][1] ? strlen(outs[i][1]) : 0;
+        if (n >= 4 && strcmp(outs[i][1] + n - 4, ".scn") == 0) {
+            fprintf(stderr, "mtasim run: %s %s would write over a scenario: give the output "
+                    "file first, e.g. %s results.json a.scn\n", outs[i][0], outs[i][1],
+                    outs[i][0]);
+            rc = 2;
+            goto out;
+        }
+    }
     if (pcap_check_spec(argc - optind) < 0) {
         rc = 2;
         goto out;

@@ -163,6 +163,19 @@ def test_json_trace_needs_json(mtasim):
     assert "--json-trace adds the trace to the --json file" in proc.stderr
 
 
+def test_output_path_that_is_a_scenario_is_refused(mtasim, tmp_path):
+    """'--json a.scn b.scn' names a.scn as the results file: mtasim refuses
+    (exit 2) instead of writing over the scenario; same for --trace."""
+    scn = tmp_path / "a.scn"
+    text = (REPO_ROOT / "scenarios/connect/refused.scn").read_text()
+    scn.write_text(text)
+    for opt in ("--json", "--trace"):
+        proc = run_mtasim(mtasim, [opt, str(scn), "scenarios/connect/refused.scn"], cwd=REPO_ROOT)
+        assert proc.returncode == 2, (opt, proc.stdout, proc.stderr)
+        assert f"{opt} {scn} would write over a scenario" in proc.stderr, proc.stderr
+        assert scn.read_text() == text
+
+
 def test_json_is_deterministic_apart_from_wall_ms(mtasim, results, tmp_path):
     again = tmp_path / "again.json"
     run_mtasim(mtasim, ["--json", str(again), "--json-trace", *REPORT_SCENARIOS], cwd=REPO_ROOT)
