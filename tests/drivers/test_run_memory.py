@@ -87,7 +87,7 @@ def test_an_expectation_on_a_finished_message_still_reads_its_summary(mtasim, tm
     path = tmp_path / "early.scn"
     path.write_text(scenario(20_000).replace("expect message 20000 delivered",
                                              "expect message 3 bounced"))
-    p = subprocess.run([str(mtasim), "run", str(path)], capture_output=True, text=True,
-                       timeout=600, check=False)
+    p = subprocess.run([str(mtasim), "run", "--timeout", "600", str(path)], capture_output=True,
+                       text=True, timeout=900, check=False)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "message 3: expected bounced, got delivered" in p.stdout, p.stdout
