@@ -373,6 +373,25 @@ void mta_shutdown(struct mta *m)
     }
 }
 
+/* free_message - one message block and what it owns */
+static void free_message(struct mta_msg *msg)
+{
+    free((char *)msg->pub.dsn_notify);
+    free((char *)msg->pub.dsn_ret);
+    free((char *)msg->pub.dsn_envid);
+    free(msg->owned_body);
+    free(msg);
+}
+
+/* pending_count_of - msg's recipients still pending */
+static int pending_count_of(const struct mta_msg *msg)
+{
+    int n = 0;
+    for (int i = 0; i < msg->pub.rcpt_count; i++)
+        n += msg->pub.rcpts[i].state == RCPT_PENDING;
+    return n;
+}
+
 /* mta_destroy - free everything and stop being the current core */
 void mta_destroy(struct mta *m)
 {
@@ -381,14 +400,8 @@ void mta_destroy(struct mta *m)
     if (!m->shutting_down)
         mta_shutdown(m);
     queue_free_all(m);
-    for (size_t i = 0; i < m->nmsgs; i++) {
-        struct mta_msg *msg = m->msgs[i];
-        free((char *)msg->pub.dsn_notify);
-        free((char *)msg->pub.dsn_ret);
-        free((char *)msg->pub.dsn_envid);
-        free(msg->owned_body);
-        free(msg);
-    }
+    for (size_t i = 0; i < m->nmsgs; i++)
+        free_message(m->msgs[i]);
     free(m->msgs);
     strtab_destroy(m->texts);
     dns_pending_free_all(m);
@@ -414,6 +427,23 @@ void mta_destroy(struct mta *m)
     hooks_reset_all();
     ev_reset();
     free(m);
+}
+
+/* mta_release_done - see mta.h */
+size_t mta_release_done(struct mta *m, void (*fn)(void *arg, const message *msg), void *arg)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < m->nmsgs; i++) {
+        struct mta_msg *msg = m->msgs[i];
+        if (msg->where == MSG_DONE && msg->on_conn == NULL && pending_count_of(msg) == 0) {
+            fn(arg, &msg->pub);
+            free_message(msg);
+        } else {
+            m->msgs[kept++] = msg;
+        }
+    }
+    m->nmsgs = kept;
+    return kept;
 }
 
 /* mta_foreach_message - visit messages in creation order */

@@ -200,6 +200,13 @@ void mta_destroy(struct mta *m);
 void mta_foreach_message(const struct mta *m,
                          void (*fn)(void *arg, const message *msg), void *arg);
 
+/* Hand each finished message that nothing refers to any more (done, no
+ * recipient pending, on no connection) to fn, in creation order, then free
+ * it; the others keep their order.  A caller that has folded what it needs
+ * from messages (a long run's summaries) keeps memory to what is in flight.
+ * Linear in the messages held; returns how many are held afterwards. */
+size_t mta_release_done(struct mta *m, void (*fn)(void *arg, const message *msg), void *arg);
+
 /* Where a message stands, for invariant checks and results. */
 struct mta_msg_info {
     const char *where;          /* "new", "active", "delayed", "inflight", "done" */

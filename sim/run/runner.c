@@ -24,11 +24,19 @@
 #include "runner.h"
 #include "sim_sched.h"
 #include "simenv.h"
+#include "summaries.h"
 #include "trace_store.h"
+#include "textbuf.h"
 #include "trace_summary.h"
 #include "world_setup.h"
 
 #include <openssl/evp.h>
+
+/* A body's digest as "inject message" traces it (trace_injection). */
+struct body_digest {
+    char hex[65];
+    size_t canon;           /* its size with line ends made CRLF */
+};
 
 struct world;
 struct inject_ev {
@@ -55,6 +63,11 @@ struct world {
     struct pcap_writer *pcap;   /* --pcap, or NULL */
     struct liveness *liveness;  /* the storm check (liveness.h) */
     struct run_stream *stream;  /* the trace is judged as it streams, not kept; or NULL */
+    struct body_digest *digests;    /* per injection: its body's, traced per message */
+    /* Finished messages are folded into sums and freed as the run goes
+     * (mta_release_done), when nothing else could read them: NULL = kept. */
+    struct summaries *sums;
+    size_t held, since_release;     /* messages the core held then; injected since */
 };
 
 /* What judges a run whose trace is not kept (run_opts.stream). */
@@ -109,21 +122,6 @@ const char *run_verdict_str(enum run_verdict v)
     return names[v];
 }
 
-static void violation(struct run_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void violation(struct run_result *r, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    char **v = realloc(r->violations, (size_t)(r->nviolations + 1) * sizeof *v);
-    if (v == NULL)
-        abort();
-    r->violations = v;
-    r->violations[r->nviolations++] = strdup(buf);
-}
-
 /* runner_synth_body - a small RFC 5322 message for an injection without a body */
 char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *in, uint64_t seed)
 {
@@ -173,25 +171,27 @@ char *runner_synth_body(const struct scn_scenario *sc, const struct scn_inject *
     return body;
 }
 
-/* trace_injection - record the canonical body's digest, for "intact"
+/* body_digest - the canonical body's digest, for "intact"
  *
  * Canonical = what a correct client puts between DATA and the final dot,
  * with the dot-stuffing removed again: bare LF turned into CRLF and a
- * missing final line end added.  A correct remote's body_sha256 equals it. */
-static void trace_injection(struct mta_env *env, unsigned long msg_id, const char *body, size_t len)
+ * missing final line end added.  A correct remote's body_sha256 equals it.
+ * Hashed a run of bytes at a time, not byte by byte. */
+static void body_digest(const char *body, size_t len, struct body_digest *d)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         abort();
-    size_t canon = 0;
-    for (size_t i = 0; i < len; i++) {
+    size_t canon = 0, from = 0;
+    for (size_t i = 0; i < len; i++)
         if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) {
+            EVP_DigestUpdate(ctx, body + from, i - from);
             EVP_DigestUpdate(ctx, "\r", 1);
             canon++;
+            from = i;
         }
-        EVP_DigestUpdate(ctx, &body[i], 1);
-        canon++;
-    }
+    EVP_DigestUpdate(ctx, body + from, len - from);
+    canon += len;
     if (len > 0 && body[len - 1] != '\n') {    /* as the client: empty stays empty */
         EVP_DigestUpdate(ctx, "\r\n", 2);
         canon += 2;
@@ -200,17 +200,29 @@ static void trace_injection(struct mta_env *env, unsigned long msg_id, const cha
     unsigned int mdlen = 0;
     EVP_DigestFinal_ex(ctx, md, &mdlen);
     EVP_MD_CTX_free(ctx);
-    char hex[65], id[32], size[32];
-    for (unsigned i = 0; i < mdlen && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    snprintf(id, sizeof id, "%lu", msg_id);
-    snprintf(size, sizeof size, "%zu", canon);
+    static const char hexd[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        d->hex[2 * i] = hexd[i < mdlen ? md[i] >> 4 : 0];
+        d->hex[2 * i + 1] = hexd[i < mdlen ? md[i] & 15 : 0];
+    }
+    d->hex[64] = '\0';
+    d->canon = canon;
+}
+
+/* trace_injection - record message msg_id's body digest d */
+static void trace_injection(struct mta_env *env, unsigned long msg_id, const struct body_digest *d)
+{
+    if (env->trace == NULL)
+        return;
+    char id[32], size[32];
+    struct textbuf ti = textbuf_on(id, sizeof id), ts = textbuf_on(size, sizeof size);
+    textbuf_u64(&ti, msg_id);
+    textbuf_u64(&ts, d->canon);
     struct mta_trace_rec rec = { .kind = "inject", .name = "message", .nfields = 3 };
-    rec.field[0] = (struct mta_trace_field){ "msg", id, strlen(id), (int64_t)msg_id, 1 };
-    rec.field[1] = (struct mta_trace_field){ "size", size, strlen(size), (int64_t)canon, 1 };
-    rec.field[2] = (struct mta_trace_field){ "body_sha256", hex, 64, 0, 0 };
-    if (env->trace)
-        env->trace(env, &rec);
+    rec.field[0] = (struct mta_trace_field){ "msg", id, ti.len, (int64_t)msg_id, 1 };
+    rec.field[1] = (struct mta_trace_field){ "size", size, ts.len, (int64_t)d->canon, 1 };
+    rec.field[2] = (struct mta_trace_field){ "body_sha256", d->hex, 64, 0, 0 };
+    env->trace(env, &rec);
 }
 
 /* inbound_accepted - the server accepted a message: record its body like
@@ -218,7 +230,9 @@ static void trace_injection(struct mta_env *env, unsigned long msg_id, const cha
 static void inbound_accepted(void *arg, unsigned long id, const char *body, size_t len)
 {
     struct world *w = arg;
-    trace_injection(simenv_env(w->env), id, body, len);
+    struct body_digest d;
+    body_digest(body, len, &d);
+    trace_injection(simenv_env(w->env), id, &d);
 }
 
 /* build_inbound - the server (listen, users) and the clients; 0, or -1
@@ -259,22 +273,15 @@ static int build_inbound(struct world *w, const struct scn_scenario *sc, struct 
     return 0;
 }
 
-/* count_message - mta_foreach_message: how many summaries there can be */
-static void count_message(void *arg, const message *msg)
-{
-    (void)msg;
-    ++*(int *)arg;
-}
-
-/* runner_inject - hand message k of injection index of sc to the core now
- * (k = 0 for a line written out), its body traced first */
-void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
-                   unsigned long k, const char *synth_body, int slot)
+/* inject_with - hand message k of injection index of sc to the core now,
+ * body's digest d traced first */
+static void inject_with(struct mta *m, struct mta_env *env, const struct scn_scenario *sc,
+                        int index, unsigned long k, const char *body,
+                        const struct body_digest *d, int slot)
 {
     const struct scn_inject *in = &sc->injects[index];
-    const char *body = in->body ? in->body : synth_body;
     size_t len = in->body ? in->body_len : strlen(body);
-    trace_injection(env, in->id + k, body, len);
+    trace_injection(env, in->id + k, d);
     struct mta_inject_opts opts = { in->dsn_notify, in->dsn_ret, in->dsn_envid, in->chunking,
                                     (long)(in->deliver_by / 1000000) };
     const char *const *rcpts = (const char *const *)in->rcpts;
@@ -303,6 +310,33 @@ void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario
     }
 }
 
+/* runner_inject - hand message k of injection index of sc to the core now
+ * (k = 0 for a line written out), its body traced first */
+void runner_inject(struct mta *m, struct mta_env *env, const struct scn_scenario *sc, int index,
+                   unsigned long k, const char *synth_body, int slot)
+{
+    const struct scn_inject *in = &sc->injects[index];
+    const char *body = in->body ? in->body : synth_body;
+    struct body_digest d;
+    body_digest(body, in->body ? in->body_len : strlen(body), &d);
+    inject_with(m, env, sc, index, k, body, &d, slot);
+}
+
+/* RELEASE_MIN - messages injected before finished ones are first released */
+#define RELEASE_MIN 4096
+
+/* release_done - hand the finished messages to the summaries and free them
+ * once as many were injected as were held after the last time: each
+ * message is looked at a bounded number of times, however long the run */
+static void release_done(struct world *w, size_t injected)
+{
+    w->since_release += injected;
+    if (w->sums == NULL || w->since_release < RELEASE_MIN || w->since_release < w->held)
+        return;
+    w->held = mta_release_done(w->mta, summaries_add, w->sums);
+    w->since_release = 0;
+}
+
 /* inject_fire - a line's message is due: a line written out is one; a
  * range injects each message due now, then waits for its next one, so
  * the scheduler holds one event per line, not per message */
@@ -312,14 +346,17 @@ static void inject_fire(void *arg)
     struct world *w = ev->w;
     const struct scn_inject *in = &w->sc->injects[ev->index];
     mta_usec_t now = sim_sched_now(w->sched);
+    unsigned long first = ev->next;
+    const char *body = in->body ? in->body : w->bodies[ev->index];
     do {
-        runner_inject(w->mta, simenv_env(w->env), w->sc, ev->index, ev->next,
-                      w->bodies[ev->index], w->slots[ev->index]);
+        inject_with(w->mta, simenv_env(w->env), w->sc, ev->index, ev->next, body,
+                    &w->digests[ev->index], w->slots[ev->index]);
         ev->next++;
     } while (ev->next < in->count && w->sc->epoch + scn_inject_time(in, ev->next) <= now);
     if (ev->next < in->count)
         sim_sched_at_kind(w->sched, w->sc->epoch + scn_inject_time(in, ev->next), inject_fire,
                           ev, SIM_EV_INJECT);
+    release_done(w, ev->next - first);
 }
 
 
@@ -497,7 +534,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     w->bodies = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->bodies);
     w->slots = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->slots);
     w->inject_evs = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->inject_evs);
-    if (!w->bodies || !w->slots || !w->inject_evs) {
+    w->digests = calloc((size_t)(sc->ninjects ? sc->ninjects : 1), sizeof *w->digests);
+    if (!w->bodies || !w->slots || !w->inject_evs || !w->digests) {
         r->error = strdup("out of memory building the world");
         return -1;
     }
@@ -507,6 +545,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
         assert(w->slots[i] >= 0);
         if (in->body == NULL)
             w->bodies[i] = runner_synth_body(sc, in, r->seed);  /* a range's messages share it */
+        const char *body = in->body ? in->body : w->bodies[i];
+        body_digest(body, in->body ? in->body_len : strlen(body), &w->digests[i]);
         struct inject_ev *ev = &w->inject_evs[i];
         ev->w = w;
         ev->index = i;
@@ -514,6 +554,10 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     }
     if (o->feed)
         o->feed(o->feed_arg, w->mta, w->sched, sc->epoch);
+    /* Without --json and plugins nothing reads a finished message after
+     * it is summarized: the core can let it go (summaries.h). */
+    if (o->stream && !o->lean && o->nplugins + sc->nplugins == 0)
+        w->sums = summaries_create(sc, r, SUMMARIES_NAMED, 0, 0);
     return 0;
 }
 
@@ -546,148 +590,45 @@ static void teardown(struct world *w)
     free(w->bodies);
     free(w->slots);
     free(w->inject_evs);
-}
-
-/* An index from injection id to its summary: open addressing, so that
- * summarizing a million messages stays linear. */
-struct summary_index {
-    int *slot;              /* index into r->msgs, -1 = empty */
-    size_t cap;             /* a power of two, at least twice the entries */
-};
-
-static size_t id_hash(unsigned long id, size_t cap)
-{
-    uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
-    return (size_t)(h >> 20) & (cap - 1);
-}
-
-/* summary_find - the summary of id, or where a new one goes (*fresh set) */
-static struct msg_summary *summary_find(struct summary_index *ix, struct run_result *r,
-                                        unsigned long id, int create)
-{
-    size_t h = id_hash(id, ix->cap);
-    while (ix->slot[h] >= 0) {
-        if (r->msgs[ix->slot[h]].id == id)
-            return &r->msgs[ix->slot[h]];
-        h = (h + 1) & (ix->cap - 1);
-    }
-    if (!create)
-        return NULL;
-    ix->slot[h] = r->nmsgs;
-    struct msg_summary *s = &r->msgs[r->nmsgs++];
-    memset(s, 0, sizeof *s);
-    s->id = id;
-    s->done_at = -1;
-    return s;
-}
-
-struct summarize_ctx {
-    struct run_result *r;
-    const struct scn_scenario *sc;
-    struct summary_index ix;
-    int lean;               /* check invariants only; keep no summaries */
-    int detail;             /* the summaries carry their JSON detail */
-};
-
-/* add_detail - msg's recipients (and, for a DSN, what it reports on and its
- * text) into the summary's JSON detail */
-static void add_detail(struct msg_summary *s, const message *msg)
-{
-    static const char *const states[] = { "pending", "delivered", "bounced", "expired" };
-    if (s->detail == NULL) {
-        s->detail = json_object();
-        json_object_set_new(s->detail, "rcpts", json_array());
-    }
-    json_t *rcpts = json_object_get(s->detail, "rcpts");
-    for (int i = 0; i < msg->rcpt_count; i++) {
-        const struct message_rcpt *rc = &msg->rcpts[i];
-        json_t *o = json_object();
-        json_object_set_new(o, "address", trace_summary_text(rc->address, strlen(rc->address)));
-        json_object_set_new(o, "state", json_string(states[rc->state]));
-        json_object_set_new(o, "status", rc->last_status ? json_string(rc->last_status) : json_null());
-        json_object_set_new(o, "note", rc->last_note && rc->last_note[0]
-                                       ? trace_summary_text(rc->last_note, strlen(rc->last_note))
-                                       : json_null());
-        json_object_set_new(o, "remote_mta", rc->last_mta
-                                             ? trace_summary_text(rc->last_mta, strlen(rc->last_mta))
-                                             : json_null());
-        json_array_append_new(rcpts, o);
-    }
-    if (msg->dsn_of != 0) {
-        json_object_set_new(s->detail, "dsn_of", json_integer((json_int_t)msg->dsn_of));
-        json_object_set_new(s->detail, "dsn_text", trace_summary_text(msg->body, msg->body_len));
-    }
-}
-
-/* summarize - fold each message into its injection's summary; check it */
-static void summarize(void *arg, const message *msg)
-{
-    struct summarize_ctx *ctx = arg;
-    struct run_result *r = ctx->r;
-    struct msg_summary scratch;
-    struct msg_summary *s = &scratch;
-    if (ctx->lean) {
-        memset(s, 0, sizeof *s);
-        s->done_at = -1;
-    } else {
-        s = summary_find(&ctx->ix, r, msg->id, 1);
-    }
-    struct mta_msg_info info;
-    mta_message_info(msg, &info);
-    int pending = 0;
-    for (int i = 0; i < msg->rcpt_count; i++) {
-        const struct message_rcpt *rc = &msg->rcpts[i];
-        s->nrcpts++;
-        if (rc->state == RCPT_DELIVERED)
-            s->delivered++;
-        else if (rc->state == RCPT_PENDING)
-            s->pending++, pending++;
-        else
-            s->failed++;
-        if (rc->state != RCPT_DELIVERED && rc->last_note && rc->last_note[0])
-            snprintf(s->last_note, sizeof s->last_note, "%s", rc->last_note);
-    }
-    if (ctx->detail)
-        add_detail(s, msg);
-    if (msg->attempts > s->attempts)
-        s->attempts = msg->attempts;
-    if (pending && !info.held)
-        violation(r, "message %lu to %s: %d recipient(s) pending but the core no longer holds it (%s)",
-                  msg->id, msg->domain, pending, info.where);
-    if (!pending && info.held)
-        violation(r, "message %lu to %s: finished but still queued (%s)", msg->id, msg->domain,
-                  info.where);
-    if (!pending && info.done_at > s->done_at)
-        s->done_at = info.done_at;
-}
-
-static void finish_summaries(struct run_result *r)
-{
-    for (int i = 0; i < r->nmsgs; i++) {
-        struct msg_summary *s = &r->msgs[i];
-        if (s->pending) {
-            s->fate = "deferred";
-            s->done_at = -1;
-        } else if (s->delivered == s->nrcpts) {
-            s->fate = "delivered";
-        } else if (s->delivered == 0) {
-            s->fate = "bounced";
-        } else {
-            s->fate = "partial";
-        }
-    }
+    free(w->digests);
 }
 
 /* report_duplicate - liveness_duplicates() found one */
 static void report_duplicate(void *arg, const char *text)
 {
-    violation(arg, "%s", text);
+    run_violation(arg, "%s", text);
 }
 
-/* judge - runner_judge, the trace read from rs when it was not kept */
+/* count_message - mta_foreach_message: how many summaries there can be */
+static void count_message(void *arg, const message *msg)
+{
+    (void)msg;
+    ++*(size_t *)arg;
+}
+
+/* summaries_for - the bookkeeping o's run needs (summaries.h): none for a
+ * lean run; without --json only the summaries an expectation reads; else
+ * every message's, with its JSON detail */
+static struct summaries *summaries_for(const struct scn_scenario *sc, const struct mta *m,
+                                       const struct run_opts *o, struct run_result *r)
+{
+    if (o->lean)
+        return summaries_create(sc, r, SUMMARIES_LEAN, 0, 0);
+    if (o->stream)
+        return summaries_create(sc, r, SUMMARIES_NAMED, 0, 0);
+    size_t most = 0;                    /* messages the server accepted come on top */
+    for (int i = 0; i < sc->ninjects; i++)
+        most += sc->injects[i].count;   /* the parser bounds the sum */
+    if (m != NULL)
+        mta_foreach_message(m, count_message, &most);
+    return summaries_create(sc, r, SUMMARIES_ALL, 1, most);
+}
+
+/* judge - runner_judge, the trace read from rs when it was not kept, the
+ * messages already released into sums when it is not NULL (summaries.h) */
 static void judge(const struct scn_scenario *sc, struct mta *m, struct trace_store *ts,
                   const struct simenv_violations *v, const struct run_opts *o,
-                  struct run_result *r, struct run_stream *rs)
+                  struct run_result *r, struct run_stream *rs, struct summaries *sums)
 {
     /* Invariants. */
     struct mta_stats st;
@@ -695,24 +636,24 @@ static void judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
     r->connections = st.connections_opened;
     r->stats = st;
     if (v->bad_close)
-        violation(r, "%lu close(s) of a descriptor that was not open", v->bad_close);
+        run_violation(r, "%lu close(s) of a descriptor that was not open", v->bad_close);
     if (v->bad_op)
-        violation(r, "%lu write(s) on a descriptor that was not open", v->bad_op);
+        run_violation(r, "%lu write(s) on a descriptor that was not open", v->bad_op);
     if (v->left_open)
-        violation(r, "%lu connection(s) never closed", v->left_open);
+        run_violation(r, "%lu connection(s) never closed", v->left_open);
     if (v->opened != v->closed)
-        violation(r, "%lu connection(s) opened but %lu closed", v->opened, v->closed);
+        run_violation(r, "%lu connection(s) opened but %lu closed", v->opened, v->closed);
     if (st.inc_outbound != st.dec_outbound)
-        violation(r, "inc_outbound_connections called %lu times, dec_outbound_connections %lu",
+        run_violation(r, "inc_outbound_connections called %lu times, dec_outbound_connections %lu",
                   st.inc_outbound, st.dec_outbound);
     if (st.duplicate_outcomes)
-        violation(r, "%lu outcome(s) given to a recipient that was already final",
+        run_violation(r, "%lu outcome(s) given to a recipient that was already final",
                   st.duplicate_outcomes);
     if (st.max_concurrent_per_domain > sc->config.max_outbound_connections)
-        violation(r, "%d concurrent connections to one domain, limit %d",
+        run_violation(r, "%d concurrent connections to one domain, limit %d",
                   st.max_concurrent_per_domain, sc->config.max_outbound_connections);
     if (trace_store_time_regressions(ts))
-        violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(ts));
+        run_violation(r, "virtual time went backwards %lu time(s)", trace_store_time_regressions(ts));
     if (rs != NULL) {
         liveness_dups_finish(rs->dups, report_duplicate, r);
         rs->dups = NULL;
@@ -720,32 +661,10 @@ static void judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
         liveness_duplicates(ts, report_duplicate, r);
     }
 
-    int nmsgs_max = 0;                  /* messages the server accepted come on top */
-    for (int i = 0; i < sc->ninjects; i++)
-        nmsgs_max += (int)sc->injects[i].count;     /* the parser bounds the sum */
-    mta_foreach_message(m, count_message, &nmsgs_max);
-    struct summarize_ctx ctx = { r, sc, { NULL, 0 }, o->lean, !o->lean && !o->stream };
-    if (!o->lean) {
-        r->msgs = calloc((size_t)(nmsgs_max ? nmsgs_max : 1), sizeof *r->msgs);
-        ctx.ix.cap = 16;
-        while (ctx.ix.cap < 2 * (size_t)nmsgs_max)
-            ctx.ix.cap *= 2;
-        ctx.ix.slot = malloc(ctx.ix.cap * sizeof *ctx.ix.slot);
-        if (r->msgs == NULL || ctx.ix.slot == NULL)
-            abort();
-        for (size_t i = 0; i < ctx.ix.cap; i++)
-            ctx.ix.slot[i] = -1;
-    }
-    mta_foreach_message(m, summarize, &ctx);
-    finish_summaries(r);
-    for (int i = 0; i < sc->ninjects && !o->lean; i++) {
-        const struct scn_inject *in = &sc->injects[i];
-        for (unsigned long k = 0; k < in->count; k++)
-            if (summary_find(&ctx.ix, r, in->id + k, 0) == NULL && scn_inject_time(in, k) <= r->end)
-                violation(r, "message %lu was injected but the core has no record of it",
-                          in->id + k);
-    }
-    free(ctx.ix.slot);
+    if (sums == NULL)
+        sums = summaries_for(sc, m, o, r);
+    mta_foreach_message(m, summaries_add, sums);
+    summaries_finish(sums, r->end);
 
     /* Expectations. */
     r->exp = calloc((size_t)(sc->nexpects ? sc->nexpects : 1), sizeof *r->exp);
@@ -800,7 +719,7 @@ void runner_judge(const struct scn_scenario *sc, struct mta *m, struct trace_sto
                   const struct simenv_violations *v, const struct run_opts *o,
                   struct run_result *r)
 {
-    judge(sc, m, ts, v, o, r, NULL);
+    judge(sc, m, ts, v, o, r, NULL, NULL);
 }
 
 /* replay_for_report - a streamed expectation failed: run sc again with the
@@ -818,7 +737,7 @@ static void replay_for_report(const struct scn_scenario *sc, const struct run_op
     struct run_result r2;
     runner_run(sc, &again, &r2);
     if (strcmp(r2.digest, r->digest) != 0 || r2.nexp != r->nexp) {
-        violation(r, "nondeterminism: the replay made to explain a failed expectation gave trace "
+        run_violation(r, "nondeterminism: the replay made to explain a failed expectation gave trace "
                   "digest %.16s, the run %.16s", r2.digest, r->digest);
         if (r->exit_code < 3) {
             r->verdict = RUN_INVARIANT;
@@ -830,7 +749,7 @@ static void replay_for_report(const struct scn_scenario *sc, const struct run_op
          * is wrong, which a report made from the replay alone would hide. */
         for (int i = 0; i < r->nexp; i++)
             if (r->exp[i].passed != r2.exp[i].passed) {
-                violation(r, "internal error: the expectation of line %d %s as the trace "
+                run_violation(r, "internal error: the expectation of line %d %s as the trace "
                           "streamed but %s over the kept trace", r->exp[i].line,
                           r->exp[i].passed ? "held" : "failed", r2.exp[i].passed ? "held" : "failed");
                 if (r->exit_code < 3) {
@@ -866,7 +785,7 @@ static void check_stuck(void *arg, const message *msg)
     int pending = 0;
     for (int i = 0; i < msg->rcpt_count; i++)
         pending += msg->rcpts[i].state == RCPT_PENDING;
-    violation(x->r, "lost: message %lu to %s (%d recipient(s) pending) is %s, but the run went "
+    run_violation(x->r, "lost: message %lu to %s (%d recipient(s) pending) is %s, but the run went "
               "quiet: nothing will ever deliver, fail or retry it", msg->id, msg->domain, pending,
               info.where);
 }
@@ -894,14 +813,14 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
     char busiest[200], at[32];
     sim_sched_busiest(sim_sched_stats(w.sched), 3, busiest, sizeof busiest);
     if (why == SIM_RUN_EVENT_LIMIT)
-        violation(r, "the run did not settle: %llu events without reaching the end, at virtual "
+        run_violation(r, "the run did not settle: %llu events without reaching the end, at virtual "
                   "time %s; busiest events: %s", (unsigned long long)max_events,
                   trace_time_str(r->end, at), busiest);
     else if (why == SIM_RUN_DEADLINE && sc->run_for < 0)
-        violation(r, "the run did not settle within %lld days of virtual time; busiest events: %s",
+        run_violation(r, "the run did not settle within %lld days of virtual time; busiest events: %s",
                   (long long)(RUNNER_MAX_VIRTUAL / 86400000000LL), busiest);
     else if (why == SIM_RUN_STOPPED && liveness_storm(w.liveness))
-        violation(r, "%s; the run was stopped there, at virtual time %s; busiest events: %s",
+        run_violation(r, "%s; the run was stopped there, at virtual time %s; busiest events: %s",
                   liveness_storm(w.liveness), trace_time_str(r->end, at), busiest);
     else if (why == SIM_RUN_QUIET)
         mta_foreach_message(w.mta, check_stuck, &(struct stuck_ctx){ r, sc->epoch });
@@ -913,7 +832,8 @@ int runner_run(const struct scn_scenario *sc, const struct run_opts *o, struct r
 
     struct simenv_violations v;
     simenv_check(w.env, &v);
-    judge(sc, w.mta, w.trace, &v, o, r, w.stream);
+    judge(sc, w.mta, w.trace, &v, o, r, w.stream, w.sums);
+    w.sums = NULL;
     output_lost(r, lost);
     int replay = w.stream && w.stream->replay;
     teardown(&w);

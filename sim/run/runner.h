@@ -65,7 +65,10 @@ struct run_opts {
      * expectation that fails is explained by replaying the run with the
      * trace kept: the same seed gives the same run, so the report is the
      * one a kept trace gives; a replay whose digest differs is reported as
-     * nondeterminism.  Memory then grows with the world, not the trace. */
+     * nondeterminism.  Only the summaries an "expect message" reads are
+     * kept, and without plugins the core's finished messages are freed as
+     * the run goes (summaries.h).  Memory then grows with the world, not
+     * the trace or the messages already done. */
     int stream;
     int replay;             /* internal: this is that replay */
     const char *pcap_path;  /* --pcap: write the run's packets here (pcap_write.h); NULL = no */

@@ -16,6 +16,7 @@
 #include "trace_store.h"
 
 #define ARENA_CHUNK (256 * 1024)
+#define HASH_BATCH (64 * 1024)
 
 struct arena_chunk {
     struct arena_chunk *next;
@@ -36,8 +37,8 @@ struct trace_store {
     mta_usec_t last_time;
     unsigned long regressions;
     FILE *stream;
-    char *line;                 /* reusable render buffer */
-    size_t line_cap;
+    char *line;                 /* rendered lines not hashed yet (hash_and_stream) */
+    size_t line_len, line_cap;
     void (*observe)(void *arg, const struct trace_rec *r);
     void *observe_arg;
     char *scratch;              /* an unkept record's strings, for the observer */
@@ -311,10 +312,10 @@ const struct trace_field *trace_rec_field(const struct trace_rec *r, const char 
     return NULL;
 }
 
+/* render_line - r's trace line, appended to b */
 static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf *b)
 {
     size_t klen = strlen(r->kind), nlen = strlen(r->name);
-    b->len = 0;
     char *p = sb_reserve(b, 32 + klen + nlen + 2);
     p += time_into(r->time - epoch, p);
     *p++ = ' ';
@@ -327,17 +328,22 @@ static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf
     sb_put(b, "\n", 1);
 }
 
-/* hash_and_stream - render r as its trace line: into the digest, and to
- * the stream if there is one */
+/* hash_and_stream - render r as its trace line: to the stream if there is
+ * one, and into the digest; lines are hashed HASH_BATCH bytes at a time
+ * (SHA-256 is the same over the bytes however they are split) */
 static void hash_and_stream(struct trace_store *ts, const struct trace_rec *r)
 {
-    struct sbuf b = { ts->line, 0, ts->line_cap };
+    struct sbuf b = { ts->line, ts->line_len, ts->line_cap };
     render_line(r, ts->epoch, &b);
-    ts->line = b.p;
-    ts->line_cap = b.cap;
-    EVP_DigestUpdate(ts->sha, b.p, b.len);
     if (ts->stream)
-        fwrite(b.p, 1, b.len, ts->stream);
+        fwrite(b.p + ts->line_len, 1, b.len - ts->line_len, ts->stream);
+    if (b.len >= HASH_BATCH) {
+        EVP_DigestUpdate(ts->sha, b.p, b.len);
+        b.len = 0;
+    }
+    ts->line = b.p;
+    ts->line_len = b.len;
+    ts->line_cap = b.cap;
 }
 
 /* trace_store_add - stamp, copy, hash and (maybe) stream one record */
@@ -398,6 +404,8 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
 void trace_store_digest(struct trace_store *ts, char hex[65])
 {
     if (!ts->finished) {
+        EVP_DigestUpdate(ts->sha, ts->line, ts->line_len);
+        ts->line_len = 0;
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         EVP_DigestFinal_ex(ts->sha, md, &mdlen);
@@ -414,6 +422,7 @@ int trace_store_write(const struct trace_store *ts, FILE *out)
 {
     struct sbuf b = { 0 };
     for (size_t i = 0; i < ts->n; i++) {
+        b.len = 0;
         render_line(&ts->recs[i], ts->epoch, &b);
         if (fwrite(b.p, 1, b.len, out) != b.len) {
             free(b.p);

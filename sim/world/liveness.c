@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idxmap.h"
 #include "liveness.h"
 
 /* xrealloc - out of memory is fatal, as everywhere in the simulator */
@@ -37,6 +38,7 @@ struct liveness {
     mta_usec_t window;
     struct storm_host *hosts;
     int nhosts, hosts_cap;
+    struct idxmap host_index;   /* mta_ip_key(addr) -> hosts[]: no scan per connect */
     mta_ip *fd_addr;      /* per descriptor: the address it connects to */
     int fd_cap;
     char *storm;            /* the first storm's description, or NULL */
@@ -50,6 +52,7 @@ struct liveness *liveness_create(struct sim_sched *s, int count, mta_usec_t wind
     lv->sched = s;
     lv->count = count;
     lv->window = window;
+    idxmap_init(&lv->host_index);
     return lv;
 }
 
@@ -60,6 +63,7 @@ void liveness_destroy(struct liveness *lv)
     for (int i = 0; i < lv->nhosts; i++)
         free(lv->hosts[i].t);
     free(lv->hosts);
+    idxmap_free(&lv->host_index);
     free(lv->fd_addr);
     free(lv->storm);
     free(lv);
@@ -68,13 +72,17 @@ void liveness_destroy(struct liveness *lv)
 /* host_of - the record of addr, created on first use (creation order) */
 static struct storm_host *host_of(struct liveness *lv, mta_ip addr)
 {
-    for (int i = 0; i < lv->nhosts; i++)
+    uint64_t key = mta_ip_key(addr);
+    size_t pos;
+    for (uint32_t i = idxmap_first(&lv->host_index, key, &pos); i != IDXMAP_NONE;
+         i = idxmap_next(&lv->host_index, key, &pos))
         if (mta_ip_eq(lv->hosts[i].addr, addr))
             return &lv->hosts[i];
     if (lv->nhosts == lv->hosts_cap) {
         lv->hosts_cap = lv->hosts_cap ? 2 * lv->hosts_cap : 8;
         lv->hosts = xrealloc(lv->hosts, (size_t)lv->hosts_cap, sizeof *lv->hosts);
     }
+    idxmap_put(&lv->host_index, key, (uint32_t)lv->nhosts);
     struct storm_host *h = &lv->hosts[lv->nhosts++];
     memset(h, 0, sizeof *h);
     h->addr = addr;
