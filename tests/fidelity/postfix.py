@@ -130,13 +130,15 @@ def missing_software():
 
 
 class Postfix:
-    """One private instance under folder; routes maps domain -> (transport, port)."""
+    """One private instance under folder; routes maps domain -> (transport, port);
+    master_extra: more master.cf services (test_postfix_tls's TLS transports)."""
 
-    def __init__(self, folder, routes):
+    def __init__(self, folder, routes, master_extra=""):
         self.dir = Path(folder)
         self.conf = self.dir / "conf"
         self.log = self.dir / "maillog"
         self.routes = routes
+        self.master_extra = master_extra
         self.started = False
 
     def configure(self):
@@ -164,7 +166,7 @@ class Postfix:
                        for dom, (tr, port) in sorted(self.routes.items())]
         (self.conf / "main.cf").write_text(
             MAIN_CF.format(dir=self.dir, transports=",".join(transports)))
-        (self.conf / "master.cf").write_text(MASTER_CF)
+        (self.conf / "master.cf").write_text(MASTER_CF + self.master_extra)
 
     def start(self):
         self.configure()
