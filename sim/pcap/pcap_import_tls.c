@@ -21,8 +21,8 @@
  *     (Postfix "encrypt"): its STARTTLS was refused (454, 501, ...) and it
  *     sent no MAIL after it in that session (RFC 3207 4 leaves going on to
  *     the client), or its handshake failed and it never opened another
- *     session to that server, or its next session there issued STARTTLS
- *     again (an opportunistic client retries without TLS: docs/tls.md).
+ *     session to that server without STARTTLS (an opportunistic client
+ *     retries without TLS, on the same attempt or a later one: docs/tls.md).
  *
  *   What happened inside TLS (the certificate in TLS 1.3, the envelope,
  *   the fate) is never guessed here.
@@ -121,10 +121,10 @@ const char *pi_tls_level(const struct pi_import *im)
             level = "required";     /* refused, and it did not go on in cleartext */
         if (!s->tls || !pi_tls_failed(pi_tls_outcome(s)))
             continue;
-        for (j = i + 1, later = -1; j < im->ns && later < 0; j++)
-            if (pi_session_role(im->s[j]) == 'A' && mta_ip_eq(im->s[j]->srv, s->srv))
-                later = j;
-        if (later < 0 || asked_starttls(im->s[later]))
+        for (j = i + 1, later = 0; j < im->ns && !later; j++)
+            later = pi_session_role(im->s[j]) == 'A' && mta_ip_eq(im->s[j]->srv, s->srv) &&
+                    !asked_starttls(im->s[j]);
+        if (!later)
             level = "required";
     }
     return level;
