@@ -129,6 +129,18 @@ def missing_software():
     return missing
 
 
+def not_ready():
+    """None when the tests can run Postfix here, else why not and what to do."""
+    why = require_root()
+    if why:
+        return why
+    missing = missing_software()
+    if missing:
+        return ("Postfix is not installed (%s): sh tests/deps.sh installs it as root"
+                % ", ".join(missing))
+    return None
+
+
 class Postfix:
     """One private instance under folder; routes maps domain -> (transport, port);
     master_extra: more master.cf services (test_postfix_tls's TLS transports)."""
