@@ -18,12 +18,15 @@
  *                    RFC 3207 4: the client decides whether to go on):
  *                    the session goes on in cleartext.  A failed
  *                    handshake: the connection is closed (the session
- *                    state is gone) and the next session with the same
- *                    host skips STARTTLS - Postfix TLS_README, "When the
- *                    TLS handshake fails for an opportunistic TLS session,
- *                    rather than give up on mail delivery, the Postfix
- *                    SMTP client retries the transaction with TLS
- *                    disabled".  The certificate is not judged (Postfix
+ *                    state is gone); as Postfix 3.x (smtp.h,
+ *                    PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE: "may"
+ *                    and the queue file at least minimal_backoff_time
+ *                    old), a message queued for less than its
+ *                    retry_interval is deferred with 4.7.5 and the host
+ *                    is not marked failed; an older one makes the next
+ *                    session with the same host skip STARTTLS (Postfix
+ *                    reconnects to the same address with TLS disabled,
+ *                    smtp_connect.c).  The certificate is not judged (Postfix
  *                    may: delivery goes on with an untrusted certificate
  *                    or the wrong name).
  *     required       TLS or nothing (Postfix encrypt): not offered
@@ -289,6 +292,13 @@ void sc_tls_up(struct mta_conn *c)
     sc_expect(c, SC_EHLO);
 }
 
+/* msg_age - how long msg has been queued */
+static mta_usec_t msg_age(struct mta *m, const struct mta_msg *msg)
+{
+    return mta_now(m) - ((mta_usec_t)msg->pub.injected.tv_sec * MTA_USEC_PER_SEC +
+                         msg->pub.injected.tv_usec);
+}
+
 /* sc_tls_failed - the handshake failed: fall back (opportunistic) or fail */
 void sc_tls_failed(struct mta_conn *c, int err, const char *why, size_t len)
 {
@@ -300,6 +310,20 @@ void sc_tls_failed(struct mta_conn *c, int err, const char *why, size_t len)
              (int)(len < 300 ? len : 300), why != NULL ? why : "");
     if (c->tls_level == MTA_TLS_OPPORTUNISTIC) {
         struct mta_domain *d = c->d;
+        struct mta_msg *msg = queue_active_head(d, c->pub.binding_slot);
+        if (msg != NULL && msg_age(c->m, msg) < msg->retry_interval) {
+            /* Postfix: no cleartext for mail younger than minimal_backoff_time;
+             * deferred, and the destination is not throttled. */
+            strncat(note, "; deferred: no cleartext retry for a message queued less than "
+                    "its retry_interval", sizeof note - strlen(note) - 1);
+            outcome(c, MTA_TLS_OUT_HANDSHAKE, note);
+            domain_set_error(d, 0, "4.7.5", c->host, "%s", note);
+            queue_remove_active(msg);
+            struct rcpt_why why = { 0, "4.7.5", note, c->host };
+            queue_fail_message(msg, OUTCOME_TRANSIENT, &why);
+            sc_conn_close(c);
+            return;
+        }
         d->tls_plain = 1;
         d->tls_plain_addr = c->pub.addr;
         strncat(note, "; the next session with this host is in cleartext",

@@ -163,6 +163,12 @@ void live_env_reset(struct live_env *le, int fd);
  * the environment owns it from now on (live_tls.h) */
 struct ssl_ctx_st;
 void live_env_set_tls_server(struct live_env *le, struct ssl_ctx_st *ctx);
+/* live_env_tls_hold - fd's server handshake (after tls_start) stops at the
+ * client's ClientHello until live_env_tls_decide(): alert 0 goes on, an
+ * alert description fails it with that fatal alert (live_tls.h).  decide
+ * may call fd's callback at once (MTA_TCP_TLS_FAILED after the alert). */
+void live_env_tls_hold(struct live_env *le, int fd);
+void live_env_tls_decide(struct live_env *le, int fd, int alert);
 
 void live_env_check(const struct live_env *le, struct simenv_violations *v);
 void live_env_destroy(struct live_env *le);

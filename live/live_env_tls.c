@@ -8,7 +8,10 @@
  *   tls_readable() and its writes to live_tls_write() and tls_flush();
  *   what OpenSSL has to send goes out as the socket takes it, the rest on
  *   EPOLLOUT before the core hears of room (MTA_TCP_WRITABLE).
+ *   live_env_tls_hold/decide gate a server handshake at the ClientHello
+ *   (mtasim serve: the scripted remote's handshake decides).
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -90,6 +93,21 @@ int env_tls_peer(struct mta_env *env, int fd, struct mta_tls_peer *out)
 {
     struct live_fd *f = fd_get(LIVE_OF(env), fd);
     return f == NULL || f->tls == NULL ? -ENOTCONN : live_tls_peer(f->tls, out);
+}
+
+void live_env_tls_hold(struct live_env *le, int fd)
+{
+    struct live_fd *f = fd_get(le, fd);
+    assert(f != NULL && f->tls != NULL);
+    live_tls_hold(f->tls);
+}
+
+void live_env_tls_decide(struct live_env *le, int fd, int alert)
+{
+    struct live_fd *f = fd_get(le, fd);
+    assert(f != NULL && f->tls != NULL);
+    if (live_tls_decide(f->tls, alert))
+        tls_readable(f, NULL, 0);       /* the waiting ClientHello: on, or the alert */
 }
 
 /* live_env_set_tls_server - the context tls_start(server) uses (owned now) */

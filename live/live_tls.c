@@ -7,6 +7,7 @@
  *   unless told to verify): self-signed, subject CN and one DNS
  *   subjectAltName, the name given.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ struct live_tls {
     int server;
     int up, failed, closed;
     int failure;                /* enum mta_tls_failure */
+    /* live_tls_hold(): the server's handshake stops at the ClientHello
+     * until live_tls_decide() (hello_cb) */
+    int held, decided, verdict, hello_waiting;
     char reason[160];
     char *out;                  /* live_tls_pending's copy of wbio */
     size_t outlen;
@@ -75,6 +79,25 @@ static int self_signed(SSL_CTX *ctx, const char *cn, char *err, size_t errsz)
     return ok ? 0 : -1;
 }
 
+/* hello_cb - the ClientHello came: go on, wait for live_tls_decide(), or
+ * end the handshake with the decided alert (OpenSSL sends it, RFC 8446 6.2) */
+static int hello_cb(SSL *ssl, int *al, void *arg)
+{
+    struct live_tls *t = SSL_get_app_data(ssl);
+    (void)arg;
+    if (t == NULL || !t->held)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (!t->decided) {
+        t->hello_waiting = 1;
+        return SSL_CLIENT_HELLO_RETRY;
+    }
+    t->hello_waiting = 0;
+    if (t->verdict == 0)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    *al = t->verdict;
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
 SSL_CTX *live_tls_server_ctx(const char *cert_file, const char *key_file, const char *cn,
                              char *err, size_t errsz)
 {
@@ -97,6 +120,7 @@ SSL_CTX *live_tls_server_ctx(const char *cert_file, const char *key_file, const 
         SSL_CTX_free(ctx);
         return NULL;
     }
+    SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
     return ctx;
 }
 
@@ -126,6 +150,7 @@ struct live_tls *live_tls_new(SSL_CTX *ctx, int server, const char *sni)
         return NULL;
     }
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    SSL_set_app_data(t->ssl, t);
     t->server = server;
     if (server) {
         SSL_set_accept_state(t->ssl);
@@ -149,6 +174,20 @@ void live_tls_free(struct live_tls *t)
 }
 
 int live_tls_up(const struct live_tls *t) { return t->up; }
+
+void live_tls_hold(struct live_tls *t)
+{
+    assert(t->server && !t->up && !t->held);
+    t->held = 1;
+}
+
+int live_tls_decide(struct live_tls *t, int alert)
+{
+    assert(t->held && !t->decided && alert >= 0 && alert <= 255);
+    t->decided = 1;
+    t->verdict = alert;
+    return t->hello_waiting;
+}
 int live_tls_failure(const struct live_tls *t) { return t->failure; }
 const char *live_tls_reason(const struct live_tls *t) { return t->reason; }
 
@@ -181,7 +220,8 @@ int live_tls_input(struct live_tls *t, const void *raw, size_t len, struct simtl
             events |= LIVE_TLS_UP;
         } else {
             int e = SSL_get_error(t->ssl, rc);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE &&
+                e != SSL_ERROR_WANT_CLIENT_HELLO_CB)
                 return fail(t, rc);
             return 0;
         }

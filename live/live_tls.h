@@ -8,6 +8,7 @@
  *   live_tls_write(t, plain, len);                 application bytes to send
  *   raw = live_tls_pending(t, &n); ... live_tls_sent(t, taken);
  *   live_tls_peer(t, &peer);  live_tls_free(t);
+ *   live_tls_hold(t); ... live_tls_decide(t, alert);  (server) gate the handshake
  *
  * DESCRIPTION
  *   OpenSSL over a pair of memory BIOs: the caller (live_env.c) keeps
@@ -17,6 +18,14 @@
  *   live_tls_reason()) when it fails, LIVE_TLS_DATA with decrypted bytes
  *   appended to plain, LIVE_TLS_CLOSED on close_notify.  What OpenSSL
  *   wants sent (handshake, records, alerts) waits in live_tls_pending().
+ *
+ *   live_tls_hold() (a server, before its first input) stops the handshake
+ *   at the client's ClientHello until live_tls_decide(): alert 0 lets it
+ *   go on, an alert description (RFC 8446 6: 40 handshake_failure, 70
+ *   protocol_version, ...) ends it with that fatal alert, sent by OpenSSL
+ *   (its ClientHello callback).  live_tls_decide() returns 1 when the
+ *   ClientHello is waiting already: the caller runs live_tls_input(t,
+ *   NULL, 0, ...) to go on; else the decision applies when it comes.
  *
  *   live_tls_server_ctx() loads a certificate and key (PEM files), or
  *   makes a self-signed one at start: an EC P-256 key and a certificate
@@ -44,6 +53,8 @@ SSL_CTX *live_tls_client_ctx(void);
 struct live_tls *live_tls_new(SSL_CTX *ctx, int server, const char *sni);
 void live_tls_free(struct live_tls *t);
 int live_tls_up(const struct live_tls *t);
+void live_tls_hold(struct live_tls *t);
+int live_tls_decide(struct live_tls *t, int alert);
 int live_tls_input(struct live_tls *t, const void *raw, size_t len, struct simtls_buf *plain);
 int live_tls_write(struct live_tls *t, const void *buf, size_t len);
 /* live_tls_close_notify - the alert that ends the session, into pending; 0 or -1 */

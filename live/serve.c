@@ -42,8 +42,12 @@
  *   real side turns to OpenSSL (live_tls.h; the certificate of --tls-cert,
  *   or a self-signed one made at start for the remote's name) and the
  *   bridge runs simtls's client toward the remote, whose scripted handshake
- *   decides: a scripted failure resets the real connection.  The client's
- *   bytes wait until the simulated handshake is done.
+ *   decides: the real handshake waits at the client's ClientHello
+ *   (live_env_tls_hold) until the simulated one is done, then goes on, or
+ *   fails as the script says - the remote's alert (handshake-failure 40,
+ *   protocol-version 70) as the same fatal alert from OpenSSL, its reset
+ *   as RST, its close as FIN (docs/tls.md).  The client's bytes wait until
+ *   the simulated handshake is done.
  *
  *   Stopping: after N sessions (--sessions N, --once = 1: the listener
  *   closes once N were accepted, the command ends when they are over),
@@ -352,6 +356,7 @@ static int bridge_start_tls(struct bridge *b)
         bridge_reset(b);
         return -1;
     }
+    live_env_tls_hold(b->sv->le, b->fd);
     simtls_init(b->stls, SIMTLS_CLIENT);
     simtls_client_hello(b->stls, b->sv->script->name, &hello);
     sim_ep_send(b->ep, hello.p, hello.len);
@@ -368,11 +373,25 @@ static int bridge_sim_tls(struct bridge *b, const char *data, size_t len)
         sim_ep_send(b->ep, wire.p, wire.len);
     simtls_buf_free(&wire);
     if (ev & SIMTLS_EV_FAILED) {
-        /* The scripted handshake failed (an alert): the real one is cut. */
+        /* The remote's fatal alert: the real handshake ends with the same
+         * one (RFC 8446 6.2: then the connection closes; MTA_TCP_TLS_FAILED
+         * ends the bridge), when the ClientHello is there or when it comes,
+         * at most SERVE_LINGER from now.  The remote is done. */
+        int alert = b->stls->alert > 0 ? b->stls->alert : SIMTLS_ALERT_HANDSHAKE_FAILURE;
         simtls_buf_free(&plain);
-        bridge_reset(b);
+        sim_ep_close(b->ep);
+        b->ep = NULL;
+        if (b->idle) {
+            sim_sched_cancel(live_env_sched(b->sv->le), b->idle);
+            b->idle = 0;
+        }
+        if (!b->linger)
+            b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
+        live_env_tls_decide(b->sv->le, b->fd, alert);      /* may end b */
         return -1;
     }
+    if (ev & SIMTLS_EV_UP)
+        live_env_tls_decide(b->sv->le, b->fd, 0);          /* the real handshake goes on */
     if ((ev & SIMTLS_EV_UP) && b->held.len > 0) {
         struct simtls_buf held = b->held;
         b->held = (struct simtls_buf){ 0 };
@@ -447,7 +466,8 @@ static void bridge_real_event(void *arg, int fd, enum mta_tcp_event ev, const ch
     case MTA_TCP_TLS_UP:
         return;                 /* traced by the environment ("conn tls") */
     case MTA_TCP_TLS_FAILED:
-        /* The client gave up on the handshake: the remote sees it go. */
+        /* The client gave up on the handshake (the remote sees it go), or
+         * it ended with the remote's alert (bridge_sim_tls). */
         if (b->ep) {
             sim_ep_reset(b->ep);
             b->ep = NULL;

@@ -94,7 +94,7 @@ int parse_conds(struct parser *p, int a, int b, struct scn_cond *conds, int *nco
                             p->tok[i].text, usage);
         if (!(allowed & kinds[k].bit)) {
             const char *why = allowed == COND_SESSION
-                ? "a network fault takes only 'session' conditions"
+                ? "a network fault or a tls line takes only 'session' conditions"
                 : kinds[k].kind == SCN_COND_RCPT ? "'rcpt' conditions apply to rcpt replies only"
                 : kinds[k].kind == SCN_COND_QUERY ? "'query' conditions apply to dns lines only"
                 : kinds[k].kind == SCN_COND_TRANSACTION
@@ -603,15 +603,19 @@ static int remote_setting(struct parser *p)
     return 1;
 }
 
-/* remote_tls - tls OUTCOME [cert NAME] [expired] [untrusted] (docs/tls.md) */
+/* remote_tls - tls OUTCOME [cert NAME] [expired] [untrusted] [when session OP N]
+ * (docs/tls.md); the lines are tried in file order, the first that holds wins */
 static int remote_tls(struct parser *p)
 {
     static const char *const outcomes[] = { "ok", "handshake-failure", "protocol-version",
                                             "reset", "close" };
     struct scn_remote *rm = &p->sc->remotes[p->block_index];
+    struct scn_tls t;
+    memset(&t, 0, sizeof t);
+    t.pos = here(p, p->tok[0].col);
     if (p->ntok < 2)
         return fail_at(p, after_last(p), "expected 'tls ok|handshake-failure|protocol-version|"
-                       "reset|close [cert NAME] [expired] [untrusted]'");
+                       "reset|close [cert NAME] [expired] [untrusted] [when session OP N]'");
     int o = -1;
     for (int i = 0; i < 5; i++)
         if (is_word(&p->tok[1], outcomes[i]))
@@ -619,27 +623,37 @@ static int remote_tls(struct parser *p)
     if (o < 0)
         return fail_tok(p, &p->tok[1], "unknown TLS outcome '%s': expected ok, handshake-failure, "
                         "protocol-version, reset or close", p->tok[1].text);
-    rm->tls = 1;
-    rm->tls_outcome = (enum scn_tls_outcome)o;
+    t.outcome = (enum scn_tls_outcome)o;
     for (int i = 2; i < p->ntok; i++) {
         const struct token *a = &p->tok[i];
         if (is_word(a, "expired")) {
-            rm->tls_expired = 1;
+            t.expired = 1;
         } else if (is_word(a, "untrusted")) {
-            rm->tls_untrusted = 1;
+            t.untrusted = 1;
         } else if (is_word(a, "cert")) {
             if (i + 1 >= p->ntok)
                 return fail_at(p, after_last(p), "expected a name after 'cert'");
             if (strlen(p->tok[i + 1].text) >= SCN_TLS_NAME_MAX)
                 return fail_tok(p, &p->tok[i + 1], "certificate name too long (at most %d bytes)",
                                 SCN_TLS_NAME_MAX - 1);
-            snprintf(rm->tls_cert, sizeof rm->tls_cert, "%s", p->tok[i + 1].text);
+            snprintf(t.cert, sizeof t.cert, "%s", p->tok[i + 1].text);
             i++;
+        } else if (is_word(a, "when")) {
+            /* The handshake comes before any transaction: sessions only. */
+            if (parse_conds(p, i + 1, p->ntok, t.conds, &t.nconds, cond_allowed(-1)) < 0)
+                return -1;
+            break;
         } else {
-            return fail_tok(p, a, "unknown tls option '%s': expected cert NAME, expired or "
-                            "untrusted", a->text);
+            return fail_tok(p, a, "unknown tls option '%s': expected cert NAME, expired, "
+                            "untrusted or when", a->text);
         }
     }
+    if (rm->ntls == SCN_MAX_TLS) {
+        scn_conds_free(t.conds, t.nconds);
+        return fail_tok(p, &p->tok[0], "more than %d tls lines for one remote", SCN_MAX_TLS);
+    }
+    grow((void **)&rm->tls, rm->ntls, sizeof *rm->tls);
+    rm->tls[rm->ntls++] = t;
     return 0;
 }
 

@@ -245,8 +245,13 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
                                                                               : "timeout");
     if (sv->rtt >= 0)
         fprintf(o, "  latency %s\n", usec_str(sv->rtt / 2 > 0 ? sv->rtt / 2 : 1, b));
-    /* The handshake of this server's first STARTTLS session (a remote has
-     * one "tls" line for all its sessions; pcap_import_tls.c). */
+    /* The handshake of each of this server's STARTTLS sessions: one "tls"
+     * line, or with several one per session ("when session = N": the
+     * first line that holds wins; pcap_import_tls.c). */
+    int ntls = 0;
+    for (i = 0; i < im->ns; i++)
+        ntls += mta_ip_eq(im->s[i]->srv, sv->addr) && pi_session_role(im->s[i]) == 'A' &&
+                pi_tls_outcome(im->s[i]) != PI_TLS_NONE;
     for (i = 0, sn = 0; i < im->ns; i++) {
         const struct pi_session *s = im->s[i];
         enum pi_tls_out out;
@@ -271,8 +276,11 @@ static void emit_remote(FILE *o, struct pi_import *im, const struct pi_server *s
                         ? ": the server closed the connection" : "");
         if (s->tlsd[1].alert >= 0 && s->tlsd[1].alert_level == 2)
             fprintf(o, "  # (alert description %d; RFC 8446 6)\n", s->tlsd[1].alert);
-        fprintf(o, "  tls %s\n", pi_tls_word(out));
-        break;
+        if (ntls == 1) {
+            fprintf(o, "  tls %s\n", pi_tls_word(out));
+            break;
+        }
+        fprintf(o, "  tls %s when session = %d\n", pi_tls_word(out), sn);
     }
     sn = 0;
     for (i = 0; i < im->ns; i++) {

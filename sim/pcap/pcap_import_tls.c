@@ -21,8 +21,8 @@
  *     (Postfix "encrypt"): its STARTTLS was refused (454, 501, ...) and it
  *     sent no MAIL after it in that session (RFC 3207 4 leaves going on to
  *     the client), or its handshake failed and it never opened another
- *     session to that server (Postfix's TLS_README: an opportunistic
- *     client retries without TLS).
+ *     session to that server without STARTTLS (an opportunistic client
+ *     retries without TLS, on the same attempt or a later one: docs/tls.md).
  *
  *   What happened inside TLS (the certificate in TLS 1.3, the envelope,
  *   the fate) is never guessed here.
@@ -79,6 +79,15 @@ int pi_tls_failed(enum pi_tls_out o)
            || o == PI_TLS_CLOSE;
 }
 
+/* asked_starttls - the client issued STARTTLS in s */
+static int asked_starttls(const struct pi_session *s)
+{
+    for (int e = 0; e < s->nev; e++)
+        if (s->ev[e].kind == EV_CMD && pi_verb_is(s->ev[e].lines[0], "STARTTLS"))
+            return 1;
+    return 0;
+}
+
 /* pi_tls_level - the client's policy the capture shows: NULL (it never
  * issued STARTTLS), "opportunistic" or "required" (see above) */
 const char *pi_tls_level(const struct pi_import *im)
@@ -113,7 +122,8 @@ const char *pi_tls_level(const struct pi_import *im)
         if (!s->tls || !pi_tls_failed(pi_tls_outcome(s)))
             continue;
         for (j = i + 1, later = 0; j < im->ns && !later; j++)
-            later = pi_session_role(im->s[j]) == 'A' && mta_ip_eq(im->s[j]->srv, s->srv);
+            later = pi_session_role(im->s[j]) == 'A' && mta_ip_eq(im->s[j]->srv, s->srv) &&
+                    !asked_starttls(im->s[j]);
         if (!later)
             level = "required";
     }

@@ -171,6 +171,9 @@ void scn_free(struct scn_scenario *sc)
         for (int j = 0; j < rm->nfaults; j++)
             scn_conds_free(rm->faults[j].conds, rm->faults[j].nconds);
         free(rm->faults);
+        for (int j = 0; j < rm->ntls; j++)
+            scn_conds_free(rm->tls[j].conds, rm->tls[j].nconds);
+        free(rm->tls);
         free(rm->name);
     }
     free(sc->remotes);

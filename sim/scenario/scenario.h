@@ -199,14 +199,26 @@ enum scn_connect_mode { SCN_CONNECT_ACCEPT, SCN_CONNECT_REFUSE, SCN_CONNECT_TIME
 enum scn_tls_outcome { SCN_TLS_OK, SCN_TLS_HANDSHAKE_FAILURE, SCN_TLS_PROTOCOL_VERSION,
                        SCN_TLS_RESET, SCN_TLS_CLOSE };
 #define SCN_TLS_NAME_MAX 256
+#define SCN_MAX_TLS 16
+
+/* tls OUTCOME [cert NAME] [expired] [untrusted] [when session OP N [and ...]] */
+struct scn_tls {
+    enum scn_tls_outcome outcome;
+    char cert[SCN_TLS_NAME_MAX];        /* the certificate's name; "" = the remote's name */
+    int expired;                        /* its notAfter is before the handshake */
+    int untrusted;                      /* self-signed: no trusted chain */
+    int nconds;
+    struct scn_cond conds[SCN_MAX_CONDS];   /* session conditions only */
+    struct scn_pos pos;
+};
 
 struct scn_remote {
     mta_ip addr;            /* IPv4 or IPv6 */
-    int tls;                /* a "tls" line: STARTTLS offered by default, answered 220 */
-    enum scn_tls_outcome tls_outcome;
-    char tls_cert[SCN_TLS_NAME_MAX];    /* the certificate's name; "" = the remote's name */
-    int tls_expired;        /* its notAfter is before the handshake */
-    int tls_untrusted;      /* self-signed: no trusted chain */
+    /* "tls" lines: with any, STARTTLS is offered by default and answered
+     * 220; a session's handshake is the first line whose conditions hold
+     * (none: "tls ok") */
+    int ntls;
+    struct scn_tls *tls;
     char *name;             /* for the default banner; NULL = the address */
     enum scn_connect_mode connect;
     mta_usec_t latency;     /* one-way; default 1ms */

@@ -542,20 +542,35 @@ static void session_arm_faults(struct sim_session *s)
                                            session_fault_timer, s, SIM_EV_REMOTE);
 }
 
-/* session_tls_cert - what the remote shows: its "tls" line, at virtual time now */
-static struct simtls_cert session_tls_cert(const struct sim_session *s)
+/* session_tls_line - the script's handshake for this session: the first
+ * "tls" line whose conditions hold, else "tls ok" (scenario.h) */
+static const struct scn_tls *session_tls_line(const struct sim_session *s)
 {
+    static const struct scn_tls ok = { .outcome = SCN_TLS_OK };
     const struct scn_remote *sc = s->remote->script;
-    const char *name = sc->tls_cert[0] ? sc->tls_cert : s->remote->name;
+    for (int i = 0; i < sc->ntls; i++) {
+        int holds = 1;
+        for (int j = 0; j < sc->tls[i].nconds && holds; j++)
+            holds = cond_holds(&sc->tls[i].conds[j], NULL, s, SCN_CMD_STARTTLS);
+        if (holds)
+            return &sc->tls[i];
+    }
+    return &ok;
+}
+
+/* session_tls_cert - what the remote shows: its "tls" line, at virtual time now */
+static struct simtls_cert session_tls_cert(const struct sim_session *s, const struct scn_tls *t)
+{
+    const char *name = t->cert[0] ? t->cert : s->remote->name;
     mta_usec_t now = sim_sched_now(s->remote->sched);
-    struct simtls_cert c = { .trusted = !sc->tls_untrusted };
+    struct simtls_cert c = { .trusted = !t->untrusted };
     snprintf(c.name, sizeof c.name, "%s", name);
     snprintf(c.alt, sizeof c.alt, "%s", name);
     /* A 90-day certificate (as ACME issues them) 30 days old, or one that
      * ran out a day ago. */
-    c.not_before = now - (sc->tls_expired ? 91 : 30) * 86400 * MTA_USEC_PER_SEC;
-    c.not_after = sc->tls_expired ? now - 86400 * MTA_USEC_PER_SEC
-                                  : now + 60 * 86400 * MTA_USEC_PER_SEC;
+    c.not_before = now - (t->expired ? 91 : 30) * 86400 * MTA_USEC_PER_SEC;
+    c.not_after = t->expired ? now - 86400 * MTA_USEC_PER_SEC
+                             : now + 60 * 86400 * MTA_USEC_PER_SEC;
     return c;
 }
 
@@ -566,32 +581,33 @@ static void session_tls_input(struct sim_session *s, const char *data, size_t le
 {
     static const char *const outcome_names[] = { "ok", "handshake-failure", "protocol-version",
                                                  "reset", "close" };
-    const struct scn_remote *sc = s->remote->script;
     struct simtls_buf wire = { 0 }, plain = { 0 };
     int ev = simtls_input(s->tls, data, len, &wire, &plain);
+    enum scn_tls_outcome outcome = SCN_TLS_OK;
     if (ev & SIMTLS_EV_HELLO) {
+        const struct scn_tls *t = session_tls_line(s);
         struct remote_tb tb;
+        outcome = t->outcome;
         tb_begin(&tb, s, "tls");
-        tb_str(&tb, "outcome", outcome_names[sc->tls_outcome],
-               strlen(outcome_names[sc->tls_outcome]));
+        tb_str(&tb, "outcome", outcome_names[outcome], strlen(outcome_names[outcome]));
         tb_emit(&tb, s->remote);
-        if (sc->tls_outcome == SCN_TLS_OK) {
-            struct simtls_cert cert = session_tls_cert(s);
+        if (outcome == SCN_TLS_OK) {
+            struct simtls_cert cert = session_tls_cert(s, t);
             simtls_server_accept(s->tls, &cert, &wire);
-        } else if (sc->tls_outcome == SCN_TLS_HANDSHAKE_FAILURE) {
+        } else if (outcome == SCN_TLS_HANDSHAKE_FAILURE) {
             simtls_alert(&wire, SIMTLS_ALERT_HANDSHAKE_FAILURE);
-        } else if (sc->tls_outcome == SCN_TLS_PROTOCOL_VERSION) {
+        } else if (outcome == SCN_TLS_PROTOCOL_VERSION) {
             simtls_alert(&wire, SIMTLS_ALERT_PROTOCOL_VERSION);
         }
     }
     if (wire.len > 0)
         (void)sim_ep_send(s->ep, wire.p, wire.len);
     simtls_buf_free(&wire);
-    if ((ev & SIMTLS_EV_HELLO) && sc->tls_outcome != SCN_TLS_OK) {
+    if ((ev & SIMTLS_EV_HELLO) && outcome != SCN_TLS_OK) {
         /* A fatal alert ends the connection (RFC 8446 6.2); "reset" and
          * "close" end it without one. */
         simtls_buf_free(&plain);
-        session_act(s, sc->tls_outcome == SCN_TLS_RESET ? SCN_ACTION_RESET : SCN_ACTION_CLOSE);
+        session_act(s, outcome == SCN_TLS_RESET ? SCN_ACTION_RESET : SCN_ACTION_CLOSE);
         return;
     }
     if (ev & (SIMTLS_EV_FAILED | SIMTLS_EV_CLOSED)) {

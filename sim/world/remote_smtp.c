@@ -156,7 +156,7 @@ static int session_answer_or(struct sim_session *s, enum scn_cmd cmd, const char
         return (own[0] - '0') * 100 + (own[1] - '0') * 10 + (own[2] - '0');
     } else if (rep == NULL) {
         const struct wire_text *w = &r->default_wire[cmd];
-        if (cmd == SCN_CMD_EHLO && r->script->tls && s->tls == NULL)
+        if (cmd == SCN_CMD_EHLO && r->script->ntls > 0 && s->tls == NULL)
             w = &r->ehlo_starttls_wire;
 
         session_queue(s, w->bytes, w->len, 0, cmd == SCN_CMD_QUIT, 1);
@@ -556,7 +556,7 @@ static int script_answers(const struct scn_remote *script, enum scn_cmd cmd)
 static void session_starttls(struct sim_session *s, size_t len)
 {
     const struct scn_remote *script = s->remote->script;
-    if (!script->tls && !script_answers(script, SCN_CMD_STARTTLS)) {
+    if (script->ntls == 0 && !script_answers(script, SCN_CMD_STARTTLS)) {
         session_answer(s, SCN_CMD_UNKNOWN);
         return;
     }

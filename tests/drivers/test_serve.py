@@ -20,6 +20,8 @@ import struct
 import subprocess
 import time
 
+import pytest
+
 from tests.drivers.test_live import LIVE, STEP_TIMEOUT, dialogue, live, serve, simulate
 
 TRACE_SMTP = re.compile(r"^\S+ smtp (send|recv) conn=(\d+) (line|data_bytes)=(.*)$")
@@ -268,6 +270,41 @@ def test_scripted_handshake_failure_fails_the_real_one(mtasim, tmp_path):
     text = trace.read_text()
     assert "outcome=handshake-failure" in text, text
     assert "remote message" not in text, text
+
+
+# What openssl s_client sees of each scripted handshake failure (docs/tls.md,
+# "Live"): the remote's fatal alert is the real one's, its reset a reset, its
+# close an end of file; no cipher is ever agreed.
+SCRIPTED_FAILURES = {
+    "protocol-version": r"alert protocol version:.*SSL alert number 70",
+    "handshake-failure": r"alert handshake failure:.*SSL alert number 40",
+    # ECONNRESET, or EPIPE when the RST came before the ClientHello was written
+    "reset": r"errno=(104|32)\b",
+    "close": r"unexpected eof while reading",
+}
+
+
+@pytest.mark.parametrize("outcome", sorted(SCRIPTED_FAILURES))
+def test_scripted_failure_is_the_real_failure(mtasim, tmp_path, outcome):
+    """openssl s_client -starttls smtp against "tls OUTCOME": the real
+    handshake waits at the ClientHello for the scripted one and fails the
+    same way - alert 70 or 40 from OpenSSL, a RST, a FIN - and serve counts
+    the session as served."""
+    scn = write_scenario(tmp_path, "  tls %s\n" % outcome)
+    trace = tmp_path / "serve.trace"
+    with serve(mtasim, scn, "--once", "--trace", trace) as (proc, port):
+        out = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                              f"127.0.0.1:{port}", "-servername", "mx.test"],
+                             input="QUIT\r\n", capture_output=True, text=True,
+                             timeout=STEP_TIMEOUT)
+        served, _ = proc.communicate(timeout=STEP_TIMEOUT)
+    both = out.stdout + out.stderr
+    assert re.search(SCRIPTED_FAILURES[outcome], both), both
+    for other, pattern in SCRIPTED_FAILURES.items():
+        assert other == outcome or not re.search(pattern, both), (other, both)
+    assert "Cipher is (NONE)" in both, both
+    assert "outcome=%s" % outcome in trace.read_text()
+    assert "1 session served" in served, served
 
 
 def test_live_client_negotiates_real_tls_with_serve(mtasim, tmp_path):

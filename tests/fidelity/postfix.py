@@ -129,14 +129,28 @@ def missing_software():
     return missing
 
 
-class Postfix:
-    """One private instance under folder; routes maps domain -> (transport, port)."""
+def not_ready():
+    """None when the tests can run Postfix here, else why not and what to do."""
+    why = require_root()
+    if why:
+        return why
+    missing = missing_software()
+    if missing:
+        return ("Postfix is not installed (%s): sh tests/deps.sh installs it as root"
+                % ", ".join(missing))
+    return None
 
-    def __init__(self, folder, routes):
+
+class Postfix:
+    """One private instance under folder; routes maps domain -> (transport, port);
+    master_extra: more master.cf services (test_postfix_tls's TLS transports)."""
+
+    def __init__(self, folder, routes, master_extra=""):
         self.dir = Path(folder)
         self.conf = self.dir / "conf"
         self.log = self.dir / "maillog"
         self.routes = routes
+        self.master_extra = master_extra
         self.started = False
 
     def configure(self):
@@ -164,7 +178,7 @@ class Postfix:
                        for dom, (tr, port) in sorted(self.routes.items())]
         (self.conf / "main.cf").write_text(
             MAIN_CF.format(dir=self.dir, transports=",".join(transports)))
-        (self.conf / "master.cf").write_text(MASTER_CF)
+        (self.conf / "master.cf").write_text(MASTER_CF + self.master_extra)
 
     def start(self):
         self.configure()
