@@ -169,6 +169,10 @@ void live_env_set_tls_server(struct live_env *le, struct ssl_ctx_st *ctx);
  * may call fd's callback at once (MTA_TCP_TLS_FAILED after the alert). */
 void live_env_tls_hold(struct live_env *le, int fd);
 void live_env_tls_decide(struct live_env *le, int fd, int alert);
+/* live_env_tls_cert - fd's held server handshake shows a certificate made
+ * for it (live_tls_use_cert); 0 or -1 */
+int live_env_tls_cert(struct live_env *le, int fd, const char *cn, const char *alt,
+                      long before_s, long after_s);
 
 void live_env_check(const struct live_env *le, struct simenv_violations *v);
 void live_env_destroy(struct live_env *le);

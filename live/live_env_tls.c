@@ -110,6 +110,14 @@ void live_env_tls_decide(struct live_env *le, int fd, int alert)
         tls_readable(f, NULL, 0);       /* the waiting ClientHello: on, or the alert */
 }
 
+int live_env_tls_cert(struct live_env *le, int fd, const char *cn, const char *alt,
+                      long before_s, long after_s)
+{
+    struct live_fd *f = fd_get(le, fd);
+    assert(f != NULL && f->tls != NULL);
+    return live_tls_use_cert(f->tls, cn, alt, before_s, after_s);
+}
+
 /* live_env_set_tls_server - the context tls_start(server) uses (owned now) */
 void live_env_set_tls_server(struct live_env *le, SSL_CTX *ctx)
 {

@@ -46,8 +46,11 @@ static void openssl_reason(char *buf, size_t size, const char *what)
     snprintf(buf, size, "%s%s%s", what, text[0] ? ": " : "", text);
 }
 
-/* self_signed - an EC P-256 key and a certificate for cn; 0 or -1 */
-static int self_signed(SSL_CTX *ctx, const char *cn, char *err, size_t errsz)
+/* make_cert - an EC P-256 key and a self-signed certificate for cn (and
+ * the DNS names in alt, comma-separated; cn when alt is empty), valid from
+ * before_s to after_s seconds from now; 0 or -1 */
+static int make_cert(const char *cn, const char *alt, long before_s, long after_s, X509 **xp,
+                     EVP_PKEY **keyp)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     X509 *x = X509_new();
@@ -55,25 +58,64 @@ static int self_signed(SSL_CTX *ctx, const char *cn, char *err, size_t errsz)
     if (ok) {
         X509_set_version(x, 2);
         ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL));
-        X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-        X509_gmtime_adj(X509_getm_notAfter(x), (long)LIVE_TLS_CERT_DAYS * 86400);
+        X509_gmtime_adj(X509_getm_notBefore(x), before_s);
+        X509_gmtime_adj(X509_getm_notAfter(x), after_s);
         X509_set_pubkey(x, key);
         X509_NAME *name = X509_get_subject_name(x);
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
         X509_set_issuer_name(x, name);
-        char san[300];
-        snprintf(san, sizeof san, "DNS:%s", cn);
+        /* "DNS:a,DNS:b" from "a,b" */
+        char san[2 * MTA_TLS_NAME_MAX + 64] = "";
+        const char *names = alt != NULL && alt[0] ? alt : cn;
+        size_t used = 0;
+        for (const char *p = names; *p && used < sizeof san;) {
+            size_t n = strcspn(p, ",");
+            used += (size_t)snprintf(san + used, sizeof san - used, "%sDNS:%.*s", used ? "," : "",
+                                     (int)n, p);
+            p += n + (p[n] == ',');
+        }
         X509V3_CTX v3;
         X509V3_set_ctx_nodb(&v3);
         X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
         X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
         ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
         X509_EXTENSION_free(ext);
-        ok = ok && X509_sign(x, key, EVP_sha256()) > 0 && SSL_CTX_use_certificate(ctx, x) == 1 &&
-             SSL_CTX_use_PrivateKey(ctx, key) == 1;
+        ok = ok && X509_sign(x, key, EVP_sha256()) > 0;
     }
+    if (!ok) {
+        X509_free(x);
+        EVP_PKEY_free(key);
+        return -1;
+    }
+    *xp = x;
+    *keyp = key;
+    return 0;
+}
+
+/* self_signed - the certificate made at start, for cn; 0 or -1 */
+static int self_signed(SSL_CTX *ctx, const char *cn, char *err, size_t errsz)
+{
+    X509 *x = NULL;
+    EVP_PKEY *key = NULL;
+    int ok = make_cert(cn, NULL, -3600, (long)LIVE_TLS_CERT_DAYS * 86400, &x, &key) == 0 &&
+             SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
     if (!ok)
         openssl_reason(err, errsz, "cannot make a self-signed certificate");
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
+}
+
+int live_tls_use_cert(struct live_tls *t, const char *cn, const char *alt, long before_s,
+                      long after_s)
+{
+    assert(t->server && !t->up);
+    X509 *x = NULL;
+    EVP_PKEY *key = NULL;
+    int ok = make_cert(cn, alt, before_s, after_s, &x, &key) == 0 &&
+             SSL_use_certificate(t->ssl, x) == 1 && SSL_use_PrivateKey(t->ssl, key) == 1;
+    if (!ok)
+        openssl_reason(t->reason, sizeof t->reason, "cannot make the session's certificate");
     X509_free(x);
     EVP_PKEY_free(key);
     return ok ? 0 : -1;

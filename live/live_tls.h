@@ -55,6 +55,11 @@ void live_tls_free(struct live_tls *t);
 int live_tls_up(const struct live_tls *t);
 void live_tls_hold(struct live_tls *t);
 int live_tls_decide(struct live_tls *t, int alert);
+/* live_tls_use_cert - (server, before the handshake goes on) show a new
+ * self-signed certificate for cn (DNS names: alt, comma-separated, or cn),
+ * valid from before_s to after_s seconds from now; 0 or -1 */
+int live_tls_use_cert(struct live_tls *t, const char *cn, const char *alt, long before_s,
+                      long after_s);
 int live_tls_input(struct live_tls *t, const void *raw, size_t len, struct simtls_buf *plain);
 int live_tls_write(struct live_tls *t, const void *buf, size_t len);
 /* live_tls_close_notify - the alert that ends the session, into pending; 0 or -1 */

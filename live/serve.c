@@ -40,7 +40,8 @@
  *
  *   STARTTLS: when the remote answers the client's STARTTLS with 220, the
  *   real side turns to OpenSSL (live_tls.h; the certificate of --tls-cert,
- *   or a self-signed one made at start for the remote's name) and the
+ *   or, without it, a self-signed one made for the session from the one
+ *   the scripted remote shows: its name, its dates) and the
  *   bridge runs simtls's client toward the remote, whose scripted handshake
  *   decides: the real handshake waits at the client's ClientHello
  *   (live_env_tls_hold) until the simulated one is done, then goes on, or
@@ -120,7 +121,7 @@ static const char usage_serve[] =
     "  --idle-timeout SECONDS  end a session idle this long with 421 (default 300)\n"
     "  --allow-long-delays     allow scripted delays over 10 s\n"
     "  --allow-remote-targets  allow listening outside 127.0.0.0/8\n"
-    "  --tls-cert FILE         certificate (PEM) for STARTTLS (default: self-signed, made at start)\n"
+    "  --tls-cert FILE         certificate (PEM) for STARTTLS (default: self-signed, per session, the script's)\n"
     "  --tls-key FILE          its private key (default: in the certificate file)\n"
     "  -h, --help              show this help\n";
 
@@ -147,6 +148,7 @@ struct serve {
     long max_sessions;
     long accepted, finished, live;
     mta_usec_t idle_timeout;
+    int session_certs;              /* no --tls-cert: each handshake shows the script's certificate */
 };
 
 /* One real connection and its simulated twin. */
@@ -389,6 +391,19 @@ static int bridge_sim_tls(struct bridge *b, const char *data, size_t len)
             b->linger = sim_sched_after(live_env_sched(b->sv->le), SERVE_LINGER, bridge_linger, b);
         live_env_tls_decide(b->sv->le, b->fd, alert);      /* may end b */
         return -1;
+    }
+    if ((ev & SIMTLS_EV_UP) && b->sv->session_certs && b->stls->cert.name[0] != '\0') {
+        /* The certificate the remote showed (its tls clauses: cert NAME,
+         * expired), made for the real handshake too, its dates where the
+         * simulated ones are from the virtual now.  Self-signed: a client
+         * that verifies finds every one untrusted (docs/tls.md, "Live"). */
+        const struct simtls_cert *sc = &b->stls->cert;
+        sim_usec now = sim_sched_now(live_env_sched(b->sv->le));
+        if (live_env_tls_cert(b->sv->le, b->fd, sc->name, sc->alt,
+                              (long)((sc->not_before - now) / MTA_USEC_PER_SEC),
+                              (long)((sc->not_after - now) / MTA_USEC_PER_SEC)) < 0)
+            fprintf(stderr, "mtasim serve: cannot make the session's certificate: the one "
+                    "made at start is shown\n");
     }
     if (ev & SIMTLS_EV_UP)
         live_env_tls_decide(b->sv->le, b->fd, 0);          /* the real handshake goes on */
@@ -714,6 +729,7 @@ static int serve_run(const struct serve_opts *o, const struct scn_scenario *sc,
         goto out;
     }
     live_env_set_tls_server(sv.le, tls);
+    sv.session_certs = o->tls_cert == NULL;
     world_setup_network(live_env_net(sv.le), sc, seed);
     sv.remote = sim_remote_create(live_env_sched(sv.le), live_env_net(sv.le), script,
                                   live_env_trace, sv.le);

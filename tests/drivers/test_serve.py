@@ -307,6 +307,38 @@ def test_scripted_failure_is_the_real_failure(mtasim, tmp_path, outcome):
     assert "1 session served" in served, served
 
 
+# What a verifying openssl s_client sees of each certificate clause: serve
+# shows the certificate the scripted remote shows - its name, its dates -
+# self-signed (docs/tls.md, "Live").  OpenSSL's verify codes: 10 expired,
+# 18 self-signed, 62 hostname mismatch.
+CERT_CLAUSES = {
+    "": ("mx.test", {18}),
+    " cert mail.other.test": ("mail.other.test", {18, 62}),
+    " expired": ("mx.test", {10, 18}),
+}
+
+
+@pytest.mark.parametrize("clause", sorted(CERT_CLAUSES))
+def test_scripted_certificate_is_the_real_certificate(mtasim, tmp_path, clause):
+    """tls ok [cert NAME | expired]: the handshake completes, and the
+    certificate a verifying client gets names what the script names and is
+    in or out of date as the script says."""
+    scn = write_scenario(tmp_path, "  tls ok%s\n" % clause)
+    with serve(mtasim, scn, "--once") as (proc, port):
+        out = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                              f"127.0.0.1:{port}", "-servername", "mx.test",
+                              "-verify_hostname", "mx.test", "-verify", "1"],
+                             input="QUIT\r\n", capture_output=True, text=True,
+                             timeout=STEP_TIMEOUT)
+        proc.communicate(timeout=STEP_TIMEOUT)
+    both = out.stdout + out.stderr
+    name, codes = CERT_CLAUSES[clause]
+    assert re.search(r"subject=CN ?= ?%s\b" % re.escape(name), both), both
+    assert "Cipher is (NONE)" not in both and re.search(r"Cipher is \S+", both), both
+    seen = {int(n) for n in re.findall(r"verify error:num=(\d+)", both)}
+    assert seen == codes, (seen, both)
+
+
 def test_live_client_negotiates_real_tls_with_serve(mtasim, tmp_path):
     """mtasim live with tls_policy required against mtasim serve (tls ok): the
     core's client does STARTTLS and a real OpenSSL handshake (live/live_tls.c),
