@@ -125,6 +125,10 @@ ROUND_TRIP_XFAIL = {
     "queue/inject-range": GAP,
     "network/cutoff-after-mail-5xx": GAP,   # a run-for cut-off mid-session
 }
+# Scenarios whose run holds more SMTP sessions than import takes
+# (PI_MAX_SESSIONS, pcap_import.h): the test checks that import refuses the
+# capture with its one-line error and exit 2, and writes nothing.
+TOO_MANY_SESSIONS = {"network/fds-beyond-1023", "plugins/fds-reserved-1021"}
 # Scenarios whose core opens no outbound connection: their capture has no
 # SMTP session of the core to import.  The test checks that it is so.
 NO_OUTBOUND = {"connect/bind-unavailable", "connect/prohibited-ip", "dns/nodata", "dns/null-mx",
@@ -414,6 +418,11 @@ def test_round_trip(mtasim, tmp_path, scn):
     assert want_conns, f"{scn} opens no outbound connection: list it in NO_OUTBOUND"
     imported, result = tmp_path / "imported.scn", tmp_path / "imported.json"
     made = run_import(mtasim, [str(pcap), "-o", str(imported)])
+    if scn in TOO_MANY_SESSIONS:
+        assert made.returncode == 2, made.stderr
+        assert made.stderr == f"{pcap}: more than 1024 SMTP sessions\n", made.stderr
+        assert not imported.exists()
+        return
     assert made.returncode == 0, made.stderr
     ran = run_mtasim(mtasim, ["--json", str(result), str(imported)], cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + "\n---- scenario ----\n" + imported.read_text()
