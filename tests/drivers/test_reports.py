@@ -508,7 +508,7 @@ def test_run_suite_writes_the_reports(mtasim, tmp_path):
     env = dict(os.environ, MTASIM_BIN=mtasim, MTASIM_RESULTS=str(tmp_path),
                GITHUB_STEP_SUMMARY=str(tmp_path / "step.md"))
     proc = subprocess.run(["sh", "tests/run-suite.sh"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+                          capture_output=True, text=True, timeout=1800, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((tmp_path / "results.json").read_text())
     total = len(doc["runs"])
