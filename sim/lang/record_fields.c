@@ -48,7 +48,7 @@ static const struct { const char *kind, *name, *fields; } table[] = {
     { "queue", "bounced", "msg rcpt status note" },
     { "queue", "dsn", "msg domain dsn to rcpts status size text" },
     { "queue", "no_dsn", "msg domain reason" },
-    { "queue", "host_failed", "addr retry_in_s status" },
+    { "queue", "host_failed", "addr retry_in_s" },
     { "queue", "more_rcpts", "msg conn rcpts on" },
     { "queue", "delayed", "msg domain attempts retry_in_s" },
     { "queue", "done", "msg domain delivered failed" },
