@@ -37,7 +37,11 @@ def pytest_run(mtasim, args, cwd=REPO_ROOT, site=None):
     would load it.  site: a folder put first on PYTHONPATH, as the Debian
     package's dist-packages is on a machine where it is installed."""
     env = dict(os.environ, COLUMNS="400")   # short-summary lines whole
-    extra = ["--mtasim-bin", mtasim]
+    # "--mtasim-bin=PATH", one word: given as two, pytest 7 takes a PATH
+    # outside the repository for a test path while it looks for the
+    # conftest.py that defines the option, and stops with "unrecognized
+    # arguments" (a mutation run's binary lives outside its copy).
+    extra = [f"--mtasim-bin={mtasim}"]
     path = [str(site)] if site else []
     if Path(cwd) != REPO_ROOT:
         (Path(cwd) / "pytest.ini").write_text("[pytest]\naddopts = -ra\n")
