@@ -497,6 +497,30 @@ out:
     return rc;
 }
 
+/*
+ * rerun_failed - --check-determinism: the second run crashed, hung, exited
+ * or failed inside (r2), where the first (r) did not.
+ *
+ * That is the second run's own verdict, reported as such with its exit
+ * code (3 internal error, 4 plugin; docs/cli.md) - not "nondeterminism":
+ * a run killed by the watchdog has no digest to compare, and a wall-clock
+ * timeout under load says nothing about the trace.  r keeps its trace,
+ * expectations and digest (the first run's, which wrote the outputs).
+ */
+static void rerun_failed(struct run_result *r, struct run_result *r2)
+{
+    char msg[1400];
+    snprintf(msg, sizeof msg, "in the second run (--check-determinism): %s",
+             r2->error ? r2->error : run_verdict_str(r2->verdict));
+    free(r->error);
+    r->error = strdup(msg);
+    free(r->why);
+    r->why = r2->why;
+    r2->why = NULL;
+    r->verdict = r2->verdict;
+    r->exit_code = r2->exit_code;
+}
+
 /* run_files - every scenario of the command line, each run isolated */
 static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *trace_path,
                      const char *json_path, int determinism, int quiet, double timeout)
@@ -560,7 +584,9 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
                 again.pcap_path = NULL;     /* the first run wrote the capture */
                 struct run_result r2;
                 runner_run_isolated(sc, &again, timeout, &r2);
-                if (r.exit_code < 2 && strcmp(r.digest, r2.digest) != 0) {
+                if (r.exit_code < 2 && (r2.verdict == RUN_ERROR || r2.verdict == RUN_PLUGIN))
+                    rerun_failed(&r, &r2);
+                else if (r.exit_code < 2 && strcmp(r.digest, r2.digest) != 0) {
                     char msg[300];
                     snprintf(msg, sizeof msg, "nondeterminism: the same scenario and seed gave trace digests %.16s and %.16s",
                              r.digest, r2.digest);
