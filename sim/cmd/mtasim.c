@@ -542,7 +542,10 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             outfile_set_line(trace_file);
         ro.trace_file = trace_file;
     }
-    json_t *runs = json_array();
+    /* Each run goes to the file as it finishes (result_json.h): with
+     * --json-trace a run's records are megabytes, and a parent holding
+     * them all makes every later fork slower. */
+    struct result_json_out *json_out = json_path ? result_json_open(json_path) : NULL;
     int exit_code = 0, passed = 0, failed = 0, errors = 0;
     struct progress *progress = progress_start(stderr, runs_planned(argc - optind), "mtasim run");
     for (int i = optind; i < argc; i++) {
@@ -555,7 +558,7 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             print_error(&err);
             char line[1200];
             snprintf(line, sizeof line, "%s:%d:%d: %s", err.file, err.line, err.col, err.msg);
-            json_array_append_new(runs, result_json_error(path, line));
+            result_json_add(json_out, result_json_error(path, line));
             exit_code = max_code(exit_code, 2);
             errors++;
             failed++;
@@ -615,7 +618,7 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             }
             if (r.trace_errno != 0 && trace_errno == 0)
                 trace_errno = r.trace_errno;
-            json_array_append_new(runs, result_json_run(path, sc, &r, ms));
+            result_json_add(json_out, result_json_run(path, sc, &r, ms));
             exit_code = max_code(exit_code, r.exit_code);
             if (r.exit_code == 0)
                 passed++;
@@ -649,12 +652,11 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
                     strerror(trace_errno));
         exit_code = max_code(exit_code, 2);
     }
-    int json_errno = json_path ? result_json_write(json_path, runs, passed, failed, errors) : 0;
+    int json_errno = json_out ? result_json_close(json_out, passed, failed, errors) : 0;
     if (json_errno != 0) {
         fprintf(stderr, "mtasim run: cannot write %s: %s\n", json_path, strerror(json_errno));
         exit_code = max_code(exit_code, 2);
     }
-    json_decref(runs);
     if (errors)
         printf("(%d of the failures: bad input)\n", errors);
     seed_summary(passed, failed);
