@@ -497,6 +497,30 @@ out:
     return rc;
 }
 
+/*
+ * rerun_failed - --check-determinism: the second run crashed, hung, exited
+ * or failed inside (r2), where the first (r) did not.
+ *
+ * That is the second run's own verdict, reported as such with its exit
+ * code (3 internal error, 4 plugin; docs/cli.md) - not "nondeterminism":
+ * a run killed by the watchdog has no digest to compare, and a wall-clock
+ * timeout under load says nothing about the trace.  r keeps its trace,
+ * expectations and digest (the first run's, which wrote the outputs).
+ */
+static void rerun_failed(struct run_result *r, struct run_result *r2)
+{
+    char msg[1400];
+    snprintf(msg, sizeof msg, "in the second run (--check-determinism): %s",
+             r2->error ? r2->error : run_verdict_str(r2->verdict));
+    free(r->error);
+    r->error = strdup(msg);
+    free(r->why);
+    r->why = r2->why;
+    r2->why = NULL;
+    r->verdict = r2->verdict;
+    r->exit_code = r2->exit_code;
+}
+
 /* run_files - every scenario of the command line, each run isolated */
 static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *trace_path,
                      const char *json_path, int determinism, int quiet, double timeout)
@@ -518,7 +542,10 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             outfile_set_line(trace_file);
         ro.trace_file = trace_file;
     }
-    json_t *runs = json_array();
+    /* Each run goes to the file as it finishes (result_json.h): with
+     * --json-trace a run's records are megabytes, and a parent holding
+     * them all makes every later fork slower. */
+    struct result_json_out *json_out = json_path ? result_json_open(json_path) : NULL;
     int exit_code = 0, passed = 0, failed = 0, errors = 0;
     struct progress *progress = progress_start(stderr, runs_planned(argc - optind), "mtasim run");
     for (int i = optind; i < argc; i++) {
@@ -531,7 +558,7 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             print_error(&err);
             char line[1200];
             snprintf(line, sizeof line, "%s:%d:%d: %s", err.file, err.line, err.col, err.msg);
-            json_array_append_new(runs, result_json_error(path, line));
+            result_json_add(json_out, result_json_error(path, line));
             exit_code = max_code(exit_code, 2);
             errors++;
             failed++;
@@ -558,9 +585,15 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
                 struct run_opts again = ro;
                 again.trace_out = NULL;
                 again.pcap_path = NULL;     /* the first run wrote the capture */
+                /* Only the digest is compared: the records in the JSON are
+                 * the first run's, and the trace (so the digest) is the same
+                 * with or without them in the summary (runner.h). */
+                again.json_trace = 0;
                 struct run_result r2;
                 runner_run_isolated(sc, &again, timeout, &r2);
-                if (r.exit_code < 2 && strcmp(r.digest, r2.digest) != 0) {
+                if (r.exit_code < 2 && (r2.verdict == RUN_ERROR || r2.verdict == RUN_PLUGIN))
+                    rerun_failed(&r, &r2);
+                else if (r.exit_code < 2 && strcmp(r.digest, r2.digest) != 0) {
                     char msg[300];
                     snprintf(msg, sizeof msg, "nondeterminism: the same scenario and seed gave trace digests %.16s and %.16s",
                              r.digest, r2.digest);
@@ -585,7 +618,7 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             }
             if (r.trace_errno != 0 && trace_errno == 0)
                 trace_errno = r.trace_errno;
-            json_array_append_new(runs, result_json_run(path, sc, &r, ms));
+            result_json_add(json_out, result_json_run(path, sc, &r, ms));
             exit_code = max_code(exit_code, r.exit_code);
             if (r.exit_code == 0)
                 passed++;
@@ -619,12 +652,11 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
                     strerror(trace_errno));
         exit_code = max_code(exit_code, 2);
     }
-    int json_errno = json_path ? result_json_write(json_path, runs, passed, failed, errors) : 0;
+    int json_errno = json_out ? result_json_close(json_out, passed, failed, errors) : 0;
     if (json_errno != 0) {
         fprintf(stderr, "mtasim run: cannot write %s: %s\n", json_path, strerror(json_errno));
         exit_code = max_code(exit_code, 2);
     }
-    json_decref(runs);
     if (errors)
         printf("(%d of the failures: bad input)\n", errors);
     seed_summary(passed, failed);

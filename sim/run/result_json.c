@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "outfile.h"
@@ -110,23 +111,100 @@ json_t *result_json_error(const char *path, const char *error)
     return o;
 }
 
+/* The document is written as json_dumpf(top, JSON_INDENT(2) | JSON_SORT_KEYS)
+ * would write it - keys "mtasim" < "runs" < "summary" - but run by run, so
+ * that a run's records (--json-trace: megabytes each) need not all be kept
+ * until the end. */
+#define DUMP_FLAGS (JSON_INDENT(2) | JSON_SORT_KEYS)
+
+struct result_json_out {
+    struct outfile *of;     /* NULL: it could not be opened (err) */
+    int err;
+    int nruns;
+};
+
+struct indented {
+    FILE *f;
+    const char *pad;        /* written after every newline */
+};
+
+/* put_indented - json_dump_callback: data as given, each line indented by pad */
+static int put_indented(const char *buf, size_t size, void *data)
+{
+    const struct indented *in = data;
+    while (size > 0) {
+        const char *nl = memchr(buf, '\n', size);
+        size_t n = nl ? (size_t)(nl - buf) + 1 : size;
+        fwrite(buf, 1, n, in->f);
+        if (nl)
+            fputs(in->pad, in->f);
+        buf += n;
+        size -= n;
+    }
+    return 0;
+}
+
+static void dump_indented(const json_t *j, FILE *f, const char *pad)
+{
+    struct indented in = { f, pad };
+    json_dump_callback(j, put_indented, &in, DUMP_FLAGS | JSON_ENCODE_ANY);
+}
+
+struct result_json_out *result_json_open(const char *file)
+{
+    struct result_json_out *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        abort();
+    /* Through an outfile: a failed write or close is reported with its reason. */
+    o->of = outfile_open(file);
+    if (o->of == NULL) {
+        o->err = errno;
+        return o;
+    }
+    FILE *f = outfile_stream(o->of);
+    json_t *version = json_string(MTASIM_VERSION);
+    fputs("{\n  \"mtasim\": ", f);
+    dump_indented(version, f, "  ");
+    fputs(",\n  \"runs\": [", f);
+    json_decref(version);
+    return o;
+}
+
+void result_json_add(struct result_json_out *o, json_t *run)
+{
+    if (o != NULL && o->of != NULL) {
+        FILE *f = outfile_stream(o->of);
+        fputs(o->nruns++ ? ",\n    " : "\n    ", f);
+        dump_indented(run, f, "    ");
+    }
+    json_decref(run);
+}
+
+int result_json_close(struct result_json_out *o, int passed, int failed, int errors)
+{
+    int rc = o->err;
+    if (o->of != NULL) {
+        FILE *f = outfile_stream(o->of);
+        json_t *sum = json_object();
+        json_object_set_new(sum, "passed", json_integer(passed));
+        json_object_set_new(sum, "failed", json_integer(failed));
+        json_object_set_new(sum, "errors", json_integer(errors));
+        fputs(o->nruns ? "\n  ],\n  \"summary\": " : "],\n  \"summary\": ", f);
+        dump_indented(sum, f, "  ");
+        fputs("\n}", f);
+        json_decref(sum);
+        rc = outfile_close(o->of);
+    }
+    free(o);
+    return rc;
+}
+
 int result_json_write(const char *file, json_t *runs, int passed, int failed, int errors)
 {
-    json_t *top = json_object();
-    json_object_set_new(top, "mtasim", json_string(MTASIM_VERSION));
-    json_object_set(top, "runs", runs);
-    json_t *sum = json_object();
-    json_object_set_new(sum, "passed", json_integer(passed));
-    json_object_set_new(sum, "failed", json_integer(failed));
-    json_object_set_new(sum, "errors", json_integer(errors));
-    json_object_set_new(top, "summary", sum);
-    /* Through an outfile: a failed write or close is reported with its reason. */
-    struct outfile *of = outfile_open(file);
-    int rc = of == NULL ? errno : 0;
-    if (of != NULL) {
-        json_dumpf(top, outfile_stream(of), JSON_INDENT(2) | JSON_SORT_KEYS);
-        rc = outfile_close(of);
-    }
-    json_decref(top);
-    return rc;
+    struct result_json_out *o = result_json_open(file);
+    size_t i;
+    json_t *run;
+    json_array_foreach(runs, i, run)
+        result_json_add(o, json_incref(run));
+    return result_json_close(o, passed, failed, errors);
 }

@@ -1,10 +1,11 @@
 """test_pcap - ``mtasim run --pcap`` judged by Wireshark's dissectors, independent of mtasim.
 
 The whole bundled suite runs once with ``--pcap DIR/ --trace FILE``; then
-one sharkd process (the dissection engine of tshark, Debian's
-wireshark-common, which tshark depends on) reads every capture in turn - one
-dissection pass per capture, one process start for all of them - and for
-every scenario's capture:
+sharkd (the dissection engine of tshark, Debian's wireshark-common, which
+tshark depends on) reads every capture in turn - one dissection pass per
+capture, one process per shard of the captures (SHARDS test items that
+pytest-xdist can run on different workers) - and for every scenario's
+capture:
 
 * (a) tshark's expert analysis, with IP and TCP checksum validation on,
   reports no Error and no Warn - except the warnings a scenario provokes on
@@ -386,14 +387,50 @@ def suite_capture(mtasim, tmp_path_factory):
     return tmp / "caps", runs
 
 
-def test_tshark_judges_every_capture(mtasim, suite_capture):
-    """(a) expert analysis clean but for DELIBERATE_WARNINGS; (b) the SMTP dialogue
-    the dissector decodes equals the trace's, connection by connection."""
+# The captures are judged in SHARDS test items, so pytest-xdist spreads the
+# dissection over its workers instead of one worker running it all at the end
+# (sharkd spends about 40 ms of CPU per capture loaded, whatever its size, and
+# a little more per megabyte).
+SHARDS = 4
+
+
+def shard_of_captures(caps, names, shards):
+    """[[index into names]] per shard: the captures dealt out largest first,
+    each to the shard with the least estimated sharkd time so far (per load
+    plus per byte).  The sizes are the same on every run (same scenarios and
+    seeds: byte-identical captures), so every worker deals them the same way;
+    every capture is in exactly one shard."""
+    cost = {i: 0.04 + (caps / fname).stat().st_size / 4e6 for i, fname in enumerate(names)}
+    out, load = [[] for _ in range(shards)], [0.0] * shards
+    for i in sorted(cost, key=lambda i: (-cost[i], names[i])):
+        k = min(range(shards), key=lambda k: (load[k], k))
+        out[k].append(i)
+        load[k] += cost[i]
+    return [sorted(s) for s in out]
+
+
+def test_captures_are_dealt_to_shards_exactly(suite_capture):
+    """Each capture is judged by exactly one shard, and every shard has some."""
     caps, runs = suite_capture
     names = pcap_names([n for n, _ in runs])
-    dissected = dissect_all(require_sharkd(), [caps / fname for fname in names])
+    shards = shard_of_captures(caps, names, SHARDS)
+    dealt = sorted(i for s in shards for i in s)
+    assert dealt == list(range(len(names))), "a capture in no shard or in two"
+    assert all(shards), shards
+
+
+@pytest.mark.parametrize("shard", range(SHARDS), ids=lambda k: f"shard{k + 1}of{SHARDS}")
+def test_tshark_judges_every_capture(mtasim, suite_capture, shard):
+    """(a) expert analysis clean but for DELIBERATE_WARNINGS; (b) the SMTP dialogue
+    the dissector decodes equals the trace's, connection by connection - for
+    the captures of one shard (shard_of_captures)."""
+    caps, runs = suite_capture
+    names = pcap_names([n for n, _ in runs])
+    mine = shard_of_captures(caps, names, SHARDS)[shard]
+    dissected = dissect_all(require_sharkd(), [caps / names[i] for i in mine])
     problems, compared = [], 0
-    for (name, records), fname in zip(runs, names):
+    for i in mine:
+        (name, records), fname = runs[i], names[i]
         seen = dissected[caps / fname]
         allowed, _why = DELIBERATE_WARNINGS.get(name, (set(), ""))
         want = {("Warns", s) for s in allowed}
@@ -406,7 +443,7 @@ def test_tshark_judges_every_capture(mtasim, suite_capture):
         problems += problems_smtp
         compared += n
     assert not problems, "\n".join(problems)
-    assert compared > 500, "the suite should carry a real SMTP dialogue"
+    assert compared > 500, "each shard should carry a real SMTP dialogue"
 
 
 def smtp_problems(fname, records, seen):
@@ -420,12 +457,12 @@ def smtp_problems(fname, records, seen):
     streams = [st for st, ends in seen["streams"] if ends in endpoints]
     if len(streams) != len(want):
         return [f"{fname}: {len(want)} conn open records, {len(streams)} such streams"], 0
-    problems, compared = [], 0
+    problems, compared, cut = [], 0, cut_short(records)     # once: linear in the trace
     for conn, (stream, (_ends, d)) in enumerate(zip(streams, want)):
         view = got.get(stream, {"send": [], "recv": []})
         if not commands_match(view["send"], d["send"]):
             problems.append(f"{fname} stream {conn}: commands {view['send']} != trace {d['send']}")
-        why = replies_match(view["recv"], d["recv"], conn in cut_short(records))
+        why = replies_match(view["recv"], d["recv"], conn in cut)
         if why:
             problems.append(f"{fname} stream {conn}: {why}")
         compared += len(d["send"]) + len(d["recv"])

@@ -9,7 +9,9 @@ what those cannot say on their own:
   * --plugin plugins load before the scenario's own, in the order given;
   * the trace written before a crash is kept (--trace FILE);
   * --timeout bounds a hang in wall-clock time;
-  * --check-determinism works with plugins (both runs in children);
+  * --check-determinism works with plugins (both runs in children), and a
+    second run that hangs or crashes is reported as that, not as a
+    difference of digests;
   * the installed SDK: ``meson install --destdir`` stages the headers and
     mtasim.pc, and a fixture plugin built out of tree with
     ``cc -shared -fPIC $(pkg-config --cflags mtasim)`` runs in a scenario;
@@ -102,6 +104,33 @@ def test_determinism_with_plugins(mtasim):
     proc = run_mtasim(mtasim, ["--quiet", "--check-determinism", *scenarios], cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout
     assert f"{len(scenarios)} passed, 0 failed" in proc.stdout
+
+
+@pytest.mark.parametrize("how, why, what", [
+    ("block", "plugin hung", "did not return from hook log_delivery_v1 within 0.5 s of "
+     "wall-clock time (killed) at 00:00:00.012000"),
+    ("segv", "plugin crashed", "crashed with SIGSEGV in hook log_delivery_v1 at 00:00:00.012000"),
+])
+def test_determinism_rerun_that_fails_reports_its_own_verdict(mtasim, tmp_path, how, why, what):
+    """--check-determinism when only the second run hangs or crashes (buggy.so's
+    again-WHAT: the first run passes): the scenario fails with the second run's
+    verdict and exit code 4, never as "nondeterminism" against an empty digest."""
+    scn = tmp_path / "hang-again.scn"
+    scn.write_text((REPO_ROOT / HANG).read_text().replace(
+        "include ../../scenarios/world.inc", f"include {REPO_ROOT}/scenarios/world.inc").replace(
+        "plugin buggy.so:block@log_delivery_v1\n", ""))
+    marker, json_path = tmp_path / "ran-once", tmp_path / "r.json"
+    proc = run_mtasim(mtasim, ["--check-determinism", "--timeout", "0.5", "--json", str(json_path),
+                               "--plugin", f"buggy.so:again-{how}@log_delivery_v1@{marker}",
+                               str(scn)], cwd=REPO_ROOT)
+    out = proc.stdout
+    assert marker.exists(), "the first run never called the plugin: nothing was tested"
+    assert proc.returncode == 4, out + proc.stderr
+    assert f"FAIL {scn}  seed 1  ({why})" in out, out
+    assert f"  in the second run (--check-determinism): plugin buggy.so {what}\n" in out, out
+    assert "nondeterminism" not in out, out
+    (run,) = json.loads(json_path.read_text())["runs"]
+    assert (run["verdict"], run["exit_code"]) == ("plugin", 4), run
 
 
 def test_out_of_tree_plugin_against_installed_sdk(mtasim, tmp_path):

@@ -8,6 +8,12 @@ delivered.  Before that, each message cost about 1.9 KB that stayed to the
 end (the core's message, a summary, its JSON for the parent process): 200,000
 messages peaked at about 370 MiB where 2,000 took 12.
 
+With --json --json-trace each run's records (megabytes for a scenario with
+a thousand connections) go to the file as the run finishes
+(result_json.h): the parent does not keep them all to the end, so two
+runs of such a scenario peak about where one does.  Before, two runs of
+network/fds-beyond-1023.scn peaked at 214 MiB where one took 115.
+
 This is a memory test, not a timing test: peak RSS is the same whatever the
 machine's load.  Each run's peak is read with getrusage(RUSAGE_CHILDREN) in
 a Python process of its own, so the other tests' children do not count; it
@@ -21,7 +27,7 @@ import sys
 
 import pytest
 
-from tests.drivers.mtasim_pytest import REPO_ROOT  # noqa: F401  (the package's root)
+from tests.drivers.mtasim_pytest import REPO_ROOT
 
 DOMAINS = 10
 SMALL, LARGE = 2_000, 200_000
@@ -52,18 +58,19 @@ def scenario(count):
     return "\n".join(lines) + "\n"
 
 
-def peak_kib(mtasim, path):
-    """Run the scenario at path; its peak RSS in KiB (it must pass)."""
+def peak_kib(mtasim, *args):
+    """mtasim run --quiet with args (options, scenario paths); its peak RSS in
+    KiB (the runs must pass)."""
     env = dict(os.environ)
     # Under AddressSanitizer freed blocks wait in a quarantine (256 MiB by
     # default) before reuse: that would be measured, not the run's own.
     env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))
     p = subprocess.run([sys.executable, "-c", MEASURE, str(mtasim), "run", "--quiet",
-                        "--timeout", "600", str(path)],
+                        "--timeout", "600", *map(str, args)],
                        capture_output=True, text=True, env=env, timeout=900, check=False)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
-    assert res["rc"] == 0, f"mtasim run {path} exited {res['rc']}:\n{res['out']}"
+    assert res["rc"] == 0, f"mtasim run {' '.join(map(str, args))} exited {res['rc']}:\n{res['out']}"
     return res["maxrss_kib"]
 
 
@@ -91,3 +98,14 @@ def test_an_expectation_on_a_finished_message_still_reads_its_summary(mtasim, tm
                        text=True, timeout=900, check=False)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "message 3: expected bounced, got delivered" in p.stdout, p.stdout
+
+
+def test_json_trace_is_not_kept_until_the_end(mtasim, tmp_path):
+    big = REPO_ROOT / "scenarios" / "network" / "fds-beyond-1023.scn"
+    out = tmp_path / "r.json"
+    one = peak_kib(mtasim, "--json", out, "--json-trace", big)
+    two = peak_kib(mtasim, "--json", out, "--json-trace", big, big)
+    assert len(json.loads(out.read_text())["runs"]) == 2
+    assert two - one < one // 2, (
+        f"2 runs with --json-trace peaked at {two // 1024} MiB, 1 at {one // 1024} MiB: "
+        "the parent keeps the runs' records (sim/run/result_json.h)")
