@@ -232,11 +232,25 @@ static void sb_end(struct sbuf *b, char *p)
     *p = '\0';
 }
 
-/* A byte that a value may hold unquoted: printable ASCII but for blank,
- * '"', '\\' and '='. */
+/* The bytes a value may hold unquoted: printable ASCII but for blank,
+ * '"', '\\' and '='.  A table: the scan of every value is the inner loop
+ * of rendering a trace. */
+#define BARE_ROW(c0)                                                                         \
+    BARE_1(c0 + 0), BARE_1(c0 + 1), BARE_1(c0 + 2), BARE_1(c0 + 3), BARE_1(c0 + 4),          \
+    BARE_1(c0 + 5), BARE_1(c0 + 6), BARE_1(c0 + 7), BARE_1(c0 + 8), BARE_1(c0 + 9),          \
+    BARE_1(c0 + 10), BARE_1(c0 + 11), BARE_1(c0 + 12), BARE_1(c0 + 13), BARE_1(c0 + 14),     \
+    BARE_1(c0 + 15)
+#define BARE_1(c) ((c) > ' ' && (c) < 127 && (c) != '"' && (c) != '\\' && (c) != '=')
+static const unsigned char bare_tab[256] = {
+    BARE_ROW(0), BARE_ROW(16), BARE_ROW(32), BARE_ROW(48), BARE_ROW(64), BARE_ROW(80),
+    BARE_ROW(96), BARE_ROW(112),        /* 128-255: never bare */
+};
+#undef BARE_1
+#undef BARE_ROW
+
 static int bare(unsigned char c)
 {
-    return c > ' ' && c < 127 && c != '"' && c != '\\' && c != '=';
+    return bare_tab[c];
 }
 
 /* sb_field - " key=value", the value quoted when it is empty or holds a
