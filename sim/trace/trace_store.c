@@ -24,6 +24,14 @@ struct arena_chunk {
     char data[];
 };
 
+/* The last time stamp rendered: records come in bursts at one instant
+ * (an event makes several), and a stamp costs ~70 instructions to build. */
+struct stamp_cache {
+    mta_usec_t rel;
+    size_t len;                 /* 0: nothing cached */
+    char text[32];
+};
+
 struct trace_store {
     mta_usec_t epoch;
     int keep;
@@ -39,6 +47,7 @@ struct trace_store {
     FILE *stream;
     char *line;                 /* rendered lines not hashed yet (hash_and_stream) */
     size_t line_len, line_cap;
+    struct stamp_cache stamp;   /* of the last line hashed */
     void (*observe)(void *arg, const struct trace_rec *r);
     void *observe_arg;
     char *scratch;              /* an unkept record's strings, for the observer */
@@ -232,11 +241,25 @@ static void sb_end(struct sbuf *b, char *p)
     *p = '\0';
 }
 
-/* A byte that a value may hold unquoted: printable ASCII but for blank,
- * '"', '\\' and '='. */
+/* The bytes a value may hold unquoted: printable ASCII but for blank,
+ * '"', '\\' and '='.  A table: the scan of every value is the inner loop
+ * of rendering a trace. */
+#define BARE_ROW(c0)                                                                         \
+    BARE_1(c0 + 0), BARE_1(c0 + 1), BARE_1(c0 + 2), BARE_1(c0 + 3), BARE_1(c0 + 4),          \
+    BARE_1(c0 + 5), BARE_1(c0 + 6), BARE_1(c0 + 7), BARE_1(c0 + 8), BARE_1(c0 + 9),          \
+    BARE_1(c0 + 10), BARE_1(c0 + 11), BARE_1(c0 + 12), BARE_1(c0 + 13), BARE_1(c0 + 14),     \
+    BARE_1(c0 + 15)
+#define BARE_1(c) ((c) > ' ' && (c) < 127 && (c) != '"' && (c) != '\\' && (c) != '=')
+static const unsigned char bare_tab[256] = {
+    BARE_ROW(0), BARE_ROW(16), BARE_ROW(32), BARE_ROW(48), BARE_ROW(64), BARE_ROW(80),
+    BARE_ROW(96), BARE_ROW(112),        /* 128-255: never bare */
+};
+#undef BARE_1
+#undef BARE_ROW
+
 static int bare(unsigned char c)
 {
-    return c > ' ' && c < 127 && c != '"' && c != '\\' && c != '=';
+    return bare_tab[c];
 }
 
 /* sb_field - " key=value", the value quoted when it is empty or holds a
@@ -313,11 +336,17 @@ const struct trace_field *trace_rec_field(const struct trace_rec *r, const char 
 }
 
 /* render_line - r's trace line, appended to b */
-static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf *b)
+static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct stamp_cache *sc,
+                        struct sbuf *b)
 {
     size_t klen = strlen(r->kind), nlen = strlen(r->name);
     char *p = sb_reserve(b, 32 + klen + nlen + 2);
-    p += time_into(r->time - epoch, p);
+    if (sc->len == 0 || sc->rel != r->time - epoch) {
+        sc->rel = r->time - epoch;
+        sc->len = time_into(sc->rel, sc->text);
+    }
+    memcpy(p, sc->text, sc->len);
+    p += sc->len;
     *p++ = ' ';
     memcpy(p, r->kind, klen);
     p += klen;
@@ -334,7 +363,7 @@ static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct sbuf
 static void hash_and_stream(struct trace_store *ts, const struct trace_rec *r)
 {
     struct sbuf b = { ts->line, ts->line_len, ts->line_cap };
-    render_line(r, ts->epoch, &b);
+    render_line(r, ts->epoch, &ts->stamp, &b);
     if (ts->stream)
         fwrite(b.p + ts->line_len, 1, b.len - ts->line_len, ts->stream);
     if (b.len >= HASH_BATCH) {
@@ -421,9 +450,10 @@ void trace_store_digest(struct trace_store *ts, char hex[65])
 int trace_store_write(const struct trace_store *ts, FILE *out)
 {
     struct sbuf b = { 0 };
+    struct stamp_cache sc = { 0 };
     for (size_t i = 0; i < ts->n; i++) {
         b.len = 0;
-        render_line(&ts->recs[i], ts->epoch, &b);
+        render_line(&ts->recs[i], ts->epoch, &sc, &b);
         if (fwrite(b.p, 1, b.len, out) != b.len) {
             free(b.p);
             return -1;

@@ -26,6 +26,18 @@
  *   calls, and slots never order anything.  More than
  *   SIM_SCHED_MAX_EVENTS pending events is a runaway simulation and aborts.
  *
+ *   Far events wait outside the heap.  An event due at least RING_MIN
+ *   ahead and within the ring's horizon goes into a bucket of a ring (one
+ *   bucket per RING_WIDTH microseconds, a list of slots and a bit in a
+ *   bitmap); the bucket's events enter the heap, with the keys they were
+ *   given when scheduled, before anything at or after the bucket's start
+ *   runs.  Most far events are timers that are cancelled before they are
+ *   due (a TCP's retransmission timer, re-armed or cleared at every ACK):
+ *   cancelling one in the ring unlinks it, so it never costs a heap
+ *   insertion or a sift when it would have surfaced, and the heap holds
+ *   only what is near.  The order of events is still (when, seq) alone:
+ *   which events sit in the ring never shows through.
+ *
  * DIAGNOSTICS
  *   Scheduling in the past, a NULL function or exceeding a bound prints
  *   "sim_sched_<fn>: ..." and aborts: these are bugs, not inputs.
@@ -48,6 +60,15 @@
 #define SIM_SCHED_COMPACT_MIN 64
 /* Children of node i are HEAP_ARITY * i + 1 .. HEAP_ARITY * i + HEAP_ARITY. */
 #define HEAP_ARITY 4
+/* The ring: buckets of 2^RING_SHIFT us (8.2 ms), RING_BUCKETS of them (a
+ * horizon of 67 s); only events due RING_MIN (65 ms) or more ahead: the
+ * near ones (segments in flight, a few ms) are rarely cancelled and would
+ * only pass through it. */
+#define RING_SHIFT 13
+#define RING_BUCKETS 8192u
+#define RING_MASK (RING_BUCKETS - 1)
+#define RING_MIN ((sim_usec) 65536)
+#define RING_NIL UINT32_MAX
 
 /* (when, id) as one unsigned number: when's sign bit flipped so that
  * signed order becomes unsigned order; the id below it. */
@@ -62,8 +83,11 @@ struct sim_slot {
     sim_event_fn fn;
     void *arg;
     uint64_t seq;           /* of the pending event here; 0 = free */
-    uint32_t next_free;     /* free list link, when free */
+    sim_usec when;          /* its time, while it waits in the ring */
+    uint32_t next;          /* free list link when free; bucket list when in the ring */
+    uint32_t prev;          /* bucket list, when in the ring */
     uint8_t kind;           /* enum sim_ev_kind */
+    uint8_t in_ring;        /* waits in the ring, not in the heap */
 };
 
 struct sim_sched {
@@ -78,6 +102,11 @@ struct sim_sched {
     struct sim_slot *slots;
     uint32_t nslots, slots_cap;
     uint32_t free_slot;         /* head of the free list; UINT32_MAX = empty */
+    uint32_t *ring;             /* RING_BUCKETS bucket lists of slots; RING_NIL = empty */
+    uint64_t ring_bits[RING_BUCKETS / 64];  /* bucket i has events */
+    uint64_t ring_base;         /* every bucket in the ring is in [base, base + RING_BUCKETS) */
+    uint64_t ring_next;         /* no event in the ring is in a bucket before it */
+    size_t ring_count;          /* events in the ring */
     sim_advance_fn on_advance;  /* told when now moves forward; NULL = nobody */
     void *advance_arg;
     int stop;                   /* sim_sched_stop() was called */
@@ -140,7 +169,7 @@ static uint32_t slot_take(struct sim_sched *s, uint64_t seq)
 
     if (s->free_slot != UINT32_MAX) {
         i = s->free_slot;
-        s->free_slot = s->slots[i].next_free;
+        s->free_slot = s->slots[i].next;
     } else {
         if (s->nslots == s->slots_cap) {
             s->slots_cap *= 2;
@@ -156,7 +185,7 @@ static uint32_t slot_take(struct sim_sched *s, uint64_t seq)
 static void slot_release(struct sim_sched *s, struct sim_slot *sl)
 {
     sl->seq = 0;
-    sl->next_free = s->free_slot;
+    sl->next = s->free_slot;
     s->free_slot = (uint32_t) (sl - s->slots);
 }
 
@@ -251,7 +280,7 @@ static void heap_compact(struct sim_sched *s)
     for (i = kept / HEAP_ARITY + 1; i-- > 0;)
         if (i < kept)
             heap_sift_down(s, i);
-    assert(s->heap_len == s->pending);
+    assert(s->heap_len + s->ring_count == s->pending);
 }
 
 /* heap_drop_cancelled_top - discard cancelled entries at the top */
@@ -261,6 +290,128 @@ static void heap_drop_cancelled_top(struct sim_sched *s)
         assert(s->cancelled > 0);
         s->cancelled--;
         heap_pop_top(s);
+    }
+}
+
+/* ---- the ring of far events ----------------------------------------------- */
+
+/* ring_bucket - the (absolute) bucket of a time; order-preserving */
+static uint64_t ring_bucket(sim_usec when)
+{
+    return ((uint64_t) when ^ (UINT64_C(1) << 63)) >> RING_SHIFT;
+}
+
+/* ring_start - the first time of bucket b */
+static sim_usec ring_start(uint64_t b)
+{
+    return (sim_usec) ((b << RING_SHIFT) ^ (UINT64_C(1) << 63));
+}
+
+/* ring_find_next - the first bucket from ring_base that has events */
+static uint64_t ring_find_next(const struct sim_sched *s)
+{
+    uint64_t b = s->ring_base;
+
+    /* One pass over the bitmap from the base's bit, then that word again
+     * for the buckets a whole turn ahead that share it. */
+    for (unsigned n = 0; n < RING_BUCKETS + 64;) {
+        unsigned i = (unsigned) (b & RING_MASK);
+        uint64_t w = s->ring_bits[i / 64] >> (i % 64);
+
+        if (w != 0)
+            return b + (uint64_t) __builtin_ctzll(w);
+        b += 64 - i % 64;
+        n += 64 - i % 64;
+    }
+    sched_die("sim_sched", "ring holds events but no bucket has any");
+    return 0;
+}
+
+/* ring_put - keep the event in slot i, due at when, in the ring; 0 if it
+ * belongs in the heap (near, or past the horizon) */
+static int ring_put(struct sim_sched *s, uint32_t i, sim_usec when)
+{
+    uint64_t b;
+    unsigned k;
+    struct sim_slot *sl = &s->slots[i];
+
+    if (when - s->now < RING_MIN)
+        return 0;
+    b = ring_bucket(when);
+    if (s->ring_count == 0)
+        s->ring_base = s->ring_next = ring_bucket(s->now);
+    if (b < s->ring_base || b - s->ring_base >= RING_BUCKETS)
+        return 0;
+    k = (unsigned) (b & RING_MASK);
+    sl->when = when;
+    sl->in_ring = 1;
+    sl->prev = RING_NIL;
+    sl->next = s->ring[k];
+    if (sl->next != RING_NIL)
+        s->slots[sl->next].prev = i;
+    s->ring[k] = i;
+    s->ring_bits[k / 64] |= UINT64_C(1) << (k % 64);
+    if (s->ring_count == 0 || b < s->ring_next)
+        s->ring_next = b;
+    s->ring_count++;
+    return 1;
+}
+
+/* ring_unlink - the event in slot sl leaves its bucket (cancelled) */
+static void ring_unlink(struct sim_sched *s, struct sim_slot *sl)
+{
+    unsigned k = (unsigned) (ring_bucket(sl->when) & RING_MASK);
+
+    if (sl->prev != RING_NIL)
+        s->slots[sl->prev].next = sl->next;
+    else
+        s->ring[k] = sl->next;
+    if (sl->next != RING_NIL)
+        s->slots[sl->next].prev = sl->prev;
+    if (s->ring[k] == RING_NIL)
+        s->ring_bits[k / 64] &= ~(UINT64_C(1) << (k % 64));
+    sl->in_ring = 0;
+    s->ring_count--;
+}
+
+/* ring_flush - every event of bucket b enters the heap with its own key */
+static void ring_flush(struct sim_sched *s, uint64_t b)
+{
+    unsigned k = (unsigned) (b & RING_MASK);
+    uint32_t i = s->ring[k];
+
+    while (i != RING_NIL) {
+        struct sim_slot *sl = &s->slots[i];
+        uint32_t next = sl->next;
+
+        if (s->heap_len == s->heap_cap)
+            heap_resize(s, s->heap_cap * 2);
+        s->heap[s->heap_len].key = key_of(sl->when, sl->seq << SLOT_BITS | i);
+        s->heap_len++;
+        heap_sift_up(s, s->heap_len - 1);
+        sl->in_ring = 0;
+        s->ring_count--;
+        i = next;
+    }
+    s->ring[k] = RING_NIL;
+    s->ring_bits[k / 64] &= ~(UINT64_C(1) << (k % 64));
+    s->ring_base = b + 1;
+    if (s->ring_count > 0)
+        s->ring_next = ring_find_next(s);
+}
+
+/* heap_settle - make the heap's top the next event to run, if there is
+ * one: cancelled entries dropped, and every ring bucket that starts no
+ * later than the top moved into the heap first */
+static void heap_settle(struct sim_sched *s)
+{
+    for (;;) {
+        heap_drop_cancelled_top(s);
+        if (s->ring_count == 0)
+            return;
+        if (s->heap_len > 0 && ring_start(s->ring_next) > key_when(s->heap[0].key))
+            return;
+        ring_flush(s, s->ring_next);
     }
 }
 
@@ -289,6 +440,10 @@ struct sim_sched *sim_sched_create(sim_usec start)
     memset((void *)s->stats, 0, sizeof *s->stats);
     s->stats->now = start;
     heap_resize(s, 64);
+    s->ring = malloc(RING_BUCKETS * sizeof *s->ring);
+    if (s->ring == NULL)
+        sched_die("sim_sched_create", "out of memory");
+    memset(s->ring, 0xff, RING_BUCKETS * sizeof *s->ring);     /* RING_NIL */
     s->slots_cap = 64;
     s->slots = sched_xrealloc(NULL, s->slots_cap, sizeof *s->slots);
     s->free_slot = UINT32_MAX;
@@ -301,6 +456,7 @@ void sim_sched_destroy(struct sim_sched *s)
     if (s == NULL)
         return;
     free(s->heap);
+    free(s->ring);
     free(s->slots);
     free(s);
 }
@@ -329,10 +485,10 @@ sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn 
         sched_die("sim_sched_at", "event scheduled in the past");
     if (fn == NULL)
         sched_die("sim_sched_at", "NULL event function");
-    if (s->heap_len >= SIM_SCHED_MAX_EVENTS) {
+    if (s->heap_len + s->ring_count >= SIM_SCHED_MAX_EVENTS) {
         if (s->cancelled > 0)
             heap_compact(s);
-        if (s->heap_len >= SIM_SCHED_MAX_EVENTS)
+        if (s->heap_len + s->ring_count >= SIM_SCHED_MAX_EVENTS)
             sched_die("sim_sched_at", "too many pending events");
     }
     if (s->next_seq >= SIM_SCHED_MAX_SEQ)
@@ -344,12 +500,15 @@ sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn 
     s->slots[slot].fn = fn;
     s->slots[slot].arg = arg;
     s->slots[slot].kind = (uint8_t)(kind < SIM_EV_KINDS ? kind : SIM_EV_OTHER);
+    s->slots[slot].in_ring = 0;
     ev.key = key_of(when, seq << SLOT_BITS | slot);
-    s->heap[s->heap_len] = ev;
-    s->heap_len++;
     s->pending++;
-    heap_sift_up(s, s->heap_len - 1);
-    assert(s->heap_len == s->pending + s->cancelled);
+    if (!ring_put(s, slot, when)) {
+        s->heap[s->heap_len] = ev;
+        s->heap_len++;
+        heap_sift_up(s, s->heap_len - 1);
+    }
+    assert(s->heap_len + s->ring_count == s->pending + s->cancelled);
     return key_id(ev.key);
 }
 
@@ -368,6 +527,12 @@ int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
 
     if (sl == NULL)
         return 0;           /* already ran, already cancelled, or never was */
+    if (sl->in_ring) {      /* no heap entry yet: gone at once */
+        ring_unlink(s, sl);
+        slot_release(s, sl);
+        s->pending--;
+        return 1;
+    }
     /* The heap entry stays until it reaches the top or a compaction. */
     slot_release(s, sl);
     s->cancelled++;
@@ -375,7 +540,7 @@ int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
     /* Lazy removal, but never let the dead outnumber the living for long. */
     if (s->cancelled > SIM_SCHED_COMPACT_MIN && s->cancelled > s->pending)
         heap_compact(s);
-    assert(s->heap_len == s->pending + s->cancelled);
+    assert(s->heap_len + s->ring_count == s->pending + s->cancelled);
     return 1;
 }
 
@@ -405,7 +570,7 @@ static void run_top(struct sim_sched *s)
 /* sim_sched_step - run the next pending event; 0 if there was none */
 int sim_sched_step(struct sim_sched *s)
 {
-    heap_drop_cancelled_top(s);
+    heap_settle(s);
     if (s->heap_len == 0)
         return 0;
     run_top(s);
@@ -420,7 +585,7 @@ enum sim_run_stop sim_sched_run(struct sim_sched *s, sim_usec deadline, uint64_t
     /* Each iteration runs one event or returns; max_events bounds it when
      * set, and an unbounded run ends when the simulation falls quiet. */
     for (;;) {
-        heap_drop_cancelled_top(s);
+        heap_settle(s);
         if (s->heap_len == 0)
             return SIM_RUN_QUIET;
         if (deadline >= 0 && key_when(s->heap[0].key) > deadline) {

@@ -1,5 +1,6 @@
 /*
- * test_sched - unit tests for sim/world/sim_sched.c: ordering, cancellation, clock, stops
+ * test_sched - unit tests for sim/world/sim_sched.c: ordering, cancellation, clock, stops,
+ *   far events (the ring)
  */
 #include <check.h>
 #include <signal.h>
@@ -215,7 +216,31 @@ static uint64_t lcg(uint64_t *x)
     return *x >> 33;
 }
 
-START_TEST(random_operations_match_a_reference)
+/* near_ahead - how far ahead a random event falls: a few microseconds */
+static sim_usec near_ahead(uint64_t *x, sim_usec now)
+{
+    (void) now;
+    return (sim_usec) (lcg(x) % 50);
+}
+
+/* mixed_ahead - near, far (the ring's range: 65 ms to 1 s, on whole
+ * milliseconds so that far and near events often fall at the same
+ * instant), or past the ring's 67 s horizon */
+static sim_usec mixed_ahead(uint64_t *x, sim_usec now)
+{
+    unsigned kind = (unsigned) (lcg(x) % 10);
+    sim_usec ms = now - (now % 1000 + 1000) % 1000;     /* the whole ms at or before now */
+
+    if (kind < 5)       /* the next few whole milliseconds */
+        return ms + 1000 * (sim_usec) (1 + lcg(x) % 4) - now;
+    if (kind < 9)       /* 70 ms to 1 s ahead */
+        return ms + 70000 + 1000 * (sim_usec) (lcg(x) % 1000) - now;
+    return ms + 67000000 + 1000 * (sim_usec) (lcg(x) % 5000) - now;
+}
+
+/* random_operations - schedules, cancels and steps at random against the
+ * reference, events falling `ahead' of the clock */
+static void random_operations(sim_usec (*ahead)(uint64_t *, sim_usec))
 {
     struct sim_sched *s = sim_sched_create(-5000);     /* negative times too */
     uint64_t x = 12345;
@@ -233,7 +258,7 @@ START_TEST(random_operations_match_a_reference)
         if (op < sched_below[phase]) {
             struct ref_event *e = &ref[nref];
             /* Few distinct times, so ties (broken by order) are common. */
-            e->when = sim_sched_now(s) + (sim_usec) (lcg(&x) % 50);
+            e->when = sim_sched_now(s) + ahead(&x, sim_sched_now(s));
             e->order = nref;
             e->live = 1;
             e->id = sim_sched_at(s, e->when, ref_event_run, e);
@@ -270,6 +295,47 @@ START_TEST(random_operations_match_a_reference)
         ck_assert_int_eq(ran_order[i], expect[i]);
     ck_assert_int_gt(nran, 1000);
     sim_sched_destroy(s);
+}
+
+START_TEST(random_operations_match_a_reference)
+{
+    random_operations(near_ahead);
+}
+END_TEST
+
+/* The same with far events, which wait in the ring before the heap: ties
+ * between a far event and a near one scheduled later at the same instant,
+ * cancels of events still in the ring, buckets emptied by cancels. */
+START_TEST(far_events_match_a_reference)
+{
+    random_operations(mixed_ahead);
+}
+END_TEST
+
+/* A far event and a deadline before it: the run stops at the deadline, and
+ * an event scheduled afterwards at the same instant as the far one runs
+ * after it (it was scheduled later). */
+START_TEST(far_event_and_deadline)
+{
+    struct run_log log = { 0 };
+    struct tagged a = { &log, 1 }, b = { &log, 2 }, c = { &log, 3 };
+
+    log.s = sim_sched_create(0);
+    sim_sched_at(log.s, 5000000, log_event, &a);         /* 5 s: in the ring */
+    sim_sched_at(log.s, 90000000, log_event, &c);        /* 90 s: past the horizon */
+    ck_assert_int_eq(sim_sched_run(log.s, 4990000, 0), SIM_RUN_DEADLINE);
+    ck_assert_int_eq(sim_sched_now(log.s), 4990000);
+    ck_assert_int_eq(log.n, 0);
+    sim_sched_at(log.s, 5000000, log_event, &b);         /* near now: the heap */
+    ck_assert_uint_eq(sim_sched_pending(log.s), 3);
+    ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
+    ck_assert_int_eq(log.n, 3);
+    ck_assert_int_eq(log.tag[0], 1);
+    ck_assert_int_eq(log.tag[1], 2);
+    ck_assert_int_eq(log.tag[2], 3);
+    ck_assert_int_eq(log.at[1], 5000000);
+    ck_assert_int_eq(log.at[2], 90000000);
+    sim_sched_destroy(log.s);
 }
 END_TEST
 
@@ -438,6 +504,8 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, mass_cancel_compacts_and_keeps_order);
     tcase_add_test(tc, stale_id_does_not_cancel_a_reused_slot);
     tcase_add_test(tc, random_operations_match_a_reference);
+    tcase_add_test(tc, far_events_match_a_reference);
+    tcase_add_test(tc, far_event_and_deadline);
     tcase_add_test(tc, event_limit_stops);
     tcase_add_test(tc, deadline_stops_and_sets_clock);
     tcase_add_test(tc, advance_observer_sees_each_new_time_once);

@@ -86,7 +86,8 @@ END_TEST
 /* textbuf behaves like the snprintf chain it replaces, truncation included. */
 START_TEST(textbuf_matches_snprintf)
 {
-    static const int64_t nums[] = { 0, 7, -1, 10, 99, 1000, INT64_MAX, INT64_MIN, -4096 };
+    static const int64_t nums[] = { 0, 7, 9, -1, 10, 11, 99, 100, 101, 1000, 1009, 12345,
+                                    1585180800123456, INT64_MAX, INT64_MIN, -4096, -100 };
     static const char *const strs[] = { "", "MAIL FROM:<", "a@b.example", ">" };
 
     for (size_t cap = 1; cap < 48; cap++) {
