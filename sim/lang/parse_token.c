@@ -97,7 +97,8 @@ void suggest_begin(struct suggestion *sg, const char *word)
 /* suggest_offer - consider one known word; the first of equals wins */
 void suggest_offer(struct suggestion *sg, const char *candidate)
 {
-    int d = mta_edit_distance(sg->word, candidate);
+    /* Only near misses become hints (suggest_hint): bound the work there. */
+    int d = mta_edit_distance(sg->word, candidate, SUGGEST_MAX_EDITS);
     if (d < sg->best_d) {
         sg->best_d = d;
         copy_bounded(sg->best, sizeof sg->best, candidate);
@@ -110,7 +111,7 @@ void suggest_offer(struct suggestion *sg, const char *candidate)
  * unrelated words for short typos. */
 const char *suggest_hint(struct suggestion *sg, char *buf, size_t bufsz)
 {
-    if (sg->best_d <= 2 && (size_t)sg->best_d < strlen(sg->word))
+    if (sg->best_d <= SUGGEST_MAX_EDITS && (size_t)sg->best_d < strlen(sg->word))
         snprintf(buf, bufsz, "; did you mean '%s'?", sg->best);
     else
         buf[0] = '\0';

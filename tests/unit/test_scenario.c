@@ -1028,6 +1028,35 @@ START_TEST(test_config)
 }
 END_TEST
 
+/* The "did you mean" distance: exact up to its bound, bound + 1 beyond it
+ * (however far), case-insensitive, and bound + 1 past 64 characters. */
+START_TEST(test_edit_distance)
+{
+    ck_assert_int_eq(mta_edit_distance("seed", "seed", 2), 0);
+    ck_assert_int_eq(mta_edit_distance("SEED", "seed", 2), 0);
+    ck_assert_int_eq(mta_edit_distance("sed", "seed", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("retry_intervall", "retry_interval", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("ehlp", "ehlo", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("MXX", "MX", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("kitten", "sitting", 2), 3);     /* 3 is beyond 2 */
+    ck_assert_int_eq(mta_edit_distance("kitten", "sitting", 3), 3);     /* exact at the bound */
+    ck_assert_int_eq(mta_edit_distance("kitten", "sitting", 9), 3);
+    ck_assert_int_eq(mta_edit_distance("abcdef", "ghijkl", 2), 3);      /* rows past the bound */
+    ck_assert_int_eq(mta_edit_distance("abcdef", "ghijkl", 9), 6);
+    ck_assert_int_eq(mta_edit_distance("abc", "xyz", 3), 3);           /* a last row at the bound */
+    ck_assert_int_eq(mta_edit_distance("a", "abcdefgh", 2), 3);         /* lengths alone */
+    ck_assert_int_eq(mta_edit_distance("a", "abcdefgh", 9), 7);
+    ck_assert_int_eq(mta_edit_distance("", "ab", 2), 2);
+    ck_assert_int_eq(mta_edit_distance("ab", "ba", 2), 2);             /* a transposition */
+    char longer[80];
+    memset(longer, 'a', 65);
+    longer[65] = '\0';
+    ck_assert_int_eq(mta_edit_distance(longer, longer, 2), 3);
+    longer[64] = '\0';
+    ck_assert_int_eq(mta_edit_distance(longer, longer, 2), 0);
+}
+END_TEST
+
 /* scenario_suite - every test above */
 static Suite *scenario_suite(void)
 {
@@ -1056,6 +1085,7 @@ static Suite *scenario_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_config);
+    tcase_add_test(tc, test_edit_distance);
     suite_add_tcase(s, tc);
     return s;
 }
