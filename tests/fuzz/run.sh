@@ -30,6 +30,10 @@
 #   "fuzz: N passed, M failed".  Exit status 1 when a target found
 #   something.  docs/reliability.md records the campaigns.
 #
+#   With --time or --runs (a campaign), smtp_server and parse run with
+#   -entropic=0 and a -max_len of 4096 and 8192 bytes (docs/reliability.md,
+#   "Campaign options"); the smoke keeps libFuzzer's defaults and 65536.
+#
 # ENVIRONMENT
 #   MTASIM_FUZZ_BUILD   build directory (default build-fuzz)
 set -eu
@@ -42,7 +46,7 @@ while [ $# -gt 0 ]; do
     --smoke) time_limit=30 smoke=1; shift ;;
     --time) time_limit=$2; shift 2 ;;
     --runs) runs_limit=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
