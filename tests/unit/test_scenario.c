@@ -776,6 +776,23 @@ END_TEST
 
 /* ---- hostile input ---------------------------------------------------------- */
 
+/* A reply code that ends the buffer (a last line without its newline) is
+ * judged on its own bytes, not on the byte after the buffer: here a '-'
+ * that would make it the first line of an unfinished multi-line reply.
+ * (The parse fuzz campaign's heap-buffer-overflow in remote_reply,
+ * tests/fuzz/regress/parse/.) */
+START_TEST(test_code_at_buffer_end)
+{
+    static const char mem[] = "remote 192.0.2.1\n  greet 220-more";
+    size_t len = strlen("remote 192.0.2.1\n  greet 220");
+    struct scn_error err;
+    struct scn_scenario *sc = scn_parse_buffer("t.scn", mem, len, &err);
+    ck_assert_msg(sc != NULL, "%s:%d:%d: %s", err.file, err.line, err.col, err.msg);
+    ck_assert_int_eq(sc->nremotes, 1);
+    scn_free(sc);
+}
+END_TEST
+
 START_TEST(test_hostile)
 {
     /* A line one byte too long, and one that just fits. */
@@ -1081,6 +1098,7 @@ static Suite *scenario_suite(void)
     tc = tcase_create("hostile");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_hostile);
+    tcase_add_test(tc, test_code_at_buffer_end);
     tcase_add_test(tc, test_hostile_files);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
