@@ -151,6 +151,7 @@ int parse_ipv4(struct parser *p, const struct token *t, uint32_t *out);
 int parse_ipv6(struct parser *p, const struct token *t, uint8_t out[16]);
 int parse_ip(struct parser *p, const struct token *t, mta_ip *out);
 int check_domain(struct parser *p, const struct token *t, const char *what);
+int regex_stacked_dup(const char *re);
 int check_name(struct parser *p, const struct token *t, const char *what,
                const char *extra);
 char *extract_text(const struct parser *p, int s, int e);

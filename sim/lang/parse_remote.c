@@ -55,6 +55,10 @@ static unsigned cond_allowed(int cmd)
 static int check_regex(struct parser *p, const char *re_text, int col)
 {
     regex_t re;
+    int dup = regex_stacked_dup(re_text);
+    if (dup >= 0)
+        return fail_at(p, col, "bad regular expression '%s': a repetition ('%c') right "
+                       "after another (POSIX leaves it undefined)", re_text, re_text[dup]);
     int rc = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char why[160];

@@ -781,6 +781,26 @@ END_TEST
  * that would make it the first line of an unfinished multi-line reply.
  * (The parse fuzz campaign's heap-buffer-overflow in remote_reply,
  * tests/fuzz/regress/parse/.) */
+/* Stacked repetitions ("a++", POSIX XBD 9.4.6: undefined) are refused
+ * before regcomp() sees them: glibc copies the subtree for each one, and
+ * 75 of them took more than 3 GB (the parse campaign's out-of-memory,
+ * tests/fuzz/regress/parse/).  Inside brackets or escaped they are
+ * characters; one repetition after a group or an interval is fine. */
+START_TEST(test_stacked_repetitions)
+{
+    const char *h = "expect hooks in order\n  log_delivery_v1 note~";
+    char text[256];
+#define NOTE(re) (snprintf(text, sizeof text, "%s\"%s\"\n", h, (re)), text)
+    expect_error(NOTE("x++"), 2, 24, "a repetition ('+') right after another");
+    expect_error(NOTE("a*{2}"), 2, 24, "('{') right after another");
+    expect_error(NOTE("ab{1,2}+"), 2, 24, "('+') right after another");
+    expect_error(NOTE("a?*"), 2, 24, "('*') right after another");
+    scn_free(parse_ok(NOTE("[+*]+\\\\++(a+)+b{2}c?")));
+    scn_free(parse_ok(NOTE("[]+]+x[[:alpha:]*]+")));
+#undef NOTE
+}
+END_TEST
+
 START_TEST(test_code_at_buffer_end)
 {
     static const char mem[] = "remote 192.0.2.1\n  greet 220-more";
@@ -1099,6 +1119,7 @@ static Suite *scenario_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_hostile);
     tcase_add_test(tc, test_code_at_buffer_end);
+    tcase_add_test(tc, test_stacked_repetitions);
     tcase_add_test(tc, test_hostile_files);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
