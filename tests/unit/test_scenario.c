@@ -798,6 +798,8 @@ START_TEST(test_stacked_repetitions)
     scn_free(parse_ok(NOTE("[+*]+\\\\++(a+)+b{2}c?")));
     scn_free(parse_ok(NOTE("[]+]+x[[:alpha:]*]+")));
 #undef NOTE
+    expect_error("remote 192.0.2.1\n  rcpt 550 no when rcpt ~ \"^a++\"\n", 2, 27,
+                 "('+') right after another");
 }
 END_TEST
 
