@@ -266,20 +266,26 @@ mta_usec_t mta_parse_duration(const char *s)
     return usec > MTA_DURATION_MAX ? MTA_DURATION_TOO_LONG : usec;
 }
 
-/* mta_edit_distance - Levenshtein distance, case-insensitive, bounded length
- * (INT_MAX past 64 characters): the "did you mean" of every error message */
-int mta_edit_distance(const char *a, const char *b)
+/* mta_edit_distance - Levenshtein distance, case-insensitive, when it is at
+ * most max; otherwise max + 1 (also past 64 characters): the "did you mean"
+ * of every error message, which only wants near misses.  The bound lets it
+ * stop early: the lengths alone differ by more than max, or a whole row of
+ * the table is past max (a row's minimum never decreases). */
+int mta_edit_distance(const char *a, const char *b, int max)
 {
     enum { MAXLEN = 64 };
     size_t la = strlen(a), lb = strlen(b);
-    if (la > MAXLEN || lb > MAXLEN)
-        return INT_MAX;
+    if (max < 0)
+        max = 0;
+    if (la > MAXLEN || lb > MAXLEN || (la > lb ? la - lb : lb - la) > (size_t)max)
+        return max + 1;
     int row[MAXLEN + 1];
     for (size_t j = 0; j <= lb; j++)
         row[j] = (int)j;
     for (size_t i = 1; i <= la; i++) {
         int diag = row[0];
         row[0] = (int)i;
+        int lowest = row[0];
         for (size_t j = 1; j <= lb; j++) {
             int up = row[j];
             int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
@@ -290,9 +296,13 @@ int mta_edit_distance(const char *a, const char *b)
                 best = row[j - 1] + 1;
             row[j] = best;
             diag = up;
+            if (best < lowest)
+                lowest = best;
         }
+        if (lowest > max)
+            return max + 1;
     }
-    return row[lb];
+    return row[lb] > max ? max + 1 : row[lb];
 }
 
 /* closest_key - the known key nearest to key, if it is a likely typo */
@@ -301,7 +311,7 @@ static const char *closest_key(const char *key)
     const char *best = NULL;
     int best_d = INT_MAX;
     for (int i = 0; mta_config_keys[i] != NULL; i++) {
-        int d = mta_edit_distance(key, mta_config_keys[i]);
+        int d = mta_edit_distance(key, mta_config_keys[i], 2);
         if (d < best_d) {
             best_d = d;
             best = mta_config_keys[i];

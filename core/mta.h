@@ -113,9 +113,10 @@ int mta_config_set(struct mta_config *cfg, const char *key, const char *value,
 /* Each known key, NULL-terminated (for docs and "did you mean"). */
 extern const char *const mta_config_keys[];
 
-/* Levenshtein distance of two words, case-insensitive; INT_MAX when either
- * is over 64 characters.  For "did you mean" hints. */
-int mta_edit_distance(const char *a, const char *b);
+/* Levenshtein distance of two words, case-insensitive, when it is at most
+ * max; max + 1 when it is greater or either word is over 64 characters.
+ * For "did you mean" hints, which want only near misses. */
+int mta_edit_distance(const char *a, const char *b, int max);
 
 /*
  * The longest duration anything accepts: 100 years of 365 days (36500d).

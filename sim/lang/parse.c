@@ -431,7 +431,7 @@ static struct scn_scenario *parse_top(const char *name, char *real, const char *
     mta_config_defaults(&sc->config);
 
     struct parser *p = xmalloc(sizeof *p);
-    memset(p, 0, sizeof *p);
+    memset(p, 0, PARSER_CLEARED);
     p->sc = sc;
     p->err = err;
     p->real[0] = real;

@@ -119,6 +119,11 @@ static int parse_matcher(struct parser *p, const struct token *t, struct scn_mat
                        scn_op_str(m->op), m->value);
     if (op == SCN_OP_RE) {
         regex_t re;
+        int dup = regex_stacked_dup(m->value);
+        if (dup >= 0)
+            return fail_at(p, vstart + 1, "bad regular expression '%s': a repetition ('%c') "
+                           "right after another (POSIX leaves it undefined)", m->value,
+                           m->value[dup]);
         int rc = regcomp(&re, m->value, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char why[160];

@@ -55,6 +55,10 @@ static unsigned cond_allowed(int cmd)
 static int check_regex(struct parser *p, const char *re_text, int col)
 {
     regex_t re;
+    int dup = regex_stacked_dup(re_text);
+    if (dup >= 0)
+        return fail_at(p, col, "bad regular expression '%s': a repetition ('%c') right "
+                       "after another (POSIX leaves it undefined)", re_text, re_text[dup]);
     int rc = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char why[160];
@@ -326,7 +330,8 @@ static int remote_reply(struct parser *p, enum scn_cmd cmd)
     int code = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
     if (code < 100 || code > 599)
         return fail_tok(p, ct, "reply code %d outside 100-599", code);
-    int continued = c[3] == '-';
+    /* c[3] only when the token has it: the line may end the buffer. */
+    int continued = clen > 3 && c[3] == '-';
 
     /* Clauses, from the end of the line; tokens [2, text_end) are the text. */
     struct scn_reply clauses;

@@ -97,7 +97,8 @@ void suggest_begin(struct suggestion *sg, const char *word)
 /* suggest_offer - consider one known word; the first of equals wins */
 void suggest_offer(struct suggestion *sg, const char *candidate)
 {
-    int d = mta_edit_distance(sg->word, candidate);
+    /* Only near misses become hints (suggest_hint): bound the work there. */
+    int d = mta_edit_distance(sg->word, candidate, SUGGEST_MAX_EDITS);
     if (d < sg->best_d) {
         sg->best_d = d;
         copy_bounded(sg->best, sizeof sg->best, candidate);
@@ -110,7 +111,7 @@ void suggest_offer(struct suggestion *sg, const char *candidate)
  * unrelated words for short typos. */
 const char *suggest_hint(struct suggestion *sg, char *buf, size_t bufsz)
 {
-    if (sg->best_d <= 2 && (size_t)sg->best_d < strlen(sg->word))
+    if (sg->best_d <= SUGGEST_MAX_EDITS && (size_t)sg->best_d < strlen(sg->word))
         snprintf(buf, bufsz, "; did you mean '%s'?", sg->best);
     else
         buf[0] = '\0';
@@ -482,3 +483,58 @@ int parse_rate(struct parser *p, const struct token *t, uint64_t *out)
     return fail_tok(p, t, "bad bandwidth '%s': expected bytes per second above 0, like 2000, "
                     "2KB/s, 1MB/s or 64KiB/s", t->text);
 }
+
+/* regex_stacked_dup - the offset of a duplication symbol (* + ? or an
+ * interval) that directly follows another, or -1.
+ *
+ * POSIX leaves adjacent duplication symbols in an ERE undefined (XBD
+ * 9.4.6, "a*+"), and glibc's regcomp() copies the repeated subtree for
+ * each one: 75 '+' in a row took more than 3 GB (the parse campaign).
+ * Bracket expressions and escaped characters are skipped. */
+int regex_stacked_dup(const char *re)
+{
+    int after_dup = 0;
+    for (size_t i = 0; re[i] != '\0'; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            after_dup = 0;
+            if (re[i + 1] != '\0')
+                i++;
+            continue;
+        }
+        if (c == '[') {
+            size_t j = i + 1;
+            if (re[j] == '^')
+                j++;
+            if (re[j] == ']')
+                j++;
+            while (re[j] != '\0' && re[j] != ']') {
+                if (re[j] == '[' && (re[j + 1] == ':' || re[j + 1] == '.' || re[j + 1] == '=')) {
+                    const char *end = strchr(re + j + 2, re[j + 1]);
+                    if (end == NULL || end[1] != ']')
+                        break;
+                    j = (size_t)(end - re) + 2;
+                    continue;
+                }
+                j++;
+            }
+            if (re[j] == '\0')
+                return -1;      /* unbalanced: regcomp() says so */
+            i = j;
+            after_dup = 0;
+            continue;
+        }
+        int dup = c == '*' || c == '+' || c == '?' || c == '{';
+        if (dup && after_dup)
+            return (int)i;
+        if (c == '{') {
+            const char *end = strchr(re + i, '}');
+            if (end == NULL)
+                return -1;
+            i = (size_t)(end - re);
+        }
+        after_dup = dup;
+    }
+    return -1;
+}
+

@@ -776,6 +776,45 @@ END_TEST
 
 /* ---- hostile input ---------------------------------------------------------- */
 
+/* A reply code that ends the buffer (a last line without its newline) is
+ * judged on its own bytes, not on the byte after the buffer: here a '-'
+ * that would make it the first line of an unfinished multi-line reply.
+ * (The parse fuzz campaign's heap-buffer-overflow in remote_reply,
+ * tests/fuzz/regress/parse/.) */
+/* Stacked repetitions ("a++", POSIX XBD 9.4.6: undefined) are refused
+ * before regcomp() sees them: glibc copies the subtree for each one, and
+ * 75 of them took more than 3 GB (the parse campaign's out-of-memory,
+ * tests/fuzz/regress/parse/).  Inside brackets or escaped they are
+ * characters; one repetition after a group or an interval is fine. */
+START_TEST(test_stacked_repetitions)
+{
+    const char *h = "expect hooks in order\n  log_delivery_v1 note~";
+    char text[256];
+#define NOTE(re) (snprintf(text, sizeof text, "%s\"%s\"\n", h, (re)), text)
+    expect_error(NOTE("x++"), 2, 24, "a repetition ('+') right after another");
+    expect_error(NOTE("a*{2}"), 2, 24, "('{') right after another");
+    expect_error(NOTE("ab{1,2}+"), 2, 24, "('+') right after another");
+    expect_error(NOTE("a?*"), 2, 24, "('*') right after another");
+    scn_free(parse_ok(NOTE("[+*]+\\\\++(a+)+b{2}c?")));
+    scn_free(parse_ok(NOTE("[]+]+x[[:alpha:]*]+")));
+#undef NOTE
+    expect_error("remote 192.0.2.1\n  rcpt 550 no when rcpt ~ \"^a++\"\n", 2, 27,
+                 "('+') right after another");
+}
+END_TEST
+
+START_TEST(test_code_at_buffer_end)
+{
+    static const char mem[] = "remote 192.0.2.1\n  greet 220-more";
+    size_t len = strlen("remote 192.0.2.1\n  greet 220");
+    struct scn_error err;
+    struct scn_scenario *sc = scn_parse_buffer("t.scn", mem, len, &err);
+    ck_assert_msg(sc != NULL, "%s:%d:%d: %s", err.file, err.line, err.col, err.msg);
+    ck_assert_int_eq(sc->nremotes, 1);
+    scn_free(sc);
+}
+END_TEST
+
 START_TEST(test_hostile)
 {
     /* A line one byte too long, and one that just fits. */
@@ -1028,6 +1067,35 @@ START_TEST(test_config)
 }
 END_TEST
 
+/* The "did you mean" distance: exact up to its bound, bound + 1 beyond it
+ * (however far), case-insensitive, and bound + 1 past 64 characters. */
+START_TEST(test_edit_distance)
+{
+    ck_assert_int_eq(mta_edit_distance("seed", "seed", 2), 0);
+    ck_assert_int_eq(mta_edit_distance("SEED", "seed", 2), 0);
+    ck_assert_int_eq(mta_edit_distance("sed", "seed", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("retry_intervall", "retry_interval", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("ehlp", "ehlo", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("MXX", "MX", 2), 1);
+    ck_assert_int_eq(mta_edit_distance("kitten", "sitting", 2), 3);     /* 3 is beyond 2 */
+    ck_assert_int_eq(mta_edit_distance("kitten", "sitting", 3), 3);     /* exact at the bound */
+    ck_assert_int_eq(mta_edit_distance("kitten", "sitting", 9), 3);
+    ck_assert_int_eq(mta_edit_distance("abcdef", "ghijkl", 2), 3);      /* rows past the bound */
+    ck_assert_int_eq(mta_edit_distance("abcdef", "ghijkl", 9), 6);
+    ck_assert_int_eq(mta_edit_distance("abc", "xyz", 3), 3);           /* a last row at the bound */
+    ck_assert_int_eq(mta_edit_distance("a", "abcdefgh", 2), 3);         /* lengths alone */
+    ck_assert_int_eq(mta_edit_distance("a", "abcdefgh", 9), 7);
+    ck_assert_int_eq(mta_edit_distance("", "ab", 2), 2);
+    ck_assert_int_eq(mta_edit_distance("ab", "ba", 2), 2);             /* a transposition */
+    char longer[80];
+    memset(longer, 'a', 65);
+    longer[65] = '\0';
+    ck_assert_int_eq(mta_edit_distance(longer, longer, 2), 3);
+    longer[64] = '\0';
+    ck_assert_int_eq(mta_edit_distance(longer, longer, 2), 0);
+}
+END_TEST
+
 /* scenario_suite - every test above */
 static Suite *scenario_suite(void)
 {
@@ -1052,10 +1120,13 @@ static Suite *scenario_suite(void)
     tc = tcase_create("hostile");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_hostile);
+    tcase_add_test(tc, test_code_at_buffer_end);
+    tcase_add_test(tc, test_stacked_repetitions);
     tcase_add_test(tc, test_hostile_files);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_config);
+    tcase_add_test(tc, test_edit_distance);
     suite_add_tcase(s, tc);
     return s;
 }
