@@ -124,6 +124,10 @@ static int parse_matcher(struct parser *p, const struct token *t, struct scn_mat
             return fail_at(p, vstart + 1, "bad regular expression '%s': a repetition ('%c') "
                            "right after another (POSIX leaves it undefined)", m->value,
                            m->value[dup]);
+        if (regex_expanded_size(m->value) > REGEX_MAX_EXPANDED)
+            return fail_at(p, vstart + 1, "bad regular expression '%s': its repetitions stand for more than %d "
+                           "characters once written out (nested or large {n,m}; regcomp() "
+                           "would need gigabytes)", m->value, REGEX_MAX_EXPANDED);
         int rc = regcomp(&re, m->value, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char why[160];

@@ -152,6 +152,10 @@ int parse_ipv6(struct parser *p, const struct token *t, uint8_t out[16]);
 int parse_ip(struct parser *p, const struct token *t, mta_ip *out);
 int check_domain(struct parser *p, const struct token *t, const char *what);
 int regex_stacked_dup(const char *re);
+/* At most this many atoms once an ERE's repetitions are written out
+ * (regex_expanded_size): about 25 MB of glibc's regcomp(). */
+#define REGEX_MAX_EXPANDED 10000
+unsigned long long regex_expanded_size(const char *re);
 int check_name(struct parser *p, const struct token *t, const char *what,
                const char *extra);
 char *extract_text(const struct parser *p, int s, int e);

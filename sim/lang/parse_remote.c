@@ -59,6 +59,10 @@ static int check_regex(struct parser *p, const char *re_text, int col)
     if (dup >= 0)
         return fail_at(p, col, "bad regular expression '%s': a repetition ('%c') right "
                        "after another (POSIX leaves it undefined)", re_text, re_text[dup]);
+    if (regex_expanded_size(re_text) > REGEX_MAX_EXPANDED)
+        return fail_at(p, col, "bad regular expression '%s': its repetitions stand for more than %d "
+                       "characters once written out (nested or large {n,m}; regcomp() "
+                       "would need gigabytes)", re_text, REGEX_MAX_EXPANDED);
     int rc = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char why[160];

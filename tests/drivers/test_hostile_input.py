@@ -845,3 +845,52 @@ expect message 1 delivered
 """)
     proc = run_mtasim(mtasim, [str(scn)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------- regular expressions that explode
+
+def test_nested_repetitions_are_refused_before_regcomp(mtasim, tmp_path):
+    """glibc's regcomp() writes out every count of an interval and nests the
+    copies: "((a{1,255}){1,255}){1,255}" in one expectation took 23.8 GB and
+    was killed by the kernel (65 s) before this check; "(a{1,255}){1,255}"
+    took 160 MB.  An ERE whose repetitions stand for more than 10,000
+    characters is refused at its column, exit 2, the other scenario still
+    run (sim/lang/parse_token.c, regex_expanded_size); ordinary and
+    moderately large ones still compile, in expectations and in a remote's
+    "when rcpt ~"."""
+    import resource
+
+    # The old binary would take the machine down: 2 GB of address space - but
+    # not for a sanitizer build, whose shadow memory alone reserves terabytes
+    # (the check is the same code there).
+    sanitized = b"__asan_init" in Path(mtasim).read_bytes()
+
+    def limit_memory():
+        if not sanitized:
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    cases = {
+        'expect never trace dns query name~"((a{1,255}){1,255}){1,255}"\n': (2, 35),
+        'expect never trace dns query name~"x(a{1,255}){1,255}"\n': (2, 35),
+        'expect never trace dns query name~"((((((a{1,5}){1,5}){1,5}){1,5}){1,5}){1,5})"\n': (2, 35),
+        'remote 192.0.2.1\n  rcpt 550 no when rcpt ~ "^(b{2,200}){100,}$"\n': (3, 27),
+    }
+    for i, (text, (line, col)) in enumerate(cases.items()):
+        bad = tmp_path / f"regex{i}.scn"
+        bad.write_text(f"scenario regex{i}\n{text}")
+        proc = subprocess.run([mtasim, "run", GOOD, str(bad)], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120, preexec_fn=limit_memory, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2, f"{text!r}: exit {proc.returncode}\n{out[-2000:]}"
+        assert re.search(rf"^ERROR {re.escape(str(bad))}:{line}:{col}: bad regular expression '.*': "
+                         r"its repetitions stand for more than 10000 characters", out, re.M), out
+        assert re.search(rf"^PASS {re.escape(GOOD)}\b", out, re.M), out
+    fine = tmp_path / "fine.scn"
+    fine.write_text("scenario fine\n"
+                    'remote 192.0.2.1\n  rcpt 550 no when rcpt ~ "^(x{1,100}y){1,90}$"\n'
+                    'expect never trace dns query name~"(a{1,100}){1,100}"\n'
+                    'expect never trace dns query name~"^mx[0-9]+\\.(a|b)+\\.test$"\n'
+                    'expect never trace dns query name~".{1,255}z{3}"\n')
+    proc = subprocess.run([mtasim, "check", str(fine)], capture_output=True, text=True,
+                          timeout=120, preexec_fn=limit_memory, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
