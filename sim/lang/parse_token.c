@@ -484,60 +484,6 @@ int parse_rate(struct parser *p, const struct token *t, uint64_t *out)
                     "2KB/s, 1MB/s or 64KiB/s", t->text);
 }
 
-/* regex_stacked_dup - the offset of a duplication symbol (* + ? or an
- * interval) that directly follows another, or -1.
- *
- * POSIX leaves adjacent duplication symbols in an ERE undefined (XBD
- * 9.4.6, "a*+"), and glibc's regcomp() copies the repeated subtree for
- * each one: 75 '+' in a row took more than 3 GB (the parse campaign).
- * Bracket expressions and escaped characters are skipped. */
-int regex_stacked_dup(const char *re)
-{
-    int after_dup = 0;
-    for (size_t i = 0; re[i] != '\0'; i++) {
-        char c = re[i];
-        if (c == '\\') {
-            after_dup = 0;
-            if (re[i + 1] != '\0')
-                i++;
-            continue;
-        }
-        if (c == '[') {
-            size_t j = i + 1;
-            if (re[j] == '^')
-                j++;
-            if (re[j] == ']')
-                j++;
-            while (re[j] != '\0' && re[j] != ']') {
-                if (re[j] == '[' && (re[j + 1] == ':' || re[j + 1] == '.' || re[j + 1] == '=')) {
-                    const char *end = strchr(re + j + 2, re[j + 1]);
-                    if (end == NULL || end[1] != ']')
-                        break;
-                    j = (size_t)(end - re) + 2;
-                    continue;
-                }
-                j++;
-            }
-            if (re[j] == '\0')
-                return -1;      /* unbalanced: regcomp() says so */
-            i = j;
-            after_dup = 0;
-            continue;
-        }
-        int dup = c == '*' || c == '+' || c == '?' || c == '{';
-        if (dup && after_dup)
-            return (int)i;
-        if (c == '{') {
-            const char *end = strchr(re + i, '}');
-            if (end == NULL)
-                return -1;
-            i = (size_t)(end - re);
-        }
-        after_dup = dup;
-    }
-    return -1;
-}
-
 /* skip_bracket - the offset of the ']' that ends the bracket expression
  * opening at re[i], or 0 when it is not closed (regcomp() says so) */
 static size_t skip_bracket(const char *re, size_t i)
@@ -558,6 +504,46 @@ static size_t skip_bracket(const char *re, size_t i)
         j++;
     }
     return re[j] == ']' ? j : 0;
+}
+
+/* regex_stacked_dup - the offset of a duplication symbol (* + ? or an
+ * interval) that directly follows another, or -1.
+ *
+ * POSIX leaves adjacent duplication symbols in an ERE undefined (XBD
+ * 9.4.6, "a*+"), and glibc's regcomp() copies the repeated subtree for
+ * each one: 75 '+' in a row took more than 3 GB (the parse campaign).
+ * Bracket expressions and escaped characters are skipped. */
+int regex_stacked_dup(const char *re)
+{
+    int after_dup = 0;
+    for (size_t i = 0; re[i] != '\0'; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            after_dup = 0;
+            if (re[i + 1] != '\0')
+                i++;
+            continue;
+        }
+        if (c == '[') {
+            size_t j = skip_bracket(re, i);
+            if (j == 0)
+                return -1;      /* unbalanced: regcomp() says so */
+            i = j;
+            after_dup = 0;
+            continue;
+        }
+        int dup = c == '*' || c == '+' || c == '?' || c == '{';
+        if (dup && after_dup)
+            return (int)i;
+        if (c == '{') {
+            const char *end = strchr(re + i, '}');
+            if (end == NULL)
+                return -1;
+            i = (size_t)(end - re);
+        }
+        after_dup = dup;
+    }
+    return -1;
 }
 
 /* sat_mul, sat_add - saturating at REGEX_SIZE_CAP: sizes only compare with a limit */
