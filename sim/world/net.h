@@ -74,13 +74,34 @@
  *   number, as Linux's tcp_xmit_probe_skb), which the receiver answers
  *   with its window.
  *
- *   Acknowledgements.  Every segment with data or FIN is acknowledged at
- *   once by a pure ACK (what Linux does in quickack mode, which a
- *   connection is in for its first segments, tcp_incr_quickack; delayed
- *   ACKs, RFC 9293 3.8.6.3, are not modelled), before its data reaches the
- *   owner; a segment beyond a hole is kept (RFC 9293 3.10.7.4) and
- *   answered by a duplicate ACK, the one that fills the hole by an ACK of
- *   all (RFC 5681 4.2).
+ *   Acknowledgements: delayed, as Linux delays them (RFC 1122 4.2.3.2,
+ *   RFC 9293 3.8.6.3; Linux's tcp_input.c and tcp_output.c; the shape of
+ *   fixtures/captures/deliver.pcap).  Every segment a side sends carries
+ *   the ACK of all it received, so an owed ACK mostly rides on the next
+ *   command or reply.  The ACK of arriving data is decided before the
+ *   owner reads it: at once in quickack mode (the first data of a
+ *   connection gives min(16, window / (2 x rcv_mss)) quick ACKs, spent by
+ *   every segment sent; tcp_incr_quickack), at once when more than one
+ *   segment's worth (rcv_mss: the peer's largest segment, first guessed
+ *   536) is unacknowledged and the owner reads (an ACK for every second
+ *   full-sized segment), otherwise by the delayed-ACK timer: the ACK
+ *   timeout, 40 ms (TCP_ATO_MIN), adapted to the gaps between arrivals
+ *   and never above 200 ms in interactive mode, 500 ms otherwise, nor
+ *   above the smoothed RTT once measured (tcp_event_data_recv,
+ *   tcp_send_delayed_ack).  When the owner reads, an owed ACK goes at once
+ *   for two segments shorter than rcv_mss, or for one outside interactive
+ *   mode (tcp_cleanup_rbuf).  A side that sends data within the ACK
+ *   timeout of the last arrival becomes interactive ("pingpong", Linux's
+ *   threshold of one reply), and leaves that mode when its delayed-ACK
+ *   timer expires (tcp_delack_timer_handler).  The peer's FIN makes a side
+ *   that has not closed interactive, so its ACK rides on the owner's own
+ *   FIN; after our FIN, the peer's is acknowledged at once.  At once too:
+ *   a duplicate (and quickack mode again), a segment beyond a hole (kept,
+ *   RFC 9293 3.10.7.4, and answered by a duplicate ACK), the segment that
+ *   fills the hole (an ACK of all, RFC 5681 4.2), a window probe, data for
+ *   an owner that is gone.  Not modelled: the repeated-small-size rule of
+ *   tcp_measure_rcv_mss, the delayed ACK of a SYN-ACK while a write is
+ *   pending, and timer granularity (jiffies).
  *
  *   Retransmission (RFC 6298, with Linux's bounds): the RTO starts at
  *   1 s, follows SRTT + max(4 RTTVAR, 200 ms) once measured (200 ms is

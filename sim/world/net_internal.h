@@ -125,6 +125,17 @@ struct tcb {
     struct ooo *ooo;            /* beyond a hole, by sequence number */
     size_t ooo_bytes;
     int fin_rcvd;               /* the peer's FIN is in sequence */
+    /* acknowledging (Linux's icsk_ack; net.h "Acknowledgements") */
+    int ack_owed;               /* data or FIN arrived that no segment of ours acknowledged */
+    sim_event_id dack_event;    /* the delayed-ACK timer */
+    sim_usec dack_at;           /* when it expires */
+    int quick;                  /* quick ACKs left (tcp_incr_quickack) */
+    int pingpong;               /* interactive: an ACK waits for the reply it can ride on */
+    int pushed;                 /* segments shorter than rcv_mss since the last ACK (0..2) */
+    sim_usec ato;               /* the delayed-ACK timeout; 0 before any data arrived */
+    sim_usec lrcvtime;          /* when data last arrived */
+    uint32_t rcv_wup;           /* rcv_nxt when our last segment left */
+    uint32_t rcv_mss;           /* the peer's segment size as estimated (tcp_measure_rcv_mss) */
 };
 
 struct sim_ep {
@@ -231,6 +242,11 @@ void net_observe(struct sim_conn *c, const struct sim_seg *seg);
 #define TCP_ORPHAN_RETRIES 8            /* net.ipv4.tcp_orphan_retries: 0 means 8 */
 #define TCP_DUPACK_THRESHOLD 3          /* RFC 5681 3.2 */
 #define TCP_MAX_LOOP 1000000            /* segments one call may send */
+#define TCP_ATO_MIN 40000               /* Linux TCP_ATO_MIN = TCP_DELACK_MIN: HZ/25, 40 ms */
+#define TCP_DELACK_MAX 200000           /* Linux TCP_DELACK_MAX: HZ/5, 200 ms */
+#define TCP_DELACK_CAP 500000           /* RFC 1122 4.2.3.2: less than 0.5 s (Linux: HZ/2) */
+#define TCP_MAX_QUICKACKS 16            /* Linux TCP_MAX_QUICKACKS */
+#define TCP_MSS_DEFAULT 536             /* RFC 9293 3.7.1; Linux's first rcv_mss guess */
 
 /* Sequence numbers compare modulo 2^32 (RFC 9293 3.4). */
 static inline int seq_lt(uint32_t a, uint32_t b) { return (int32_t) (a - b) < 0; }
@@ -263,6 +279,12 @@ void tcp_wire_withdraw(struct sim_conn *c, int s);
 uint16_t tcp_adv_window(struct tcb *t);
 void tcp_send_ctl(struct sim_ep *ep, uint8_t flags, uint32_t seq);
 void tcp_send_ack(struct sim_ep *ep);
+/* An acknowledgement is owed for data or FIN that arrived: at once or delayed. */
+void tcp_ack_check(struct sim_ep *ep, int now);
+/* In-order data arrived: the ACK timeout and quick ACKs (tcp_event_data_recv). */
+void tcp_data_recv_event(struct sim_ep *ep, size_t len);
+/* Leave interactive mode and acknowledge at once for a while (tcp_enter_quickack_mode). */
+void tcp_enter_quickack(struct tcb *t);
 uint32_t tcp_data_base(const struct tcb *t);
 void tcp_rtx_arm(struct sim_ep *ep);
 size_t tcp_unsent(const struct sim_ep *ep);

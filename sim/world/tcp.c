@@ -195,7 +195,7 @@ void tcp_conn_teardown(struct sim_conn *c)
     for (s = 0; s < 2; s++) {
         struct tcb *t = &c->ep[s].t;
         sim_event_id *ids[] = { &t->tx_event, &t->syn_event, &t->rtx_event, &t->sent_event,
-                                &t->resume_event };
+                                &t->resume_event, &t->dack_event };
         size_t i;
 
         for (i = 0; i < sizeof ids / sizeof ids[0]; i++)

@@ -12,8 +12,8 @@
  *   backlog is full), the SYN-ACK at the client, a reset, then for a
  *   synchronized connection the acknowledgement (send buffer, RTT,
  *   retransmission state, window) and the data (in order, kept beyond a
- *   hole, acknowledged at once, then delivered to the owner unless it
- *   paused reading).
+ *   hole, acknowledged at once or on a delayed-ACK timer, net.h, then
+ *   delivered to the owner unless it paused reading).
  */
 #include <assert.h>
 #include <errno.h>
@@ -59,6 +59,13 @@ static void deliver_input(struct sim_ep *ep)
 
         if (copy == NULL)
             net_die("sim_tcp", "out of memory");
+        /* The owner reads: an owed ACK goes now when more than a segment
+         * waits for it, or two short segments, or one outside interactive
+         * mode (Linux's tcp_cleanup_rbuf); otherwise it may ride on the reply. */
+        if (t->ack_owed && t->state == TCP_ESTABLISHED
+            && (t->rcv_nxt - t->rcv_wup > t->rcv_mss || t->pushed >= 2
+                || (t->pushed == 1 && !t->pingpong)))
+            tcp_send_ack(ep);
         /* Taken off first: the owner may write, pause or close meanwhile. */
         memcpy(copy, p, n);
         ring_drop(&t->rcvq, n);
@@ -122,6 +129,7 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
     struct tcb *t = &ep->t;
     int fin = (seg->flags & SIM_TCP_FIN) != 0;
     uint32_t end = seg->seq + (uint32_t) seg->len + (uint32_t) fin;
+    int had_hole, after_fin;
 
     if (seg->len == 0 && !fin) {
         if (seq_lt(seg->seq, t->rcv_nxt))
@@ -129,7 +137,10 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
         return;
     }
     if (t->fin_rcvd || seq_le(end, t->rcv_nxt)) {
-        tcp_send_ack(ep);           /* a duplicate: it was acknowledged */
+        /* A duplicate: our ACK was lost or late.  Acknowledge at once and
+         * stop delaying for a while (Linux's tcp_data_queue, "a retransmit"). */
+        tcp_enter_quickack(t);
+        tcp_send_ack(ep);
         return;
     }
     if (seq_lt(t->rcv_nxt, seg->seq)) {
@@ -140,6 +151,9 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
         tcp_send_ack(ep);
         return;
     }
+    had_hole = t->ooo != NULL;
+    if (seg->len > 0)
+        tcp_data_recv_event(ep, seg->len);
     take_in_order(t, seg->seq, seg->data, seg->len, fin);
     /* What was kept beyond the hole may follow now. */
     while (t->ooo != NULL && seq_le(t->ooo->seq, t->rcv_nxt) && !t->fin_rcvd) {
@@ -150,7 +164,15 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
         take_in_order(t, o->seq, o->data, o->len, o->fin);
         free(o);
     }
-    tcp_send_ack(ep);               /* before the owner hears of it, as the kernel does */
+    /* The peer's FIN while ours is not queued: the owner will answer it with
+     * its own close, so the ACK waits for that (Linux's tcp_fin enters
+     * pingpong mode in ESTABLISHED); after our FIN it goes at once. */
+    if (fin && !t->fin_queued)
+        t->pingpong = 1;
+    /* Decided before the owner hears of it, as the kernel does: at once for a
+     * filled hole (RFC 5681 4.2), after our FIN, for an owner that is gone. */
+    after_fin = fin && t->fin_queued;
+    tcp_ack_check(ep, had_hole || after_fin || ep->released);
     deliver_input(ep);
 }
 

@@ -16,8 +16,13 @@
  *   really leaves; segments without payload go at once.  A retransmission
  *   waiting for the link goes first.  The FIN follows the last byte.
  *
+ *   Every segment but a SYN or RST carries the ACK of all received
+ *   (ack_sent); whether an owed ACK goes at once or waits for a segment to
+ *   ride on is tcp_ack_check's decision (net.h, "Acknowledgements").
+ *
  *   Timers: retransmission and persist (rtx_fire), the link free again
- *   (tx_fire), and "everything written has left" (tcp_sent_fire).
+ *   (tx_fire), "everything written has left" (tcp_sent_fire), and the
+ *   delayed ACK (dack_fire).
  */
 #include <assert.h>
 #include <errno.h>
@@ -166,11 +171,28 @@ uint16_t tcp_adv_window(struct tcb *t)
 
 /* ---- sending ---------------------------------------------------------------- */
 
+/* ack_sent - a segment acknowledging rcv_nxt leaves (Linux's tcp_event_ack_sent):
+ * nothing is owed any more, the delayed-ACK timer stops, one quick ACK is spent */
+static void ack_sent(struct sim_ep *ep)
+{
+    struct tcb *t = &ep->t;
+
+    t->ack_owed = 0;
+    t->pushed = 0;
+    t->rcv_wup = t->rcv_nxt;
+    tcp_ev_clear(ep->conn, &t->dack_event);
+    if (t->quick > 0 && --t->quick == 0)
+        t->ato = TCP_ATO_MIN;       /* leaving quickack mode deflates the timeout */
+}
+
 /* seg_new - a TCP segment from ep with the header fields its TCP has now */
 static struct sim_seg *seg_new(struct sim_ep *ep, uint8_t flags, uint32_t seq, size_t len)
 {
     struct tcb *t = &ep->t;
     struct sim_seg *seg = tcp_seg_alloc(ep->conn->net, len);
+
+    if ((flags & SIM_TCP_ACK) && !(flags & (SIM_TCP_RST | SIM_TCP_SYN)))
+        ack_sent(ep);
 
     seg->from = ep->side;
     seg->kind = SEG_TCP;
@@ -202,6 +224,149 @@ void tcp_send_ack(struct sim_ep *ep)
     tcp_send_ctl(ep, SIM_TCP_ACK, ep->t.snd_nxt);
 }
 
+/* ---- delayed acknowledgements (net.h, "Acknowledgements") ------------------ */
+
+static void dack_fire(void *arg);
+
+/* incr_quickack - room for quick ACKs: half the window in the peer's
+ * segments, at least 2, at most TCP_MAX_QUICKACKS (Linux's tcp_incr_quickack) */
+static void incr_quickack(struct tcb *t)
+{
+    uint32_t wnd = seq_lt(t->rcv_nxt, t->rcv_adv) ? t->rcv_adv - t->rcv_nxt : 0;
+    uint32_t q = t->rcv_mss > 0 ? wnd / (2 * t->rcv_mss) : 0;
+
+    if (q == 0)
+        q = 2;
+    if (q > TCP_MAX_QUICKACKS)
+        q = TCP_MAX_QUICKACKS;
+    if ((int) q > t->quick)
+        t->quick = (int) q;
+}
+
+void tcp_enter_quickack(struct tcb *t)
+{
+    incr_quickack(t);
+    t->pingpong = 0;
+    t->ato = TCP_ATO_MIN;
+}
+
+/* tcp_data_recv_event - len in-order bytes arrived (Linux's tcp_event_data_recv
+ * and tcp_measure_rcv_mss): the first data of a connection starts quickack
+ * mode; the timeout follows the gaps between arrivals; a gap longer than the
+ * RTO (the sender was idle) gives quick ACKs again */
+void tcp_data_recv_event(struct sim_ep *ep, size_t len)
+{
+    struct tcb *t = &ep->t;
+    sim_usec now = conn_now(ep->conn);
+
+    if (t->rcv_mss == 0) {
+        /* tcp_initialize_rcv_mss: the MSS, at most half the buffer and 536, at least 88. */
+        uint32_t hint = t->mss;
+
+        if (hint > t->rcvbuf / 2)
+            hint = (uint32_t) (t->rcvbuf / 2);
+        if (hint > TCP_MSS_DEFAULT)
+            hint = TCP_MSS_DEFAULT;
+        t->rcv_mss = hint < 88 ? 88 : hint;
+    }
+    if (len >= t->rcv_mss)
+        t->rcv_mss = (uint32_t) (len < t->mss ? len : t->mss);
+    else if (t->pushed < 2)
+        t->pushed++;            /* ICSK_ACK_PUSHED, then PUSHED2 */
+    if (t->ato == 0) {
+        incr_quickack(t);
+        t->ato = TCP_ATO_MIN;
+    } else {
+        sim_usec m = now - t->lrcvtime;
+
+        if (m <= TCP_ATO_MIN / 2) {
+            t->ato = t->ato / 2 + TCP_ATO_MIN / 2;
+        } else if (m < t->ato) {
+            t->ato = t->ato / 2 + m;
+            if (t->ato > t->rto)
+                t->ato = t->rto;
+        } else if (m > t->rto) {
+            incr_quickack(t);
+        }
+    }
+    t->lrcvtime = now;
+}
+
+/* delayed_ack - arm the delayed-ACK timer (Linux's tcp_send_delayed_ack) */
+static void delayed_ack(struct sim_ep *ep)
+{
+    struct tcb *t = &ep->t;
+    sim_usec now = conn_now(ep->conn), ato = t->ato, at;
+
+    if (ato > TCP_ATO_MIN) {
+        sim_usec max_ato = TCP_DELACK_CAP;
+
+        if (t->pingpong || t->pushed)
+            max_ato = TCP_DELACK_MAX;
+        if (t->have_rtt) {
+            sim_usec rtt = t->srtt > TCP_ATO_MIN ? t->srtt : TCP_ATO_MIN;
+
+            if (rtt < max_ato)
+                max_ato = rtt;
+        }
+        if (ato > max_ato)
+            ato = max_ato;
+    }
+    at = now + ato;
+    if (t->dack_event != 0) {
+        /* Never later than the timer already running; at once when it is
+         * about to expire anyway. */
+        if (t->dack_at <= now + ato / 4) {
+            tcp_send_ack(ep);
+            return;
+        }
+        if (at >= t->dack_at)
+            return;
+    }
+    t->dack_at = at;
+    tcp_ev_set(ep->conn, &t->dack_event, at, dack_fire, ep);
+}
+
+/* tcp_ack_check - data or FIN arrived and is owed an ACK (Linux's
+ * __tcp_ack_snd_check): at once when asked to, when more than one full
+ * segment is unacknowledged and the owner reads (RFC 1122 4.2.3.2: an ACK
+ * for at least every second full-sized segment), or in quickack mode;
+ * otherwise the delayed-ACK timer, and the ACK may ride on what the owner
+ * sends before it expires */
+void tcp_ack_check(struct sim_ep *ep, int now)
+{
+    struct tcb *t = &ep->t;
+
+    t->ack_owed = 1;
+    if (now || (t->rcv_nxt - t->rcv_wup > t->rcv_mss && !t->paused)
+        || (t->quick > 0 && !t->pingpong))
+        tcp_send_ack(ep);
+    else
+        delayed_ack(ep);
+}
+
+/* dack_fire - the delayed-ACK timer expired with the ACK still owed: send it;
+ * an interactive connection whose reply did not come in time leaves that
+ * mode, another one waits longer next time (Linux's tcp_delack_timer_handler) */
+static void dack_fire(void *arg)
+{
+    struct sim_ep *ep = arg;
+    struct sim_conn *c = ep->conn;
+    struct tcb *t = &ep->t;
+
+    t->dack_event = 0;
+    if (t->ack_owed && t->state == TCP_ESTABLISHED) {
+        if (t->pingpong) {
+            t->pingpong = 0;
+            t->ato = TCP_ATO_MIN;
+        } else {
+            t->ato = 2 * t->ato < t->rto ? 2 * t->ato : t->rto;
+        }
+        tcp_send_ack(ep);
+    }
+    conn_unref(c);
+}
+
 /* tcp_data_base - the sequence number of the first byte in the send queue */
 uint32_t tcp_data_base(const struct tcb *t)
 {
@@ -222,6 +387,11 @@ static void send_data(struct sim_ep *ep, uint32_t seq, size_t len)
     assert(len > 0 && len <= t->mss && t->tx_free <= now);
     if (seq + (uint32_t) len == t->write_seq)
         flags |= SIM_TCP_PSH;       /* the last byte written so far */
+    /* Data sent within the ACK timeout of the last arrival: a reply, so the
+     * connection is interactive (Linux's tcp_event_data_sent; the threshold
+     * is one such reply, TCP_PINGPONG_THRESH). */
+    if (t->ato > 0 && now - t->lrcvtime < t->ato)
+        t->pingpong = 1;
     seg = seg_new(ep, flags, seq, len);
     ring_peek(&t->sndq, seq - tcp_data_base(t), seg->data, len);
     if (c->link.bandwidth > 0) {
@@ -405,6 +575,8 @@ void tcp_abort(struct sim_ep *ep)
     tcp_ev_clear(c, &t->rtx_event);
     tcp_ev_clear(c, &t->sent_event);
     tcp_ev_clear(c, &t->resume_event);
+    tcp_ev_clear(c, &t->dack_event);
+    t->ack_owed = 0;
     t->rtx_pending = 0;
     t->want_sent = 0;
     ring_free(&t->sndq);

@@ -403,6 +403,125 @@ START_TEST(client_reset_reaches_server)
 }
 END_TEST
 
+/* run_to - run the events due by t, and be at t (a clock that only moves by events) */
+static void run_to(struct world *w, sim_usec t)
+{
+    sim_sched_at(w->s, t, noop, NULL);
+    run_until(w, t);
+    ck_assert(sim_sched_now(w->s) == t);
+}
+
+/* captured_connection - a world with its capture, connected and accepted (3L) */
+static void captured_connection(struct world *w)
+{
+    world_init(w, SIM_CONNECT_ACCEPT);
+    sim_net_set_observer(w->n, on_packet, w);
+    world_connect(w);
+    run_to(w, 3 * L);
+}
+
+/* pure_acks - the pure ACKs (no payload, no SYN/FIN/RST) one side sent, as
+ * the capture shows them: time and acknowledgement number */
+static int pure_acks(const struct world *w, int from_client, sim_usec *at, uint32_t *ack, int max)
+{
+    int i, n = 0;
+
+    for (i = 0; i < w->n_pkt && n < max; i++) {
+        const struct sim_packet *p = &w->pkt[i];
+
+        if (p->flags != SIM_TCP_ACK || p->len != 0
+            || !mta_ip_eq(p->src, from_client ? LOCAL : HOST))
+            continue;
+        at[n] = p->time;
+        ack[n] = p->ack;
+        n++;
+    }
+    return n;
+}
+
+/* Delayed ACKs as Linux makes them (net.h, "Acknowledgements"); the shape of
+ * fixtures/captures/deliver.pcap, swaks and aiosmtpd on Linux: the first
+ * data each side receives is acknowledged at once (quickack); once a side
+ * has answered within the ACK timeout it is interactive and its ACK rides
+ * on its next reply; an ACK nobody's reply carries leaves 40 ms late
+ * (TCP_DELACK_MIN) and ends the interactive mode. */
+START_TEST(delayed_acks_ride_on_replies)
+{
+    struct world w;
+    sim_usec at[8];
+    uint32_t ack[8];
+    int n, i;
+
+    captured_connection(&w);
+    ck_assert_int_eq(sim_ep_send(w.server, "220 hi\r\n", 8), 0);     /* at the client at 4L */
+    run_to(&w, 4 * L);
+    ck_assert_int_eq(sim_ep_send(w.client, "EHLO x\r\n", 8), 0);     /* a reply: interactive */
+    run_to(&w, 5 * L);
+    ck_assert_int_eq(sim_ep_send(w.server, "250 ok\r\n", 8), 0);     /* interactive too */
+    run_to(&w, 6 * L);
+    ck_assert_int_eq(sim_ep_send(w.client, "MAIL\r\n", 6), 0);       /* carries the ACK of 250 */
+    run_to(&w, 7 * L + 100000);                                  /* the server says nothing */
+    ck_assert_int_eq(sim_ep_send(w.server, "250 ok\r\n", 8), 0);
+    run_to(&w, 8 * L + 100000);
+    ck_assert_int_eq(sim_ep_send(w.client, "RCPT\r\n", 6), 0);
+
+    /* The client: the handshake's ACK and the 220's (quickack); none for
+     * either 250: the client is interactive since EHLO, each 250's ACK
+     * waits, and the command sent at that instant (MAIL, RCPT) carries it. */
+    n = pure_acks(&w, 1, at, ack, 8);
+    ck_assert_int_eq(n, 2);
+    ck_assert(at[0] == 2 * L && ack[0] == 1);
+    ck_assert(at[1] == 4 * L && ack[1] == 9);
+    /* The server: EHLO's at once (the first data it received), MAIL's 40 ms
+     * after it arrived at 7L (arriving at the client 8L + 40 ms). */
+    n = pure_acks(&w, 0, at, ack, 8);
+    ck_assert_int_eq(n, 2);
+    ck_assert(at[0] == 6 * L && ack[0] == 9);
+    ck_assert_msg(at[1] == 8 * L + 40000 && ack[1] == 15, "MAIL's ACK at %lld, ack %u",
+                  (long long) at[1], ack[1]);
+    /* The commands carry the ACKs: MAIL (seq 9) the first 250's, RCPT (15) the second's. */
+    for (i = 0, n = 0; i < w.n_pkt; i++) {
+        if (w.pkt[i].len == 0 || !mta_ip_eq(w.pkt[i].src, LOCAL) || w.pkt[i].seq < 9)
+            continue;
+        ck_assert_uint_eq(w.pkt[i].ack, w.pkt[i].seq == 9 ? 17 : 25);
+        n++;
+    }
+    ck_assert_int_eq(n, 2);
+    world_free(&w);
+}
+END_TEST
+
+/* A bulk transfer to an interactive receiver: an ACK at once for every
+ * second full-sized segment (RFC 1122 4.2.3.2, RFC 5681 4.2), the short
+ * tail's 40 ms later when nothing else carries it. */
+START_TEST(delayed_acks_every_second_full_segment)
+{
+    struct world w;
+    static char body[4 * SIM_NET_MSS + 100];
+    sim_usec at[8];
+    uint32_t ack[8];
+    int n;
+
+    memset(body, 'x', sizeof body);
+    captured_connection(&w);
+    ck_assert_int_eq(sim_ep_send(w.client, "EHLO x\r\n", 8), 0);     /* at the server at 4L */
+    run_to(&w, 4 * L);
+    ck_assert_int_eq(sim_ep_send(w.server, "250 ok\r\n", 8), 0);     /* interactive now */
+    run_to(&w, 5 * L);
+    ck_assert_int_eq(sim_ep_send(w.client, body, sizeof body), 0);  /* at the server at 6L */
+    run_to(&w, 6 * L + 100000);
+
+    n = pure_acks(&w, 0, at, ack, 8);
+    ck_assert_int_eq(n, 4);
+    ck_assert(at[0] == 5 * L && ack[0] == 9);                       /* EHLO: quickack */
+    ck_assert(at[1] == 7 * L && ack[1] == 9 + 2 * SIM_NET_MSS);     /* second segment */
+    ck_assert(at[2] == 7 * L && ack[2] == 9 + 4 * SIM_NET_MSS);     /* fourth */
+    ck_assert_msg(at[3] == 7 * L + 40000 && ack[3] == 9 + sizeof body, "tail's ACK at %lld",
+                  (long long) at[3]);
+    world_free(&w);
+}
+END_TEST
+
 /* The whole exchange as the MTA's capture shows it: the client's packets
  * when they leave, the host's when they arrive. */
 START_TEST(observer_seq_ack_arithmetic)
@@ -433,8 +552,9 @@ START_TEST(observer_seq_ack_arithmetic)
         { 4 * L, 1, SIM_TCP_ACK,                 1, 9, 0 },   /* client acks it */
         { 4 * L, 1, SIM_TCP_PSH | SIM_TCP_ACK,   1, 9, 6 },   /* QUIT */
         { 4 * L, 1, SIM_TCP_FIN | SIM_TCP_ACK,   7, 9, 0 },
-        { 6 * L, 0, SIM_TCP_ACK,                 9, 7, 0 },   /* server acks QUIT */
-        { 6 * L, 0, SIM_TCP_ACK,                 9, 8, 0 },   /* FIN consumed one */
+        { 6 * L, 0, SIM_TCP_ACK,                 9, 7, 0 },   /* server acks QUIT: quickack */
+        /* The FIN's ACK waits for the server's own close and rides on its
+         * FIN (Linux's tcp_fin: pingpong mode in ESTABLISHED). */
         { 6 * L, 0, SIM_TCP_FIN | SIM_TCP_ACK,   9, 8, 0 },   /* server closes on FIN */
         { 6 * L, 1, SIM_TCP_ACK,                 8, 10, 0 },  /* last ACK */
     };
@@ -1102,6 +1222,8 @@ static Suite *net_suite(void)
     tcase_add_test(tc, rst_discards_in_flight_data);
     tcase_add_test(tc, client_reset_reaches_server);
     tcase_add_test(tc, observer_seq_ack_arithmetic);
+    tcase_add_test(tc, delayed_acks_ride_on_replies);
+    tcase_add_test(tc, delayed_acks_every_second_full_segment);
     tcase_add_test(tc, observer_refused_and_unreachable);
     tcase_add_test(tc, sync_errors_ports_and_ids);
     tcase_add_test(tc, close_during_handshake);
