@@ -129,7 +129,7 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
     struct tcb *t = &ep->t;
     int fin = (seg->flags & SIM_TCP_FIN) != 0;
     uint32_t end = seg->seq + (uint32_t) seg->len + (uint32_t) fin;
-    int had_hole, after_fin;
+    int had_hole;
 
     if (seg->len == 0 && !fin) {
         if (seq_lt(seg->seq, t->rcv_nxt))
@@ -170,9 +170,10 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
     if (fin && !t->fin_queued)
         t->pingpong = 1;
     /* Decided before the owner hears of it, as the kernel does: at once for a
-     * filled hole (RFC 5681 4.2), after our FIN, for an owner that is gone. */
-    after_fin = fin && t->fin_queued;
-    tcp_ack_check(ep, had_hole || after_fin || ep->released);
+     * filled hole (RFC 5681 4.2) and when the owner is gone, which it is
+     * after our FIN (sim_ep_close releases the endpoint): nothing will carry
+     * the ACK, and Linux ACKs a FIN in FIN_WAIT at once (tcp_fin). */
+    tcp_ack_check(ep, had_hole || ep->released);
     deliver_input(ep);
 }
 

@@ -464,6 +464,7 @@ START_TEST(delayed_acks_ride_on_replies)
     ck_assert_int_eq(sim_ep_send(w.server, "250 ok\r\n", 8), 0);
     run_to(&w, 8 * L + 100000);
     ck_assert_int_eq(sim_ep_send(w.client, "RCPT\r\n", 6), 0);
+    run_to(&w, 10 * L + 200000);
 
     /* The client: the handshake's ACK and the 220's (quickack); none for
      * either 250: the client is interactive since EHLO, each 250's ACK
@@ -473,12 +474,17 @@ START_TEST(delayed_acks_ride_on_replies)
     ck_assert(at[0] == 2 * L && ack[0] == 1);
     ck_assert(at[1] == 4 * L && ack[1] == 9);
     /* The server: EHLO's at once (the first data it received), MAIL's 40 ms
-     * after it arrived at 7L (arriving at the client 8L + 40 ms). */
+     * after it arrived at 7L (arriving at the client 8L + 40 ms).  That
+     * timer's expiry ended its interactive mode, and its late 250 did not
+     * start it again (sent 100 ms after MAIL came): RCPT, arriving at
+     * 9L + 100 ms, is acknowledged at once (a quick ACK is left). */
     n = pure_acks(&w, 0, at, ack, 8);
-    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(n, 3);
     ck_assert(at[0] == 6 * L && ack[0] == 9);
     ck_assert_msg(at[1] == 8 * L + 40000 && ack[1] == 15, "MAIL's ACK at %lld, ack %u",
                   (long long) at[1], ack[1]);
+    ck_assert_msg(at[2] == 10 * L + 100000 && ack[2] == 21, "RCPT's ACK at %lld, ack %u",
+                  (long long) at[2], ack[2]);
     /* The commands carry the ACKs: MAIL (seq 9) the first 250's, RCPT (15) the second's. */
     for (i = 0, n = 0; i < w.n_pkt; i++) {
         if (w.pkt[i].len == 0 || !mta_ip_eq(w.pkt[i].src, LOCAL) || w.pkt[i].seq < 9)
