@@ -121,8 +121,10 @@
  *   waits in the endpoint's own buffer), retransmitted until acknowledged;
  *   every segment acknowledges what its sender received, so a FIN sent
  *   after the peer's FIN arrived acknowledges it.  The endpoint's TCP
- *   still acknowledges what arrives after the close; data for a closed
- *   owner is acknowledged and dropped.  sim_ep_reset(): RST, arriving
+ *   still acknowledges the peer's FIN and retransmissions after the
+ *   close; new data for a closed owner aborts the connection with an RST
+ *   (RFC 1122 4.2.2.13, Linux's abort on data in FIN_WAIT), and what
+ *   arrives after that meets a closed port.  sim_ep_reset(): RST, arriving
  *   after the latency; what the resetter had not sent is discarded, and
  *   segments in flight in either direction are withdrawn (the peer sees
  *   the reset and nothing written just before it).  -EPIPE: a side's

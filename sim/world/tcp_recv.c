@@ -143,6 +143,16 @@ static void data_input(struct sim_ep *ep, const struct sim_seg *seg)
         tcp_send_ack(ep);
         return;
     }
+    if (ep->released && seg->len > 0 && !t->fin_rcvd) {
+        /* New data for an owner that closed: nobody will read it.  Linux
+         * aborts the connection with a reset (RFC 1122 4.2.2.13: data
+         * received after CLOSE SHOULD get a RST; tcp_rcv_state_process in
+         * FIN_WAIT1/2, LINUX_MIB_TCPABORTONDATA); the reset takes its
+         * sequence number from the segment's ACK (RFC 9293 3.10.7.1). */
+        tcp_send_ctl(ep, SIM_TCP_RST, seg->ack);
+        tcp_abort(ep);
+        return;
+    }
     if (seq_lt(t->rcv_nxt, seg->seq)) {
         /* Beyond a hole: keep it, and say what is missing at once (RFC
          * 5681 4.2: an immediate duplicate ACK). */

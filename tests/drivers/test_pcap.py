@@ -75,6 +75,10 @@ DELIBERATE_WARNINGS = {
     "reset-after-bytes": ({RST}, "the remote resets after N bytes"),
     "reset-after-rcpt": ({RST}, "the remote resets instead of answering RCPT"),
     "reset-at-time": ({RST}, "the remote resets at a given time"),
+    **{name: ({RST}, "the remote closes after its 421; the MTA's QUIT, already on its way, "
+                     "reaches a closed socket and is answered with RST (RFC 1122 4.2.2.13)")
+       for name in ("421-at-banner", "421-at-data", "421-at-dot", "421-at-ehlo", "421-at-helo",
+                    "421-at-rset", "421-ehlo-no-storm")},
     "loss-retransmission": ({PREVIOUS_LOST},
                             "the remote's FIN is lost on the path; its ACK of the MTA's FIN, "
                             "sent after it, is the next thing the capture at the MTA shows"),
@@ -653,6 +657,20 @@ def test_delayed_acks_as_in_a_real_capture(mtasim, tmp_path):
         greeting = next(i for i, r in enumerate(rows) if int(r[0]) == port and int(r[1]) > 0)
         after = rows[greeting + 1]
         assert int(after[0]) != port and int(after[1]) == 0, f"port {port}: the greeting's ACK"
+
+
+def test_data_after_close_is_reset(mtasim, tmp_path):
+    """smtp/421-at-ehlo: the remote answers EHLO with 421 and closes; the QUIT the MTA
+    sends meanwhile reaches a socket its application closed, and the remote's TCP
+    answers it with RST (RFC 1122 4.2.2.13; Linux's abort on data after close), its
+    sequence number the QUIT's acknowledgement (RFC 9293 3.10.7.1)."""
+    rows = capture_rows(mtasim, tmp_path, "scenarios/smtp/421-at-ehlo.scn",
+                        ["ip.src", "tcp.seq", "tcp.ack", "tcp.len", "tcp.flags.reset",
+                         "smtp.req.command"], "tcp.stream == 0")
+    quit_at = next(i for i, r in enumerate(rows) if r[5] == "QUIT")
+    resets = [r for r in rows[quit_at:] if r[0] != MTA and r[4] in ("1", "True")]
+    assert resets, "the remote resets"
+    assert int(resets[0][1]) == int(rows[quit_at][2]), "RST seq = the QUIT's ack"
 
 
 def doubling(times):

@@ -338,14 +338,18 @@ START_TEST(fin_after_data_then_epipe)
     ck_assert_int_eq(sim_ep_send(w.server, "b", 1), 0);
     sim_ep_close(w.server);
     w.server = NULL;
-    /* Until the FIN arrives the client may still write. */
+    /* Until the FIN arrives the client may still write; but what it
+     * writes reaches a server that closed, whose TCP answers new data with
+     * a reset (RFC 1122 4.2.2.13; Linux's abort on data after close). */
     ck_assert_int_eq(sim_ep_send(w.client, "late", 4), 0);
     run_all(&w);
-    ck_assert_int_eq(w.n_ev, 4);
+    ck_assert_int_eq(w.n_ev, 5);
     ck_assert_int_eq(w.ev[1].ev, SIM_EP_DATA);
     ck_assert_int_eq(w.ev[2].ev, SIM_EP_DATA);
     ck_assert_int_eq(w.ev[3].ev, SIM_EP_FIN);
     ck_assert_int_eq(w.ev[3].at, 4 * L);
+    ck_assert_int_eq(w.ev[4].ev, SIM_EP_RST);
+    ck_assert_int_eq(w.ev[4].at, 5 * L);
     ck_assert(w.ev[1].data[0] == 'a' && w.ev[2].data[0] == 'b');
     ck_assert_int_eq(sim_ep_send(w.client, "x", 1), -EPIPE);
     ck_assert_int_eq(sim_ep_write(w.client, "x", 1), -EPIPE);
