@@ -16,7 +16,7 @@
  *   really leaves; segments without payload go at once.  A retransmission
  *   waiting for the link goes first.  The FIN follows the last byte.
  *
- *   Every segment but a SYN or RST carries the ACK of all received
+ *   Every segment but the first SYN and an RST carries the ACK of all received
  *   (ack_sent); whether an owed ACK goes at once or waits for a segment to
  *   ride on is tcp_ack_check's decision (net.h, "Acknowledgements").
  *
@@ -191,8 +191,8 @@ static struct sim_seg *seg_new(struct sim_ep *ep, uint8_t flags, uint32_t seq, s
     struct tcb *t = &ep->t;
     struct sim_seg *seg = tcp_seg_alloc(ep->conn->net, len);
 
-    if ((flags & SIM_TCP_ACK) && !(flags & (SIM_TCP_RST | SIM_TCP_SYN)))
-        ack_sent(ep);
+    if ((flags & SIM_TCP_ACK) && !(flags & SIM_TCP_RST))
+        ack_sent(ep);               /* the SYN-ACK too: rcv_wup starts at rcv_nxt */
 
     seg->from = ep->side;
     seg->kind = SEG_TCP;
