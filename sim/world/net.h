@@ -119,6 +119,8 @@
  *
  *   Closing.  sim_ep_close(): FIN after everything written (also what
  *   waits in the endpoint's own buffer), retransmitted until acknowledged;
+ *   but RST|ACK, and the TCP is over, when received data was left unread
+ *   (a paused owner; Linux's tcp_close, RFC 1122 4.2.2.13);
  *   every segment acknowledges what its sender received, so a FIN sent
  *   after the peer's FIN arrived acknowledges it.  The endpoint's TCP
  *   still acknowledges the peer's FIN and retransmissions after the

@@ -358,6 +358,13 @@ void sim_ep_close(sim_ep *ep)
     conn_ref(c);
     if (t->state == TCP_SYN_SENT) {
         tcp_abort(ep);      /* closing in SYN_SENT sends nothing */
+    } else if (t->state == TCP_ESTABLISHED && t->rcvq.len > 0) {
+        /* Closing with data unread (a paused owner): the data is lost, and
+         * Linux says so with a reset instead of a FIN (tcp_close,
+         * "data_was_unread"; RFC 1122 4.2.2.13).  What was sent before it
+         * still arrives first. */
+        tcp_send_ctl(ep, SIM_TCP_RST | SIM_TCP_ACK, t->snd_nxt);
+        tcp_abort(ep);
     } else if (t->state == TCP_ESTABLISHED && !t->fin_queued) {
         t->fin_queued = 1;
         tcp_output(ep);

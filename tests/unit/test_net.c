@@ -361,6 +361,36 @@ START_TEST(fin_after_data_then_epipe)
 }
 END_TEST
 
+/* Closing with data unread (the owner paused reading) loses that data, and
+ * the TCP says so with RST|ACK instead of a FIN (Linux's tcp_close; RFC 1122
+ * 4.2.2.13): the client sees a reset, not an end of stream. */
+START_TEST(close_with_unread_data_resets)
+{
+    struct world w;
+
+    world_init(&w, SIM_CONNECT_ACCEPT);
+    sim_net_set_observer(w.n, on_packet, &w);
+    world_connect(&w);
+    run_all(&w);                            /* t = 3L, accepted */
+    sim_ep_pause(w.server, 1);
+    ck_assert_int_eq(sim_ep_send(w.client, "unread", 6), 0);        /* at the server at 4L */
+    run_all(&w);
+    sim_ep_close(w.server);
+    w.server = NULL;
+    run_all(&w);
+    ck_assert_int_eq(last_ev(&w, 0, SIM_EP_FIN), -1);
+    ck_assert_int_ne(last_ev(&w, 0, SIM_EP_RST), -1);
+    ck_assert(w.pkt[w.n_pkt - 1].flags == (SIM_TCP_RST | SIM_TCP_ACK));
+    ck_assert_uint_eq(w.pkt[w.n_pkt - 1].seq, 1);      /* the server sent nothing: snd_nxt */
+    ck_assert_int_eq(w.rx_len[1], 0);                   /* the owner never read it */
+    sim_ep_close(w.client);
+    w.client = NULL;
+    run_all(&w);
+    ck_assert_int_eq(sim_net_live_count(w.n), 0);
+    world_free(&w);
+}
+END_TEST
+
 START_TEST(rst_discards_in_flight_data)
 {
     struct world w;
@@ -1230,6 +1260,7 @@ static Suite *net_suite(void)
     tcase_add_test(tc, data_order_and_arrival_times);
     tcase_add_test(tc, fin_after_data_then_epipe);
     tcase_add_test(tc, rst_discards_in_flight_data);
+    tcase_add_test(tc, close_with_unread_data_resets);
     tcase_add_test(tc, client_reset_reaches_server);
     tcase_add_test(tc, observer_seq_ack_arithmetic);
     tcase_add_test(tc, delayed_acks_ride_on_replies);
