@@ -29,10 +29,12 @@ void tcp_resume_fire(void *arg)
 {
     struct sim_ep *ep = arg;
     struct sim_conn *c = ep->conn;
-    uint32_t old_edge = ep->t.rcv_adv;
+    uint32_t old_edge;
 
     ep->t.resume_event = 0;
     deliver_input(ep);
+    /* After the read: an owed ACK it sent carried the window already. */
+    old_edge = ep->t.rcv_adv;
     if (ep->t.state == TCP_ESTABLISHED && !ep->t.paused) {
         /* A window update, when the edge moves by enough (tcp_adv_window). */
         (void) tcp_adv_window(&ep->t);
@@ -59,16 +61,18 @@ static void deliver_input(struct sim_ep *ep)
 
         if (copy == NULL)
             net_die("sim_tcp", "out of memory");
-        /* The owner reads: an owed ACK goes now when more than a segment
-         * waits for it, or two short segments, or one outside interactive
-         * mode (Linux's tcp_cleanup_rbuf); otherwise it may ride on the reply. */
+        /* Taken off first: the owner may write, pause or close meanwhile. */
+        memcpy(copy, p, n);
+        ring_drop(&t->rcvq, n);
+        /* The owner has read it: an owed ACK goes now, with the window the
+         * read opened, when more than a segment waits for it, or two short
+         * segments, or one outside interactive mode (Linux's
+         * tcp_cleanup_rbuf, after the copy to the application); otherwise
+         * it may ride on the reply. */
         if (t->ack_owed && t->state == TCP_ESTABLISHED
             && (t->rcv_nxt - t->rcv_wup > t->rcv_mss || t->pushed >= 2
                 || (t->pushed == 1 && !t->pingpong)))
             tcp_send_ack(ep);
-        /* Taken off first: the owner may write, pause or close meanwhile. */
-        memcpy(copy, p, n);
-        ring_drop(&t->rcvq, n);
         tcp_deliver(ep, SIM_EP_DATA, copy, n);
         if (copy != small)
             free(copy);
