@@ -637,26 +637,29 @@ def server_acks_before_replying(rows, server_port, command):
 
 def test_delayed_acks_as_in_a_real_capture(mtasim, tmp_path):
     """The ACK pattern of delivery/clean-delivery is the one real Linux hosts show in
-    fixtures/captures/deliver.pcap (swaks -> aiosmtpd on loopback, second session):
-    the server acknowledges EHLO, the first data it receives, with a pure ACK at once
-    (quickack), but not MAIL FROM: it answered EHLO within the ACK timeout, so it is
+    fixtures/captures/deliver.pcap (swaks -> aiosmtpd on loopback, second session) and
+    reuse.pcap (Postfix's smtp-source -> smtp-sink): the server acknowledges the
+    greeting's answer (EHLO, HELO), the first data it receives, with a pure ACK at once
+    (quickack), but not MAIL FROM: it answered within the ACK timeout, so it is
     interactive and its ACK rides on its reply (Linux's pingpong mode); the client
     acknowledges the greeting at once (quickack)."""
     fields = ["tcp.srcport", "tcp.len", "tcp.flags.fin", "smtp.req.command"]
     sim = capture_rows(mtasim, tmp_path, "scenarios/delivery/clean-delivery.scn", fields,
                        "tcp.stream == 0")
-    args = [require_tshark(), "-r", str(REPO_ROOT / "fixtures/captures/deliver.pcap"),
-            "-d", "tcp.port==2525,smtp", "-Y", "tcp.stream == 1", "-T", "fields"]
-    for f in fields:
-        args += ["-e", f]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    real = [r.split("\t") for r in out.split("\n") if r]
-    for rows, port in ((real, 2525), (sim, 25)):
-        assert server_acks_before_replying(rows, port, "EHLO"), f"port {port}: EHLO quickack"
-        assert not server_acks_before_replying(rows, port, "MAIL"), f"port {port}: MAIL's ACK rides"
+    cases = [(sim, 25, "EHLO", "clean-delivery")]
+    for capture, stream, hello in (("deliver.pcap", 1, "EHLO"), ("reuse.pcap", 0, "HELO")):
+        args = [require_tshark(), "-r", str(REPO_ROOT / "fixtures/captures" / capture),
+                "-d", "tcp.port==2525,smtp", "-Y", f"tcp.stream == {stream}", "-T", "fields"]
+        for f in fields:
+            args += ["-e", f]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        cases.append(([r.split("\t") for r in out.split("\n") if r], 2525, hello, capture))
+    for rows, port, hello, name in cases:
+        assert server_acks_before_replying(rows, port, hello), f"{name}: {hello} quickack"
+        assert not server_acks_before_replying(rows, port, "MAIL"), f"{name}: MAIL's ACK rides"
         greeting = next(i for i, r in enumerate(rows) if int(r[0]) == port and int(r[1]) > 0)
         after = rows[greeting + 1]
-        assert int(after[0]) != port and int(after[1]) == 0, f"port {port}: the greeting's ACK"
+        assert int(after[0]) != port and int(after[1]) == 0, f"{name}: the greeting's ACK"
 
 
 def test_data_after_close_is_reset(mtasim, tmp_path):
