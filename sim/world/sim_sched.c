@@ -266,6 +266,16 @@ static void heap_pop_top(struct sim_sched *s)
         heap_sift_down(s, 0);
 }
 
+/* heap_push - a new entry with key, in its place */
+static void heap_push(struct sim_sched *s, sim_key key)
+{
+    if (s->heap_len == s->heap_cap)
+        heap_resize(s, s->heap_cap * 2);
+    s->heap[s->heap_len].key = key;
+    s->heap_len++;
+    heap_sift_up(s, s->heap_len - 1);
+}
+
 /* heap_compact - drop cancelled entries and rebuild, bounding memory */
 static void heap_compact(struct sim_sched *s)
 {
@@ -384,11 +394,7 @@ static void ring_flush(struct sim_sched *s, uint64_t b)
         struct sim_slot *sl = &s->slots[i];
         uint32_t next = sl->next;
 
-        if (s->heap_len == s->heap_cap)
-            heap_resize(s, s->heap_cap * 2);
-        s->heap[s->heap_len].key = key_of(sl->when, sl->seq << SLOT_BITS | i);
-        s->heap_len++;
-        heap_sift_up(s, s->heap_len - 1);
+        heap_push(s, key_of(sl->when, sl->seq << SLOT_BITS | i));
         sl->in_ring = 0;
         s->ring_count--;
         i = next;
@@ -493,8 +499,6 @@ sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn 
     }
     if (s->next_seq >= SIM_SCHED_MAX_SEQ)
         sched_die("sim_sched_at", "event sequence numbers exhausted");
-    if (s->heap_len == s->heap_cap)
-        heap_resize(s, s->heap_cap * 2);
     seq = s->next_seq++;
     slot = slot_take(s, seq);
     s->slots[slot].fn = fn;
@@ -503,11 +507,8 @@ sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn 
     s->slots[slot].in_ring = 0;
     ev.key = key_of(when, seq << SLOT_BITS | slot);
     s->pending++;
-    if (!ring_put(s, slot, when)) {
-        s->heap[s->heap_len] = ev;
-        s->heap_len++;
-        heap_sift_up(s, s->heap_len - 1);
-    }
+    if (!ring_put(s, slot, when))
+        heap_push(s, ev.key);
     assert(s->heap_len + s->ring_count == s->pending + s->cancelled);
     return key_id(ev.key);
 }

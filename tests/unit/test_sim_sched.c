@@ -36,6 +36,15 @@ static void log_event(void *arg)
     t->log->n++;
 }
 
+/* ran_in_order - exactly n events ran, tagged want[0], want[1], ... in that order */
+static void ran_in_order(const struct run_log *log, const int *want, int n)
+{
+    ck_assert_int_eq(log->n, n);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(log->tag[i] == want[i], "event %d: tag %d, want %d", i, log->tag[i],
+                      want[i]);
+}
+
 START_TEST(same_time_runs_in_scheduling_order)
 {
     struct run_log log = { 0 };
@@ -54,12 +63,7 @@ START_TEST(same_time_runs_in_scheduling_order)
     sim_sched_at(log.s, 1500, log_event, &t[3]);
     sim_sched_at(log.s, 2000, log_event, &t[4]);
     ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
-    ck_assert_int_eq(log.n, 5);
-    ck_assert_int_eq(log.tag[0], 1);
-    ck_assert_int_eq(log.tag[1], 3);
-    ck_assert_int_eq(log.tag[2], 0);
-    ck_assert_int_eq(log.tag[3], 2);
-    ck_assert_int_eq(log.tag[4], 4);
+    ran_in_order(&log, (const int[]) { 1, 3, 0, 2, 4 }, 5);
     ck_assert_int_eq(log.at[0], 1500);
     ck_assert_int_eq(log.at[4], 2000);
     ck_assert_int_eq(sim_sched_events_run(log.s), 5);
@@ -329,10 +333,7 @@ START_TEST(far_event_and_deadline)
     sim_sched_at(log.s, 5000000, log_event, &b);         /* near now: the heap */
     ck_assert_uint_eq(sim_sched_pending(log.s), 3);
     ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
-    ck_assert_int_eq(log.n, 3);
-    ck_assert_int_eq(log.tag[0], 1);
-    ck_assert_int_eq(log.tag[1], 2);
-    ck_assert_int_eq(log.tag[2], 3);
+    ran_in_order(&log, (const int[]) { 1, 2, 3 }, 3);
     ck_assert_int_eq(log.at[1], 5000000);
     ck_assert_int_eq(log.at[2], 90000000);
     sim_sched_destroy(log.s);
