@@ -14,7 +14,6 @@
 #include <assert.h>
 #include <ctype.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,25 +116,8 @@ static int parse_matcher(struct parser *p, const struct token *t, struct scn_mat
     if ((op == SCN_OP_LT || op == SCN_OP_LE || op == SCN_OP_GT || op == SCN_OP_GE) && !m->is_num)
         return fail_at(p, vstart + 1, "'%s' compares numbers, and '%s' is not a whole number",
                        scn_op_str(m->op), m->value);
-    if (op == SCN_OP_RE) {
-        regex_t re;
-        int dup = regex_stacked_dup(m->value);
-        if (dup >= 0)
-            return fail_at(p, vstart + 1, "bad regular expression '%s': a repetition ('%c') "
-                           "right after another (POSIX leaves it undefined)", m->value,
-                           m->value[dup]);
-        if (regex_expanded_size(m->value) > REGEX_MAX_EXPANDED)
-            return fail_at(p, vstart + 1, "bad regular expression '%s': its repetitions stand for more than %d "
-                           "characters once written out (nested or large {n,m}; regcomp() "
-                           "would need gigabytes)", m->value, REGEX_MAX_EXPANDED);
-        int rc = regcomp(&re, m->value, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char why[160];
-            regerror(rc, &re, why, sizeof why);
-            return fail_at(p, vstart + 1, "bad regular expression '%s': %s", m->value, why);
-        }
-        regfree(&re);
-    }
+    if (op == SCN_OP_RE && check_regex(p, m->value, vstart + 1) < 0)
+        return -1;
     if ((op == SCN_OP_EQ || op == SCN_OP_NE) && !value_quoted && starts_conn_name(m->value))
         return check_conn_names(p, m->value, vstart + 1);
     return 0;

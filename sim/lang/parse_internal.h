@@ -152,6 +152,8 @@ int parse_ipv6(struct parser *p, const struct token *t, uint8_t out[16]);
 int parse_ip(struct parser *p, const struct token *t, mta_ip *out);
 int check_domain(struct parser *p, const struct token *t, const char *what);
 int regex_stacked_dup(const char *re);
+/* An ERE that compiles within bounds, or -1 with the error at col. */
+int check_regex(struct parser *p, const char *re_text, int col);
 /* At most this many atoms once an ERE's repetitions are written out
  * (regex_expanded_size): about 25 MB of glibc's regcomp(). */
 #define REGEX_MAX_EXPANDED 10000

@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -631,4 +632,28 @@ unsigned long long regex_expanded_size(const char *re)
         total[d] = sat_add(total[d], group);
     }
     return total[0];
+}
+
+/* check_regex - a POSIX extended regular expression that compiles, and
+ * whose compiling is bounded (regex_stacked_dup, regex_expanded_size);
+ * errors at col.  Expectations (~) and remote conditions (when rcpt ~). */
+int check_regex(struct parser *p, const char *re_text, int col)
+{
+    regex_t re;
+    int dup = regex_stacked_dup(re_text);
+    if (dup >= 0)
+        return fail_at(p, col, "bad regular expression '%s': a repetition ('%c') right "
+                       "after another (POSIX leaves it undefined)", re_text, re_text[dup]);
+    if (regex_expanded_size(re_text) > REGEX_MAX_EXPANDED)
+        return fail_at(p, col, "bad regular expression '%s': its repetitions stand for more than %d "
+                       "characters once written out (nested or large {n,m}; regcomp() "
+                       "would need gigabytes)", re_text, REGEX_MAX_EXPANDED);
+    int rc = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[160];
+        regerror(rc, &re, why, sizeof why);
+        return fail_at(p, col, "bad regular expression '%s': %s", re_text, why);
+    }
+    regfree(&re);
+    return 0;
 }
