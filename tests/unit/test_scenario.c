@@ -776,11 +776,6 @@ END_TEST
 
 /* ---- hostile input ---------------------------------------------------------- */
 
-/* A reply code that ends the buffer (a last line without its newline) is
- * judged on its own bytes, not on the byte after the buffer: here a '-'
- * that would make it the first line of an unfinished multi-line reply.
- * (The parse fuzz campaign's heap-buffer-overflow in remote_reply,
- * tests/fuzz/regress/parse/.) */
 /* Stacked repetitions ("a++", POSIX XBD 9.4.6: undefined) are refused
  * before regcomp() sees them: glibc copies the subtree for each one, and
  * 75 of them took more than 3 GB (the parse campaign's out-of-memory,
@@ -803,6 +798,11 @@ START_TEST(test_stacked_repetitions)
 }
 END_TEST
 
+/* A reply code that ends the buffer (a last line without its newline) is
+ * judged on its own bytes, not on the byte after the buffer: here a '-'
+ * that would make it the first line of an unfinished multi-line reply.
+ * (The parse fuzz campaign's heap-buffer-overflow in remote_reply,
+ * tests/fuzz/regress/parse/.) */
 START_TEST(test_code_at_buffer_end)
 {
     static const char mem[] = "remote 192.0.2.1\n  greet 220-more";
