@@ -583,14 +583,18 @@ def test_pcap_file_needs_one_run(mtasim, tmp_path):
 def capture_rows(mtasim, tmp_path, scenario, fields, display=None):
     """Run scenario with --pcap and return tshark's rows of fields (lists of strings);
     tshark's expert warnings must be the scenario's DELIBERATE_WARNINGS, if any."""
-    tshark = require_tshark()
     pcap = tmp_path / (Path(scenario).stem + ".pcap")
     proc = run_mtasim(mtasim, ["--quiet", "--pcap", str(pcap), scenario], cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     expert = dissect_all(require_sharkd(), [pcap])[pcap]["expert"]
     allowed = DELIBERATE_WARNINGS.get(Path(scenario).stem, (set(), ""))[0]
     assert expert == {("Warns", w) for w in allowed}, f"{scenario}: tshark warns: {sorted(expert)}"
-    args = [tshark, "-r", str(pcap), "-T", "fields"]
+    return tshark_rows(pcap, fields, display)
+
+
+def tshark_rows(pcap, fields, display=None, options=()):
+    """tshark's rows of fields (lists of strings) for the capture pcap."""
+    args = [require_tshark(), "-r", str(pcap), *options, "-T", "fields"]
     if display:
         args += ["-Y", display]
     for f in fields:
@@ -648,12 +652,9 @@ def test_delayed_acks_as_in_a_real_capture(mtasim, tmp_path):
                        "tcp.stream == 0")
     cases = [(sim, 25, "EHLO", "clean-delivery")]
     for capture, stream, hello in (("deliver.pcap", 1, "EHLO"), ("reuse.pcap", 0, "HELO")):
-        args = [require_tshark(), "-r", str(REPO_ROOT / "fixtures/captures" / capture),
-                "-d", "tcp.port==2525,smtp", "-Y", f"tcp.stream == {stream}", "-T", "fields"]
-        for f in fields:
-            args += ["-e", f]
-        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-        cases.append(([r.split("\t") for r in out.split("\n") if r], 2525, hello, capture))
+        rows = tshark_rows(REPO_ROOT / "fixtures/captures" / capture, fields,
+                           f"tcp.stream == {stream}", ("-d", "tcp.port==2525,smtp"))
+        cases.append((rows, 2525, hello, capture))
     for rows, port, hello, name in cases:
         assert server_acks_before_replying(rows, port, hello), f"{name}: {hello} quickack"
         assert not server_acks_before_replying(rows, port, "MAIL"), f"{name}: MAIL's ACK rides"
