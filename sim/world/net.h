@@ -98,8 +98,9 @@
  *   FIN; after our FIN, the peer's is acknowledged at once.  At once too:
  *   a duplicate (and quickack mode again), a segment beyond a hole (kept,
  *   RFC 9293 3.10.7.4, and answered by a duplicate ACK), the segment that
- *   fills the hole (an ACK of all, RFC 5681 4.2), a window probe, data for
- *   an owner that is gone.  Not modelled: the repeated-small-size rule of
+ *   fills the hole (an ACK of all, RFC 5681 4.2), a window probe.  (New
+ *   data for an owner that closed gets an RST, "Closing" below.)  Not
+ *   modelled: the repeated-small-size rule of
  *   tcp_measure_rcv_mss, the delayed ACK of a SYN-ACK while a write is
  *   pending, and timer granularity (jiffies).
  *
