@@ -18,15 +18,18 @@
 
 int mta_trace_on;
 
-void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name)
+void mta_tb_begin_n(struct mta_tb *tb, const char *kind, size_t kind_len, const char *name,
+                    size_t name_len)
 {
     tb->rec.kind = kind;
     tb->rec.name = name;
+    tb->rec.kind_len = kind_len;
+    tb->rec.name_len = name_len;
     tb->rec.nfields = 0;
     tb->used = 0;
 }
 
-static struct mta_trace_field *add_field(struct mta_tb *tb, const char *key)
+static struct mta_trace_field *add_field(struct mta_tb *tb, const char *key, size_t klen)
 {
     if (tb->rec.nfields >= MTA_TRACE_MAX_FIELDS)
         return NULL;
@@ -36,6 +39,7 @@ static struct mta_trace_field *add_field(struct mta_tb *tb, const char *key)
     f->len = 0;
     f->num = 0;
     f->has_num = 0;
+    f->klen = klen;
     return f;
 }
 
@@ -52,14 +56,9 @@ static const char *keep(struct mta_tb *tb, const char *s, size_t len, size_t *ou
     return dst;
 }
 
-void mta_tb_str(struct mta_tb *tb, const char *key, const char *s)
+void mta_tb_strn_k(struct mta_tb *tb, const char *key, size_t klen, const char *s, size_t len)
 {
-    mta_tb_strn(tb, key, s ? s : "", s ? strlen(s) : 0);
-}
-
-void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len)
-{
-    struct mta_trace_field *f = add_field(tb, key);
+    struct mta_trace_field *f = add_field(tb, key, klen);
     if (f) {
         f->str = s ? s : "";
         f->len = s ? len : 0;
@@ -67,9 +66,10 @@ void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len)
 }
 
 /* sym_n - a field num shown as sym[0..len): the text is copied, its length known */
-static void sym_n(struct mta_tb *tb, const char *key, int64_t num, const char *sym, size_t len)
+static void sym_n(struct mta_tb *tb, const char *key, size_t klen, int64_t num, const char *sym,
+                  size_t len)
 {
-    struct mta_trace_field *f = add_field(tb, key);
+    struct mta_trace_field *f = add_field(tb, key, klen);
     if (!f)
         return;
     f->str = keep(tb, sym, len, &f->len);
@@ -77,58 +77,58 @@ static void sym_n(struct mta_tb *tb, const char *key, int64_t num, const char *s
     f->has_num = 1;
 }
 
-void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym)
+void mta_tb_sym_k(struct mta_tb *tb, const char *key, size_t klen, int64_t num, const char *sym)
 {
-    sym_n(tb, key, num, sym, strlen(sym));
+    sym_n(tb, key, klen, num, sym, strlen(sym));
 }
 
 /* The number is formatted in place: its length comes with it, no strlen. */
-void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v)
+void mta_tb_int_k(struct mta_tb *tb, const char *key, size_t klen, int64_t v)
 {
     char tmp[32];
     struct textbuf t = textbuf_on(tmp, sizeof tmp);
     textbuf_i64(&t, v);
-    sym_n(tb, key, v, tmp, t.len);
+    sym_n(tb, key, klen, v, tmp, t.len);
 }
 
-void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
+void mta_tb_ipv4_k(struct mta_tb *tb, const char *key, size_t klen, uint32_t a)
 {
     char tmp[16];
     struct textbuf t = textbuf_on(tmp, sizeof tmp);
     textbuf_ipv4(&t, a);
-    sym_n(tb, key, a, tmp, t.len);
+    sym_n(tb, key, klen, a, tmp, t.len);
 }
 
-void mta_tb_ip(struct mta_tb *tb, const char *key, mta_ip a)
+void mta_tb_ip_k(struct mta_tb *tb, const char *key, size_t klen, mta_ip a)
 {
     if (mta_ip_is_v4(a)) {
-        mta_tb_ipv4(tb, key, mta_ip_v4_of(a));
+        mta_tb_ipv4_k(tb, key, klen, mta_ip_v4_of(a));
         return;
     }
     char tmp[MTA_IP_TEXT];
     mta_ip_format(a, tmp);
-    struct mta_trace_field *f = add_field(tb, key);
+    struct mta_trace_field *f = add_field(tb, key, klen);
     if (f)
         f->str = keep(tb, tmp, strlen(tmp), &f->len);  /* tmp dies with this call */
 }
 
-void mta_tb_connfd(struct mta_tb *tb, const char *key, int conn_fd)
+void mta_tb_connfd_k(struct mta_tb *tb, const char *key, size_t klen, int conn_fd)
 {
     if (conn_fd >= 0) {
-        mta_tb_int(tb, key, conn_fd);
+        mta_tb_int_k(tb, key, klen, conn_fd);
         return;
     }
     const char *name = conn_err_name(-conn_fd);
     if (name)
-        mta_tb_sym(tb, key, conn_fd, name);
+        mta_tb_sym_k(tb, key, klen, conn_fd, name);
     else
-        mta_tb_int(tb, key, conn_fd);
+        mta_tb_int_k(tb, key, klen, conn_fd);
 }
 
-void mta_tb_connerr(struct mta_tb *tb, const char *key, int err)
+void mta_tb_connerr_k(struct mta_tb *tb, const char *key, size_t klen, int err)
 {
     char tmp[96];
-    mta_tb_sym(tb, key, err, conn_err_format(err, tmp, sizeof tmp));
+    mta_tb_sym_k(tb, key, klen, err, conn_err_format(err, tmp, sizeof tmp));
 }
 
 void mta_tb_domain(struct mta_tb *tb, const domain_record *dr)
@@ -160,7 +160,7 @@ void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch)
     /* The domain, unless the hook already passed it as its own argument. */
     int has_domain = 0;
     for (int i = 0; i < tb->rec.nfields; i++)
-        has_domain |= strcmp(tb->rec.field[i].key, "domain") == 0;
+        has_domain |= tb->rec.field[i].klen == 6 && memcmp(tb->rec.field[i].key, "domain", 6) == 0;
     if (ch->dr && !has_domain)
         mta_tb_domain(tb, ch->dr);
 }
@@ -193,32 +193,33 @@ void mta_tb_ret_active(struct mta_tb *tb, domain_record *dr, int slot, const ec_
         mta_tb_str(tb, "ret", "not-in-queue");
 }
 
-void mta_tb_host(struct mta_tb *tb, const char *key, const host_record *host)
+void mta_tb_host_k(struct mta_tb *tb, const char *key, size_t klen, const host_record *host)
 {
-    mta_tb_str(tb, key, host ? host->name : "");
+    mta_tb_str_k(tb, key, klen, host ? host->name : "");
 }
 
-void mta_tb_sockaddr(struct mta_tb *tb, const char *key, const struct sockaddr *sa)
+void mta_tb_sockaddr_k(struct mta_tb *tb, const char *key, size_t klen,
+                       const struct sockaddr *sa)
 {
     if (sa == NULL)
         return;
     /* As mta_tb_ip shows the core's address: the same text for both forms. */
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        mta_tb_ip(tb, key, mta_ip_v4(ntohl(in->sin_addr.s_addr)));
+        mta_tb_ip_k(tb, key, klen, mta_ip_v4(ntohl(in->sin_addr.s_addr)));
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
         mta_ip ip;
         memcpy(ip.b, in6->sin6_addr.s6_addr, 16);
-        mta_tb_ip(tb, key, ip);
+        mta_tb_ip_k(tb, key, klen, ip);
     } else {
-        mta_tb_int(tb, key, -1);    /* no other family is made (connection.c) */
+        mta_tb_int_k(tb, key, klen, -1);    /* no other family is made (connection.c) */
     }
 }
 
-void mta_tb_skiplist(struct mta_tb *tb, const char *key, const Skiplist *sl)
+void mta_tb_skiplist_k(struct mta_tb *tb, const char *key, size_t klen, const Skiplist *sl)
 {
-    mta_tb_int(tb, key, sl ? (int64_t)sl->size : 0);
+    mta_tb_int_k(tb, key, klen, sl ? (int64_t)sl->size : 0);
 }
 
 void mta_tb_mail_queue(struct mta_tb *tb, const mail_queue *mq)
@@ -236,11 +237,12 @@ void mta_tb_dc(struct mta_tb *tb, const delivery_construct *dc)
         mta_tb_ec_message(tb, dc->message);
 }
 
-void mta_tb_args(struct mta_tb *tb, const char *key, const smtp_client_args *args)
+void mta_tb_args_k(struct mta_tb *tb, const char *key, size_t klen,
+                   const smtp_client_args *args)
 {
     char tmp[512];
     size_t n = smtp_args_render(args, tmp, sizeof tmp);
-    struct mta_trace_field *f = add_field(tb, key);
+    struct mta_trace_field *f = add_field(tb, key, klen);
     if (f)
         f->str = keep(tb, tmp, n, &f->len);
 }

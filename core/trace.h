@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mtasim_env.h"
 #include "domain.h"
@@ -46,17 +47,51 @@ struct mta_tb {
  * so it is a variable, not a function. */
 extern int mta_trace_on;
 static inline int mta_tracing(void) { return mta_trace_on; }
-void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name);
-void mta_tb_str(struct mta_tb *tb, const char *key, const char *s);
-void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len);
-void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v);
+/*
+ * The functions that take a kind, a name or a key are called through the
+ * macros below, which pass its length too: for a string literal (nearly
+ * every call) the compiler folds strlen() to a constant, so the sink never
+ * measures a key again.
+ */
+void mta_tb_begin_n(struct mta_tb *tb, const char *kind, size_t kind_len, const char *name,
+                    size_t name_len);
+void mta_tb_strn_k(struct mta_tb *tb, const char *key, size_t klen, const char *s, size_t len);
+void mta_tb_int_k(struct mta_tb *tb, const char *key, size_t klen, int64_t v);
 /* A number shown by name, e.g. num=-10 shown as CONN_ERR_CONNECT. */
-void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym);
-void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t addr);
+void mta_tb_sym_k(struct mta_tb *tb, const char *key, size_t klen, int64_t num, const char *sym);
+void mta_tb_ipv4_k(struct mta_tb *tb, const char *key, size_t klen, uint32_t addr);
 /* An address of either family: an IPv4 one as mta_tb_ipv4 (with its number), IPv6 as text. */
-void mta_tb_ip(struct mta_tb *tb, const char *key, mta_ip addr);
-void mta_tb_connfd(struct mta_tb *tb, const char *key, int conn_fd);
-void mta_tb_connerr(struct mta_tb *tb, const char *key, int err);
+void mta_tb_ip_k(struct mta_tb *tb, const char *key, size_t klen, mta_ip addr);
+void mta_tb_connfd_k(struct mta_tb *tb, const char *key, size_t klen, int conn_fd);
+void mta_tb_connerr_k(struct mta_tb *tb, const char *key, size_t klen, int err);
+void mta_tb_host_k(struct mta_tb *tb, const char *key, size_t klen, const host_record *host);
+void mta_tb_sockaddr_k(struct mta_tb *tb, const char *key, size_t klen,
+                       const struct sockaddr *sa);
+void mta_tb_skiplist_k(struct mta_tb *tb, const char *key, size_t klen, const Skiplist *sl);
+void mta_tb_args_k(struct mta_tb *tb, const char *key, size_t klen,
+                   const smtp_client_args *args);
+
+#define mta_tb_begin(tb, kind, name)                                                         \
+    mta_tb_begin_n((tb), (kind), strlen(kind), (name), strlen(name))
+#define mta_tb_str(tb, key, s) mta_tb_str_k((tb), (key), strlen(key), (s))
+#define mta_tb_strn(tb, key, s, len) mta_tb_strn_k((tb), (key), strlen(key), (s), (len))
+#define mta_tb_int(tb, key, v) mta_tb_int_k((tb), (key), strlen(key), (v))
+#define mta_tb_sym(tb, key, num, sym) mta_tb_sym_k((tb), (key), strlen(key), (num), (sym))
+#define mta_tb_ipv4(tb, key, a) mta_tb_ipv4_k((tb), (key), strlen(key), (a))
+#define mta_tb_ip(tb, key, a) mta_tb_ip_k((tb), (key), strlen(key), (a))
+#define mta_tb_connfd(tb, key, fd) mta_tb_connfd_k((tb), (key), strlen(key), (fd))
+#define mta_tb_connerr(tb, key, err) mta_tb_connerr_k((tb), (key), strlen(key), (err))
+#define mta_tb_host(tb, key, h) mta_tb_host_k((tb), (key), strlen(key), (h))
+#define mta_tb_sockaddr(tb, key, sa) mta_tb_sockaddr_k((tb), (key), strlen(key), (sa))
+#define mta_tb_skiplist(tb, key, sl) mta_tb_skiplist_k((tb), (key), strlen(key), (sl))
+#define mta_tb_args(tb, key, args) mta_tb_args_k((tb), (key), strlen(key), (args))
+
+/* A string value (NULL shows as empty): its length measured here, inline. */
+static inline void mta_tb_str_k(struct mta_tb *tb, const char *key, size_t klen, const char *s)
+{
+    mta_tb_strn_k(tb, key, klen, s ? s : "", s ? strlen(s) : 0);
+}
+
 void mta_tb_domain(struct mta_tb *tb, const domain_record *dr);
 void mta_tb_binding(struct mta_tb *tb, int slot);
 void mta_tb_message(struct mta_tb *tb, const message *msg);
@@ -64,12 +99,8 @@ void mta_tb_conn(struct mta_tb *tb, const connection_handle *ch);
 /* The Momentum-style structures, by what identifies them (hooks.md). */
 void mta_tb_ec_message(struct mta_tb *tb, const ec_message *msg);
 void mta_tb_ret_active(struct mta_tb *tb, domain_record *dr, int slot, const ec_message *ret);
-void mta_tb_host(struct mta_tb *tb, const char *key, const host_record *host);
-void mta_tb_sockaddr(struct mta_tb *tb, const char *key, const struct sockaddr *sa);
-void mta_tb_skiplist(struct mta_tb *tb, const char *key, const Skiplist *sl);
 void mta_tb_mail_queue(struct mta_tb *tb, const mail_queue *mq);
 void mta_tb_dc(struct mta_tb *tb, const delivery_construct *dc);
-void mta_tb_args(struct mta_tb *tb, const char *key, const smtp_client_args *args);
 void mta_tb_accept(struct mta_tb *tb, const accept_construct *ac);
 void mta_tb_vctx(struct mta_tb *tb, const validate_context *c);
 void mta_tb_auth_info(struct mta_tb *tb, const struct ec_auth_info *info);

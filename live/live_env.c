@@ -94,7 +94,7 @@ static void cr_str(struct conn_rec *c, const char *key, const char *value)
     int i = c->rec.nfields++;
     assert(i < MTA_TRACE_MAX_FIELDS);
     snprintf(c->text[i], sizeof c->text[i], "%s", value);
-    c->rec.field[i] = (struct mta_trace_field){ key, c->text[i], strlen(c->text[i]), 0, 0 };
+    c->rec.field[i] = (struct mta_trace_field){ key, c->text[i], strlen(c->text[i]), 0, 0, 0 };
 }
 
 static void cr_num(struct conn_rec *c, const char *key, int64_t value)

@@ -176,6 +176,9 @@ struct mta_tls_peer {
  * it with the virtual time and a sequence number.  A field carries its
  * display string and, when it is a number, the number too, so expectations
  * can compare numerically (conn_fd>=0) or by name (conn_fd=CONN_ERR_BIND).
+ * A producer may give the lengths of the kind, the name and each key (the
+ * core's builder does: they are string literals, measured at compile
+ * time); they are never empty, so a length of 0 means "not given".
  */
 #define MTA_TRACE_MAX_FIELDS 16
 
@@ -185,6 +188,7 @@ struct mta_trace_field {
     size_t len;             /* length of str */
     int64_t num;
     int has_num;
+    size_t klen;            /* strlen(key), or 0: not given, the sink measures it */
 };
 
 struct mta_trace_rec {
@@ -192,6 +196,7 @@ struct mta_trace_rec {
     const char *name;
     int nfields;
     struct mta_trace_field field[MTA_TRACE_MAX_FIELDS];
+    size_t kind_len, name_len;  /* strlen of kind and name, or 0: not given */
 };
 
 /* ---- the environment -------------------------------------------------- */

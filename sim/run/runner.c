@@ -218,10 +218,11 @@ static void trace_injection(struct mta_env *env, unsigned long msg_id, const str
     struct textbuf ti = textbuf_on(id, sizeof id), ts = textbuf_on(size, sizeof size);
     textbuf_u64(&ti, msg_id);
     textbuf_u64(&ts, d->canon);
-    struct mta_trace_rec rec = { .kind = "inject", .name = "message", .nfields = 3 };
-    rec.field[0] = (struct mta_trace_field){ "msg", id, ti.len, (int64_t)msg_id, 1 };
-    rec.field[1] = (struct mta_trace_field){ "size", size, ts.len, (int64_t)d->canon, 1 };
-    rec.field[2] = (struct mta_trace_field){ "body_sha256", d->hex, 64, 0, 0 };
+    struct mta_trace_rec rec = { .kind = "inject", .name = "message", .nfields = 3,
+                                 .kind_len = 6, .name_len = 7 };
+    rec.field[0] = (struct mta_trace_field){ "msg", id, ti.len, (int64_t)msg_id, 1, 3 };
+    rec.field[1] = (struct mta_trace_field){ "size", size, ts.len, (int64_t)d->canon, 1, 4 };
+    rec.field[2] = (struct mta_trace_field){ "body_sha256", d->hex, 64, 0, 0, 11 };
     env->trace(env, &rec);
 }
 

@@ -232,7 +232,6 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
     p[n] = '\0';
 }
 
-static void sb_str(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* sb_end - the text now ends at p (inside the reserved room) */
 static void sb_end(struct sbuf *b, char *p)
@@ -265,10 +264,9 @@ static int bare(unsigned char c)
 /* sb_field - " key=value", the value quoted when it is empty or holds a
  * byte that is not bare; inside quotes \" \\ \r \n \t and \xHH escape.
  * One reservation per field: no per-byte bounds check or call. */
-static void sb_field(struct sbuf *b, const char *key, const char *s, size_t len)
+static void sb_field(struct sbuf *b, const char *key, size_t klen, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t klen = strlen(key);
     char *p = sb_reserve(b, klen + 4 * len + 4);
     *p++ = ' ';
     memcpy(p, key, klen);
@@ -311,7 +309,7 @@ static void sb_field(struct sbuf *b, const char *key, const char *s, size_t len)
 static void render_fields(struct sbuf *b, const struct trace_rec *r)
 {
     for (int i = 0; i < r->nfields; i++)
-        sb_field(b, r->field[i].key, r->field[i].str, r->field[i].len);
+        sb_field(b, r->field[i].key, r->field[i].klen, r->field[i].str, r->field[i].len);
 }
 
 /* trace_rec_text - "KIND NAME k=v ..." or "NAME k=v ..." (malloc'd) */
@@ -319,18 +317,19 @@ char *trace_rec_text(const struct trace_rec *r, int with_kind)
 {
     struct sbuf b = { 0 };
     if (with_kind) {
-        sb_str(&b, r->kind);
+        sb_put(&b, r->kind, r->kind_len);
         sb_put(&b, " ", 1);
     }
-    sb_str(&b, r->name);
+    sb_put(&b, r->name, r->name_len);
     render_fields(&b, r);
     return b.p;
 }
 
 const struct trace_field *trace_rec_field(const struct trace_rec *r, const char *key)
 {
+    size_t klen = strlen(key);
     for (int i = 0; i < r->nfields; i++)
-        if (strcmp(r->field[i].key, key) == 0)
+        if (r->field[i].klen == klen && memcmp(r->field[i].key, key, klen) == 0)
             return &r->field[i];
     return NULL;
 }
@@ -339,7 +338,7 @@ const struct trace_field *trace_rec_field(const struct trace_rec *r, const char 
 static void render_line(const struct trace_rec *r, mta_usec_t epoch, struct stamp_cache *sc,
                         struct sbuf *b)
 {
-    size_t klen = strlen(r->kind), nlen = strlen(r->name);
+    size_t klen = r->kind_len, nlen = r->name_len;
     char *p = sb_reserve(b, 32 + klen + nlen + 2);
     if (sc->len == 0 || sc->rel != r->time - epoch) {
         sc->rel = r->time - epoch;
@@ -375,6 +374,12 @@ static void hash_and_stream(struct trace_store *ts, const struct trace_rec *r)
     ts->line_cap = b.cap;
 }
 
+/* given_len - the length a producer gave (mtasim_env.h), or measured */
+static size_t given_len(const char *s, size_t len)
+{
+    return len ? len : strlen(s);
+}
+
 /* trace_store_add - stamp, copy, hash and (maybe) stream one record */
 void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_trace_rec *rec)
 {
@@ -389,11 +394,13 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
         /* Not kept: render straight from the caller's record (its strings
          * live until we return); nothing accumulates in the arena. */
         struct trace_field tmp[MTA_TRACE_MAX_FIELDS];
-        struct trace_rec r = { now, ++ts->seq, rec->kind, rec->name, rec->nfields, tmp };
+        struct trace_rec r = { now, ++ts->seq, rec->kind, rec->name, rec->nfields, tmp,
+                               given_len(rec->kind, rec->kind_len),
+                               given_len(rec->name, rec->name_len) };
         for (int i = 0; i < rec->nfields; i++) {
             const struct mta_trace_field *f = &rec->field[i];
             tmp[i] = (struct trace_field){ f->key, f->str ? f->str : "", f->str ? f->len : 0,
-                                           f->num, f->has_num };
+                                           f->num, f->has_num, given_len(f->key, f->klen) };
         }
         hash_and_stream(ts, &r);
         if (ts->observe)
@@ -403,13 +410,16 @@ void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_tr
     struct trace_rec r;
     r.time = now;
     r.seq = ++ts->seq;
-    r.kind = arena_strndup(ts, rec->kind, strlen(rec->kind));
-    r.name = arena_strndup(ts, rec->name, strlen(rec->name));
+    r.kind_len = given_len(rec->kind, rec->kind_len);
+    r.name_len = given_len(rec->name, rec->name_len);
+    r.kind = arena_strndup(ts, rec->kind, r.kind_len);
+    r.name = arena_strndup(ts, rec->name, r.name_len);
     r.nfields = rec->nfields;
     r.field = arena_alloc(ts, (size_t)(rec->nfields ? rec->nfields : 1) * sizeof *r.field);
     for (int i = 0; i < rec->nfields; i++) {
         const struct mta_trace_field *f = &rec->field[i];
-        r.field[i].key = arena_strndup(ts, f->key, strlen(f->key));
+        r.field[i].klen = given_len(f->key, f->klen);
+        r.field[i].key = arena_strndup(ts, f->key, r.field[i].klen);
         r.field[i].str = arena_strndup(ts, f->str ? f->str : "", f->str ? f->len : 0);
         r.field[i].len = f->str ? f->len : 0;
         r.field[i].num = f->num;

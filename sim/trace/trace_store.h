@@ -46,6 +46,7 @@ struct trace_field {
     size_t len;
     int64_t num;
     int has_num;
+    size_t klen;            /* strlen(key) */
 };
 
 struct trace_rec {
@@ -55,6 +56,7 @@ struct trace_rec {
     const char *name;
     int nfields;
     struct trace_field *field;
+    size_t kind_len, name_len;  /* strlen(kind), strlen(name) */
 };
 
 struct trace_store;

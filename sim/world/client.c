@@ -79,10 +79,10 @@ static void trace_rec(const struct sim_client *c, const char *name, const char *
     snprintf(addr, sizeof addr, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     int nl = snprintf(n, sizeof n, "%d", c->number);
     struct mta_trace_rec r = { .kind = "client", .name = name, .nfields = 2 };
-    r.field[0] = (struct mta_trace_field){ "client", addr, strlen(addr), (int64_t)a, 1 };
-    r.field[1] = (struct mta_trace_field){ "n", n, (size_t)nl, c->number, 1 };
+    r.field[0] = (struct mta_trace_field){ "client", addr, strlen(addr), (int64_t)a, 1, 0 };
+    r.field[1] = (struct mta_trace_field){ "n", n, (size_t)nl, c->number, 1, 0 };
     if (key)
-        r.field[r.nfields++] = (struct mta_trace_field){ key, val, vlen, 0, 0 };
+        r.field[r.nfields++] = (struct mta_trace_field){ key, val, vlen, 0, 0, 0 };
     c->trace(c->trace_arg, &r);
 }
 
@@ -99,11 +99,11 @@ static void trace_reply(const struct sim_client *c, const char *name, const stru
     int ll = snprintf(l, sizeof l, "%d", st->pos.line);
     int wl = snprintf(w, sizeof w, "%d", st->code);
     struct mta_trace_rec r = { .kind = "client", .name = name, .nfields = 5 };
-    r.field[0] = (struct mta_trace_field){ "client", addr, strlen(addr), (int64_t)a, 1 };
-    r.field[1] = (struct mta_trace_field){ "n", n, (size_t)nl, c->number, 1 };
-    r.field[2] = (struct mta_trace_field){ "line", l, (size_t)ll, st->pos.line, 1 };
-    r.field[3] = (struct mta_trace_field){ "want", w, (size_t)wl, st->code, 1 };
-    r.field[4] = (struct mta_trace_field){ "got", got, glen, 0, 0 };
+    r.field[0] = (struct mta_trace_field){ "client", addr, strlen(addr), (int64_t)a, 1, 0 };
+    r.field[1] = (struct mta_trace_field){ "n", n, (size_t)nl, c->number, 1, 0 };
+    r.field[2] = (struct mta_trace_field){ "line", l, (size_t)ll, st->pos.line, 1, 0 };
+    r.field[3] = (struct mta_trace_field){ "want", w, (size_t)wl, st->code, 1, 0 };
+    r.field[4] = (struct mta_trace_field){ "got", got, glen, 0, 0, 0 };
     c->trace(c->trace_arg, &r);
 }
 

@@ -90,6 +90,7 @@
 #include <string.h>
 
 #include "remote_internal.h"
+#include "textbuf.h"
 
 /* remote_die - report a broken contract and stop loudly */
 void remote_die(const char *fn, const char *what)
@@ -117,14 +118,14 @@ void tb_str(struct remote_tb *tb, const char *key, const char *str, size_t len)
 void tb_num(struct remote_tb *tb, const char *key, int64_t num)
 {
     int i = tb->rec.nfields;
-    int n;
 
     if (tb->off)
         return;
     assert(i < MTA_TRACE_MAX_FIELDS);
-    n = snprintf(tb->nums[i], sizeof tb->nums[i], "%" PRId64, num);
-    assert(n > 0 && (size_t) n < sizeof tb->nums[i]);
-    tb_str(tb, key, tb->nums[i], (size_t) n);
+    struct textbuf t = textbuf_on(tb->nums[i], sizeof tb->nums[i]);
+    textbuf_i64(&t, num);
+    assert(t.len > 0 && t.len < sizeof tb->nums[i]);
+    tb_str(tb, key, tb->nums[i], t.len);
     tb->rec.field[i].num = num;
     tb->rec.field[i].has_num = 1;
 }
@@ -136,9 +137,10 @@ void tb_begin(struct remote_tb *tb, const struct sim_session *s, const char *nam
     tb->off = s->remote->trace == NULL;
     if (tb->off)
         return;
-    memset(&tb->rec, 0, sizeof tb->rec);
     tb->rec.kind = "remote";
     tb->rec.name = name;
+    tb->rec.kind_len = tb->rec.name_len = 0;    /* not given: the sink measures */
+    tb->rec.nfields = 0;
     tb_str(tb, "remote", s->remote->addr, strlen(s->remote->addr));
     tb_num(tb, "session", s->number);
 }

@@ -111,6 +111,7 @@ static void rec_begin(struct mta_trace_rec *r, const char *kind, const char *nam
 {
     r->kind = kind;
     r->name = name;
+    r->kind_len = r->name_len = 0;      /* not given: the sink measures */
     r->nfields = 0;
 }
 
@@ -119,13 +120,13 @@ static void rec_num(struct mta_trace_rec *r, const char *key, int64_t v, char *b
     assert(r->nfields < MTA_TRACE_MAX_FIELDS);
     struct textbuf t = textbuf_on(buf, size);
     textbuf_i64(&t, v);
-    r->field[r->nfields++] = (struct mta_trace_field){ key, buf, t.len, v, 1 };
+    r->field[r->nfields++] = (struct mta_trace_field){ key, buf, t.len, v, 1, 0 };
 }
 
 static void rec_str(struct mta_trace_rec *r, const char *key, const char *s)
 {
     assert(r->nfields < MTA_TRACE_MAX_FIELDS);
-    r->field[r->nfields++] = (struct mta_trace_field){ key, s, strlen(s), 0, 0 };
+    r->field[r->nfields++] = (struct mta_trace_field){ key, s, strlen(s), 0, 0, 0 };
 }
 
 static void ipv4(uint32_t a, char buf[16])
