@@ -82,21 +82,48 @@ void mta_tb_sym_k(struct mta_tb *tb, const char *key, size_t klen, int64_t num, 
     sym_n(tb, key, klen, num, sym, strlen(sym));
 }
 
-/* The number is formatted in place: its length comes with it, no strlen. */
+/* num_room - where a number's text goes: straight into the builder's
+ * buffer when it fits, else into tmp (num_done then copies it, cut as
+ * keep() cuts) */
+#define NUM_TEXT_MAX 24             /* "-9223372036854775808" and its NUL */
+static char *num_room(struct mta_tb *tb, char tmp[NUM_TEXT_MAX])
+{
+    return sizeof tb->buf - tb->used >= NUM_TEXT_MAX ? tb->buf + tb->used : tmp;
+}
+
+/* num_done - add the number field whose text t holds (num_room) */
+static void num_done(struct mta_tb *tb, const char *key, size_t klen, int64_t num,
+                     const struct textbuf *t)
+{
+    if (t->buf != tb->buf + tb->used) {         /* no room: copied, cut */
+        sym_n(tb, key, klen, num, t->buf, t->len);
+        return;
+    }
+    struct mta_trace_field *f = add_field(tb, key, klen);
+    if (!f)
+        return;
+    f->str = t->buf;
+    f->len = t->len;
+    tb->used += t->len;
+    f->num = num;
+    f->has_num = 1;
+}
+
+/* The number is formatted in place: its length comes with it, no copy. */
 void mta_tb_int_k(struct mta_tb *tb, const char *key, size_t klen, int64_t v)
 {
-    char tmp[32];
-    struct textbuf t = textbuf_on(tmp, sizeof tmp);
+    char tmp[NUM_TEXT_MAX];
+    struct textbuf t = textbuf_on(num_room(tb, tmp), NUM_TEXT_MAX);
     textbuf_i64(&t, v);
-    sym_n(tb, key, klen, v, tmp, t.len);
+    num_done(tb, key, klen, v, &t);
 }
 
 void mta_tb_ipv4_k(struct mta_tb *tb, const char *key, size_t klen, uint32_t a)
 {
-    char tmp[16];
-    struct textbuf t = textbuf_on(tmp, sizeof tmp);
+    char tmp[NUM_TEXT_MAX];
+    struct textbuf t = textbuf_on(num_room(tb, tmp), NUM_TEXT_MAX);
     textbuf_ipv4(&t, a);
-    sym_n(tb, key, klen, a, tmp, t.len);
+    num_done(tb, key, klen, a, &t);
 }
 
 void mta_tb_ip_k(struct mta_tb *tb, const char *key, size_t klen, mta_ip a)
