@@ -17,7 +17,8 @@
 #              retry-heavy workload.  Reports virtual seconds per CPU second.
 #   reuse      "mtasim bench --mode reuse" with 200k messages over 10, 300,
 #              1000 and 3000 domains: CPU per event as simultaneous
-#              connections grow (bench prints its own CPU figure).
+#              connections grow (bench prints its own CPU figure), and
+#              the ratio of the 3000-domain cost per event to the 10-domain one.
 #   trace      "mtasim bench" mix 100k/1k/24h with tracing off and with the
 #              full trace to /dev/null.
 #   generator  1,000,000 messages to 1,000 domains over 24 h, written as one
@@ -131,7 +132,11 @@ for part in $parts; do
             printf '  %5s domains: ' "$d"
             grep -E 'cpu time|per event' "$tmp/out" | tr -s ' ' | tr '\n' ';'
             echo
+            awk '/per event/ { print $3 }' "$tmp/out" > "$tmp/ns-$d"
         done
+        # The issue-19 target: per-event cost from 10 to 3,000 domains <= 1.5x.
+        awk -v a="$(cat "$tmp/ns-10")" -v b="$(cat "$tmp/ns-3000")" \
+            'BEGIN { printf "  per event, 3000 domains / 10 domains = %.2fx\n", b / a }'
         ;;
     trace)
         echo "== tracing: mix 100k/1k/24h, off vs full trace to /dev/null (mtasim bench)"
