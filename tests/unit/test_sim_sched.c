@@ -337,6 +337,17 @@ START_TEST(lanes_and_far_events_match_a_reference)
 }
 END_TEST
 
+/* lane_world - a scheduler at 0 with one lane, and n events tagged 0 .. n-1 */
+static sim_lane lane_world(struct run_log *log, struct tagged *t, int n)
+{
+    log->s = sim_sched_create(0);
+    for (int i = 0; i < n; i++) {
+        t[i].log = log;
+        t[i].tag = i;
+    }
+    return sim_sched_lane(log->s);
+}
+
 /* Lanes change no order: ties between a lane's events and others run in
  * scheduling order; an event due before its lane's last runs in time. */
 START_TEST(lane_ties_with_the_heap)
@@ -346,12 +357,7 @@ START_TEST(lane_ties_with_the_heap)
     sim_lane l;
     static const int want[] = { 5, 0, 1, 2, 6, 3, 4 };
 
-    log.s = sim_sched_create(0);
-    l = sim_sched_lane(log.s);
-    for (int i = 0; i < 7; i++) {
-        t[i].log = &log;
-        t[i].tag = i;
-    }
+    l = lane_world(&log, t, 7);
     sim_sched_at_lane(log.s, l, 10, log_event, &t[0], SIM_EV_SEGMENT);
     sim_sched_at(log.s, 10, log_event, &t[1]);
     sim_sched_at_lane(log.s, l, 10, log_event, &t[2], SIM_EV_SEGMENT);
@@ -379,12 +385,7 @@ START_TEST(lane_cancel_first_and_behind)
     sim_lane l;
     static const int want[] = { 1, 4, 5 };
 
-    log.s = sim_sched_create(0);
-    l = sim_sched_lane(log.s);
-    for (int i = 0; i < 6; i++) {
-        t[i].log = &log;
-        t[i].tag = i;
-    }
+    l = lane_world(&log, t, 6);
     for (int i = 0; i < 4; i++)
         id[i] = sim_sched_at_lane(log.s, l, 10 * (i + 1), log_event, &t[i], SIM_EV_SEGMENT);
     ck_assert_int_eq(sim_sched_cancel(log.s, id[0]), 1);       /* the first */
@@ -417,12 +418,7 @@ START_TEST(lane_beside_the_ring)
     sim_lane l;
     static const int want[] = { 0, 1, 2, 3, 4, 5 };
 
-    log.s = sim_sched_create(0);
-    l = sim_sched_lane(log.s);
-    for (int i = 0; i < 6; i++) {
-        t[i].log = &log;
-        t[i].tag = i;
-    }
+    l = lane_world(&log, t, 6);
     sim_sched_at_lane(log.s, l, 100000, log_event, &t[0], SIM_EV_SEGMENT);
     sim_sched_at(log.s, 100000, log_event, &t[1]);                          /* in the ring */
     sim_sched_at_lane(log.s, l, 100000, log_event, &t[2], SIM_EV_SEGMENT);
