@@ -44,7 +44,7 @@
  *   decrease; a lane keeps them as a list in that order and only its first
  *   is in the heap.  An event given to a lane joins it only if it is due
  *   no earlier than the lane's last; otherwise (jitter, a link that
- *   changed, a transmission time) it is scheduled alone as any other.  A
+ *   changed, a transmission time) it waits in the heap alone.  A
  *   lane's events were scheduled in increasing seq, so the list is in
  *   (when, seq) order and its first has the smallest key of the lane: the
  *   heap's top is still the smallest key of all, and every event keeps
