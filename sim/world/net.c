@@ -275,16 +275,20 @@ int sim_net_add_link(struct sim_net *n, const struct sim_link *l)
     return 0;
 }
 
-/* net_pair_next - the number of earlier connections from src to dst; count this one */
-static uint64_t net_pair_next(struct sim_net *n, mta_ip src, mta_ip dst)
+/* net_pair_next - the number of earlier connections from src to dst; count
+ * this one, and give it the pair's scheduler lanes (sim_sched.h) */
+static uint64_t net_pair_next(struct sim_net *n, mta_ip src, mta_ip dst, sim_lane lane[2])
 {
     uint64_t key = net_pair_key(src, dst);
     size_t pos;
 
     for (uint32_t i = idxmap_first(&n->pair_index, key, &pos); i != IDXMAP_NONE;
          i = idxmap_next(&n->pair_index, key, &pos))
-        if (mta_ip_eq(n->pairs[i].src, src) && mta_ip_eq(n->pairs[i].dst, dst))
+        if (mta_ip_eq(n->pairs[i].src, src) && mta_ip_eq(n->pairs[i].dst, dst)) {
+            lane[0] = n->pairs[i].lane[0];
+            lane[1] = n->pairs[i].lane[1];
             return n->pairs[i].count++;
+        }
     if (n->npairs >= SIM_NET_MAX_PAIRS)
         net_die("sim_net_connect", "too many distinct address pairs");
     if ((n->npairs & (n->npairs - 1)) == 0)     /* doubling: at 0, 1, 2, 4, ... */
@@ -293,6 +297,8 @@ static uint64_t net_pair_next(struct sim_net *n, mta_ip src, mta_ip dst)
     n->pairs[n->npairs].src = src;
     n->pairs[n->npairs].dst = dst;
     n->pairs[n->npairs].count = 1;
+    n->pairs[n->npairs].lane[0] = lane[0] = sim_sched_lane(n->sched);
+    n->pairs[n->npairs].lane[1] = lane[1] = sim_sched_lane(n->sched);
     n->npairs++;
     return 0;
 }
@@ -303,7 +309,7 @@ static void conn_resolve_link(struct sim_conn *c)
     struct sim_net *n = c->net;
     const struct sim_link *l = net_find_link(n, c->src, c->dst);
     char purpose[SIM_NET_PURPOSE_MAX], s[MTA_IP_TEXT], d[MTA_IP_TEXT];
-    uint64_t k = net_pair_next(n, c->src, c->dst);
+    uint64_t k = net_pair_next(n, c->src, c->dst, c->lane);
 
     c->link.latency = c->has_host ? c->host.latency : 0;
     c->link.jitter = c->has_host ? c->host.jitter : 0;

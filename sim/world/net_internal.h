@@ -180,6 +180,7 @@ struct sim_conn {
     int refs;
     struct sim_ep ep[2];                /* indexed by enum sim_side */
     struct wire wire[2];                /* wire[s]: what side s sends */
+    sim_lane lane[2];                   /* lane[s]: the scheduler's lane of wire[s] (its pair's) */
 };
 
 /* A host on the network and what the network tracks about it. */
@@ -189,10 +190,13 @@ struct net_host {
     int active;                         /* answered, not yet released by the host */
 };
 
-/* Connections made so far between two addresses: the stream index. */
+/* Connections made so far between two addresses: the stream index; and
+ * the scheduler lanes their segments share, one per direction: at a fixed
+ * latency they arrive in the order they left (sim_sched.h, lanes). */
 struct net_pair {
     mta_ip src, dst;
     uint64_t count;
+    sim_lane lane[2];
 };
 
 struct sim_net {

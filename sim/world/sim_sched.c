@@ -38,6 +38,21 @@
  *   only what is near.  The order of events is still (when, seq) alone:
  *   which events sit in the ring never shows through.
  *
+ *   Lanes hold near events that come in time order.  Most near events are
+ *   segments arriving a link's fixed latency after they left, so the
+ *   segments of one link and direction are scheduled with times that never
+ *   decrease; a lane keeps them as a list in that order and only its first
+ *   is in the heap.  An event given to a lane joins it only if it is due
+ *   no earlier than the lane's last; otherwise (jitter, a link that
+ *   changed, a transmission time) it waits in the heap alone.  A
+ *   lane's events were scheduled in increasing seq, so the list is in
+ *   (when, seq) order and its first has the smallest key of the lane: the
+ *   heap's top is still the smallest key of all, and every event keeps
+ *   the key it was given.  When the first runs, the next takes its place
+ *   at the top of the heap (one sift instead of a pop and a push);
+ *   cancelling the first puts the next in the heap at once, cancelling
+ *   one behind it unlinks it.
+ *
  * DIAGNOSTICS
  *   Scheduling in the past, a NULL function or exceeding a bound prints
  *   "sim_sched_<fn>: ..." and aborts: these are bugs, not inputs.
@@ -70,6 +85,9 @@
 #define RING_MIN ((sim_usec) 65536)
 #define RING_NIL UINT32_MAX
 
+/* Where a pending event waits. */
+enum slot_where { IN_HEAP, IN_RING, IN_LANE /* behind its lane's first */ };
+
 /* (when, id) as one unsigned number: when's sign bit flipped so that
  * signed order becomes unsigned order; the id below it. */
 typedef unsigned __int128 sim_key;
@@ -84,10 +102,16 @@ struct sim_slot {
     void *arg;
     uint64_t seq;           /* of the pending event here; 0 = free */
     sim_usec when;          /* its time, while it waits in the ring */
-    uint32_t next;          /* free list link when free; bucket list when in the ring */
-    uint32_t prev;          /* bucket list, when in the ring */
+    uint32_t next;          /* free list link when free; bucket or lane list otherwise */
+    uint32_t prev;          /* bucket or lane list */
+    uint32_t lane;          /* the lane it is in (its first or behind it); 0 = none */
     uint8_t kind;           /* enum sim_ev_kind */
-    uint8_t in_ring;        /* waits in the ring, not in the heap */
+    uint8_t where;          /* enum slot_where */
+};
+
+/* A lane: its events in (when, seq) order, the first in the heap. */
+struct sched_lane {
+    uint32_t head, tail;    /* slots; RING_NIL = empty */
 };
 
 struct sim_sched {
@@ -107,6 +131,9 @@ struct sim_sched {
     uint64_t ring_base;         /* every bucket in the ring is in [base, base + RING_BUCKETS) */
     uint64_t ring_next;         /* no event in the ring is in a bucket before it */
     size_t ring_count;          /* events in the ring */
+    struct sched_lane *lanes;   /* [1 .. nlanes]; [0] unused (0 = no lane) */
+    uint32_t nlanes, lanes_cap;
+    size_t lane_count;          /* events behind the first of their lane */
     sim_advance_fn on_advance;  /* told when now moves forward; NULL = nobody */
     void *advance_arg;
     int stop;                   /* sim_sched_stop() was called */
@@ -290,7 +317,7 @@ static void heap_compact(struct sim_sched *s)
     for (i = kept / HEAP_ARITY + 1; i-- > 0;)
         if (i < kept)
             heap_sift_down(s, i);
-    assert(s->heap_len + s->ring_count == s->pending);
+    assert(s->heap_len + s->ring_count + s->lane_count == s->pending);
 }
 
 /* heap_drop_cancelled_top - discard cancelled entries at the top */
@@ -354,7 +381,7 @@ static int ring_put(struct sim_sched *s, uint32_t i, sim_usec when)
         return 0;
     k = (unsigned) (b & RING_MASK);
     sl->when = when;
-    sl->in_ring = 1;
+    sl->where = IN_RING;
     sl->prev = RING_NIL;
     sl->next = s->ring[k];
     if (sl->next != RING_NIL)
@@ -380,7 +407,7 @@ static void ring_unlink(struct sim_sched *s, struct sim_slot *sl)
         s->slots[sl->next].prev = sl->prev;
     if (s->ring[k] == RING_NIL)
         s->ring_bits[k / 64] &= ~(UINT64_C(1) << (k % 64));
-    sl->in_ring = 0;
+    sl->where = IN_HEAP;
     s->ring_count--;
 }
 
@@ -395,7 +422,7 @@ static void ring_flush(struct sim_sched *s, uint64_t b)
         uint32_t next = sl->next;
 
         heap_push(s, key_of(sl->when, sl->seq << SLOT_BITS | i));
-        sl->in_ring = 0;
+        sl->where = IN_HEAP;
         s->ring_count--;
         i = next;
     }
@@ -419,6 +446,84 @@ static void heap_settle(struct sim_sched *s)
             return;
         ring_flush(s, s->ring_next);
     }
+}
+
+/* ---- lanes of events in time order ----------------------------------------- */
+
+/* lane_join - slot i, due at when, joins the lane behind its last event;
+ * 0 if the lane is empty (i will be its first, in the heap) or i is due
+ * before its last (i waits alone) */
+static int lane_join(struct sim_sched *s, uint32_t lane, uint32_t i, sim_usec when)
+{
+    struct sched_lane *l = &s->lanes[lane];
+    struct sim_slot *sl = &s->slots[i];
+
+    if (l->head == RING_NIL) {
+        l->head = l->tail = i;
+        sl->lane = lane;
+        sl->prev = sl->next = RING_NIL;
+        return 0;
+    }
+    if (when < s->slots[l->tail].when)
+        return 0;
+    sl->lane = lane;
+    sl->where = IN_LANE;
+    sl->prev = l->tail;
+    sl->next = RING_NIL;
+    s->slots[l->tail].next = i;
+    l->tail = i;
+    s->lane_count++;
+    return 1;
+}
+
+/* lane_behind - the first event of sl's lane (sl) leaves it: the one
+ * behind it becomes the first; its key, or KEY_MAX if the lane is empty */
+static sim_key lane_behind(struct sim_sched *s, struct sim_slot *sl)
+{
+    struct sched_lane *l = &s->lanes[sl->lane];
+    uint32_t i = sl->next;
+    struct sim_slot *nx;
+
+    assert(l->head == (uint32_t) (sl - s->slots));
+    sl->lane = 0;
+    if (i == RING_NIL) {
+        l->head = l->tail = RING_NIL;
+        return KEY_MAX;
+    }
+    nx = &s->slots[i];
+    l->head = i;
+    nx->prev = RING_NIL;
+    nx->where = IN_HEAP;
+    s->lane_count--;
+    return key_of(nx->when, nx->seq << SLOT_BITS | i);
+}
+
+/* lane_unlink - an event behind its lane's first leaves the lane (cancelled) */
+static void lane_unlink(struct sim_sched *s, struct sim_slot *sl)
+{
+    struct sched_lane *l = &s->lanes[sl->lane];
+
+    assert(sl->prev != RING_NIL);
+    s->slots[sl->prev].next = sl->next;
+    if (sl->next != RING_NIL)
+        s->slots[sl->next].prev = sl->prev;
+    else
+        l->tail = sl->prev;
+    sl->lane = 0;
+    sl->where = IN_HEAP;
+    s->lane_count--;
+}
+
+/* sim_sched_lane - a new, empty lane */
+sim_lane sim_sched_lane(struct sim_sched *s)
+{
+    if (s->nlanes + 1 >= s->lanes_cap) {
+        s->lanes_cap = s->lanes_cap ? 2 * s->lanes_cap : 16;
+        s->lanes = sched_xrealloc(s->lanes, s->lanes_cap, sizeof *s->lanes);
+    }
+    s->nlanes++;
+    s->lanes[s->nlanes].head = s->lanes[s->nlanes].tail = RING_NIL;
+    return s->nlanes;
 }
 
 /* clock_set - move the clock to when (>= now) and tell the observer if it moved */
@@ -463,6 +568,7 @@ void sim_sched_destroy(struct sim_sched *s)
         return;
     free(s->heap);
     free(s->ring);
+    free(s->lanes);
     free(s->slots);
     free(s);
 }
@@ -483,6 +589,13 @@ sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, v
 sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg,
                                enum sim_ev_kind kind)
 {
+    return sim_sched_at_lane(s, 0, when, fn, arg, kind);
+}
+
+/* sim_sched_at_lane - the same, in a lane if it is due no earlier than its last */
+sim_event_id sim_sched_at_lane(struct sim_sched *s, sim_lane lane, sim_usec when,
+                               sim_event_fn fn, void *arg, enum sim_ev_kind kind)
+{
     struct heap_entry ev;
     uint64_t seq;
     uint32_t slot;
@@ -491,10 +604,12 @@ sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn 
         sched_die("sim_sched_at", "event scheduled in the past");
     if (fn == NULL)
         sched_die("sim_sched_at", "NULL event function");
-    if (s->heap_len + s->ring_count >= SIM_SCHED_MAX_EVENTS) {
+    if (lane > s->nlanes)
+        sched_die("sim_sched_at", "no such lane");
+    if (s->heap_len + s->ring_count + s->lane_count >= SIM_SCHED_MAX_EVENTS) {
         if (s->cancelled > 0)
             heap_compact(s);
-        if (s->heap_len + s->ring_count >= SIM_SCHED_MAX_EVENTS)
+        if (s->heap_len + s->ring_count + s->lane_count >= SIM_SCHED_MAX_EVENTS)
             sched_die("sim_sched_at", "too many pending events");
     }
     if (s->next_seq >= SIM_SCHED_MAX_SEQ)
@@ -504,12 +619,18 @@ sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn 
     s->slots[slot].fn = fn;
     s->slots[slot].arg = arg;
     s->slots[slot].kind = (uint8_t)(kind < SIM_EV_KINDS ? kind : SIM_EV_OTHER);
-    s->slots[slot].in_ring = 0;
+    s->slots[slot].where = IN_HEAP;
+    s->slots[slot].lane = 0;
+    s->slots[slot].when = when;
     ev.key = key_of(when, seq << SLOT_BITS | slot);
     s->pending++;
-    if (!ring_put(s, slot, when))
+    if (lane != 0) {
+        if (!lane_join(s, lane, slot, when))
+            heap_push(s, ev.key);
+    } else if (!ring_put(s, slot, when)) {
         heap_push(s, ev.key);
-    assert(s->heap_len + s->ring_count == s->pending + s->cancelled);
+    }
+    assert(s->heap_len + s->ring_count + s->lane_count == s->pending + s->cancelled);
     return key_id(ev.key);
 }
 
@@ -528,11 +649,21 @@ int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
 
     if (sl == NULL)
         return 0;           /* already ran, already cancelled, or never was */
-    if (sl->in_ring) {      /* no heap entry yet: gone at once */
-        ring_unlink(s, sl);
+    if (sl->where != IN_HEAP) {     /* no heap entry yet: gone at once */
+        if (sl->where == IN_RING)
+            ring_unlink(s, sl);
+        else
+            lane_unlink(s, sl);
         slot_release(s, sl);
         s->pending--;
         return 1;
+    }
+    /* The first of a lane: the next one takes its place in the heap. */
+    if (sl->lane != 0) {
+        sim_key next = lane_behind(s, sl);
+
+        if (next != KEY_MAX)
+            heap_push(s, next);
     }
     /* The heap entry stays until it reaches the top or a compaction. */
     slot_release(s, sl);
@@ -541,7 +672,7 @@ int sim_sched_cancel(struct sim_sched *s, sim_event_id id)
     /* Lazy removal, but never let the dead outnumber the living for long. */
     if (s->cancelled > SIM_SCHED_COMPACT_MIN && s->cancelled > s->pending)
         heap_compact(s);
-    assert(s->heap_len + s->ring_count == s->pending + s->cancelled);
+    assert(s->heap_len + s->ring_count + s->lane_count == s->pending + s->cancelled);
     return 1;
 }
 
@@ -558,9 +689,21 @@ static void run_top(struct sim_sched *s)
     /* The heap order guarantees it; a violation would be a heap bug. */
     assert(when >= s->now);
     assert(sl->seq == key_id(key) >> SLOT_BITS);
+    if (sl->lane != 0) {
+        /* The next of its lane replaces it at the top, if there is one. */
+        sim_key next = lane_behind(s, sl);
+
+        if (next != KEY_MAX) {
+            s->heap[0].key = next;
+            heap_sift_down(s, 0);
+        } else {
+            heap_pop_top(s);
+        }
+    } else {
+        heap_pop_top(s);
+    }
     slot_release(s, sl);
     s->pending--;
-    heap_pop_top(s);
     clock_set(s, when);
     s->events_run++;
     s->stats->events = s->events_run;

@@ -38,6 +38,14 @@
  *   in memory shared with a supervisor, which can then say where a run
  *   it had to kill was and what it was busy with (isolate.c, the "hung"
  *   report).
+ *
+ *   sim_sched_lane() makes a lane, and sim_sched_at_lane() schedules as
+ *   sim_sched_at_kind() with a hint: events of one lane usually come in
+ *   time order (the segments of one link and direction, due a fixed
+ *   latency after they left), and the scheduler keeps those in a list with
+ *   only the first in its heap.  The hint changes no order: events run by
+ *   (time, sequence number) whichever lane they were given, and one due
+ *   before the lane's last is simply scheduled alone.  Lane 0 is none.
  */
 #ifndef MTASIM_SIM_SCHED_H
 #define MTASIM_SIM_SCHED_H
@@ -49,6 +57,7 @@ typedef int64_t sim_usec;
 typedef uint64_t sim_event_id;      /* never 0; unique for the scheduler's life */
 typedef void (*sim_event_fn)(void *arg);
 typedef void (*sim_advance_fn)(void *arg, sim_usec now);
+typedef uint32_t sim_lane;          /* 0 = no lane */
 
 enum sim_run_stop { SIM_RUN_QUIET, SIM_RUN_DEADLINE, SIM_RUN_EVENT_LIMIT, SIM_RUN_STOPPED };
 
@@ -82,6 +91,9 @@ sim_usec sim_sched_now(const struct sim_sched *s);
 sim_event_id sim_sched_at(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg);
 sim_event_id sim_sched_at_kind(struct sim_sched *s, sim_usec when, sim_event_fn fn, void *arg,
                                enum sim_ev_kind kind);
+sim_lane sim_sched_lane(struct sim_sched *s);
+sim_event_id sim_sched_at_lane(struct sim_sched *s, sim_lane lane, sim_usec when,
+                               sim_event_fn fn, void *arg, enum sim_ev_kind kind);
 sim_event_id sim_sched_after(struct sim_sched *s, sim_usec delay, sim_event_fn fn, void *arg);
 int sim_sched_cancel(struct sim_sched *s, sim_event_id id);
 /* Run the next pending event; returns 0 if there was none. */

@@ -119,7 +119,8 @@ void tcp_wire_put(struct sim_conn *c, struct sim_seg *seg, sim_usec leave)
     w->tail = seg;
     w->nsegs++;
     conn_ref(c);
-    seg->event = sim_sched_at_kind(c->net->sched, at, tcp_seg_arrive, seg, SIM_EV_SEGMENT);
+    seg->event = sim_sched_at_lane(c->net->sched, c->lane[seg->from], at, tcp_seg_arrive, seg,
+                                   SIM_EV_SEGMENT);
 }
 
 /* tcp_wire_withdraw - every segment still on wire s is lost */

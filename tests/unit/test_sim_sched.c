@@ -1,6 +1,6 @@
 /*
  * test_sched - unit tests for sim/world/sim_sched.c: ordering, cancellation, clock, stops,
- *   far events (the ring)
+ *   far events (the ring), lanes of events in time order
  */
 #include <check.h>
 #include <signal.h>
@@ -242,15 +242,27 @@ static sim_usec mixed_ahead(uint64_t *x, sim_usec now)
     return ms + 67000000 + 1000 * (sim_usec) (lcg(x) % 5000) - now;
 }
 
+#define TEST_LANES 6
+
 /* random_operations - schedules, cancels and steps at random against the
- * reference, events falling `ahead' of the clock */
-static void random_operations(sim_usec (*ahead)(uint64_t *, sim_usec))
+ * reference, events falling `ahead' of the clock; with lanes, most events
+ * go to one of TEST_LANES lanes, four in five of them due at or a little
+ * after that lane's latest (they join it), the others at random (due
+ * before it: they wait alone) */
+static void random_operations(sim_usec (*ahead)(uint64_t *, sim_usec), int lanes)
 {
     struct sim_sched *s = sim_sched_create(-5000);     /* negative times too */
     uint64_t x = 12345;
     long nref = 0;
     int expect_n = 0;
     static long expect[REF_MAX];
+    sim_lane lane[TEST_LANES + 1] = { 0 };
+    sim_usec latest[TEST_LANES + 1];
+
+    for (int i = 1; lanes && i <= TEST_LANES; i++) {
+        lane[i] = sim_sched_lane(s);
+        latest[i] = sim_sched_now(s);
+    }
 
     nran = 0;
     for (int step = 0; step < 60000 && nref < REF_MAX; step++) {
@@ -262,10 +274,16 @@ static void random_operations(sim_usec (*ahead)(uint64_t *, sim_usec))
         if (op < sched_below[phase]) {
             struct ref_event *e = &ref[nref];
             /* Few distinct times, so ties (broken by order) are common. */
+            unsigned l = lanes ? (unsigned) (lcg(&x) % (TEST_LANES + 1)) : 0;
+
             e->when = sim_sched_now(s) + ahead(&x, sim_sched_now(s));
+            if (l != 0 && lcg(&x) % 5 != 0 && latest[l] >= sim_sched_now(s))
+                e->when = latest[l] + (sim_usec) (lcg(&x) % 3);
+            if (l != 0 && e->when > latest[l])
+                latest[l] = e->when;
             e->order = nref;
             e->live = 1;
-            e->id = sim_sched_at(s, e->when, ref_event_run, e);
+            e->id = sim_sched_at_lane(s, lane[l], e->when, ref_event_run, e, SIM_EV_SEGMENT);
             nref++;
         } else if (op < cancel_below[phase] && nref > 0) {
             /* Mostly recent events: those are the ones still pending. */
@@ -303,7 +321,113 @@ static void random_operations(sim_usec (*ahead)(uint64_t *, sim_usec))
 
 START_TEST(random_operations_match_a_reference)
 {
-    random_operations(near_ahead);
+    random_operations(near_ahead, 0);
+}
+END_TEST
+
+START_TEST(lanes_match_a_reference)
+{
+    random_operations(near_ahead, 1);
+}
+END_TEST
+
+START_TEST(lanes_and_far_events_match_a_reference)
+{
+    random_operations(mixed_ahead, 1);
+}
+END_TEST
+
+/* lane_world - a scheduler at 0 with one lane, and n events tagged 0 .. n-1 */
+static sim_lane lane_world(struct run_log *log, struct tagged *t, int n)
+{
+    log->s = sim_sched_create(0);
+    for (int i = 0; i < n; i++) {
+        t[i].log = log;
+        t[i].tag = i;
+    }
+    return sim_sched_lane(log->s);
+}
+
+/* Lanes change no order: ties between a lane's events and others run in
+ * scheduling order; an event due before its lane's last runs in time. */
+START_TEST(lane_ties_with_the_heap)
+{
+    struct run_log log = { 0 };
+    struct tagged t[7];
+    sim_lane l;
+    static const int want[] = { 5, 0, 1, 2, 6, 3, 4 };
+
+    l = lane_world(&log, t, 7);
+    sim_sched_at_lane(log.s, l, 10, log_event, &t[0], SIM_EV_SEGMENT);
+    sim_sched_at(log.s, 10, log_event, &t[1]);
+    sim_sched_at_lane(log.s, l, 10, log_event, &t[2], SIM_EV_SEGMENT);
+    sim_sched_at(log.s, 20, log_event, &t[3]);
+    sim_sched_at_lane(log.s, l, 20, log_event, &t[4], SIM_EV_SEGMENT);
+    sim_sched_at_lane(log.s, l, 5, log_event, &t[5], SIM_EV_SEGMENT);    /* before the last */
+    sim_sched_at_lane(log.s, l, 15, log_event, &t[6], SIM_EV_SEGMENT);   /* so is this */
+    ck_assert_uint_eq(sim_sched_pending(log.s), 7);
+    ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
+    ran_in_order(&log, want, 7);
+    ck_assert_int_eq(log.at[0], 5);
+    ck_assert_int_eq(log.at[6], 20);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* Cancelling a lane's first puts the next one in its place; cancelling
+ * one behind it (the middle, the last) unlinks it, and the lane goes on
+ * from what is left. */
+START_TEST(lane_cancel_first_and_behind)
+{
+    struct run_log log = { 0 };
+    struct tagged t[6];
+    sim_event_id id[6];
+    sim_lane l;
+    static const int want[] = { 1, 4, 5 };
+
+    l = lane_world(&log, t, 6);
+    for (int i = 0; i < 4; i++)
+        id[i] = sim_sched_at_lane(log.s, l, 10 * (i + 1), log_event, &t[i], SIM_EV_SEGMENT);
+    ck_assert_int_eq(sim_sched_cancel(log.s, id[0]), 1);       /* the first */
+    ck_assert_int_eq(sim_sched_cancel(log.s, id[2]), 1);       /* the middle */
+    ck_assert_int_eq(sim_sched_cancel(log.s, id[3]), 1);       /* the last */
+    ck_assert_int_eq(sim_sched_cancel(log.s, id[3]), 0);
+    ck_assert_uint_eq(sim_sched_pending(log.s), 1);
+    /* 25 is after what is left of the lane (20): it joins behind it. */
+    id[4] = sim_sched_at_lane(log.s, l, 25, log_event, &t[4], SIM_EV_SEGMENT);
+    ck_assert_int_eq(sim_sched_step(log.s), 1);
+    ck_assert_int_eq(sim_sched_now(log.s), 20);
+    /* The lane's first ran; one behind it is now first, then the lane empties. */
+    id[5] = sim_sched_at_lane(log.s, l, 30, log_event, &t[5], SIM_EV_SEGMENT);
+    ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
+    ran_in_order(&log, want, 3);
+    ck_assert_int_eq(log.at[1], 25);
+    ck_assert_int_eq(log.at[2], 30);
+    ck_assert_int_eq(sim_sched_cancel(log.s, id[4]), 0);
+    ck_assert_uint_eq(sim_sched_pending(log.s), 0);
+    sim_sched_destroy(log.s);
+}
+END_TEST
+
+/* A lane's events due far ahead (past the ring's 65 ms) and far events in
+ * the ring at the same instants: still (time, scheduling order). */
+START_TEST(lane_beside_the_ring)
+{
+    struct run_log log = { 0 };
+    struct tagged t[6];
+    sim_lane l;
+    static const int want[] = { 0, 1, 2, 3, 4, 5 };
+
+    l = lane_world(&log, t, 6);
+    sim_sched_at_lane(log.s, l, 100000, log_event, &t[0], SIM_EV_SEGMENT);
+    sim_sched_at(log.s, 100000, log_event, &t[1]);                          /* in the ring */
+    sim_sched_at_lane(log.s, l, 100000, log_event, &t[2], SIM_EV_SEGMENT);
+    sim_sched_at(log.s, 200000, log_event, &t[3]);
+    sim_sched_at_lane(log.s, l, 200000, log_event, &t[4], SIM_EV_SEGMENT);
+    sim_sched_at(log.s, 200000, log_event, &t[5]);
+    ck_assert_int_eq(sim_sched_run(log.s, -1, 0), SIM_RUN_QUIET);
+    ran_in_order(&log, want, 6);
+    sim_sched_destroy(log.s);
 }
 END_TEST
 
@@ -312,7 +436,7 @@ END_TEST
  * cancels of events still in the ring, buckets emptied by cancels. */
 START_TEST(far_events_match_a_reference)
 {
-    random_operations(mixed_ahead);
+    random_operations(mixed_ahead, 0);
 }
 END_TEST
 
@@ -507,6 +631,11 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, random_operations_match_a_reference);
     tcase_add_test(tc, far_events_match_a_reference);
     tcase_add_test(tc, far_event_and_deadline);
+    tcase_add_test(tc, lanes_match_a_reference);
+    tcase_add_test(tc, lanes_and_far_events_match_a_reference);
+    tcase_add_test(tc, lane_ties_with_the_heap);
+    tcase_add_test(tc, lane_cancel_first_and_behind);
+    tcase_add_test(tc, lane_beside_the_ring);
     tcase_add_test(tc, event_limit_stops);
     tcase_add_test(tc, deadline_stops_and_sets_clock);
     tcase_add_test(tc, advance_observer_sees_each_new_time_once);
