@@ -29,9 +29,9 @@
  *   message; the median of R runs, each in its own process.
  *
  * DIAGNOSTICS
- *   Bad options: a line on stderr, exit 2.  A run that violates an
- *   invariant: its message, exit 3 (a benchmark of a broken core means
- *   nothing).
+ *   Bad options, or a trace file that cannot be written: a line on
+ *   stderr, exit 2.  A run that violates an invariant: its message,
+ *   exit 3 (a benchmark of a broken core means nothing).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -75,6 +75,7 @@ struct bench_opts {
 /* What one run measured, sent from the child to the parent. */
 struct bench_figures {
     int ok;                 /* 0: the run failed; message in error */
+    int write_failed;       /* the trace could not be written: exit 2, not 3 */
     double wall_s;
     double cpu_s;           /* user + system time of the run itself */
     uint64_t events;
@@ -262,6 +263,7 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
         if (trace == NULL) {
             snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
                      strerror(errno));
+            out->write_failed = 1;
             scn_free(sc);
             return;
         }
@@ -275,10 +277,10 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
     runner_run(sc, &ro, &r);
     out->wall_s = mono_s() - t0;
     out->cpu_s = cpu_s() - c0;
+    if (trace && o->trace_bin)
+        tbin_write_end(ro.trace_out);
     int trace_errno = outfile_close(trace);
-    if (trace_errno != 0)
-        snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
-                 strerror(trace_errno));
+    out->write_failed = trace_errno != 0;
     out->events = r.events;
     out->delivered = r.stats.rcpts_delivered;
     out->failed = r.stats.rcpts_failed;
@@ -291,6 +293,10 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
     if (r.exit_code != 0) {
         snprintf(out->error, sizeof out->error, "the run ended with exit code %d: %s",
                  r.exit_code, r.nviolations ? r.violations[0] : r.error ? r.error : "?");
+    } else if (out->write_failed) {
+        /* A short trace is lost output: no figures, never exit 0. */
+        snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
+                 strerror(trace_errno));
     } else {
         out->ok = 1;
     }
@@ -416,7 +422,7 @@ int bench_main(int argc, char **argv)
     for (long i = 0; i < o.runs; i++) {
         if (run_child(&o, o.messages, &f) < 0 || !f.ok) {
             fprintf(stderr, "mtasim bench: %s\n", f.error[0] ? f.error : "cannot run");
-            return 3;
+            return f.write_failed ? 2 : 3;
         }
         wall[i] = f.wall_s;
         cpu[i] = f.cpu_s;

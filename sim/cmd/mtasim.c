@@ -667,6 +667,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
     progress_end(progress);
     pcap_names_free();
     /* Lost output is an error (exit 2), never a short file and exit 0. */
+    if (trace_file != NULL && ro.trace_bin)
+        tbin_write_end(trace);
     if (trace_file != NULL) {
         int e = trace_file == stdout_file ? (fflush(trace), outfile_error(trace_file))
                                           : outfile_close(trace_file);

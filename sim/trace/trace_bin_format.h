@@ -28,6 +28,7 @@
 #define TBIN_TAG_REC_MAX MTA_TRACE_MAX_FIELDS    /* 0x00..0x10: a record */
 #define TBIN_TAG_RUN 0x20                        /* a run starts: its epoch */
 #define TBIN_TAG_TEXT 0x21                       /* a text line, shown as is */
+#define TBIN_TAG_END 0x22                        /* the file is complete: the last byte */
 
 /* A string reference: 0 = a new interned string follows, 1 = a literal
  * (not interned) follows, n >= 2 = interned string n - 2. */

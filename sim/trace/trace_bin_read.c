@@ -25,7 +25,7 @@ struct tbin_reader {
     unsigned char *buf;
     size_t len, pos, cap;       /* bytes in buf, the next block's start, room */
     uint64_t base;              /* file offset of buf[0] */
-    int eof, failed, header;
+    int eof, failed, header, ended;
     uint64_t lines;             /* lines the text would have had so far */
     uint64_t span;              /* file offset where the next line's bytes begin */
     int in_run;
@@ -339,6 +339,10 @@ static int get_block(struct cur *c, struct tbin_item *it, int *line, char **lits
         *line = 1;
         return P_OK;
     }
+    if (tag == TBIN_TAG_END) {
+        rd->ended = 1;
+        return P_OK;
+    }
     return bad(c, at, "block type 0x%02x unknown", tag);
 magic:
     return bad(c, c->i, "not a binary trace (no magic number; a text trace needs no 'trace show')");
@@ -389,8 +393,12 @@ int tbin_reader_next(struct tbin_reader *rd, struct tbin_item *it)
         if (rd->pos == rd->len && rd->eof) {
             if (!rd->header)
                 return fail(rd, rd->pos, "empty file: not a binary trace");
+            if (!rd->ended)
+                return fail(rd, rd->pos, "truncated: the file ends before its end block");
             return 0;
         }
+        if (rd->ended)
+            return fail(rd, rd->pos, "data after the end block");
         struct cur c = { rd, rd->pos };
         size_t nids = rd->nids;
         char *lits[HELD] = { 0 };

@@ -67,6 +67,13 @@ void tbin_write_text(FILE *out, const char *line, size_t len)
     free(b);
 }
 
+/* tbin_write_end - the end block: nothing may follow */
+void tbin_write_end(FILE *out)
+{
+    unsigned char e = TBIN_TAG_END;
+    put_block(out, &e, 1);
+}
+
 static void reserve(struct tbin_writer *w, size_t n)
 {
     if (w->len + n > w->cap) {

@@ -4,6 +4,7 @@
  * SYNOPSIS
  *   tbin_write_header(out);                 once, at the start of a file
  *   tbin_write_text(out, line, len);        a line shown as is ("# scenario ...")
+ *   tbin_write_end(out);                    once, last: the file is complete
  *
  *   struct tbin_writer *w = tbin_writer_create(out, epoch);   a run block
  *   tbin_writer_rec(w, &rec);               each record, in order
@@ -14,9 +15,11 @@
  *   from its struct trace_rec (lengths known, nothing rendered) into a
  *   buffer written with one fwrite() and fflush() whenever it holds
  *   TBIN_BATCH bytes, and at close: the stream only ever holds whole
- *   blocks, so a run killed mid-way leaves a readable file that lacks at
+ *   blocks, so a run killed mid-way leaves a readable run that lacks at
  *   most its last batch of records (the text trace, line-buffered, lacks
- *   none).  Strings are interned per run in order of first use, looked up
+ *   none).  The writer of the file (mtasim run, mtasim bench) ends it with
+ *   an end block once every run is in: a file without one is reported
+ *   truncated, whichever block boundary it was cut at.  Strings are interned per run in order of first use, looked up
  *   by content: the bytes depend only on the records, never on addresses.
  *
  *   Write errors are the stream's (an outfile remembers the first,
@@ -37,6 +40,7 @@ struct tbin_writer;
 
 void tbin_write_header(FILE *out);
 void tbin_write_text(FILE *out, const char *line, size_t len);
+void tbin_write_end(FILE *out);
 
 struct tbin_writer *tbin_writer_create(FILE *out, mta_usec_t epoch);
 void tbin_writer_rec(struct tbin_writer *w, const struct trace_rec *r);
