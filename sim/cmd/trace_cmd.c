@@ -22,7 +22,7 @@ static const char usage[] =
     "Render a binary trace (mtasim run/bench --trace FILE --trace-format bin) as the text\n"
     "trace, byte for byte: the SHA-256 of a run's lines is the digest the run reported.\n"
     "  FILE        the binary trace; - = standard input\n"
-    "  -o OUT      write the text to OUT (default, or -: standard output)\n"
+    "  -o, --output OUT   write the text to OUT (default, or -: standard output)\n"
     "A truncated or corrupt file: FILE:RECORD:BYTE: message on stderr (RECORD the line\n"
     "the text would have had, BYTE the offset in its bytes), exit 2.  docs/trace-format.md.\n";
 

@@ -264,3 +264,19 @@ def test_usage_errors(mtasim, argv):
     proc = subprocess.run([mtasim, *argv], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("mtasim "), proc.stderr
+
+
+def test_the_documented_example(mtasim):
+    """docs/trace-format.md's hex dump renders as the line it says."""
+    doc = (REPO_ROOT / "docs" / "trace-format.md").read_text(encoding="utf-8")
+    example = doc.split("## An example", 1)[1].split("```", 2)[1]
+    hexes = []
+    for row in example.strip().splitlines():        # the bytes, then a comment
+        words = row.split()
+        while words and re.fullmatch(r"[0-9a-f]{2}", words[0]):
+            hexes.append(words.pop(0))
+    dump = bytes.fromhex("".join(hexes))
+    line = re.search(r"whose first record is\s+`([^`]+)`", doc).group(1)
+    proc = show(mtasim, dump)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == f"# hi!\n{line}\n"
