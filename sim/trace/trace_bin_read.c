@@ -166,8 +166,8 @@ static int get_ref(struct cur *c, const char **s, char **lit)
     }
     if (ref == TBIN_REF_NEW && rd->nids >= TBIN_MAX_IDS)
         return bad(c, at, "more than %d interned strings in a run", TBIN_MAX_IDS);
-    const unsigned char *p;
-    size_t len;
+    const unsigned char *p = NULL;
+    size_t len = 0;
     rc = get_bytes(c, ref == TBIN_REF_NEW ? TBIN_MAX_NAME : TBIN_MAX_STR,
                    ref == TBIN_REF_NEW ? "an interned string" : "a literal string", &p, &len);
     if (rc != P_OK)
@@ -331,7 +331,7 @@ static int get_block(struct cur *c, struct tbin_item *it, int *line, char **lits
         return P_OK;
     }
     if (tag == TBIN_TAG_TEXT) {
-        const unsigned char *p;
+        const unsigned char *p = NULL;
         if ((rc = get_bytes(c, TBIN_MAX_STR, "a text line", &p, &it->len)) != P_OK)
             return rc;
         it->type = TBIN_ITEM_TEXT;

@@ -15,8 +15,19 @@ struct tbin_id {
     size_t len;
 };
 
+/* The last id found for a string at this address: kinds, names and keys
+ * are mostly the core's string literals, so the address usually finds the
+ * id without hashing; the text is still compared, so a reused buffer with
+ * other text only misses. */
+#define PTR_CACHE 512
+struct ptr_hit {
+    const char *p;
+    uint32_t id;
+};
+
 struct tbin_writer {
     FILE *out;
+    struct ptr_hit cache[PTR_CACHE];
     mta_usec_t prev;            /* the previous record's time (the epoch at first) */
     unsigned char *buf;
     size_t len, cap;
@@ -142,9 +153,9 @@ static void rehash(struct tbin_writer *w)
     }
 }
 
-/* put_ref - a reference to s (docs/trace-format.md, "Strings"): an id
- * when s was interned before, else s inline, interned when it may be */
-static void put_ref(struct tbin_writer *w, const char *s, size_t len)
+/* put_ref_slow - put_ref when the address cache missed */
+static __attribute__((noinline)) void put_ref_slow(struct tbin_writer *w, const char *s, size_t len,
+                                                   struct ptr_hit *hit)
 {
     if (len <= TBIN_MAX_NAME) {
         if (w->nids * 2 >= w->nslots)
@@ -154,6 +165,7 @@ static void put_ref(struct tbin_writer *w, const char *s, size_t len)
         for (; w->slot[k]; k = (k + 1) & (w->nslots - 1)) {
             const struct tbin_id *id = &w->ids[w->slot[k] - 1];
             if (id->hash == h && id->len == len && memcmp(id->text, s, len) == 0) {
+                *hit = (struct ptr_hit){ s, w->slot[k] - 1 };
                 w->len += tbin_put_uv(w->buf + w->len, (uint64_t)(w->slot[k] - 1) + TBIN_REF_FIRST_ID);
                 return;
             }
@@ -166,6 +178,7 @@ static void put_ref(struct tbin_writer *w, const char *s, size_t len)
             char *copy = xrealloc(NULL, len + 1);
             memcpy(copy, s, len);
             w->ids[w->nids] = (struct tbin_id){ h, copy, len };
+            *hit = (struct ptr_hit){ s, (uint32_t)w->nids };
             w->slot[k] = (uint32_t)++w->nids;
             w->buf[w->len++] = TBIN_REF_NEW;
             goto text;
@@ -178,19 +191,36 @@ text:
     w->len += len;
 }
 
-/* is_decimal - whether s is exactly num's decimal form ("-12", never "012" or "+1") */
+/* put_ref - a reference to s (docs/trace-format.md, "Strings"): an id
+ * when s was interned before, else s inline, interned when it may be */
+static inline void put_ref(struct tbin_writer *w, const char *s, size_t len)
+{
+    uintptr_t a = (uintptr_t)s;
+    struct ptr_hit *hit = &w->cache[(a ^ a >> 9) & (PTR_CACHE - 1)];
+    if (hit->p == s && w->ids[hit->id].len == len && memcmp(w->ids[hit->id].text, s, len) == 0)
+        w->len += tbin_put_uv(w->buf + w->len, (uint64_t)hit->id + TBIN_REF_FIRST_ID);
+    else
+        put_ref_slow(w, s, len, hit);
+}
+
+/* is_decimal - whether s is exactly num's decimal form ("-12", never "012",
+ * "-0" or "+1"): read as a number (no division), then compared */
 static int is_decimal(const char *s, size_t len, int64_t num)
 {
-    char d[24];
-    size_t n = sizeof d;
-    uint64_t u = num < 0 ? 0 - (uint64_t)num : (uint64_t)num;
-    do {
-        d[--n] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (num < 0)
-        d[--n] = '-';
-    return len == sizeof d - n && memcmp(s, d + n, len) == 0;
+    size_t i = len > 0 && s[0] == '-';
+    if (len - i == 0 || len - i > 19 || (s[i] == '0' && len - i > 1))
+        return 0;
+    uint64_t v = 0;
+    for (size_t k = i; k < len; k++) {
+        unsigned d = (unsigned char)s[k] - '0';
+        if (d > 9)
+            return 0;
+        v = v * 10 + d;
+    }
+    /* 19 digits stay below 2^64; INT64_MIN (19 digits too) is the one
+     * magnitude above INT64_MAX. */
+    uint64_t mag = num < 0 ? 0 - (uint64_t)num : (uint64_t)num;
+    return v == mag && (num < 0) == (i == 1) && !(i == 1 && v == 0);
 }
 
 static void check_len(size_t len)
@@ -209,10 +239,11 @@ void tbin_writer_rec(struct tbin_writer *w, const struct trace_rec *r)
     check_len(nlen);
     /* One reservation for the record: every part's bound. */
     size_t need = 1 + TBIN_VARINT_MAX + 2 * (1 + TBIN_VARINT_MAX) + klen + nlen;
+    size_t keylen[MTA_TRACE_MAX_FIELDS];
     for (int i = 0; i < r->nfields; i++) {
         check_len(r->field[i].len);
-        need += 2 * (1 + TBIN_VARINT_MAX) + strlen(r->field[i].key) + 1 + 2 * TBIN_VARINT_MAX +
-                r->field[i].len;
+        keylen[i] = strlen(r->field[i].key);
+        need += 2 * (1 + TBIN_VARINT_MAX) + keylen[i] + 1 + 2 * TBIN_VARINT_MAX + r->field[i].len;
     }
     reserve(w, need);
     w->buf[w->len++] = (unsigned char)r->nfields;
@@ -222,7 +253,7 @@ void tbin_writer_rec(struct tbin_writer *w, const struct trace_rec *r)
     put_ref(w, r->name, nlen);
     for (int i = 0; i < r->nfields; i++) {
         const struct trace_field *f = &r->field[i];
-        put_ref(w, f->key, strlen(f->key));
+        put_ref(w, f->key, keylen[i]);
         if (f->has_num && is_decimal(f->str, f->len, f->num)) {
             w->buf[w->len++] = TBIN_F_HAS_NUM | TBIN_F_NUM_TEXT;
             w->len += tbin_put_uv(w->buf + w->len, tbin_zigzag(f->num));
