@@ -577,6 +577,11 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
         if (ro.trace_bin)
             tbin_write_header(trace);
     }
+    /* A binary trace on standard output is the only thing there: what the
+     * runs report goes to standard error instead, nothing lost. */
+    FILE *report_out = stdout;
+    if (trace_file == stdout_file && ro.trace_bin)
+        stdout = stderr;
     /* Each run goes to the file as it finishes (result_json.h): with
      * --json-trace a run's records are megabytes, and a parent holding
      * them all makes every later fork slower. */
@@ -695,6 +700,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
         printf("(%d of the failures: bad input)\n", errors);
     seed_summary(passed, failed);
     printf("%d passed, %d failed\n", passed, failed);
+    fflush(stdout);
+    stdout = report_out;
     return exit_code;
 }
 

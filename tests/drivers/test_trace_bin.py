@@ -280,3 +280,15 @@ def test_the_documented_example(mtasim):
     proc = show(mtasim, dump)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode() == f"# hi!\n{line}\n"
+
+
+def test_binary_trace_on_standard_output(mtasim, small):
+    """``--trace - --trace-format bin``: standard output is the binary trace
+    alone, the report goes to standard error."""
+    _, text = small
+    proc = subprocess.run([mtasim, "run", "--trace", "-", "--trace-format", "bin", SMALL],
+                          cwd=REPO_ROOT, capture_output=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(MAGIC) and show(mtasim, proc.stdout).stdout == text
+    assert re.search(rb"^PASS scenarios/mailerq/lifecycle\.scn .*\n1 passed, 0 failed\n\Z",
+                     proc.stderr, re.M), proc.stderr
