@@ -223,8 +223,10 @@ static int get_rec(struct cur *c, int nf, struct tbin_item *it, char **lits)
     int rc = get_uv(c, &u);
     if (rc != P_OK)
         return rc;
-    mta_usec_t time;
-    if (__builtin_add_overflow(rd->prev, tbin_unzigzag(u), &time))
+    /* The line shows time - epoch, negated when negative: both must fit. */
+    mta_usec_t time, rel;
+    if (__builtin_add_overflow(rd->prev, tbin_unzigzag(u), &time) ||
+        __builtin_sub_overflow(time, rd->epoch, &rel) || rel == INT64_MIN)
         return bad(c, at + 1, "time out of range");
     struct trace_rec *r = &it->rec;
     memset(r, 0, sizeof *r);

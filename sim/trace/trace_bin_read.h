@@ -20,7 +20,8 @@
  *   varints of at most 64 bits, string lengths (TBIN_MAX_STR, interned
  *   ones TBIN_MAX_NAME), interned ids defined before use and at most
  *   TBIN_MAX_IDS per run, no NUL in a kind, name or key, known field
- *   flags, a record only inside a run, time that does not overflow, and
+ *   flags, a record only inside a run, time (and its distance from the
+ *   run's epoch, which the line shows) that does not overflow, and
  *   an end block last: a file cut anywhere, even between two blocks, is
  *   reported truncated.
  *

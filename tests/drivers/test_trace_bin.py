@@ -213,6 +213,12 @@ def test_a_file_made_by_hand_renders_as_documented(mtasim):
     (RUN + b"\x00" + b"\xff" * 10 + b"\x01", (1, 20), "varint longer than 64 bits"),
     (RUN + b"\x00" + zz(2**62) + new(b"k") + new(b"n") + b"\x00" + zz(2**62), (2, 2),
      "time out of range"),
+    # Each step fits, the distance from the epoch does not (fuzz_trace_bin
+    # found the renderer's overflow on such a file).
+    (b"\x20" + zz(-2**62 - 2**61) + b"\x00" + zz(2**62) + new(b"k") + new(b"n") + b"\x00"
+     + zz(2**62 + 2**61) + b"\x02\x03", (2, 2), "time out of range"),
+    (b"\x20" + zz(2**62) + b"\x00" + zz(-2**63) + new(b"k") + new(b"n"), (1, 22),
+     "time out of range"),                  # the distance is INT64_MIN: no negation
     (RUN + b"\x11", (1, 19), "block type 0x11 unknown"),
 ])
 def test_each_bound_is_reported_where_it_breaks(mtasim, body, where, message):
