@@ -5,7 +5,7 @@
 #
 # Completes the command (first word), then that command's options, then
 # files: *.scn scenarios for run/check/live/serve/explore, *.json for report,
-# captures for import.  The options are read from "mtasim COMMAND --help"
+# captures for import, "show" then any file for trace.  The options are read from "mtasim COMMAND --help"
 # of the mtasim being completed, so they never drift from the binary; an
 # option's argument completes as a file name, or not at all for numbers.
 
@@ -25,7 +25,7 @@ _mtasim()
         words=("${COMP_WORDS[@]}")
         cword=$COMP_CWORD
     fi
-    local commands="run check report import live serve bench explore help version"
+    local commands="run check report import live serve bench explore trace help version"
     if [ "$cword" -eq 1 ]; then
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
         return 0
@@ -44,8 +44,11 @@ _mtasim()
         --mode)
             mapfile -t COMPREPLY < <(compgen -W "mix reuse queued" -- "$cur")
             return 0 ;;
+        --trace-format)
+            mapfile -t COMPREPLY < <(compgen -W "text bin" -- "$cur")
+            return 0 ;;
         --trace|--json|--pcap|--junit|--html|--markdown|--html-dir|--github|--gitlab|-o|--plugin|\
-        --out|--tls-cert|--tls-key)
+        --out|--output|--tls-cert|--tls-key)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
             return 0 ;;
@@ -54,11 +57,16 @@ _mtasim()
         mapfile -t COMPREPLY < <(compgen -W "$(_mtasim_options "${words[0]}" "$cmd")" -- "$cur")
         return 0
     fi
+    if [ "$cmd" = trace ] && [ "$cword" -eq 2 ]; then
+        mapfile -t COMPREPLY < <(compgen -W "show" -- "$cur")
+        return 0
+    fi
     local ext
     case $cmd in
         run|check|live|serve|explore) ext='*.scn' ;;
         report) ext='*.json' ;;
         import) ext='*.@(pcap|pcapng|cap)' ;;
+        trace) ext='*' ;;
         *) return 0 ;;
     esac
     compopt -o filenames 2>/dev/null

@@ -4,12 +4,14 @@
  * SYNOPSIS
  *   mtasim bench [--mode mix|reuse|queued] [--messages N] [--domains D]
  *                [--hours H] [--runs R] [--seed S] [--trace FILE]
+ *                [--trace-format text|bin]
  *
  * DESCRIPTION
  *   The world is written as scenario text (so it is parsed and checked
  *   like any scenario) and run by the ordinary runner in its lean mode:
- *   no trace unless --trace, no per-message summaries, the invariants
- *   still checked.  Messages do not come from "inject" lines but from a
+ *   no trace unless --trace (text, or with --trace-format bin the binary
+ *   trace of docs/trace-format.md), no per-message summaries, the
+ *   invariants still checked.  Messages do not come from "inject" lines but from a
  *   generator that injects message i at its time, all sharing one body.
  *
  *   mix     N messages spread evenly over H hours to D domains, whose
@@ -27,9 +29,9 @@
  *   message; the median of R runs, each in its own process.
  *
  * DIAGNOSTICS
- *   Bad options: a line on stderr, exit 2.  A run that violates an
- *   invariant: its message, exit 3 (a benchmark of a broken core means
- *   nothing).
+ *   Bad options, or a trace file that cannot be written: a line on
+ *   stderr, exit 2.  A run that violates an invariant: its message,
+ *   exit 3 (a benchmark of a broken core means nothing).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +53,8 @@
 #include "runner.h"
 #include "sim_sched.h"
 #include "textbuf.h"
+#include "trace_bin_write.h"
+#include "trace_cmd.h"
 
 #define BENCH_MAX_RUNS 31
 /* One remote per domain: the parser's limit on remotes (SCN_MAX_REMOTES in
@@ -65,11 +69,13 @@ struct bench_opts {
     long messages, domains, hours, runs;
     uint64_t seed;
     const char *trace_path;
+    int trace_bin;          /* --trace-format bin */
 };
 
 /* What one run measured, sent from the child to the parent. */
 struct bench_figures {
     int ok;                 /* 0: the run failed; message in error */
+    int write_failed;       /* the trace could not be written: exit 2, not 3 */
     double wall_s;
     double cpu_s;           /* user + system time of the run itself */
     uint64_t events;
@@ -257,20 +263,24 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
         if (trace == NULL) {
             snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
                      strerror(errno));
+            out->write_failed = 1;
             scn_free(sc);
             return;
         }
         ro.trace_out = outfile_stream(trace);
+        ro.trace_bin = o->trace_bin;
+        if (o->trace_bin)
+            tbin_write_header(ro.trace_out);
     }
     struct run_result r;
     double t0 = mono_s(), c0 = cpu_s();
     runner_run(sc, &ro, &r);
     out->wall_s = mono_s() - t0;
     out->cpu_s = cpu_s() - c0;
+    if (trace && o->trace_bin)
+        tbin_write_end(ro.trace_out);
     int trace_errno = outfile_close(trace);
-    if (trace_errno != 0)
-        snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
-                 strerror(trace_errno));
+    out->write_failed = trace_errno != 0;
     out->events = r.events;
     out->delivered = r.stats.rcpts_delivered;
     out->failed = r.stats.rcpts_failed;
@@ -283,6 +293,10 @@ static void run_once(const struct bench_opts *o, long messages, struct bench_fig
     if (r.exit_code != 0) {
         snprintf(out->error, sizeof out->error, "the run ended with exit code %d: %s",
                  r.exit_code, r.nviolations ? r.violations[0] : r.error ? r.error : "?");
+    } else if (out->write_failed) {
+        /* A short trace is lost output: no figures, never exit 0. */
+        snprintf(out->error, sizeof out->error, "cannot write %.200s: %s", o->trace_path,
+                 strerror(trace_errno));
     } else {
         out->ok = 1;
     }
@@ -333,7 +347,7 @@ static double median(double *v, int n)
 
 static const char usage[] =
     "usage: mtasim bench [--mode mix|reuse|queued] [--messages N] [--domains D] [--hours H]\n"
-    "                    [--runs R] [--seed S] [--trace FILE]\n"
+    "                    [--runs R] [--seed S] [--trace FILE [--trace-format text|bin]]\n"
     "\n"
     "Run a synthetic world and print wall time, events/s, deliveries/s, virtual s per wall s,\n"
     "peak RSS and bytes per message (medians of R runs, each in its own process).\n"
@@ -343,6 +357,8 @@ static const char usage[] =
     "  queued  N messages at once to D refusing domains: memory per queued message\n"
     "  --domains D    1 to 4096 (one scripted remote each)\n"
     "  --trace FILE   write the full trace to FILE (otherwise tracing is off)\n"
+    "  --trace-format text|bin   the trace as text (default) or binary: 'mtasim trace show'\n"
+    "                 renders it as the text (docs/trace-format.md)\n"
     "See docs/performance.md.\n";
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -363,9 +379,10 @@ int bench_main(int argc, char **argv)
         { "domains", required_argument, NULL, 'd' }, { "hours", required_argument, NULL, 'H' },
         { "runs", required_argument, NULL, 'r' }, { "seed", required_argument, NULL, 's' },
         { "trace", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+        { "trace-format", required_argument, NULL, 'F' },
         { NULL, 0, NULL, 0 },
     };
-    struct bench_opts o = { MODE_MIX, 100000, 1000, 24, 5, 1, NULL };
+    struct bench_opts o = { MODE_MIX, 100000, 1000, 24, 5, 1, NULL, 0 };
     int domains_set = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -384,6 +401,7 @@ int bench_main(int argc, char **argv)
         case 'r': if (parse_long(optarg, 1, BENCH_MAX_RUNS, &o.runs) < 0) goto bad; break;
         case 's': if (parse_long(optarg, 0, LONG_MAX, &v) < 0) goto bad; o.seed = (uint64_t)v; break;
         case 't': o.trace_path = optarg; break;
+        case 'F': if (trace_format_arg("bench", optarg, &o.trace_bin) < 0) return 2; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -395,7 +413,8 @@ int bench_main(int argc, char **argv)
     static const char *const mode_names[] = { "mix", "reuse", "queued" };
     printf("mtasim bench: %s, %ld messages, %ld domains, %ldh virtual, seed %" PRIu64
            ", tracing %s, %ld run%s (medians)\n", mode_names[o.mode], o.messages, o.domains,
-           o.hours, o.seed, o.trace_path ? "to a file" : "off", o.runs, o.runs == 1 ? "" : "s");
+           o.hours, o.seed, !o.trace_path ? "off" : o.trace_bin ? "to a binary file" : "to a file",
+           o.runs, o.runs == 1 ? "" : "s");
     fflush(stdout);
 
     double wall[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS], rss[BENCH_MAX_RUNS];
@@ -403,7 +422,7 @@ int bench_main(int argc, char **argv)
     for (long i = 0; i < o.runs; i++) {
         if (run_child(&o, o.messages, &f) < 0 || !f.ok) {
             fprintf(stderr, "mtasim bench: %s\n", f.error[0] ? f.error : "cannot run");
-            return 3;
+            return f.write_failed ? 2 : 3;
         }
         wall[i] = f.wall_s;
         cpu[i] = f.cpu_s;

@@ -2,13 +2,15 @@
  * mtasim - the command line
  *
  * SYNOPSIS
- *   mtasim run [--seed N | --seeds A..B] [--trace FILE|-] [--json FILE [--json-trace]] [--check-determinism] [--quiet]
+ *   mtasim run [--seed N | --seeds A..B] [--trace FILE|- [--trace-format text|bin]] [--json FILE [--json-trace]]
+ *              [--check-determinism] [--quiet]
  *              [--plugin PATH[:ARGS]]... [--no-faketime] [--timeout SECONDS] FILE...
  *   mtasim check FILE...
  *   mtasim import CAPTURE [--server IP] [--port N]... [-o FILE]
  *   mtasim live FILE [--remote HOST=ADDR:PORT]... [--timeout S] ...    (live/live_run.c)
  *   mtasim serve FILE --listen ADDR:PORT [--once | --sessions N] ...    (live/serve.c)
  *   mtasim report RESULTS.json... [--junit FILE] [--html FILE] [--markdown FILE]
+ *   mtasim trace show FILE [-o OUT]                                    (trace_cmd.c)
  *   mtasim explore FILE... --seeds A..B [--plugin P]... [--out DIR] [--jobs N] [--shard I/N]
  *   mtasim help [COMMAND] | mtasim version
  *
@@ -51,6 +53,8 @@
 #include "result_json.h"
 #include "runner.h"
 #include "parse.h"
+#include "trace_bin_write.h"
+#include "trace_cmd.h"
 
 #define MTASIM_VERSION_STR "0.1.0"
 
@@ -67,6 +71,7 @@ static const char usage_main[] =
     "  live FILE        run a scenario's injections against real SMTP servers (docs/live.md)\n"
     "  serve FILE       serve a scenario's scripted remote MTA on a real socket\n"
     "  bench            run a synthetic world at scale and print performance figures\n"
+    "  trace show FILE  render a binary trace (--trace-format bin) as the text trace\n"
     "  explore FILE...  swarm-test scenarios under random faults; shrink what fails\n"
     "  help [COMMAND]   show help\n"
     "  version          print the version\n"
@@ -86,6 +91,8 @@ static const char usage_run[] =
     "                        summary gives the replay command of each failed seed\n"
     "  --trace FILE          write the full trace (every hook call, SMTP line, connection\n"
     "                        event and queue transition with its virtual time); - = stdout\n"
+    "  --trace-format F      text (the default) or bin: a compact binary trace that\n"
+    "                        'mtasim trace show' renders as the text (docs/trace-format.md)\n"
     "  --json FILE           write machine-readable results (docs/results.md)\n"
     "  --json-trace          with --json: also every trace record, for the HTML report\n"
     "  --pcap FILE|DIR/      write every simulated connection as packets (docs/pcap.md):\n"
@@ -392,6 +399,7 @@ static int cmd_run(int argc, char **argv)
         { "seed", required_argument, NULL, 's' },
         { "seeds", required_argument, NULL, 'S' },
         { "trace", required_argument, NULL, 't' },
+        { "trace-format", required_argument, NULL, 'F' },
         { "json", required_argument, NULL, 'j' },
         { "json-trace", no_argument, NULL, 'J' },
         { "pcap", required_argument, NULL, 'P' },
@@ -426,6 +434,12 @@ static int cmd_run(int argc, char **argv)
             }
             break;
         case 't': trace_path = optarg; break;
+        case 'F':
+            if (trace_format_arg("run", optarg, &ro.trace_bin) < 0) {
+                rc = 2;
+                goto out;
+            }
+            break;
         case 'j': json_path = optarg; break;
         case 'J': ro.json_trace = 1; break;
         case 'P': pcap_out.spec = optarg; break;
@@ -522,6 +536,23 @@ static void rerun_failed(struct run_result *r, struct run_result *r2)
     r->exit_code = r2->exit_code;
 }
 
+/* scenario_line - "# scenario NAME  file PATH  seed N" to the trace, before
+ * a run's records: a line of the text, a text block of the binary trace */
+static void scenario_line(FILE *trace, int bin, const char *name, const char *path, uint64_t seed)
+{
+    char *line = NULL;
+    int n = asprintf(&line, "# scenario %s  file %s  seed %" PRIu64, name, path, seed);
+    if (n < 0)
+        abort();
+    if (bin) {
+        tbin_write_text(trace, line, (size_t)n);
+    } else {
+        fprintf(trace, "%s\n", line);
+        fflush(trace);
+    }
+    free(line);
+}
+
 /* run_files - every scenario of the command line, each run isolated */
 static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *trace_path,
                      const char *json_path, int determinism, int quiet, double timeout)
@@ -538,11 +569,19 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             return 2;
         }
         trace = outfile_stream(trace_file);
-        /* Line by line, so a run killed mid-way leaves every record before it. */
-        if (!to_stdout)
+        /* Line by line, so a run killed mid-way leaves every record before it
+         * (the binary trace writes whole blocks: trace_bin_write.h). */
+        if (!to_stdout && !ro.trace_bin)
             outfile_set_line(trace_file);
         ro.trace_file = trace_file;
+        if (ro.trace_bin)
+            tbin_write_header(trace);
     }
+    /* A binary trace on standard output is the only thing there: what the
+     * runs report goes to standard error instead, nothing lost. */
+    FILE *report_out = stdout;
+    if (trace_file == stdout_file && ro.trace_bin)
+        stdout = stderr;
     /* Each run goes to the file as it finishes (result_json.h): with
      * --json-trace a run's records are megabytes, and a parent holding
      * them all makes every later fork slower. */
@@ -572,11 +611,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
             struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             struct run_result r;
-            if (trace) {
-                fprintf(trace, "# scenario %s  file %s  seed %" PRIu64 "\n", sc->name, path,
-                        ro.seed_set ? ro.seed : sc->seed);
-                fflush(trace);
-            }
+            if (trace)
+                scenario_line(trace, ro.trace_bin, sc->name, path, ro.seed_set ? ro.seed : sc->seed);
             ro.trace_out = trace;
             pcap_run_path(&ro, sc);
             runner_run_isolated(sc, &ro, timeout, &r);
@@ -636,6 +672,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
     progress_end(progress);
     pcap_names_free();
     /* Lost output is an error (exit 2), never a short file and exit 0. */
+    if (trace_file != NULL && ro.trace_bin)
+        tbin_write_end(trace);
     if (trace_file != NULL) {
         int e = trace_file == stdout_file ? (fflush(trace), outfile_error(trace_file))
                                           : outfile_close(trace_file);
@@ -662,6 +700,8 @@ static int run_files(int argc, char **argv, struct run_opts *ro_in, const char *
         printf("(%d of the failures: bad input)\n", errors);
     seed_summary(passed, failed);
     printf("%d passed, %d failed\n", passed, failed);
+    fflush(stdout);
+    stdout = report_out;
     return exit_code;
 }
 
@@ -765,6 +805,8 @@ static int dispatch(int argc, char **argv)
         return bench_main(argc - 1, argv + 1);
     if (strcmp(cmd, "explore") == 0)
         return explore_cmd_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "trace") == 0)
+        return trace_cmd_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mtasim %s\n", MTASIM_VERSION_STR);
         return 0;
@@ -785,6 +827,10 @@ static int dispatch(int argc, char **argv)
         else if (argc > 2 && strcmp(argv[2], "report") == 0) {
             char *report_help[] = { (char *)"report", (char *)"--help", NULL };
             return report_cmd_main(2, report_help);
+        }
+        else if (argc > 2 && strcmp(argv[2], "trace") == 0) {
+            char *trace_help[] = { (char *)"trace", (char *)"--help", NULL };
+            return trace_cmd_main(2, trace_help);
         }
         else if (argc > 2 && strcmp(argv[2], "explore") == 0) {
             char *explore_help[] = { (char *)"explore", (char *)"--help", NULL };

@@ -25,6 +25,7 @@
 #include "sim_sched.h"
 #include "simenv.h"
 #include "summaries.h"
+#include "trace_bin_write.h"
 #include "trace_store.h"
 #include "textbuf.h"
 #include "trace_summary.h"
@@ -51,6 +52,7 @@ struct world {
     struct sim_net *net;
     struct sim_dns *dns;
     struct trace_store *trace;
+    struct tbin_writer *bin;        /* the binary trace being written, or NULL */
     struct simenv *env;
     struct sim_remote **remotes;
     struct sim_client **clients;    /* scripted SMTP clients of the MTA's server */
@@ -487,8 +489,12 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
     }
     if (w->stream)
         trace_store_observe(w->trace, stream_record, w->stream);
-    if (o->trace_out)
+    if (o->trace_out && o->trace_bin) {
+        w->bin = tbin_writer_create(o->trace_out, sc->epoch);
+        trace_store_stream_bin(w->trace, w->bin);
+    } else if (o->trace_out) {
         trace_store_stream(w->trace, o->trace_out);
+    }
     /* A lean run without a trace file gives the core and the remotes no
      * trace sink at all: mta_tracing() is false and no record is built. */
     w->tracing = !o->lean || o->trace_out != NULL;
@@ -564,6 +570,8 @@ static int build(struct world *w, const struct scn_scenario *sc, const struct ru
 
 static void teardown(struct world *w)
 {
+    /* Every record is in (the run was judged): the binary trace's last batch. */
+    tbin_writer_close(w->bin);
     /* The core first: it closes its descriptors through the environment. */
     if (w->mta)
         mta_destroy(w->mta);

@@ -55,6 +55,9 @@ struct run_opts {
      * an isolated run (isolate.h) writes the trace through a copy of its
      * descriptor and reports the first write error in trace_errno. */
     struct outfile *trace_file;
+    /* trace_out takes the binary trace (docs/trace-format.md): this run's
+     * run block and records; the caller wrote the file's header. */
+    int trace_bin;
     int nplugins;           /* --plugin: loaded before the scenario's own */
     const struct scn_plugin *plugins;
     int json_trace;         /* --json-trace: the summary carries every record */

@@ -13,6 +13,7 @@
 
 #include "test_faults.h"
 #include "textbuf.h"
+#include "trace_bin_write.h"
 #include "trace_store.h"
 
 #define ARENA_CHUNK (256 * 1024)
@@ -45,6 +46,7 @@ struct trace_store {
     mta_usec_t last_time;
     unsigned long regressions;
     FILE *stream;
+    struct tbin_writer *bin;    /* the binary stream instead of the text one, or NULL */
     char *line;                 /* rendered lines not hashed yet (hash_and_stream) */
     size_t line_len, line_cap;
     struct stamp_cache stamp;   /* of the last line hashed */
@@ -117,6 +119,7 @@ void trace_store_destroy(struct trace_store *ts)
 }
 
 void trace_store_stream(struct trace_store *ts, FILE *out) { ts->stream = out; }
+void trace_store_stream_bin(struct trace_store *ts, struct tbin_writer *w) { ts->bin = w; }
 size_t trace_store_count(const struct trace_store *ts) { return ts->n; }
 uint64_t trace_store_total(const struct trace_store *ts) { return ts->seq; }
 
@@ -363,7 +366,9 @@ static void hash_and_stream(struct trace_store *ts, const struct trace_rec *r)
 {
     struct sbuf b = { ts->line, ts->line_len, ts->line_cap };
     render_line(r, ts->epoch, &ts->stamp, &b);
-    if (ts->stream)
+    if (ts->bin)
+        tbin_writer_rec(ts->bin, r);
+    else if (ts->stream)
         fwrite(b.p + ts->line_len, 1, b.len - ts->line_len, ts->stream);
     if (b.len >= HASH_BATCH) {
         EVP_DigestUpdate(ts->sha, b.p, b.len);
@@ -471,4 +476,19 @@ int trace_store_write(const struct trace_store *ts, FILE *out)
     }
     free(b.p);
     return 0;
+}
+
+/* trace_text_line - r's line appended to t (see trace_store.h) */
+void trace_text_line(struct trace_text *t, const struct trace_rec *r, mta_usec_t epoch)
+{
+    struct sbuf b = { t->p, t->len, t->cap };
+    struct stamp_cache sc = { t->stamp_rel, t->stamp_len, { 0 } };
+    memcpy(sc.text, t->stamp, sizeof sc.text);
+    render_line(r, epoch, &sc, &b);
+    t->p = b.p;
+    t->len = b.len;
+    t->cap = b.cap;
+    t->stamp_rel = sc.rel;
+    t->stamp_len = sc.len;
+    memcpy(t->stamp, sc.text, sizeof t->stamp);
 }

@@ -65,6 +65,9 @@ struct trace_store *trace_store_create(mta_usec_t epoch, int keep);
 void trace_store_destroy(struct trace_store *ts);
 /* Also write each line to out as it is added (NULL to stop). */
 void trace_store_stream(struct trace_store *ts, FILE *out);
+/* Or each record to a binary trace writer instead (trace_bin_write.h; NULL to stop). */
+struct tbin_writer;
+void trace_store_stream_bin(struct trace_store *ts, struct tbin_writer *w);
 void trace_store_add(struct trace_store *ts, mta_usec_t now, const struct mta_trace_rec *rec);
 /* Call fn for every record added from now on (NULL to stop). */
 void trace_store_observe(struct trace_store *ts, void (*fn)(void *arg, const struct trace_rec *r),
@@ -82,6 +85,17 @@ mta_usec_t trace_store_epoch(const struct trace_store *ts);
 const char *trace_time_str(mta_usec_t rel, char buf[32]);
 /* The line for a record without its time: "KIND NAME k=v ..." (malloc'd). */
 char *trace_rec_text(const struct trace_rec *r, int with_kind);
+/* The text lines of records rendered one after another, exactly as the
+ * trace file has them: for a reader of another form of the trace
+ * (trace_bin_read.h).  Zero it first; free(p) when done. */
+struct trace_text {
+    char *p;                    /* the lines so far, NUL-terminated */
+    size_t len, cap;
+    mta_usec_t stamp_rel;       /* the last time stamp built, reused */
+    size_t stamp_len;
+    char stamp[32];
+};
+void trace_text_line(struct trace_text *t, const struct trace_rec *r, mta_usec_t epoch);
 /* A field by key, or NULL. */
 const struct trace_field *trace_rec_field(const struct trace_rec *r, const char *key);
 

@@ -20,7 +20,9 @@
 #              connections grow (bench prints its own CPU figure), and
 #              the ratio of the 3000-domain cost per event to the 10-domain one.
 #   trace      "mtasim bench" mix 100k/1k/24h with tracing off and with the
-#              full trace to /dev/null.
+#              full trace to /dev/null; then each --trace-format (text, bin)
+#              to /dev/null and to a file (its size), "mtasim trace show" of
+#              the bin file, checked equal to the text one.
 #   generator  1,000,000 messages to 1,000 domains over 24 h, written as one
 #              "inject 1..1000000" range line (docs/scenario-language.md),
 #              through "mtasim run" with two expectations; then the same
@@ -145,6 +147,22 @@ for part in $parts; do
         off=$(awk '/cpu time/ { print $3 }' "$tmp/off")
         on=$(awk '/cpu time/ { print $3 }' "$tmp/on")
         echo "  tracing off: cpu $off s;  tracing on: cpu $on s;  on / off = $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.2f", a / b }')"
+        # The two formats (docs/trace-format.md), to /dev/null and to a real
+        # file; bench's cpu time is the run's own, writing included.
+        echo "== trace formats: the same run, text vs bin, to /dev/null and to a file in $tmp"
+        for fmt in text bin; do
+            for to in /dev/null "$tmp/trace.$fmt"; do
+                "$mtasim" bench --runs "$runs" --trace "$to" --trace-format "$fmt" > "$tmp/out"
+                where=/dev/null size=
+                [ "$to" = /dev/null ] || { where="a file"; size=",  $(wc -c < "$to" | tr -d ' ') bytes"; }
+                printf '  %-4s to %-9s  cpu %s s%s\n' "$fmt" "$where" \
+                    "$(awk '/cpu time/ { print $3 }' "$tmp/out")" "$size"
+            done
+        done
+        measure "trace show of the bin file" "$mtasim" trace show "$tmp/trace.bin" -o /dev/null
+        "$mtasim" trace show "$tmp/trace.bin" | cmp -s - "$tmp/trace.text" ||
+            { echo "runpath.sh: trace show differs from the text trace" >&2; exit 1; }
+        rm -f "$tmp/trace.text" "$tmp/trace.bin"
         ;;
     generator)
         n=${MILLION:-1000000}

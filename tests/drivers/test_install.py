@@ -28,7 +28,7 @@ import pytest
 
 from tests.drivers.mtasim_pytest import REPO_ROOT
 
-COMMANDS = ["run", "check", "report", "import", "live", "serve", "bench", "explore"]
+COMMANDS = ["run", "check", "report", "import", "live", "serve", "bench", "explore", "trace"]
 
 
 def scenario_text(plugin_line=""):
@@ -152,12 +152,15 @@ try mtasim run ""
 try mtasim report ""
 try mtasim bench --mode q
 try mtasim serve --li
+try mtasim run --trace-format ""
+try mtasim trace s
 """
     env = dict(os.environ, PATH=f"{Path(mtasim).parent}:{os.environ['PATH']}")
     out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                          env=env, check=True).stdout.splitlines()
     assert [line.strip() for line in out] == [
-        "report run", "--seed --seeds", "a.scn", "b.json", "queued", "--listen"], out
+        "report run", "--seed --seeds", "a.scn", "b.json", "queued", "--listen", "bin text",
+        "show"], out
 
 
 def test_plugin_search_order(mtasim, tmp_path):

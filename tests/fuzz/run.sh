@@ -8,7 +8,7 @@
 #   (--runs N --time S: whichever comes first)
 #
 # TARGETS
-#   parse smtp_reply smtp_server pcap_import run report   (default: all, in this order)
+#   parse smtp_reply smtp_server pcap_import run trace_bin report   (default: all, in this order)
 #
 # DESCRIPTION
 #   Builds build-fuzz/ (clang, -Dfuzz=true, AddressSanitizer +
@@ -16,7 +16,8 @@
 #   libclang-rt-14-dev), seeds each target's corpus from the tree
 #   (scenarios/, fixtures/bad/, tests/live/ for the scenario targets;
 #   fixtures/captures/ for the importer; replies and dialogues cut from the
-#   bundled scenarios for the SMTP targets; and tests/fuzz/regress/TARGET/,
+#   bundled scenarios for the SMTP targets; binary traces of a few bundled
+#   scenarios, whole and cut, for trace_bin; and tests/fuzz/regress/TARGET/,
 #   each input a past campaign found, fixed since), and runs the targets one after
 #   another, one process each.  The corpus grows in
 #   build-fuzz/fuzz/corpus/TARGET/ across runs; what a target finds is saved
@@ -46,12 +47,12 @@ while [ $# -gt 0 ]; do
     --smoke) time_limit=30 smoke=1; shift ;;
     --time) time_limit=$2; shift 2 ;;
     --runs) runs_limit=$2; shift 2 ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
 done
-targets=${*:-parse smtp_reply smtp_server pcap_import run report}
+targets=${*:-parse smtp_reply smtp_server pcap_import run trace_bin report}
 [ -z "$time_limit$runs_limit" ] && time_limit=30 smoke=1
 
 sh tests/deps.sh
@@ -75,6 +76,17 @@ seed_scenarios() {
 }
 seed_captures() {
     cp fixtures/captures/*.pcap "$1/"
+}
+# Binary traces (docs/trace-format.md) of small bundled scenarios without
+# plugins, as the build's mtasim writes them (no faketime re-exec: under the
+# sanitizers libfaketime's preload hung), and each cut in half.
+seed_traces() {
+    for f in bounces/dsn-off connect/prohibited-ip dns/caching faults/random-faults delivery/greylist-retry; do
+        out="$1/$(printf '%s' "$f" | tr '/' '_').bin"
+        "$build/sim/mtasim" run --quiet --no-faketime --trace "$out" --trace-format bin \
+            "scenarios/$f.scn" >/dev/null
+        head -c "$(( $(wc -c < "$out") / 2 ))" "$out" > "$out.cut"
+    done
 }
 # The replies and client lines of the bundled scenarios, as bytes on the wire.
 seed_replies() {
@@ -136,6 +148,7 @@ for t in $targets; do
     pcap_import) seed_captures "$seeds"; dict= ;;
     smtp_reply) seed_replies "$seeds"; dict=tests/fuzz/smtp.dict ;;
     smtp_server) seed_dialogues "$seeds"; dict=tests/fuzz/smtp.dict ;;
+    trace_bin) seed_traces "$seeds"; dict= ;;
     *) echo "run.sh: unknown target $t" >&2; exit 2 ;;
     esac
     # What a campaign found, fixed since: replayed first, every time.
