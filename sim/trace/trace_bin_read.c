@@ -240,6 +240,8 @@ static int get_rec(struct cur *c, int nf, struct tbin_item *it, char **lits)
     if ((rc = get_ref(c, &r->name, &lits[nl])) != P_OK)
         return rc;
     nl += lits[nl] != NULL;
+    r->kind_len = strlen(r->kind);      /* the lengths a trace_rec carries */
+    r->name_len = strlen(r->name);
     struct val v[MTA_TRACE_MAX_FIELDS];
     size_t room = 0;
     for (int i = 0; i < nf; i++) {
@@ -247,6 +249,7 @@ static int get_rec(struct cur *c, int nf, struct tbin_item *it, char **lits)
         if ((rc = get_ref(c, &f->key, &lits[nl])) != P_OK)
             return rc;
         nl += lits[nl] != NULL;
+        f->klen = strlen(f->key);
         size_t fat = c->i;
         unsigned flags;
         if ((rc = get_byte(c, &flags)) != P_OK)

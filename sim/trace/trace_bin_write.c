@@ -234,7 +234,7 @@ static void check_len(size_t len)
 /* tbin_writer_rec - r as a record block (docs/trace-format.md, "Records") */
 void tbin_writer_rec(struct tbin_writer *w, const struct trace_rec *r)
 {
-    size_t klen = strlen(r->kind), nlen = strlen(r->name);
+    size_t klen = r->kind_len, nlen = r->name_len;     /* trace_store.h: always set */
     check_len(klen);
     check_len(nlen);
     /* One reservation for the record: every part's bound. */
@@ -242,7 +242,7 @@ void tbin_writer_rec(struct tbin_writer *w, const struct trace_rec *r)
     size_t keylen[MTA_TRACE_MAX_FIELDS];
     for (int i = 0; i < r->nfields; i++) {
         check_len(r->field[i].len);
-        keylen[i] = strlen(r->field[i].key);
+        keylen[i] = r->field[i].klen;
         need += 2 * (1 + TBIN_VARINT_MAX) + keylen[i] + 1 + 2 * TBIN_VARINT_MAX + r->field[i].len;
     }
     reserve(w, need);
