@@ -361,12 +361,16 @@ static const char usage[] =
     "                 renders it as the text (docs/trace-format.md)\n"
     "See docs/performance.md.\n";
 
-static int parse_long(const char *s, long min, long max, long *out)
+static int parse_long(const char *opt, const char *s, long min, long max, long *out)
 {
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
+    if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+        fprintf(stderr, "mtasim bench: --%s %s: a whole number from %ld to %ld\n", opt, s, min,
+                max);
         return -1;
+    }
     *out = v;
     return 0;
 }
@@ -392,22 +396,28 @@ int bench_main(int argc, char **argv)
             if (strcmp(optarg, "mix") == 0) o.mode = MODE_MIX;
             else if (strcmp(optarg, "reuse") == 0) o.mode = MODE_REUSE;
             else if (strcmp(optarg, "queued") == 0) o.mode = MODE_QUEUED;
-            else goto bad;
+            else {
+                fprintf(stderr, "mtasim bench: --mode %s: mix, reuse or queued\n", optarg);
+                goto bad;
+            }
             break;
-        case 'n': if (parse_long(optarg, 0, 10000000, &o.messages) < 0) goto bad; break;
-        case 'd': if (parse_long(optarg, 1, BENCH_MAX_DOMAINS, &o.domains) < 0) goto bad;
+        case 'n': if (parse_long("messages", optarg, 0, 10000000, &o.messages) < 0) goto bad; break;
+        case 'd': if (parse_long("domains", optarg, 1, BENCH_MAX_DOMAINS, &o.domains) < 0) goto bad;
                   domains_set = 1; break;
-        case 'H': if (parse_long(optarg, 1, 24 * 30, &o.hours) < 0) goto bad; break;
-        case 'r': if (parse_long(optarg, 1, BENCH_MAX_RUNS, &o.runs) < 0) goto bad; break;
-        case 's': if (parse_long(optarg, 0, LONG_MAX, &v) < 0) goto bad; o.seed = (uint64_t)v; break;
+        case 'H': if (parse_long("hours", optarg, 1, 24 * 30, &o.hours) < 0) goto bad; break;
+        case 'r': if (parse_long("runs", optarg, 1, BENCH_MAX_RUNS, &o.runs) < 0) goto bad; break;
+        case 's': if (parse_long("seed", optarg, 0, LONG_MAX, &v) < 0) goto bad;
+                  o.seed = (uint64_t)v; break;
         case 't': o.trace_path = optarg; break;
         case 'F': if (trace_format_arg("bench", optarg, &o.trace_bin) < 0) return 2; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (optind != argc)
+    if (optind != argc) {
+        fprintf(stderr, "mtasim bench: unexpected argument '%s'\n", argv[optind]);
         goto bad;
+    }
     if (!domains_set && o.mode == MODE_REUSE)
         o.domains = 10;
     static const char *const mode_names[] = { "mix", "reuse", "queued" };
@@ -463,7 +473,6 @@ int bench_main(int argc, char **argv)
     printf("  per message          %.0f bytes of RSS\n", per_msg);
     return 0;
 bad:
-    fprintf(stderr, "mtasim bench: bad arguments\n");
     fputs(usage, stderr);
     return 2;
 }

@@ -5,6 +5,8 @@
   candidate line (a later time) is shown above it.
 * A scenario file that cannot be opened is reported at FILE:1:1 (a
   file:line:col every reader takes), never :0:0, by run and check alike.
+* mtasim bench names the option it refused and the values it takes (it
+  said "bad arguments" for --domains 5000), exit 2.
 """
 
 import re
@@ -46,3 +48,20 @@ def test_missing_file_is_at_line_1(mtasim, tmp_path):
         assert "ERROR nothere.scn:1:1: cannot open scenario: No such file or directory" \
             in proc.stdout, proc.stdout
         assert ":0:0:" not in proc.stdout + proc.stderr
+
+
+def test_bench_names_the_option_it_refuses(mtasim):
+    cases = [
+        (["--domains", "5000"], "mtasim bench: --domains 5000: a whole number from 1 to 4096"),
+        (["--messages", "-1"], "mtasim bench: --messages -1: a whole number from 0 to 10000000"),
+        (["--runs", "x"], "mtasim bench: --runs x: a whole number from 1 to"),
+        (["--seed", "99999999999999999999"], "mtasim bench: --seed 99999999999999999999: a whole"),
+        (["--mode", "fast"], "mtasim bench: --mode fast: mix, reuse or queued"),
+        (["extra"], "mtasim bench: unexpected argument 'extra'"),
+    ]
+    for args, first in cases:
+        proc = subprocess.run([mtasim, "bench"] + args, capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.startswith(first), (args, proc.stderr)
+        assert "usage: mtasim bench" in proc.stderr, (args, proc.stderr)
+        assert proc.stdout == "", (args, proc.stdout)    # nothing was run
