@@ -6,6 +6,7 @@
  */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +213,10 @@ struct sbuf {
 /* sb_reserve - room for n more bytes and a NUL; where they go */
 static char *sb_reserve(struct sbuf *b, size_t n)
 {
+    if (n > SIZE_MAX / 4 - b->len) {        /* never: but then no sum below wraps */
+        fprintf(stderr, "mtasim: a trace line of more than %zu bytes\n", SIZE_MAX / 4);
+        abort();
+    }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
@@ -234,7 +239,6 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
     b->len += n;
     p[n] = '\0';
 }
-
 
 /* sb_end - the text now ends at p (inside the reserved room) */
 static void sb_end(struct sbuf *b, char *p)
