@@ -294,7 +294,7 @@ static void heap_pop_top(struct sim_sched *s)
 }
 
 /* heap_push - a new entry with key, in its place */
-static void heap_push(struct sim_sched *s, sim_key key)
+static inline __attribute__((always_inline)) void heap_push(struct sim_sched *s, sim_key key)
 {
     if (s->heap_len == s->heap_cap)
         heap_resize(s, s->heap_cap * 2);
