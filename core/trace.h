@@ -49,9 +49,10 @@ extern int mta_trace_on;
 static inline int mta_tracing(void) { return mta_trace_on; }
 /*
  * The functions that take a kind, a name or a key are called through the
- * macros below, which pass its length too: for a string literal (nearly
- * every call) the compiler folds strlen() to a constant, so the sink never
- * measures a key again.
+ * inline wrappers below, which pass its length too: for a string literal
+ * (nearly every call) the compiler folds strlen() to a constant, so the
+ * sink never measures a key again.  (A string value, NULL shown as empty,
+ * is measured inline the same way.)
  */
 void mta_tb_begin_n(struct mta_tb *tb, const char *kind, size_t kind_len, const char *name,
                     size_t name_len);
@@ -71,26 +72,63 @@ void mta_tb_skiplist_k(struct mta_tb *tb, const char *key, size_t klen, const Sk
 void mta_tb_args_k(struct mta_tb *tb, const char *key, size_t klen,
                    const smtp_client_args *args);
 
-#define mta_tb_begin(tb, kind, name)                                                         \
-    mta_tb_begin_n((tb), (kind), strlen(kind), (name), strlen(name))
-#define mta_tb_str(tb, key, s) mta_tb_str_k((tb), (key), strlen(key), (s))
-#define mta_tb_strn(tb, key, s, len) mta_tb_strn_k((tb), (key), strlen(key), (s), (len))
-#define mta_tb_int(tb, key, v) mta_tb_int_k((tb), (key), strlen(key), (v))
-#define mta_tb_sym(tb, key, num, sym) mta_tb_sym_k((tb), (key), strlen(key), (num), (sym))
-#define mta_tb_ipv4(tb, key, a) mta_tb_ipv4_k((tb), (key), strlen(key), (a))
-#define mta_tb_ip(tb, key, a) mta_tb_ip_k((tb), (key), strlen(key), (a))
-#define mta_tb_connfd(tb, key, fd) mta_tb_connfd_k((tb), (key), strlen(key), (fd))
-#define mta_tb_connerr(tb, key, err) mta_tb_connerr_k((tb), (key), strlen(key), (err))
-#define mta_tb_host(tb, key, h) mta_tb_host_k((tb), (key), strlen(key), (h))
-#define mta_tb_sockaddr(tb, key, sa) mta_tb_sockaddr_k((tb), (key), strlen(key), (sa))
-#define mta_tb_skiplist(tb, key, sl) mta_tb_skiplist_k((tb), (key), strlen(key), (sl))
-#define mta_tb_args(tb, key, args) mta_tb_args_k((tb), (key), strlen(key), (args))
-
-/* A string value (NULL shows as empty): its length measured here, inline. */
+static inline void mta_tb_begin(struct mta_tb *tb, const char *kind, const char *name)
+{
+    mta_tb_begin_n(tb, kind, strlen(kind), name, strlen(name));
+}
 static inline void mta_tb_str_k(struct mta_tb *tb, const char *key, size_t klen, const char *s)
 {
     mta_tb_strn_k(tb, key, klen, s ? s : "", s ? strlen(s) : 0);
 }
+static inline void mta_tb_str(struct mta_tb *tb, const char *key, const char *s)
+{
+    mta_tb_str_k(tb, key, strlen(key), s);
+}
+static inline void mta_tb_strn(struct mta_tb *tb, const char *key, const char *s, size_t len)
+{
+    mta_tb_strn_k(tb, key, strlen(key), s, len);
+}
+static inline void mta_tb_int(struct mta_tb *tb, const char *key, int64_t v)
+{
+    mta_tb_int_k(tb, key, strlen(key), v);
+}
+static inline void mta_tb_sym(struct mta_tb *tb, const char *key, int64_t num, const char *sym)
+{
+    mta_tb_sym_k(tb, key, strlen(key), num, sym);
+}
+static inline void mta_tb_ipv4(struct mta_tb *tb, const char *key, uint32_t a)
+{
+    mta_tb_ipv4_k(tb, key, strlen(key), a);
+}
+static inline void mta_tb_ip(struct mta_tb *tb, const char *key, mta_ip a)
+{
+    mta_tb_ip_k(tb, key, strlen(key), a);
+}
+static inline void mta_tb_connfd(struct mta_tb *tb, const char *key, int fd)
+{
+    mta_tb_connfd_k(tb, key, strlen(key), fd);
+}
+static inline void mta_tb_connerr(struct mta_tb *tb, const char *key, int err)
+{
+    mta_tb_connerr_k(tb, key, strlen(key), err);
+}
+static inline void mta_tb_host(struct mta_tb *tb, const char *key, const host_record *h)
+{
+    mta_tb_host_k(tb, key, strlen(key), h);
+}
+static inline void mta_tb_sockaddr(struct mta_tb *tb, const char *key, const struct sockaddr *sa)
+{
+    mta_tb_sockaddr_k(tb, key, strlen(key), sa);
+}
+static inline void mta_tb_skiplist(struct mta_tb *tb, const char *key, const Skiplist *sl)
+{
+    mta_tb_skiplist_k(tb, key, strlen(key), sl);
+}
+static inline void mta_tb_args(struct mta_tb *tb, const char *key, const smtp_client_args *args)
+{
+    mta_tb_args_k(tb, key, strlen(key), args);
+}
+
 
 void mta_tb_domain(struct mta_tb *tb, const domain_record *dr);
 void mta_tb_binding(struct mta_tb *tb, int slot);
