@@ -67,7 +67,9 @@ char *pi_path_arg(const char *line, const char *prefix)
     for (i = 1; lt + i < gt; i++) {
         unsigned char c = (unsigned char) lt[i];
 
-        if (c <= ' ' || c >= 127 || c == '"' || c == '<' || c == '\\' || c == ',')
+        /* '#' is atext (RFC 5322 3.2.3) but ends a scenario line outside
+         * quotes, and an inject address cannot be quoted (parse.c). */
+        if (c <= ' ' || c >= 127 || c == '"' || c == '<' || c == '\\' || c == ',' || c == '#')
             return NULL;
         if (lt + i > at && !(isalnum(c) || c == '-' || c == '.' || c == '_'))
             return NULL;

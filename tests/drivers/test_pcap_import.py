@@ -581,3 +581,23 @@ def test_usage_errors(mtasim):
     assert missing.returncode == 2 and missing.stderr.startswith("/nonexistent/x.pcap: ")
     helped = run_import(mtasim, ["--help"])
     assert helped.returncode == 0 and "usage: mtasim import" in helped.stdout
+
+
+def test_address_a_scenario_cannot_write_is_not_imported(mtasim, tmp_path):
+    """'#' is legal in a local part (RFC 5322 atext) but starts a comment in
+    a scenario, and inject addresses cannot be quoted: an import that wrote
+    it would exit 0 with a scenario mtasim rejects (found by fuzz_pcap_import).
+    The capture's other message still imports, and the result checks."""
+    data = (REPO_ROOT / "fixtures" / "captures" / "reuse.pcap").read_bytes()
+    assert data.count(b"<alice@sender.test>") >= 2
+    capture = tmp_path / "hash.pcap"
+    capture.write_bytes(data.replace(b"<alice@sender.test>", b"<ali#e@sender.test>", 1))
+    out = tmp_path / "hash.scn"
+    proc = run_import(mtasim, [str(capture), "-o", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert not re.search(r"^inject .*ali#e", text, re.M), text
+    assert re.search(r"^inject \d+ from <alice@sender.test>", text, re.M), text
+    check = subprocess.run([mtasim, "check", str(out)], capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
